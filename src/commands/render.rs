@@ -1,0 +1,85 @@
+//! `render`: write the exact templates `up` deploys.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+use crate::cli::RenderArgs;
+use crate::context::Context;
+use crate::template::{self, RenderedStack, INLINE_BODY_LIMIT};
+
+#[derive(Debug, Serialize)]
+pub struct RenderReport {
+    pub stacks: Vec<RenderedFile>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenderedFile {
+    #[serde(flatten)]
+    pub stack: RenderedStack,
+    pub path: PathBuf,
+}
+
+impl fmt::Display for RenderReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.stacks {
+            writeln!(f, "{}", s.path.display())?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
+    let project = ctx.project()?;
+    let rendered = template::render_project(project)?;
+    for r in &rendered {
+        if r.needs_s3_upload {
+            ctx.reporter.line(format!(
+                "note: stack {} template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit; `up` uploads it to S3 first",
+                r.stack, r.size_bytes
+            ));
+        }
+    }
+
+    if args.stdout {
+        let chosen = match (&args.stack, rendered.as_slice()) {
+            (None, [only]) => only,
+            (None, _) => bail!(crate::exit::UsageError(format!(
+                "the project has {} stacks; choose one with --stack ({})",
+                rendered.len(),
+                stack_names(&rendered)
+            ))),
+            (Some(name), _) => rendered.iter().find(|r| &r.stack == name).ok_or_else(|| {
+                crate::exit::UsageError(format!(
+                    "unknown stack `{name}`; stacks: {}",
+                    stack_names(&rendered)
+                ))
+            })?,
+        };
+        print!("{}", chosen.body);
+        return Ok(());
+    }
+
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| project.artifact_dir().join("templates"));
+    let mut files = Vec::new();
+    for r in rendered {
+        let path = out_dir.join(format!("{}.yaml", r.stack));
+        crate::atomic_write::write_atomically(&path, r.body.as_bytes())
+            .with_context(|| format!("writing rendered template {}", path.display()))?;
+        files.push(RenderedFile { stack: r, path });
+    }
+    ctx.reporter.emit(&RenderReport { stacks: files })
+}
+
+fn stack_names(rendered: &[RenderedStack]) -> String {
+    rendered
+        .iter()
+        .map(|r| r.stack.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

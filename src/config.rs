@@ -1,0 +1,684 @@
+//! The project configuration, `scorekeep-deploy.yaml`.
+//!
+//! Loading is strict: unknown keys and wrong types are errors that name the file, the
+//! line and column, and the keys that would have been valid.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Diagnostic;
+use crate::yaml::{self, PathSegment};
+
+/// Where the configuration is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "scorekeep-deploy.yaml";
+
+/// Lambda runtimes the tool builds for. Deprecated runtimes are refused with a hint.
+pub const NODE_RUNTIMES: &[&str] = &["nodejs22.x", "nodejs24.x"];
+pub const PYTHON_RUNTIMES: &[&str] = &["python3.11", "python3.12", "python3.13", "python3.14"];
+const DEPRECATED_RUNTIMES: &[&str] = &[
+    "nodejs14.x",
+    "nodejs16.x",
+    "nodejs18.x",
+    "nodejs20.x",
+    "python3.7",
+    "python3.8",
+    "python3.9",
+    "python3.10",
+];
+
+/// What the Lambda Python runtime already provides; left out of bundles unless configured.
+pub const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Config {
+    /// A short project name, used in output and as the default tag value.
+    pub project: String,
+    /// Region to deploy to when neither `--region` nor `AWS_REGION` says otherwise.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The CloudFormation stacks, deployed in this order.
+    pub stacks: Vec<StackConfig>,
+    /// Tags applied to every stack (and so to every resource that supports tags).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The Lambda functions, by key. The key is also the default Lambda function name.
+    pub functions: BTreeMap<String, FunctionConfig>,
+    /// Optional Elastic Beanstalk environment wiring.
+    #[serde(default)]
+    pub beanstalk: Option<BeanstalkConfig>,
+    /// Where build artifacts go, relative to the project directory.
+    #[serde(default = "default_artifact_dir")]
+    pub artifact_dir: PathBuf,
+}
+
+fn default_artifact_dir() -> PathBuf {
+    PathBuf::from("target/scorekeep-deploy")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct StackConfig {
+    pub name: String,
+    /// Template path, relative to the project directory.
+    pub template: PathBuf,
+    /// Values for template parameters that no function setting provides.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ScalarValue>,
+}
+
+/// A parameter value: YAML strings, numbers and booleans are all accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ScalarValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for ScalarValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScalarValue::String(s) => f.write_str(s),
+            ScalarValue::Integer(n) => write!(f, "{n}"),
+            ScalarValue::Float(n) => write!(f, "{n}"),
+            ScalarValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct FunctionConfig {
+    /// Lambda function name; defaults to the key in `functions:`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Source directory, relative to the project directory.
+    pub source: PathBuf,
+    pub runtime: String,
+    #[serde(default)]
+    pub architecture: Architecture,
+    pub handler: String,
+    /// Memory in MB.
+    #[serde(default = "default_memory")]
+    pub memory: u32,
+    /// Timeout in seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout: u32,
+    /// Lambda tracing mode.
+    #[serde(default)]
+    pub tracing: TracingMode,
+    /// The tracing SDK bundled with the function. Only X-Ray today; a setting so that
+    /// OpenTelemetry can follow per function.
+    #[serde(default)]
+    pub tracing_sdk: TracingSdk,
+    /// Environment variables. Values may reference stack outputs as `${output:Name}` and the
+    /// deploy region as `${region}`.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Schedule expression for a function triggered on a timer (e.g. `rate(5 minutes)`).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Python only: packages left out of the bundle because the runtime provides them.
+    #[serde(default)]
+    pub runtime_provided: Option<Vec<String>>,
+}
+
+fn default_memory() -> u32 {
+    128
+}
+
+fn default_timeout() -> u32 {
+    10
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TracingMode {
+    #[default]
+    Active,
+    PassThrough,
+}
+
+impl TracingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TracingMode::Active => "Active",
+            TracingMode::PassThrough => "PassThrough",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TracingSdk {
+    #[default]
+    Xray,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BeanstalkConfig {
+    pub application: String,
+    pub environment: String,
+    /// When true, a missing environment is skipped with a note instead of failing.
+    #[serde(default)]
+    pub optional: bool,
+    /// Turn X-Ray on for the environment (`aws:elasticbeanstalk:xray` / `XRayEnabled`).
+    #[serde(default = "default_true")]
+    pub xray: bool,
+    /// Environment properties; values may use `${output:Name}` and `${region}`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The language a runtime belongs to, which decides how a function is bundled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Node,
+    Python,
+}
+
+impl FunctionConfig {
+    pub fn language(&self) -> Language {
+        if self.runtime.starts_with("python") {
+            Language::Python
+        } else {
+            Language::Node
+        }
+    }
+
+    /// `python3.13` → `3.13`.
+    pub fn python_version(&self) -> Option<&str> {
+        self.runtime.strip_prefix("python")
+    }
+
+    pub fn runtime_provided(&self) -> Vec<String> {
+        self.runtime_provided.clone().unwrap_or_else(|| {
+            PYTHON_RUNTIME_PROVIDED
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    }
+}
+
+/// A configuration problem: the file cannot be read, or it is invalid at a located spot.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}\n  hint: run from the project directory or pass --config PATH")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] Diagnostic),
+}
+
+/// A loaded configuration with what is needed to resolve paths and locate later errors.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub config: Config,
+    /// The config file as given.
+    pub config_path: PathBuf,
+    /// The directory relative paths in the config resolve against.
+    pub root: PathBuf,
+    source: String,
+}
+
+impl Project {
+    pub fn load(path: &Path) -> Result<Project, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Project::from_source(path, root, source)
+    }
+
+    pub fn from_source(path: &Path, root: PathBuf, source: String) -> Result<Project, ConfigError> {
+        let config: Config = yaml::from_str(&source).map_err(|e| {
+            let mut d = Diagnostic::new(path, e.position, e.message.as_str());
+            d.hint = hint_for_serde_message(&e.message);
+            d
+        })?;
+        let project = Project {
+            config,
+            config_path: path.to_path_buf(),
+            root,
+            source,
+        };
+        project.validate()?;
+        Ok(project)
+    }
+
+    /// An error located at `path` inside the config file.
+    pub fn error_at(
+        &self,
+        path: &[PathSegment],
+        message: String,
+        hint: Option<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid(self.diagnostic_at(path, message, hint))
+    }
+
+    /// A diagnostic located at `path` inside the config file.
+    pub fn diagnostic_at(
+        &self,
+        path: &[PathSegment],
+        message: String,
+        hint: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.config_path.clone(),
+            position: yaml::locate(&self.source, path),
+            message,
+            hint,
+        }
+    }
+
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    pub fn artifact_dir(&self) -> PathBuf {
+        self.resolve(&self.config.artifact_dir)
+    }
+
+    /// The function names in config order, for error messages that list the valid ones.
+    pub fn function_keys(&self) -> Vec<&str> {
+        self.config.functions.keys().map(String::as_str).collect()
+    }
+
+    /// The named functions, or all of them when `names` is empty. Unknown names are an error
+    /// that lists the valid ones.
+    pub fn select_functions(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(&str, &FunctionConfig)>, ConfigError> {
+        if names.is_empty() {
+            return Ok(self
+                .config
+                .functions
+                .iter()
+                .map(|(k, f)| (k.as_str(), f))
+                .collect());
+        }
+        let mut selected = Vec::new();
+        for name in names {
+            match self.config.functions.get_key_value(name.as_str()) {
+                Some((k, f)) => selected.push((k.as_str(), f)),
+                None => {
+                    return Err(self.error_at(
+                        &["functions".into()],
+                        format!("unknown function `{name}`"),
+                        Some(format!(
+                            "functions defined here: {}",
+                            self.function_keys().join(", ")
+                        )),
+                    ))
+                }
+            }
+        }
+        Ok(selected)
+    }
+
+    /// Lambda function name for a function key.
+    pub fn lambda_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.config.functions[key].name.as_deref().unwrap_or(key)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        if c.stacks.is_empty() {
+            return Err(self.error_at(
+                &["stacks".into()],
+                "`stacks` is empty".into(),
+                Some("list at least one stack with `name` and `template`".into()),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, stack) in c.stacks.iter().enumerate() {
+            if !is_valid_stack_name(&stack.name) {
+                return Err(self.error_at(
+                    &["stacks".into(), i.into(), "name".into()],
+                    format!("invalid stack name `{}`", stack.name),
+                    Some("stack names start with a letter and contain only letters, digits and hyphens (at most 128 characters)".into()),
+                ));
+            }
+            if !names.insert(&stack.name) {
+                return Err(self.error_at(
+                    &["stacks".into(), i.into(), "name".into()],
+                    format!("stack `{}` is listed twice", stack.name),
+                    None,
+                ));
+            }
+        }
+        for (key, f) in &c.functions {
+            let at = |field: &str| -> Vec<PathSegment> {
+                vec!["functions".into(), key.as_str().into(), field.into()]
+            };
+            if DEPRECATED_RUNTIMES.contains(&f.runtime.as_str()) {
+                return Err(self.error_at(
+                    &at("runtime"),
+                    format!("function `{key}`: runtime `{}` is deprecated by AWS Lambda", f.runtime),
+                    Some(format!("use one of: {}", supported_runtimes().join(", "))),
+                ));
+            }
+            if !NODE_RUNTIMES.contains(&f.runtime.as_str())
+                && !PYTHON_RUNTIMES.contains(&f.runtime.as_str())
+            {
+                return Err(self.error_at(
+                    &at("runtime"),
+                    format!("function `{key}`: unknown runtime `{}`", f.runtime),
+                    Some(format!("use one of: {}", supported_runtimes().join(", "))),
+                ));
+            }
+            if !(128..=10240).contains(&f.memory) {
+                return Err(self.error_at(
+                    &at("memory"),
+                    format!("function `{key}`: memory {} MB is outside Lambda's range", f.memory),
+                    Some("use a value from 128 to 10240".into()),
+                ));
+            }
+            if !(1..=900).contains(&f.timeout) {
+                return Err(self.error_at(
+                    &at("timeout"),
+                    format!("function `{key}`: timeout {} s is outside Lambda's range", f.timeout),
+                    Some("use a value from 1 to 900 seconds".into()),
+                ));
+            }
+            if !f.handler.contains('.') {
+                return Err(self.error_at(
+                    &at("handler"),
+                    format!("function `{key}`: handler `{}` is not of the form file.function", f.handler),
+                    Some(match f.language() {
+                        Language::Node => "e.g. `index.handler`".into(),
+                        Language::Python => "e.g. `lambda_function.lambda_handler`".into(),
+                    }),
+                ));
+            }
+            for (var, value) in &f.environment {
+                if let Err(message) = parse_references(value) {
+                    return Err(self.error_at(
+                        &["functions".into(), key.as_str().into(), "environment".into(), var.as_str().into()],
+                        format!("function `{key}`: environment variable {var}: {message}"),
+                        Some(REFERENCE_HINT.into()),
+                    ));
+                }
+            }
+        }
+        if let Some(eb) = &c.beanstalk {
+            for (name, value) in &eb.properties {
+                if let Err(message) = parse_references(value) {
+                    return Err(self.error_at(
+                        &["beanstalk".into(), "properties".into(), name.as_str().into()],
+                        format!("beanstalk property {name}: {message}"),
+                        Some(REFERENCE_HINT.into()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+const REFERENCE_HINT: &str =
+    "write `${output:OutputName}` for a stack output, `${region}` for the region, `$${` for a literal `${`";
+
+fn supported_runtimes() -> Vec<&'static str> {
+    NODE_RUNTIMES.iter().chain(PYTHON_RUNTIMES).copied().collect()
+}
+
+fn is_valid_stack_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Hints for the common serde messages, so a typo gets a next step, not just a complaint.
+fn hint_for_serde_message(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("remove or rename the key; the valid keys are listed above".into())
+    } else if message.contains("unknown variant") {
+        Some("use one of the values listed above".into())
+    } else if message.contains("invalid type") {
+        Some("check the value's type (quote strings, leave numbers bare)".into())
+    } else if message.contains("missing field") {
+        Some("add the missing key".into())
+    } else {
+        None
+    }
+}
+
+/// A piece of a value with references: literal text, a stack output, or the region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    Output(String),
+    Region,
+}
+
+/// Split `a${output:X}b${region}` into pieces. `$${` is a literal `${`.
+pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = value;
+    while let Some(idx) = rest.find('$') {
+        text.push_str(&rest[..idx]);
+        let after = &rest[idx..];
+        if let Some(stripped) = after.strip_prefix("$${") {
+            text.push_str("${");
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix("${") {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{value}`"))?;
+            let reference = &body[..end];
+            let piece = if reference == "region" {
+                Piece::Region
+            } else if let Some(name) = reference.strip_prefix("output:") {
+                if name.is_empty() {
+                    return Err(format!("empty output name in `{value}`"));
+                }
+                Piece::Output(name.to_string())
+            } else {
+                return Err(format!("unknown reference `${{{reference}}}` in `{value}`"));
+            };
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+            }
+            pieces.push(piece);
+            rest = &body[end + 1..];
+        } else {
+            text.push('$');
+            rest = &after[1..];
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+/// The output names a value refers to.
+pub fn referenced_outputs(value: &str) -> Vec<String> {
+    parse_references(value)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Output(name) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resolve references against stack outputs and the region. A missing output is an error
+/// naming it.
+pub fn resolve_references(
+    value: &str,
+    outputs: &BTreeMap<String, String>,
+    region: &str,
+) -> Result<String, String> {
+    let mut out = String::new();
+    for piece in parse_references(value)? {
+        match piece {
+            Piece::Text(t) => out.push_str(&t),
+            Piece::Region => out.push_str(region),
+            Piece::Output(name) => match outputs.get(&name) {
+                Some(v) => out.push_str(v),
+                None => return Err(format!("stack output `{name}` does not exist")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const VALID: &str = include_str!("../scorekeep-deploy.yaml");
+
+    fn load(text: &str) -> Result<Project, ConfigError> {
+        Project::from_source(
+            Path::new("scorekeep-deploy.yaml"),
+            PathBuf::from("."),
+            text.to_string(),
+        )
+    }
+
+    fn error(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn committed_config_loads() {
+        let p = load(VALID).unwrap();
+        assert_eq!(p.config.functions.len(), 2);
+        let rn = &p.config.functions["random-name"];
+        assert_eq!(rn.runtime, "nodejs22.x");
+        assert_eq!(rn.architecture, Architecture::X86_64);
+        assert_eq!(rn.language(), Language::Node);
+        let worker = &p.config.functions["scorekeep-worker"];
+        assert_eq!(worker.python_version(), Some("3.13"));
+        assert_eq!(worker.schedule.as_deref(), Some("rate(5 minutes)"));
+        assert!(p.config.beanstalk.is_some());
+    }
+
+    #[test]
+    fn unknown_key_names_position_and_valid_keys() {
+        let text = VALID.replacen("    memory:", "    memroy:", 1);
+        let line = text.lines().position(|l| l.contains("memroy")).unwrap() + 1;
+        let msg = error(&text);
+        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
+        assert!(msg.contains("unknown field `memroy`"), "{msg}");
+        assert!(msg.contains("`memory`") && msg.contains("`timeout`"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_position() {
+        let text = VALID.replacen("    timeout: 10", "    timeout: ten", 1);
+        let line = text.lines().position(|l| l.contains("timeout: ten")).unwrap() + 1;
+        let msg = error(&text);
+        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
+        assert!(msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_names_position() {
+        let msg = error("project: x\nstacks: [\n");
+        assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
+        assert!(msg.split(':').nth(1).unwrap().parse::<usize>().is_ok(), "{msg}");
+    }
+
+    #[test]
+    fn bad_enum_lists_the_choices() {
+        let text = VALID.replacen("architecture: x86_64", "architecture: arm", 1);
+        let msg = error(&text);
+        assert!(msg.contains("`x86_64`") && msg.contains("`arm64`"), "{msg}");
+    }
+
+    #[test]
+    fn deprecated_runtime_is_refused_at_its_line() {
+        let text = VALID.replacen("nodejs22.x", "nodejs18.x", 1);
+        let line = text.lines().position(|l| l.contains("nodejs18.x")).unwrap() + 1;
+        let msg = error(&text);
+        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:5:")), "{msg}");
+        assert!(msg.contains("deprecated") && msg.contains("nodejs22.x"), "{msg}");
+    }
+
+    #[test]
+    fn bad_reference_syntax_is_located() {
+        let text = VALID.replacen("${output:ScorekeepNotificationTopicArn}", "${outptu:X}", 1);
+        let msg = error(&text);
+        assert!(msg.contains("unknown reference `${outptu:X}`"), "{msg}");
+        assert!(msg.contains("TOPIC_ARN"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_function_lists_valid_ones() {
+        let p = load(VALID).unwrap();
+        let msg = p
+            .select_functions(&["nope".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown function `nope`"), "{msg}");
+        assert!(msg.contains("random-name, scorekeep-worker"), "{msg}");
+        assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
+    }
+
+    #[test]
+    fn references_parse_and_resolve() {
+        let outputs = BTreeMap::from([("Q".to_string(), "url".to_string())]);
+        assert_eq!(
+            resolve_references("a-${output:Q}-${region}-$${x}", &outputs, "eu-west-1").unwrap(),
+            "a-url-eu-west-1-${x}"
+        );
+        assert_eq!(
+            resolve_references("${output:Nope}", &outputs, "r").unwrap_err(),
+            "stack output `Nope` does not exist"
+        );
+        assert!(parse_references("${output:X").is_err());
+        assert_eq!(referenced_outputs("${output:A}${output:B}"), vec!["A", "B"]);
+    }
+}

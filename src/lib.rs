@@ -1,0 +1,15 @@
+//! scorekeep-deploy: deploys the Scorekeep sample's X-Ray-instrumented Lambda functions.
+//!
+//! Layout: `cli` (arguments), `config` (project file), `template` (render and validate),
+//! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes).
+
+pub mod atomic_write;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod diagnostic;
+pub mod exit;
+pub mod report;
+pub mod template;
+pub mod yaml;

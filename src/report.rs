@@ -1,0 +1,154 @@
+//! Progress on stderr and the final report on stdout.
+//!
+//! Commands build a report value that is both `Serialize` and `Display`; text and JSON output
+//! are two views of that one value. Progress goes to stderr: an indicatif spinner on a
+//! terminal, plain lines otherwise (not a TTY, `CI` set, `--no-progress`, `--output json`).
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    format: OutputFormat,
+    fancy: bool,
+}
+
+impl Reporter {
+    pub fn new(format: OutputFormat, no_progress: bool) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let fancy = !no_progress
+            && !ci
+            && format == OutputFormat::Text
+            && std::io::stderr().is_terminal();
+        Reporter { format, fancy }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// A plain progress line on stderr.
+    pub fn line(&self, message: impl Display) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{message}");
+    }
+
+    /// Start a long-running step. On a terminal this is a spinner with elapsed time; otherwise
+    /// the start is one line and each `set_message` another.
+    pub fn task(&self, message: impl Into<String>) -> Task {
+        let message = message.into();
+        let bar = if self.fancy {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .expect("static template")
+                    .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(message.clone());
+            Some(bar)
+        } else {
+            self.line(&message);
+            None
+        };
+        Task {
+            bar,
+            started: Instant::now(),
+            reporter: self.clone(),
+        }
+    }
+
+    /// Print the command's report on stdout, as text or JSON.
+    pub fn emit<T: Serialize + Display>(&self, report: &T) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self.format {
+            OutputFormat::Text => write!(out, "{report}")?,
+            OutputFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, report)?;
+                writeln!(out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One step in progress; see [`Reporter::task`].
+pub struct Task {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    reporter: Reporter,
+}
+
+impl Task {
+    pub fn set_message(&self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => self.reporter.line(format!("  {message}")),
+        }
+    }
+
+    /// Print a line that stays, above the spinner on a terminal.
+    pub fn println(&self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.bar {
+            Some(bar) => bar.println(message),
+            None => self.reporter.line(format!("  {message}")),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn finish(self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => {}
+        }
+        self.reporter.line(message);
+    }
+}
+
+/// `1.2 s`, `340 ms`: short human durations for summaries.
+pub fn human_duration(d: Duration) -> String {
+    if d.as_secs_f64() >= 1.0 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// `4.3 MB`, `812 KB`, `90 B`.
+pub fn human_bytes(n: u64) -> String {
+    const KB: f64 = 1000.0;
+    let f = n as f64;
+    if f >= KB * KB {
+        format!("{:.2} MB", f / KB / KB)
+    } else if f >= KB {
+        format!("{:.1} KB", f / KB)
+    } else {
+        format!("{n} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(4_330_000), "4.33 MB");
+        assert_eq!(human_bytes(812_400), "812.4 KB");
+        assert_eq!(human_bytes(90), "90 B");
+        assert_eq!(human_duration(Duration::from_millis(340)), "340 ms");
+        assert_eq!(human_duration(Duration::from_millis(1250)), "1.2 s");
+    }
+}

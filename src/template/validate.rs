@@ -1,0 +1,372 @@
+//! Reference checks on a parsed CloudFormation template, before anything is sent anywhere:
+//! every `Ref`, `GetAtt`, `Sub` variable, `DependsOn` and `Condition` must name something
+//! the template declares.
+
+use std::collections::BTreeSet;
+
+use crate::yaml::{self, PathSegment, Value};
+
+/// CloudFormation's pseudo parameters, always valid targets of `Ref` and `Sub`.
+pub const PSEUDO_PARAMETERS: &[&str] = &[
+    "AWS::AccountId",
+    "AWS::NotificationARNs",
+    "AWS::NoValue",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+];
+
+/// The names a template declares.
+#[derive(Debug, Default)]
+pub struct Declared {
+    pub parameters: BTreeSet<String>,
+    pub resources: BTreeSet<String>,
+    pub conditions: BTreeSet<String>,
+}
+
+impl Declared {
+    pub fn from_template(doc: &Value) -> Declared {
+        let keys = |section: &str| -> BTreeSet<String> {
+            doc.get(section)
+                .and_then(Value::as_mapping)
+                .map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        Declared {
+            parameters: keys("Parameters"),
+            resources: keys("Resources"),
+            conditions: keys("Conditions"),
+        }
+    }
+
+    fn is_ref_target(&self, name: &str) -> bool {
+        self.parameters.contains(name)
+            || self.resources.contains(name)
+            || PSEUDO_PARAMETERS.contains(&name)
+    }
+}
+
+/// A dangling reference, at a path into the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: Vec<PathSegment>,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Every dangling reference in the template, in document order.
+pub fn check_references(doc: &Value) -> Vec<Problem> {
+    let declared = Declared::from_template(doc);
+    let mut checker = Checker {
+        declared: &declared,
+        problems: Vec::new(),
+        path: Vec::new(),
+    };
+    if let Some(resources) = doc.get("Resources").and_then(Value::as_mapping) {
+        for (id, resource) in resources {
+            let Some(id) = id.as_str() else { continue };
+            checker.path = vec!["Resources".into(), id.into()];
+            checker.resource_attributes(id, resource);
+        }
+    }
+    checker.path.clear();
+    checker.walk(doc);
+    checker.problems
+}
+
+struct Checker<'a> {
+    declared: &'a Declared,
+    problems: Vec<Problem>,
+    path: Vec<PathSegment>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, message: String, hint: String) {
+        self.problems.push(Problem {
+            path: self.path.clone(),
+            message,
+            hint,
+        });
+    }
+
+    fn resource_attributes(&mut self, id: &str, resource: &Value) {
+        if let Some(depends) = resource.get("DependsOn") {
+            self.path.push("DependsOn".into());
+            let targets: Vec<&str> = match depends {
+                Value::String(s) => vec![s.as_str()],
+                Value::Sequence(items) => items.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            for target in targets {
+                if !self.declared.resources.contains(target) {
+                    self.problem(
+                        format!("resource `{id}` DependsOn `{target}`, which is not a resource in this template"),
+                        self.suggest(target, &self.declared.resources),
+                    );
+                }
+            }
+            self.path.pop();
+        }
+        if let Some(Value::String(condition)) = resource.get("Condition") {
+            if !self.declared.conditions.contains(condition) {
+                self.path.push("Condition".into());
+                self.problem(
+                    format!("resource `{id}` uses condition `{condition}`, which is not declared under Conditions"),
+                    self.suggest(condition, &self.declared.conditions),
+                );
+                self.path.pop();
+            }
+        }
+    }
+
+    fn walk(&mut self, value: &Value) {
+        match value {
+            Value::Tagged(tagged) => {
+                let name = yaml::tag_name(tagged);
+                self.intrinsic(&name, &tagged.value);
+                self.walk(&tagged.value);
+            }
+            Value::Mapping(map) => {
+                if map.len() == 1 {
+                    if let Some((Value::String(key), inner)) = map.iter().next() {
+                        let name = key.strip_prefix("Fn::").unwrap_or(key);
+                        if key == "Ref" || key.starts_with("Fn::") {
+                            self.path.push(key.as_str().into());
+                            self.intrinsic(name, inner);
+                            self.path.pop();
+                        }
+                    }
+                }
+                for (k, v) in map {
+                    let segment = match k {
+                        Value::String(s) => PathSegment::Key(s.clone()),
+                        other => PathSegment::Key(format!("{other:?}")),
+                    };
+                    self.path.push(segment);
+                    self.walk(v);
+                    self.path.pop();
+                }
+            }
+            Value::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(i.into());
+                    self.walk(item);
+                    self.path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn intrinsic(&mut self, name: &str, arg: &Value) {
+        match name {
+            "Ref" => {
+                if let Some(target) = arg.as_str() {
+                    if !self.declared.is_ref_target(target) {
+                        self.problem(
+                            format!("`!Ref {target}` does not name a parameter, resource or pseudo parameter"),
+                            self.suggest_ref(target),
+                        );
+                    }
+                }
+            }
+            "GetAtt" => {
+                let resource = match arg {
+                    Value::String(s) => s.split('.').next().map(String::from),
+                    Value::Sequence(items) => items.first().and_then(Value::as_str).map(String::from),
+                    _ => None,
+                };
+                if let Some(resource) = resource {
+                    if !self.declared.resources.contains(&resource) {
+                        self.problem(
+                            format!("`!GetAtt {resource}...` does not name a resource in this template"),
+                            self.suggest(&resource, &self.declared.resources),
+                        );
+                    }
+                }
+            }
+            "Sub" => {
+                let (text, locals): (Option<&str>, BTreeSet<String>) = match arg {
+                    Value::String(s) => (Some(s), BTreeSet::new()),
+                    Value::Sequence(items) => (
+                        items.first().and_then(Value::as_str),
+                        items
+                            .get(1)
+                            .and_then(Value::as_mapping)
+                            .map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+                            .unwrap_or_default(),
+                    ),
+                    _ => (None, BTreeSet::new()),
+                };
+                for variable in text.map(sub_variables).unwrap_or_default() {
+                    let head = variable.split('.').next().unwrap_or(&variable).to_string();
+                    let ok = locals.contains(&variable)
+                        || if variable.contains('.') && !variable.starts_with("AWS::") {
+                            self.declared.resources.contains(&head)
+                        } else {
+                            self.declared.is_ref_target(&variable)
+                        };
+                    if !ok {
+                        self.problem(
+                            format!("`!Sub` variable `${{{variable}}}` does not name a parameter, resource or pseudo parameter"),
+                            self.suggest_ref(&head),
+                        );
+                    }
+                }
+            }
+            "If" => {
+                if let Some(condition) = arg.as_sequence().and_then(|s| s.first()).and_then(Value::as_str) {
+                    if !self.declared.conditions.contains(condition) {
+                        self.problem(
+                            format!("`!If` uses condition `{condition}`, which is not declared under Conditions"),
+                            self.suggest(condition, &self.declared.conditions),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn suggest_ref(&self, target: &str) -> String {
+        let all: BTreeSet<String> = self
+            .declared
+            .parameters
+            .iter()
+            .chain(&self.declared.resources)
+            .cloned()
+            .collect();
+        self.suggest(target, &all)
+    }
+
+    fn suggest(&self, target: &str, candidates: &BTreeSet<String>) -> String {
+        match closest(target, candidates) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None if candidates.is_empty() => "declare it, or remove the reference".to_string(),
+            None => format!(
+                "declared names: {}",
+                candidates.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+/// The `${Name}` variables of a `Sub` string; `${!Literal}` is an escape, not a variable.
+pub fn sub_variables(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let body = &rest[start + 2..];
+        let Some(end) = body.find('}') else { break };
+        let name = body[..end].trim();
+        if !name.starts_with('!') && !name.is_empty() {
+            out.push(name.to_string());
+        }
+        rest = &body[end + 1..];
+    }
+    out
+}
+
+/// The candidate with the smallest edit distance, when it is close enough to be a typo.
+fn closest<'a>(target: &str, candidates: &'a BTreeSet<String>) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&target.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        check_references(&yaml::from_str(text).unwrap())
+    }
+
+    const BASE: &str = "
+Parameters:
+  Name: {Type: String, Default: x}
+Conditions:
+  IsProd: !Equals [!Ref Name, prod]
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Queue:
+    Type: AWS::SQS::Queue
+    DependsOn: Topic
+    Properties:
+      QueueName: !Sub '${Name}-${AWS::Region}-${Topic.TopicName}-${!Literal}'
+      Tags:
+        - Key: t
+          Value: !GetAtt Topic.TopicArn
+        - Key: u
+          Value: {Ref: Name}
+Outputs:
+  Q: {Value: !If [IsProd, !Ref Queue, !Ref 'AWS::NoValue']}
+";
+
+    #[test]
+    fn a_consistent_template_has_no_problems() {
+        assert_eq!(problems(BASE), vec![]);
+    }
+
+    #[test]
+    fn dangling_ref_is_reported_at_its_path_with_a_suggestion() {
+        let p = problems(&BASE.replace("{Ref: Name}", "{Ref: Nme}"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("`!Ref Nme`"));
+        assert_eq!(p[0].hint, "did you mean `Name`?");
+        assert_eq!(
+            p[0].path,
+            vec![
+                PathSegment::from("Resources"),
+                "Queue".into(),
+                "Properties".into(),
+                "Tags".into(),
+                1usize.into(),
+                "Value".into(),
+                "Ref".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn dangling_getatt_sub_dependson_and_condition() {
+        let text = BASE
+            .replace("!GetAtt Topic.TopicArn", "!GetAtt Topik.TopicArn")
+            .replace("${Topic.TopicName}", "${Nope.TopicName}")
+            .replace("${Name}", "${Missing}")
+            .replace("DependsOn: Topic", "DependsOn: [Topic, Ghost]")
+            .replace("!If [IsProd", "!If [IsDev");
+        let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+        assert_eq!(messages.len(), 5, "{messages:#?}");
+        assert!(messages.iter().any(|m| m.contains("DependsOn `Ghost`")));
+        assert!(messages.iter().any(|m| m.contains("`!GetAtt Topik...`")));
+        assert!(messages.iter().any(|m| m.contains("`${Missing}`")));
+        assert!(messages.iter().any(|m| m.contains("`${Nope.TopicName}`")));
+        assert!(messages.iter().any(|m| m.contains("condition `IsDev`")));
+    }
+
+    #[test]
+    fn sub_variables_skip_escapes() {
+        assert_eq!(sub_variables("a${B}c${!D}${E.F}"), vec!["B", "E.F"]);
+    }
+}

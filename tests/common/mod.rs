@@ -1,0 +1,180 @@
+//! Shared test helpers: the project paths, the CLI binary, and a moto server per test binary.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool installed by `scripts/setup` into the project's `.venv`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    repo_root().join(".venv/bin").join(name)
+}
+
+/// The CLI under test, run from `dir`.
+pub fn cli(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("scorekeep-deploy").expect("binary built");
+    cmd.current_dir(dir).env("CI", "true").env_remove("AWS_ENDPOINT_URL");
+    cmd
+}
+
+/// A copy of the project (config, templates, functions) in a fresh temporary directory, so
+/// a test can edit inputs and see exactly what the command wrote.
+pub fn project_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = repo_root();
+    std::fs::copy(root.join("scorekeep-deploy.yaml"), dir.path().join("scorekeep-deploy.yaml"))
+        .expect("copy config");
+    copy_tree(&root.join("templates"), &dir.path().join("templates"));
+    copy_tree(&root.join("functions"), &dir.path().join("functions"));
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(from).unwrap();
+        if rel.components().any(|c| c.as_os_str() == "node_modules" || c.as_os_str() == "__pycache__") {
+            continue;
+        }
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir`, relative, sorted: to assert that a failing command wrote nothing.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    files.sort();
+    files
+}
+
+/// True when the emulator tests should be skipped (loudly) rather than fail.
+pub fn skip_emulator() -> bool {
+    if std::env::var("SCOREKEEP_SKIP_EMULATOR").as_deref() == Ok("1") {
+        eprintln!("\n*** SCOREKEEP_SKIP_EMULATOR=1: SKIPPING a test that needs the moto emulator ***\n");
+        return true;
+    }
+    false
+}
+
+/// One moto server per test binary, started on first use on a free 127.0.0.1 port and
+/// stopped by its own PID when the test binary exits.
+pub struct Moto {
+    pub endpoint: String,
+    pid: u32,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+static CHILD: Mutex<Option<Child>> = Mutex::new(None);
+
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| venv_bin("moto_server"));
+        assert!(
+            server.exists(),
+            "moto_server not found at {}: run `scripts/setup` first (or set SCOREKEEP_SKIP_EMULATOR=1 to skip emulator tests)",
+            server.display()
+        );
+        let port = free_port();
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("moto-{port}.log"))).unwrap();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+        let pid = child.id();
+        *CHILD.lock().unwrap() = Some(child);
+        // SAFETY: registering a plain extern "C" fn with no captured state.
+        unsafe { libc::atexit(stop_moto) };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&endpoint);
+        Moto { endpoint, pid }
+    })
+}
+
+extern "C" fn stop_moto() {
+    if let Ok(mut guard) = CHILD.lock() {
+        if let Some(mut child) = guard.take() {
+            // SIGTERM by our own child's PID, then reap it.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until_ready(endpoint: &str) {
+    let addr = endpoint.trim_start_matches("http://");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto did not start listening on {endpoint} within 60 s");
+}
+
+impl Moto {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// A region no other test in this binary uses: moto keeps regions apart, so tests sharing
+/// one server do not see each other's stacks, functions or exports.
+pub fn unique_region() -> &'static str {
+    const REGIONS: &[&str] = &[
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+        "ap-southeast-1", "ap-southeast-2", "ca-central-1", "sa-east-1",
+    ];
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let i = NEXT.fetch_add(1, Ordering::SeqCst);
+    REGIONS.get(i).copied().expect("more emulator tests in one binary than regions")
+}
+
+/// Environment for talking to moto: endpoint, region, dummy credentials.
+pub fn aws_env(cmd: &mut assert_cmd::Command, region: &str) {
+    cmd.env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+/// An SDK config for moto in `region`.
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(&moto().endpoint)
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
