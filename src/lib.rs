@@ -4,6 +4,7 @@
 //! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes).
 
 pub mod atomic_write;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;

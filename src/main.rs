@@ -11,6 +11,7 @@ fn main() {
     let ctx = Context::new(cli.global.clone());
     let result = match &cli.command {
         Command::Render(args) => commands::render::run(&ctx, args),
+        Command::Build(args) => commands::build::run(&ctx, args),
         other => Err(anyhow::Error::new(exit::UsageError(format!(
             "`{}` is not available yet in this version of scorekeep-deploy",
             command_name(other)

@@ -1,0 +1,1 @@
+//! Function bundles: deterministic zips with manifests (see issue 4).
