@@ -60,6 +60,9 @@ pub struct Config {
     /// Where build artifacts go, relative to the project directory.
     #[serde(default = "default_artifact_dir")]
     pub artifact_dir: PathBuf,
+    /// S3 bucket for bundles over Lambda's 50 MB direct-upload limit.
+    #[serde(default)]
+    pub artifact_bucket: Option<String>,
 }
 
 fn default_artifact_dir() -> PathBuf {

@@ -1,7 +1,8 @@
-//! What every command needs: the global options, the reporter, the project, AWS config.
+//! What every command needs: the global options, the reporter, the project, AWS clients.
 
 use std::sync::OnceLock;
 
+use crate::aws::{self, Clients};
 use crate::cli::GlobalArgs;
 use crate::config::{ConfigError, Project};
 use crate::report::Reporter;
@@ -29,5 +30,22 @@ impl Context {
         }
         let loaded = Project::load(&self.global.config)?;
         Ok(self.project.get_or_init(|| loaded))
+    }
+
+    /// AWS clients from the standard chain plus our flags and the config's region.
+    pub async fn clients(&self) -> anyhow::Result<Clients> {
+        let region = self.project()?.config.region.clone();
+        let config = aws::load_config(&self.global, region.as_deref()).await?;
+        Ok(Clients::from_config(&config))
+    }
+
+    /// Run an async command body on a fresh runtime.
+    pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(future)
     }
 }

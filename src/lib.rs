@@ -4,11 +4,13 @@
 //! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes).
 
 pub mod atomic_write;
+pub mod aws;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod deploy;
 pub mod diagnostic;
 pub mod exit;
 pub mod report;

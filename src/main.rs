@@ -10,28 +10,25 @@ fn main() {
     init_logging(cli.global.verbose);
     let ctx = Context::new(cli.global.clone());
     let result = match &cli.command {
-        Command::Render(args) => commands::render::run(&ctx, args),
-        Command::Build(args) => commands::build::run(&ctx, args),
-        other => Err(anyhow::Error::new(exit::UsageError(format!(
-            "`{}` is not available yet in this version of scorekeep-deploy",
-            command_name(other)
-        )))),
+        Command::Render(args) => commands::render::run(&ctx, args).map(|()| exit::OK),
+        Command::Build(args) => commands::build::run(&ctx, args).map(|()| exit::OK),
+        Command::Plan(args) => commands::plan::run(&ctx, args),
+        Command::Up(args) => commands::up::run(&ctx, args).map(|()| exit::OK),
+        Command::UpdateFunctions(args) => {
+            commands::update_functions::run(&ctx, args).map(|()| exit::OK)
+        }
+        Command::Status => commands::status::run(&ctx).map(|()| exit::OK),
+        Command::Down(args) => commands::down::run(&ctx, args).map(|()| exit::OK),
     };
-    if let Err(err) = result {
-        eprintln!("error: {err:#}");
-        std::process::exit(exit::code_for(&err));
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Render(_) => "render",
-        Command::Build(_) => "build",
-        Command::Plan(_) => "plan",
-        Command::Up(_) => "up",
-        Command::UpdateFunctions(_) => "update-functions",
-        Command::Status => "status",
-        Command::Down(_) => "down",
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let code = exit::code_for(&err);
+            // `plan --detailed-exitcode` reserves 2 for "changes pending": errors are 1 there.
+            let detailed = matches!(&cli.command, Command::Plan(a) if a.detailed_exitcode);
+            std::process::exit(if detailed { exit::FAILURE } else { code });
+        }
     }
 }
 

@@ -1,1 +1,950 @@
-//! Function bundles: deterministic zips with manifests (see issue 4).
+//! Function bundles: deterministic, cached, cross-target zips with manifests.
+//!
+//! For each function, `build` takes the function's own sources (see
+//! [`files::skip_source`] for what is left out), installs its dependencies in a clean
+//! staging directory for the Lambda runtime and architecture (Node.js: `npm ci` from the
+//! committed lockfile; Python: `pip install --target` from the hashed lock, binary wheels for
+//! the runtime's Python and manylinux platform), and writes
+//! `<artifact_dir>/<function>.zip` and `<artifact_dir>/<function>.json` (the [`Manifest`]).
+//!
+//! The zip is byte-for-byte reproducible (sorted entries, one timestamp from
+//! `SOURCE_DATE_EPOCH` or 1980-01-01, normalized permissions, fixed compression), so
+//! "unchanged" is a hash comparison. When the inputs hash (sources, lockfile, runtime,
+//! architecture, runtime-provided list, tool version, `SOURCE_DATE_EPOCH`) matches the last
+//! manifest and the zip on disk still has the manifest's SHA-256, the artifact is reused
+//! without running npm or pip.
+//!
+//! Environment: `SOURCE_DATE_EPOCH` (zip timestamps), `SCOREKEEP_PYTHON` (interpreter whose
+//! pip installs Python dependencies, default `python3`), `SCOREKEEP_NPM` (default `npm`),
+//! `SCOREKEEP_MAX_UNZIPPED_BYTES` and `SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES` (the Lambda limits,
+//! overridable for tests).
+
+pub mod archive;
+mod cache;
+mod files;
+pub mod manifest;
+mod node;
+mod process;
+mod python;
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use files::{skip_node_dependency, skip_python_dependency, skip_source};
+pub use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
+
+use crate::config::{FunctionConfig, Language, Project};
+use crate::report::{human_bytes, human_duration, Reporter, Task};
+use archive::{Contents, ZipEntry};
+use files::{CollectError, FileEntry};
+use manifest::{InputFile, InputsSpec};
+use process::{Cmd, RunError};
+
+/// The version recorded in manifests and mixed into the inputs hash.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Rebuild even when the inputs hash matches the last build.
+    pub force: bool,
+}
+
+/// A built (or reused) function bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// The function's key in the project config.
+    pub function: String,
+    pub zip_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub manifest: Manifest,
+    /// True when the previous build was reused without running npm or pip.
+    pub cached: bool,
+}
+
+/// Settings read from the environment once per build.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub source_date_epoch: i64,
+    pub max_unzipped_bytes: u64,
+    pub max_direct_upload_bytes: u64,
+    pub python: OsString,
+}
+
+impl BuildSettings {
+    pub fn from_env() -> Result<Self, BuildError> {
+        let mut settings = Self::from_lookup(|k| std::env::var(k).ok())?;
+        settings.python = python::python_program();
+        Ok(settings)
+    }
+
+    /// From a variable lookup (pure, for tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        let source_date_epoch = match get("SOURCE_DATE_EPOCH").filter(|v| !v.trim().is_empty()) {
+            None => archive::ZIP_EPOCH,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| BuildError::SourceDateEpoch { value: v.clone() })?,
+        };
+        let limit = |name: &'static str, default: u64| -> Result<u64, BuildError> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<u64>().map_err(|_| BuildError::BadSetting {
+                    name,
+                    value: v.clone(),
+                }),
+            }
+        };
+        Ok(BuildSettings {
+            source_date_epoch,
+            max_unzipped_bytes: limit("SCOREKEEP_MAX_UNZIPPED_BYTES", MAX_UNZIPPED_BYTES)?,
+            max_direct_upload_bytes: limit(
+                "SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES",
+                MAX_DIRECT_UPLOAD_BYTES,
+            )?,
+            python: "python3".into(),
+        })
+    }
+}
+
+/// Why a function could not be built. Each message names the function, the cause, and what
+/// to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("function `{function}` is not in the project config\n  hint: functions defined: {valid}")]
+    UnknownFunction { function: String, valid: String },
+
+    #[error("SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970\n  hint: unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")]
+    SourceDateEpoch { value: String },
+
+    #[error("{name}=`{value}` is not a number of bytes\n  hint: unset it to use Lambda's limit, or set a whole number")]
+    BadSetting { name: &'static str, value: String },
+
+    #[error("function `{function}`: source directory {path} does not exist\n  hint: check `functions.{function}.source` in the config (relative to the config file)")]
+    SourceMissing { function: String, path: PathBuf },
+
+    #[error("function `{function}`: {dir}/package.json declares dependencies but there is no package-lock.json\n  hint: run `npm install` in {dir} and commit package-lock.json; builds install exactly what the lockfile pins")]
+    LockfileMissing { function: String, dir: PathBuf },
+
+    #[error("function `{function}`: {lockfile} is out of date with package.json: {detail}\n  hint: run `npm install` in {dir} and commit the updated {lockfile_name}")]
+    LockfileOutOfDate {
+        function: String,
+        dir: PathBuf,
+        lockfile: PathBuf,
+        lockfile_name: String,
+        detail: String,
+    },
+
+    #[error("function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON")]
+    InvalidPackageJson {
+        function: String,
+        path: PathBuf,
+        detail: String,
+    },
+
+    #[error("function `{function}`: {path}:{line}: {message}\n  hint: requirements.txt must be a complete lock with hashes; regenerate it with `pip-compile --generate-hashes --allow-unsafe` (see functions/README.md)")]
+    Requirements {
+        function: String,
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("function `{function}`: cannot run `{program}` for {step}: {detail}\n  hint: {hint}")]
+    ToolMissing {
+        function: String,
+        program: String,
+        step: &'static str,
+        detail: String,
+        hint: &'static str,
+    },
+
+    #[error("function `{function}`: {step} failed: {cause} ({status}); its last output lines:\n{tail}\n  reproduce: {command}\n  hint: {hint}")]
+    Install {
+        function: String,
+        step: &'static str,
+        cause: String,
+        status: String,
+        tail: String,
+        command: String,
+        hint: String,
+    },
+
+    #[error("function `{function}`: symlink {link} points to {target}, outside {root}\n  hint: bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {root}")]
+    SymlinkEscapes {
+        function: String,
+        link: PathBuf,
+        target: PathBuf,
+        root: PathBuf,
+    },
+
+    #[error("function `{function}`: symlink {link} (-> {target}) is broken or part of a loop\n  hint: fix or remove the link")]
+    BrokenLink {
+        function: String,
+        link: PathBuf,
+        target: PathBuf,
+    },
+
+    #[error("function `{function}`: {path}: the file name is not valid UTF-8\n  hint: rename the file; zip entry names must be portable")]
+    NonUtf8Path { function: String, path: PathBuf },
+
+    #[error("function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}\n  hint: drop unneeded dependencies (or list runtime-provided ones in `runtime_provided`), or move large data to S3", human_bytes(*size), human_bytes(*limit))]
+    TooLarge {
+        function: String,
+        size: u64,
+        limit: u64,
+        largest: String,
+    },
+
+    #[error("function `{function}`: `{path}` is both one of the function's files and installed by a dependency\n  hint: rename the function's file so it does not shadow the dependency")]
+    PathConflict { function: String, path: String },
+
+    #[error("function `{function}`: {action}: {source}\n  hint: check that the path exists and is readable/writable, and that the disk has space")]
+    Io {
+        function: String,
+        action: String,
+        source: std::io::Error,
+    },
+
+    #[error("function `{function}`: writing the zip failed: {source}\n  hint: check the disk, then rerun the build")]
+    Zip {
+        function: String,
+        source: archive::ArchiveError,
+    },
+
+    #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
+    Several(Vec<BuildError>),
+}
+
+fn join_errors(errors: &[BuildError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("- {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Build `keys` (config keys) in parallel, reusing unchanged artifacts unless `force`.
+/// Artifacts come back in the order of `keys`. When some fail, the others are still built
+/// and written; the error reports every failure.
+pub fn build_functions(
+    project: &Project,
+    keys: &[&str],
+    options: &BuildOptions,
+    reporter: &Reporter,
+) -> Result<Vec<Artifact>, BuildError> {
+    let settings = BuildSettings::from_env()?;
+    let mut jobs = Vec::new();
+    for key in keys {
+        let (key, config) = project
+            .config
+            .functions
+            .get_key_value(*key)
+            .ok_or_else(|| BuildError::UnknownFunction {
+                function: key.to_string(),
+                valid: project.function_keys().join(", "),
+            })?;
+        jobs.push(Job {
+            key,
+            config,
+            source_dir: project.resolve(&config.source),
+            artifact_dir: project.artifact_dir(),
+            settings: &settings,
+            force: options.force,
+        });
+    }
+    let results: Vec<Result<Artifact, BuildError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|job| scope.spawn(move || job.run(reporter)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    let mut artifacts = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(a) => artifacts.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(artifacts),
+        1 => Err(errors.remove(0)),
+        _ => Err(BuildError::Several(errors)),
+    }
+}
+
+/// One function to build.
+struct Job<'a> {
+    key: &'a str,
+    config: &'a FunctionConfig,
+    source_dir: PathBuf,
+    artifact_dir: PathBuf,
+    settings: &'a BuildSettings,
+    force: bool,
+}
+
+/// How dependencies get installed.
+enum Install {
+    None,
+    Npm {
+        /// Install inputs present in the source dir (package.json, lockfile, .npmrc).
+        inputs: Vec<PathBuf>,
+    },
+    Pip {
+        requirements: String,
+        python_version: String,
+        tags: Vec<String>,
+    },
+}
+
+impl Job<'_> {
+    fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
+        let task = reporter.task(format!("{}: checking inputs", self.key));
+        let result = self.build(&task);
+        let took = human_duration(task.elapsed());
+        match &result {
+            Ok(a) if a.cached => task.finish(format!(
+                "{}: unchanged, cached {} ({} zip) [{took}]",
+                self.key,
+                a.zip_path.display(),
+                human_bytes(a.manifest.zip_bytes)
+            )),
+            Ok(a) => task.finish(format!(
+                "{}: built {} ({} zip, {} unzipped, {} dependencies) in {took}",
+                self.key,
+                a.zip_path.display(),
+                human_bytes(a.manifest.zip_bytes),
+                human_bytes(a.manifest.unzipped_bytes),
+                a.manifest.dependencies.len()
+            )),
+            Err(_) => task.finish(format!("{}: failed after {took}", self.key)),
+        }
+        result
+    }
+
+    fn function(&self) -> String {
+        self.key.to_string()
+    }
+
+    fn io(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+        let action = action.into();
+        move |source| BuildError::Io {
+            function: self.function(),
+            action,
+            source,
+        }
+    }
+
+    fn collect_error(&self, e: CollectError) -> BuildError {
+        let function = self.function();
+        match e {
+            CollectError::SymlinkEscapes { link, target, root } => BuildError::SymlinkEscapes {
+                function,
+                link,
+                target,
+                root,
+            },
+            CollectError::BrokenLink { link, target } => BuildError::BrokenLink {
+                function,
+                link,
+                target,
+            },
+            CollectError::NonUtf8 { path } => BuildError::NonUtf8Path { function, path },
+            CollectError::Io { path, source } => BuildError::Io {
+                function,
+                action: format!("reading {}", path.display()),
+                source,
+            },
+        }
+    }
+
+    fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
+        let key = self.key;
+        let config = self.config;
+        if !self.source_dir.is_dir() {
+            return Err(BuildError::SourceMissing {
+                function: self.function(),
+                path: self.source_dir.clone(),
+            });
+        }
+        let sources = files::collect(&self.source_dir, "", &files::skip_source)
+            .map_err(|e| self.collect_error(e))?;
+        self.check_size(&sources)?;
+
+        let mut runtime_provided = Vec::new();
+        let mut excluded = Vec::new();
+        let mut extra_inputs = Vec::new();
+        let install = match config.language() {
+            Language::Node => self.plan_npm(&mut extra_inputs)?,
+            Language::Python => {
+                runtime_provided = config
+                    .runtime_provided()
+                    .iter()
+                    .map(|n| python::normalize(n))
+                    .collect();
+                self.plan_pip(&runtime_provided, &mut excluded)?
+            }
+        };
+
+        let mut inputs = Vec::with_capacity(sources.len() + extra_inputs.len());
+        for f in &sources {
+            inputs.push(InputFile {
+                path: f.zip_path.clone(),
+                executable: f.executable,
+                sha256: self.hash_file(&f.disk_path)?,
+            });
+        }
+        for (name, path) in &extra_inputs {
+            inputs.push(InputFile {
+                path: format!("(install input) {name}"),
+                executable: false,
+                sha256: self.hash_file(path)?,
+            });
+        }
+        let language = match config.language() {
+            Language::Node => "node",
+            Language::Python => "python",
+        };
+        let inputs_hash = manifest::inputs_hash(
+            &InputsSpec {
+                tool_version: TOOL_VERSION,
+                language,
+                runtime: &config.runtime,
+                architecture: config.architecture.as_str(),
+                source_date_epoch: self.settings.source_date_epoch,
+                runtime_provided: &runtime_provided,
+            },
+            &inputs,
+        );
+
+        let zip_path = self.artifact_dir.join(format!("{key}.zip"));
+        let manifest_path = self.artifact_dir.join(format!("{key}.json"));
+        if !self.force {
+            if let Some(mut previous) = cache::lookup(&zip_path, &manifest_path, &inputs_hash) {
+                if previous.unzipped_bytes <= self.settings.max_unzipped_bytes {
+                    previous.needs_s3_upload =
+                        previous.zip_bytes > self.settings.max_direct_upload_bytes;
+                    return Ok(Artifact {
+                        function: self.function(),
+                        zip_path,
+                        manifest_path,
+                        manifest: previous,
+                        cached: true,
+                    });
+                }
+            }
+        }
+
+        let mut staging = tempfile::Builder::new()
+            .prefix(&format!("scorekeep-build-{key}-"))
+            .tempdir()
+            .map_err(self.io("creating a staging directory"))?;
+        let (dependency_files, dependencies, platform_tags) = match install {
+            Install::None => (Vec::new(), Vec::new(), Vec::new()),
+            Install::Npm { inputs } => {
+                task.set_message(format!("{key}: installing dependencies (npm ci)"));
+                for input in &inputs {
+                    let name = input.file_name().expect("a file path");
+                    std::fs::copy(input, staging.path().join(name))
+                        .map_err(self.io(format!("copying {} to staging", input.display())))?;
+                }
+                let cmd = node::npm_ci(staging.path(), config.architecture);
+                self.run_install(cmd, "npm ci", &mut staging, |stderr| {
+                    if node::is_out_of_sync(stderr) {
+                        (
+                            "package-lock.json is out of date with package.json".into(),
+                            format!(
+                                "run `npm install` in {} and commit package-lock.json",
+                                self.source_dir.display()
+                            ),
+                        )
+                    } else {
+                        (
+                            "npm could not install the locked dependencies".into(),
+                            "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
+                        )
+                    }
+                })?;
+                let files = self.collect_dependencies(
+                    &staging.path().join("node_modules"),
+                    "node_modules/",
+                    &files::skip_node_dependency,
+                )?;
+                let deps = node::installed_packages(&files);
+                (files, deps, Vec::new())
+            }
+            Install::Pip {
+                requirements,
+                python_version,
+                tags,
+            } => {
+                task.set_message(format!(
+                    "{key}: installing dependencies (pip, Python {python_version} {})",
+                    config.architecture.as_str()
+                ));
+                std::fs::write(staging.path().join(python::REQUIREMENTS), &requirements)
+                    .map_err(self.io("writing the filtered requirements"))?;
+                let cmd = python::pip_install(
+                    self.settings.python.clone(),
+                    staging.path(),
+                    &python_version,
+                    &tags,
+                );
+                let arch = config.architecture;
+                self.run_install(cmd, "pip install", &mut staging, |stderr| {
+                    python::explain_pip_failure(stderr, &python_version, arch)
+                })?;
+                let files = self.collect_dependencies(
+                    &staging.path().join("target"),
+                    "",
+                    &files::skip_python_dependency,
+                )?;
+                let deps = python::installed_distributions(&files);
+                (files, deps, tags)
+            }
+        };
+        // The dependency files are read from the staging dir while zipping: it lives until here.
+        let result = self.finish(
+            task,
+            sources,
+            dependency_files,
+            dependencies,
+            inputs_hash,
+            excluded,
+            platform_tags,
+            zip_path,
+            manifest_path,
+        );
+        drop(staging);
+        result
+    }
+
+    fn collect_dependencies(
+        &self,
+        root: &Path,
+        prefix: &str,
+        skip: &dyn Fn(&str, bool) -> bool,
+    ) -> Result<Vec<FileEntry>, BuildError> {
+        if !root.is_dir() {
+            return Ok(Vec::new());
+        }
+        files::collect(root, prefix, skip).map_err(|e| self.collect_error(e))
+    }
+
+    fn hash_file(&self, path: &Path) -> Result<[u8; 32], BuildError> {
+        let bytes = std::fs::read(path).map_err(self.io(format!("reading {}", path.display())))?;
+        Ok(Sha256::digest(&bytes).into())
+    }
+
+    fn check_size(&self, files: &[FileEntry]) -> Result<u64, BuildError> {
+        let size: u64 = files.iter().map(|f| f.size).sum();
+        if size > self.settings.max_unzipped_bytes {
+            let mut largest = String::new();
+            for (dir, bytes) in
+                manifest::largest_directories(files.iter().map(|f| (f.zip_path.as_str(), f.size)), 8)
+                    .into_iter()
+                    .filter(|(_, bytes)| *bytes > 0)
+            {
+                let _ = writeln!(largest, "    {:>10}  {dir}", human_bytes(bytes));
+            }
+            return Err(BuildError::TooLarge {
+                function: self.function(),
+                size,
+                limit: self.settings.max_unzipped_bytes,
+                largest: largest.trim_end().to_string(),
+            });
+        }
+        Ok(size)
+    }
+
+    fn plan_npm(&self, extra_inputs: &mut Vec<(String, PathBuf)>) -> Result<Install, BuildError> {
+        let package_json = self.source_dir.join("package.json");
+        let text = match std::fs::read_to_string(&package_json) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
+            Err(e) => return Err(self.io(format!("reading {}", package_json.display()))(e)),
+        };
+        let invalid = |detail: String| BuildError::InvalidPackageJson {
+            function: self.function(),
+            path: package_json.clone(),
+            detail,
+        };
+        let lock_problem = |p: node::LockProblem, lockfile: &Path| match p {
+            node::LockProblem::Missing => BuildError::LockfileMissing {
+                function: self.function(),
+                dir: self.source_dir.clone(),
+            },
+            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
+                function: self.function(),
+                dir: self.source_dir.clone(),
+                lockfile: lockfile.to_path_buf(),
+                lockfile_name: lockfile
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                detail,
+            },
+            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
+                function: self.function(),
+                path: lockfile.to_path_buf(),
+                detail,
+            },
+        };
+        let has_deps = node::has_dependencies(&text).map_err(|p| match p {
+            node::LockProblem::Invalid(d) => invalid(d),
+            other => invalid(format!("{other:?}")),
+        })?;
+        if !has_deps {
+            return Ok(Install::None);
+        }
+        let lockfile = node::LOCKFILES
+            .iter()
+            .map(|name| self.source_dir.join(name))
+            .find(|p| p.is_file());
+        let lock_text = match &lockfile {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(self.io(format!("reading {}", p.display())))?,
+            ),
+            None => None,
+        };
+        let lock_path = lockfile
+            .clone()
+            .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
+        node::check_lockfile(&text, lock_text.as_deref()).map_err(|p| lock_problem(p, &lock_path))?;
+        let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
+            .iter()
+            .map(|name| self.source_dir.join(name))
+            .filter(|p| p.is_file())
+            .collect();
+        // .npmrc is not bundled (a dot-file) but changes what npm installs.
+        let npmrc = self.source_dir.join(".npmrc");
+        if npmrc.is_file() {
+            extra_inputs.push((".npmrc".into(), npmrc));
+        }
+        Ok(Install::Npm { inputs })
+    }
+
+    fn plan_pip(
+        &self,
+        runtime_provided: &[String],
+        excluded: &mut Vec<String>,
+    ) -> Result<Install, BuildError> {
+        let path = self.source_dir.join(python::REQUIREMENTS);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
+            Err(e) => return Err(self.io(format!("reading {}", path.display()))(e)),
+        };
+        let requirements_error = |e: python::RequirementsError| BuildError::Requirements {
+            function: self.function(),
+            path: path.clone(),
+            line: e.line,
+            message: e.message,
+        };
+        let lines = python::parse(&text).map_err(requirements_error)?;
+        python::check_locked(&lines).map_err(requirements_error)?;
+        let filtered = python::filter(&lines, runtime_provided);
+        *excluded = filtered.excluded;
+        if filtered.kept == 0 {
+            return Ok(Install::None);
+        }
+        let python_version = self
+            .config
+            .python_version()
+            .unwrap_or_default()
+            .to_string();
+        let tags = python::platform_tags(&python_version, self.config.architecture);
+        Ok(Install::Pip {
+            requirements: filtered.text,
+            python_version,
+            tags,
+        })
+    }
+
+    /// Run an install command; on failure keep the staging dir so the printed command can be
+    /// rerun as is.
+    fn run_install(
+        &self,
+        cmd: Cmd,
+        step: &'static str,
+        staging: &mut tempfile::TempDir,
+        explain: impl FnOnce(&str) -> (String, String),
+    ) -> Result<(), BuildError> {
+        match cmd.run() {
+            Ok(_) => Ok(()),
+            Err(RunError::NotFound { program }) => Err(BuildError::ToolMissing {
+                function: self.function(),
+                step,
+                detail: "not found on PATH".into(),
+                hint: tool_hint(step),
+                program,
+            }),
+            Err(RunError::Spawn { program, source }) => Err(BuildError::ToolMissing {
+                function: self.function(),
+                step,
+                detail: source.to_string(),
+                hint: tool_hint(step),
+                program,
+            }),
+            Err(RunError::Failed {
+                status,
+                tail,
+                stderr,
+            }) => {
+                let (cause, hint) = explain(&stderr);
+                let command = cmd.display();
+                staging.disable_cleanup(true);
+                Err(BuildError::Install {
+                    function: self.function(),
+                    step,
+                    cause,
+                    status,
+                    tail,
+                    command,
+                    hint,
+                })
+            }
+        }
+    }
+
+    /// Merge, check limits, zip, and write the artifact and its manifest atomically.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        task: &Task,
+        sources: Vec<FileEntry>,
+        dependency_files: Vec<FileEntry>,
+        mut dependencies: Vec<Dependency>,
+        inputs_hash: String,
+        runtime_provided_excluded: Vec<String>,
+        platform_tags: Vec<String>,
+        zip_path: PathBuf,
+        manifest_path: PathBuf,
+    ) -> Result<Artifact, BuildError> {
+        let mut all = sources;
+        all.extend(dependency_files);
+        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
+        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
+            return Err(BuildError::PathConflict {
+                function: self.function(),
+                path: pair[0].zip_path.clone(),
+            });
+        }
+        let unzipped_bytes = self.check_size(&all)?;
+        task.set_message(format!("{}: zipping {} files", self.key, all.len()));
+        let file_count = all.len() as u64;
+        let entries: Vec<ZipEntry> = all
+            .into_iter()
+            .map(|f| ZipEntry {
+                path: f.zip_path,
+                executable: f.executable,
+                contents: Contents::File(f.disk_path),
+            })
+            .collect();
+        let bytes = archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
+            BuildError::Zip {
+                function: self.function(),
+                source,
+            }
+        })?;
+        let (sha256_hex, sha256_base64) = manifest::sha256_pair(&bytes);
+        dependencies.sort();
+        let manifest = Manifest {
+            function: self.function(),
+            runtime: self.config.runtime.clone(),
+            architecture: self.config.architecture.as_str().to_string(),
+            sha256_hex,
+            sha256_base64,
+            zip_bytes: bytes.len() as u64,
+            unzipped_bytes,
+            file_count,
+            inputs_hash,
+            tool_version: TOOL_VERSION.to_string(),
+            source_date_epoch: self.settings.source_date_epoch,
+            needs_s3_upload: bytes.len() as u64 > self.settings.max_direct_upload_bytes,
+            dependencies,
+            runtime_provided_excluded,
+            platform_tags,
+        };
+        let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        json.push(b'\n');
+        crate::atomic_write::write_atomically(&zip_path, &bytes)
+            .map_err(self.io(format!("writing {}", zip_path.display())))?;
+        crate::atomic_write::write_atomically(&manifest_path, &json)
+            .map_err(self.io(format!("writing {}", manifest_path.display())))?;
+        Ok(Artifact {
+            function: self.function(),
+            zip_path,
+            manifest_path,
+            manifest,
+            cached: false,
+        })
+    }
+}
+
+fn tool_hint(step: &str) -> &'static str {
+    if step.starts_with("npm") {
+        "install Node.js with npm 9 or newer (Debian: apt-get install nodejs npm), or set SCOREKEEP_NPM to the npm to use"
+    } else {
+        "install Python 3 with pip, or set SCOREKEEP_PYTHON to an interpreter that has pip"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<BuildSettings, BuildError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BuildSettings::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn settings_default_to_lambda_limits_and_1980() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.source_date_epoch, 315_532_800);
+        assert_eq!(s.max_unzipped_bytes, 262_144_000);
+        assert_eq!(s.max_direct_upload_bytes, 52_428_800);
+        let s = settings(&[
+            ("SOURCE_DATE_EPOCH", "1700000000"),
+            ("SCOREKEEP_MAX_UNZIPPED_BYTES", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(s.source_date_epoch, 1_700_000_000);
+        assert_eq!(s.max_unzipped_bytes, 1000);
+        let e = settings(&[("SOURCE_DATE_EPOCH", "yesterday")]).unwrap_err();
+        assert!(e.to_string().contains("SOURCE_DATE_EPOCH=`yesterday`"), "{e}");
+        let e = settings(&[("SCOREKEEP_MAX_UNZIPPED_BYTES", "1MB")]).unwrap_err();
+        assert!(e.to_string().contains("SCOREKEEP_MAX_UNZIPPED_BYTES"), "{e}");
+    }
+
+    fn project(dir: &Path, config: &str) -> Project {
+        let path = dir.join("scorekeep-deploy.yaml");
+        std::fs::write(&path, config).unwrap();
+        Project::load(&path).unwrap()
+    }
+
+    const CONFIG: &str = "\
+project: t
+stacks: [{name: s, template: t.yaml}]
+functions:
+  plain:
+    source: fn
+    runtime: python3.13
+    handler: app.handler
+";
+
+    fn quiet() -> Reporter {
+        Reporter::new(crate::cli::OutputFormat::Json, true)
+    }
+
+    #[test]
+    fn a_function_without_dependencies_builds_caches_and_rebuilds_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), CONFIG);
+        std::fs::create_dir_all(dir.path().join("fn/tests")).unwrap();
+        std::fs::write(dir.path().join("fn/app.py"), "def handler(e, c):\n    return 1\n").unwrap();
+        std::fs::write(dir.path().join("fn/tests/test_app.py"), "").unwrap();
+        std::fs::write(dir.path().join("fn/.env"), "SECRET=1").unwrap();
+
+        let built = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        let a = &built[0];
+        assert!(!a.cached);
+        assert_eq!(a.zip_path, dir.path().join("target/scorekeep-deploy/plain.zip"));
+        let bytes = std::fs::read(&a.zip_path).unwrap();
+        assert_eq!(manifest::sha256_pair(&bytes).1, a.manifest.sha256_base64);
+        let mut zip = ::zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(zip.file_names().collect::<Vec<_>>(), vec!["app.py"]);
+        assert!(zip.by_name("app.py").is_ok());
+        let on_disk: Manifest =
+            serde_json::from_slice(&std::fs::read(&a.manifest_path).unwrap()).unwrap();
+        assert_eq!(on_disk, a.manifest);
+        assert!(a.manifest.dependencies.is_empty());
+
+        let again = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        assert!(again[0].cached);
+        assert_eq!(again[0].manifest, a.manifest);
+        let forced = build_functions(&p, &["plain"], &BuildOptions { force: true }, &quiet()).unwrap();
+        assert!(!forced[0].cached);
+        assert_eq!(forced[0].manifest, a.manifest);
+
+        // An excluded file does not change the inputs; a source file does.
+        std::fs::write(dir.path().join("fn/tests/test_app.py"), "changed").unwrap();
+        assert!(build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached);
+        std::fs::write(dir.path().join("fn/app.py"), "def handler(e, c):\n    return 2\n").unwrap();
+        let changed = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        assert!(!changed[0].cached);
+        assert_ne!(changed[0].manifest.inputs_hash, a.manifest.inputs_hash);
+
+        // A zip altered on disk is not reused.
+        std::fs::write(&a.zip_path, b"garbage").unwrap();
+        assert!(!build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached);
+
+        let e = build_functions(&p, &["nope"], &BuildOptions::default(), &quiet()).unwrap_err();
+        assert!(e.to_string().contains("plain"), "{e}");
+    }
+
+    #[test]
+    fn requirement_problems_fail_before_pip_runs_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), CONFIG);
+        std::fs::create_dir_all(dir.path().join("fn")).unwrap();
+        std::fs::write(dir.path().join("fn/app.py"), "").unwrap();
+        std::fs::write(dir.path().join("fn/requirements.txt"), "# lock\nrequests>=2\n").unwrap();
+        let e = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("function `plain`"), "{e}");
+        assert!(e.contains("requirements.txt:2:"), "{e}");
+        assert!(e.contains("pip-compile --generate-hashes"), "{e}");
+        assert!(!dir.path().join("target").exists());
+    }
+
+    #[test]
+    fn only_runtime_provided_requirements_need_no_pip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), CONFIG);
+        std::fs::create_dir_all(dir.path().join("fn")).unwrap();
+        std::fs::write(dir.path().join("fn/app.py"), "").unwrap();
+        std::fs::write(
+            dir.path().join("fn/requirements.txt"),
+            "Boto3==1.0 --hash=sha256:00\nsix==1.17.0 \\\n    --hash=sha256:11\n",
+        )
+        .unwrap();
+        let built = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        assert_eq!(built[0].manifest.runtime_provided_excluded, ["boto3", "six"]);
+    }
+
+    #[test]
+    fn oversize_sources_are_refused_naming_the_largest_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), CONFIG);
+        std::fs::create_dir_all(dir.path().join("fn/data/big")).unwrap();
+        std::fs::write(dir.path().join("fn/app.py"), "").unwrap();
+        std::fs::write(dir.path().join("fn/data/big/blob.bin"), vec![0u8; 4000]).unwrap();
+        let job = Job {
+            key: "plain",
+            config: &p.config.functions["plain"],
+            source_dir: dir.path().join("fn"),
+            artifact_dir: dir.path().join("out"),
+            settings: &settings(&[("SCOREKEEP_MAX_UNZIPPED_BYTES", "1000")]).unwrap(),
+            force: false,
+        };
+        let e = job.run(&quiet()).unwrap_err().to_string();
+        assert!(e.contains("function `plain`") && e.contains("limit of 1.0 KB (1000 bytes)"), "{e}");
+        assert!(e.contains("data/big"), "{e}");
+        assert!(!dir.path().join("out").exists());
+    }
+}

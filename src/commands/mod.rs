@@ -1,4 +1,9 @@
-//! One module per subcommand.
+//! One module per subcommand. Each parses nothing and prints one report.
 
 pub mod build;
+pub mod down;
+pub mod plan;
 pub mod render;
+pub mod status;
+pub mod up;
+pub mod update_functions;

@@ -78,6 +78,7 @@ pub fn skip_emulator() -> bool {
 pub struct Moto {
     pub endpoint: String,
     pid: u32,
+    recording: PathBuf,
 }
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -95,8 +96,12 @@ pub fn moto() -> &'static Moto {
         );
         let port = free_port();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("moto-{port}.log"))).unwrap();
+        let recording = std::env::temp_dir().join(format!("moto-{port}.recording.jsonl"));
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto's own request recorder: tests count the API calls a command made.
+            .env("MOTO_ENABLE_RECORDING", "true")
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -108,7 +113,7 @@ pub fn moto() -> &'static Moto {
         unsafe { libc::atexit(stop_moto) };
         let endpoint = format!("http://127.0.0.1:{port}");
         wait_until_ready(&endpoint);
-        Moto { endpoint, pid }
+        Moto { endpoint, pid, recording }
     })
 }
 
@@ -141,6 +146,35 @@ fn wait_until_ready(endpoint: &str) {
 impl Moto {
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The API operations moto received for `region` since the binary started, in order, as
+    /// `Service.Operation` (query protocols) or `METHOD /path` (Lambda's REST protocol).
+    /// Tests in one binary use different regions, so this is one test's traffic.
+    pub fn operations(&self, region: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| {
+                let auth = entry["headers"]["Authorization"].as_str().unwrap_or_default();
+                auth.contains(&format!("/{region}/"))
+            })
+            .map(|entry| {
+                let body = entry["body"].as_str().unwrap_or_default();
+                let action = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))
+                    .map(String::from);
+                match action {
+                    Some(action) => action,
+                    None => {
+                        let url = entry["url"].as_str().unwrap_or_default();
+                        let path = url.split("://").nth(1).and_then(|u| u.find('/').map(|i| &u[i..])).unwrap_or(url);
+                        format!("{} {}", entry["method"].as_str().unwrap_or_default(), path.split('?').next().unwrap_or(path))
+                    }
+                }
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,197 @@
+//! Running npm and pip with captured output, and describing a failure so it can be reproduced.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A command line to run in a directory, with environment changes.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub env: Vec<(&'static str, Option<OsString>)>,
+}
+
+/// How a command failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The program could not be started at all.
+    NotFound { program: String },
+    /// Another error starting the program.
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// It ran and exited unsuccessfully.
+    Failed {
+        status: String,
+        /// The last lines of its stderr (or stdout when stderr was empty).
+        tail: String,
+        /// All of stderr, for recognizing known failures.
+        stderr: String,
+    },
+}
+
+/// How many lines of a failed command's output are shown.
+pub const TAIL_LINES: usize = 20;
+
+impl Cmd {
+    pub fn new(program: impl Into<OsString>, cwd: &Path) -> Self {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: cwd.to_path_buf(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &'static str, value: impl Into<OsString>) -> Self {
+        self.env.push((key, Some(value.into())));
+        self
+    }
+
+    pub fn env_remove(mut self, key: &'static str) -> Self {
+        self.env.push((key, None));
+        self
+    }
+
+    /// The command as a shell line, starting with `cd DIR &&`, to reproduce it by hand.
+    pub fn display(&self) -> String {
+        let mut parts = vec![
+            "cd".to_string(),
+            shell_quote(&self.cwd.to_string_lossy()),
+            "&&".to_string(),
+        ];
+        for (key, value) in &self.env {
+            if let Some(v) = value {
+                parts.push(format!("{key}={}", shell_quote(&v.to_string_lossy())));
+            }
+        }
+        parts.push(shell_quote(&self.program.to_string_lossy()));
+        parts.extend(self.args.iter().map(|a| shell_quote(&a.to_string_lossy())));
+        parts.join(" ")
+    }
+
+    /// Run it with output captured; stdout on success.
+    pub fn run(&self) -> Result<String, RunError> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .stdin(std::process::Stdio::null());
+        for (key, value) in &self.env {
+            match value {
+                Some(v) => command.env(key, v),
+                None => command.env_remove(key),
+            };
+        }
+        let program = self.program.to_string_lossy().into_owned();
+        let output = command.output().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                RunError::NotFound {
+                    program: program.clone(),
+                }
+            } else {
+                RunError::Spawn {
+                    program: program.clone(),
+                    source,
+                }
+            }
+        })?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            return Ok(stdout);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let shown = if stderr.trim().is_empty() {
+            &stdout
+        } else {
+            &stderr
+        };
+        Err(RunError::Failed {
+            status: output.status.to_string(),
+            tail: tail(shown, TAIL_LINES),
+            stderr,
+        })
+    }
+}
+
+/// The last `n` non-empty lines of `text`, each indented for an error message.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| format!("    | {}", l.trim_end()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Quote `s` for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+')
+        });
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_a_shell_line_with_the_working_dir() {
+        let cmd = Cmd::new("npm", Path::new("/tmp/stage dir"))
+            .args(["ci", "--omit=dev"])
+            .env("PIP_X", "a b")
+            .env_remove("PIP_TARGET");
+        assert_eq!(
+            cmd.display(),
+            "cd '/tmp/stage dir' && PIP_X='a b' npm ci --omit=dev"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("--only-binary=:all:"), "--only-binary=:all:");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let text = (1..=30).map(|i| format!("line {i}\n\n")).collect::<String>();
+        let t = tail(&text, 3);
+        assert_eq!(t, "    | line 28\n    | line 29\n    | line 30");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn failures_carry_status_and_stderr_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Cmd::new("sh", dir.path())
+            .args(["-c", "echo out; echo bad >&2; exit 3"])
+            .run()
+            .unwrap_err();
+        match err {
+            RunError::Failed { status, tail, .. } => {
+                assert!(status.contains('3'), "{status}");
+                assert_eq!(tail, "    | bad");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cmd::new("scorekeep-no-such-program", dir.path()).run().unwrap_err();
+        assert!(matches!(err, RunError::NotFound { .. }));
+    }
+}

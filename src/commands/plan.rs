@@ -1,0 +1,21 @@
+//! `plan`: what `up` would change; changes nothing.
+
+use crate::cli::PlanArgs;
+use crate::context::Context;
+use crate::deploy;
+use crate::exit;
+
+/// Returns the exit code: with `--detailed-exitcode`, 2 when something would change.
+pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<i32> {
+    let project = ctx.project()?;
+    let report = ctx.block_on(async {
+        let clients = ctx.clients().await?;
+        deploy::plan(&clients, project, &ctx.reporter).await
+    })?;
+    ctx.reporter.emit(&report)?;
+    Ok(if args.detailed_exitcode && report.changed {
+        exit::CHANGES_PENDING
+    } else {
+        exit::OK
+    })
+}

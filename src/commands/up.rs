@@ -1,0 +1,18 @@
+//! `up`: deploy everything.
+
+use crate::cli::UpArgs;
+use crate::context::Context;
+use crate::deploy::{self, stack::StackOptions};
+
+pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
+    let project = ctx.project()?;
+    let options = StackOptions {
+        replace_failed: args.replace_failed,
+        continue_rollback: args.continue_rollback,
+    };
+    let report = ctx.block_on(async {
+        let clients = ctx.clients().await?;
+        deploy::up(&clients, project, &ctx.reporter, options, args.force_build).await
+    })?;
+    ctx.reporter.emit(&report)
+}

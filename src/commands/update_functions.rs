@@ -1,0 +1,16 @@
+//! `update-functions`: the release fast path.
+
+use crate::cli::UpdateFunctionsArgs;
+use crate::context::Context;
+use crate::deploy;
+
+pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
+    let project = ctx.project()?;
+    // Unknown names fail before any AWS call.
+    project.select_functions(&args.functions)?;
+    let report = ctx.block_on(async {
+        let clients = ctx.clients().await?;
+        deploy::update_functions(&clients, project, &ctx.reporter, &args.functions, args.force_build).await
+    })?;
+    ctx.reporter.emit(&report)
+}

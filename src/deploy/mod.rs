@@ -1,0 +1,421 @@
+//! The deploy engine: `up`, `update-functions`, `plan` and `status` as flows over the
+//! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
+
+pub mod beanstalk;
+pub mod functions;
+pub mod stack;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::aws::Clients;
+use crate::bundle::{self, Artifact, BuildOptions};
+use crate::config::Project;
+use crate::report::{human_bytes, human_duration, Reporter};
+use crate::template::{self, RenderedStack};
+
+use self::beanstalk::BeanstalkResult;
+use self::functions::{AppliedConfigs, CodeSource, ConfigChange};
+use self::stack::{StackAction, StackOptions, StackResult};
+
+/// What happened (or, for `plan`, would happen) to one function.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionResult {
+    pub function: String,
+    pub name: String,
+    /// `updated`, `unchanged`, or for `plan`: `would update`.
+    pub code: String,
+    pub code_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_code_sha256: Option<String>,
+    pub config: String,
+    pub config_changes: Vec<ConfigChange>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl FunctionResult {
+    fn changed(&self) -> bool {
+        self.code != "unchanged" || self.config != "unchanged"
+    }
+}
+
+/// The report of `up`, `update-functions` and `plan`.
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub command: &'static str,
+    pub region: String,
+    pub stacks: Vec<StackResult>,
+    pub functions: Vec<FunctionResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beanstalk: Option<BeanstalkResult>,
+    pub changed: bool,
+    pub elapsed_ms: u128,
+}
+
+impl DeployReport {
+    fn finish(mut self, started: Instant) -> Self {
+        self.changed = self.stacks.iter().any(|s| s.action != StackAction::Unchanged || (self.command == "plan" && !s.changes.is_empty()))
+            || self.functions.iter().any(FunctionResult::changed)
+            || self.beanstalk.as_ref().is_some_and(|b| !b.changes.is_empty() && b.action != "skipped");
+        self.elapsed_ms = started.elapsed().as_millis();
+        self
+    }
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = self.command == "plan";
+        for s in &self.stacks {
+            let action = match (plan, s.action) {
+                (true, _) if s.status.is_empty() => "would be created".to_string(),
+                (true, _) if s.changes.is_empty() => "unchanged".to_string(),
+                (true, _) => "would be updated".to_string(),
+                (false, a) => format!("{a:?}").to_lowercase(),
+            };
+            writeln!(f, "stack {}: {action}", s.stack)?;
+            for row in &s.changes {
+                writeln!(f, "  {row}")?;
+            }
+            for (k, v) in &s.outputs {
+                writeln!(f, "  output {k} = {v}")?;
+            }
+        }
+        for func in &self.functions {
+            writeln!(f, "function {} ({}): code {}, configuration {}", func.function, func.name, func.code, func.config)?;
+            writeln!(f, "  code sha256 {}", func.code_sha256)?;
+            for c in &func.config_changes {
+                writeln!(f, "  {c}")?;
+            }
+            for n in &func.notes {
+                writeln!(f, "  note: {n}")?;
+            }
+        }
+        if let Some(b) = &self.beanstalk {
+            writeln!(f, "beanstalk {}/{}: {}", b.application, b.environment, b.action)?;
+            for c in &b.changes {
+                writeln!(f, "  {c}")?;
+            }
+            if let (Some(s), Some(h)) = (&b.status, &b.health) {
+                writeln!(f, "  status {s}, health {h}")?;
+            }
+            if let Some(n) = &b.note {
+                writeln!(f, "  note: {n}")?;
+            }
+        }
+        let verdict = match (plan, self.changed) {
+            (_, false) => "no changes",
+            (true, true) => "changes pending",
+            (false, true) => "deployed",
+        };
+        writeln!(f, "{verdict} ({})", human_duration(std::time::Duration::from_millis(self.elapsed_ms as u64)))
+    }
+}
+
+/// Where the applied-configuration record for this endpoint and region lives.
+fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
+    use sha2::Digest;
+    let scope = format!("{} {}", clients.endpoint.as_deref().unwrap_or("aws"), clients.region);
+    let name = hex::encode(sha2::Sha256::digest(scope.as_bytes()));
+    project.artifact_dir().join("applied").join(format!("{}.json", &name[..16]))
+}
+
+/// `up`: render → stacks → (build, in parallel) → function code and configuration → Beanstalk.
+pub async fn up(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    options: StackOptions,
+    force_build: bool,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    let rendered = template::render_project(project)?;
+
+    // The build does not depend on the stacks: run it on a thread while CloudFormation works.
+    let build = {
+        let project = project.clone();
+        let reporter = reporter.clone();
+        std::thread::spawn(move || {
+            let keys: Vec<&str> = project.config.functions.keys().map(String::as_str).collect();
+            bundle::build_functions(&project, &keys, &BuildOptions { force: force_build }, &reporter)
+        })
+    };
+
+    let mut stacks = Vec::new();
+    for r in &rendered {
+        let task = reporter.task(format!("stack {}: checking", r.stack));
+        let result = stack::deploy(&clients.cloudformation, r, &project.config.tags, options, &task).await;
+        match result {
+            Ok(result) => {
+                let took = human_duration(task.elapsed());
+                task.finish(format!("stack {}: {:?} ({took})", r.stack, result.action).to_lowercase());
+                stacks.push(result);
+            }
+            Err(err) => {
+                task.finish(format!("stack {}: failed", r.stack));
+                // Let the build finish so its threads do not outlive the error report.
+                let _ = build.join();
+                return Err(err);
+            }
+        }
+    }
+    let outputs = merged_outputs(&stacks);
+
+    let artifacts = build
+        .join()
+        .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
+    let functions = sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, true).await?;
+
+    let beanstalk = match &project.config.beanstalk {
+        Some(eb) => {
+            let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
+            let result = beanstalk::wire(&clients.beanstalk, eb, &outputs, &clients.region, true, &task).await?;
+            task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
+            Some(result)
+        }
+        None => None,
+    };
+
+    Ok(DeployReport {
+        command: "up",
+        region: clients.region.clone(),
+        stacks,
+        functions,
+        beanstalk,
+        changed: false,
+        elapsed_ms: 0,
+    }
+    .finish(started))
+}
+
+/// `update-functions`: build + code/configuration only, against stacks that exist.
+pub async fn update_functions(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    names: &[String],
+    force_build: bool,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    let selected: Vec<&str> = project.select_functions(names)?.into_iter().map(|(k, _)| k).collect();
+    let rendered = template::render_project(project)?;
+    let outputs = existing_outputs(clients, project).await?;
+    let artifacts = bundle::build_functions(project, &selected, &BuildOptions { force: force_build }, reporter)?;
+    let functions = sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, true).await?;
+    Ok(DeployReport {
+        command: "update-functions",
+        region: clients.region.clone(),
+        stacks: Vec::new(),
+        functions,
+        beanstalk: None,
+        changed: false,
+        elapsed_ms: 0,
+    }
+    .finish(started))
+}
+
+/// `plan`: what `up` would change, changing nothing.
+pub async fn plan(clients: &Clients, project: &Project, reporter: &Reporter) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    let rendered = template::render_project(project)?;
+    let keys: Vec<&str> = project.config.functions.keys().map(String::as_str).collect();
+    let artifacts = bundle::build_functions(project, &keys, &BuildOptions { force: false }, reporter)?;
+
+    let mut stacks = Vec::new();
+    for r in &rendered {
+        let task = reporter.task(format!("stack {}: comparing", r.stack));
+        let (live, rows) = stack::preview(&clients.cloudformation, r, &project.config.tags, &task).await?;
+        task.finish(format!("stack {}: {} change(s)", r.stack, rows.len()));
+        stacks.push(StackResult {
+            stack: r.stack.clone(),
+            action: if rows.is_empty() { StackAction::Unchanged } else if live.is_some() { StackAction::Updated } else { StackAction::Created },
+            status: live.as_ref().map(|l| l.status.clone()).unwrap_or_default(),
+            changes: rows,
+            outputs: live.map(|l| l.outputs).unwrap_or_default(),
+        });
+    }
+    let outputs = merged_outputs(&stacks);
+    let all_exist = stacks.iter().all(|s| !s.status.is_empty());
+    let functions = if all_exist {
+        sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, false).await?
+    } else {
+        artifacts
+            .iter()
+            .map(|a| FunctionResult {
+                function: a.function.clone(),
+                name: project.lambda_name(&a.function).to_string(),
+                code: "would be uploaded".into(),
+                code_sha256: a.manifest.sha256_base64.clone(),
+                live_code_sha256: None,
+                config: "would be set".into(),
+                config_changes: Vec::new(),
+                notes: vec!["its stack does not exist yet".into()],
+            })
+            .collect()
+    };
+    let beanstalk = match (&project.config.beanstalk, all_exist) {
+        (Some(eb), true) => {
+            let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
+            let result = beanstalk::wire(&clients.beanstalk, eb, &outputs, &clients.region, false, &task).await?;
+            task.finish(format!("beanstalk {}: {} difference(s)", eb.environment, result.changes.len()));
+            Some(result)
+        }
+        _ => None,
+    };
+    Ok(DeployReport {
+        command: "plan",
+        region: clients.region.clone(),
+        stacks,
+        functions,
+        beanstalk,
+        changed: false,
+        elapsed_ms: 0,
+    }
+    .finish(started))
+}
+
+fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
+    stacks.iter().flat_map(|s| s.outputs.clone()).collect()
+}
+
+/// Outputs of every configured stack, which must exist and be stable.
+pub async fn existing_outputs(clients: &Clients, project: &Project) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut outputs = BTreeMap::new();
+    for s in &project.config.stacks {
+        let live = stack::describe(&clients.cloudformation, &s.name).await?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "stack {} does not exist in {}\n  hint: run `scorekeep-deploy up` first; `update-functions` only updates existing functions",
+                s.name,
+                clients.region
+            )
+        })?;
+        if stack::classify(&live.status) != stack::StackState::Ready {
+            anyhow::bail!(
+                "stack {} is in {}\n  hint: run `scorekeep-deploy up`, which explains and handles this state",
+                s.name,
+                live.status
+            );
+        }
+        outputs.extend(live.outputs);
+    }
+    Ok(outputs)
+}
+
+/// Compare each built function with Lambda and, when `apply`, update what differs.
+async fn sync_functions(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    rendered: &[RenderedStack],
+    artifacts: &[Artifact],
+    outputs: &BTreeMap<String, String>,
+    apply: bool,
+) -> anyhow::Result<Vec<FunctionResult>> {
+    let applied_file = applied_path(project, clients);
+    let mut applied = AppliedConfigs::load(&applied_file);
+    let mut results = Vec::new();
+    for artifact in artifacts {
+        let key = artifact.function.as_str();
+        let desired = functions::desired_function(project, key, outputs, &clients.region)?;
+        let name = desired.name.clone();
+        let task = reporter.task(format!("function {name}: checking"));
+        let Some(mut live) = functions::get_live(&clients.lambda, &name).await? else {
+            let creator = rendered
+                .iter()
+                .find(|r| r.functions.iter().any(|f| f == key))
+                .map(|r| r.stack.as_str())
+                .unwrap_or("(none)");
+            task.finish(format!("function {name}: missing"));
+            anyhow::bail!(
+                "function {name} does not exist in {}: stack {creator} should have created it\n  hint: run `scorekeep-deploy up` to create or repair stack {creator}",
+                clients.region
+            );
+        };
+        let mut result = FunctionResult {
+            function: key.to_string(),
+            name: name.clone(),
+            code: "unchanged".into(),
+            code_sha256: artifact.manifest.sha256_base64.clone(),
+            live_code_sha256: Some(live.code_sha256.clone()),
+            config: "unchanged".into(),
+            config_changes: Vec::new(),
+            notes: Vec::new(),
+        };
+
+        if live.code_sha256 != artifact.manifest.sha256_base64 {
+            if apply {
+                task.set_message(format!("function {name}: uploading {}", human_bytes(artifact.manifest.zip_bytes)));
+                let source = code_source(clients, project, artifact).await?;
+                live = functions::update_code(&clients.lambda, &name, &source).await?;
+                if live.code_sha256 != artifact.manifest.sha256_base64 {
+                    anyhow::bail!(
+                        "function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}\n  hint: rerun; if it persists, the upload was altered on the way",
+                        live.code_sha256,
+                        artifact.manifest.sha256_base64
+                    );
+                }
+                result.code = "updated".into();
+            } else {
+                result.code = "would update".into();
+            }
+        }
+
+        let changes = functions::config_changes(&live, &desired);
+        if !changes.is_empty() && applied.already_applied(&live, &desired) {
+            result.notes.push(format!(
+                "the endpoint reports {} differently from what was last applied; not sending the same update again",
+                changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        } else if !changes.is_empty() {
+            result.config_changes = changes.clone();
+            if apply {
+                task.set_message(format!("function {name}: updating configuration"));
+                live = functions::update_configuration(&clients.lambda, &desired, &changes).await?;
+                applied.record(&live, &desired);
+                result.config = "updated".into();
+            } else {
+                result.config = "would update".into();
+            }
+        }
+        task.finish(format!("function {name}: code {}, configuration {}", result.code, result.config));
+        results.push(result);
+    }
+    if apply {
+        if let Err(err) = applied.save(&applied_file) {
+            tracing::warn!("could not record applied configuration in {}: {err}", applied_file.display());
+        }
+    }
+    Ok(results)
+}
+
+/// Direct upload under Lambda's 50 MB limit; through the configured S3 bucket above it.
+async fn code_source(clients: &Clients, project: &Project, artifact: &Artifact) -> anyhow::Result<CodeSource> {
+    if !artifact.manifest.needs_s3_upload {
+        let bytes = std::fs::read(&artifact.zip_path)
+            .map_err(|e| anyhow::anyhow!("reading bundle {}: {e}\n  hint: rerun `scorekeep-deploy build --force`", artifact.zip_path.display()))?;
+        return Ok(CodeSource::ZipFile(bytes));
+    }
+    let Some(bucket) = &project.config.artifact_bucket else {
+        anyhow::bail!(
+            "function {}: the bundle is {} zipped, over Lambda's 50 MB direct upload limit\n  hint: set `artifact_bucket:` in the config to an S3 bucket the deploy may write to",
+            artifact.function,
+            human_bytes(artifact.manifest.zip_bytes)
+        );
+    };
+    let key = format!("scorekeep-deploy/{}/{}.zip", artifact.function, artifact.manifest.sha256_hex);
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.zip_path).await?;
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| crate::aws::explain(format!("uploading bundle of {} to s3://{bucket}/{key}", artifact.function), &e))?;
+    Ok(CodeSource::S3 { bucket: bucket.clone(), key })
+}

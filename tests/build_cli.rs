@@ -1,0 +1,513 @@
+//! `build` through the binary: reproducible zips, the cache, cross-target wheels, the
+//! manifest's SHA-256 against what Lambda (moto) reports, and how bad inputs fail.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use common::{cli, files_under, project_copy};
+use predicates::prelude::*;
+
+const FUNCTIONS: [&str; 2] = ["random-name", "scorekeep-worker"];
+
+fn artifact_dir(dir: &Path) -> PathBuf {
+    dir.join("target/scorekeep-deploy")
+}
+
+fn zip_path(dir: &Path, function: &str) -> PathBuf {
+    artifact_dir(dir).join(format!("{function}.zip"))
+}
+
+fn manifest(dir: &Path, function: &str) -> serde_json::Value {
+    let path = artifact_dir(dir).join(format!("{function}.json"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// (name, unix mode, is_dir, DOS timestamp fields) of every entry, in archive order.
+fn zip_entries(path: &Path) -> Vec<(String, u32, bool, (u16, u8, u8))> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let f = archive.by_index(i).unwrap();
+            let t = f.last_modified().unwrap();
+            (
+                f.name().to_string(),
+                f.unix_mode().unwrap_or(0),
+                f.is_dir(),
+                (t.year(), t.month(), t.day()),
+            )
+        })
+        .collect()
+}
+
+fn zip_file_text(path: &Path, name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut s = String::new();
+    archive.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+fn set_mtimes(dir: &Path, when: SystemTime) {
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(entry.path())
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn unknown_function_is_a_usage_error_listing_the_valid_ones() {
+    let dir = project_copy();
+    cli(dir.path())
+        .args(["build", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown function `nope`"))
+        .stderr(predicate::str::contains("random-name, scorekeep-worker"));
+    assert!(!artifact_dir(dir.path()).exists());
+}
+
+#[test]
+fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
+    let first = project_copy();
+    let second = project_copy();
+    set_mtimes(second.path(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+    for dir in [&first, &second] {
+        cli(dir.path()).arg("build").assert().success();
+    }
+    for function in FUNCTIONS {
+        let a = std::fs::read(zip_path(first.path(), function)).unwrap();
+        let b = std::fs::read(zip_path(second.path(), function)).unwrap();
+        assert!(a == b, "{function}: the two builds differ");
+        let (ma, mb) = (manifest(first.path(), function), manifest(second.path(), function));
+        assert_eq!(ma["sha256_base64"], mb["sha256_base64"]);
+        assert_eq!(ma["inputs_hash"], mb["inputs_hash"]);
+        assert_eq!(ma, mb, "{function}: manifests differ");
+        assert_eq!(ma["zip_bytes"].as_u64().unwrap(), a.len() as u64);
+
+        // The zip's own invariants: sorted, one timestamp, normalized modes, no directories,
+        // only relative paths.
+        let entries = zip_entries(&zip_path(first.path(), function));
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "{function}: entries not sorted");
+        for (name, mode, is_dir, date) in &entries {
+            assert!(!is_dir, "{function}: directory entry {name}");
+            assert_eq!(*date, (1980, 1, 1), "{name}");
+            assert!(matches!(mode & 0o777, 0o644 | 0o755), "{name}: {mode:o}");
+            assert!(!name.starts_with('/') && !name.split('/').any(|c| c == ".."), "{name}");
+        }
+    }
+
+    // What is left out of each bundle.
+    let node = zip_entries(&zip_path(first.path(), "random-name"));
+    let node: Vec<&str> = node.iter().map(|e| e.0.as_str()).collect();
+    assert!(node.contains(&"index.js") && node.contains(&"package.json"));
+    assert!(node.contains(&"node_modules/chance/chance.js"));
+    assert!(node.contains(&"node_modules/aws-xray-sdk-core/package.json"));
+    assert!(node.iter().all(|n| !n.starts_with("test/")), "tests are not bundled");
+    assert!(node.iter().all(|n| !n.contains("/.bin/") && !n.ends_with(".d.ts")));
+    assert!(!node.contains(&"node_modules/.package-lock.json"));
+    let m = manifest(first.path(), "random-name");
+    let deps = m["dependencies"].as_array().unwrap();
+    assert!(deps.iter().any(|d| d["name"] == "chance" && d["version"] == "1.1.13"), "{deps:?}");
+    assert!(deps.iter().any(|d| d["name"] == "aws-xray-sdk-core"), "{deps:?}");
+
+    let py = zip_entries(&zip_path(first.path(), "scorekeep-worker"));
+    let py: Vec<&str> = py.iter().map(|e| e.0.as_str()).collect();
+    assert!(py.contains(&"lambda_function.py"));
+    assert!(py.iter().any(|n| n.starts_with("aws_xray_sdk/")));
+    assert!(py.iter().any(|n| n.starts_with("requests/")));
+    for n in &py {
+        assert!(!n.starts_with("tests/") && !n.starts_with("bin/"), "{n}");
+        assert!(!n.contains("__pycache__") && !n.ends_with(".pyc"), "{n}");
+        assert!(!n.ends_with(".dist-info/RECORD") && !n.ends_with(".dist-info/INSTALLER"), "{n}");
+        for provided in ["boto3/", "botocore/", "s3transfer/", "jmespath/", "dateutil/", "six.py"] {
+            assert!(!n.starts_with(provided), "runtime-provided {n} bundled");
+        }
+    }
+    let m = manifest(first.path(), "scorekeep-worker");
+    assert_eq!(m["runtime"], "python3.13");
+    assert_eq!(m["architecture"], "x86_64");
+    assert_eq!(
+        m["runtime_provided_excluded"],
+        serde_json::json!(["boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six"])
+    );
+    let deps = m["dependencies"].as_array().unwrap();
+    assert!(deps.iter().any(|d| d["name"] == "aws-xray-sdk" && d["version"] == "2.15.0"), "{deps:?}");
+    assert!(m["zip_bytes"].as_u64().unwrap() < 5_000_000, "worker zip over 5 MB");
+}
+
+fn fake_tools(dir: &Path) -> (PathBuf, PathBuf) {
+    let bin = dir.join("fake-bin");
+    let marker = dir.join("fake-tool-ran");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["npm", "python3", "python", "pip", "pip3"] {
+        let path = bin.join(tool);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\necho 'fake {tool}: this build should not run me' >&2\nexit 1\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    (PathBuf::from(path), marker)
+}
+
+#[test]
+fn a_cache_hit_runs_neither_npm_nor_pip() {
+    let dir = project_copy();
+    cli(dir.path()).arg("build").assert().success();
+    let before: Vec<Vec<u8>> = FUNCTIONS
+        .iter()
+        .map(|f| std::fs::read(zip_path(dir.path(), f)).unwrap())
+        .collect();
+
+    let tools = tempfile::tempdir().unwrap();
+    let (path, marker) = fake_tools(tools.path());
+    // Touching files (mtime only) changes nothing: the cache is keyed by content.
+    set_mtimes(&dir.path().join("functions"), SystemTime::now());
+    let out = cli(dir.path())
+        .args(["build", "--output", "json"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_PYTHON")
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("random-name: unchanged"))
+        .stderr(predicate::str::contains("scorekeep-worker: unchanged"));
+    assert!(!marker.exists(), "npm or pip ran: {}", std::fs::read_to_string(&marker).unwrap());
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let artifacts = report["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 2);
+    for (a, function) in artifacts.iter().zip(FUNCTIONS) {
+        assert_eq!(a["function"], function);
+        assert_eq!(a["cached"], true);
+        assert_eq!(a["manifest"], manifest(dir.path(), function));
+    }
+    for (f, bytes) in FUNCTIONS.iter().zip(&before) {
+        assert_eq!(&std::fs::read(zip_path(dir.path(), f)).unwrap(), bytes, "{f} rewritten");
+    }
+
+    // --force does run npm: the fake fails, with its output and the command to reproduce.
+    cli(dir.path())
+        .args(["build", "random-name", "--force"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("function `random-name`: npm ci failed"))
+        .stderr(predicate::str::contains("fake npm: this build should not run me"))
+        .stderr(predicate::str::contains("reproduce: cd "))
+        .stderr(predicate::str::contains("npm ci --omit=dev --ignore-scripts --prefer-offline"));
+    assert!(marker.exists());
+    assert_eq!(std::fs::read(zip_path(dir.path(), "random-name")).unwrap(), before[0]);
+}
+
+#[test]
+fn needs_s3_upload_is_flagged_over_the_direct_upload_limit() {
+    let dir = project_copy();
+    std::fs::remove_file(dir.path().join("functions/scorekeep-worker/requirements.txt")).unwrap();
+    let out = cli(dir.path())
+        .args(["build", "scorekeep-worker", "--output", "json"])
+        .env("SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES", "100")
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["artifacts"][0]["manifest"]["needs_s3_upload"], true);
+    assert_eq!(manifest(dir.path(), "scorekeep-worker")["needs_s3_upload"], true);
+    let text = cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .env("SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES", "100")
+        .assert()
+        .success();
+    let stdout = String::from_utf8(text.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("cached") && stdout.contains("uploaded through S3"), "{stdout}");
+}
+
+#[test]
+fn python_arm64_bundle_has_aarch64_cp313_wheels() {
+    let dir = project_copy();
+    edit(
+        dir.path(),
+        "scorekeep-deploy.yaml",
+        "runtime: python3.13\n    architecture: x86_64",
+        "runtime: python3.13\n    architecture: arm64",
+    );
+    cli(dir.path()).args(["build", "scorekeep-worker"]).assert().success();
+    let zip = zip_path(dir.path(), "scorekeep-worker");
+    let names: Vec<String> = zip_entries(&zip).into_iter().map(|e| e.0).collect();
+    let so: Vec<&String> = names.iter().filter(|n| n.ends_with(".so")).collect();
+    for package in ["charset_normalizer/", "wrapt/"] {
+        assert!(
+            so.iter().any(|n| n.starts_with(package) && n.ends_with(".cpython-313-aarch64-linux-gnu.so")),
+            "no cp313 aarch64 extension in {package}: {so:?}"
+        );
+    }
+    assert!(so.iter().all(|n| !n.contains("x86_64")), "{so:?}");
+    for dist in ["charset_normalizer-3.5.2.dist-info/WHEEL", "wrapt-2.5.2.dist-info/WHEEL"] {
+        let wheel = zip_file_text(&zip, dist);
+        assert!(
+            wheel.lines().any(|l| l.starts_with("Tag: cp313-cp313-manylinux") && l.ends_with("_aarch64")),
+            "{dist}:\n{wheel}"
+        );
+    }
+    let m = manifest(dir.path(), "scorekeep-worker");
+    assert_eq!(m["architecture"], "arm64");
+    assert_eq!(m["platform_tags"][0], "manylinux_2_34_aarch64");
+    assert!(m["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["name"] == "wrapt" && d["version"] == "2.5.2"));
+}
+
+#[test]
+fn missing_lockfile_fails_that_function_only_and_leaves_no_artifact_for_it() {
+    let dir = project_copy();
+    std::fs::remove_file(dir.path().join("functions/random-name/package-lock.json")).unwrap();
+    cli(dir.path())
+        .arg("build")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("function `random-name`"))
+        .stderr(predicate::str::contains("there is no package-lock.json"))
+        .stderr(predicate::str::contains("run `npm install` in"))
+        .stderr(predicate::str::contains("commit package-lock.json"));
+    // The other function still built; nothing was written for the failed one.
+    let files = files_under(&artifact_dir(dir.path()));
+    assert_eq!(
+        files,
+        vec![PathBuf::from("scorekeep-worker.json"), PathBuf::from("scorekeep-worker.zip")]
+    );
+}
+
+#[test]
+fn out_of_date_lockfile_names_the_difference() {
+    let dir = project_copy();
+    edit(dir.path(), "functions/random-name/package.json", "\"chance\": \"1.1.13\"", "\"chance\": \"1.1.12\"");
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("package-lock.json is out of date with package.json"))
+        .stderr(predicate::str::contains("chance@1.1.12"))
+        .stderr(predicate::str::contains("run `npm install` in"));
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}
+
+/// Replace every hash of `package` in the worker's lock with a wrong one.
+fn corrupt_hashes(dir: &Path, package: &str) {
+    let path = dir.join("functions/scorekeep-worker/requirements.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            inside = line.starts_with(&format!("{package}=="));
+        }
+        if inside && line.trim_start().starts_with("--hash=sha256:") {
+            let cont = if line.ends_with('\\') { " \\" } else { "" };
+            out.push_str(&format!("    --hash=sha256:{}{cont}\n", "0".repeat(64)));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_ne!(out, text, "{package} not found");
+    std::fs::write(&path, out).unwrap();
+}
+
+#[test]
+fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
+    let dir = project_copy();
+    corrupt_hashes(dir.path(), "idna");
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("function `scorekeep-worker`: pip install failed"))
+        .stderr(predicate::str::contains("does not match the hashes in requirements.txt"))
+        .stderr(predicate::str::contains("idna==3.20"))
+        .stderr(predicate::str::contains("reproduce: cd "))
+        .stderr(predicate::str::contains("-m pip install --target target --requirement requirements.txt --require-hashes"))
+        .stderr(predicate::str::contains("pip-compile --generate-hashes"));
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}
+
+#[test]
+fn unknown_package_is_a_clear_error() {
+    let dir = project_copy();
+    let path = dir.path().join("functions/scorekeep-worker/requirements.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "scorekeep-no-such-package==1.0.0 \\\n    --hash=sha256:{}\n",
+        "0".repeat(64)
+    ));
+    std::fs::write(&path, text).unwrap();
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("function `scorekeep-worker`: pip install failed: no wheel of scorekeep-no-such-package==1.0.0"))
+        .stderr(predicate::str::contains("No matching distribution found"))
+        .stderr(predicate::str::contains("hint: check that `scorekeep-no-such-package==1.0.0` exists"));
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}
+
+#[test]
+fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
+    let dir = project_copy();
+    edit(dir.path(), "functions/scorekeep-worker/requirements.txt", "idna==3.20", "idna>=3.20");
+    let text = std::fs::read_to_string(dir.path().join("functions/scorekeep-worker/requirements.txt")).unwrap();
+    let line = text.lines().position(|l| l.starts_with("idna>=")).unwrap() + 1;
+    let tools = tempfile::tempdir().unwrap();
+    let (path, marker) = fake_tools(tools.path());
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_PYTHON")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("requirements.txt:{line}: `idna>=3.20` is not pinned")));
+    assert!(!marker.exists());
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}
+
+#[test]
+fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
+    let dir = project_copy();
+    cli(dir.path()).args(["build", "random-name"]).assert().success();
+    let before = files_under(&artifact_dir(dir.path()));
+    let zip_before = std::fs::read(zip_path(dir.path(), "random-name")).unwrap();
+
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("credentials");
+    std::fs::write(&secret, "secret").unwrap();
+    let link = dir.path().join("functions/random-name/config.json");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("function `random-name`: symlink"))
+        .stderr(predicate::str::contains(link.display().to_string()))
+        .stderr(predicate::str::contains(format!("points to {}", secret.display())))
+        .stderr(predicate::str::contains("outside"));
+    assert_eq!(files_under(&artifact_dir(dir.path())), before);
+    assert_eq!(std::fs::read(zip_path(dir.path(), "random-name")).unwrap(), zip_before);
+
+    // A link to a directory outside is refused the same way.
+    std::fs::remove_file(&link).unwrap();
+    let dir_link = dir.path().join("functions/random-name/lib");
+    std::os::unix::fs::symlink(outside.path(), &dir_link).unwrap();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(dir_link.display().to_string()));
+}
+
+#[test]
+fn oversize_bundle_is_refused_naming_the_largest_directories() {
+    let dir = project_copy();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .env("SCOREKEEP_MAX_UNZIPPED_BYTES", "2000000")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("function `random-name`: the bundle is"))
+        .stderr(predicate::str::contains("over the unzipped-size limit of 2.00 MB (2000000 bytes)"))
+        .stderr(predicate::str::contains("node_modules/@aws-sdk"));
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}
+
+#[test]
+fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
+    if common::skip_emulator() {
+        return;
+    }
+    let dir = project_copy();
+    cli(dir.path()).arg("render").assert().success();
+    cli(dir.path()).args(["build", "random-name"]).assert().success();
+    let expected = manifest(dir.path(), "random-name")["sha256_base64"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let zip = std::fs::read(zip_path(dir.path(), "random-name")).unwrap();
+    let template =
+        std::fs::read_to_string(artifact_dir(dir.path()).join("templates/scorekeep-lambda.yaml")).unwrap();
+    let region = common::unique_region();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = common::sdk_config(region).await;
+        let cfn = aws_sdk_cloudformation::Client::new(&config);
+        cfn.create_stack()
+            .stack_name("scorekeep-lambda")
+            .template_body(template)
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("create_stack");
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let stacks = cfn
+                .describe_stacks()
+                .stack_name("scorekeep-lambda")
+                .send()
+                .await
+                .expect("describe_stacks");
+            let status = stacks.stacks()[0].stack_status().unwrap().as_str().to_string();
+            if status == "CREATE_COMPLETE" {
+                break;
+            }
+            assert!(
+                status.ends_with("IN_PROGRESS") && std::time::Instant::now() < deadline,
+                "stack is {status}: {:?}",
+                stacks.stacks()[0].stack_status_reason()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let updated = lambda
+            .update_function_code()
+            .function_name("random-name")
+            .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+            .send()
+            .await
+            .expect("update_function_code");
+        assert_eq!(updated.code_sha256(), Some(expected.as_str()));
+        let got = lambda
+            .get_function()
+            .function_name("random-name")
+            .send()
+            .await
+            .expect("get_function");
+        assert_eq!(
+            got.configuration().and_then(|c| c.code_sha256()),
+            Some(expected.as_str())
+        );
+    });
+}

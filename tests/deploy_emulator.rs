@@ -1,0 +1,184 @@
+//! The deploy engine end to end against a real moto server: `up`, a no-op rerun,
+//! `update-functions`, `plan`, a template change, a broken change, and `down`.
+//! API calls are counted from moto's own request recorder.
+
+mod common;
+
+use common::{aws_env, cli, moto, project_copy, sdk_config, skip_emulator, unique_region};
+use predicates::prelude::*;
+
+const WRITES: &[&str] = &[
+    "CreateStack",
+    "UpdateStack",
+    "CreateChangeSet",
+    "ExecuteChangeSet",
+    "DeleteStack",
+    "UpdateEnvironment",
+];
+
+fn is_lambda_write(op: &str) -> bool {
+    op.starts_with("PUT /2015-03-31/functions/")
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn manifest_sha(dir: &std::path::Path, function: &str) -> String {
+    let path = dir.join(format!("target/scorekeep-deploy/{function}.json"));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["sha256_base64"].as_str().unwrap().to_string()
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_rerun_update_plan_failure_and_down() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| {
+        let mut cmd = cli(dir.path());
+        aws_env(&mut cmd, region);
+        cmd.args(args);
+        cmd
+    };
+    let config = sdk_config(region).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+
+    // 1. First `up` creates the stack, uploads both bundles and sets their environment.
+    let out = run(&["up", "--output", "json"]).assert().success();
+    let report = json(out.get_output());
+    assert_eq!(report["stacks"][0]["action"], "created");
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["code"], "updated", "{f}");
+        assert_eq!(f["config"], "updated", "{f}");
+    }
+    let outputs = &report["stacks"][0]["outputs"];
+    for key in ["ScorekeepWorkerQueueUrl", "ScorekeepRecordsBucketName", "ScorekeepNotificationTopicArn"] {
+        assert!(outputs[key].as_str().is_some_and(|v| !v.is_empty()), "output {key} missing: {outputs}");
+    }
+    let rn = lambda.get_function_configuration().function_name("random-name").send().await.unwrap();
+    assert_eq!(rn.code_sha256(), Some(manifest_sha(dir.path(), "random-name").as_str()));
+    let env = rn.environment().unwrap().variables().unwrap();
+    assert_eq!(env["TOPIC_ARN"], outputs["ScorekeepNotificationTopicArn"].as_str().unwrap());
+    let worker = lambda.get_function_configuration().function_name("scorekeep-worker").send().await.unwrap();
+    assert_eq!(worker.code_sha256(), Some(manifest_sha(dir.path(), "scorekeep-worker").as_str()));
+    assert_eq!(
+        worker.environment().unwrap().variables().unwrap()["WORKER_QUEUE"],
+        outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap()
+    );
+    assert_eq!(worker.memory_size(), Some(256));
+
+    // 2. A second `up` with nothing changed: no writes, a handful of reads, "no changes".
+    let before = moto().operations(region).len();
+    run(&["up"]).assert().success().stdout(predicate::str::contains("no changes"));
+    let ops = moto().operations(region)[before..].to_vec();
+    assert!(
+        !ops.iter().any(|op| WRITES.contains(&op.as_str()) || is_lambda_write(op)),
+        "a no-op up must not write: {ops:?}"
+    );
+    // Two reads per stack, one per function, one for Beanstalk.
+    assert!(ops.len() <= 2 + 2 + 1, "too many calls for a no-op up: {ops:?}");
+
+    // 3. `update-functions` after a source change updates exactly that function's code.
+    edit(&dir.path().join("functions/random-name/index.js"), "'use strict';", "'use strict';\n// release 2");
+    let before = moto().operations(region).len();
+    let out = run(&["update-functions", "--output", "json"]).assert().success();
+    let report = json(out.get_output());
+    let by_name = |name: &str| {
+        report["functions"].as_array().unwrap().iter().find(|f| f["function"] == name).unwrap().clone()
+    };
+    assert_eq!(by_name("random-name")["code"], "updated");
+    assert_eq!(by_name("scorekeep-worker")["code"], "unchanged");
+    let ops = moto().operations(region)[before..].to_vec();
+    let code_updates: Vec<&String> = ops.iter().filter(|op| op.ends_with("/code")).collect();
+    assert_eq!(code_updates, vec!["PUT /2015-03-31/functions/random-name/code"], "{ops:?}");
+    assert!(!ops.iter().any(|op| WRITES.contains(&op.as_str())), "update-functions touched CloudFormation: {ops:?}");
+
+    // 4. A template change: `plan` shows the row and changes nothing; `up` applies it.
+    let template = dir.path().join("templates/scorekeep.yaml");
+    edit(&template, "MessageRetentionPeriod: 345600", "MessageRetentionPeriod: 432000");
+    let before = moto().operations(region).len();
+    run(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("Modify").and(predicate::str::contains("WorkerQueue")));
+    let ops = moto().operations(region)[before..].to_vec();
+    assert!(!ops.iter().any(|op| op == "ExecuteChangeSet"), "plan executed a change set: {ops:?}");
+    let out = run(&["up", "--output", "json"]).assert().success();
+    let report = json(out.get_output());
+    assert_eq!(report["stacks"][0]["action"], "updated");
+    assert!(report["stacks"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|row| row["logical_id"] == "WorkerQueue" && row["action"] == "Modify"));
+    run(&["plan", "--detailed-exitcode"]).assert().code(0);
+
+    // 5. A broken change fails naming the resource and the reason, and leaves the stack as it was.
+    let good = cfn.get_template().stack_name("scorekeep-lambda").send().await.unwrap();
+    edit(&template, "KmsMasterKeyId: alias/aws/sns", "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"");
+    run(&["up"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("NotificationTopic"))
+        .stderr(predicate::str::contains("Topic names must"));
+    let after = cfn.get_template().stack_name("scorekeep-lambda").send().await.unwrap();
+    assert_eq!(after.template_body(), good.template_body(), "the failed change must not stick");
+    let live = cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.unwrap();
+    let status = live.stacks()[0].stack_status().unwrap().as_str().to_string();
+    assert!(status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"), "{status}");
+
+    // 6. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
+    run(&["down"]).assert().code(2).stderr(predicate::str::contains("--yes"));
+    assert!(cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.is_ok());
+    let bucket = outputs["ScorekeepRecordsBucketName"].as_str().unwrap().to_string();
+    let out = run(&["down", "--yes", "--output", "json"]).assert().success();
+    let report = json(out.get_output());
+    assert_eq!(report["deleted"][0], "scorekeep-lambda");
+    assert_eq!(report["retained_buckets"][0], bucket.as_str());
+    assert!(cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.is_err(), "stack still there");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+    );
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_ok(), "the records bucket must be retained");
+}
+
+#[test]
+fn update_functions_without_stacks_fails_loudly() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let mut cmd = cli(dir.path());
+    aws_env(&mut cmd, region);
+    cmd.args(["update-functions"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("stack scorekeep-lambda does not exist"))
+        .stderr(predicate::str::contains("scorekeep-deploy up"));
+}
+
+#[test]
+fn unreachable_endpoint_is_explained() {
+    let dir = project_copy();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    cli(dir.path())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["status"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot reach the AWS endpoint"));
+}
