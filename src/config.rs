@@ -268,11 +268,8 @@ impl Project {
             path: path.to_path_buf(),
             source,
         })?;
-        let root = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        // An empty root keeps paths relative to the working directory as the user wrote them.
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Project::from_source(path, root, source)
     }
 

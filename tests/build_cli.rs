@@ -413,7 +413,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("function `random-name`: symlink"))
-        .stderr(predicate::str::contains(link.display().to_string()))
+        .stderr(predicate::str::contains("symlink ./functions/random-name/config.json"))
         .stderr(predicate::str::contains(format!("points to {}", secret.display())))
         .stderr(predicate::str::contains("outside"));
     assert_eq!(files_under(&artifact_dir(dir.path())), before);
@@ -427,7 +427,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .args(["build", "random-name"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(dir_link.display().to_string()));
+        .stderr(predicate::str::contains("symlink ./functions/random-name/lib points to"));
 }
 
 #[test]

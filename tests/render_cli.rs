@@ -64,12 +64,19 @@ fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
 
 #[test]
 fn yaml_syntax_error_in_config() {
-    assert_rejected(
-        |d| edit(d, "scorekeep-deploy.yaml", "    memory: 128", "    memory: [128"),
-        "scorekeep-deploy.yaml",
-        "tracing: Active",
-        "did not find expected",
-    );
+    // The parser reports where it gave up, which is after the unclosed quote.
+    let dir = project_copy();
+    edit(dir.path(), "scorekeep-deploy.yaml", "    handler: index.handler", "    handler: \"index.handler");
+    let before = files_under(dir.path());
+    let out = cli(dir.path()).arg("render").assert().code(2).stdout("");
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let position = stderr
+        .strip_prefix("error: scorekeep-deploy.yaml:")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|line| line.parse::<usize>().ok());
+    assert!(position.is_some(), "no file:line in {stderr}");
+    assert!(stderr.contains("did not find expected"), "{stderr}");
+    assert_eq!(files_under(dir.path()), before, "a failed render must write nothing");
 }
 
 #[test]
