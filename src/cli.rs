@@ -104,6 +104,14 @@ pub enum Command {
   scorekeep-deploy status --output json")]
     Status,
 
+    /// Run a built function on this machine and show the X-Ray trace it emits (no Docker).
+    #[command(after_help = "Examples:
+  scorekeep-deploy invoke --local random-name --event '{\"userid\": \"u-1\"}'
+  scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
+  echo '{}' | scorekeep-deploy invoke --local scorekeep-worker --event-file -
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy invoke --local random-name --env TOPIC_ARN=arn:...")]
+    Invoke(InvokeArgs),
+
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.
     #[command(after_help = "Examples:
   scorekeep-deploy down                        # asks for confirmation on a terminal
@@ -163,6 +171,34 @@ pub struct UpdateFunctionsArgs {
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// Run the function locally with the machine's node/python3 (the only mode today).
+    #[arg(long)]
+    pub local: bool,
+    /// The function to run (a key under `functions:` in the config).
+    #[arg(value_name = "FUNCTION")]
+    pub function: String,
+    /// The event as inline JSON (default: `{}`).
+    #[arg(long, value_name = "JSON", conflicts_with = "event_file")]
+    pub event: Option<String>,
+    /// Read the event from a file, or `-` for standard input.
+    #[arg(long, value_name = "PATH")]
+    pub event_file: Option<PathBuf>,
+    /// Set or override an environment variable (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Write the raw X-Ray documents, one JSON per line.
+    #[arg(long, value_name = "PATH")]
+    pub trace_out: Option<PathBuf>,
+    /// Kill the handler after this many seconds (default: the function's configured timeout).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Interpreter to run the handler with instead of `node`/`python3` from PATH.
+    #[arg(long, value_name = "PATH")]
+    pub runtime_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -152,7 +152,7 @@ fn missing_config_file_says_what_to_do() {
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = project_copy();
-    for command in ["render", "build", "plan", "up", "update-functions", "status", "down"] {
+    for command in ["render", "build", "plan", "up", "update-functions", "status", "down", "invoke"] {
         cli(dir.path())
             .args([command, "--help"])
             .assert()

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod down;
+pub mod invoke;
 pub mod plan;
 pub mod render;
 pub mod status;
