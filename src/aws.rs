@@ -43,7 +43,10 @@ impl Clients {
 /// Region: `--region`, then `AWS_REGION`/`AWS_DEFAULT_REGION`, then the project config's
 /// `region`, then the profile. Endpoint: `--endpoint-url`, then `AWS_ENDPOINT_URL` (read by
 /// aws-config itself). Retries: the SDK's adaptive mode, so throttling backs off by itself.
-pub async fn load_config(global: &GlobalArgs, project_region: Option<&str>) -> anyhow::Result<SdkConfig> {
+pub async fn load_config(
+    global: &GlobalArgs,
+    project_region: Option<&str>,
+) -> anyhow::Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::adaptive().with_max_attempts(5))
         .timeout_config(
@@ -58,7 +61,12 @@ pub async fn load_config(global: &GlobalArgs, project_region: Option<&str>) -> a
     let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-    if let Some(region) = global.region.clone().or(env_region).or(project_region.map(String::from)) {
+    if let Some(region) = global
+        .region
+        .clone()
+        .or(env_region)
+        .or(project_region.map(String::from))
+    {
         loader = loader.region(Region::new(region));
     }
     if let Some(endpoint) = &global.endpoint_url {
@@ -84,13 +92,19 @@ pub struct AwsError {
 }
 
 /// Explain an SDK error. `action` says what we were doing, e.g. "describing stack scorekeep".
-pub fn explain<E>(action: impl Into<String>, err: &aws_sdk_cloudformation::error::SdkError<E>) -> AwsError
+pub fn explain<E>(
+    action: impl Into<String>,
+    err: &aws_sdk_cloudformation::error::SdkError<E>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_cloudformation::error::SdkError;
     let action = action.into();
-    let detail = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(err));
+    let detail = format!(
+        "{}",
+        aws_sdk_cloudformation::error::DisplayErrorContext(err)
+    );
     match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -102,18 +116,35 @@ where
                 (None, None) => detail.clone(),
             };
             let hint = hint_for_code(code.as_deref());
-            AwsError { action, code, reason, hint }
+            AwsError {
+                action,
+                code,
+                reason,
+                hint,
+            }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ConstructionFailure(_) => {
+        SdkError::DispatchFailure(_)
+        | SdkError::TimeoutError(_)
+        | SdkError::ConstructionFailure(_) => {
             let lower = detail.to_lowercase();
             let hint = if lower.contains("credential") {
                 "no usable AWS credentials: set AWS_PROFILE (or --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             } else {
                 "cannot reach the AWS endpoint: check the network, --endpoint-url / AWS_ENDPOINT_URL, and the region"
             };
-            AwsError { action, code: None, reason: detail, hint: Some(hint.into()) }
+            AwsError {
+                action,
+                code: None,
+                reason: detail,
+                hint: Some(hint.into()),
+            }
         }
-        _ => AwsError { action, code: None, reason: detail, hint: None },
+        _ => AwsError {
+            action,
+            code: None,
+            reason: detail,
+            hint: None,
+        },
     }
 }
 
@@ -137,12 +168,16 @@ fn hint_for_code(code: Option<&str>) -> Option<String> {
 }
 
 /// The service error code, if the error is one the service returned.
-pub fn error_code<E: ProvideErrorMetadata>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> Option<&str> {
+pub fn error_code<E: ProvideErrorMetadata>(
+    err: &aws_sdk_cloudformation::error::SdkError<E>,
+) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
 /// The service error message, if the error is one the service returned.
-pub fn error_message<E: ProvideErrorMetadata>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> Option<&str> {
+pub fn error_message<E: ProvideErrorMetadata>(
+    err: &aws_sdk_cloudformation::error::SdkError<E>,
+) -> Option<&str> {
     err.as_service_error().and_then(|e| e.message())
 }
 
@@ -152,7 +187,9 @@ mod tests {
 
     #[test]
     fn known_codes_get_hints() {
-        assert!(hint_for_code(Some("ExpiredToken")).unwrap().contains("sso login"));
+        assert!(hint_for_code(Some("ExpiredToken"))
+            .unwrap()
+            .contains("sso login"));
         assert!(hint_for_code(Some("SomethingElse")).is_none());
         assert!(hint_for_code(None).is_none());
     }

@@ -35,7 +35,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Project configuration file.
-    #[arg(long, global = true, default_value = "scorekeep-deploy.yaml", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "scorekeep-deploy.yaml",
+        value_name = "PATH"
+    )]
     pub config: PathBuf,
     /// AWS region (default: AWS_REGION, then the config's `region`, then the profile).
     #[arg(long, global = true)]
@@ -224,8 +229,15 @@ mod tests {
     #[test]
     fn every_subcommand_help_has_an_example() {
         for sub in Cli::command().get_subcommands() {
-            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            assert!(help.contains("scorekeep-deploy "), "{} has no example", sub.get_name());
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("scorekeep-deploy "),
+                "{} has no example",
+                sub.get_name()
+            );
         }
     }
 }

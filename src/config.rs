@@ -398,7 +398,10 @@ impl Project {
             if DEPRECATED_RUNTIMES.contains(&f.runtime.as_str()) {
                 return Err(self.error_at(
                     &at("runtime"),
-                    format!("function `{key}`: runtime `{}` is deprecated by AWS Lambda", f.runtime),
+                    format!(
+                        "function `{key}`: runtime `{}` is deprecated by AWS Lambda",
+                        f.runtime
+                    ),
                     Some(format!("use one of: {}", supported_runtimes().join(", "))),
                 ));
             }
@@ -414,21 +417,30 @@ impl Project {
             if !(128..=10240).contains(&f.memory) {
                 return Err(self.error_at(
                     &at("memory"),
-                    format!("function `{key}`: memory {} MB is outside Lambda's range", f.memory),
+                    format!(
+                        "function `{key}`: memory {} MB is outside Lambda's range",
+                        f.memory
+                    ),
                     Some("use a value from 128 to 10240".into()),
                 ));
             }
             if !(1..=900).contains(&f.timeout) {
                 return Err(self.error_at(
                     &at("timeout"),
-                    format!("function `{key}`: timeout {} s is outside Lambda's range", f.timeout),
+                    format!(
+                        "function `{key}`: timeout {} s is outside Lambda's range",
+                        f.timeout
+                    ),
                     Some("use a value from 1 to 900 seconds".into()),
                 ));
             }
             if !f.handler.contains('.') {
                 return Err(self.error_at(
                     &at("handler"),
-                    format!("function `{key}`: handler `{}` is not of the form file.function", f.handler),
+                    format!(
+                        "function `{key}`: handler `{}` is not of the form file.function",
+                        f.handler
+                    ),
                     Some(match f.language() {
                         Language::Node => "e.g. `index.handler`".into(),
                         Language::Python => "e.g. `lambda_function.lambda_handler`".into(),
@@ -438,7 +450,12 @@ impl Project {
             for (var, value) in &f.environment {
                 if let Err(message) = parse_references(value) {
                     return Err(self.error_at(
-                        &["functions".into(), key.as_str().into(), "environment".into(), var.as_str().into()],
+                        &[
+                            "functions".into(),
+                            key.as_str().into(),
+                            "environment".into(),
+                            var.as_str().into(),
+                        ],
                         format!("function `{key}`: environment variable {var}: {message}"),
                         Some(REFERENCE_HINT.into()),
                     ));
@@ -449,7 +466,11 @@ impl Project {
             for (name, value) in &eb.properties {
                 if let Err(message) = parse_references(value) {
                     return Err(self.error_at(
-                        &["beanstalk".into(), "properties".into(), name.as_str().into()],
+                        &[
+                            "beanstalk".into(),
+                            "properties".into(),
+                            name.as_str().into(),
+                        ],
                         format!("beanstalk property {name}: {message}"),
                         Some(REFERENCE_HINT.into()),
                     ));
@@ -464,7 +485,11 @@ const REFERENCE_HINT: &str =
     "write `${output:OutputName}` for a stack output, `${region}` for the region, `$${` for a literal `${`";
 
 fn supported_runtimes() -> Vec<&'static str> {
-    NODE_RUNTIMES.iter().chain(PYTHON_RUNTIMES).copied().collect()
+    NODE_RUNTIMES
+        .iter()
+        .chain(PYTHON_RUNTIMES)
+        .copied()
+        .collect()
 }
 
 fn is_valid_stack_name(name: &str) -> bool {
@@ -610,17 +635,30 @@ mod tests {
         let text = VALID.replacen("    memory:", "    memroy:", 1);
         let line = text.lines().position(|l| l.contains("memroy")).unwrap() + 1;
         let msg = error(&text);
-        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field `memroy`"), "{msg}");
-        assert!(msg.contains("`memory`") && msg.contains("`timeout`"), "{msg}");
+        assert!(
+            msg.contains("`memory`") && msg.contains("`timeout`"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn wrong_type_names_position() {
         let text = VALID.replacen("    timeout: 10", "    timeout: ten", 1);
-        let line = text.lines().position(|l| l.contains("timeout: ten")).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.contains("timeout: ten"))
+            .unwrap()
+            + 1;
         let msg = error(&text);
-        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")),
+            "{msg}"
+        );
         assert!(msg.contains("invalid type"), "{msg}");
     }
 
@@ -628,7 +666,10 @@ mod tests {
     fn yaml_syntax_error_names_position() {
         let msg = error("project: x\nstacks: [\n");
         assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
-        assert!(msg.split(':').nth(1).unwrap().parse::<usize>().is_ok(), "{msg}");
+        assert!(
+            msg.split(':').nth(1).unwrap().parse::<usize>().is_ok(),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -643,8 +684,14 @@ mod tests {
         let text = VALID.replacen("nodejs22.x", "nodejs18.x", 1);
         let line = text.lines().position(|l| l.contains("nodejs18.x")).unwrap() + 1;
         let msg = error(&text);
-        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:5:")), "{msg}");
-        assert!(msg.contains("deprecated") && msg.contains("nodejs22.x"), "{msg}");
+        assert!(
+            msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:5:")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("deprecated") && msg.contains("nodejs22.x"),
+            "{msg}"
+        );
     }
 
     #[test]

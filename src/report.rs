@@ -22,10 +22,8 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(format: OutputFormat, no_progress: bool) -> Self {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-        let fancy = !no_progress
-            && !ci
-            && format == OutputFormat::Text
-            && std::io::stderr().is_terminal();
+        let fancy =
+            !no_progress && !ci && format == OutputFormat::Text && std::io::stderr().is_terminal();
         Reporter { format, fancy }
     }
 
@@ -109,9 +107,8 @@ impl Task {
 
     pub fn finish(self, message: impl Into<String>) {
         let message = message.into();
-        match &self.bar {
-            Some(bar) => bar.finish_and_clear(),
-            None => {}
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
         self.reporter.line(message);
     }

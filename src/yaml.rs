@@ -6,8 +6,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use serde_yaml::{Mapping, Number, Value};
 pub use serde_yaml::value::{Tag, TaggedValue};
+pub use serde_yaml::{Mapping, Number, Value};
 
 /// A YAML syntax or shape error, with the 1-based position serde_yaml reports when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,10 +107,19 @@ pub fn locate(source: &str, path: &[PathSegment]) -> Option<Position> {
     for segment in path {
         let hit = find_segment(&lines[start..end], segment).map(|(i, c)| (i + start, c));
         let Some((i, column)) = hit else { return found };
-        found = Some(Position { line: lines[i].number, column: column + 1 });
+        found = Some(Position {
+            line: lines[i].number,
+            column: column + 1,
+        });
         // A key's children follow it; a sequence item's first key is on its own line.
-        start = if matches!(segment, PathSegment::Key(_)) { i + 1 } else { i };
-        end = (i + 1..end).find(|&j| lines[j].start() <= column).unwrap_or(end);
+        start = if matches!(segment, PathSegment::Key(_)) {
+            i + 1
+        } else {
+            i
+        };
+        end = (i + 1..end)
+            .find(|&j| lines[j].start() <= column)
+            .unwrap_or(end);
     }
     found
 }
@@ -159,7 +168,12 @@ impl<'a> Line<'a> {
             }
             None => (None, lead, trimmed),
         };
-        Some(Line { number: index + 1, indent, dash, text })
+        Some(Line {
+            number: index + 1,
+            indent,
+            dash,
+            text,
+        })
     }
 
     /// Where the line's structure begins: the dash of a sequence item, else its text.
@@ -169,11 +183,7 @@ impl<'a> Line<'a> {
 }
 
 fn key_matches(trimmed: &str, key: &str) -> bool {
-    for candidate in [
-        key.to_string(),
-        format!("\"{key}\""),
-        format!("'{key}'"),
-    ] {
+    for candidate in [key.to_string(), format!("\"{key}\""), format!("'{key}'")] {
         if let Some(rest) = trimmed.strip_prefix(&candidate) {
             if rest.starts_with(':') {
                 return true;
@@ -231,7 +241,12 @@ stacks:
     fn finds_sequence_items_and_their_keys() {
         assert_eq!(at(&["stacks".into(), 1usize.into()]), Some((13, 3)));
         assert_eq!(
-            at(&["stacks".into(), 1usize.into(), "parameters".into(), "P".into()]),
+            at(&[
+                "stacks".into(),
+                1usize.into(),
+                "parameters".into(),
+                "P".into()
+            ]),
             Some((15, 7))
         );
         assert_eq!(

@@ -21,13 +21,18 @@ fn is_lambda_write(op: &str) -> bool {
 }
 
 fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 fn manifest_sha(dir: &std::path::Path, function: &str) -> String {
     let path = dir.join(format!("target/scorekeep-deploy/{function}.json"));
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     manifest["sha256_base64"].as_str().unwrap().to_string()
 }
 
@@ -63,15 +68,41 @@ async fn up_rerun_update_plan_failure_and_down() {
         assert_eq!(f["config"], "updated", "{f}");
     }
     let outputs = &report["stacks"][0]["outputs"];
-    for key in ["ScorekeepWorkerQueueUrl", "ScorekeepRecordsBucketName", "ScorekeepNotificationTopicArn"] {
-        assert!(outputs[key].as_str().is_some_and(|v| !v.is_empty()), "output {key} missing: {outputs}");
+    for key in [
+        "ScorekeepWorkerQueueUrl",
+        "ScorekeepRecordsBucketName",
+        "ScorekeepNotificationTopicArn",
+    ] {
+        assert!(
+            outputs[key].as_str().is_some_and(|v| !v.is_empty()),
+            "output {key} missing: {outputs}"
+        );
     }
-    let rn = lambda.get_function_configuration().function_name("random-name").send().await.unwrap();
-    assert_eq!(rn.code_sha256(), Some(manifest_sha(dir.path(), "random-name").as_str()));
+    let rn = lambda
+        .get_function_configuration()
+        .function_name("random-name")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rn.code_sha256(),
+        Some(manifest_sha(dir.path(), "random-name").as_str())
+    );
     let env = rn.environment().unwrap().variables().unwrap();
-    assert_eq!(env["TOPIC_ARN"], outputs["ScorekeepNotificationTopicArn"].as_str().unwrap());
-    let worker = lambda.get_function_configuration().function_name("scorekeep-worker").send().await.unwrap();
-    assert_eq!(worker.code_sha256(), Some(manifest_sha(dir.path(), "scorekeep-worker").as_str()));
+    assert_eq!(
+        env["TOPIC_ARN"],
+        outputs["ScorekeepNotificationTopicArn"].as_str().unwrap()
+    );
+    let worker = lambda
+        .get_function_configuration()
+        .function_name("scorekeep-worker")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        worker.code_sha256(),
+        Some(manifest_sha(dir.path(), "scorekeep-worker").as_str())
+    );
     assert_eq!(
         worker.environment().unwrap().variables().unwrap()["WORKER_QUEUE"],
         outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap()
@@ -80,40 +111,73 @@ async fn up_rerun_update_plan_failure_and_down() {
 
     // 2. A second `up` with nothing changed: no writes, a handful of reads, "no changes".
     let before = moto().operations(region).len();
-    run(&["up"]).assert().success().stdout(predicate::str::contains("no changes"));
+    run(&["up"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no changes"));
     let ops = moto().operations(region)[before..].to_vec();
     assert!(
-        !ops.iter().any(|op| WRITES.contains(&op.as_str()) || is_lambda_write(op)),
+        !ops.iter()
+            .any(|op| WRITES.contains(&op.as_str()) || is_lambda_write(op)),
         "a no-op up must not write: {ops:?}"
     );
     // Two reads per stack, one per function, one for Beanstalk.
-    assert!(ops.len() <= 2 + 2 + 1, "too many calls for a no-op up: {ops:?}");
+    assert!(
+        ops.len() <= 2 + 2 + 1,
+        "too many calls for a no-op up: {ops:?}"
+    );
 
     // 3. `update-functions` after a source change updates exactly that function's code.
-    edit(&dir.path().join("functions/random-name/index.js"), "'use strict';", "'use strict';\n// release 2");
+    edit(
+        &dir.path().join("functions/random-name/index.js"),
+        "'use strict';",
+        "'use strict';\n// release 2",
+    );
     let before = moto().operations(region).len();
-    let out = run(&["update-functions", "--output", "json"]).assert().success();
+    let out = run(&["update-functions", "--output", "json"])
+        .assert()
+        .success();
     let report = json(out.get_output());
     let by_name = |name: &str| {
-        report["functions"].as_array().unwrap().iter().find(|f| f["function"] == name).unwrap().clone()
+        report["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["function"] == name)
+            .unwrap()
+            .clone()
     };
     assert_eq!(by_name("random-name")["code"], "updated");
     assert_eq!(by_name("scorekeep-worker")["code"], "unchanged");
     let ops = moto().operations(region)[before..].to_vec();
     let code_updates: Vec<&String> = ops.iter().filter(|op| op.ends_with("/code")).collect();
-    assert_eq!(code_updates, vec!["PUT /2015-03-31/functions/random-name/code"], "{ops:?}");
-    assert!(!ops.iter().any(|op| WRITES.contains(&op.as_str())), "update-functions touched CloudFormation: {ops:?}");
+    assert_eq!(
+        code_updates,
+        vec!["PUT /2015-03-31/functions/random-name/code"],
+        "{ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|op| WRITES.contains(&op.as_str())),
+        "update-functions touched CloudFormation: {ops:?}"
+    );
 
     // 4. A template change: `plan` shows the row and changes nothing; `up` applies it.
     let template = dir.path().join("templates/scorekeep.yaml");
-    edit(&template, "MessageRetentionPeriod: 345600", "MessageRetentionPeriod: 432000");
+    edit(
+        &template,
+        "MessageRetentionPeriod: 345600",
+        "MessageRetentionPeriod: 432000",
+    );
     let before = moto().operations(region).len();
     run(&["plan", "--detailed-exitcode"])
         .assert()
         .code(2)
         .stdout(predicate::str::contains("Modify").and(predicate::str::contains("WorkerQueue")));
     let ops = moto().operations(region)[before..].to_vec();
-    assert!(!ops.iter().any(|op| op == "ExecuteChangeSet"), "plan executed a change set: {ops:?}");
+    assert!(
+        !ops.iter().any(|op| op == "ExecuteChangeSet"),
+        "plan executed a change set: {ops:?}"
+    );
     let out = run(&["up", "--output", "json"]).assert().success();
     let report = json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "updated");
@@ -125,32 +189,87 @@ async fn up_rerun_update_plan_failure_and_down() {
     run(&["plan", "--detailed-exitcode"]).assert().code(0);
 
     // 5. A broken change fails naming the resource and the reason, and leaves the stack as it was.
-    let good = cfn.get_template().stack_name("scorekeep-lambda").send().await.unwrap();
-    edit(&template, "KmsMasterKeyId: alias/aws/sns", "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"");
+    let good = cfn
+        .get_template()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .unwrap();
+    edit(
+        &template,
+        "KmsMasterKeyId: alias/aws/sns",
+        "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"",
+    );
     run(&["up"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("NotificationTopic"))
         .stderr(predicate::str::contains("Topic names must"));
-    let after = cfn.get_template().stack_name("scorekeep-lambda").send().await.unwrap();
-    assert_eq!(after.template_body(), good.template_body(), "the failed change must not stick");
-    let live = cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.unwrap();
-    let status = live.stacks()[0].stack_status().unwrap().as_str().to_string();
-    assert!(status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"), "{status}");
+    let after = cfn
+        .get_template()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.template_body(),
+        good.template_body(),
+        "the failed change must not stick"
+    );
+    let live = cfn
+        .describe_stacks()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .unwrap();
+    let status = live.stacks()[0]
+        .stack_status()
+        .unwrap()
+        .as_str()
+        .to_string();
+    assert!(
+        status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"),
+        "{status}"
+    );
 
     // 6. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
-    run(&["down"]).assert().code(2).stderr(predicate::str::contains("--yes"));
-    assert!(cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.is_ok());
-    let bucket = outputs["ScorekeepRecordsBucketName"].as_str().unwrap().to_string();
-    let out = run(&["down", "--yes", "--output", "json"]).assert().success();
+    run(&["down"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--yes"));
+    assert!(cfn
+        .describe_stacks()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .is_ok());
+    let bucket = outputs["ScorekeepRecordsBucketName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(&["down", "--yes", "--output", "json"])
+        .assert()
+        .success();
     let report = json(out.get_output());
     assert_eq!(report["deleted"][0], "scorekeep-lambda");
     assert_eq!(report["retained_buckets"][0], bucket.as_str());
-    assert!(cfn.describe_stacks().stack_name("scorekeep-lambda").send().await.is_err(), "stack still there");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build(),
+    assert!(
+        cfn.describe_stacks()
+            .stack_name("scorekeep-lambda")
+            .send()
+            .await
+            .is_err(),
+        "stack still there"
     );
-    assert!(s3.head_bucket().bucket(&bucket).send().await.is_ok(), "the records bucket must be retained");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_ok(),
+        "the records bucket must be retained"
+    );
 }
 
 #[test]
@@ -165,14 +284,20 @@ fn update_functions_without_stacks_fails_loudly() {
     cmd.args(["update-functions"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("stack scorekeep-lambda does not exist"))
+        .stderr(predicate::str::contains(
+            "stack scorekeep-lambda does not exist",
+        ))
         .stderr(predicate::str::contains("scorekeep-deploy up"));
 }
 
 #[test]
 fn unreachable_endpoint_is_explained() {
     let dir = project_copy();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     cli(dir.path())
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
         .env("AWS_ACCESS_KEY_ID", "testing")

@@ -26,7 +26,10 @@ mod lambda {
     use aws_sdk_lambda::types::{LastUpdateStatus, TracingConfigResponse, TracingMode};
     use aws_sdk_lambda::Client;
 
-    fn configuration(status: LastUpdateStatus, tracing: TracingMode) -> GetFunctionConfigurationOutput {
+    fn configuration(
+        status: LastUpdateStatus,
+        tracing: TracingMode,
+    ) -> GetFunctionConfigurationOutput {
         GetFunctionConfigurationOutput::builder()
             .function_name("scorekeep-worker")
             .function_arn("arn:aws:lambda:us-east-1:123456789012:function:scorekeep-worker")
@@ -40,12 +43,14 @@ mod lambda {
         functions::DesiredFunction {
             key: "scorekeep-worker".into(),
             name: "scorekeep-worker".into(),
-            runtime: "python3.13".into(),
-            handler: "lambda_function.lambda_handler".into(),
-            memory: 256,
-            timeout: 60,
-            tracing: "Active".into(),
-            environment: BTreeMap::from([("WORKER_QUEUE".into(), "https://q".into())]),
+            settings: functions::FunctionSettings {
+                runtime: "python3.13".into(),
+                handler: "lambda_function.lambda_handler".into(),
+                memory: 256,
+                timeout: 60,
+                tracing: "Active".into(),
+                environment: BTreeMap::from([("WORKER_QUEUE".into(), "https://q".into())]),
+            },
         }
     }
 
@@ -85,7 +90,11 @@ mod lambda {
             .output(|| configuration(LastUpdateStatus::Successful, TracingMode::Active))
             .repeatedly()
             .build();
-        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&conflict, &update, &reads]);
+        let client = mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&conflict, &update, &reads]
+        );
 
         let changes = vec![functions::ConfigChange {
             field: "tracing".into(),
@@ -95,10 +104,17 @@ mod lambda {
         let live = functions::update_configuration(&client, &desired(), &changes)
             .await
             .unwrap();
-        assert_eq!(live.tracing, "Active");
+        assert_eq!(live.settings.tracing, "Active");
         assert_eq!(conflict.num_calls(), 1, "the conflict was met once");
-        assert!(reads.num_calls() >= 3, "it waited through InProgress before retrying");
-        assert_eq!(update.num_calls(), 1, "then sent the tracing update again, once");
+        assert!(
+            reads.num_calls() >= 3,
+            "it waited through InProgress before retrying"
+        );
+        assert_eq!(
+            update.num_calls(),
+            1,
+            "then sent the tracing update again, once"
+        );
     }
 
     #[tokio::test]
@@ -110,7 +126,9 @@ mod lambda {
                 .build()
         });
         let client = mock_client!(aws_sdk_lambda, [&failed]);
-        let err = functions::wait_until_updated(&client, "random-name").await.unwrap_err();
+        let err = functions::wait_until_updated(&client, "random-name")
+            .await
+            .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("function random-name"), "{msg}");
         assert!(msg.contains("Unzipped size must be smaller"), "{msg}");
@@ -124,8 +142,8 @@ mod elastic_beanstalk {
     use aws_sdk_elasticbeanstalk::operation::describe_events::DescribeEventsOutput;
     use aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput;
     use aws_sdk_elasticbeanstalk::types::{
-        ConfigurationOptionSetting, ConfigurationSettingsDescription, EnvironmentDescription, EnvironmentHealth,
-        EnvironmentStatus, EventDescription,
+        ConfigurationOptionSetting, ConfigurationSettingsDescription, EnvironmentDescription,
+        EnvironmentHealth, EnvironmentStatus, EventDescription,
     };
     use aws_sdk_elasticbeanstalk::Client;
 
@@ -137,13 +155,19 @@ mod elastic_beanstalk {
             xray: true,
             properties: BTreeMap::from([
                 ("AWS_REGION".into(), "${region}".into()),
-                ("WORKER_QUEUE".into(), "${output:ScorekeepWorkerQueueUrl}".into()),
+                (
+                    "WORKER_QUEUE".into(),
+                    "${output:ScorekeepWorkerQueueUrl}".into(),
+                ),
             ]),
         }
     }
 
     fn outputs() -> BTreeMap<String, String> {
-        BTreeMap::from([("ScorekeepWorkerQueueUrl".to_string(), "https://sqs/new".to_string())])
+        BTreeMap::from([(
+            "ScorekeepWorkerQueueUrl".to_string(),
+            "https://sqs/new".to_string(),
+        )])
     }
 
     fn environment(status: EnvironmentStatus) -> DescribeEnvironmentsOutput {
@@ -159,16 +183,35 @@ mod elastic_beanstalk {
     }
 
     fn setting(ns: &str, name: &str, value: &str) -> ConfigurationOptionSetting {
-        ConfigurationOptionSetting::builder().namespace(ns).option_name(name).value(value).build()
+        ConfigurationOptionSetting::builder()
+            .namespace(ns)
+            .option_name(name)
+            .value(value)
+            .build()
     }
 
-    fn live_settings(queue: &'static str, xray: &'static str) -> DescribeConfigurationSettingsOutput {
+    fn live_settings(
+        queue: &'static str,
+        xray: &'static str,
+    ) -> DescribeConfigurationSettingsOutput {
         DescribeConfigurationSettingsOutput::builder()
             .configuration_settings(
                 ConfigurationSettingsDescription::builder()
-                    .option_settings(setting(beanstalk::PROPERTIES_NAMESPACE, "AWS_REGION", "us-east-1"))
-                    .option_settings(setting(beanstalk::PROPERTIES_NAMESPACE, "WORKER_QUEUE", queue))
-                    .option_settings(setting(beanstalk::XRAY_NAMESPACE, beanstalk::XRAY_OPTION, xray))
+                    .option_settings(setting(
+                        beanstalk::PROPERTIES_NAMESPACE,
+                        "AWS_REGION",
+                        "us-east-1",
+                    ))
+                    .option_settings(setting(
+                        beanstalk::PROPERTIES_NAMESPACE,
+                        "WORKER_QUEUE",
+                        queue,
+                    ))
+                    .option_settings(setting(
+                        beanstalk::XRAY_NAMESPACE,
+                        beanstalk::XRAY_OPTION,
+                        xray,
+                    ))
                     .build(),
             )
             .build()
@@ -183,7 +226,10 @@ mod elastic_beanstalk {
             .output(|| environment(EnvironmentStatus::Ready))
             .build();
         let settings = mock!(Client::describe_configuration_settings)
-            .match_requests(|r| r.application_name() == Some("scorekeep") && r.environment_name() == Some("scorekeep-dev"))
+            .match_requests(|r| {
+                r.application_name() == Some("scorekeep")
+                    && r.environment_name() == Some("scorekeep-dev")
+            })
             .then_output(|| live_settings("https://sqs/old", "false"));
         let update = mock!(Client::update_environment)
             .match_requests(|r| {
@@ -200,17 +246,28 @@ mod elastic_beanstalk {
                     .collect();
                 sent.sort();
                 sent == vec![
-                    (beanstalk::PROPERTIES_NAMESPACE.into(), "WORKER_QUEUE".into(), "https://sqs/new".into()),
-                    (beanstalk::XRAY_NAMESPACE.into(), beanstalk::XRAY_OPTION.into(), "true".into()),
+                    (
+                        beanstalk::PROPERTIES_NAMESPACE.into(),
+                        "WORKER_QUEUE".into(),
+                        "https://sqs/new".into(),
+                    ),
+                    (
+                        beanstalk::XRAY_NAMESPACE.into(),
+                        beanstalk::XRAY_OPTION.into(),
+                        "true".into(),
+                    ),
                 ]
             })
             .then_output(|| UpdateEnvironmentOutput::builder().build());
-        let events = mock!(Client::describe_events)
-            .then_output(|| {
-                DescribeEventsOutput::builder()
-                    .events(EventDescription::builder().message("Environment update is starting.").build())
-                    .build()
-            });
+        let events = mock!(Client::describe_events).then_output(|| {
+            DescribeEventsOutput::builder()
+                .events(
+                    EventDescription::builder()
+                        .message("Environment update is starting.")
+                        .build(),
+                )
+                .build()
+        });
         let client = mock_client!(
             aws_sdk_elasticbeanstalk,
             RuleMode::MatchAny,
@@ -222,19 +279,36 @@ mod elastic_beanstalk {
             .unwrap();
         assert_eq!(result.action, "updated");
         assert_eq!(result.changes.len(), 2);
-        assert_eq!(update.num_calls(), 1, "exactly one UpdateEnvironment with the two differences");
-        assert_eq!(describe.num_calls(), 3, "it waited through Updating until Ready");
-        assert!(events.num_calls() >= 1, "it showed the environment's events while waiting");
+        assert_eq!(
+            update.num_calls(),
+            1,
+            "exactly one UpdateEnvironment with the two differences"
+        );
+        assert_eq!(
+            describe.num_calls(),
+            3,
+            "it waited through Updating until Ready"
+        );
+        assert!(
+            events.num_calls() >= 1,
+            "it showed the environment's events while waiting"
+        );
         assert_eq!(result.status.as_deref(), Some("Ready"));
     }
 
     #[tokio::test]
     async fn matching_settings_send_no_update() {
-        let describe = mock!(Client::describe_environments).then_output(|| environment(EnvironmentStatus::Ready));
+        let describe = mock!(Client::describe_environments)
+            .then_output(|| environment(EnvironmentStatus::Ready));
         let settings = mock!(Client::describe_configuration_settings)
             .then_output(|| live_settings("https://sqs/new", "true"));
-        let update = mock!(Client::update_environment).then_output(|| UpdateEnvironmentOutput::builder().build());
-        let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &settings, &update]);
+        let update = mock!(Client::update_environment)
+            .then_output(|| UpdateEnvironmentOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_elasticbeanstalk,
+            RuleMode::MatchAny,
+            [&describe, &settings, &update]
+        );
         let result = beanstalk::wire(&client, &config(), &outputs(), "us-east-1", true, &task())
             .await
             .unwrap();
@@ -250,7 +324,9 @@ mod elastic_beanstalk {
         let err = beanstalk::wire(&client, &config(), &outputs(), "us-east-1", true, &task())
             .await
             .unwrap_err();
-        assert!(format!("{err:#}").contains("scorekeep-dev of application scorekeep does not exist"));
+        assert!(
+            format!("{err:#}").contains("scorekeep-dev of application scorekeep does not exist")
+        );
         let mut optional = config();
         optional.optional = true;
         let result = beanstalk::wire(&client, &optional, &outputs(), "us-east-1", true, &task())
@@ -266,7 +342,9 @@ mod cloudformation {
     use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
     use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
     use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
-    use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+    use aws_sdk_cloudformation::operation::describe_stacks::{
+        DescribeStacksError, DescribeStacksOutput,
+    };
     use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
     use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackStatus};
     use aws_sdk_cloudformation::Client;
@@ -288,7 +366,12 @@ mod cloudformation {
 
     fn stack_in(status: StackStatus) -> DescribeStacksOutput {
         DescribeStacksOutput::builder()
-            .stacks(Stack::builder().stack_name("scorekeep-lambda").stack_status(status).build())
+            .stacks(
+                Stack::builder()
+                    .stack_name("scorekeep-lambda")
+                    .stack_status(status)
+                    .build(),
+            )
             .build()
     }
 
@@ -317,16 +400,34 @@ mod cloudformation {
 
     #[tokio::test]
     async fn rollback_complete_needs_replace_failed() {
-        let describe = mock!(Client::describe_stacks).then_output(|| stack_in(StackStatus::RollbackComplete));
+        let describe =
+            mock!(Client::describe_stacks).then_output(|| stack_in(StackStatus::RollbackComplete));
         let events = mock!(Client::describe_stack_events).then_output(failed_events);
-        let delete = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
-        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &events, &delete]);
-        let err = stack::deploy(&client, &rendered(), &BTreeMap::new(), stack::StackOptions::default(), &task())
-            .await
-            .unwrap_err();
+        let delete =
+            mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&describe, &events, &delete]
+        );
+        let err = stack::deploy(
+            &client,
+            &rendered(),
+            &BTreeMap::new(),
+            stack::StackOptions::default(),
+            &task(),
+        )
+        .await
+        .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("ROLLBACK_COMPLETE") && msg.contains("--replace-failed"), "{msg}");
-        assert!(msg.contains("WorkerQueue"), "the first failure is named: {msg}");
+        assert!(
+            msg.contains("ROLLBACK_COMPLETE") && msg.contains("--replace-failed"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("WorkerQueue"),
+            "the first failure is named: {msg}"
+        );
         assert_eq!(delete.num_calls(), 0, "nothing is deleted without the flag");
     }
 
@@ -352,7 +453,10 @@ mod cloudformation {
             RuleMode::MatchAny,
             [&describe, &events, &delete, &create]
         );
-        let options = stack::StackOptions { replace_failed: true, continue_rollback: false };
+        let options = stack::StackOptions {
+            replace_failed: true,
+            continue_rollback: false,
+        };
         let result = stack::deploy(&client, &rendered(), &BTreeMap::new(), options, &task())
             .await
             .unwrap();
@@ -362,15 +466,32 @@ mod cloudformation {
 
     #[tokio::test]
     async fn update_rollback_failed_names_blockers_and_continue_rollback_resumes() {
-        let describe = mock!(Client::describe_stacks).then_output(|| stack_in(StackStatus::UpdateRollbackFailed));
+        let describe = mock!(Client::describe_stacks)
+            .then_output(|| stack_in(StackStatus::UpdateRollbackFailed));
         let events = mock!(Client::describe_stack_events).then_output(failed_events);
-        let client = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &events]);
-        let err = stack::deploy(&client, &rendered(), &BTreeMap::new(), stack::StackOptions::default(), &task())
-            .await
-            .unwrap_err();
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&describe, &events]
+        );
+        let err = stack::deploy(
+            &client,
+            &rendered(),
+            &BTreeMap::new(),
+            stack::StackOptions::default(),
+            &task(),
+        )
+        .await
+        .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("UPDATE_ROLLBACK_FAILED") && msg.contains("--continue-rollback"), "{msg}");
-        assert!(msg.contains("WorkerQueue") && msg.contains("being deleted by another process"), "{msg}");
+        assert!(
+            msg.contains("UPDATE_ROLLBACK_FAILED") && msg.contains("--continue-rollback"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("WorkerQueue") && msg.contains("being deleted by another process"),
+            "{msg}"
+        );
 
         let describe = mock!(Client::describe_stacks)
             .sequence()
@@ -382,18 +503,28 @@ mod cloudformation {
         let resume = mock!(Client::continue_update_rollback)
             .match_requests(|r| r.stack_name() == Some("scorekeep-lambda"))
             .then_output(|| ContinueUpdateRollbackOutput::builder().build());
-        let template = mock!(Client::get_template)
-            .then_output(|| GetTemplateOutput::builder().template_body(rendered().body).build());
+        let template = mock!(Client::get_template).then_output(|| {
+            GetTemplateOutput::builder()
+                .template_body(rendered().body)
+                .build()
+        });
         let client = mock_client!(
             aws_sdk_cloudformation,
             RuleMode::MatchAny,
             [&describe, &events, &resume, &template]
         );
-        let options = stack::StackOptions { replace_failed: false, continue_rollback: true };
+        let options = stack::StackOptions {
+            replace_failed: false,
+            continue_rollback: true,
+        };
         let result = stack::deploy(&client, &rendered(), &BTreeMap::new(), options, &task())
             .await
             .unwrap();
         assert_eq!(resume.num_calls(), 1);
-        assert_eq!(result.action, stack::StackAction::Unchanged, "same template after the rollback");
+        assert_eq!(
+            result.action,
+            stack::StackAction::Unchanged,
+            "same template after the rollback"
+        );
     }
 }

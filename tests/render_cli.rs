@@ -10,8 +10,13 @@ fn render_writes_one_template_per_stack_and_prints_its_path() {
     let dir = project_copy();
     let out = cli(dir.path()).arg("render").assert().success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    let path = dir.path().join("target/scorekeep-deploy/templates/scorekeep-lambda.yaml");
-    assert_eq!(stdout.trim(), path.strip_prefix(dir.path()).unwrap().display().to_string());
+    let path = dir
+        .path()
+        .join("target/scorekeep-deploy/templates/scorekeep-lambda.yaml");
+    assert_eq!(
+        stdout.trim(),
+        path.strip_prefix(dir.path()).unwrap().display().to_string()
+    );
     let body = std::fs::read_to_string(&path).unwrap();
     assert!(body.contains("AWS::Lambda::Function"));
     assert!(body.contains("Default: nodejs22.x"));
@@ -20,22 +25,39 @@ fn render_writes_one_template_per_stack_and_prints_its_path() {
 #[test]
 fn render_stdout_equals_the_written_file() {
     let dir = project_copy();
-    cli(dir.path()).args(["render", "--out", "rendered"]).assert().success();
-    let written = std::fs::read_to_string(dir.path().join("rendered/scorekeep-lambda.yaml")).unwrap();
-    let printed = cli(dir.path()).args(["render", "--stdout"]).assert().success();
-    assert_eq!(String::from_utf8(printed.get_output().stdout.clone()).unwrap(), written);
+    cli(dir.path())
+        .args(["render", "--out", "rendered"])
+        .assert()
+        .success();
+    let written =
+        std::fs::read_to_string(dir.path().join("rendered/scorekeep-lambda.yaml")).unwrap();
+    let printed = cli(dir.path())
+        .args(["render", "--stdout"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8(printed.get_output().stdout.clone()).unwrap(),
+        written
+    );
 }
 
 #[test]
 fn render_json_report_lists_stacks_parameters_and_outputs() {
     let dir = project_copy();
-    let out = cli(dir.path()).args(["render", "--output", "json"]).assert().success();
+    let out = cli(dir.path())
+        .args(["render", "--output", "json"])
+        .assert()
+        .success();
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let stack = &report["stacks"][0];
     assert_eq!(stack["stack"], "scorekeep-lambda");
     assert_eq!(stack["parameters"]["ScorekeepWorkerRuntime"], "python3.13");
     assert_eq!(stack["needs_s3_upload"], false);
-    assert!(stack["outputs"].as_array().unwrap().iter().any(|o| o == "ScorekeepWorkerQueueUrl"));
+    assert!(stack["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "ScorekeepWorkerQueueUrl"));
 }
 
 /// Each bad input: exit 2, the message names file:line:column, and nothing is written.
@@ -52,7 +74,11 @@ fn assert_rejected(edit: impl FnOnce(&std::path::Path), file: &str, needle: &str
         .stdout("")
         .stderr(predicate::str::contains(format!("{file}:{line}:")))
         .stderr(predicate::str::contains(message));
-    assert_eq!(files_under(dir.path()), before, "a failed render must write nothing");
+    assert_eq!(
+        files_under(dir.path()),
+        before,
+        "a failed render must write nothing"
+    );
 }
 
 fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
@@ -66,7 +92,12 @@ fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
 fn yaml_syntax_error_in_config() {
     // The parser reports where it gave up, which is after the unclosed quote.
     let dir = project_copy();
-    edit(dir.path(), "scorekeep-deploy.yaml", "    handler: index.handler", "    handler: \"index.handler");
+    edit(
+        dir.path(),
+        "scorekeep-deploy.yaml",
+        "    handler: index.handler",
+        "    handler: \"index.handler",
+    );
     let before = files_under(dir.path());
     let out = cli(dir.path()).arg("render").assert().code(2).stdout("");
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
@@ -76,13 +107,24 @@ fn yaml_syntax_error_in_config() {
         .and_then(|line| line.parse::<usize>().ok());
     assert!(position.is_some(), "no file:line in {stderr}");
     assert!(stderr.contains("did not find expected"), "{stderr}");
-    assert_eq!(files_under(dir.path()), before, "a failed render must write nothing");
+    assert_eq!(
+        files_under(dir.path()),
+        before,
+        "a failed render must write nothing"
+    );
 }
 
 #[test]
 fn unknown_key_in_config() {
     assert_rejected(
-        |d| edit(d, "scorekeep-deploy.yaml", "    memory: 128", "    memroy: 128"),
+        |d| {
+            edit(
+                d,
+                "scorekeep-deploy.yaml",
+                "    memory: 128",
+                "    memroy: 128",
+            )
+        },
         "scorekeep-deploy.yaml",
         "memroy",
         "unknown field `memroy`, expected one of",
@@ -92,7 +134,14 @@ fn unknown_key_in_config() {
 #[test]
 fn wrong_type_in_config() {
     assert_rejected(
-        |d| edit(d, "scorekeep-deploy.yaml", "    timeout: 10", "    timeout: soon"),
+        |d| {
+            edit(
+                d,
+                "scorekeep-deploy.yaml",
+                "    timeout: 10",
+                "    timeout: soon",
+            )
+        },
         "scorekeep-deploy.yaml",
         "timeout: soon",
         "invalid type",
@@ -102,7 +151,14 @@ fn wrong_type_in_config() {
 #[test]
 fn dangling_ref_in_template() {
     assert_rejected(
-        |d| edit(d, "templates/scorekeep.yaml", "!Ref NotificationTopic", "!Ref NotificationTopik"),
+        |d| {
+            edit(
+                d,
+                "templates/scorekeep.yaml",
+                "!Ref NotificationTopic",
+                "!Ref NotificationTopik",
+            )
+        },
         "templates/scorekeep.yaml",
         "NotificationTopik",
         "`!Ref NotificationTopik` does not name",
@@ -145,20 +201,33 @@ fn missing_config_file_says_what_to_do() {
         .arg("render")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot read config scorekeep-deploy.yaml"))
+        .stderr(predicate::str::contains(
+            "cannot read config scorekeep-deploy.yaml",
+        ))
         .stderr(predicate::str::contains("--config"));
 }
 
 #[test]
 fn every_command_has_help_with_an_example() {
     let dir = project_copy();
-    for command in ["render", "build", "plan", "up", "update-functions", "status", "down", "invoke"] {
+    for command in [
+        "render",
+        "build",
+        "plan",
+        "up",
+        "update-functions",
+        "status",
+        "down",
+        "invoke",
+    ] {
         cli(dir.path())
             .args([command, "--help"])
             .assert()
             .success()
             .stdout(predicate::str::contains("Examples:"))
-            .stdout(predicate::str::contains(format!("scorekeep-deploy {command}")));
+            .stdout(predicate::str::contains(format!(
+                "scorekeep-deploy {command}"
+            )));
     }
     cli(dir.path())
         .arg("--help")

@@ -9,13 +9,20 @@ use std::process::Command;
 use common::{cli, moto, project_copy, sdk_config, skip_emulator, unique_region, venv_bin};
 
 fn rendered(dir: &std::path::Path) -> PathBuf {
-    cli(dir).args(["render", "--out", "rendered"]).assert().success();
+    cli(dir)
+        .args(["render", "--out", "rendered"])
+        .assert()
+        .success();
     dir.join("rendered/scorekeep-lambda.yaml")
 }
 
 fn tool(name: &str) -> PathBuf {
     let bin = venv_bin(name);
-    assert!(bin.exists(), "{} not found: run scripts/setup", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: run scripts/setup",
+        bin.display()
+    );
     bin
 }
 
@@ -23,9 +30,17 @@ fn tool(name: &str) -> PathBuf {
 fn cfn_lint_reports_nothing() {
     let dir = project_copy();
     let file = rendered(dir.path());
-    let out = Command::new(tool("cfn-lint")).arg("--").arg(&file).output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && report.trim().is_empty(), "cfn-lint found problems:\n{report}");
+    let out = Command::new(tool("cfn-lint"))
+        .arg("--")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "cfn-lint found problems:\n{report}"
+    );
 }
 
 #[test]
@@ -33,20 +48,48 @@ fn checkov_has_no_unsuppressed_findings_and_every_suppression_has_a_reason() {
     let dir = project_copy();
     let file = rendered(dir.path());
     let out = Command::new(tool("checkov"))
-        .args(["--framework", "cloudformation", "--compact", "--quiet", "--skip-download", "-o", "json", "-f"])
+        .args([
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "-o",
+            "json",
+            "-f",
+        ])
         .arg(&file)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov output is not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let summary = &report["summary"];
-    assert_eq!(summary["failed"], 0, "checkov findings: {}", report["results"]["failed_checks"]);
-    assert!(summary["passed"].as_u64().unwrap() > 20, "checkov checked too little: {summary}");
-    let skipped = report["results"]["skipped_checks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        summary["failed"], 0,
+        "checkov findings: {}",
+        report["results"]["failed_checks"]
+    );
+    assert!(
+        summary["passed"].as_u64().unwrap() > 20,
+        "checkov checked too little: {summary}"
+    );
+    let skipped = report["results"]["skipped_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for check in &skipped {
-        let reason = check["check_result"]["suppress_comment"].as_str().unwrap_or_default();
-        assert!(reason.len() > 20, "suppression without a written reason: {check}");
+        let reason = check["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            reason.len() > 20,
+            "suppression without a written reason: {check}"
+        );
     }
     assert!(out.status.success(), "checkov exited {:?}", out.status);
 }
@@ -68,9 +111,19 @@ async fn moto_creates_the_rendered_stack_with_all_outputs() {
         .await
         .unwrap_or_else(|e| panic!("create_stack on {}: {e:?}", moto().endpoint));
     let stack = loop {
-        let out = cfn.describe_stacks().stack_name("render-check").send().await.unwrap();
+        let out = cfn
+            .describe_stacks()
+            .stack_name("render-check")
+            .send()
+            .await
+            .unwrap();
         let stack = out.stacks()[0].clone();
-        if !stack.stack_status().unwrap().as_str().ends_with("IN_PROGRESS") {
+        if !stack
+            .stack_status()
+            .unwrap()
+            .as_str()
+            .ends_with("IN_PROGRESS")
+        {
             break stack;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -79,7 +132,12 @@ async fn moto_creates_the_rendered_stack_with_all_outputs() {
     let outputs: std::collections::BTreeMap<&str, &str> = stack
         .outputs()
         .iter()
-        .map(|o| (o.output_key().unwrap(), o.output_value().unwrap_or_default()))
+        .map(|o| {
+            (
+                o.output_key().unwrap(),
+                o.output_value().unwrap_or_default(),
+            )
+        })
         .collect();
     for key in [
         "ScorekeepWorkerQueueUrl",
@@ -89,9 +147,15 @@ async fn moto_creates_the_rendered_stack_with_all_outputs() {
         "RandomNameFunctionArn",
         "ScorekeepWorkerFunctionArn",
     ] {
-        assert!(outputs.get(key).is_some_and(|v| !v.is_empty()), "output {key} missing: {outputs:?}");
+        assert!(
+            outputs.get(key).is_some_and(|v| !v.is_empty()),
+            "output {key} missing: {outputs:?}"
+        );
     }
     let exports = cfn.list_exports().send().await.unwrap();
     let names: Vec<&str> = exports.exports().iter().filter_map(|e| e.name()).collect();
-    assert!(names.contains(&"ScorekeepWorkerQueueUrl") && names.contains(&"ScorekeepRecordsBucketName"), "{names:?}");
+    assert!(
+        names.contains(&"ScorekeepWorkerQueueUrl") && names.contains(&"ScorekeepRecordsBucketName"),
+        "{names:?}"
+    );
 }

@@ -200,7 +200,14 @@ mod tests {
         // 2024-02-29T13:45:30Z
         let t = zip_datetime(1_709_214_330);
         assert_eq!(
-            (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
             (2024, 2, 29, 13, 45, 30)
         );
         let early = zip_datetime(0);
@@ -212,7 +219,16 @@ mod tests {
 
     #[test]
     fn unsafe_and_duplicate_paths_are_refused() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "C:/x"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "C:/x",
+        ] {
             assert!(validate_path(bad).is_err(), "{bad:?} accepted");
             assert!(write_zip(vec![entry(bad, b"", false)], ZIP_EPOCH).is_err());
         }
@@ -242,7 +258,11 @@ mod tests {
         .unwrap();
         let mut archive = ::zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
         let mut s = String::new();
-        archive.by_name("f.txt").unwrap().read_to_string(&mut s).unwrap();
+        archive
+            .by_name("f.txt")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "from disk");
     }
 }

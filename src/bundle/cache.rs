@@ -63,11 +63,18 @@ mod tests {
         let json = dir.path().join("f.json");
         assert!(lookup(&zip, &json, "in").is_none());
         std::fs::write(&zip, b"zip bytes").unwrap();
-        std::fs::write(&json, serde_json::to_vec(&manifest(b"zip bytes", "in")).unwrap()).unwrap();
+        std::fs::write(
+            &json,
+            serde_json::to_vec(&manifest(b"zip bytes", "in")).unwrap(),
+        )
+        .unwrap();
         assert!(lookup(&zip, &json, "in").is_some());
         assert!(lookup(&zip, &json, "other").is_none());
         std::fs::write(&zip, b"zip bytez").unwrap();
-        assert!(lookup(&zip, &json, "in").is_none(), "same size, different bytes");
+        assert!(
+            lookup(&zip, &json, "in").is_none(),
+            "same size, different bytes"
+        );
         std::fs::write(&zip, b"zip").unwrap();
         assert!(lookup(&zip, &json, "in").is_none());
         std::fs::write(&json, b"{not json").unwrap();

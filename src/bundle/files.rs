@@ -80,7 +80,11 @@ pub fn collect(
             if !resolved.starts_with(&canonical_root) {
                 return Err(CollectError::SymlinkEscapes {
                     link,
-                    target: if target.is_absolute() { target } else { resolved },
+                    target: if target.is_absolute() {
+                        target
+                    } else {
+                        resolved
+                    },
                     root: root.to_path_buf(),
                 });
             }
@@ -125,7 +129,11 @@ fn walk_error(root: &Path, canonical_root: &Path, e: walkdir::Error) -> CollectE
             if !resolved.starts_with(canonical_root) {
                 return CollectError::SymlinkEscapes {
                     link: path,
-                    target: if target.is_absolute() { target } else { resolved },
+                    target: if target.is_absolute() {
+                        target
+                    } else {
+                        resolved
+                    },
                     root: root.to_path_buf(),
                 };
             }
@@ -225,7 +233,10 @@ pub fn skip_python_dependency(rel: &str, is_dir: bool) -> bool {
     let parent = rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     !parent.contains('/')
         && parent.ends_with(".dist-info")
-        && matches!(name, "RECORD" | "INSTALLER" | "REQUESTED" | "direct_url.json")
+        && matches!(
+            name,
+            "RECORD" | "INSTALLER" | "REQUESTED" | "direct_url.json"
+        )
 }
 
 #[cfg(test)]
@@ -277,7 +288,10 @@ mod tests {
             ("x/CHANGELOG.md", false),
             ("x/History.md", false),
         ] {
-            assert!(skip_node_dependency(skipped.0, skipped.1), "{skipped:?} kept");
+            assert!(
+                skip_node_dependency(skipped.0, skipped.1),
+                "{skipped:?} kept"
+            );
         }
         for kept in [
             ("chance/chance.js", false),
@@ -305,7 +319,10 @@ mod tests {
             ("requests-2.34.2.dist-info/REQUESTED", false),
             ("requests-2.34.2.dist-info/direct_url.json", false),
         ] {
-            assert!(skip_python_dependency(skipped.0, skipped.1), "{skipped:?} kept");
+            assert!(
+                skip_python_dependency(skipped.0, skipped.1),
+                "{skipped:?} kept"
+            );
         }
         for kept in [
             ("requests/api.py", false),
@@ -358,7 +375,10 @@ mod tests {
         let err = collect(&root, "", &skip_source).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, CollectError::SymlinkEscapes { .. }), "{msg}");
-        assert!(msg.contains("secret.txt") && msg.contains("src/secret"), "{msg}");
+        assert!(
+            msg.contains("secret.txt") && msg.contains("src/secret"),
+            "{msg}"
+        );
         std::fs::remove_file(root.join("secret")).unwrap();
 
         symlink("../..", root.join("lib/up")).unwrap();
@@ -368,6 +388,9 @@ mod tests {
 
         symlink("missing.js", root.join("dangling.js")).unwrap();
         let msg = collect(&root, "", &skip_source).unwrap_err().to_string();
-        assert!(msg.contains("dangling.js") && msg.contains("broken"), "{msg}");
+        assert!(
+            msg.contains("dangling.js") && msg.contains("broken"),
+            "{msg}"
+        );
     }
 }

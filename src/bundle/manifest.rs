@@ -173,8 +173,14 @@ mod tests {
         assert_eq!(base, inputs_hash(&spec(&provided_rev), &reversed));
 
         let mut changed = Vec::new();
-        changed.push(inputs_hash(&spec(&provided), &[file("a.py", b"2"), files[1].clone()]));
-        changed.push(inputs_hash(&spec(&provided), &[file("b.py", b"1"), files[1].clone()]));
+        changed.push(inputs_hash(
+            &spec(&provided),
+            &[file("a.py", b"2"), files[1].clone()],
+        ));
+        changed.push(inputs_hash(
+            &spec(&provided),
+            &[file("b.py", b"1"), files[1].clone()],
+        ));
         let mut exec = files.clone();
         exec[0].executable = true;
         changed.push(inputs_hash(&spec(&provided), &exec));

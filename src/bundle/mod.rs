@@ -115,7 +115,9 @@ impl BuildSettings {
 /// to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("function `{function}` is not in the project config\n  hint: functions defined: {valid}")]
+    #[error(
+        "function `{function}` is not in the project config\n  hint: functions defined: {valid}"
+    )]
     UnknownFunction { function: String, valid: String },
 
     #[error("SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970\n  hint: unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")]
@@ -139,7 +141,9 @@ pub enum BuildError {
         detail: String,
     },
 
-    #[error("function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON")]
+    #[error(
+        "function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON"
+    )]
     InvalidPackageJson {
         function: String,
         path: PathBuf,
@@ -264,7 +268,10 @@ pub fn build_functions(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut artifacts = Vec::new();
@@ -549,10 +556,12 @@ impl Job<'_> {
         let size: u64 = files.iter().map(|f| f.size).sum();
         if size > self.settings.max_unzipped_bytes {
             let mut largest = String::new();
-            for (dir, bytes) in
-                manifest::largest_directories(files.iter().map(|f| (f.zip_path.as_str(), f.size)), 8)
-                    .into_iter()
-                    .filter(|(_, bytes)| *bytes > 0)
+            for (dir, bytes) in manifest::largest_directories(
+                files.iter().map(|f| (f.zip_path.as_str(), f.size)),
+                8,
+            )
+            .into_iter()
+            .filter(|(_, bytes)| *bytes > 0)
             {
                 let _ = writeln!(largest, "    {:>10}  {dir}", human_bytes(bytes));
             }
@@ -619,7 +628,8 @@ impl Job<'_> {
         let lock_path = lockfile
             .clone()
             .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
-        node::check_lockfile(&text, lock_text.as_deref()).map_err(|p| lock_problem(p, &lock_path))?;
+        node::check_lockfile(&text, lock_text.as_deref())
+            .map_err(|p| lock_problem(p, &lock_path))?;
         let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
             .iter()
             .map(|name| self.source_dir.join(name))
@@ -657,11 +667,7 @@ impl Job<'_> {
         if filtered.kept == 0 {
             return Ok(Install::None);
         }
-        let python_version = self
-            .config
-            .python_version()
-            .unwrap_or_default()
-            .to_string();
+        let python_version = self.config.python_version().unwrap_or_default().to_string();
         let tags = python::platform_tags(&python_version, self.config.architecture);
         Ok(Install::Pip {
             requirements: filtered.text,
@@ -750,12 +756,13 @@ impl Job<'_> {
                 contents: Contents::File(f.disk_path),
             })
             .collect();
-        let bytes = archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
-            BuildError::Zip {
-                function: self.function(),
-                source,
-            }
-        })?;
+        let bytes =
+            archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
+                BuildError::Zip {
+                    function: self.function(),
+                    source,
+                }
+            })?;
         let (sha256_hex, sha256_base64) = manifest::sha256_pair(&bytes);
         dependencies.sort();
         let manifest = Manifest {
@@ -825,9 +832,15 @@ mod tests {
         assert_eq!(s.source_date_epoch, 1_700_000_000);
         assert_eq!(s.max_unzipped_bytes, 1000);
         let e = settings(&[("SOURCE_DATE_EPOCH", "yesterday")]).unwrap_err();
-        assert!(e.to_string().contains("SOURCE_DATE_EPOCH=`yesterday`"), "{e}");
+        assert!(
+            e.to_string().contains("SOURCE_DATE_EPOCH=`yesterday`"),
+            "{e}"
+        );
         let e = settings(&[("SCOREKEEP_MAX_UNZIPPED_BYTES", "1MB")]).unwrap_err();
-        assert!(e.to_string().contains("SCOREKEEP_MAX_UNZIPPED_BYTES"), "{e}");
+        assert!(
+            e.to_string().contains("SCOREKEEP_MAX_UNZIPPED_BYTES"),
+            "{e}"
+        );
     }
 
     fn project(dir: &Path, config: &str) -> Project {
@@ -855,14 +868,21 @@ functions:
         let dir = tempfile::tempdir().unwrap();
         let p = project(dir.path(), CONFIG);
         std::fs::create_dir_all(dir.path().join("fn/tests")).unwrap();
-        std::fs::write(dir.path().join("fn/app.py"), "def handler(e, c):\n    return 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("fn/app.py"),
+            "def handler(e, c):\n    return 1\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("fn/tests/test_app.py"), "").unwrap();
         std::fs::write(dir.path().join("fn/.env"), "SECRET=1").unwrap();
 
         let built = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
         let a = &built[0];
         assert!(!a.cached);
-        assert_eq!(a.zip_path, dir.path().join("target/scorekeep-deploy/plain.zip"));
+        assert_eq!(
+            a.zip_path,
+            dir.path().join("target/scorekeep-deploy/plain.zip")
+        );
         let bytes = std::fs::read(&a.zip_path).unwrap();
         assert_eq!(manifest::sha256_pair(&bytes).1, a.manifest.sha256_base64);
         let mut zip = ::zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
@@ -876,21 +896,30 @@ functions:
         let again = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
         assert!(again[0].cached);
         assert_eq!(again[0].manifest, a.manifest);
-        let forced = build_functions(&p, &["plain"], &BuildOptions { force: true }, &quiet()).unwrap();
+        let forced =
+            build_functions(&p, &["plain"], &BuildOptions { force: true }, &quiet()).unwrap();
         assert!(!forced[0].cached);
         assert_eq!(forced[0].manifest, a.manifest);
 
         // An excluded file does not change the inputs; a source file does.
         std::fs::write(dir.path().join("fn/tests/test_app.py"), "changed").unwrap();
-        assert!(build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached);
-        std::fs::write(dir.path().join("fn/app.py"), "def handler(e, c):\n    return 2\n").unwrap();
+        assert!(
+            build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached
+        );
+        std::fs::write(
+            dir.path().join("fn/app.py"),
+            "def handler(e, c):\n    return 2\n",
+        )
+        .unwrap();
         let changed = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
         assert!(!changed[0].cached);
         assert_ne!(changed[0].manifest.inputs_hash, a.manifest.inputs_hash);
 
         // A zip altered on disk is not reused.
         std::fs::write(&a.zip_path, b"garbage").unwrap();
-        assert!(!build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached);
+        assert!(
+            !build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap()[0].cached
+        );
 
         let e = build_functions(&p, &["nope"], &BuildOptions::default(), &quiet()).unwrap_err();
         assert!(e.to_string().contains("plain"), "{e}");
@@ -902,7 +931,11 @@ functions:
         let p = project(dir.path(), CONFIG);
         std::fs::create_dir_all(dir.path().join("fn")).unwrap();
         std::fs::write(dir.path().join("fn/app.py"), "").unwrap();
-        std::fs::write(dir.path().join("fn/requirements.txt"), "# lock\nrequests>=2\n").unwrap();
+        std::fs::write(
+            dir.path().join("fn/requirements.txt"),
+            "# lock\nrequests>=2\n",
+        )
+        .unwrap();
         let e = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet())
             .unwrap_err()
             .to_string();
@@ -924,7 +957,10 @@ functions:
         )
         .unwrap();
         let built = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
-        assert_eq!(built[0].manifest.runtime_provided_excluded, ["boto3", "six"]);
+        assert_eq!(
+            built[0].manifest.runtime_provided_excluded,
+            ["boto3", "six"]
+        );
     }
 
     #[test]
@@ -943,7 +979,10 @@ functions:
             force: false,
         };
         let e = job.run(&quiet()).unwrap_err().to_string();
-        assert!(e.contains("function `plain`") && e.contains("limit of 1.0 KB (1000 bytes)"), "{e}");
+        assert!(
+            e.contains("function `plain`") && e.contains("limit of 1.0 KB (1000 bytes)"),
+            "{e}"
+        );
         assert!(e.contains("data/big"), "{e}");
         assert!(!dir.path().join("out").exists());
     }

@@ -14,7 +14,12 @@ use crate::config::Architecture;
 pub const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
 
 /// Files copied into the clean staging directory `npm ci` runs in.
-pub const INSTALL_INPUTS: &[&str] = &["package.json", "npm-shrinkwrap.json", "package-lock.json", ".npmrc"];
+pub const INSTALL_INPUTS: &[&str] = &[
+    "package.json",
+    "npm-shrinkwrap.json",
+    "package-lock.json",
+    ".npmrc",
+];
 
 /// What is wrong with package.json / the lockfile, found without running npm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +40,11 @@ const DEPENDENCY_FIELDS: &[&str] = &[
 pub fn has_dependencies(package_json: &str) -> Result<bool, LockProblem> {
     let pkg: Value = serde_json::from_str(package_json)
         .map_err(|e| LockProblem::Invalid(format!("package.json is not valid JSON: {e}")))?;
-    Ok(DEPENDENCY_FIELDS
-        .iter()
-        .any(|f| pkg.get(f).and_then(Value::as_object).is_some_and(|m| !m.is_empty())))
+    Ok(DEPENDENCY_FIELDS.iter().any(|f| {
+        pkg.get(f)
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+    }))
 }
 
 /// Check that the lockfile exists and records the same dependency specs as package.json
@@ -175,7 +182,8 @@ pub fn is_package_root_manifest(path: &str) -> bool {
 mod tests {
     use super::*;
 
-    const PKG: &str = r#"{"name":"f","dependencies":{"chance":"1.1.13","@aws-sdk/client-sns":"3.1.0"}}"#;
+    const PKG: &str =
+        r#"{"name":"f","dependencies":{"chance":"1.1.13","@aws-sdk/client-sns":"3.1.0"}}"#;
     const LOCK: &str = r#"{"lockfileVersion":3,"packages":{"":{"name":"f","dependencies":{"@aws-sdk/client-sns":"3.1.0","chance":"1.1.13"}},"node_modules/chance":{"version":"1.1.13"}}}"#;
 
     #[test]
@@ -191,17 +199,30 @@ mod tests {
         let newer = PKG.replace("1.1.13", "1.1.14");
         match check_lockfile(&newer, Some(LOCK)) {
             Err(LockProblem::OutOfDate(d)) => {
-                assert!(d.contains("chance@1.1.14") && d.contains("chance@1.1.13"), "{d}")
+                assert!(
+                    d.contains("chance@1.1.14") && d.contains("chance@1.1.13"),
+                    "{d}"
+                )
             }
             other => panic!("{other:?}"),
         }
         let added = PKG.replace(r#""chance""#, r#""left-pad":"1.0.0","chance""#);
-        assert!(matches!(check_lockfile(&added, Some(LOCK)), Err(LockProblem::OutOfDate(d)) if d.contains("left-pad")));
+        assert!(
+            matches!(check_lockfile(&added, Some(LOCK)), Err(LockProblem::OutOfDate(d)) if d.contains("left-pad"))
+        );
         let removed = r#"{"dependencies":{"chance":"1.1.13"}}"#;
-        assert!(matches!(check_lockfile(removed, Some(LOCK)), Err(LockProblem::OutOfDate(d)) if d.contains("@aws-sdk/client-sns")));
-        assert!(matches!(check_lockfile("{", Some(LOCK)), Err(LockProblem::Invalid(_))));
+        assert!(
+            matches!(check_lockfile(removed, Some(LOCK)), Err(LockProblem::OutOfDate(d)) if d.contains("@aws-sdk/client-sns"))
+        );
+        assert!(matches!(
+            check_lockfile("{", Some(LOCK)),
+            Err(LockProblem::Invalid(_))
+        ));
         // v1 lockfiles have no packages[""]: left to npm.
-        assert_eq!(check_lockfile(PKG, Some(r#"{"lockfileVersion":1}"#)), Ok(()));
+        assert_eq!(
+            check_lockfile(PKG, Some(r#"{"lockfileVersion":1}"#)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -228,7 +249,14 @@ mod tests {
     #[test]
     fn npm_command_targets_lambda() {
         let line = npm_ci(Path::new("/s"), Architecture::Arm64).display();
-        for flag in ["ci", "--omit=dev", "--ignore-scripts", "--prefer-offline", "--cpu=arm64", "--os=linux"] {
+        for flag in [
+            "ci",
+            "--omit=dev",
+            "--ignore-scripts",
+            "--prefer-offline",
+            "--cpu=arm64",
+            "--os=linux",
+        ] {
             assert!(line.contains(flag), "{line}");
         }
         assert!(line.starts_with("cd /s && NODE_ENV=production "), "{line}");

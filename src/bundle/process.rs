@@ -142,7 +142,8 @@ pub fn tail(text: &str, n: usize) -> String {
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+')
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+')
         });
     if safe {
         s.to_string()
@@ -171,7 +172,9 @@ mod tests {
 
     #[test]
     fn tail_keeps_the_last_lines() {
-        let text = (1..=30).map(|i| format!("line {i}\n\n")).collect::<String>();
+        let text = (1..=30)
+            .map(|i| format!("line {i}\n\n"))
+            .collect::<String>();
         let t = tail(&text, 3);
         assert_eq!(t, "    | line 28\n    | line 29\n    | line 30");
     }
@@ -191,7 +194,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let err = Cmd::new("scorekeep-no-such-program", dir.path()).run().unwrap_err();
+        let err = Cmd::new("scorekeep-no-such-program", dir.path())
+            .run()
+            .unwrap_err();
         assert!(matches!(err, RunError::NotFound { .. }));
     }
 }

@@ -17,7 +17,10 @@ pub const REQUIREMENTS: &str = "requirements.txt";
 pub enum Line {
     Requirement(Requirement),
     /// A global option such as `--index-url`, passed through unchanged.
-    Option { line: usize, text: String },
+    Option {
+        line: usize,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +310,12 @@ pub fn platform_tags(python_version: &str, arch: Architecture) -> Vec<String> {
         .collect();
     tags.push(format!("manylinux2014_{machine}"));
     if arch == Architecture::X86_64 {
-        for t in ["manylinux_2_12", "manylinux2010", "manylinux_2_5", "manylinux1"] {
+        for t in [
+            "manylinux_2_12",
+            "manylinux2010",
+            "manylinux_2_5",
+            "manylinux1",
+        ] {
             tags.push(format!("{t}_{machine}"));
         }
     }
@@ -361,7 +369,11 @@ pub fn pip_install(python: OsString, staging: &Path, python_version: &str, tags:
 }
 
 /// What a pip failure means and what to do, from its stderr.
-pub fn explain_pip_failure(stderr: &str, python_version: &str, arch: Architecture) -> (String, String) {
+pub fn explain_pip_failure(
+    stderr: &str,
+    python_version: &str,
+    arch: Architecture,
+) -> (String, String) {
     if stderr.contains("DO NOT MATCH THE HASHES") {
         let package = stderr
             .lines()
@@ -471,8 +483,19 @@ mod tests {
         assert_eq!(
             names,
             [
-                "aws-xray-sdk", "boto3", "botocore", "certifi", "charset-normalizer", "idna",
-                "jmespath", "python-dateutil", "requests", "s3transfer", "six", "urllib3", "wrapt"
+                "aws-xray-sdk",
+                "boto3",
+                "botocore",
+                "certifi",
+                "charset-normalizer",
+                "idna",
+                "jmespath",
+                "python-dateutil",
+                "requests",
+                "s3transfer",
+                "six",
+                "urllib3",
+                "wrapt"
             ]
         );
         let xray = reqs[0];
@@ -480,7 +503,10 @@ mod tests {
         assert_eq!(xray.version.as_deref(), Some("2.15.0"));
         assert_eq!(xray.hashes.len(), 2);
         assert!(xray.hashes[0].starts_with("sha256:"));
-        let charset = reqs.iter().find(|r| r.name == "charset-normalizer").unwrap();
+        let charset = reqs
+            .iter()
+            .find(|r| r.name == "charset-normalizer")
+            .unwrap();
         assert!(charset.hashes.len() > 50, "{}", charset.hashes.len());
         assert!(reqs.iter().all(|r| r.options.is_empty()));
         check_locked(&lines).unwrap();
@@ -489,15 +515,29 @@ mod tests {
     #[test]
     fn filters_runtime_provided_packages_by_normalized_name() {
         let lines = parse(LOCK).unwrap();
-        let provided: Vec<String> = ["boto3", "botocore", "s3transfer", "jmespath", "Python_Dateutil", "six"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let provided: Vec<String> = [
+            "boto3",
+            "botocore",
+            "s3transfer",
+            "jmespath",
+            "Python_Dateutil",
+            "six",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let f = filter(&lines, &provided);
         assert_eq!(f.kept, 7);
         assert_eq!(
             f.excluded,
-            ["boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six"]
+            [
+                "boto3",
+                "botocore",
+                "jmespath",
+                "python-dateutil",
+                "s3transfer",
+                "six"
+            ]
         );
         assert!(!f.text.contains("boto"), "{}", f.text);
         assert!(!f.text.contains('#'));
@@ -533,7 +573,10 @@ baz===2 --hash=sha256:cc
         assert_eq!(reqs.len(), 2);
         assert_eq!(reqs[0].line, 3);
         assert_eq!(reqs[0].normalized, "foo-bar");
-        assert_eq!(reqs[0].spec, "Foo_Bar[extra] == 1.0 ; python_version >= \"3.8\"");
+        assert_eq!(
+            reqs[0].spec,
+            "Foo_Bar[extra] == 1.0 ; python_version >= \"3.8\""
+        );
         assert_eq!(reqs[0].version.as_deref(), Some("1.0"));
         assert_eq!(reqs[0].hashes, ["sha256:aa", "sha256:bb"]);
         assert_eq!(reqs[1].version.as_deref(), Some("2"));
@@ -543,14 +586,22 @@ baz===2 --hash=sha256:cc
 
     #[test]
     fn unlocked_and_unsupported_lines_are_errors_with_line_numbers() {
-        let e = check_locked(&parse("a==1 --hash=sha256:x\nrequests>=2 --hash=sha256:y\n").unwrap()).unwrap_err();
+        let e =
+            check_locked(&parse("a==1 --hash=sha256:x\nrequests>=2 --hash=sha256:y\n").unwrap())
+                .unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("not pinned"), "{}", e.message);
         let e = check_locked(&parse("\n\nrequests==2.0\n").unwrap()).unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("no `--hash`"), "{}", e.message);
         assert!(check_locked(&parse("a==1.*  --hash=sha256:x").unwrap()).is_err());
-        for bad in ["-r base.txt", "--requirement=base.txt", "-c c.txt", "-e .", "--editable ."] {
+        for bad in [
+            "-r base.txt",
+            "--requirement=base.txt",
+            "-c c.txt",
+            "-e .",
+            "--editable .",
+        ] {
             let e = parse(&format!("# x\n{bad}\n")).unwrap_err();
             assert_eq!(e.line, 2);
             assert!(e.message.contains("not supported"), "{}", e.message);
@@ -591,14 +642,20 @@ baz===2 --hash=sha256:cc
             "3.13",
             Architecture::X86_64,
         );
-        assert!(cause.contains("hashes") && cause.contains("idna==3.20"), "{cause}");
+        assert!(
+            cause.contains("hashes") && cause.contains("idna==3.20"),
+            "{cause}"
+        );
         assert!(hint.contains("pip-compile"), "{hint}");
         let (cause, hint) = explain_pip_failure(
             "ERROR: Could not find a version that satisfies the requirement nope==1.0 (from versions: none)\nERROR: No matching distribution found for nope==1.0\n",
             "3.13",
             Architecture::Arm64,
         );
-        assert!(cause.contains("nope==1.0") && cause.contains("arm64"), "{cause}");
+        assert!(
+            cause.contains("nope==1.0") && cause.contains("arm64"),
+            "{cause}"
+        );
         assert!(hint.contains("cp313"), "{hint}");
     }
 

@@ -29,7 +29,10 @@ impl fmt::Display for DownReport {
             writeln!(f, "stack {s}: did not exist")?;
         }
         for b in &self.retained_buckets {
-            writeln!(f, "bucket {b}: retained with its data (delete it with `down --delete-data`)")?;
+            writeln!(
+                f,
+                "bucket {b}: retained with its data (delete it with `down --delete-data`)"
+            )?;
         }
         for b in &self.deleted_buckets {
             writeln!(f, "bucket {b}: emptied and deleted")?;
@@ -40,7 +43,13 @@ impl fmt::Display for DownReport {
 
 pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
-    let names: Vec<String> = project.config.stacks.iter().rev().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = project
+        .config
+        .stacks
+        .iter()
+        .rev()
+        .map(|s| s.name.clone())
+        .collect();
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         confirm(args, &names, &clients.region)?;
@@ -52,7 +61,10 @@ pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
             deleted_buckets: Vec::new(),
         };
         for name in &names {
-            if stack::describe(&clients.cloudformation, name).await?.is_none() {
+            if stack::describe(&clients.cloudformation, name)
+                .await?
+                .is_none()
+            {
                 report.absent.push(name.clone());
                 continue;
             }
@@ -90,7 +102,11 @@ fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()
     eprint!(
         "Delete stacks {} in {region}{}? [y/N] ",
         names.join(", "),
-        if args.delete_data { " AND the records bucket with its data" } else { "" }
+        if args.delete_data {
+            " AND the records bucket with its data"
+        } else {
+            ""
+        }
     );
     std::io::stderr().flush()?;
     let mut answer = String::new();
@@ -133,8 +149,18 @@ async fn delete_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
             .versions()
             .iter()
             .map(|v| (v.key(), v.version_id()))
-            .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
-            .filter_map(|(k, v)| ObjectIdentifier::builder().key(k?).set_version_id(v.map(String::from)).build().ok())
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id())),
+            )
+            .filter_map(|(k, v)| {
+                ObjectIdentifier::builder()
+                    .key(k?)
+                    .set_version_id(v.map(String::from))
+                    .build()
+                    .ok()
+            })
             .collect();
         if ids.is_empty() {
             break;

@@ -50,30 +50,59 @@ impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "region {}", self.region)?;
         for s in &self.stacks {
-            writeln!(f, "stack {}: {}", s.stack, s.status.as_deref().unwrap_or("does not exist"))?;
+            writeln!(
+                f,
+                "stack {}: {}",
+                s.stack,
+                s.status.as_deref().unwrap_or("does not exist")
+            )?;
             for (k, v) in &s.outputs {
                 writeln!(f, "  {k} = {v}")?;
             }
         }
         for func in &self.functions {
             match &func.live {
-                None => writeln!(f, "function {} ({}): does not exist", func.function, func.name)?,
+                None => writeln!(
+                    f,
+                    "function {} ({}): does not exist",
+                    func.function, func.name
+                )?,
                 Some(live) => {
                     let sync = match func.code_in_sync {
                         Some(true) => "matches the local build",
                         Some(false) => "differs from the local build",
                         None => "no local build to compare",
                     };
-                    writeln!(f, "function {} ({}): {} / last update {}", func.function, func.name, live.state, live.last_update_status)?;
+                    writeln!(
+                        f,
+                        "function {} ({}): {} / last update {}",
+                        func.function, func.name, live.state, live.last_update_status
+                    )?;
                     writeln!(f, "  code sha256 {} ({sync})", live.code_sha256)?;
-                    writeln!(f, "  {} {} {} MB {} s, tracing {}", live.runtime, live.handler, live.memory, live.timeout, live.tracing)?;
+                    writeln!(
+                        f,
+                        "  {} {} {} MB {} s, tracing {}",
+                        live.settings.runtime,
+                        live.settings.handler,
+                        live.settings.memory,
+                        live.settings.timeout,
+                        live.settings.tracing
+                    )?;
                 }
             }
         }
         if let Some(b) = &self.beanstalk {
             match (&b.status, &b.health) {
-                (Some(s), Some(h)) => writeln!(f, "beanstalk {}/{}: {s}, health {h}", b.application, b.environment)?,
-                _ => writeln!(f, "beanstalk {}/{}: does not exist", b.application, b.environment)?,
+                (Some(s), Some(h)) => writeln!(
+                    f,
+                    "beanstalk {}/{}: {s}, health {h}",
+                    b.application, b.environment
+                )?,
+                _ => writeln!(
+                    f,
+                    "beanstalk {}/{}: does not exist",
+                    b.application, b.environment
+                )?,
             }
         }
         Ok(())
@@ -112,7 +141,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
         }
         let beanstalk = match &project.config.beanstalk {
             Some(eb) => {
-                let env = beanstalk::environment(&clients.beanstalk, &eb.application, &eb.environment).await?;
+                let env =
+                    beanstalk::environment(&clients.beanstalk, &eb.application, &eb.environment)
+                        .await?;
                 Some(BeanstalkStatus {
                     application: eb.application.clone(),
                     environment: eb.environment.clone(),
@@ -135,6 +166,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
 /// The CodeSha256 of the last local build, read from its manifest without building.
 fn local_code_sha256(project: &crate::config::Project, key: &str) -> Option<String> {
     let path = project.artifact_dir().join(format!("{key}.json"));
-    let manifest: crate::bundle::Manifest = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let manifest: crate::bundle::Manifest =
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     Some(manifest.sha256_base64)
 }

@@ -10,7 +10,14 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     project.select_functions(&args.functions)?;
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        deploy::update_functions(&clients, project, &ctx.reporter, &args.functions, args.force_build).await
+        deploy::update_functions(
+            &clients,
+            project,
+            &ctx.reporter,
+            &args.functions,
+            args.force_build,
+        )
+        .await
     })?;
     ctx.reporter.emit(&report)
 }

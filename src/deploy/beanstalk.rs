@@ -112,7 +112,11 @@ pub fn diff(live: &[Setting], desired: &[Setting]) -> Vec<(Setting, SettingChang
 }
 
 /// Status and health of an environment, or `None` when it does not exist.
-pub async fn environment(eb: &Client, app: &str, env: &str) -> anyhow::Result<Option<(String, String)>> {
+pub async fn environment(
+    eb: &Client,
+    app: &str,
+    env: &str,
+) -> anyhow::Result<Option<(String, String)>> {
     let out = eb
         .describe_environments()
         .application_name(app)
@@ -127,8 +131,12 @@ pub async fn environment(eb: &Client, app: &str, env: &str) -> anyhow::Result<Op
         .find(|e| e.status() != Some(&EnvironmentStatus::Terminated))
         .map(|e| {
             (
-                e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                e.health().map(|h| h.as_str().to_string()).unwrap_or_default(),
+                e.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                e.health()
+                    .map(|h| h.as_str().to_string())
+                    .unwrap_or_default(),
             )
         }))
 }
@@ -140,7 +148,12 @@ pub async fn live_settings(eb: &Client, app: &str, env: &str) -> anyhow::Result<
         .environment_name(env)
         .send()
         .await
-        .map_err(|e| explain(format!("reading the configuration of Beanstalk environment {env}"), &e))?;
+        .map_err(|e| {
+            explain(
+                format!("reading the configuration of Beanstalk environment {env}"),
+                &e,
+            )
+        })?;
     Ok(out
         .configuration_settings()
         .iter()
@@ -177,7 +190,9 @@ pub async fn wire(
     let Some((status, health)) = environment(eb, app, env).await? else {
         if config.optional {
             result.action = "skipped".into();
-            result.note = Some(format!("environment {env} of application {app} does not exist (optional: skipped)"));
+            result.note = Some(format!(
+                "environment {env} of application {app} does not exist (optional: skipped)"
+            ));
             return Ok(result);
         }
         anyhow::bail!(
@@ -301,7 +316,10 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].value, "eu-west-1");
         assert_eq!(s[1].value, "https://q");
-        assert_eq!((s[2].namespace.as_str(), s[2].value.as_str()), (XRAY_NAMESPACE, "true"));
+        assert_eq!(
+            (s[2].namespace.as_str(), s[2].value.as_str()),
+            (XRAY_NAMESPACE, "true")
+        );
         assert!(desired_settings(&eb_config(), &BTreeMap::new(), "r").is_err());
     }
 
@@ -310,11 +328,26 @@ mod tests {
         let outputs = BTreeMap::from([("Q".to_string(), "https://q".to_string())]);
         let desired = desired_settings(&eb_config(), &outputs, "eu-west-1").unwrap();
         let live = vec![
-            Setting { namespace: PROPERTIES_NAMESPACE.into(), option: "AWS_REGION".into(), value: "eu-west-1".into() },
-            Setting { namespace: PROPERTIES_NAMESPACE.into(), option: "WORKER_QUEUE".into(), value: "https://old".into() },
-            Setting { namespace: XRAY_NAMESPACE.into(), option: XRAY_OPTION.into(), value: "false".into() },
+            Setting {
+                namespace: PROPERTIES_NAMESPACE.into(),
+                option: "AWS_REGION".into(),
+                value: "eu-west-1".into(),
+            },
+            Setting {
+                namespace: PROPERTIES_NAMESPACE.into(),
+                option: "WORKER_QUEUE".into(),
+                value: "https://old".into(),
+            },
+            Setting {
+                namespace: XRAY_NAMESPACE.into(),
+                option: XRAY_OPTION.into(),
+                value: "false".into(),
+            },
         ];
-        let changes: Vec<String> = diff(&live, &desired).into_iter().map(|(_, c)| c.to_string()).collect();
+        let changes: Vec<String> = diff(&live, &desired)
+            .into_iter()
+            .map(|(_, c)| c.to_string())
+            .collect();
         assert_eq!(
             changes,
             vec![

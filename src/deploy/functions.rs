@@ -16,18 +16,41 @@ use sha2::{Digest, Sha256};
 use crate::aws::{error_code, explain};
 use crate::config::{resolve_references, Project};
 
-/// The configuration `up` wants a function to have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DesiredFunction {
-    pub key: String,
-    pub name: String,
+/// The configuration fields `up` manages, as desired or as Lambda reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FunctionSettings {
     pub runtime: String,
     pub handler: String,
     pub memory: i32,
     pub timeout: i32,
     pub tracing: String,
+    /// Not serialized: values may be secrets.
     #[serde(skip)]
     pub environment: BTreeMap<String, String>,
+}
+
+impl FunctionSettings {
+    /// A fingerprint of every compared field, to remember what was applied.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!([
+            self.runtime,
+            self.handler,
+            self.memory,
+            self.timeout,
+            self.tracing,
+            self.environment
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// The configuration `up` wants a function to have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredFunction {
+    pub key: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: FunctionSettings,
 }
 
 /// What Lambda reports about a function.
@@ -37,13 +60,8 @@ pub struct LiveFunction {
     pub code_sha256: String,
     pub last_update_status: String,
     pub state: String,
-    pub runtime: String,
-    pub handler: String,
-    pub memory: i32,
-    pub timeout: i32,
-    pub tracing: String,
-    #[serde(skip)]
-    pub environment: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub settings: FunctionSettings,
 }
 
 /// One configuration field that differs. Environment values are not shown: they may be secrets.
@@ -80,30 +98,47 @@ pub fn desired_function(
     Ok(DesiredFunction {
         key: key.to_string(),
         name: project.lambda_name(key).to_string(),
-        runtime: f.runtime.clone(),
-        handler: f.handler.clone(),
-        memory: f.memory as i32,
-        timeout: f.timeout as i32,
-        tracing: f.tracing.as_str().to_string(),
-        environment,
+        settings: FunctionSettings {
+            runtime: f.runtime.clone(),
+            handler: f.handler.clone(),
+            memory: f.memory as i32,
+            timeout: f.timeout as i32,
+            tracing: f.tracing.as_str().to_string(),
+            environment,
+        },
     })
 }
 
 /// Every field where the live function differs from the desired one.
-pub fn config_changes(live: &LiveFunction, desired: &DesiredFunction) -> Vec<ConfigChange> {
+pub fn config_changes(live: &FunctionSettings, desired: &FunctionSettings) -> Vec<ConfigChange> {
     let mut changes = Vec::new();
     let mut field = |name: &str, live: String, desired: String| {
         if live != desired {
-            changes.push(ConfigChange { field: name.into(), live, desired });
+            changes.push(ConfigChange {
+                field: name.into(),
+                live,
+                desired,
+            });
         }
     };
     field("runtime", live.runtime.clone(), desired.runtime.clone());
     field("handler", live.handler.clone(), desired.handler.clone());
-    field("memory", live.memory.to_string(), desired.memory.to_string());
-    field("timeout", live.timeout.to_string(), desired.timeout.to_string());
+    field(
+        "memory",
+        live.memory.to_string(),
+        desired.memory.to_string(),
+    );
+    field(
+        "timeout",
+        live.timeout.to_string(),
+        desired.timeout.to_string(),
+    );
     field("tracing", live.tracing.clone(), desired.tracing.clone());
-    let keys: std::collections::BTreeSet<&String> =
-        live.environment.keys().chain(desired.environment.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> = live
+        .environment
+        .keys()
+        .chain(desired.environment.keys())
+        .collect();
     for key in keys {
         let state = |v: Option<&String>| match v {
             None => "(unset)".to_string(),
@@ -124,24 +159,6 @@ pub fn config_changes(live: &LiveFunction, desired: &DesiredFunction) -> Vec<Con
         }
     }
     changes
-}
-
-/// A fingerprint of the fields `config_changes` compares, to remember what was applied.
-fn fingerprint(runtime: &str, handler: &str, memory: i32, timeout: i32, tracing: &str, env: &BTreeMap<String, String>) -> String {
-    let canonical = serde_json::json!([runtime, handler, memory, timeout, tracing, env]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-}
-
-impl DesiredFunction {
-    pub fn fingerprint(&self) -> String {
-        fingerprint(&self.runtime, &self.handler, self.memory, self.timeout, &self.tracing, &self.environment)
-    }
-}
-
-impl LiveFunction {
-    pub fn fingerprint(&self) -> String {
-        fingerprint(&self.runtime, &self.handler, self.memory, self.timeout, &self.tracing, &self.environment)
-    }
 }
 
 /// What the tool last applied to each function and what the service reported right after.
@@ -173,37 +190,60 @@ impl AppliedConfigs {
     pub fn already_applied(&self, live: &LiveFunction, desired: &DesiredFunction) -> bool {
         self.functions
             .get(&live.arn)
-            .is_some_and(|(d, r)| *d == desired.fingerprint() && *r == live.fingerprint())
+            .is_some_and(|(d, r)| {
+                *d == desired.settings.fingerprint() && *r == live.settings.fingerprint()
+            })
     }
 
     pub fn record(&mut self, live_after: &LiveFunction, desired: &DesiredFunction) {
-        self.functions
-            .insert(live_after.arn.clone(), (desired.fingerprint(), live_after.fingerprint()));
+        self.functions.insert(
+            live_after.arn.clone(),
+            (
+                desired.settings.fingerprint(),
+                live_after.settings.fingerprint(),
+            ),
+        );
     }
 }
 
 /// GetFunctionConfiguration, or `None` when the function does not exist.
 pub async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
-    match lambda.get_function_configuration().function_name(name).send().await {
+    match lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+    {
         Ok(c) => Ok(Some(LiveFunction {
             arn: c.function_arn().unwrap_or_default().to_string(),
             code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-            last_update_status: c.last_update_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            state: c.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
-            handler: c.handler().unwrap_or_default().to_string(),
-            memory: c.memory_size().unwrap_or_default(),
-            timeout: c.timeout().unwrap_or_default(),
-            tracing: c
-                .tracing_config()
-                .and_then(|t| t.mode())
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_else(|| "PassThrough".into()),
-            environment: c
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            last_update_status: c
+                .last_update_status()
+                .map(|s| s.as_str().to_string())
                 .unwrap_or_default(),
+            state: c
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            settings: FunctionSettings {
+                runtime: c
+                    .runtime()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                handler: c.handler().unwrap_or_default().to_string(),
+                memory: c.memory_size().unwrap_or_default(),
+                timeout: c.timeout().unwrap_or_default(),
+                tracing: c
+                    .tracing_config()
+                    .and_then(|t| t.mode())
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_else(|| "PassThrough".into()),
+                environment: c
+                    .environment()
+                    .and_then(|e| e.variables())
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            },
         })),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
         Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
@@ -228,7 +268,11 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
                 out.last_update_status_reason().unwrap_or("no reason given"),
                 "check the bundle and configuration, then rerun"
             ),
-            _ => return get_live(lambda, name).await?.ok_or_else(|| anyhow::anyhow!("function {name} disappeared")),
+            _ => {
+                return get_live(lambda, name)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("function {name} disappeared"))
+            }
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(3));
@@ -244,7 +288,12 @@ pub enum CodeSource {
 
 /// Lambda rejects a second update while one is in progress (`ResourceConflictException`):
 /// wait for the function and try again, a few times.
-async fn with_conflict_retry<T, E, F, Fut>(lambda: &Client, name: &str, what: &str, mut call: F) -> anyhow::Result<T>
+async fn with_conflict_retry<T, E, F, Fut>(
+    lambda: &Client,
+    name: &str,
+    what: &str,
+    mut call: F,
+) -> anyhow::Result<T>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     F: FnMut() -> Fut,
@@ -256,7 +305,9 @@ where
             Ok(v) => return Ok(v),
             Err(err) if error_code(&err) == Some("ResourceConflictException") && attempt < 5 => {
                 attempt += 1;
-                tracing::info!("{what} {name}: an update is in progress, waiting before retry {attempt}");
+                tracing::info!(
+                    "{what} {name}: an update is in progress, waiting before retry {attempt}"
+                );
                 wait_until_updated(lambda, name).await?;
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
@@ -266,7 +317,11 @@ where
 }
 
 /// Upload new code and wait until Lambda has applied it.
-pub async fn update_code(lambda: &Client, name: &str, code: &CodeSource) -> anyhow::Result<LiveFunction> {
+pub async fn update_code(
+    lambda: &Client,
+    name: &str,
+    code: &CodeSource,
+) -> anyhow::Result<LiveFunction> {
     with_conflict_retry(lambda, name, "updating the code of function", || async {
         let request = lambda.update_function_code().function_name(name);
         let request = match code {
@@ -286,38 +341,48 @@ pub async fn update_configuration(
     changes: &[ConfigChange],
 ) -> anyhow::Result<LiveFunction> {
     let name = desired.name.as_str();
-    let has = |field: &str| changes.iter().any(|c| c.field == field || c.field.starts_with(&format!("{field}.")));
-    with_conflict_retry(lambda, name, "updating the configuration of function", || async {
-        let mut request = lambda.update_function_configuration().function_name(name);
-        if has("runtime") {
-            request = request.runtime(Runtime::from(desired.runtime.as_str()));
-        }
-        if has("handler") {
-            request = request.handler(&desired.handler);
-        }
-        if has("memory") {
-            request = request.memory_size(desired.memory);
-        }
-        if has("timeout") {
-            request = request.timeout(desired.timeout);
-        }
-        if has("tracing") {
-            request = request.tracing_config(
-                TracingConfig::builder()
-                    .mode(TracingMode::from(desired.tracing.as_str()))
-                    .build(),
-            );
-        }
-        if has("environment") {
-            // Lambda replaces the whole map, so send all of it.
-            request = request.environment(
-                Environment::builder()
-                    .set_variables(Some(desired.environment.clone().into_iter().collect()))
-                    .build(),
-            );
-        }
-        request.send().await
-    })
+    let desired = &desired.settings;
+    let has = |field: &str| {
+        changes
+            .iter()
+            .any(|c| c.field == field || c.field.starts_with(&format!("{field}.")))
+    };
+    with_conflict_retry(
+        lambda,
+        name,
+        "updating the configuration of function",
+        || async {
+            let mut request = lambda.update_function_configuration().function_name(name);
+            if has("runtime") {
+                request = request.runtime(Runtime::from(desired.runtime.as_str()));
+            }
+            if has("handler") {
+                request = request.handler(&desired.handler);
+            }
+            if has("memory") {
+                request = request.memory_size(desired.memory);
+            }
+            if has("timeout") {
+                request = request.timeout(desired.timeout);
+            }
+            if has("tracing") {
+                request = request.tracing_config(
+                    TracingConfig::builder()
+                        .mode(TracingMode::from(desired.tracing.as_str()))
+                        .build(),
+                );
+            }
+            if has("environment") {
+                // Lambda replaces the whole map, so send all of it.
+                request = request.environment(
+                    Environment::builder()
+                        .set_variables(Some(desired.environment.clone().into_iter().collect()))
+                        .build(),
+                );
+            }
+            request.send().await
+        },
+    )
     .await?;
     wait_until_updated(lambda, name).await
 }
@@ -330,66 +395,73 @@ mod tests {
         DesiredFunction {
             key: "random-name".into(),
             name: "random-name".into(),
-            runtime: "nodejs22.x".into(),
-            handler: "index.handler".into(),
-            memory: 128,
-            timeout: 10,
-            tracing: "Active".into(),
-            environment: BTreeMap::from([("TOPIC_ARN".into(), "arn:topic".into())]),
+            settings: FunctionSettings {
+                runtime: "nodejs22.x".into(),
+                handler: "index.handler".into(),
+                memory: 128,
+                timeout: 10,
+                tracing: "Active".into(),
+                environment: BTreeMap::from([("TOPIC_ARN".into(), "arn:topic".into())]),
+            },
         }
     }
 
     fn live_matching() -> LiveFunction {
-        let d = desired();
         LiveFunction {
             arn: "arn:fn".into(),
             code_sha256: "abc".into(),
             last_update_status: "Successful".into(),
             state: "Active".into(),
-            runtime: d.runtime,
-            handler: d.handler,
-            memory: d.memory,
-            timeout: d.timeout,
-            tracing: d.tracing,
-            environment: d.environment,
+            settings: desired().settings,
         }
     }
 
     #[test]
     fn identical_configuration_has_no_changes() {
-        assert!(config_changes(&live_matching(), &desired()).is_empty());
+        assert!(config_changes(&live_matching().settings, &desired().settings).is_empty());
     }
 
     #[test]
     fn each_difference_is_one_change_and_env_values_are_not_shown() {
-        let mut live = live_matching();
+        let mut live = live_matching().settings;
         live.memory = 256;
         live.tracing = "PassThrough".into();
-        live.environment.insert("TOPIC_ARN".into(), "arn:secret-old".into());
+        live.environment
+            .insert("TOPIC_ARN".into(), "arn:secret-old".into());
         live.environment.insert("STALE".into(), "x".into());
-        let changes = config_changes(&live, &desired());
+        let changes = config_changes(&live, &desired().settings);
         let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
-        assert_eq!(fields, vec!["memory", "tracing", "environment.STALE", "environment.TOPIC_ARN"]);
+        assert_eq!(
+            fields,
+            vec![
+                "memory",
+                "tracing",
+                "environment.STALE",
+                "environment.TOPIC_ARN"
+            ]
+        );
         assert_eq!(changes[0].to_string(), "memory: 256 -> 128");
-        assert!(changes.iter().all(|c| !c.live.contains("secret") && !c.desired.contains("arn:topic")));
+        assert!(changes
+            .iter()
+            .all(|c| !c.live.contains("secret") && !c.desired.contains("arn:topic")));
     }
 
     #[test]
     fn applied_history_makes_an_ignored_setting_a_no_op_until_something_moves() {
         let d = desired();
         let mut reported = live_matching();
-        reported.tracing = "PassThrough".into(); // the endpoint ignored TracingConfig
+        reported.settings.tracing = "PassThrough".into(); // the endpoint ignored TracingConfig
         let mut history = AppliedConfigs::default();
         assert!(!history.already_applied(&reported, &d));
         history.record(&reported, &d);
         assert!(history.already_applied(&reported, &d));
 
         let mut changed_desire = d.clone();
-        changed_desire.memory = 512;
+        changed_desire.settings.memory = 512;
         assert!(!history.already_applied(&reported, &changed_desire));
 
         let mut drifted = reported.clone();
-        drifted.handler = "other.handler".into();
+        drifted.settings.handler = "other.handler".into();
         assert!(!history.already_applied(&drifted, &d));
     }
 }

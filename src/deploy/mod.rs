@@ -58,10 +58,34 @@ pub struct DeployReport {
 }
 
 impl DeployReport {
+    fn new(
+        command: &'static str,
+        clients: &Clients,
+        stacks: Vec<StackResult>,
+        functions: Vec<FunctionResult>,
+        beanstalk: Option<BeanstalkResult>,
+        started: Instant,
+    ) -> Self {
+        DeployReport {
+            command,
+            region: clients.region.clone(),
+            stacks,
+            functions,
+            beanstalk,
+            changed: false,
+            elapsed_ms: 0,
+        }
+        .finish(started)
+    }
+
     fn finish(mut self, started: Instant) -> Self {
-        self.changed = self.stacks.iter().any(|s| s.action != StackAction::Unchanged || (self.command == "plan" && !s.changes.is_empty()))
-            || self.functions.iter().any(FunctionResult::changed)
-            || self.beanstalk.as_ref().is_some_and(|b| !b.changes.is_empty() && b.action != "skipped");
+        self.changed = self.stacks.iter().any(|s| {
+            s.action != StackAction::Unchanged || (self.command == "plan" && !s.changes.is_empty())
+        }) || self.functions.iter().any(FunctionResult::changed)
+            || self
+                .beanstalk
+                .as_ref()
+                .is_some_and(|b| !b.changes.is_empty() && b.action != "skipped");
         self.elapsed_ms = started.elapsed().as_millis();
         self
     }
@@ -86,7 +110,11 @@ impl fmt::Display for DeployReport {
             }
         }
         for func in &self.functions {
-            writeln!(f, "function {} ({}): code {}, configuration {}", func.function, func.name, func.code, func.config)?;
+            writeln!(
+                f,
+                "function {} ({}): code {}, configuration {}",
+                func.function, func.name, func.code, func.config
+            )?;
             writeln!(f, "  code sha256 {}", func.code_sha256)?;
             for c in &func.config_changes {
                 writeln!(f, "  {c}")?;
@@ -96,7 +124,11 @@ impl fmt::Display for DeployReport {
             }
         }
         if let Some(b) = &self.beanstalk {
-            writeln!(f, "beanstalk {}/{}: {}", b.application, b.environment, b.action)?;
+            writeln!(
+                f,
+                "beanstalk {}/{}: {}",
+                b.application, b.environment, b.action
+            )?;
             for c in &b.changes {
                 writeln!(f, "  {c}")?;
             }
@@ -112,16 +144,27 @@ impl fmt::Display for DeployReport {
             (true, true) => "changes pending",
             (false, true) => "deployed",
         };
-        writeln!(f, "{verdict} ({})", human_duration(std::time::Duration::from_millis(self.elapsed_ms as u64)))
+        writeln!(
+            f,
+            "{verdict} ({})",
+            human_duration(std::time::Duration::from_millis(self.elapsed_ms as u64))
+        )
     }
 }
 
 /// Where the applied-configuration record for this endpoint and region lives.
 fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
     use sha2::Digest;
-    let scope = format!("{} {}", clients.endpoint.as_deref().unwrap_or("aws"), clients.region);
+    let scope = format!(
+        "{} {}",
+        clients.endpoint.as_deref().unwrap_or("aws"),
+        clients.region
+    );
     let name = hex::encode(sha2::Sha256::digest(scope.as_bytes()));
-    project.artifact_dir().join("applied").join(format!("{}.json", &name[..16]))
+    project
+        .artifact_dir()
+        .join("applied")
+        .join(format!("{}.json", &name[..16]))
 }
 
 /// `up`: render → stacks → (build, in parallel) → function code and configuration → Beanstalk.
@@ -140,19 +183,38 @@ pub async fn up(
         let project = project.clone();
         let reporter = reporter.clone();
         std::thread::spawn(move || {
-            let keys: Vec<&str> = project.config.functions.keys().map(String::as_str).collect();
-            bundle::build_functions(&project, &keys, &BuildOptions { force: force_build }, &reporter)
+            let keys: Vec<&str> = project
+                .config
+                .functions
+                .keys()
+                .map(String::as_str)
+                .collect();
+            bundle::build_functions(
+                &project,
+                &keys,
+                &BuildOptions { force: force_build },
+                &reporter,
+            )
         })
     };
 
     let mut stacks = Vec::new();
     for r in &rendered {
         let task = reporter.task(format!("stack {}: checking", r.stack));
-        let result = stack::deploy(&clients.cloudformation, r, &project.config.tags, options, &task).await;
+        let result = stack::deploy(
+            &clients.cloudformation,
+            r,
+            &project.config.tags,
+            options,
+            &task,
+        )
+        .await;
         match result {
             Ok(result) => {
                 let took = human_duration(task.elapsed());
-                task.finish(format!("stack {}: {:?} ({took})", r.stack, result.action).to_lowercase());
+                task.finish(
+                    format!("stack {}: {:?} ({took})", r.stack, result.action).to_lowercase(),
+                );
                 stacks.push(result);
             }
             Err(err) => {
@@ -168,28 +230,37 @@ pub async fn up(
     let artifacts = build
         .join()
         .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
-    let functions = sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, true).await?;
+    let functions = sync_functions(
+        clients, project, reporter, &rendered, &artifacts, &outputs, true,
+    )
+    .await?;
 
     let beanstalk = match &project.config.beanstalk {
         Some(eb) => {
             let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
-            let result = beanstalk::wire(&clients.beanstalk, eb, &outputs, &clients.region, true, &task).await?;
+            let result = beanstalk::wire(
+                &clients.beanstalk,
+                eb,
+                &outputs,
+                &clients.region,
+                true,
+                &task,
+            )
+            .await?;
             task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
             Some(result)
         }
         None => None,
     };
 
-    Ok(DeployReport {
-        command: "up",
-        region: clients.region.clone(),
+    Ok(DeployReport::new(
+        "up",
+        clients,
         stacks,
         functions,
         beanstalk,
-        changed: false,
-        elapsed_ms: 0,
-    }
-    .finish(started))
+        started,
+    ))
 }
 
 /// `update-functions`: build + code/configuration only, against stacks that exist.
@@ -201,38 +272,65 @@ pub async fn update_functions(
     force_build: bool,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
-    let selected: Vec<&str> = project.select_functions(names)?.into_iter().map(|(k, _)| k).collect();
+    let selected: Vec<&str> = project
+        .select_functions(names)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
-    let artifacts = bundle::build_functions(project, &selected, &BuildOptions { force: force_build }, reporter)?;
-    let functions = sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, true).await?;
-    Ok(DeployReport {
-        command: "update-functions",
-        region: clients.region.clone(),
-        stacks: Vec::new(),
+    let artifacts = bundle::build_functions(
+        project,
+        &selected,
+        &BuildOptions { force: force_build },
+        reporter,
+    )?;
+    let functions = sync_functions(
+        clients, project, reporter, &rendered, &artifacts, &outputs, true,
+    )
+    .await?;
+    Ok(DeployReport::new(
+        "update-functions",
+        clients,
+        Vec::new(),
         functions,
-        beanstalk: None,
-        changed: false,
-        elapsed_ms: 0,
-    }
-    .finish(started))
+        None,
+        started,
+    ))
 }
 
 /// `plan`: what `up` would change, changing nothing.
-pub async fn plan(clients: &Clients, project: &Project, reporter: &Reporter) -> anyhow::Result<DeployReport> {
+pub async fn plan(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     let rendered = template::render_project(project)?;
-    let keys: Vec<&str> = project.config.functions.keys().map(String::as_str).collect();
-    let artifacts = bundle::build_functions(project, &keys, &BuildOptions { force: false }, reporter)?;
+    let keys: Vec<&str> = project
+        .config
+        .functions
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let artifacts =
+        bundle::build_functions(project, &keys, &BuildOptions { force: false }, reporter)?;
 
     let mut stacks = Vec::new();
     for r in &rendered {
         let task = reporter.task(format!("stack {}: comparing", r.stack));
-        let (live, rows) = stack::preview(&clients.cloudformation, r, &project.config.tags, &task).await?;
+        let (live, rows) =
+            stack::preview(&clients.cloudformation, r, &project.config.tags, &task).await?;
         task.finish(format!("stack {}: {} change(s)", r.stack, rows.len()));
         stacks.push(StackResult {
             stack: r.stack.clone(),
-            action: if rows.is_empty() { StackAction::Unchanged } else if live.is_some() { StackAction::Updated } else { StackAction::Created },
+            action: if rows.is_empty() {
+                StackAction::Unchanged
+            } else if live.is_some() {
+                StackAction::Updated
+            } else {
+                StackAction::Created
+            },
             status: live.as_ref().map(|l| l.status.clone()).unwrap_or_default(),
             changes: rows,
             outputs: live.map(|l| l.outputs).unwrap_or_default(),
@@ -241,7 +339,10 @@ pub async fn plan(clients: &Clients, project: &Project, reporter: &Reporter) -> 
     let outputs = merged_outputs(&stacks);
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());
     let functions = if all_exist {
-        sync_functions(clients, project, reporter, &rendered, &artifacts, &outputs, false).await?
+        sync_functions(
+            clients, project, reporter, &rendered, &artifacts, &outputs, false,
+        )
+        .await?
     } else {
         artifacts
             .iter()
@@ -260,22 +361,32 @@ pub async fn plan(clients: &Clients, project: &Project, reporter: &Reporter) -> 
     let beanstalk = match (&project.config.beanstalk, all_exist) {
         (Some(eb), true) => {
             let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
-            let result = beanstalk::wire(&clients.beanstalk, eb, &outputs, &clients.region, false, &task).await?;
-            task.finish(format!("beanstalk {}: {} difference(s)", eb.environment, result.changes.len()));
+            let result = beanstalk::wire(
+                &clients.beanstalk,
+                eb,
+                &outputs,
+                &clients.region,
+                false,
+                &task,
+            )
+            .await?;
+            task.finish(format!(
+                "beanstalk {}: {} difference(s)",
+                eb.environment,
+                result.changes.len()
+            ));
             Some(result)
         }
         _ => None,
     };
-    Ok(DeployReport {
-        command: "plan",
-        region: clients.region.clone(),
+    Ok(DeployReport::new(
+        "plan",
+        clients,
         stacks,
         functions,
         beanstalk,
-        changed: false,
-        elapsed_ms: 0,
-    }
-    .finish(started))
+        started,
+    ))
 }
 
 fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
@@ -283,7 +394,10 @@ fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
 }
 
 /// Outputs of every configured stack, which must exist and be stable.
-pub async fn existing_outputs(clients: &Clients, project: &Project) -> anyhow::Result<BTreeMap<String, String>> {
+pub async fn existing_outputs(
+    clients: &Clients,
+    project: &Project,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut outputs = BTreeMap::new();
     for s in &project.config.stacks {
         let live = stack::describe(&clients.cloudformation, &s.name).await?.ok_or_else(|| {
@@ -348,7 +462,10 @@ async fn sync_functions(
 
         if live.code_sha256 != artifact.manifest.sha256_base64 {
             if apply {
-                task.set_message(format!("function {name}: uploading {}", human_bytes(artifact.manifest.zip_bytes)));
+                task.set_message(format!(
+                    "function {name}: uploading {}",
+                    human_bytes(artifact.manifest.zip_bytes)
+                ));
                 let source = code_source(clients, project, artifact).await?;
                 live = functions::update_code(&clients.lambda, &name, &source).await?;
                 if live.code_sha256 != artifact.manifest.sha256_base64 {
@@ -364,7 +481,7 @@ async fn sync_functions(
             }
         }
 
-        let changes = functions::config_changes(&live, &desired);
+        let changes = functions::config_changes(&live.settings, &desired.settings);
         if !changes.is_empty() && applied.already_applied(&live, &desired) {
             result.notes.push(format!(
                 "the endpoint reports {} differently from what was last applied; not sending the same update again",
@@ -381,22 +498,36 @@ async fn sync_functions(
                 result.config = "would update".into();
             }
         }
-        task.finish(format!("function {name}: code {}, configuration {}", result.code, result.config));
+        task.finish(format!(
+            "function {name}: code {}, configuration {}",
+            result.code, result.config
+        ));
         results.push(result);
     }
     if apply {
         if let Err(err) = applied.save(&applied_file) {
-            tracing::warn!("could not record applied configuration in {}: {err}", applied_file.display());
+            tracing::warn!(
+                "could not record applied configuration in {}: {err}",
+                applied_file.display()
+            );
         }
     }
     Ok(results)
 }
 
 /// Direct upload under Lambda's 50 MB limit; through the configured S3 bucket above it.
-async fn code_source(clients: &Clients, project: &Project, artifact: &Artifact) -> anyhow::Result<CodeSource> {
+async fn code_source(
+    clients: &Clients,
+    project: &Project,
+    artifact: &Artifact,
+) -> anyhow::Result<CodeSource> {
     if !artifact.manifest.needs_s3_upload {
-        let bytes = std::fs::read(&artifact.zip_path)
-            .map_err(|e| anyhow::anyhow!("reading bundle {}: {e}\n  hint: rerun `scorekeep-deploy build --force`", artifact.zip_path.display()))?;
+        let bytes = std::fs::read(&artifact.zip_path).map_err(|e| {
+            anyhow::anyhow!(
+                "reading bundle {}: {e}\n  hint: rerun `scorekeep-deploy build --force`",
+                artifact.zip_path.display()
+            )
+        })?;
         return Ok(CodeSource::ZipFile(bytes));
     }
     let Some(bucket) = &project.config.artifact_bucket else {
@@ -406,7 +537,10 @@ async fn code_source(clients: &Clients, project: &Project, artifact: &Artifact) 
             human_bytes(artifact.manifest.zip_bytes)
         );
     };
-    let key = format!("scorekeep-deploy/{}/{}.zip", artifact.function, artifact.manifest.sha256_hex);
+    let key = format!(
+        "scorekeep-deploy/{}/{}.zip",
+        artifact.function, artifact.manifest.sha256_hex
+    );
     let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.zip_path).await?;
     clients
         .s3
@@ -416,6 +550,17 @@ async fn code_source(clients: &Clients, project: &Project, artifact: &Artifact) 
         .body(body)
         .send()
         .await
-        .map_err(|e| crate::aws::explain(format!("uploading bundle of {} to s3://{bucket}/{key}", artifact.function), &e))?;
-    Ok(CodeSource::S3 { bucket: bucket.clone(), key })
+        .map_err(|e| {
+            crate::aws::explain(
+                format!(
+                    "uploading bundle of {} to s3://{bucket}/{key}",
+                    artifact.function
+                ),
+                &e,
+            )
+        })?;
+    Ok(CodeSource::S3 {
+        bucket: bucket.clone(),
+        key,
+    })
 }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Tag, TemplateStage};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Tag, TemplateStage,
+};
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
@@ -31,7 +33,11 @@ pub struct ChangeRow {
 
 impl fmt::Display for ChangeRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<8} {:<32} {}", self.action, self.logical_id, self.resource_type)?;
+        write!(
+            f,
+            "{:<8} {:<32} {}",
+            self.action, self.logical_id, self.resource_type
+        )?;
         if let Some(r) = &self.replacement {
             write!(f, " (replacement: {r})")?;
         }
@@ -88,7 +94,10 @@ pub fn classify(status: &str) -> StackState {
         "ROLLBACK_COMPLETE" => StackState::RollbackComplete,
         "UPDATE_ROLLBACK_FAILED" => StackState::UpdateRollbackFailed,
         s if s.ends_with("_IN_PROGRESS") => StackState::InProgress,
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
+        "CREATE_COMPLETE"
+        | "UPDATE_COMPLETE"
+        | "UPDATE_ROLLBACK_COMPLETE"
+        | "IMPORT_COMPLETE"
         | "IMPORT_ROLLBACK_COMPLETE" => StackState::Ready,
         _ => StackState::Failed,
     }
@@ -106,7 +115,11 @@ pub struct Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<32} {:<28} {}", self.logical_id, self.status, self.resource_type)?;
+        write!(
+            f,
+            "{:<32} {:<28} {}",
+            self.logical_id, self.status, self.resource_type
+        )?;
         if let Some(r) = &self.reason {
             write!(f, " - {r}")?;
         }
@@ -117,12 +130,14 @@ impl fmt::Display for Event {
 /// The first resource that failed, in chronological `events`, skipping the knock-on
 /// "cancelled" failures CloudFormation reports for resources it stopped.
 pub fn first_failure(events: &[Event]) -> Option<&Event> {
-    events.iter().find(|e| {
-        e.status.ends_with("_FAILED")
-            && !e.reason.as_deref().unwrap_or("").contains("cancelled")
-            && e.resource_type != "AWS::CloudFormation::Stack"
-    })
-    .or_else(|| events.iter().find(|e| e.status.ends_with("_FAILED")))
+    events
+        .iter()
+        .find(|e| {
+            e.status.ends_with("_FAILED")
+                && !e.reason.as_deref().unwrap_or("").contains("cancelled")
+                && e.resource_type != "AWS::CloudFormation::Stack"
+        })
+        .or_else(|| events.iter().find(|e| e.status.ends_with("_FAILED")))
 }
 
 /// Both ways an endpoint says a change set has nothing to do: real CloudFormation's FAILED
@@ -156,12 +171,19 @@ pub fn desired_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 pub async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStack>> {
     let out = match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => out,
-        Err(err) if error_message(&err).is_some_and(|m| m.contains("does not exist")) => return Ok(None),
+        Err(err) if error_message(&err).is_some_and(|m| m.contains("does not exist")) => {
+            return Ok(None)
+        }
         Err(err) => return Err(explain(format!("describing stack {name}"), &err).into()),
     };
-    let Some(stack) = out.stacks().first() else { return Ok(None) };
+    let Some(stack) = out.stacks().first() else {
+        return Ok(None);
+    };
     Ok(Some(LiveStack {
-        status: stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: stack
+            .stack_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         reason: stack.stack_status_reason().map(String::from),
         outputs: stack
             .outputs()
@@ -191,7 +213,11 @@ pub async fn deployed_template(cfn: &Client, name: &str) -> anyhow::Result<Strin
 /// All events of a stack, oldest first (DescribeStackEvents pages newest first).
 pub async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
     let mut all = Vec::new();
-    let mut pages = cfn.describe_stack_events().stack_name(name).into_paginator().send();
+    let mut pages = cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| explain(format!("reading events of stack {name}"), &e))?;
         for e in page.stack_events() {
@@ -199,7 +225,10 @@ pub async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
                 id: e.event_id().unwrap_or_default().to_string(),
                 logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
                 resource_type: e.resource_type().unwrap_or_default().to_string(),
-                status: e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: e
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 reason: e.resource_status_reason().map(String::from),
             });
         }
@@ -242,7 +271,10 @@ pub async fn deploy(
         match classify(&current.status) {
             StackState::Ready => break,
             StackState::InProgress => {
-                task.println(format!("stack {name} is {}; waiting for it to finish first", current.status));
+                task.println(format!(
+                    "stack {name} is {}; waiting for it to finish first",
+                    current.status
+                ));
                 let seen = HashSet::new();
                 wait_for_stack(cfn, name, &seen, task).await?;
             }
@@ -251,7 +283,9 @@ pub async fn deploy(
                 delete_and_wait(cfn, name, task).await?;
             }
             StackState::RollbackComplete if options.replace_failed => {
-                task.println(format!("stack {name} is ROLLBACK_COMPLETE; deleting it (--replace-failed)"));
+                task.println(format!(
+                    "stack {name} is ROLLBACK_COMPLETE; deleting it (--replace-failed)"
+                ));
                 delete_and_wait(cfn, name, task).await?;
             }
             StackState::RollbackComplete => {
@@ -265,7 +299,8 @@ pub async fn deploy(
             }
             StackState::UpdateRollbackFailed if options.continue_rollback => {
                 task.println(format!("stack {name} is UPDATE_ROLLBACK_FAILED; continuing the rollback (--continue-rollback)"));
-                let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
+                let seen: HashSet<String> =
+                    events(cfn, name).await?.into_iter().map(|e| e.id).collect();
                 cfn.continue_update_rollback()
                     .stack_name(name)
                     .send()
@@ -277,7 +312,10 @@ pub async fn deploy(
                 let history = events(cfn, name).await.unwrap_or_default();
                 let blockers: Vec<String> = history
                     .iter()
-                    .filter(|e| e.status == "UPDATE_FAILED" && e.resource_type != "AWS::CloudFormation::Stack")
+                    .filter(|e| {
+                        e.status == "UPDATE_FAILED"
+                            && e.resource_type != "AWS::CloudFormation::Stack"
+                    })
                     .map(|e| format!("    {e}"))
                     .collect();
                 anyhow::bail!(
@@ -324,7 +362,12 @@ pub async fn deploy(
         task.println(format!("change  {row}"));
     }
     let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-    if let Err(err) = cfn.execute_change_set().change_set_name(&change_set).send().await {
+    if let Err(err) = cfn
+        .execute_change_set()
+        .change_set_name(&change_set)
+        .send()
+        .await
+    {
         // Some endpoints (moto) reject a bad change synchronously instead of failing a resource
         // event; name the resources being changed so the failure is still traceable.
         let applying: Vec<String> = rows.iter().map(|r| format!("    {r}")).collect();
@@ -406,7 +449,9 @@ pub async fn create_change_set(
     let id = match created {
         Ok(out) => out.id().unwrap_or(&change_set_name).to_string(),
         Err(err) if error_message(&err).is_some_and(is_no_change_message) => return Ok(None),
-        Err(err) => return Err(explain(format!("creating a change set for stack {name}"), &err).into()),
+        Err(err) => {
+            return Err(explain(format!("creating a change set for stack {name}"), &err).into())
+        }
     };
 
     let mut delay = Duration::from_millis(100);
@@ -424,7 +469,10 @@ pub async fn create_change_set(
                     .iter()
                     .filter_map(|c| c.resource_change())
                     .map(|rc| ChangeRow {
-                        action: rc.action().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                        action: rc
+                            .action()
+                            .map(|a| a.as_str().to_string())
+                            .unwrap_or_default(),
                         logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
                         resource_type: rc.resource_type().unwrap_or_default().to_string(),
                         replacement: rc.replacement().map(|r| r.as_str().to_string()),
@@ -464,7 +512,12 @@ pub async fn delete_change_set(cfn: &Client, id: &str) {
 
 /// Fail with the first failed resource and CloudFormation's reason unless the stack ended in
 /// a successful state.
-async fn check_success(cfn: &Client, name: &str, done: &LiveStack, seen: &HashSet<String>) -> anyhow::Result<()> {
+async fn check_success(
+    cfn: &Client,
+    name: &str,
+    done: &LiveStack,
+    seen: &HashSet<String>,
+) -> anyhow::Result<()> {
     if matches!(done.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
         return Ok(());
     }
@@ -490,7 +543,10 @@ async fn check_success(cfn: &Client, name: &str, done: &LiveStack, seen: &HashSe
         "UPDATE_ROLLBACK_FAILED" => "the rollback failed too; fix the resources named above, then rerun with --continue-rollback",
         _ => "look at the stack's events in the CloudFormation console",
     };
-    anyhow::bail!("stack {name} ended in {}{cause}\n  hint: {hint}", done.status)
+    anyhow::bail!(
+        "stack {name} ended in {}{cause}\n  hint: {hint}",
+        done.status
+    )
 }
 
 /// Poll until the stack leaves `*_IN_PROGRESS`, printing events not in `seen` as they come.
@@ -537,7 +593,12 @@ pub async fn wait_for_stack(
 }
 
 pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::Result<LiveStack> {
-    let seen: HashSet<String> = events(cfn, name).await.unwrap_or_default().into_iter().map(|e| e.id).collect();
+    let seen: HashSet<String> = events(cfn, name)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     cfn.delete_stack()
         .stack_name(name)
         .send()
@@ -593,7 +654,11 @@ mod tests {
         Event {
             id: format!("{logical}-{status}"),
             logical_id: logical.into(),
-            resource_type: if logical == "stack" { "AWS::CloudFormation::Stack".into() } else { "AWS::SQS::Queue".into() },
+            resource_type: if logical == "stack" {
+                "AWS::CloudFormation::Stack".into()
+            } else {
+                "AWS::SQS::Queue".into()
+            },
             status: status.into(),
             reason: reason.map(String::from),
         }
@@ -604,10 +669,16 @@ mod tests {
         assert_eq!(classify("CREATE_COMPLETE"), StackState::Ready);
         assert_eq!(classify("UPDATE_ROLLBACK_COMPLETE"), StackState::Ready);
         assert_eq!(classify("UPDATE_IN_PROGRESS"), StackState::InProgress);
-        assert_eq!(classify("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"), StackState::InProgress);
+        assert_eq!(
+            classify("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"),
+            StackState::InProgress
+        );
         assert_eq!(classify("ROLLBACK_COMPLETE"), StackState::RollbackComplete);
         assert_eq!(classify("REVIEW_IN_PROGRESS"), StackState::ReviewInProgress);
-        assert_eq!(classify("UPDATE_ROLLBACK_FAILED"), StackState::UpdateRollbackFailed);
+        assert_eq!(
+            classify("UPDATE_ROLLBACK_FAILED"),
+            StackState::UpdateRollbackFailed
+        );
         assert_eq!(classify("DELETE_FAILED"), StackState::Failed);
     }
 
@@ -616,12 +687,23 @@ mod tests {
         let events = vec![
             event("stack", "UPDATE_IN_PROGRESS", None),
             event("Other", "UPDATE_FAILED", Some("Resource update cancelled")),
-            event("Queue", "UPDATE_FAILED", Some("Invalid value for VisibilityTimeout")),
-            event("stack", "UPDATE_ROLLBACK_IN_PROGRESS", Some("The following resource(s) failed")),
+            event(
+                "Queue",
+                "UPDATE_FAILED",
+                Some("Invalid value for VisibilityTimeout"),
+            ),
+            event(
+                "stack",
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed"),
+            ),
         ];
         let first = first_failure(&events).unwrap();
         assert_eq!(first.logical_id, "Queue");
-        assert_eq!(first.reason.as_deref(), Some("Invalid value for VisibilityTimeout"));
+        assert_eq!(
+            first.reason.as_deref(),
+            Some("Invalid value for VisibilityTimeout")
+        );
         assert!(first_failure(&events[..1]).is_none());
     }
 

@@ -89,7 +89,11 @@ pub fn parameter_prefix(function_key: &str) -> String {
 }
 
 /// The template parameters a function's settings supply, by parameter name.
-pub fn function_parameters(project: &Project, key: &str, f: &FunctionConfig) -> Vec<(String, Value)> {
+pub fn function_parameters(
+    project: &Project,
+    key: &str,
+    f: &FunctionConfig,
+) -> Vec<(String, Value)> {
     let prefix = parameter_prefix(key);
     let mut params = vec![
         ("FunctionName", Value::from(project.lambda_name(key))),
@@ -133,11 +137,14 @@ pub fn render_stack(
     source: &str,
 ) -> Result<RenderedStack, TemplateError> {
     let stack = &project.config.stacks[index];
-    let at = |p: &[PathSegment], message: String| Diagnostic::new(path, yaml::locate(source, p), message);
+    let at = |p: &[PathSegment], message: String| {
+        Diagnostic::new(path, yaml::locate(source, p), message)
+    };
 
     let mut doc: Value = yaml::from_str(source).map_err(|e| {
-        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
-            .with_hint("fix the syntax at that position; CloudFormation short-form tags like !Ref are fine")
+        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message)).with_hint(
+            "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
+        )
     })?;
     check_shape(&doc, path, source)?;
 
@@ -161,8 +168,17 @@ pub fn render_stack(
         if !declared.contains(name) {
             return Err(project
                 .error_at(
-                    &["stacks".into(), index.into(), "parameters".into(), name.as_str().into()],
-                    format!("stack `{}`: parameter `{name}` is not declared by {}", stack.name, path.display()),
+                    &[
+                        "stacks".into(),
+                        index.into(),
+                        "parameters".into(),
+                        name.as_str().into(),
+                    ],
+                    format!(
+                        "stack `{}`: parameter `{name}` is not declared by {}",
+                        stack.name,
+                        path.display()
+                    ),
                     Some(format!("declared parameters: {}", declared.join(", "))),
                 )
                 .into());
@@ -194,7 +210,9 @@ pub fn render_stack(
     }
 
     if let Some(problem) = validate::check_references(&doc).into_iter().next() {
-        return Err(at(&problem.path, problem.message).with_hint(problem.hint).into());
+        return Err(at(&problem.path, problem.message)
+            .with_hint(problem.hint)
+            .into());
     }
 
     let body = yaml::to_string(&doc).map_err(|e| Diagnostic::new(path, None, e.message))?;
@@ -204,7 +222,10 @@ pub fn render_stack(
         .map(|m| {
             m.iter()
                 .filter_map(|(k, v)| {
-                    Some((k.as_str()?.to_string(), v.get("Type")?.as_str()?.to_string()))
+                    Some((
+                        k.as_str()?.to_string(),
+                        v.get("Type")?.as_str()?.to_string(),
+                    ))
                 })
                 .collect()
         })
@@ -271,19 +292,34 @@ fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<()
         }
     }
 
-    let outputs: Vec<&str> = rendered.iter().flat_map(|r| r.outputs.iter().map(String::as_str)).collect();
+    let outputs: Vec<&str> = rendered
+        .iter()
+        .flat_map(|r| r.outputs.iter().map(String::as_str))
+        .collect();
     let mut references: Vec<(Vec<PathSegment>, String)> = Vec::new();
     for (key, f) in &project.config.functions {
         for (var, value) in &f.environment {
             references.push((
-                vec!["functions".into(), key.as_str().into(), "environment".into(), var.as_str().into()],
+                vec![
+                    "functions".into(),
+                    key.as_str().into(),
+                    "environment".into(),
+                    var.as_str().into(),
+                ],
                 value.clone(),
             ));
         }
     }
     if let Some(eb) = &project.config.beanstalk {
         for (name, value) in &eb.properties {
-            references.push((vec!["beanstalk".into(), "properties".into(), name.as_str().into()], value.clone()));
+            references.push((
+                vec![
+                    "beanstalk".into(),
+                    "properties".into(),
+                    name.as_str().into(),
+                ],
+                value.clone(),
+            ));
         }
     }
     for (path, value) in references {
@@ -303,23 +339,32 @@ fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<()
 }
 
 fn check_shape(doc: &Value, path: &Path, source: &str) -> Result<(), Diagnostic> {
-    let at = |p: &[PathSegment], message: String| Diagnostic::new(path, yaml::locate(source, p), message);
+    let at = |p: &[PathSegment], message: String| {
+        Diagnostic::new(path, yaml::locate(source, p), message)
+    };
     let Some(map) = doc.as_mapping() else {
-        return Err(Diagnostic::new(path, None, "a template must be a YAML mapping")
-            .with_hint("start with `AWSTemplateFormatVersion: \"2010-09-09\"` and `Resources:`"));
+        return Err(
+            Diagnostic::new(path, None, "a template must be a YAML mapping").with_hint(
+                "start with `AWSTemplateFormatVersion: \"2010-09-09\"` and `Resources:`",
+            ),
+        );
     };
     for key in map.keys() {
         let key = key.as_str().unwrap_or_default();
         if !TOP_LEVEL_KEYS.contains(&key) {
-            return Err(at(&[key.into()], format!("unknown top-level section `{key}`"))
-                .with_hint(format!("sections: {}", TOP_LEVEL_KEYS.join(", "))));
+            return Err(
+                at(&[key.into()], format!("unknown top-level section `{key}`"))
+                    .with_hint(format!("sections: {}", TOP_LEVEL_KEYS.join(", "))),
+            );
         }
     }
     let resources = match doc.get("Resources") {
         Some(Value::Mapping(r)) if !r.is_empty() => r,
         _ => {
-            return Err(Diagnostic::new(path, None, "the template has no `Resources`")
-                .with_hint("a CloudFormation template needs at least one resource"))
+            return Err(
+                Diagnostic::new(path, None, "the template has no `Resources`")
+                    .with_hint("a CloudFormation template needs at least one resource"),
+            )
         }
     };
     for (id, resource) in resources {
@@ -327,20 +372,29 @@ fn check_shape(doc: &Value, path: &Path, source: &str) -> Result<(), Diagnostic>
         match resource.get("Type") {
             Some(Value::String(t)) if t.contains("::") => {}
             _ => {
-                return Err(at(&["Resources".into(), id.into()], format!("resource `{id}` has no valid `Type`"))
-                    .with_hint("e.g. `Type: AWS::SQS::Queue`"))
+                return Err(at(
+                    &["Resources".into(), id.into()],
+                    format!("resource `{id}` has no valid `Type`"),
+                )
+                .with_hint("e.g. `Type: AWS::SQS::Queue`"))
             }
         }
     }
     if let Some(params) = doc.get("Parameters") {
         let Some(params) = params.as_mapping() else {
-            return Err(at(&["Parameters".into()], "`Parameters` must be a mapping".into()));
+            return Err(at(
+                &["Parameters".into()],
+                "`Parameters` must be a mapping".into(),
+            ));
         };
         for (name, param) in params {
             if !matches!(param, Value::Mapping(m) if m.contains_key("Type")) {
                 let name = name.as_str().unwrap_or_default();
-                return Err(at(&["Parameters".into(), name.into()], format!("parameter `{name}` has no `Type`"))
-                    .with_hint("e.g. `Type: String`"));
+                return Err(at(
+                    &["Parameters".into(), name.into()],
+                    format!("parameter `{name}` has no `Type`"),
+                )
+                .with_hint("e.g. `Type: String`"));
             }
         }
     }
@@ -350,7 +404,11 @@ fn check_shape(doc: &Value, path: &Path, source: &str) -> Result<(), Diagnostic>
 fn mapping_keys(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_mapping)
-        .map(|m: &Mapping| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+        .map(|m: &Mapping| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -368,7 +426,10 @@ fn scalar_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        other => yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -433,13 +494,19 @@ mod tests {
             "RandomNameFunctionArn",
             "ScorekeepWorkerFunctionArn",
         ] {
-            assert!(r.outputs.iter().any(|o| o == output), "missing output {output}");
+            assert!(
+                r.outputs.iter().any(|o| o == output),
+                "missing output {output}"
+            );
         }
     }
 
     #[test]
     fn rendering_is_deterministic() {
-        assert_eq!(render(CONFIG, TEMPLATE).unwrap().body, render(CONFIG, TEMPLATE).unwrap().body);
+        assert_eq!(
+            render(CONFIG, TEMPLATE).unwrap().body,
+            render(CONFIG, TEMPLATE).unwrap().body
+        );
     }
 
     #[test]
@@ -455,7 +522,10 @@ mod tests {
         let broken = TEMPLATE.replacen("!Ref NotificationTopic", "!Ref NotificationTopik", 1);
         let line = line_of(&broken, "NotificationTopik");
         let msg = error(CONFIG, &broken);
-        assert!(msg.starts_with(&format!("templates/scorekeep.yaml:{line}:")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("templates/scorekeep.yaml:{line}:")),
+            "{msg}"
+        );
         assert!(msg.contains("`!Ref NotificationTopik`"), "{msg}");
         assert!(msg.contains("did you mean `NotificationTopic`?"), "{msg}");
     }
@@ -469,7 +539,10 @@ mod tests {
         );
         let line = line_of(&broken, "AlarmEmail:");
         let msg = error(CONFIG, &broken);
-        assert!(msg.starts_with(&format!("templates/scorekeep.yaml:{line}:3:")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("templates/scorekeep.yaml:{line}:3:")),
+            "{msg}"
+        );
         assert!(msg.contains("`AlarmEmail` has no Default"), "{msg}");
         assert!(msg.contains("AlarmEmail: VALUE"), "{msg}");
     }
@@ -479,7 +552,10 @@ mod tests {
         let config = CONFIG.replacen("LogRetentionDays: 30", "LogRetentionDay: 30", 1);
         let line = line_of(&config, "LogRetentionDay:");
         let msg = error(&config, TEMPLATE);
-        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")),
+            "{msg}"
+        );
         assert!(msg.contains("`LogRetentionDay` is not declared"), "{msg}");
     }
 
@@ -492,8 +568,14 @@ mod tests {
         );
         let line = line_of(&config, "${output:WorkerQueue}");
         let msg = error(&config, TEMPLATE);
-        assert!(msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")), "{msg}");
-        assert!(msg.contains("`${output:WorkerQueue}` is not an output"), "{msg}");
+        assert!(
+            msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("`${output:WorkerQueue}` is not an output"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -504,7 +586,10 @@ mod tests {
             1,
         );
         let msg = error(&config, TEMPLATE);
-        assert!(msg.contains("function `extra` is not created by any stack"), "{msg}");
+        assert!(
+            msg.contains("function `extra` is not created by any stack"),
+            "{msg}"
+        );
         assert!(msg.contains("ExtraFunctionName"), "{msg}");
     }
 

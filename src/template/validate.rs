@@ -31,7 +31,11 @@ impl Declared {
         let keys = |section: &str| -> BTreeSet<String> {
             doc.get(section)
                 .and_then(Value::as_mapping)
-                .map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         Declared {
@@ -175,13 +179,17 @@ impl Checker<'_> {
             "GetAtt" => {
                 let resource = match arg {
                     Value::String(s) => s.split('.').next().map(String::from),
-                    Value::Sequence(items) => items.first().and_then(Value::as_str).map(String::from),
+                    Value::Sequence(items) => {
+                        items.first().and_then(Value::as_str).map(String::from)
+                    }
                     _ => None,
                 };
                 if let Some(resource) = resource {
                     if !self.declared.resources.contains(&resource) {
                         self.problem(
-                            format!("`!GetAtt {resource}...` does not name a resource in this template"),
+                            format!(
+                                "`!GetAtt {resource}...` does not name a resource in this template"
+                            ),
                             self.suggest(&resource, &self.declared.resources),
                         );
                     }
@@ -195,7 +203,11 @@ impl Checker<'_> {
                         items
                             .get(1)
                             .and_then(Value::as_mapping)
-                            .map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+                            .map(|m| {
+                                m.keys()
+                                    .filter_map(|k| k.as_str().map(String::from))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     ),
                     _ => (None, BTreeSet::new()),
@@ -217,7 +229,11 @@ impl Checker<'_> {
                 }
             }
             "If" => {
-                if let Some(condition) = arg.as_sequence().and_then(|s| s.first()).and_then(Value::as_str) {
+                if let Some(condition) = arg
+                    .as_sequence()
+                    .and_then(|s| s.first())
+                    .and_then(Value::as_str)
+                {
                     if !self.declared.conditions.contains(condition) {
                         self.problem(
                             format!("`!If` uses condition `{condition}`, which is not declared under Conditions"),

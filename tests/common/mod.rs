@@ -20,7 +20,9 @@ pub fn venv_bin(name: &str) -> PathBuf {
 /// The CLI under test, run from `dir`.
 pub fn cli(dir: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("scorekeep-deploy").expect("binary built");
-    cmd.current_dir(dir).env("CI", "true").env_remove("AWS_ENDPOINT_URL");
+    cmd.current_dir(dir)
+        .env("CI", "true")
+        .env_remove("AWS_ENDPOINT_URL");
     cmd
 }
 
@@ -29,8 +31,11 @@ pub fn cli(dir: &Path) -> assert_cmd::Command {
 pub fn project_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = repo_root();
-    std::fs::copy(root.join("scorekeep-deploy.yaml"), dir.path().join("scorekeep-deploy.yaml"))
-        .expect("copy config");
+    std::fs::copy(
+        root.join("scorekeep-deploy.yaml"),
+        dir.path().join("scorekeep-deploy.yaml"),
+    )
+    .expect("copy config");
     copy_tree(&root.join("templates"), &dir.path().join("templates"));
     copy_tree(&root.join("functions"), &dir.path().join("functions"));
     dir
@@ -40,7 +45,10 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk");
         let rel = entry.path().strip_prefix(from).unwrap();
-        if rel.components().any(|c| c.as_os_str() == "node_modules" || c.as_os_str() == "__pycache__") {
+        if rel
+            .components()
+            .any(|c| c.as_os_str() == "node_modules" || c.as_os_str() == "__pycache__")
+        {
             continue;
         }
         let target = to.join(rel);
@@ -67,7 +75,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// True when the emulator tests should be skipped (loudly) rather than fail.
 pub fn skip_emulator() -> bool {
     if std::env::var("SCOREKEEP_SKIP_EMULATOR").as_deref() == Ok("1") {
-        eprintln!("\n*** SCOREKEEP_SKIP_EMULATOR=1: SKIPPING a test that needs the moto emulator ***\n");
+        eprintln!(
+            "\n*** SCOREKEEP_SKIP_EMULATOR=1: SKIPPING a test that needs the moto emulator ***\n"
+        );
         return true;
     }
     false
@@ -128,7 +138,11 @@ extern "C" fn stop_moto() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_until_ready(endpoint: &str) {
@@ -156,7 +170,9 @@ impl Moto {
         text.lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|entry| {
-                let auth = entry["headers"]["Authorization"].as_str().unwrap_or_default();
+                let auth = entry["headers"]["Authorization"]
+                    .as_str()
+                    .unwrap_or_default();
                 auth.contains(&format!("/{region}/"))
             })
             .map(|entry| {
@@ -169,8 +185,16 @@ impl Moto {
                     Some(action) => action,
                     None => {
                         let url = entry["url"].as_str().unwrap_or_default();
-                        let path = url.split("://").nth(1).and_then(|u| u.find('/').map(|i| &u[i..])).unwrap_or(url);
-                        format!("{} {}", entry["method"].as_str().unwrap_or_default(), path.split('?').next().unwrap_or(path))
+                        let path = url
+                            .split("://")
+                            .nth(1)
+                            .and_then(|u| u.find('/').map(|i| &u[i..]))
+                            .unwrap_or(url);
+                        format!(
+                            "{} {}",
+                            entry["method"].as_str().unwrap_or_default(),
+                            path.split('?').next().unwrap_or(path)
+                        )
                     }
                 }
             })
@@ -182,13 +206,29 @@ impl Moto {
 /// one server do not see each other's stacks, functions or exports.
 pub fn unique_region() -> &'static str {
     const REGIONS: &[&str] = &[
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
-        "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
-        "ap-southeast-1", "ap-southeast-2", "ca-central-1", "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ca-central-1",
+        "sa-east-1",
     ];
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let i = NEXT.fetch_add(1, Ordering::SeqCst);
-    REGIONS.get(i).copied().expect("more emulator tests in one binary than regions")
+    REGIONS
+        .get(i)
+        .copied()
+        .expect("more emulator tests in one binary than regions")
 }
 
 /// Environment for talking to moto: endpoint, region, dummy credentials.
