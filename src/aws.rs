@@ -101,10 +101,7 @@ where
 {
     use aws_sdk_cloudformation::error::SdkError;
     let action = action.into();
-    let detail = format!(
-        "{}",
-        aws_sdk_cloudformation::error::DisplayErrorContext(err)
-    );
+    let detail = chain_text(err);
     match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -146,6 +143,23 @@ where
             hint: None,
         },
     }
+}
+
+/// The error and its sources as one line of Display texts (no Debug dumps), repeats dropped.
+fn chain_text(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        // Keep only the first line: the credential chain lists every provider it tried.
+        let first = text.lines().next().unwrap_or_default();
+        let first = first.trim().trim_end_matches("Attempted:").trim_end().to_string();
+        if !first.is_empty() && !parts.iter().any(|p| p.contains(&first)) {
+            parts.push(first);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 fn hint_for_code(code: Option<&str>) -> Option<String> {

@@ -307,3 +307,25 @@ fn unreachable_endpoint_is_explained() {
         .code(1)
         .stderr(predicate::str::contains("cannot reach the AWS endpoint"));
 }
+
+#[test]
+fn missing_credentials_are_explained() {
+    let dir = project_copy();
+    let home = tempfile::tempdir().unwrap();
+    cli(dir.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .args(["status"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no credentials found"))
+        .stderr(predicate::str::contains("hint: no usable AWS credentials"))
+        .stderr(predicate::str::contains("DispatchFailure {").not());
+}

@@ -1,0 +1,672 @@
+//! X-Ray on this machine: the trace header a local invocation runs under, the daemon
+//! datagrams the tracing SDKs send, and the tree those documents form.
+//!
+//! In Lambda mode both X-Ray SDKs (Node.js and Python) build a *facade* segment from
+//! `_X_AMZN_TRACE_ID` that they never send; every subsegment goes to the daemon as its own
+//! UDP datagram (`{"format":"json","version":1}\n{document}`) carrying `trace_id` and
+//! `parent_id`. The tree therefore has a synthetic root standing in for the facade: the
+//! function, named after it, with the trace id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The trace context of one invocation: `Root=1-<epoch>-<random>;Parent=<id>;Sampled=1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    /// The trace id, e.g. `1-6650f1a2-0123456789abcdef01234567`.
+    pub root: String,
+    /// The facade segment's id: the `parent_id` of top-level subsegments.
+    pub parent: String,
+}
+
+impl TraceHeader {
+    /// A fresh, sampled trace for an invocation starting now.
+    pub fn new_random() -> TraceHeader {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        TraceHeader::from_parts(secs, random_bytes(), random_bytes())
+    }
+
+    /// The header for a trace started at `epoch_secs` with the given random parts.
+    pub fn from_parts(epoch_secs: u64, random: [u8; 12], parent: [u8; 8]) -> TraceHeader {
+        TraceHeader {
+            // X-Ray trace ids carry the epoch as 8 hex digits.
+            root: format!("1-{:08x}-{}", epoch_secs as u32, hex::encode(random)),
+            parent: hex::encode(parent),
+        }
+    }
+
+    /// The value of `_X_AMZN_TRACE_ID`.
+    pub fn header(&self) -> String {
+        format!("Root={};Parent={};Sampled=1", self.root, self.parent)
+    }
+}
+
+/// Random bytes without a dependency: every `RandomState` is seeded from the OS's randomness
+/// (once per process, then incremented per instance), and hashing a fresh counter and the clock
+/// through it mixes that seed. Plenty for trace ids, which need uniqueness, not secrecy.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = [0u8; N];
+    for chunk in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        h.write_u32(std::process::id());
+        let bytes = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    out
+}
+
+/// Parse one X-Ray daemon datagram: a JSON header line `{"format":"json","version":1}`, a
+/// newline, then one segment or subsegment document (a JSON object).
+pub fn parse_datagram(bytes: &[u8]) -> Result<Value, String> {
+    let newline = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("no header line (expected `{\"format\":\"json\",\"version\":1}` and a newline)")?;
+    let header: Value = serde_json::from_slice(&bytes[..newline])
+        .map_err(|e| format!("header is not JSON: {e}"))?;
+    if header.get("format").and_then(Value::as_str) != Some("json") {
+        return Err(format!("unexpected header {header}"));
+    }
+    let doc: Value = serde_json::from_slice(&bytes[newline + 1..])
+        .map_err(|e| format!("document is not JSON: {e}"))?;
+    if !doc.is_object() {
+        return Err("document is not a JSON object".into());
+    }
+    Ok(doc)
+}
+
+/// One segment or subsegment, reduced to what a reader of a trace looks at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceNode {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function` for the synthetic root, otherwise the document's `type` (`subsegment`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// `aws` for AWS SDK calls, `remote` for other HTTP calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `aws.operation`, e.g. `Publish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `http.response.status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_progress: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fault: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub throttle: bool,
+    /// The exceptions recorded in `cause`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+    /// Its parent was not among the documents received (shown under the root).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub orphan: bool,
+    pub subsegments: Vec<TraceNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub message: String,
+}
+
+impl TraceNode {
+    fn from_document(doc: &Value) -> TraceNode {
+        let str_at = |ptr: &str| doc.pointer(ptr).and_then(Value::as_str).map(String::from);
+        let flag = |key: &str| doc.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let start_time = doc.get("start_time").and_then(Value::as_f64);
+        let end_time = doc.get("end_time").and_then(Value::as_f64);
+        TraceNode {
+            name: str_at("/name").unwrap_or_else(|| "(unnamed)".into()),
+            id: str_at("/id"),
+            kind: str_at("/type").unwrap_or_else(|| "segment".into()),
+            trace_id: None,
+            namespace: str_at("/namespace"),
+            operation: str_at("/aws/operation"),
+            http_method: str_at("/http/request/method"),
+            url: str_at("/http/request/url"),
+            http_status: doc
+                .pointer("/http/response/status")
+                .and_then(Value::as_u64),
+            start_time,
+            duration_ms: match (start_time, end_time) {
+                (Some(s), Some(e)) if e >= s => Some(((e - s) * 1000.0 * 1000.0).round() / 1000.0),
+                _ => None,
+            },
+            in_progress: flag("in_progress"),
+            annotations: doc
+                .get("annotations")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            error: flag("error"),
+            fault: flag("fault"),
+            throttle: flag("throttle"),
+            causes: causes(doc.get("cause")),
+            orphan: false,
+            subsegments: Vec::new(),
+        }
+    }
+
+    /// How complete a document is, to pick the best when an id was sent more than once
+    /// (e.g. an in-progress document, then the finished one).
+    fn completeness(&self) -> u8 {
+        u8::from(!self.in_progress) * 2 + u8::from(self.duration_ms.is_some())
+    }
+
+    /// Every node in this tree, depth first.
+    pub fn walk(&self) -> Vec<&TraceNode> {
+        let mut out = vec![self];
+        for s in &self.subsegments {
+            out.extend(s.walk());
+        }
+        out
+    }
+}
+
+fn causes(cause: Option<&Value>) -> Vec<Cause> {
+    let Some(cause) = cause else {
+        return Vec::new();
+    };
+    if let Some(exceptions) = cause.get("exceptions").and_then(Value::as_array) {
+        return exceptions
+            .iter()
+            .map(|e| Cause {
+                kind: e.get("type").and_then(Value::as_str).map(String::from),
+                message: e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect();
+    }
+    match cause {
+        // A string cause refers to an exception recorded on another (sub)segment.
+        Value::String(id) => vec![Cause {
+            kind: None,
+            message: format!("see exception {id}"),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Build the tree of one trace: a synthetic root for the function (named `function`, with the
+/// header's trace id and the measured `duration_ms`), and under it every document of that
+/// trace, nested by `parent_id` and by nested `subsegments` arrays. Documents of other traces
+/// are left out. Siblings are ordered by start time.
+pub fn build_tree(
+    function: &str,
+    header: &TraceHeader,
+    documents: &[Value],
+    duration_ms: Option<f64>,
+) -> TraceNode {
+    // id -> (node without children, parent id)
+    let mut nodes: HashMap<String, (TraceNode, Option<String>)> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut anonymous = 0usize;
+
+    fn visit(
+        doc: &Value,
+        parent: Option<String>,
+        nodes: &mut HashMap<String, (TraceNode, Option<String>)>,
+        order: &mut Vec<String>,
+        anonymous: &mut usize,
+    ) {
+        let mut node = TraceNode::from_document(doc);
+        let id = node.id.clone().unwrap_or_else(|| {
+            *anonymous += 1;
+            format!("(document {anonymous})")
+        });
+        node.id.get_or_insert_with(|| id.clone());
+        for sub in doc
+            .get("subsegments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            visit(sub, Some(id.clone()), nodes, order, anonymous);
+        }
+        match nodes.get_mut(&id) {
+            Some((existing, existing_parent)) => {
+                if node.completeness() >= existing.completeness() {
+                    *existing = node;
+                }
+                if existing_parent.is_none() {
+                    *existing_parent = parent;
+                }
+            }
+            None => {
+                order.push(id.clone());
+                nodes.insert(id, (node, parent));
+            }
+        }
+    }
+
+    for doc in documents {
+        if doc.get("trace_id").and_then(Value::as_str) != Some(header.root.as_str()) {
+            continue;
+        }
+        let parent = doc
+            .get("parent_id")
+            .and_then(Value::as_str)
+            .map(String::from);
+        visit(doc, parent, &mut nodes, &mut order, &mut anonymous);
+    }
+
+    // children by parent id; parents that are not known documents hang under the root.
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut top: Vec<String> = Vec::new();
+    for id in &order {
+        match &nodes[id].1 {
+            Some(p) if p != id && nodes.contains_key(p) => {
+                children.entry(p.clone()).or_default().push(id.clone())
+            }
+            _ => top.push(id.clone()),
+        }
+    }
+
+    fn assemble(
+        id: &str,
+        nodes: &HashMap<String, (TraceNode, Option<String>)>,
+        children: &HashMap<String, Vec<String>>,
+        seen: &mut BTreeSet<String>,
+    ) -> Option<TraceNode> {
+        if !seen.insert(id.to_string()) {
+            return None; // a parent_id loop: show each document once
+        }
+        let mut node = nodes[id].0.clone();
+        node.subsegments = children
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| assemble(c, nodes, children, seen))
+            .collect();
+        sort_by_start(&mut node.subsegments);
+        Some(node)
+    }
+
+    let mut seen = BTreeSet::new();
+    let mut subsegments: Vec<TraceNode> = top
+        .iter()
+        .filter_map(|id| {
+            let mut node = assemble(id, &nodes, &children, &mut seen)?;
+            node.orphan = nodes[id].1.as_deref() != Some(header.parent.as_str());
+            Some(node)
+        })
+        .collect();
+    // Documents only reachable through a loop were not placed yet.
+    for id in &order {
+        if !seen.contains(id) {
+            if let Some(mut node) = assemble(id, &nodes, &children, &mut seen) {
+                node.orphan = true;
+                subsegments.push(node);
+            }
+        }
+    }
+    sort_by_start(&mut subsegments);
+
+    TraceNode {
+        name: function.to_string(),
+        id: Some(header.parent.clone()),
+        kind: "function".into(),
+        trace_id: Some(header.root.clone()),
+        namespace: None,
+        operation: None,
+        http_method: None,
+        url: None,
+        http_status: None,
+        start_time: subsegments
+            .iter()
+            .filter_map(|s| s.start_time)
+            .reduce(f64::min),
+        duration_ms,
+        in_progress: false,
+        annotations: BTreeMap::new(),
+        error: false,
+        fault: false,
+        throttle: false,
+        causes: Vec::new(),
+        orphan: false,
+        subsegments,
+    }
+}
+
+fn sort_by_start(nodes: &mut [TraceNode]) {
+    nodes.sort_by(|a, b| {
+        a.start_time
+            .unwrap_or(f64::MAX)
+            .total_cmp(&b.start_time.unwrap_or(f64::MAX))
+    });
+}
+
+/// `0.4 ms`, `35.1 ms`, `240 ms`, `1.25 s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+/// The tree as text: one line per (sub)segment with its namespace and operation, HTTP method,
+/// URL and status, duration and error flags; its annotations and causes indented below it.
+pub fn render_tree(root: &TraceNode, documents: usize) -> String {
+    let mut out = String::new();
+    let trace_id = root.trace_id.as_deref().unwrap_or("?");
+    let _ = writeln!(
+        out,
+        "X-Ray trace {trace_id} ({documents} document{} received)",
+        if documents == 1 { "" } else { "s" }
+    );
+    render_node(&mut out, root, "", true, true);
+    if root.subsegments.is_empty() {
+        let _ = writeln!(
+            out,
+            "   (no subsegments: the function made no traced call, or its tracing SDK is not set up)"
+        );
+    }
+    out
+}
+
+fn head(node: &TraceNode, is_root: bool) -> String {
+    let mut parts = vec![node.name.clone()];
+    if is_root {
+        parts.push("(Lambda function, run locally)".into());
+    }
+    match (&node.namespace, &node.operation) {
+        (Some(ns), Some(op)) => parts.push(format!("{ns} {op}")),
+        (Some(ns), None) => parts.push(ns.clone()),
+        (None, Some(op)) => parts.push(op.clone()),
+        (None, None) => {}
+    }
+    if node.operation.is_none() {
+        match (&node.http_method, &node.url) {
+            (Some(m), Some(u)) => parts.push(format!("{m} {u}")),
+            (None, Some(u)) => parts.push(u.clone()),
+            _ => {}
+        }
+    }
+    if let Some(status) = node.http_status {
+        parts.push(format!("HTTP {status}"));
+    }
+    match node.duration_ms {
+        Some(ms) => parts.push(format_ms(ms)),
+        None if node.in_progress => parts.push("(in progress)".into()),
+        None => {}
+    }
+    let flags: Vec<&str> = [
+        (node.error, "ERROR"),
+        (node.fault, "FAULT"),
+        (node.throttle, "THROTTLE"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    if !flags.is_empty() {
+        parts.push(flags.join(" "));
+    }
+    if node.orphan {
+        parts.push("(parent not received)".into());
+    }
+    parts.join("  ")
+}
+
+fn render_node(out: &mut String, node: &TraceNode, prefix: &str, last: bool, is_root: bool) {
+    let (line_prefix, child_prefix) = if is_root {
+        (String::new(), String::new())
+    } else if last {
+        (format!("{prefix}└─ "), format!("{prefix}   "))
+    } else {
+        (format!("{prefix}├─ "), format!("{prefix}│  "))
+    };
+    let _ = writeln!(out, "{line_prefix}{}", head(node, is_root));
+    let detail_prefix = if node.subsegments.is_empty() {
+        format!("{child_prefix}   ")
+    } else {
+        format!("{child_prefix}│  ")
+    };
+    for (key, value) in &node.annotations {
+        let _ = writeln!(out, "{detail_prefix}annotation {key} = {value}");
+    }
+    for cause in &node.causes {
+        match &cause.kind {
+            Some(kind) => {
+                let _ = writeln!(out, "{detail_prefix}cause {kind}: {}", cause.message);
+            }
+            None => {
+                let _ = writeln!(out, "{detail_prefix}cause {}", cause.message);
+            }
+        }
+    }
+    let count = node.subsegments.len();
+    for (i, child) in node.subsegments.iter().enumerate() {
+        render_node(out, child, &child_prefix, i + 1 == count, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn header() -> TraceHeader {
+        TraceHeader::from_parts(0x6650_f1a2, [0xab; 12], [0x01; 8])
+    }
+
+    #[test]
+    fn trace_header_has_the_x_ray_format() {
+        let h = header();
+        assert_eq!(h.root, "1-6650f1a2-abababababababababababab");
+        assert_eq!(h.parent, "0101010101010101");
+        assert_eq!(
+            h.header(),
+            "Root=1-6650f1a2-abababababababababababab;Parent=0101010101010101;Sampled=1"
+        );
+
+        let a = TraceHeader::new_random();
+        let b = TraceHeader::new_random();
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.root.split('-').collect();
+        assert_eq!(parts.len(), 3, "{}", a.root);
+        assert_eq!(parts[0], "1");
+        let epoch = u64::from_str_radix(parts[1], 16).unwrap();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert!(now.abs_diff(epoch) < 5, "{epoch} vs {now}");
+        assert_eq!(parts[2].len(), 24);
+        assert_eq!(a.parent.len(), 16);
+        assert!(a
+            .root
+            .chars()
+            .chain(a.parent.chars())
+            .all(|c| c.is_ascii_hexdigit() || c == '-'));
+    }
+
+    #[test]
+    fn datagrams_parse_or_say_why_not() {
+        let doc = parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"SNS\"}").unwrap();
+        assert_eq!(doc, json!({"name": "SNS"}));
+        assert!(parse_datagram(b"{\"name\":\"SNS\"}")
+            .unwrap_err()
+            .contains("no header line"));
+        assert!(parse_datagram(b"{\"format\":\"xml\"}\n{}")
+            .unwrap_err()
+            .contains("unexpected header"));
+        assert!(parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{nope")
+            .unwrap_err()
+            .contains("document is not JSON"));
+        assert!(parse_datagram(b"{\"format\":\"json\",\"version\":1}\n[1]")
+            .unwrap_err()
+            .contains("not a JSON object"));
+    }
+
+    fn sub(id: &str, parent: &str, name: &str, start: f64, end: f64) -> Value {
+        json!({
+            "type": "subsegment", "id": id, "parent_id": parent, "name": name,
+            "trace_id": header().root, "start_time": start, "end_time": end,
+        })
+    }
+
+    #[test]
+    fn tree_nests_by_parent_id_and_nested_arrays_and_ignores_other_traces() {
+        let h = header();
+        let mut publish = sub("b2", &h.parent, "SNS", 10.010, 10.050);
+        publish["namespace"] = json!("aws");
+        publish["aws"] = json!({"operation": "Publish"});
+        publish["http"] = json!({"response": {"status": 200}});
+        let mut annotations = sub("a1", &h.parent, "annotations", 10.001, 10.002);
+        annotations["annotations"] = json!({"Name": "Ann", "UserID": "u-1"});
+        // A child sent before its parent, and a grandchild nested in the parent's document.
+        let child = sub("c3", "p9", "GET", 10.2, 10.3);
+        let mut parent = sub("p9", &h.parent, "work", 10.1, 10.4);
+        let mut nested = sub("n4", "", "nested", 10.11, 10.12);
+        nested.as_object_mut().unwrap().remove("parent_id");
+        parent["subsegments"] = json!([nested]);
+        let mut other = sub("x1", &h.parent, "other trace", 1.0, 2.0);
+        other["trace_id"] = json!("1-00000000-000000000000000000000000");
+        let orphan = sub("o5", "unknown", "orphan", 11.0, 11.5);
+        let in_progress = json!({"type": "subsegment", "id": "b2", "parent_id": h.parent,
+            "name": "SNS", "trace_id": h.root, "start_time": 10.010, "in_progress": true});
+
+        let docs = vec![
+            child,
+            publish,
+            in_progress,
+            parent,
+            annotations,
+            other,
+            orphan,
+        ];
+        let root = build_tree("random-name", &h, &docs, Some(240.0));
+        assert_eq!(root.name, "random-name");
+        assert_eq!(root.kind, "function");
+        assert_eq!(root.trace_id.as_deref(), Some(h.root.as_str()));
+        let names: Vec<&str> = root.subsegments.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["annotations", "SNS", "work", "orphan"]);
+        let sns = &root.subsegments[1];
+        assert!(!sns.in_progress, "the finished document wins: {sns:?}");
+        assert_eq!(sns.operation.as_deref(), Some("Publish"));
+        assert_eq!(sns.http_status, Some(200));
+        assert_eq!(sns.duration_ms, Some(40.0));
+        let work = &root.subsegments[2];
+        let inner: Vec<&str> = work.subsegments.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(inner, ["nested", "GET"]);
+        assert!(root.subsegments[3].orphan);
+        assert!(!work.orphan);
+        assert_eq!(root.walk().len(), 7);
+        assert!(root.walk().iter().all(|n| n.name != "other trace"));
+    }
+
+    #[test]
+    fn a_parent_id_loop_shows_each_document_once() {
+        let h = header();
+        let docs = vec![
+            sub("a", "b", "A", 1.0, 2.0),
+            sub("b", "a", "B", 1.0, 2.0),
+        ];
+        let root = build_tree("f", &h, &docs, None);
+        assert_eq!(root.walk().len(), 3, "{root:#?}");
+    }
+
+    #[test]
+    fn errors_and_causes_are_kept() {
+        let h = header();
+        let mut failed = sub("f1", &h.parent, "S3", 1.0, 1.2);
+        failed["fault"] = json!(true);
+        failed["cause"] = json!({"exceptions": [{"id": "e", "type": "NoSuchBucket",
+            "message": "The specified bucket does not exist"}]});
+        let root = build_tree("w", &h, &[failed], None);
+        let node = &root.subsegments[0];
+        assert!(node.fault && !node.error);
+        assert_eq!(
+            node.causes,
+            [Cause {
+                kind: Some("NoSuchBucket".into()),
+                message: "The specified bucket does not exist".into()
+            }]
+        );
+        let text = render_tree(&root, 1);
+        assert!(text.contains("S3  200 ms  FAULT"), "{text}");
+        assert!(text.contains("cause NoSuchBucket: The specified bucket does not exist"), "{text}");
+    }
+
+    #[test]
+    fn rendering_draws_the_tree_with_details() {
+        let h = header();
+        let mut annotations = sub("a1", &h.parent, "annotations", 10.001, 10.0015);
+        annotations["annotations"] = json!({"Name": "Ann", "UserID": "u-1"});
+        let mut publish = sub("b2", &h.parent, "SNS", 10.010, 10.050);
+        publish["namespace"] = json!("aws");
+        publish["aws"] = json!({"operation": "Publish"});
+        publish["http"] = json!({"response": {"status": 200}});
+        let mut get = sub("c3", "b2", "127.0.0.1:8080", 10.02, 10.03);
+        get["namespace"] = json!("remote");
+        get["http"] = json!({"request": {"method": "GET", "url": "http://127.0.0.1:8080/api"},
+            "response": {"status": 404}});
+        get["error"] = json!(true);
+        let root = build_tree("random-name", &h, &[annotations, publish, get], Some(1250.0));
+        let text = render_tree(&root, 3);
+        let expected = "\
+X-Ray trace 1-6650f1a2-abababababababababababab (3 documents received)
+random-name  (Lambda function, run locally)  1.25 s
+├─ annotations  0.5 ms
+│     annotation Name = \"Ann\"
+│     annotation UserID = \"u-1\"
+└─ SNS  aws Publish  HTTP 200  40.0 ms
+   └─ 127.0.0.1:8080  remote  GET http://127.0.0.1:8080/api  HTTP 404  10.0 ms  ERROR
+";
+        assert_eq!(text, expected);
+
+        let empty = build_tree("f", &h, &[], Some(3.0));
+        let text = render_tree(&empty, 0);
+        assert!(text.contains("0 documents received"), "{text}");
+        assert!(text.contains("no subsegments"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_ms(0.42), "0.4 ms");
+        assert_eq!(format_ms(35.14), "35.1 ms");
+        assert_eq!(format_ms(240.4), "240 ms");
+        assert_eq!(format_ms(1250.0), "1.25 s");
+    }
+}
