@@ -32,8 +32,11 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// (name, unix mode, is_dir, DOS timestamp fields) of every entry, in archive order.
-fn zip_entries(path: &Path) -> Vec<(String, u32, bool, (u16, u8, u8))> {
+/// One zip entry: name, unix mode, whether it is a directory, and its (year, month, day).
+type EntryInfo = (String, u32, bool, (u16, u8, u8));
+
+/// Every entry, in archive order.
+fn zip_entries(path: &Path) -> Vec<EntryInfo> {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
     (0..archive.len())
         .map(|i| {
@@ -413,7 +416,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("function `random-name`: symlink"))
-        .stderr(predicate::str::contains("symlink ./functions/random-name/config.json"))
+        .stderr(predicate::str::contains("functions/random-name/config.json points to"))
         .stderr(predicate::str::contains(format!("points to {}", secret.display())))
         .stderr(predicate::str::contains("outside"));
     assert_eq!(files_under(&artifact_dir(dir.path())), before);
@@ -427,7 +430,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .args(["build", "random-name"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("symlink ./functions/random-name/lib points to"));
+        .stderr(predicate::str::contains("functions/random-name/lib points to"));
 }
 
 #[test]

@@ -167,16 +167,9 @@ pub enum BuildError {
         hint: &'static str,
     },
 
-    #[error("function `{function}`: {step} failed: {cause} ({status}); its last output lines:\n{tail}\n  reproduce: {command}\n  hint: {hint}")]
-    Install {
-        function: String,
-        step: &'static str,
-        cause: String,
-        status: String,
-        tail: String,
-        command: String,
-        hint: String,
-    },
+    /// npm or pip ran and failed (boxed: it carries the command's output).
+    #[error("{0}")]
+    Install(Box<InstallFailure>),
 
     #[error("function `{function}`: symlink {link} points to {target}, outside {root}\n  hint: bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {root}")]
     SymlinkEscapes {
@@ -222,6 +215,32 @@ pub enum BuildError {
 
     #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<BuildError>),
+}
+
+/// An install command (npm ci, pip install) that ran and failed.
+#[derive(Debug)]
+pub struct InstallFailure {
+    pub function: String,
+    pub step: &'static str,
+    /// What it means, e.g. "a downloaded file does not match the hashes in requirements.txt".
+    pub cause: String,
+    /// The exit status.
+    pub status: String,
+    /// Its last output lines, indented.
+    pub tail: String,
+    /// A shell line (with `cd DIR &&`) that reproduces it; DIR is kept for that.
+    pub command: String,
+    pub hint: String,
+}
+
+impl std::fmt::Display for InstallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "function `{}`: {} failed: {} ({}); its last output lines:\n{}\n  reproduce: {}\n  hint: {}",
+            self.function, self.step, self.cause, self.status, self.tail, self.command, self.hint
+        )
+    }
 }
 
 fn join_errors(errors: &[BuildError]) -> String {
@@ -709,7 +728,7 @@ impl Job<'_> {
                 let (cause, hint) = explain(&stderr);
                 let command = cmd.display();
                 staging.disable_cleanup(true);
-                Err(BuildError::Install {
+                Err(BuildError::Install(Box::new(InstallFailure {
                     function: self.function(),
                     step,
                     cause,
@@ -717,7 +736,7 @@ impl Job<'_> {
                     tail,
                     command,
                     hint,
-                })
+                })))
             }
         }
     }

@@ -1,13 +1,26 @@
 //! `invoke --local`: run a built function here and show its X-Ray trace.
 
-use crate::cli::InvokeArgs;
+use crate::cli::{InvokeArgs, OutputFormat};
 use crate::context::Context;
+use crate::exit;
+use crate::invoke;
 
-/// Returns the exit code: non-zero when the handler failed.
+/// Returns the exit code: 1 when the handler threw, timed out or ended without a result.
+///
+/// Text output: the handler's result on stdout; the trace tree (and the error, with its stack)
+/// on stderr. `--output json`: one report on stdout with the result, error, trace and timings.
 pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
-    let project = ctx.project()?;
-    project.select_functions(std::slice::from_ref(&args.function))?;
-    anyhow::bail!(crate::exit::UsageError(
-        "`invoke --local` is not available yet in this version of scorekeep-deploy".into()
-    ))
+    let report = invoke::run_local(ctx, args).map_err(invoke::InvokeError::into_anyhow)?;
+    if ctx.reporter.format() == OutputFormat::Text {
+        eprint!("{}", report.trace_text());
+        if let Some(error) = report.error_text() {
+            eprintln!("error: {error}");
+        }
+    }
+    ctx.reporter.emit(&report)?;
+    Ok(if report.failed() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }

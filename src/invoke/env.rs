@@ -123,7 +123,10 @@ impl LambdaVars<'_> {
             ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", self.runtime)),
             ("AWS_LAMBDA_FUNCTION_NAME", self.function_name.to_string()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_mb.to_string()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.memory_mb.to_string(),
+            ),
             (
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/aws/lambda/{}", self.function_name),
@@ -236,8 +239,7 @@ mod tests {
         );
 
         let missing =
-            function_environment(&configured, &BTreeMap::new(), &BTreeMap::new(), "r")
-                .unwrap_err();
+            function_environment(&configured, &BTreeMap::new(), &BTreeMap::new(), "r").unwrap_err();
         assert_eq!(
             missing,
             vec![
@@ -301,7 +303,10 @@ mod tests {
         assert_eq!(get("PATH"), Some("/usr/bin"));
         assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("AKIA"));
         assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:5000"));
-        assert_eq!(get("_X_AMZN_TRACE_ID"), Some("Root=1-a-b;Parent=c;Sampled=1"));
+        assert_eq!(
+            get("_X_AMZN_TRACE_ID"),
+            Some("Root=1-a-b;Parent=c;Sampled=1")
+        );
         assert_eq!(get("LAMBDA_TASK_ROOT"), Some("/tmp/x/task"));
         assert_eq!(get("AWS_XRAY_TRACING_NAME"), None);
         assert_eq!(get("PYTHONPATH"), None);

@@ -18,7 +18,11 @@ let finished = false;
 
 function errorInfo(err, type) {
   if (err instanceof Error) {
-    const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+    // The runner's own frames say nothing about the handler; neither does the stack of an
+    // error the runner raised itself (handler not found).
+    const stack = typeof err.stack === 'string' && !err.fromRunner
+      ? err.stack.split('\n').filter((l) => !l.includes(__filename))
+      : [];
     return { type: type || err.name || 'Error', message: String(err.message), stack };
   }
   let message;
@@ -57,6 +61,7 @@ async function loadHandler() {
   if (dot <= 0) {
     throw Object.assign(new Error(`handler "${handlerSpec}" is not of the form file.function`), {
       lambdaType: 'Runtime.MalformedHandlerName',
+      fromRunner: true,
     });
   }
   const base = path.resolve(taskRoot, handlerSpec.slice(0, dot));
@@ -84,6 +89,7 @@ async function loadHandler() {
   if (typeof handler !== 'function') {
     throw Object.assign(new Error(`${handlerSpec} is undefined or not exported`), {
       lambdaType: 'Runtime.HandlerNotFound',
+      fromRunner: true,
     });
   }
   return handler;
@@ -106,22 +112,18 @@ async function main() {
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
-  started = Date.now();
-  return new Promise((resolve, reject) => {
-    const callback = (err, value) => (err ? reject(err) : resolve(value));
-    let returned;
-    try {
-      returned = handler(event, context, callback);
-    } catch (err) {
-      reject(err);
-      return;
-    }
-    if (returned && typeof returned.then === 'function') {
-      returned.then(resolve, reject);
-    } else if (handler.length < 3) {
-      resolve(returned);
-    }
+  // Async handlers return a promise; callback-style ones (three parameters) call back.
+  let settle;
+  const calledBack = new Promise((resolve, reject) => {
+    settle = { resolve, reject };
   });
+  const callback = (err, value) => (err ? settle.reject(err) : settle.resolve(value));
+  started = Date.now();
+  const returned = handler(event, context, callback);
+  if (returned && typeof returned.then === 'function') {
+    return returned;
+  }
+  return handler.length >= 3 ? calledBack : returned;
 }
 
 main().then(

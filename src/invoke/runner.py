@@ -50,10 +50,26 @@ class LambdaError(Exception):
 
 
 def error_info(exc, kind=None):
+    # The runner's own frames say nothing about the handler.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    if isinstance(exc, LambdaError) and exc.__cause__ is None:
+        stack = []  # raised by the runner itself (handler not found): nothing to show
+    elif isinstance(exc, LambdaError):
+        # The import failed: show the cause, without the runner's and importlib's frames.
+        cause = exc.__cause__
+        frames = [f for f in traceback.extract_tb(cause.__traceback__)
+                  if f.filename != __file__ and "importlib" not in f.filename]
+        stack = ("Traceback (most recent call last):\n"
+                 + "".join(traceback.format_list(frames))
+                 + "".join(traceback.format_exception_only(type(cause), cause))).splitlines()
+    else:
+        stack = "".join(traceback.format_exception(type(exc), exc, tb)).splitlines()
     return {
         "type": kind or getattr(exc, "kind", None) or type(exc).__name__,
         "message": str(exc),
-        "stack": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines(),
+        "stack": stack,
     }
 
 

@@ -374,11 +374,19 @@ mod tests {
             [OsString::from("node")]
         );
         assert_eq!(
-            candidates(Language::Python, "python3.13", Some(Path::new("/opt/py/bin/python"))),
+            candidates(
+                Language::Python,
+                "python3.13",
+                Some(Path::new("/opt/py/bin/python"))
+            ),
             [OsString::from("/opt/py/bin/python")]
         );
         assert_eq!(
-            provided_modules(&["boto3".into(), "python-dateutil".into(), "s3transfer".into()]),
+            provided_modules(&[
+                "boto3".into(),
+                "python-dateutil".into(),
+                "s3transfer".into()
+            ]),
             ["boto3", "dateutil", "s3transfer"]
         );
     }
@@ -393,8 +401,8 @@ mod tests {
             check_version("w", "python3.11", Language::Python, "python3", v("3.11.7")),
             Ok(None)
         );
-        let m = check_version("w", "python3.13", Language::Python, "python3", v("3.11.7"))
-            .unwrap_err();
+        let m =
+            check_version("w", "python3.13", Language::Python, "python3", v("3.11.7")).unwrap_err();
         assert!(m.detail.contains("runs on python3.13"), "{m:?}");
         assert!(m.detail.contains("3.11.7"), "{m:?}");
         assert!(m.hint.contains("--runtime-path"), "{m:?}");
@@ -410,7 +418,10 @@ mod tests {
         let w = check_version("rn", "nodejs22.x", Language::Node, "node", v("20.20.2"))
             .unwrap()
             .unwrap();
-        assert!(w.contains("Node.js 20.20.2") && w.contains("--runtime-path"), "{w}");
+        assert!(
+            w.contains("Node.js 20.20.2") && w.contains("--runtime-path"),
+            "{w}"
+        );
     }
 
     fn elf_header(machine: u16) -> Vec<u8> {
@@ -441,7 +452,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("wrapt")).unwrap();
         std::fs::write(
-            dir.path().join("wrapt/_wrappers.cpython-313-aarch64-linux-gnu.so"),
+            dir.path()
+                .join("wrapt/_wrappers.cpython-313-aarch64-linux-gnu.so"),
             elf_header(0xb7),
         )
         .unwrap();
@@ -476,19 +488,31 @@ mod tests {
     #[test]
     fn architecture_decision() {
         // Pure code runs anywhere, whatever the function's architecture.
-        assert_eq!(check_architecture("f", "arm64", "x86_64", "linux", &[]), Ok(()));
+        assert_eq!(
+            check_architecture("f", "arm64", "x86_64", "linux", &[]),
+            Ok(())
+        );
         // Matching compiled code is fine; aarch64 is Lambda's arm64.
         let arm = [file("w/_w.cpython-313-aarch64-linux-gnu.so", Some("arm64"))];
-        assert_eq!(check_architecture("f", "arm64", "aarch64", "linux", &arm), Ok(()));
+        assert_eq!(
+            check_architecture("f", "arm64", "aarch64", "linux", &arm),
+            Ok(())
+        );
         let m = check_architecture("f", "arm64", "x86_64", "linux", &arm).unwrap_err();
         assert!(m.detail.contains("compiled code for arm64"), "{m:?}");
-        assert!(m.detail.contains("w/_w.cpython-313-aarch64-linux-gnu.so"), "{m:?}");
+        assert!(
+            m.detail.contains("w/_w.cpython-313-aarch64-linux-gnu.so"),
+            "{m:?}"
+        );
         assert!(m.detail.contains("this x86_64 machine"), "{m:?}");
         assert!(m.hint.contains("architecture: x86_64"), "{m:?}");
         // Unknown architecture: the function's own setting decides.
         let unknown = [file("x.node", None)];
         assert!(check_architecture("f", "arm64", "x86_64", "linux", &unknown).is_err());
-        assert_eq!(check_architecture("f", "x86_64", "x86_64", "linux", &unknown), Ok(()));
+        assert_eq!(
+            check_architecture("f", "x86_64", "x86_64", "linux", &unknown),
+            Ok(())
+        );
         // Linux ELF code does not load on macOS.
         let x86 = [file("a.so", Some("x86_64"))];
         let m = check_architecture("f", "x86_64", "x86_64", "macos", &x86).unwrap_err();

@@ -161,9 +161,7 @@ impl TraceNode {
             operation: str_at("/aws/operation"),
             http_method: str_at("/http/request/method"),
             url: str_at("/http/request/url"),
-            http_status: doc
-                .pointer("/http/response/status")
-                .and_then(Value::as_u64),
+            http_status: doc.pointer("/http/response/status").and_then(Value::as_u64),
             start_time,
             duration_ms: match (start_time, end_time) {
                 (Some(s), Some(e)) if e >= s => Some(((e - s) * 1000.0 * 1000.0).round() / 1000.0),
@@ -510,7 +508,10 @@ mod tests {
         assert_eq!(parts.len(), 3, "{}", a.root);
         assert_eq!(parts[0], "1");
         let epoch = u64::from_str_radix(parts[1], 16).unwrap();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         assert!(now.abs_diff(epoch) < 5, "{epoch} vs {now}");
         assert_eq!(parts[2].len(), 24);
         assert_eq!(a.parent.len(), 16);
@@ -523,7 +524,8 @@ mod tests {
 
     #[test]
     fn datagrams_parse_or_say_why_not() {
-        let doc = parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"SNS\"}").unwrap();
+        let doc =
+            parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"SNS\"}").unwrap();
         assert_eq!(doc, json!({"name": "SNS"}));
         assert!(parse_datagram(b"{\"name\":\"SNS\"}")
             .unwrap_err()
@@ -531,9 +533,11 @@ mod tests {
         assert!(parse_datagram(b"{\"format\":\"xml\"}\n{}")
             .unwrap_err()
             .contains("unexpected header"));
-        assert!(parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{nope")
-            .unwrap_err()
-            .contains("document is not JSON"));
+        assert!(
+            parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{nope")
+                .unwrap_err()
+                .contains("document is not JSON")
+        );
         assert!(parse_datagram(b"{\"format\":\"json\",\"version\":1}\n[1]")
             .unwrap_err()
             .contains("not a JSON object"));
@@ -599,10 +603,7 @@ mod tests {
     #[test]
     fn a_parent_id_loop_shows_each_document_once() {
         let h = header();
-        let docs = vec![
-            sub("a", "b", "A", 1.0, 2.0),
-            sub("b", "a", "B", 1.0, 2.0),
-        ];
+        let docs = vec![sub("a", "b", "A", 1.0, 2.0), sub("b", "a", "B", 1.0, 2.0)];
         let root = build_tree("f", &h, &docs, None);
         assert_eq!(root.walk().len(), 3, "{root:#?}");
     }
@@ -626,7 +627,10 @@ mod tests {
         );
         let text = render_tree(&root, 1);
         assert!(text.contains("S3  200 ms  FAULT"), "{text}");
-        assert!(text.contains("cause NoSuchBucket: The specified bucket does not exist"), "{text}");
+        assert!(
+            text.contains("cause NoSuchBucket: The specified bucket does not exist"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -643,7 +647,12 @@ mod tests {
         get["http"] = json!({"request": {"method": "GET", "url": "http://127.0.0.1:8080/api"},
             "response": {"status": 404}});
         get["error"] = json!(true);
-        let root = build_tree("random-name", &h, &[annotations, publish, get], Some(1250.0));
+        let root = build_tree(
+            "random-name",
+            &h,
+            &[annotations, publish, get],
+            Some(1250.0),
+        );
         let text = render_tree(&root, 3);
         let expected = "\
 X-Ray trace 1-6650f1a2-abababababababababababab (3 documents received)

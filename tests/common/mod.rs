@@ -162,10 +162,12 @@ impl Moto {
         self.pid
     }
 
-    /// The API operations moto received for `region` since the binary started, in order, as
-    /// `Service.Operation` (query protocols) or `METHOD /path` (Lambda's REST protocol).
-    /// Tests in one binary use different regions, so this is one test's traffic.
+    /// The API operations moto received for `region` since the binary started, in order: the
+    /// `Action` of query-protocol calls (CloudFormation, SNS, Beanstalk, ...), else
+    /// `METHOD /path` (Lambda's REST protocol). Tests in one binary use different regions, so
+    /// this is one test's traffic.
     pub fn operations(&self, region: &str) -> Vec<String> {
+        use base64::Engine as _;
         let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
         text.lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -176,28 +178,42 @@ impl Moto {
                 auth.contains(&format!("/{region}/"))
             })
             .map(|entry| {
-                let body = entry["body"].as_str().unwrap_or_default();
+                // moto 5.2.5's recorder stores form-encoded bodies base64-encoded.
+                let raw = entry["body"].as_str().unwrap_or_default();
+                let body = if entry["body_encoded"].as_bool() == Some(true) {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(raw.trim())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default()
+                } else {
+                    raw.to_string()
+                };
                 let action = body
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("Action="))
                     .map(String::from);
-                match action {
-                    Some(action) => action,
-                    None => {
-                        let url = entry["url"].as_str().unwrap_or_default();
-                        let path = url
-                            .split("://")
-                            .nth(1)
-                            .and_then(|u| u.find('/').map(|i| &u[i..]))
-                            .unwrap_or(url);
-                        format!(
-                            "{} {}",
-                            entry["method"].as_str().unwrap_or_default(),
-                            path.split('?').next().unwrap_or(path)
-                        )
-                    }
-                }
+                action.unwrap_or_else(|| {
+                    let url = entry["url"].as_str().unwrap_or_default();
+                    let path = url
+                        .split("://")
+                        .nth(1)
+                        .and_then(|u| u.find('/').map(|i| &u[i..]))
+                        .unwrap_or(url);
+                    format!(
+                        "{} {}",
+                        entry["method"].as_str().unwrap_or_default(),
+                        path.split('?').next().unwrap_or(path)
+                    )
+                })
             })
+            .collect()
+    }
+
+    /// Only the query-protocol actions of [`Moto::operations`] (`Publish`, `DescribeStacks`, ...).
+    pub fn actions(&self, region: &str) -> Vec<String> {
+        self.operations(region)
+            .into_iter()
+            .filter(|op| !op.contains(' '))
             .collect()
     }
 }

@@ -1,0 +1,216 @@
+//! Why a local invocation could not run. Each message names the thing, the cause, and what to
+//! do next. A handler that runs and fails is not an error here: it is part of the report.
+
+use std::path::PathBuf;
+
+use crate::bundle::BuildError;
+
+use super::env::MissingVar;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("`invoke` runs functions on this machine only: add --local\n  hint: scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`")]
+    NotLocal { function: String },
+
+    #[error("the event from {from} is not valid JSON: {message} at line {line}, column {column}\n  hint: pass one JSON document, e.g. --event '{{\"userid\": \"u-1\"}}' or --event-file event.json")]
+    BadEvent {
+        from: String,
+        message: String,
+        line: usize,
+        column: usize,
+    },
+
+    #[error("cannot read the event from {from}: {cause}\n  hint: check the path, or pass the event inline with --event JSON")]
+    EventRead { from: String, cause: std::io::Error },
+
+    #[error("--env `{arg}` is not KEY=VALUE\n  hint: write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)")]
+    BadEnvArg { arg: String },
+
+    #[error("--timeout 0: the handler would be killed before it starts\n  hint: pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout")]
+    BadTimeout,
+
+    #[error("--trace-out {}: directory {} does not exist\n  hint: create it, or write the trace somewhere else", path.display(), dir.display())]
+    TraceOutDir { path: PathBuf, dir: PathBuf },
+
+    #[error("{}", missing_message(function, region, missing, absent_stacks))]
+    MissingEnvironment {
+        function: String,
+        region: String,
+        missing: Vec<MissingVar>,
+        absent_stacks: Vec<String>,
+    },
+
+    #[error("function `{function}`: cannot read the stack outputs {} need{}: {cause}\n  hint: to run without AWS, give the values with {}", vars.join(", "), if vars.len() == 1 { "s" } else { "" }, env_flags(vars))]
+    Outputs {
+        function: String,
+        vars: Vec<String>,
+        cause: String,
+    },
+
+    #[error("function `{function}` ({runtime}): no usable interpreter: {tried}\n  hint: {hint}")]
+    InterpreterNotFound {
+        function: String,
+        runtime: String,
+        tried: String,
+        hint: String,
+    },
+
+    #[error("{detail}\n  hint: {hint}")]
+    RuntimeMismatch { detail: String, hint: String },
+
+    #[error(transparent)]
+    Build(#[from] BuildError),
+
+    #[error("{action}: {cause}\n  hint: {hint}")]
+    Io {
+        action: String,
+        cause: std::io::Error,
+        hint: &'static str,
+    },
+
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl InvokeError {
+    /// Problems in what the user gave us or in this machine's setup, found before the handler
+    /// ran (exit 2), as opposed to failures (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            InvokeError::NotLocal { .. }
+                | InvokeError::BadEvent { .. }
+                | InvokeError::EventRead { .. }
+                | InvokeError::BadEnvArg { .. }
+                | InvokeError::BadTimeout
+                | InvokeError::TraceOutDir { .. }
+                | InvokeError::MissingEnvironment { .. }
+                | InvokeError::InterpreterNotFound { .. }
+                | InvokeError::RuntimeMismatch { .. }
+        )
+    }
+
+    /// For `main`'s error path: usage problems become [`crate::exit::UsageError`] (exit 2),
+    /// everything else keeps its chain (exit 1 unless the cause says otherwise).
+    pub fn into_anyhow(self) -> anyhow::Error {
+        if self.is_usage() {
+            return anyhow::Error::new(crate::exit::UsageError(self.to_string()));
+        }
+        match self {
+            InvokeError::Other(e) => e,
+            other => anyhow::Error::new(other),
+        }
+    }
+
+    pub(crate) fn io(
+        action: impl Into<String>,
+        hint: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> InvokeError {
+        let action = action.into();
+        move |cause| InvokeError::Io {
+            action,
+            cause,
+            hint,
+        }
+    }
+}
+
+fn env_flags(vars: &[String]) -> String {
+    vars.iter()
+        .map(|v| format!("--env {v}=VALUE"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn missing_message(
+    function: &str,
+    region: &str,
+    missing: &[MissingVar],
+    absent_stacks: &[String],
+) -> String {
+    let plural = if missing.len() == 1 { "" } else { "s" };
+    let mut s = format!(
+        "function `{function}`: {} environment variable{plural} without a value:",
+        missing.len()
+    );
+    for m in missing {
+        if m.outputs.is_empty() {
+            s.push_str(&format!("\n  {} = {}", m.var, m.configured));
+        } else {
+            s.push_str(&format!(
+                "\n  {} = {}: stack output {} not found in {region}",
+                m.var,
+                m.configured,
+                m.outputs.join(", ")
+            ));
+        }
+    }
+    if !absent_stacks.is_empty() {
+        s.push_str(&format!(
+            "\n  (stack {} does not exist in {region})",
+            absent_stacks.join(", ")
+        ));
+    }
+    let vars: Vec<String> = missing.iter().map(|m| m.var.clone()).collect();
+    s.push_str(&format!(
+        "\n  hint: deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with {}",
+        env_flags(&vars)
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_environment_names_variables_outputs_stacks_and_next_steps() {
+        let e = InvokeError::MissingEnvironment {
+            function: "random-name".into(),
+            region: "eu-west-2".into(),
+            missing: vec![MissingVar {
+                var: "TOPIC_ARN".into(),
+                configured: "${output:ScorekeepNotificationTopicArn}".into(),
+                outputs: vec!["ScorekeepNotificationTopicArn".into()],
+            }],
+            absent_stacks: vec!["scorekeep-lambda".into()],
+        };
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "function `random-name`: 1 environment variable without a value:\n  \
+TOPIC_ARN = ${output:ScorekeepNotificationTopicArn}: stack output ScorekeepNotificationTopicArn not found in eu-west-2\n  \
+(stack scorekeep-lambda does not exist in eu-west-2)\n  \
+hint: deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with --env TOPIC_ARN=VALUE"
+        );
+        assert!(e.is_usage());
+        let code = crate::exit::code_for(&e.into_anyhow());
+        assert_eq!(code, crate::exit::USAGE);
+    }
+
+    #[test]
+    fn failures_keep_exit_code_one() {
+        let e = InvokeError::Outputs {
+            function: "f".into(),
+            vars: vec!["A".into(), "B".into()],
+            cause: "no credentials".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "function `f`: cannot read the stack outputs A, B need: no credentials"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "hint: to run without AWS, give the values with --env A=VALUE --env B=VALUE"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            crate::exit::code_for(&e.into_anyhow()),
+            crate::exit::FAILURE
+        );
+    }
+}

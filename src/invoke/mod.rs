@@ -1,0 +1,626 @@
+//! `invoke --local`: run a built function on this machine, without Docker, and show the
+//! X-Ray trace its tracing SDK emits.
+//!
+//! The steps, cheapest checks first: parse the event and `--env`; find an interpreter and
+//! check it against the function's runtime ([`runtime`]); assemble the environment, calling
+//! AWS (DescribeStacks) only when a configured variable needs a stack output that `--env`
+//! does not give ([`env`]); build (or reuse) the bundle like `build`; unpack it into a
+//! temporary task root and check its compiled code; then run the handler through an embedded
+//! runner under the environment Lambda provides, with `AWS_XRAY_DAEMON_ADDRESS` pointing at a
+//! UDP socket we read ([`process`]); finally nest the documents received into a tree
+//! ([`trace`]).
+
+pub mod env;
+pub mod error;
+pub mod process;
+pub mod runtime;
+pub mod trace;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::{self, Clients};
+use crate::bundle::{self, BuildOptions};
+use crate::cli::InvokeArgs;
+use crate::config::{FunctionConfig, Language, Project};
+use crate::context::Context;
+use crate::deploy::stack;
+
+pub use error::InvokeError;
+pub use process::HandlerError;
+use process::{Collector, Outcome, RunSpec, Workspace};
+use trace::{TraceHeader, TraceNode};
+
+/// Where the event comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    Inline(String),
+    File(PathBuf),
+    Stdin,
+}
+
+impl EventSource {
+    /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
+    pub fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
+        match (event, event_file) {
+            (Some(json), _) => EventSource::Inline(json.to_string()),
+            (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
+            (None, Some(p)) => EventSource::File(p.to_path_buf()),
+            (None, None) => EventSource::Inline("{}".into()),
+        }
+    }
+
+    /// How error messages name the source.
+    pub fn describe(&self) -> String {
+        match self {
+            EventSource::Inline(_) => "--event (inline)".into(),
+            EventSource::File(p) => format!("--event-file {}", p.display()),
+            EventSource::Stdin => "standard input (--event-file -)".into(),
+        }
+    }
+
+    pub fn read(&self) -> Result<Value, InvokeError> {
+        let text = match self {
+            EventSource::Inline(text) => text.clone(),
+            EventSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|cause| InvokeError::EventRead {
+                    from: self.describe(),
+                    cause,
+                })?
+            }
+            EventSource::Stdin => {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|cause| InvokeError::EventRead {
+                        from: self.describe(),
+                        cause,
+                    })?;
+                text
+            }
+        };
+        parse_event(&text, &self.describe())
+    }
+}
+
+/// Parse an event; a syntax error names the source and serde_json's line and column.
+pub fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
+    serde_json::from_str(text).map_err(|e| {
+        let full = e.to_string();
+        let message = full
+            .rsplit_once(" at line ")
+            .map(|(m, _)| m.to_string())
+            .unwrap_or(full);
+        InvokeError::BadEvent {
+            from: from.to_string(),
+            message,
+            line: e.line(),
+            column: e.column(),
+        }
+    })
+}
+
+/// The error of a failed invocation, in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub stack: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// What `invoke --local` reports: text mode prints the result on stdout (the trace and any
+/// error go to stderr); `--output json` prints all of it as one document.
+#[derive(Debug, Serialize)]
+pub struct InvokeReport {
+    /// The function's key in the config.
+    pub function: String,
+    /// Its Lambda function name (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub name: String,
+    pub runtime: String,
+    /// The interpreter that ran it and its version, e.g. `python3 3.11.7`.
+    pub interpreter: String,
+    pub trace_id: String,
+    /// The handler's result (`null` when it failed).
+    pub result: Value,
+    pub error: Option<ReportError>,
+    pub timed_out: bool,
+    pub duration_ms: f64,
+    /// One tree: the function (standing in for Lambda's facade segment) and its subsegments.
+    pub trace: Vec<TraceNode>,
+    /// X-Ray documents of this trace received from the function.
+    pub documents_received: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl InvokeReport {
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The trace tree as text.
+    pub fn trace_text(&self) -> String {
+        match self.trace.first() {
+            Some(root) => trace::render_tree(root, self.documents_received),
+            None => String::new(),
+        }
+    }
+
+    /// The error with its stack and hint, as text (without a leading `error: `).
+    pub fn error_text(&self) -> Option<String> {
+        let e = self.error.as_ref()?;
+        let mut s = format!(
+            "function `{}` failed: {}: {}",
+            self.function, e.kind, e.message
+        );
+        for line in &e.stack {
+            // The first line of a JavaScript stack repeats the type and message.
+            if line.trim().is_empty() || *line == format!("{}: {}", e.kind, e.message) {
+                continue;
+            }
+            s.push_str("\n  ");
+            s.push_str(line);
+        }
+        if let Some(hint) = &e.hint {
+            s.push_str("\n  hint: ");
+            s.push_str(hint);
+        }
+        Some(s)
+    }
+}
+
+impl fmt::Display for InvokeReport {
+    /// The text view on stdout: the handler's result as JSON, nothing when it failed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.error.is_none() {
+            let json = serde_json::to_string_pretty(&self.result).map_err(|_| fmt::Error)?;
+            writeln!(f, "{json}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The interpreter chosen for a function, and what it said about itself.
+struct Interpreter {
+    program: OsString,
+    probe: runtime::Probe,
+    /// Better candidates that did not run, and why.
+    skipped: Vec<String>,
+}
+
+impl Interpreter {
+    fn display(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+}
+
+/// Find the first interpreter candidate that runs.
+fn find_interpreter(
+    key: &str,
+    config: &FunctionConfig,
+    explicit: Option<&Path>,
+) -> Result<Interpreter, InvokeError> {
+    let language = config.language();
+    let modules = match language {
+        Language::Python => runtime::provided_modules(&config.runtime_provided()),
+        Language::Node => Vec::new(),
+    };
+    let mut tried = Vec::new();
+    for program in runtime::candidates(language, &config.runtime, explicit) {
+        match runtime::probe(&program, language, &modules) {
+            Ok(probe) => {
+                return Ok(Interpreter {
+                    program,
+                    probe,
+                    skipped: tried,
+                })
+            }
+            Err(e) => tried.push(format!("`{}`: {e}", program.to_string_lossy())),
+        }
+    }
+    let (major, minor) = runtime::runtime_version(&config.runtime).unwrap_or_default();
+    let wanted = match (language, minor) {
+        (Language::Python, Some(minor)) => format!("Python {major}.{minor}"),
+        _ => format!("Node.js {major}"),
+    };
+    Err(InvokeError::InterpreterNotFound {
+        function: key.to_string(),
+        runtime: config.runtime.clone(),
+        tried: tried.join("; "),
+        hint: if explicit.is_some() {
+            format!("point --runtime-path at a working {wanted} interpreter")
+        } else {
+            format!("install {wanted}, or pass --runtime-path /path/to/its/interpreter")
+        },
+    })
+}
+
+/// Outputs of the configured stacks that exist, and the names of those that do not.
+async fn stack_outputs(
+    clients: &Clients,
+    project: &Project,
+) -> anyhow::Result<(BTreeMap<String, String>, Vec<String>)> {
+    let mut outputs = BTreeMap::new();
+    let mut absent = Vec::new();
+    for s in &project.config.stacks {
+        match stack::describe(&clients.cloudformation, &s.name).await? {
+            Some(live) => outputs.extend(live.outputs),
+            None => absent.push(s.name.clone()),
+        }
+    }
+    Ok((outputs, absent))
+}
+
+/// Run `args.function` locally and report its result and trace. A handler that fails is a
+/// report with `error` set, not an `Err`.
+pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, InvokeError> {
+    if !args.local {
+        return Err(InvokeError::NotLocal {
+            function: args.function.clone(),
+        });
+    }
+    let project = ctx.project().map_err(anyhow::Error::from)?;
+    let (key, config) = project
+        .select_functions(std::slice::from_ref(&args.function))
+        .map_err(anyhow::Error::from)?
+        .remove(0);
+    let language = config.language();
+    let name = project.lambda_name(key).to_string();
+    let reporter = &ctx.reporter;
+    let mut warnings = Vec::new();
+    let mut warn = |message: String| {
+        reporter.line(format!("warning: {message}"));
+        warnings.push(message);
+    };
+
+    // What the user gave us.
+    let event = EventSource::from_args(args.event.as_deref(), args.event_file.as_deref()).read()?;
+    let overrides =
+        env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
+    let timeout_secs = match args.timeout {
+        Some(0) => return Err(InvokeError::BadTimeout),
+        Some(s) => s,
+        None => u64::from(config.timeout),
+    };
+    if let Some(path) = &args.trace_out {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            return Err(InvokeError::TraceOutDir {
+                path: path.clone(),
+                dir: dir.to_path_buf(),
+            });
+        }
+    }
+
+    // This machine's interpreter.
+    let interpreter = find_interpreter(key, config, args.runtime_path.as_deref())?;
+    let version = interpreter.probe.version;
+    let program = interpreter.display();
+    match runtime::check_version(key, &config.runtime, language, &program, version) {
+        Ok(Some(warning)) => warn(warning),
+        Ok(None) => {}
+        Err(m) => {
+            let mut detail = m.detail;
+            for skipped in &interpreter.skipped {
+                detail.push_str(&format!("\n  (tried first: {skipped})"));
+            }
+            return Err(InvokeError::RuntimeMismatch {
+                detail,
+                hint: m.hint,
+            });
+        }
+    }
+    if !interpreter.probe.missing_modules.is_empty() {
+        warn(format!(
+            "the Lambda runtime provides {}, which the bundle leaves out, but `{program}` cannot import {}: \
+install them for it (e.g. `{program} -m pip install boto3`) or pass --runtime-path to a Python that has them",
+            config.runtime_provided().join(", "),
+            interpreter.probe.missing_modules.join(", ")
+        ));
+    }
+
+    // The environment: region and endpoint as the other commands resolve them; stack outputs
+    // only when a variable needs one.
+    let sdk = ctx.block_on(aws::load_config(
+        &ctx.global,
+        project.config.region.as_deref(),
+    ))?;
+    let clients = Clients::from_config(&sdk);
+    let region = clients.region.clone();
+    let needed = env::outputs_needed(&config.environment, &overrides);
+    let (outputs, absent_stacks) = if needed.is_empty() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        ctx.block_on(stack_outputs(&clients, project))
+            .map_err(|e| InvokeError::Outputs {
+                function: key.to_string(),
+                vars: config
+                    .environment
+                    .iter()
+                    .filter(|(k, v)| {
+                        !overrides.contains_key(*k)
+                            && !crate::config::referenced_outputs(v).is_empty()
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                cause: format!("{e:#}"),
+            })?
+    };
+    let function_env =
+        env::function_environment(&config.environment, &overrides, &outputs, &region).map_err(
+            |missing| InvokeError::MissingEnvironment {
+                function: key.to_string(),
+                region: region.clone(),
+                missing,
+                absent_stacks,
+            },
+        )?;
+
+    // The bundle, exactly as `build` makes it.
+    let artifact =
+        bundle::build_functions(project, &[key], &BuildOptions { force: false }, reporter)?
+            .remove(0);
+    let workspace = Workspace::create(&artifact.zip_path, language, &event)?;
+    let compiled = runtime::scan_compiled(&workspace.task_root).map_err(InvokeError::io(
+        format!("reading {}", workspace.task_root.display()),
+        "check the disk space of TMPDIR and rerun",
+    ))?;
+    runtime::check_architecture(
+        key,
+        &artifact.manifest.architecture,
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        &compiled,
+    )
+    .map_err(|m| InvokeError::RuntimeMismatch {
+        detail: m.detail,
+        hint: m.hint,
+    })?;
+
+    // Run it.
+    let collector = Collector::start().map_err(InvokeError::io(
+        "opening a UDP socket on 127.0.0.1 for X-Ray documents",
+        "check that local networking is available",
+    ))?;
+    let header = TraceHeader::new_random();
+    let task_root = workspace.task_root.to_string_lossy().into_owned();
+    let runtime_dir = workspace.runtime_dir.to_string_lossy().into_owned();
+    let trace_header = header.header();
+    let mut lambda = env::LambdaVars {
+        task_root: &task_root,
+        runtime_dir: &runtime_dir,
+        function_name: &name,
+        runtime: &config.runtime,
+        handler: &config.handler,
+        memory_mb: config.memory,
+        region: &region,
+        trace_header: &trace_header,
+        daemon_address: &collector.address,
+    }
+    .to_map();
+    if let Some(endpoint) = &ctx.global.endpoint_url {
+        lambda.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
+    }
+    if let Some(profile) = &ctx.global.profile {
+        lambda.insert("AWS_PROFILE".into(), profile.clone());
+    }
+    let process_env = env::process_environment(std::env::vars_os(), &lambda, &function_env);
+    reporter.line(format!(
+        "invoking {key} locally: {program} {version}, handler {}, timeout {timeout_secs} s, trace {}",
+        config.handler, header.root
+    ));
+    let run = process::run(RunSpec {
+        program: &interpreter.program,
+        workspace: &workspace,
+        handler: &config.handler,
+        env: process_env,
+        timeout: Duration::from_secs(timeout_secs),
+        collector,
+    })?;
+
+    // The trace.
+    let mut documents = Vec::new();
+    let mut malformed = Vec::new();
+    for datagram in &run.datagrams {
+        match trace::parse_datagram(datagram) {
+            Ok(doc) => documents.push(doc),
+            Err(why) => malformed.push(why),
+        }
+    }
+    if !malformed.is_empty() {
+        warn(format!(
+            "{} datagram{} on the X-Ray socket could not be read (first: {})",
+            malformed.len(),
+            if malformed.len() == 1 { "" } else { "s" },
+            malformed[0]
+        ));
+    }
+    let ours = documents
+        .iter()
+        .filter(|d| d.get("trace_id").and_then(Value::as_str) == Some(header.root.as_str()))
+        .count();
+    if ours < documents.len() {
+        warn(format!(
+            "{} X-Ray document(s) of other traces were ignored",
+            documents.len() - ours
+        ));
+    }
+    if let Some(path) = &args.trace_out {
+        let mut lines = String::new();
+        for doc in &documents {
+            lines.push_str(&doc.to_string());
+            lines.push('\n');
+        }
+        crate::atomic_write::write_atomically(path, lines.as_bytes()).map_err(InvokeError::io(
+            format!("writing the X-Ray documents to {}", path.display()),
+            "check that the path is writable",
+        ))?;
+    }
+    let tree = trace::build_tree(&name, &header, &documents, Some(run.duration_ms));
+
+    let (result, error, timed_out) = match run.outcome {
+        Outcome::Returned(value) => (value, None, false),
+        Outcome::Threw(e) => (
+            Value::Null,
+            Some(ReportError {
+                kind: e.kind,
+                message: e.message,
+                stack: e.stack,
+                hint: None,
+            }),
+            false,
+        ),
+        Outcome::TimedOut => (
+            Value::Null,
+            Some(ReportError {
+                kind: "Timeout".into(),
+                message: format!(
+                    "did not finish within {timeout_secs} s; killed its process ({program}, pid {})",
+                    run.pid
+                ),
+                stack: Vec::new(),
+                hint: Some(
+                    "if it needs longer, raise --timeout (or `timeout` in the config); otherwise look for a call \
+that never returns, e.g. a network call without a timeout"
+                        .into(),
+                ),
+            }),
+            true,
+        ),
+        Outcome::NoResult { status } => (
+            Value::Null,
+            Some(ReportError {
+                kind: "Runtime.ExitError".into(),
+                message: format!("its process ended ({status}) without returning a result"),
+                stack: Vec::new(),
+                hint: Some(
+                    "see its output above; a Node.js handler whose promise never settles, or that calls \
+process.exit, ends like this"
+                        .into(),
+                ),
+            }),
+            false,
+        ),
+    };
+
+    Ok(InvokeReport {
+        function: key.to_string(),
+        name,
+        runtime: config.runtime.clone(),
+        interpreter: format!("{program} {version}"),
+        trace_id: header.root.clone(),
+        result,
+        error,
+        timed_out,
+        duration_ms: (run.duration_ms * 1000.0).round() / 1000.0,
+        trace: vec![tree],
+        documents_received: ours,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_sources_come_from_the_flags() {
+        assert_eq!(
+            EventSource::from_args(None, None),
+            EventSource::Inline("{}".into())
+        );
+        assert_eq!(
+            EventSource::from_args(Some("{\"a\":1}"), None),
+            EventSource::Inline("{\"a\":1}".into())
+        );
+        assert_eq!(
+            EventSource::from_args(None, Some(Path::new("-"))),
+            EventSource::Stdin
+        );
+        assert_eq!(
+            EventSource::from_args(None, Some(Path::new("e.json"))).describe(),
+            "--event-file e.json"
+        );
+    }
+
+    #[test]
+    fn malformed_events_name_the_source_line_and_column() {
+        assert_eq!(
+            parse_event("{\"userid\": \"u-1\"}", "x").unwrap(),
+            serde_json::json!({"userid": "u-1"})
+        );
+        let e = parse_event("{\n  \"userid\": u-1\n}", "--event-file e.json").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("the event from --event-file e.json is not valid JSON: expected value at line 2, column 13"),
+            "{text}"
+        );
+        assert!(text.contains("hint: "), "{text}");
+        assert!(e.is_usage());
+        let e = parse_event("", "--event (inline)").unwrap_err().to_string();
+        assert!(
+            e.contains("EOF while parsing a value at line 1, column 0"),
+            "{e}"
+        );
+        let e = EventSource::File(PathBuf::from("/nonexistent/event.json"))
+            .read()
+            .unwrap_err();
+        assert!(matches!(e, InvokeError::EventRead { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/event.json"), "{e}");
+    }
+
+    fn report(error: Option<ReportError>) -> InvokeReport {
+        InvokeReport {
+            function: "random-name".into(),
+            name: "random-name".into(),
+            runtime: "nodejs22.x".into(),
+            interpreter: "node 20.20.2".into(),
+            trace_id: "1-00000000-000000000000000000000000".into(),
+            result: if error.is_some() {
+                Value::Null
+            } else {
+                serde_json::json!({"name": "Ann"})
+            },
+            error,
+            timed_out: false,
+            duration_ms: 1.0,
+            trace: Vec::new(),
+            documents_received: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_view_is_the_result_and_errors_carry_their_stack() {
+        let ok = report(None);
+        assert_eq!(ok.to_string(), "{\n  \"name\": \"Ann\"\n}\n");
+        assert_eq!(ok.error_text(), None);
+        let failed = report(Some(ReportError {
+            kind: "Error".into(),
+            message: "random-name: event.userid is missing".into(),
+            stack: vec![
+                "Error: random-name: event.userid is missing".into(),
+                "    at handler (/tmp/task/index.js:64:13)".into(),
+            ],
+            hint: None,
+        }));
+        assert_eq!(failed.to_string(), "");
+        assert_eq!(
+            failed.error_text().unwrap(),
+            "function `random-name` failed: Error: random-name: event.userid is missing\n      at handler (/tmp/task/index.js:64:13)"
+        );
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["error"]["type"], "Error");
+        assert_eq!(json["result"], Value::Null);
+    }
+}

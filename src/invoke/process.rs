@@ -1,0 +1,312 @@
+//! Running the handler: a temporary task root with the unpacked bundle, the embedded runner
+//! script, a UDP socket standing in for the X-Ray daemon, and the child process with its
+//! timeout. The handler's own output (stdout and stderr) goes to our stderr; its result comes
+//! back through a file, so the two never mix.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Language;
+
+use super::error::InvokeError;
+
+/// The runner scripts, embedded in the binary and written next to the task root.
+pub const RUNNER_JS: &str = include_str!("runner.js");
+pub const RUNNER_PY: &str = include_str!("runner.py");
+
+/// How long datagrams are still collected after the child exited: the SDKs send
+/// asynchronously, and the kernel may still hold some.
+pub const GRACE: Duration = Duration::from_millis(300);
+
+/// A temporary directory with `task/` (the unpacked bundle, like `/var/task`), `runtime/`
+/// (the runner), the event and, after the run, the result. Removed when dropped.
+pub struct Workspace {
+    _dir: tempfile::TempDir,
+    pub task_root: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub runner: PathBuf,
+    pub event_path: PathBuf,
+    pub result_path: PathBuf,
+}
+
+impl Workspace {
+    pub fn create(zip: &Path, language: Language, event: &Value) -> Result<Workspace, InvokeError> {
+        const HINT: &str = "check that the temporary directory (TMPDIR) is writable and has space";
+        let dir = tempfile::Builder::new()
+            .prefix("scorekeep-invoke-")
+            .tempdir()
+            .map_err(InvokeError::io("creating a temporary directory", HINT))?;
+        let task_root = dir.path().join("task");
+        let runtime_dir = dir.path().join("runtime");
+        std::fs::create_dir_all(&runtime_dir).map_err(InvokeError::io(
+            format!("creating {}", runtime_dir.display()),
+            HINT,
+        ))?;
+        let file = std::fs::File::open(zip).map_err(InvokeError::io(
+            format!("opening {}", zip.display()),
+            "rerun; the build should have written it (try `scorekeep-deploy build --force`)",
+        ))?;
+        zip::ZipArchive::new(file)
+            .and_then(|mut archive| archive.extract(&task_root))
+            .map_err(|e| InvokeError::Io {
+                action: format!("unpacking {} into {}", zip.display(), task_root.display()),
+                cause: std::io::Error::other(e),
+                hint: "rebuild the bundle with `scorekeep-deploy build --force`, and check the disk space of TMPDIR",
+            })?;
+        let (name, source) = match language {
+            Language::Node => ("runner.js", RUNNER_JS),
+            Language::Python => ("runner.py", RUNNER_PY),
+        };
+        let runner = runtime_dir.join(name);
+        std::fs::write(&runner, source).map_err(InvokeError::io(
+            format!("writing {}", runner.display()),
+            HINT,
+        ))?;
+        let event_path = dir.path().join("event.json");
+        std::fs::write(
+            &event_path,
+            serde_json::to_vec(event).expect("JSON value serializes"),
+        )
+        .map_err(InvokeError::io(
+            format!("writing {}", event_path.display()),
+            HINT,
+        ))?;
+        let result_path = dir.path().join("result.json");
+        Ok(Workspace {
+            task_root,
+            runtime_dir,
+            runner,
+            event_path,
+            result_path,
+            _dir: dir,
+        })
+    }
+}
+
+/// A UDP socket on 127.0.0.1 that keeps every datagram it receives, on its own thread.
+pub struct Collector {
+    pub address: String,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl Collector {
+    pub fn start() -> std::io::Result<Collector> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_millis(25)))?;
+        let address = socket.local_addr()?.to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut received = Vec::new();
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) => received.push(buf[..n].to_vec()),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        // Stop only once the socket has nothing left.
+                        if stopping.load(Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            received
+        });
+        Ok(Collector {
+            address,
+            stop,
+            thread,
+        })
+    }
+
+    /// Stop listening and return every datagram, in arrival order.
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// The error a handler threw, as the runner reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    #[serde(default)]
+    pub stack: Vec<String>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Returned(Value),
+    Threw(HandlerError),
+    /// Killed at the timeout.
+    TimedOut,
+    /// The process ended without reporting a result (crashed, exited, or a Node.js handler
+    /// whose promise never settled).
+    NoResult {
+        status: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    /// The handler's own duration when the runner measured it, else the process's.
+    pub duration_ms: f64,
+    pub pid: u32,
+    pub datagrams: Vec<Vec<u8>>,
+}
+
+/// What to run.
+pub struct RunSpec<'a> {
+    pub program: &'a OsString,
+    pub workspace: &'a Workspace,
+    pub handler: &'a str,
+    pub env: BTreeMap<OsString, OsString>,
+    pub timeout: Duration,
+    pub collector: Collector,
+}
+
+#[derive(Deserialize)]
+struct RunnerResult {
+    ok: bool,
+    #[serde(default)]
+    result: Value,
+    error: Option<HandlerError>,
+    duration_ms: Option<f64>,
+}
+
+/// Run the handler and wait for it (at most `timeout`), then for late datagrams.
+pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+    let ws = spec.workspace;
+    let mut cmd = Command::new(spec.program);
+    cmd.arg(&ws.runner)
+        .arg(&ws.task_root)
+        .arg(spec.handler)
+        .arg(&ws.event_path)
+        .arg(&ws.result_path)
+        .arg(spec.timeout.as_millis().to_string())
+        .current_dir(&ws.task_root)
+        .env_clear()
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(stdout_to_stderr())
+        .stderr(Stdio::inherit());
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(InvokeError::io(
+        format!("starting {}", spec.program.to_string_lossy()),
+        "check --runtime-path, or that the interpreter on PATH can be run",
+    ))?;
+    let pid = child.id();
+    let deadline = started + spec.timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(InvokeError::io(
+            format!("waiting for process {pid}"),
+            "rerun the invocation",
+        ))? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // Our own child, by its handle: SIGKILL on Unix.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(GRACE);
+    let datagrams = spec.collector.finish();
+
+    let Some(status) = status else {
+        return Ok(RunResult {
+            outcome: Outcome::TimedOut,
+            duration_ms: wall_ms,
+            pid,
+            datagrams,
+        });
+    };
+    let reported = std::fs::read(&ws.result_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<RunnerResult>(&bytes).ok());
+    let (outcome, duration_ms) = match reported {
+        Some(r) if r.ok => (Outcome::Returned(r.result), r.duration_ms),
+        Some(r) => (
+            Outcome::Threw(r.error.unwrap_or_else(|| HandlerError {
+                kind: "Unknown".into(),
+                message: "the handler failed without an error object".into(),
+                stack: Vec::new(),
+            })),
+            r.duration_ms,
+        ),
+        None => (
+            Outcome::NoResult {
+                status: status.to_string(),
+            },
+            None,
+        ),
+    };
+    Ok(RunResult {
+        outcome,
+        duration_ms: duration_ms.unwrap_or(wall_ms),
+        pid,
+        datagrams,
+    })
+}
+
+/// The child's stdout goes to our stderr: our stdout is the report.
+fn stdout_to_stderr() -> Stdio {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+            return Stdio::from(fd);
+        }
+    }
+    Stdio::inherit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_keeps_every_datagram_sent_before_it_finishes() {
+        let collector = Collector::start().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..3 {
+            sender
+                .send_to(format!("d{i}").as_bytes(), &collector.address)
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let got = collector.finish();
+        assert_eq!(got, [b"d0".to_vec(), b"d1".to_vec(), b"d2".to_vec()]);
+    }
+
+    #[test]
+    fn runner_scripts_take_the_documented_arguments() {
+        assert!(RUNNER_JS.contains("[taskRoot, handlerSpec, eventFile, resultFile, timeoutArg]"));
+        assert!(RUNNER_PY.contains("TASK_ROOT, HANDLER, EVENT_FILE, RESULT_FILE, TIMEOUT_MS"));
+        assert!(RUNNER_PY.contains("sys.path[0] = os.path.abspath(TASK_ROOT)"));
+    }
+}

@@ -1,0 +1,819 @@
+//! `invoke --local` through the binary: both functions run here against moto (and a local
+//! Scorekeep API stub), with their X-Ray trees asserted from what their SDKs really sent;
+//! handlers that throw or hang; and every input problem caught before anything runs.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{aws_env, cli, moto, project_copy, repo_root, skip_emulator, unique_region, venv_bin};
+use serde_json::{json, Value};
+
+fn invoke(dir: &Path, region: Option<&str>, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cli(dir);
+    if let Some(region) = region {
+        aws_env(&mut cmd, region);
+    }
+    cmd.arg("invoke").args(args);
+    cmd
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every node of the report's trace tree, depth first.
+fn nodes(report: &Value) -> Vec<&Value> {
+    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
+        out.push(node);
+        for sub in node["subsegments"].as_array().into_iter().flatten() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    for root in report["trace"].as_array().expect("trace is an array") {
+        walk(root, &mut out);
+    }
+    out
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+fn up(dir: &Path, region: &str) -> Value {
+    let mut cmd = cli(dir);
+    aws_env(&mut cmd, region);
+    let out = cmd.args(["up", "--output", "json"]).assert().success();
+    let report = stdout_json(out.get_output());
+    report["stacks"][0]["outputs"].clone()
+}
+
+fn count(ops: &[String], name: &str) -> usize {
+    ops.iter().filter(|op| *op == name).count()
+}
+
+#[test]
+fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let outputs = up(dir.path(), region);
+    let topic = outputs["ScorekeepNotificationTopicArn"].as_str().unwrap();
+    let trace_out = dir.path().join("trace.jsonl");
+
+    // JSON report: TOPIC_ARN comes from the stack outputs.
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &[
+            "--local",
+            "random-name",
+            "--event",
+            r#"{"userid":"u-1"}"#,
+            "--output",
+            "json",
+        ],
+    )
+    .arg("--trace-out")
+    .arg(&trace_out)
+    .assert()
+    .success();
+    let report = stdout_json(out.get_output());
+    let name = report["result"]["name"]
+        .as_str()
+        .expect("result has a name");
+    assert!(!name.is_empty());
+    assert!(report["error"].is_null(), "{report:#}");
+    assert_eq!(report["function"], "random-name");
+    let trace_id = report["trace_id"].as_str().unwrap();
+    let root = &report["trace"][0];
+    assert_eq!(root["name"], "random-name");
+    assert_eq!(root["type"], "function");
+    assert_eq!(root["trace_id"], trace_id);
+    let all = nodes(&report);
+    let annotations = all
+        .iter()
+        .find(|n| n["name"] == "annotations")
+        .unwrap_or_else(|| panic!("no annotations subsegment: {report:#}"));
+    assert_eq!(annotations["annotations"]["Name"], name, "{report:#}");
+    assert_eq!(annotations["annotations"]["UserID"], "u-1", "{report:#}");
+    let publish = all
+        .iter()
+        .find(|n| n["name"] == "SNS" && n["operation"] == "Publish")
+        .unwrap_or_else(|| panic!("no SNS Publish subsegment: {report:#}"));
+    assert_eq!(publish["namespace"], "aws");
+    assert_eq!(publish["http_status"], 200);
+    assert!(
+        report["documents_received"].as_u64().unwrap() >= 2,
+        "{report:#}"
+    );
+
+    // --trace-out has the raw documents, one JSON per line.
+    let raw = std::fs::read_to_string(&trace_out).unwrap();
+    let docs: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(docs.len() >= 2, "{raw}");
+    assert!(docs.iter().all(|d| d["trace_id"] == trace_id), "{raw}");
+    assert!(
+        docs.iter().any(|d| d["aws"]["operation"] == "Publish"),
+        "{raw}"
+    );
+
+    // Text mode, with TOPIC_ARN given: the result on stdout, the tree on stderr, and no
+    // DescribeStacks since nothing needs a stack output.
+    let before = moto().actions(region);
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "random-name", "--event", r#"{"userid":"u-1"}"#],
+    )
+    .arg("--env")
+    .arg(format!("TOPIC_ARN={topic}"))
+    .assert()
+    .success();
+    let result = stdout_json(out.get_output());
+    let name = result["name"].as_str().expect("stdout is the result");
+    let text = stderr(out.get_output());
+    assert!(text.contains("X-Ray trace 1-"), "{text}");
+    assert!(
+        text.contains("random-name  (Lambda function, run locally)"),
+        "{text}"
+    );
+    assert!(text.contains("annotations"), "{text}");
+    assert!(
+        text.contains(&format!("annotation Name = \"{name}\"")),
+        "{text}"
+    );
+    assert!(text.contains("annotation UserID = \"u-1\""), "{text}");
+    assert!(text.contains("SNS  aws Publish  HTTP 200"), "{text}");
+    let after = moto().actions(region);
+    assert!(
+        count(&before, "DescribeStacks") > 0,
+        "the JSON run read the outputs: {before:?}"
+    );
+    assert_eq!(
+        count(&after, "DescribeStacks"),
+        count(&before, "DescribeStacks")
+    );
+    assert_eq!(count(&after, "Publish"), count(&before, "Publish") + 1);
+}
+
+/// The Scorekeep API stub (tests/fixtures/scorekeep_api_stub.py), stopped by closing its stdin.
+struct ApiStub {
+    child: Child,
+    info: Value,
+}
+
+impl ApiStub {
+    fn start() -> ApiStub {
+        let mut child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("tests/fixtures/scorekeep_api_stub.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the Scorekeep API stub");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stub said {line:?}: {e}"));
+        ApiStub { child, info }
+    }
+
+    /// Stop it; returns the requests it served as (path, X-Amzn-Trace-Id).
+    fn finish(mut self) -> Vec<(String, String)> {
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+        self.child.wait().unwrap();
+        let report: Value = serde_json::from_str(rest.trim()).unwrap();
+        report["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
+            .collect()
+    }
+}
+
+impl Drop for ApiStub {
+    fn drop(&mut self) {
+        // Our own child, by its handle (a no-op once it has exited).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Send one SQS message through boto3 (the venv has it; the crate has no SQS client).
+fn send_message(region: &str, queue_url: &str, body: &str) {
+    let status = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            "import boto3, sys\n\
+boto3.client('sqs', endpoint_url=sys.argv[1], region_name=sys.argv[2],\n\
+    aws_access_key_id='testing', aws_secret_access_key='testing'\n\
+).send_message(QueueUrl=sys.argv[3], MessageBody=sys.argv[4])",
+            &moto().endpoint,
+            region,
+            queue_url,
+            body,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "sending the SQS message failed");
+}
+
+#[test]
+fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    // Built for this machine's Python (3.11), so the compiled wheels load here.
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "runtime: python3.13",
+        "runtime: python3.11",
+    );
+    let outputs = up(dir.path(), region);
+    let queue = outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap();
+    let bucket = outputs["ScorekeepRecordsBucketName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let stub = ApiStub::start();
+    let session = stub.info["session_id"].as_str().unwrap().to_string();
+    let game = stub.info["game_id"].as_str().unwrap().to_string();
+    let base_url = stub.info["base_url"].as_str().unwrap().to_string();
+    let message = json!({
+        "endpoint": stub.info["host_port"], "gameid": game, "sessionid": session, "bucketname": bucket,
+    });
+    send_message(region, queue, &message.to_string());
+
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "scorekeep-worker", "--output", "json"],
+    )
+    .assert()
+    .success();
+    let report = stdout_json(out.get_output());
+    assert_eq!(
+        report["result"],
+        json!({"processed": 1, "failed": 0}),
+        "{report:#}"
+    );
+    let trace_id = report["trace_id"].as_str().unwrap().to_string();
+
+    let all = nodes(&report);
+    for (service, operation) in [
+        ("sqs", "ReceiveMessage"),
+        ("s3", "PutObject"),
+        ("sqs", "DeleteMessage"),
+    ] {
+        let found: Vec<_> = all
+            .iter()
+            .filter(|n| {
+                n["name"].as_str().unwrap().eq_ignore_ascii_case(service)
+                    && n["operation"] == operation
+                    && n["namespace"] == "aws"
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{service} {operation}: {report:#}");
+    }
+    let paths: Vec<String> = stub.info["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    for path in &paths {
+        let url = format!("{base_url}{path}");
+        assert!(
+            all.iter().any(|n| n["namespace"] == "remote"
+                && n["url"] == url.as_str()
+                && n["http_status"] == 200),
+            "no HTTP subsegment for {url}: {report:#}"
+        );
+    }
+    // Every API request carried the trace header (requests is patched by the X-Ray SDK).
+    let expected = stub.info["expected_record"].clone();
+    let stub_requests = stub.finish();
+    assert_eq!(stub_requests.len(), paths.len(), "{stub_requests:?}");
+    for (path, header) in &stub_requests {
+        assert!(
+            header.contains(&format!("Root={trace_id}")),
+            "{path} carried X-Amzn-Trace-Id {header:?}, not trace {trace_id}"
+        );
+    }
+    let text = stderr(out.get_output());
+    assert!(text.contains("invoking scorekeep-worker locally"), "{text}");
+
+    // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (keys, body) = runtime.block_on(async {
+        let config = common::sdk_config(region).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+        let keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect();
+        let key = keys
+            .iter()
+            .find(|k| k.ends_with(&format!("/{session}/{game}.json")))
+            .unwrap_or_else(|| panic!("no record for {session}/{game} in {keys:?}"));
+        let object = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let body = object.body.collect().await.unwrap().into_bytes();
+        (keys, body)
+    });
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let record: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(record, expected);
+}
+
+#[test]
+fn missing_stack_outputs_are_a_usage_error_naming_the_variables() {
+    if skip_emulator() {
+        return;
+    }
+    // No `up` in this region: the stack does not exist.
+    let region = unique_region();
+    let dir = project_copy();
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "random-name", "--event", r#"{"userid":"u-1"}"#],
+    )
+    .assert()
+    .code(2);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains("function `random-name`: 1 environment variable without a value"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "TOPIC_ARN = ${{output:ScorekeepNotificationTopicArn}}: stack output ScorekeepNotificationTopicArn not found in {region}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "stack scorekeep-lambda does not exist in {region}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("`scorekeep-deploy up`") && text.contains("--env TOPIC_ARN=VALUE"),
+        "{text}"
+    );
+    assert!(out.get_output().stdout.is_empty());
+    // Nothing was built: the problem was found first.
+    assert!(!dir.path().join("target").exists());
+}
+
+/// Functions that only exist in a test's copy of the project. `invoke` needs a function in
+/// the config and its sources, nothing more (no stack creates them: `render`/`up` are never
+/// run on this copy), so this is the honest way to get handlers that throw or hang.
+const TEST_FUNCTIONS: &str = "
+  # Test-only functions (tests/invoke_local.rs).
+  sleeper:
+    source: functions/sleeper
+    runtime: python3.11
+    handler: app.handler
+    timeout: 30
+  thrower:
+    source: functions/thrower
+    runtime: python3.11
+    handler: app.handler
+  node-hang:
+    source: functions/node-hang
+    runtime: nodejs22.x
+    handler: index.handler
+";
+
+fn copy_with_test_functions() -> tempfile::TempDir {
+    let dir = project_copy();
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "\nbeanstalk:",
+        &format!("{TEST_FUNCTIONS}\nbeanstalk:"),
+    );
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join("functions").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "sleeper/app.py",
+        "import time\n\ndef handler(event, context):\n    time.sleep(600)\n",
+    );
+    write(
+        "thrower/app.py",
+        "def handler(event, context):\n    print('hello from thrower')\n    check(event)\n\n\n\
+def check(event):\n    raise ValueError('bad input: ' + repr(event))\n",
+    );
+    // Keeps the event loop busy and never settles.
+    write(
+        "node-hang/index.js",
+        "exports.handler = () => new Promise(() => setInterval(() => {}, 1000));\n",
+    );
+    dir
+}
+
+/// No AWS call is expected; should one happen anyway, it goes nowhere.
+fn offline(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+#[test]
+fn handlers_that_throw_exit_1_with_the_error_and_its_stack() {
+    let dir = copy_with_test_functions();
+
+    // random-name without a userid (TOPIC_ARN given, so no AWS is needed).
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "random-name", "--event", r#"{"user":"typo"}"#],
+    ))
+    .args([
+        "--env",
+        "TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep",
+    ])
+    .assert()
+    .code(1);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains(
+            "error: function `random-name` failed: Error: random-name: event.userid is missing"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("at handler (") && text.contains("/task/index.js:"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("runner.js"),
+        "the runner's frames are left out: {text}"
+    );
+    assert!(text.contains("X-Ray trace 1-"), "{text}");
+    assert!(out.get_output().stdout.is_empty(), "no result on stdout");
+
+    // A Python handler: the report has the type, message and traceback; its print() went to
+    // stderr, so stdout is only the report.
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &[
+            "--local",
+            "thrower",
+            "--event",
+            r#"{"a": 1}"#,
+            "--output",
+            "json",
+        ],
+    ))
+    .assert()
+    .code(1);
+    let report = stdout_json(out.get_output());
+    assert_eq!(report["error"]["type"], "ValueError", "{report:#}");
+    assert_eq!(report["error"]["message"], "bad input: {'a': 1}");
+    let stack = report["error"]["stack"].to_string();
+    assert!(stack.contains("app.py\\\", line 7, in check"), "{stack}");
+    assert!(stack.contains("line 3, in handler"), "{stack}");
+    assert!(!stack.contains("runner.py"), "{stack}");
+    assert!(report["result"].is_null());
+    assert!(stderr(out.get_output()).contains("hello from thrower"));
+}
+
+#[test]
+fn a_hung_handler_is_killed_at_the_timeout() {
+    let dir = copy_with_test_functions();
+
+    let started = Instant::now();
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "sleeper", "--timeout", "1", "--output", "json"],
+    ))
+    .assert()
+    .code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = stdout_json(out.get_output());
+    assert_eq!(report["timed_out"], true, "{report:#}");
+    assert_eq!(report["error"]["type"], "Timeout");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("did not finish within 1 s; killed its process"),
+        "{message}"
+    );
+    let pid: u32 = message
+        .rsplit_once("pid ")
+        .and_then(|(_, p)| p.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {message}"));
+    #[cfg(target_os = "linux")]
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} is still there"
+    );
+    let _ = pid;
+
+    // Node.js, in text mode.
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "node-hang", "--timeout", "1"],
+    ))
+    .assert()
+    .code(1);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains("error: function `node-hang` failed: Timeout: did not finish within 1 s; killed its process"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: if it needs longer, raise --timeout"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error_before_anything_runs() {
+    let dir = project_copy();
+    let check = |args: &[&str], stdin: Option<&str>, expected: &[&str]| {
+        let mut cmd = invoke(dir.path(), None, args);
+        offline(&mut cmd);
+        if let Some(input) = stdin {
+            cmd.write_stdin(input);
+        }
+        let out = cmd.assert().code(2);
+        let text = stderr(out.get_output());
+        for e in expected {
+            assert!(text.contains(e), "{args:?}: expected {e:?} in:\n{text}");
+        }
+        assert!(out.get_output().stdout.is_empty());
+    };
+    check(
+        &["--local", "nope"],
+        None,
+        &["unknown function `nope`", "random-name, scorekeep-worker"],
+    );
+    check(
+        &["random-name"],
+        None,
+        &[
+            "runs functions on this machine only: add --local",
+            "invoke --local random-name",
+        ],
+    );
+    check(
+        &["--local", "random-name", "--event", r#"{"userid": }"#],
+        None,
+        &[
+            "the event from --event (inline) is not valid JSON: expected value at line 1, column 12",
+            "hint: pass one JSON document",
+        ],
+    );
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\n  \"userid\": \"u-1\",\n}\n",
+    )
+    .unwrap();
+    check(
+        &["--local", "random-name", "--event-file", "bad.json"],
+        None,
+        &[
+            "the event from --event-file bad.json is not valid JSON",
+            "at line 3, column 1",
+        ],
+    );
+    check(
+        &["--local", "random-name", "--event-file", "-"],
+        Some("not json"),
+        &[
+            "the event from standard input (--event-file -) is not valid JSON",
+            "line 1, column 2",
+        ],
+    );
+    check(
+        &["--local", "random-name", "--event-file", "missing.json"],
+        None,
+        &["cannot read the event from --event-file missing.json"],
+    );
+    check(
+        &["--local", "random-name", "--env", "TOPIC_ARN"],
+        None,
+        &["--env `TOPIC_ARN` is not KEY=VALUE"],
+    );
+    check(
+        &["--local", "random-name", "--timeout", "0"],
+        None,
+        &["--timeout 0"],
+    );
+    assert!(!dir.path().join("target").exists(), "nothing was built");
+}
+
+#[test]
+fn a_python_version_mismatch_is_explained_before_anything_runs() {
+    let python_version = |program: &Path| -> Option<String> {
+        let out = Command::new(program)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let dir = project_copy();
+
+    // The committed config (python3.13) with this machine's python3, when it is not 3.13.
+    let local = python_version(Path::new("python3"));
+    if local.as_deref() != Some("3.13") && python_version(Path::new("python3.13")).is_none() {
+        let out = offline(&mut invoke(
+            dir.path(),
+            None,
+            &["--local", "scorekeep-worker"],
+        ))
+        .assert()
+        .code(2);
+        let text = stderr(out.get_output());
+        assert!(
+            text.contains("function `scorekeep-worker` runs on python3.13"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("is {}", local.unwrap())), "{text}");
+        assert!(text.contains("--runtime-path"), "{text}");
+    } else {
+        eprintln!(
+            "python3.13 runs here: the default-interpreter case is not a mismatch on this machine"
+        );
+    }
+
+    // An explicit --runtime-path of another version, whatever this machine has.
+    let venv_python = venv_bin("python");
+    let venv_version = python_version(&venv_python).expect("the venv python runs");
+    let runtime = if venv_version == "3.13" {
+        "python3.12"
+    } else {
+        "python3.13"
+    };
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "runtime: python3.13",
+        &format!("runtime: {runtime}"),
+    );
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "scorekeep-worker"],
+    ))
+    .arg("--runtime-path")
+    .arg(&venv_python)
+    .assert()
+    .code(2);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains(&format!("runs on {runtime}, but the Python here")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("hint: install Python {}", &runtime[6..])),
+        "{text}"
+    );
+    assert!(text.contains("--runtime-path"), "{text}");
+    assert!(
+        text.contains(&format!("runtime: python{venv_version}")),
+        "{text}"
+    );
+    assert!(!dir.path().join("target").exists(), "nothing was built");
+}
+
+#[test]
+fn compiled_code_for_another_architecture_is_refused_before_running() {
+    // A Python function whose bundle carries an extension module for the other architecture
+    // (a stand-in file with a real ELF header is enough: it is never loaded).
+    let (other, machine, triple): (&str, u16, &str) = if std::env::consts::ARCH == "aarch64" {
+        ("x86_64", 0x3e, "x86_64-linux-gnu")
+    } else {
+        ("arm64", 0xb7, "aarch64-linux-gnu")
+    };
+    // The venv's python runs it, and the runtime is its version: only the architecture differs.
+    let version = Command::new(venv_bin("python"))
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let dir = project_copy();
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "\nbeanstalk:",
+        &format!(
+            "\n  native:\n    source: functions/native\n    runtime: python{version}\n    architecture: {other}\n    handler: app.handler\n\nbeanstalk:"
+        ),
+    );
+    let src = dir.path().join("functions/native");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        "import _native\n\ndef handler(e, c):\n    return 1\n",
+    )
+    .unwrap();
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    elf.resize(18, 0);
+    elf.extend_from_slice(&machine.to_le_bytes());
+    elf.resize(64, 0);
+    let so = format!("_native.cpython-311-{triple}.so");
+    std::fs::File::create(src.join(&so))
+        .unwrap()
+        .write_all(&elf)
+        .unwrap();
+
+    let out = offline(&mut invoke(dir.path(), None, &["--local", "native"]))
+        .arg("--runtime-path")
+        .arg(venv_bin("python"))
+        .assert()
+        .code(2);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains(&format!(
+            "function `native` (architecture {other}) bundles compiled code for {other} ({so})"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("cannot load on this"), "{text}");
+    assert!(
+        text.contains("hint: for local runs set `architecture: "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("invoking native locally"),
+        "it did not run: {text}"
+    );
+}
+
+#[test]
+fn unreachable_aws_is_a_failure_with_a_way_around_it() {
+    // TOPIC_ARN needs a stack output, and the endpoint refuses connections.
+    let dir = project_copy();
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "random-name", "--event", r#"{"userid":"u-1"}"#],
+    ))
+    .assert()
+    .code(1);
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains("function `random-name`: cannot read the stack outputs TOPIC_ARN needs: describing stack scorekeep-lambda"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: to run without AWS, give the values with --env TOPIC_ARN=VALUE"),
+        "{text}"
+    );
+    assert!(!dir.path().join("target").exists(), "nothing was built");
+}
