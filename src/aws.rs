@@ -153,7 +153,11 @@ fn chain_text(err: &dyn std::error::Error) -> String {
         let text = e.to_string();
         // Keep only the first line: the credential chain lists every provider it tried.
         let first = text.lines().next().unwrap_or_default();
-        let first = first.trim().trim_end_matches("Attempted:").trim_end().to_string();
+        let first = first
+            .trim()
+            .trim_end_matches("Attempted:")
+            .trim_end()
+            .to_string();
         if !first.is_empty() && !parts.iter().any(|p| p.contains(&first)) {
             parts.push(first);
         }

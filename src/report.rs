@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -17,6 +17,8 @@ use crate::cli::OutputFormat;
 pub struct Reporter {
     format: OutputFormat,
     fancy: bool,
+    /// Spinners of parallel tasks (e.g. two functions building) share the terminal through this.
+    multi: MultiProgress,
 }
 
 impl Reporter {
@@ -24,7 +26,11 @@ impl Reporter {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
         let fancy =
             !no_progress && !ci && format == OutputFormat::Text && std::io::stderr().is_terminal();
-        Reporter { format, fancy }
+        Reporter {
+            format,
+            fancy,
+            multi: MultiProgress::new(),
+        }
     }
 
     pub fn format(&self) -> OutputFormat {
@@ -33,8 +39,12 @@ impl Reporter {
 
     /// A plain progress line on stderr.
     pub fn line(&self, message: impl Display) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{message}");
+        if self.fancy {
+            let _ = self.multi.println(message.to_string());
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{message}");
+        }
     }
 
     /// Start a long-running step. On a terminal this is a spinner with elapsed time; otherwise
@@ -42,7 +52,7 @@ impl Reporter {
     pub fn task(&self, message: impl Into<String>) -> Task {
         let message = message.into();
         let bar = if self.fancy {
-            let bar = ProgressBar::new_spinner();
+            let bar = self.multi.add(ProgressBar::new_spinner());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
                     .expect("static template")

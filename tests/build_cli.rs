@@ -55,7 +55,11 @@ fn zip_entries(path: &Path) -> Vec<EntryInfo> {
 fn zip_file_text(path: &Path, name: &str) -> String {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut s = String::new();
-    archive.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+    archive
+        .by_name(name)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -89,7 +93,10 @@ fn unknown_function_is_a_usage_error_listing_the_valid_ones() {
 fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
     let first = project_copy();
     let second = project_copy();
-    set_mtimes(second.path(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+    set_mtimes(
+        second.path(),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000),
+    );
     for dir in [&first, &second] {
         cli(dir.path()).arg("build").assert().success();
     }
@@ -97,7 +104,10 @@ fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
         let a = std::fs::read(zip_path(first.path(), function)).unwrap();
         let b = std::fs::read(zip_path(second.path(), function)).unwrap();
         assert!(a == b, "{function}: the two builds differ");
-        let (ma, mb) = (manifest(first.path(), function), manifest(second.path(), function));
+        let (ma, mb) = (
+            manifest(first.path(), function),
+            manifest(second.path(), function),
+        );
         assert_eq!(ma["sha256_base64"], mb["sha256_base64"]);
         assert_eq!(ma["inputs_hash"], mb["inputs_hash"]);
         assert_eq!(ma, mb, "{function}: manifests differ");
@@ -114,7 +124,10 @@ fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
             assert!(!is_dir, "{function}: directory entry {name}");
             assert_eq!(*date, (1980, 1, 1), "{name}");
             assert!(matches!(mode & 0o777, 0o644 | 0o755), "{name}: {mode:o}");
-            assert!(!name.starts_with('/') && !name.split('/').any(|c| c == ".."), "{name}");
+            assert!(
+                !name.starts_with('/') && !name.split('/').any(|c| c == ".."),
+                "{name}"
+            );
         }
     }
 
@@ -124,13 +137,25 @@ fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
     assert!(node.contains(&"index.js") && node.contains(&"package.json"));
     assert!(node.contains(&"node_modules/chance/chance.js"));
     assert!(node.contains(&"node_modules/aws-xray-sdk-core/package.json"));
-    assert!(node.iter().all(|n| !n.starts_with("test/")), "tests are not bundled");
-    assert!(node.iter().all(|n| !n.contains("/.bin/") && !n.ends_with(".d.ts")));
+    assert!(
+        node.iter().all(|n| !n.starts_with("test/")),
+        "tests are not bundled"
+    );
+    assert!(node
+        .iter()
+        .all(|n| !n.contains("/.bin/") && !n.ends_with(".d.ts")));
     assert!(!node.contains(&"node_modules/.package-lock.json"));
     let m = manifest(first.path(), "random-name");
     let deps = m["dependencies"].as_array().unwrap();
-    assert!(deps.iter().any(|d| d["name"] == "chance" && d["version"] == "1.1.13"), "{deps:?}");
-    assert!(deps.iter().any(|d| d["name"] == "aws-xray-sdk-core"), "{deps:?}");
+    assert!(
+        deps.iter()
+            .any(|d| d["name"] == "chance" && d["version"] == "1.1.13"),
+        "{deps:?}"
+    );
+    assert!(
+        deps.iter().any(|d| d["name"] == "aws-xray-sdk-core"),
+        "{deps:?}"
+    );
 
     let py = zip_entries(&zip_path(first.path(), "scorekeep-worker"));
     let py: Vec<&str> = py.iter().map(|e| e.0.as_str()).collect();
@@ -140,8 +165,18 @@ fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
     for n in &py {
         assert!(!n.starts_with("tests/") && !n.starts_with("bin/"), "{n}");
         assert!(!n.contains("__pycache__") && !n.ends_with(".pyc"), "{n}");
-        assert!(!n.ends_with(".dist-info/RECORD") && !n.ends_with(".dist-info/INSTALLER"), "{n}");
-        for provided in ["boto3/", "botocore/", "s3transfer/", "jmespath/", "dateutil/", "six.py"] {
+        assert!(
+            !n.ends_with(".dist-info/RECORD") && !n.ends_with(".dist-info/INSTALLER"),
+            "{n}"
+        );
+        for provided in [
+            "boto3/",
+            "botocore/",
+            "s3transfer/",
+            "jmespath/",
+            "dateutil/",
+            "six.py",
+        ] {
             assert!(!n.starts_with(provided), "runtime-provided {n} bundled");
         }
     }
@@ -150,11 +185,25 @@ fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
     assert_eq!(m["architecture"], "x86_64");
     assert_eq!(
         m["runtime_provided_excluded"],
-        serde_json::json!(["boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six"])
+        serde_json::json!([
+            "boto3",
+            "botocore",
+            "jmespath",
+            "python-dateutil",
+            "s3transfer",
+            "six"
+        ])
     );
     let deps = m["dependencies"].as_array().unwrap();
-    assert!(deps.iter().any(|d| d["name"] == "aws-xray-sdk" && d["version"] == "2.15.0"), "{deps:?}");
-    assert!(m["zip_bytes"].as_u64().unwrap() < 5_000_000, "worker zip over 5 MB");
+    assert!(
+        deps.iter()
+            .any(|d| d["name"] == "aws-xray-sdk" && d["version"] == "2.15.0"),
+        "{deps:?}"
+    );
+    assert!(
+        m["zip_bytes"].as_u64().unwrap() < 5_000_000,
+        "worker zip over 5 MB"
+    );
 }
 
 fn fake_tools(dir: &Path) -> (PathBuf, PathBuf) {
@@ -174,7 +223,11 @@ fn fake_tools(dir: &Path) -> (PathBuf, PathBuf) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     (PathBuf::from(path), marker)
 }
 
@@ -200,7 +253,11 @@ fn a_cache_hit_runs_neither_npm_nor_pip() {
         .success()
         .stderr(predicate::str::contains("random-name: unchanged"))
         .stderr(predicate::str::contains("scorekeep-worker: unchanged"));
-    assert!(!marker.exists(), "npm or pip ran: {}", std::fs::read_to_string(&marker).unwrap());
+    assert!(
+        !marker.exists(),
+        "npm or pip ran: {}",
+        std::fs::read_to_string(&marker).unwrap()
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let artifacts = report["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 2);
@@ -210,28 +267,46 @@ fn a_cache_hit_runs_neither_npm_nor_pip() {
         assert_eq!(a["manifest"], manifest(dir.path(), function));
     }
     for (f, bytes) in FUNCTIONS.iter().zip(&before) {
-        assert_eq!(&std::fs::read(zip_path(dir.path(), f)).unwrap(), bytes, "{f} rewritten");
+        assert_eq!(
+            &std::fs::read(zip_path(dir.path(), f)).unwrap(),
+            bytes,
+            "{f} rewritten"
+        );
     }
 
     // --force does run npm: the fake fails, with its output and the command to reproduce.
     cli(dir.path())
         .args(["build", "random-name", "--force"])
+        .env("TMPDIR", tools.path())
         .env("PATH", &path)
         .env_remove("SCOREKEEP_NPM")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("function `random-name`: npm ci failed"))
-        .stderr(predicate::str::contains("fake npm: this build should not run me"))
+        .stderr(predicate::str::contains(
+            "function `random-name`: npm ci failed",
+        ))
+        .stderr(predicate::str::contains(
+            "fake npm: this build should not run me",
+        ))
         .stderr(predicate::str::contains("reproduce: cd "))
-        .stderr(predicate::str::contains("npm ci --omit=dev --ignore-scripts --prefer-offline"));
+        .stderr(predicate::str::contains(
+            "npm ci --omit=dev --ignore-scripts --prefer-offline",
+        ));
     assert!(marker.exists());
-    assert_eq!(std::fs::read(zip_path(dir.path(), "random-name")).unwrap(), before[0]);
+    assert_eq!(
+        std::fs::read(zip_path(dir.path(), "random-name")).unwrap(),
+        before[0]
+    );
 }
 
 #[test]
 fn needs_s3_upload_is_flagged_over_the_direct_upload_limit() {
     let dir = project_copy();
-    std::fs::remove_file(dir.path().join("functions/scorekeep-worker/requirements.txt")).unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join("functions/scorekeep-worker/requirements.txt"),
+    )
+    .unwrap();
     let out = cli(dir.path())
         .args(["build", "scorekeep-worker", "--output", "json"])
         .env("SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES", "100")
@@ -239,14 +314,20 @@ fn needs_s3_upload_is_flagged_over_the_direct_upload_limit() {
         .success();
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["artifacts"][0]["manifest"]["needs_s3_upload"], true);
-    assert_eq!(manifest(dir.path(), "scorekeep-worker")["needs_s3_upload"], true);
+    assert_eq!(
+        manifest(dir.path(), "scorekeep-worker")["needs_s3_upload"],
+        true
+    );
     let text = cli(dir.path())
         .args(["build", "scorekeep-worker"])
         .env("SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES", "100")
         .assert()
         .success();
     let stdout = String::from_utf8(text.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("cached") && stdout.contains("uploaded through S3"), "{stdout}");
+    assert!(
+        stdout.contains("cached") && stdout.contains("uploaded through S3"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -258,7 +339,10 @@ fn python_arm64_bundle_has_aarch64_cp313_wheels() {
         "runtime: python3.13\n    architecture: x86_64",
         "runtime: python3.13\n    architecture: arm64",
     );
-    cli(dir.path()).args(["build", "scorekeep-worker"]).assert().success();
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .success();
     let zip = zip_path(dir.path(), "scorekeep-worker");
     let names: Vec<String> = zip_entries(&zip).into_iter().map(|e| e.0).collect();
     let so: Vec<&String> = names.iter().filter(|n| n.ends_with(".so")).collect();
@@ -269,10 +353,15 @@ fn python_arm64_bundle_has_aarch64_cp313_wheels() {
         );
     }
     assert!(so.iter().all(|n| !n.contains("x86_64")), "{so:?}");
-    for dist in ["charset_normalizer-3.5.2.dist-info/WHEEL", "wrapt-2.5.2.dist-info/WHEEL"] {
+    for dist in [
+        "charset_normalizer-3.5.2.dist-info/WHEEL",
+        "wrapt-2.5.2.dist-info/WHEEL",
+    ] {
         let wheel = zip_file_text(&zip, dist);
         assert!(
-            wheel.lines().any(|l| l.starts_with("Tag: cp313-cp313-manylinux") && l.ends_with("_aarch64")),
+            wheel
+                .lines()
+                .any(|l| l.starts_with("Tag: cp313-cp313-manylinux") && l.ends_with("_aarch64")),
             "{dist}:\n{wheel}"
         );
     }
@@ -303,19 +392,29 @@ fn missing_lockfile_fails_that_function_only_and_leaves_no_artifact_for_it() {
     let files = files_under(&artifact_dir(dir.path()));
     assert_eq!(
         files,
-        vec![PathBuf::from("scorekeep-worker.json"), PathBuf::from("scorekeep-worker.zip")]
+        vec![
+            PathBuf::from("scorekeep-worker.json"),
+            PathBuf::from("scorekeep-worker.zip")
+        ]
     );
 }
 
 #[test]
 fn out_of_date_lockfile_names_the_difference() {
     let dir = project_copy();
-    edit(dir.path(), "functions/random-name/package.json", "\"chance\": \"1.1.13\"", "\"chance\": \"1.1.12\"");
+    edit(
+        dir.path(),
+        "functions/random-name/package.json",
+        "\"chance\": \"1.1.13\"",
+        "\"chance\": \"1.1.12\"",
+    );
     cli(dir.path())
         .args(["build", "random-name"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("package-lock.json is out of date with package.json"))
+        .stderr(predicate::str::contains(
+            "package-lock.json is out of date with package.json",
+        ))
         .stderr(predicate::str::contains("chance@1.1.12"))
         .stderr(predicate::str::contains("run `npm install` in"));
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
@@ -347,30 +446,58 @@ fn corrupt_hashes(dir: &Path, package: &str) {
 fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
     let dir = project_copy();
     corrupt_hashes(dir.path(), "idna");
+    let tmp = tempfile::tempdir().unwrap(); // the staging dir is kept here for the repro
     cli(dir.path())
         .args(["build", "scorekeep-worker"])
+        .env("TMPDIR", tmp.path())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("function `scorekeep-worker`: pip install failed"))
-        .stderr(predicate::str::contains("does not match the hashes in requirements.txt"))
+        .stderr(predicate::str::contains(
+            "function `scorekeep-worker`: pip install failed",
+        ))
+        .stderr(predicate::str::contains(
+            "does not match the hashes in requirements.txt",
+        ))
         .stderr(predicate::str::contains("idna==3.20"))
         .stderr(predicate::str::contains("reproduce: cd "))
-        .stderr(predicate::str::contains("-m pip install --target target --requirement requirements.txt --require-hashes"))
+        .stderr(predicate::str::contains(
+            "-m pip install --target target --requirement requirements.txt --require-hashes",
+        ))
         .stderr(predicate::str::contains("pip-compile --generate-hashes"));
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
+    let kept: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("scorekeep-build-scorekeep-worker-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let filtered = std::fs::read_to_string(kept[0].join("requirements.txt")).unwrap();
+    assert!(
+        filtered.contains("idna==3.20") && !filtered.contains("boto3"),
+        "{filtered}"
+    );
 }
 
 #[test]
 fn unknown_package_is_a_clear_error() {
     let dir = project_copy();
-    let path = dir.path().join("functions/scorekeep-worker/requirements.txt");
+    let path = dir
+        .path()
+        .join("functions/scorekeep-worker/requirements.txt");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
         "scorekeep-no-such-package==1.0.0 \\\n    --hash=sha256:{}\n",
         "0".repeat(64)
     ));
     std::fs::write(&path, text).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     cli(dir.path())
+        .env("TMPDIR", tmp.path())
         .args(["build", "scorekeep-worker"])
         .assert()
         .code(1)
@@ -383,8 +510,17 @@ fn unknown_package_is_a_clear_error() {
 #[test]
 fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
     let dir = project_copy();
-    edit(dir.path(), "functions/scorekeep-worker/requirements.txt", "idna==3.20", "idna>=3.20");
-    let text = std::fs::read_to_string(dir.path().join("functions/scorekeep-worker/requirements.txt")).unwrap();
+    edit(
+        dir.path(),
+        "functions/scorekeep-worker/requirements.txt",
+        "idna==3.20",
+        "idna>=3.20",
+    );
+    let text = std::fs::read_to_string(
+        dir.path()
+            .join("functions/scorekeep-worker/requirements.txt"),
+    )
+    .unwrap();
     let line = text.lines().position(|l| l.starts_with("idna>=")).unwrap() + 1;
     let tools = tempfile::tempdir().unwrap();
     let (path, marker) = fake_tools(tools.path());
@@ -394,7 +530,9 @@ fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
         .env_remove("SCOREKEEP_PYTHON")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(format!("requirements.txt:{line}: `idna>=3.20` is not pinned")));
+        .stderr(predicate::str::contains(format!(
+            "requirements.txt:{line}: `idna>=3.20` is not pinned"
+        )));
     assert!(!marker.exists());
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
 }
@@ -402,7 +540,10 @@ fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
 #[test]
 fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
     let dir = project_copy();
-    cli(dir.path()).args(["build", "random-name"]).assert().success();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
     let before = files_under(&artifact_dir(dir.path()));
     let zip_before = std::fs::read(zip_path(dir.path(), "random-name")).unwrap();
 
@@ -416,11 +557,19 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("function `random-name`: symlink"))
-        .stderr(predicate::str::contains("functions/random-name/config.json points to"))
-        .stderr(predicate::str::contains(format!("points to {}", secret.display())))
+        .stderr(predicate::str::contains(
+            "functions/random-name/config.json points to",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "points to {}",
+            secret.display()
+        )))
         .stderr(predicate::str::contains("outside"));
     assert_eq!(files_under(&artifact_dir(dir.path())), before);
-    assert_eq!(std::fs::read(zip_path(dir.path(), "random-name")).unwrap(), zip_before);
+    assert_eq!(
+        std::fs::read(zip_path(dir.path(), "random-name")).unwrap(),
+        zip_before
+    );
 
     // A link to a directory outside is refused the same way.
     std::fs::remove_file(&link).unwrap();
@@ -430,7 +579,9 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
         .args(["build", "random-name"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("functions/random-name/lib points to"));
+        .stderr(predicate::str::contains(
+            "functions/random-name/lib points to",
+        ));
 }
 
 #[test]
@@ -441,8 +592,12 @@ fn oversize_bundle_is_refused_naming_the_largest_directories() {
         .env("SCOREKEEP_MAX_UNZIPPED_BYTES", "2000000")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("function `random-name`: the bundle is"))
-        .stderr(predicate::str::contains("over the unzipped-size limit of 2.00 MB (2000000 bytes)"))
+        .stderr(predicate::str::contains(
+            "function `random-name`: the bundle is",
+        ))
+        .stderr(predicate::str::contains(
+            "over the unzipped-size limit of 2.00 MB (2000000 bytes)",
+        ))
         .stderr(predicate::str::contains("node_modules/@aws-sdk"));
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
 }
@@ -454,14 +609,18 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
     }
     let dir = project_copy();
     cli(dir.path()).arg("render").assert().success();
-    cli(dir.path()).args(["build", "random-name"]).assert().success();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
     let expected = manifest(dir.path(), "random-name")["sha256_base64"]
         .as_str()
         .unwrap()
         .to_string();
     let zip = std::fs::read(zip_path(dir.path(), "random-name")).unwrap();
     let template =
-        std::fs::read_to_string(artifact_dir(dir.path()).join("templates/scorekeep-lambda.yaml")).unwrap();
+        std::fs::read_to_string(artifact_dir(dir.path()).join("templates/scorekeep-lambda.yaml"))
+            .unwrap();
     let region = common::unique_region();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -482,7 +641,11 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
                 .send()
                 .await
                 .expect("describe_stacks");
-            let status = stacks.stacks()[0].stack_status().unwrap().as_str().to_string();
+            let status = stacks.stacks()[0]
+                .stack_status()
+                .unwrap()
+                .as_str()
+                .to_string();
             if status == "CREATE_COMPLETE" {
                 break;
             }

@@ -24,7 +24,11 @@ fn built_bundles_pass_the_functions_end_to_end_test() {
     let config = dir.path().join("scorekeep-deploy.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("runtime: python3.13"));
-    std::fs::write(&config, text.replace("runtime: python3.13", "runtime: python3.11")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("runtime: python3.13", "runtime: python3.11"),
+    )
+    .unwrap();
     cli(dir.path()).arg("build").assert().success();
 
     let roots = tempfile::tempdir().unwrap();

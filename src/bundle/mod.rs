@@ -1,7 +1,7 @@
 //! Function bundles: deterministic, cached, cross-target zips with manifests.
 //!
 //! For each function, `build` takes the function's own sources (see
-//! [`files::skip_source`] for what is left out), installs its dependencies in a clean
+//! [`skip_source`] for what is left out), installs its dependencies in a clean
 //! staging directory for the Lambda runtime and architecture (Node.js: `npm ci` from the
 //! committed lockfile; Python: `pip install --target` from the hashed lock, binary wheels for
 //! the runtime's Python and manylinux platform), and writes
@@ -402,8 +402,10 @@ impl Job<'_> {
                 path: self.source_dir.clone(),
             });
         }
-        let sources = files::collect(&self.source_dir, "", &files::skip_source)
+        let mut sources = files::collect(&self.source_dir, "", &files::skip_source)
             .map_err(|e| self.collect_error(e))?;
+        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts.
+        sources.retain(|f| !f.disk_path.starts_with(&self.artifact_dir));
         self.check_size(&sources)?;
 
         let mut runtime_provided = Vec::new();
@@ -942,6 +944,19 @@ functions:
 
         let e = build_functions(&p, &["nope"], &BuildOptions::default(), &quiet()).unwrap_err();
         assert!(e.to_string().contains("plain"), "{e}");
+    }
+
+    #[test]
+    fn an_artifact_dir_inside_the_source_dir_is_not_bundled() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), &format!("{CONFIG}artifact_dir: fn/dist\n"));
+        std::fs::create_dir_all(dir.path().join("fn")).unwrap();
+        std::fs::write(dir.path().join("fn/app.py"), "").unwrap();
+        let first = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        assert_eq!(first[0].manifest.file_count, 1);
+        let second = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
+        assert!(second[0].cached, "the previous artifact changed the inputs");
+        assert_eq!(second[0].manifest.file_count, 1);
     }
 
     #[test]

@@ -188,11 +188,9 @@ impl AppliedConfigs {
 
     /// True when `desired` was already applied and the service's report has not moved since.
     pub fn already_applied(&self, live: &LiveFunction, desired: &DesiredFunction) -> bool {
-        self.functions
-            .get(&live.arn)
-            .is_some_and(|(d, r)| {
-                *d == desired.settings.fingerprint() && *r == live.settings.fingerprint()
-            })
+        self.functions.get(&live.arn).is_some_and(|(d, r)| {
+            *d == desired.settings.fingerprint() && *r == live.settings.fingerprint()
+        })
     }
 
     pub fn record(&mut self, live_after: &LiveFunction, desired: &DesiredFunction) {

@@ -254,12 +254,7 @@ pub async fn up(
     };
 
     Ok(DeployReport::new(
-        "up",
-        clients,
-        stacks,
-        functions,
-        beanstalk,
-        started,
+        "up", clients, stacks, functions, beanstalk, started,
     ))
 }
 
@@ -380,12 +375,7 @@ pub async fn plan(
         _ => None,
     };
     Ok(DeployReport::new(
-        "plan",
-        clients,
-        stacks,
-        functions,
-        beanstalk,
-        started,
+        "plan", clients, stacks, functions, beanstalk, started,
     ))
 }
 
