@@ -364,6 +364,13 @@ mod cloudformation {
         }
     }
 
+    async fn deploy(
+        client: &Client,
+        options: stack::StackOptions,
+    ) -> anyhow::Result<stack::StackResult> {
+        stack::deploy(client, &rendered(), &BTreeMap::new(), options, &task()).await
+    }
+
     fn stack_in(status: StackStatus) -> DescribeStacksOutput {
         DescribeStacksOutput::builder()
             .stacks(
@@ -410,15 +417,9 @@ mod cloudformation {
             RuleMode::MatchAny,
             [&describe, &events, &delete]
         );
-        let err = stack::deploy(
-            &client,
-            &rendered(),
-            &BTreeMap::new(),
-            stack::StackOptions::default(),
-            &task(),
-        )
-        .await
-        .unwrap_err();
+        let err = deploy(&client, stack::StackOptions::default())
+            .await
+            .unwrap_err();
         let msg = format!("{err:#}");
         assert!(
             msg.contains("ROLLBACK_COMPLETE") && msg.contains("--replace-failed"),
@@ -457,9 +458,7 @@ mod cloudformation {
             replace_failed: true,
             continue_rollback: false,
         };
-        let result = stack::deploy(&client, &rendered(), &BTreeMap::new(), options, &task())
-            .await
-            .unwrap();
+        let result = deploy(&client, options).await.unwrap();
         assert_eq!(result.action, stack::StackAction::Created);
         assert_eq!((delete.num_calls(), create.num_calls()), (1, 1));
     }
@@ -474,15 +473,9 @@ mod cloudformation {
             RuleMode::MatchAny,
             [&describe, &events]
         );
-        let err = stack::deploy(
-            &client,
-            &rendered(),
-            &BTreeMap::new(),
-            stack::StackOptions::default(),
-            &task(),
-        )
-        .await
-        .unwrap_err();
+        let err = deploy(&client, stack::StackOptions::default())
+            .await
+            .unwrap_err();
         let msg = format!("{err:#}");
         assert!(
             msg.contains("UPDATE_ROLLBACK_FAILED") && msg.contains("--continue-rollback"),
@@ -517,9 +510,7 @@ mod cloudformation {
             replace_failed: false,
             continue_rollback: true,
         };
-        let result = stack::deploy(&client, &rendered(), &BTreeMap::new(), options, &task())
-            .await
-            .unwrap();
+        let result = deploy(&client, options).await.unwrap();
         assert_eq!(resume.num_calls(), 1);
         assert_eq!(
             result.action,

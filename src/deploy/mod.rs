@@ -183,12 +183,7 @@ pub async fn up(
         let project = project.clone();
         let reporter = reporter.clone();
         std::thread::spawn(move || {
-            let keys: Vec<&str> = project
-                .config
-                .functions
-                .keys()
-                .map(String::as_str)
-                .collect();
+            let keys = project.function_keys();
             bundle::build_functions(
                 &project,
                 &keys,
@@ -302,14 +297,12 @@ pub async fn plan(
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     let rendered = template::render_project(project)?;
-    let keys: Vec<&str> = project
-        .config
-        .functions
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let artifacts =
-        bundle::build_functions(project, &keys, &BuildOptions { force: false }, reporter)?;
+    let artifacts = bundle::build_functions(
+        project,
+        &project.function_keys(),
+        &BuildOptions { force: false },
+        reporter,
+    )?;
 
     let mut stacks = Vec::new();
     for r in &rendered {
