@@ -232,7 +232,59 @@ async fn up_rerun_update_plan_failure_and_down() {
         "{status}"
     );
 
-    // 6. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
+    // 6. `status` compares the deployed code with the local build.
+    let out = run(&["status", "--output", "json"]).assert().success();
+    let status = json(out.get_output());
+    assert_eq!(
+        status["stacks"][0]["status"]
+            .as_str()
+            .map(|s| s.ends_with("_COMPLETE")),
+        Some(true)
+    );
+    for f in status["functions"].as_array().unwrap() {
+        assert_eq!(f["code_in_sync"], true, "{f}");
+        assert_eq!(f["last_update_status"], "Successful", "{f}");
+    }
+
+    // 7. A function deleted behind the tool's back: the error names the stack that owns it.
+    let role = worker.role().unwrap().to_string();
+    lambda
+        .delete_function()
+        .function_name("scorekeep-worker")
+        .send()
+        .await
+        .unwrap();
+    run(&["update-functions", "scorekeep-worker"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "function scorekeep-worker does not exist",
+        ))
+        .stderr(predicate::str::contains(
+            "stack scorekeep-lambda should have created it",
+        ));
+    // Put it back: moto's DeleteStack fails on a function that vanished out of band.
+    let zip = std::fs::read(
+        dir.path()
+            .join("target/scorekeep-deploy/scorekeep-worker.zip"),
+    )
+    .unwrap();
+    lambda
+        .create_function()
+        .function_name("scorekeep-worker")
+        .role(role)
+        .runtime(aws_sdk_lambda::types::Runtime::Python313)
+        .handler("lambda_function.lambda_handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // 8. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
     run(&["down"])
         .assert()
         .code(2)
@@ -328,4 +380,48 @@ fn missing_credentials_are_explained() {
         .stderr(predicate::str::contains("no credentials found"))
         .stderr(predicate::str::contains("hint: no usable AWS credentials"))
         .stderr(predicate::str::contains("DispatchFailure {").not());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_with_delete_data_empties_and_deletes_the_bucket() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| {
+        let mut cmd = cli(dir.path());
+        aws_env(&mut cmd, region);
+        cmd.args(args);
+        cmd
+    };
+    let out = run(&["up", "--output", "json"]).assert().success();
+    let bucket = json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = sdk_config(region).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key("2026/11/25/s/g.json")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    let out = run(&["down", "--yes", "--delete-data", "--output", "json"])
+        .assert()
+        .success();
+    assert_eq!(
+        json(out.get_output())["deleted_buckets"][0],
+        bucket.as_str()
+    );
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "bucket {bucket} still exists"
+    );
 }
