@@ -232,6 +232,64 @@ fn fake_tools(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[test]
+fn editing_code_reuses_installed_dependencies_without_npm_or_pip() {
+    let dir = project_copy();
+    cli(dir.path()).arg("build").assert().success();
+    let before: Vec<(Vec<u8>, serde_json::Value)> = FUNCTIONS
+        .iter()
+        .map(|f| {
+            (
+                std::fs::read(zip_path(dir.path(), f)).unwrap(),
+                manifest(dir.path(), f),
+            )
+        })
+        .collect();
+
+    // A code edit in each function: new zips, but the lockfiles did not change, so the
+    // dependencies installed last time are reused and neither npm nor pip runs.
+    let tools = tempfile::tempdir().unwrap();
+    let (path, marker) = fake_tools(tools.path());
+    let append = |rel: &str, line: &str| {
+        let file = dir.path().join(rel);
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str(line);
+        std::fs::write(&file, text).unwrap();
+    };
+    append("functions/random-name/index.js", "// release 2\n");
+    append(
+        "functions/scorekeep-worker/lambda_function.py",
+        "# release 2\n",
+    );
+    cli(dir.path())
+        .arg("build")
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_PYTHON")
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "random-name: reusing installed dependencies",
+        ))
+        .stderr(predicate::str::contains(
+            "scorekeep-worker: reusing installed dependencies",
+        ));
+    assert!(
+        !marker.exists(),
+        "npm or pip ran: {}",
+        std::fs::read_to_string(&marker).unwrap_or_default()
+    );
+    for (f, (old_zip, old_manifest)) in FUNCTIONS.iter().zip(&before) {
+        let new = std::fs::read(zip_path(dir.path(), f)).unwrap();
+        assert_ne!(&new, old_zip, "{f} was not rebuilt");
+        assert_eq!(
+            manifest(dir.path(), f)["dependencies"],
+            old_manifest["dependencies"],
+            "{f}: same dependencies"
+        );
+    }
+}
+
+#[test]
 fn a_cache_hit_runs_neither_npm_nor_pip() {
     let dir = project_copy();
     cli(dir.path()).arg("build").assert().success();
@@ -446,10 +504,8 @@ fn corrupt_hashes(dir: &Path, package: &str) {
 fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
     let dir = project_copy();
     corrupt_hashes(dir.path(), "idna");
-    let tmp = tempfile::tempdir().unwrap(); // the staging dir is kept here for the repro
     cli(dir.path())
         .args(["build", "scorekeep-worker"])
-        .env("TMPDIR", tmp.path())
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -465,14 +521,16 @@ fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
         ))
         .stderr(predicate::str::contains("pip-compile --generate-hashes"));
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
-    let kept: Vec<_> = std::fs::read_dir(tmp.path())
+    // The staging dir is kept beside the build cache so the printed command can be rerun.
+    let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
+    let kept: Vec<_> = std::fs::read_dir(&staging)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with("scorekeep-build-scorekeep-worker-")
+                .starts_with("scorekeep-worker-")
         })
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");

@@ -472,38 +472,60 @@ impl Job<'_> {
             }
         }
 
+        // Staging lives beside the dependency cache so installed dependencies can be renamed
+        // into it (a rename cannot cross file systems).
+        let staging_parent = self.cache_dir().join("staging");
+        std::fs::create_dir_all(&staging_parent)
+            .map_err(self.io(format!("creating {}", staging_parent.display())))?;
         let mut staging = tempfile::Builder::new()
-            .prefix(&format!("scorekeep-build-{key}-"))
-            .tempdir()
+            .prefix(&format!("{key}-"))
+            .tempdir_in(&staging_parent)
             .map_err(self.io("creating a staging directory"))?;
+        // Installed dependencies are cached by what decides them (lockfile or filtered
+        // requirements, runtime, architecture): editing a function's code reuses them.
+        let layer = self.dependency_layer(&install)?;
+        let reuse = layer
+            .as_ref()
+            .filter(|dir| !self.force && dir.is_dir())
+            .cloned();
         let (dependency_files, dependencies, platform_tags) = match install {
             Install::None => (Vec::new(), Vec::new(), Vec::new()),
             Install::Npm { inputs } => {
-                task.set_message(format!("{key}: installing dependencies (npm ci)"));
-                for input in &inputs {
-                    let name = input.file_name().expect("a file path");
-                    std::fs::copy(input, staging.path().join(name))
-                        .map_err(self.io(format!("copying {} to staging", input.display())))?;
-                }
-                let cmd = node::npm_ci(staging.path(), config.architecture);
-                self.run_install(cmd, "npm ci", &mut staging, |stderr| {
-                    if node::is_out_of_sync(stderr) {
-                        (
-                            "package-lock.json is out of date with package.json".into(),
-                            format!(
-                                "run `npm install` in {} and commit package-lock.json",
-                                self.source_dir.display()
-                            ),
-                        )
-                    } else {
-                        (
-                            "npm could not install the locked dependencies".into(),
-                            "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
-                        )
+                let installed = match reuse {
+                    Some(dir) => {
+                        task.set_message(format!("{key}: reusing installed dependencies"));
+                        dir
                     }
-                })?;
+                    None => {
+                        task.set_message(format!("{key}: installing dependencies (npm ci)"));
+                        for input in &inputs {
+                            let name = input.file_name().expect("a file path");
+                            std::fs::copy(input, staging.path().join(name)).map_err(
+                                self.io(format!("copying {} to staging", input.display())),
+                            )?;
+                        }
+                        let cmd = node::npm_ci(staging.path(), config.architecture);
+                        self.run_install(cmd, "npm ci", &mut staging, |stderr| {
+                            if node::is_out_of_sync(stderr) {
+                                (
+                                    "package-lock.json is out of date with package.json".into(),
+                                    format!(
+                                        "run `npm install` in {} and commit package-lock.json",
+                                        self.source_dir.display()
+                                    ),
+                                )
+                            } else {
+                                (
+                                    "npm could not install the locked dependencies".into(),
+                                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
+                                )
+                            }
+                        })?;
+                        self.keep_layer(staging.path().join("node_modules"), layer.as_deref())
+                    }
+                };
                 let files = self.collect_dependencies(
-                    &staging.path().join("node_modules"),
+                    &installed,
                     "node_modules/",
                     &files::skip_node_dependency,
                 )?;
@@ -515,27 +537,33 @@ impl Job<'_> {
                 python_version,
                 tags,
             } => {
-                task.set_message(format!(
-                    "{key}: installing dependencies (pip, Python {python_version} {})",
-                    config.architecture.as_str()
-                ));
-                std::fs::write(staging.path().join(python::REQUIREMENTS), &requirements)
-                    .map_err(self.io("writing the filtered requirements"))?;
-                let cmd = python::pip_install(
-                    self.settings.python.clone(),
-                    staging.path(),
-                    &python_version,
-                    &tags,
-                );
-                let arch = config.architecture;
-                self.run_install(cmd, "pip install", &mut staging, |stderr| {
-                    python::explain_pip_failure(stderr, &python_version, arch)
-                })?;
-                let files = self.collect_dependencies(
-                    &staging.path().join("target"),
-                    "",
-                    &files::skip_python_dependency,
-                )?;
+                let installed = match reuse {
+                    Some(dir) => {
+                        task.set_message(format!("{key}: reusing installed dependencies"));
+                        dir
+                    }
+                    None => {
+                        task.set_message(format!(
+                            "{key}: installing dependencies (pip, Python {python_version} {})",
+                            config.architecture.as_str()
+                        ));
+                        std::fs::write(staging.path().join(python::REQUIREMENTS), &requirements)
+                            .map_err(self.io("writing the filtered requirements"))?;
+                        let cmd = python::pip_install(
+                            self.settings.python.clone(),
+                            staging.path(),
+                            &python_version,
+                            &tags,
+                        );
+                        let arch = config.architecture;
+                        self.run_install(cmd, "pip install", &mut staging, |stderr| {
+                            python::explain_pip_failure(stderr, &python_version, arch)
+                        })?;
+                        self.keep_layer(staging.path().join("target"), layer.as_deref())
+                    }
+                };
+                let files =
+                    self.collect_dependencies(&installed, "", &files::skip_python_dependency)?;
                 let deps = python::installed_distributions(&files);
                 (files, deps, tags)
             }
@@ -554,6 +582,76 @@ impl Job<'_> {
         );
         drop(staging);
         result
+    }
+
+    /// Where this function's installed dependencies are cached, keyed by everything that
+    /// decides them; `None` when there is nothing to install.
+    fn dependency_layer(&self, install: &Install) -> Result<Option<PathBuf>, BuildError> {
+        let mut hasher = Sha256::new();
+        hasher.update(TOOL_VERSION.as_bytes());
+        hasher.update(self.config.runtime.as_bytes());
+        hasher.update(self.config.architecture.as_str().as_bytes());
+        match install {
+            Install::None => return Ok(None),
+            Install::Npm { inputs } => {
+                for input in inputs {
+                    hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
+                    hasher.update(self.hash_file(input)?);
+                }
+            }
+            Install::Pip {
+                requirements,
+                python_version,
+                tags,
+            } => {
+                hasher.update(requirements.as_bytes());
+                hasher.update(python_version.as_bytes());
+                hasher.update(tags.join(",").as_bytes());
+            }
+        }
+        let digest = hex::encode(hasher.finalize());
+        Ok(Some(
+            self.cache_dir()
+                .join("deps")
+                .join(self.key)
+                .join(&digest[..16]),
+        ))
+    }
+
+    /// Build state that is not an artifact: `target/scorekeep-deploy-cache` beside
+    /// `target/scorekeep-deploy`, so the artifact directory holds only zips and manifests.
+    fn cache_dir(&self) -> PathBuf {
+        let name = self
+            .artifact_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scorekeep-deploy".into());
+        self.artifact_dir.with_file_name(format!("{name}-cache"))
+    }
+
+    /// Move freshly installed dependencies into the cache (replacing older layers of this
+    /// function) and return where they now are. When that fails the build still uses them
+    /// where they are; only the reuse next time is lost.
+    fn keep_layer(&self, installed: PathBuf, layer: Option<&Path>) -> PathBuf {
+        let Some(layer) = layer else { return installed };
+        let Some(parent) = layer.parent() else {
+            return installed;
+        };
+        if let Ok(entries) = std::fs::read_dir(parent) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        if !installed.is_dir() {
+            return installed;
+        }
+        match std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(&installed, layer)) {
+            Ok(()) => layer.to_path_buf(),
+            Err(e) => {
+                tracing::debug!("not caching dependencies of {}: {e}", self.key);
+                installed
+            }
+        }
     }
 
     fn collect_dependencies(
