@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{aws_env, cli, moto, project_copy, sdk_config, skip_emulator, unique_region};
+use common::{cli, moto, moto_cli, project_copy, sdk_config, skip_emulator, unique_region};
 use predicates::prelude::*;
 
 const WRITES: &[&str] = &[
@@ -49,12 +49,7 @@ async fn up_rerun_update_plan_failure_and_down() {
     }
     let region = unique_region();
     let dir = project_copy();
-    let run = |args: &[&str]| {
-        let mut cmd = cli(dir.path());
-        aws_env(&mut cmd, region);
-        cmd.args(args);
-        cmd
-    };
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let config = sdk_config(region).await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let lambda = aws_sdk_lambda::Client::new(&config);
@@ -331,9 +326,7 @@ fn update_functions_without_stacks_fails_loudly() {
     }
     let region = unique_region();
     let dir = project_copy();
-    let mut cmd = cli(dir.path());
-    aws_env(&mut cmd, region);
-    cmd.args(["update-functions"])
+    moto_cli(dir.path(), region, &["update-functions"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -389,12 +382,7 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
     }
     let region = unique_region();
     let dir = project_copy();
-    let run = |args: &[&str]| {
-        let mut cmd = cli(dir.path());
-        aws_env(&mut cmd, region);
-        cmd.args(args);
-        cmd
-    };
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let out = run(&["up", "--output", "json"]).assert().success();
     let bucket = json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
         .as_str()

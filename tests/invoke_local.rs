@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{aws_env, cli, moto, project_copy, repo_root, skip_emulator, unique_region, venv_bin};
+use common::{
+    aws_env, cli, moto, moto_cli, project_copy, repo_root, skip_emulator, unique_region, venv_bin,
+};
 use serde_json::{json, Value};
 
 fn invoke(dir: &Path, region: Option<&str>, args: &[&str]) -> assert_cmd::Command {
@@ -57,9 +59,9 @@ fn edit(path: &Path, from: &str, to: &str) {
 }
 
 fn up(dir: &Path, region: &str) -> Value {
-    let mut cmd = cli(dir);
-    aws_env(&mut cmd, region);
-    let out = cmd.args(["up", "--output", "json"]).assert().success();
+    let out = moto_cli(dir, region, &["up", "--output", "json"])
+        .assert()
+        .success();
     let report = stdout_json(out.get_output());
     report["stacks"][0]["outputs"].clone()
 }

@@ -257,6 +257,14 @@ pub fn aws_env(cmd: &mut assert_cmd::Command, region: &str) {
         .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
+/// The CLI run from `dir` with `args`, against moto in `region`.
+pub fn moto_cli(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cli(dir);
+    aws_env(&mut cmd, region);
+    cmd.args(args);
+    cmd
+}
+
 /// An SDK config for moto in `region`.
 pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
