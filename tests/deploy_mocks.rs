@@ -339,14 +339,20 @@ mod elastic_beanstalk {
 mod cloudformation {
     use super::*;
     use aws_sdk_cloudformation::operation::continue_update_rollback::ContinueUpdateRollbackOutput;
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
     use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
     use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
     use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
     use aws_sdk_cloudformation::operation::describe_stacks::{
         DescribeStacksError, DescribeStacksOutput,
     };
+    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
     use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
-    use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackStatus};
+    use aws_sdk_cloudformation::types::{
+        Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, ResourceStatus, Stack,
+        StackEvent, StackStatus,
+    };
     use aws_sdk_cloudformation::Client;
     use aws_smithy_types::error::ErrorMetadata;
 
@@ -517,5 +523,110 @@ mod cloudformation {
             stack::StackAction::Unchanged,
             "same template after the rollback"
         );
+    }
+
+    /// Real CloudFormation fails a resource during the update and rolls back: the error names
+    /// the first failed resource with CloudFormation's reason.
+    #[tokio::test]
+    async fn a_failed_update_names_the_resource_and_reason_from_the_events() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| stack_in(StackStatus::UpdateComplete))
+            .output(|| stack_in(StackStatus::UpdateRollbackInProgress))
+            .output(|| stack_in(StackStatus::UpdateRollbackComplete))
+            .build();
+        let template = mock!(Client::get_template).then_output(|| {
+            GetTemplateOutput::builder()
+                .template_body("old body")
+                .build()
+        });
+        let create = mock!(Client::create_change_set)
+            .match_requests(|r| r.template_body() == Some(rendered().body.as_str()))
+            .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+        let describe_cs = mock!(Client::describe_change_set).then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .changes(
+                    Change::builder()
+                        .resource_change(
+                            ResourceChange::builder()
+                                .action(ChangeAction::Modify)
+                                .logical_resource_id("Topic")
+                                .resource_type("AWS::SNS::Topic")
+                                .replacement(Replacement::False)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let execute = mock!(Client::execute_change_set)
+            .match_requests(|r| r.change_set_name() == Some("cs-1"))
+            .then_output(|| ExecuteChangeSetOutput::builder().build());
+        // Before the execution: nothing; afterwards: the failure.
+        let events = mock!(Client::describe_stack_events)
+            .sequence()
+            .output(|| DescribeStackEventsOutput::builder().build())
+            .output(failed_events)
+            .repeatedly()
+            .build();
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [
+                &describe,
+                &template,
+                &create,
+                &describe_cs,
+                &execute,
+                &events
+            ]
+        );
+        let err = deploy(&client, stack::StackOptions::default())
+            .await
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("stack scorekeep-lambda ended in UPDATE_ROLLBACK_COMPLETE"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("failed resource: WorkerQueue (AWS::SQS::Queue) UPDATE_FAILED: Queue is being deleted by another process"),
+            "{msg}"
+        );
+        assert!(msg.contains("previous good state"), "{msg}");
+        assert_eq!(execute.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stack_in_progress_is_waited_for_first() {
+        let describe = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| stack_in(StackStatus::UpdateInProgress))
+            .output(|| stack_in(StackStatus::UpdateInProgress))
+            .output(|| stack_in(StackStatus::UpdateComplete))
+            .repeatedly()
+            .build();
+        let events = mock!(Client::describe_stack_events)
+            .then_output(|| DescribeStackEventsOutput::builder().build());
+        let template = mock!(Client::get_template).then_output(|| {
+            GetTemplateOutput::builder()
+                .template_body(rendered().body)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_cloudformation,
+            RuleMode::MatchAny,
+            [&describe, &events, &template]
+        );
+        let result = deploy(&client, stack::StackOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(result.action, stack::StackAction::Unchanged);
+        assert!(
+            describe.num_calls() >= 3,
+            "it polled until the update finished"
+        );
+        assert_eq!(template.num_calls(), 1, "then compared templates once");
     }
 }
