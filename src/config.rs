@@ -322,6 +322,13 @@ impl Project {
         self.resolve(&self.config.artifact_dir)
     }
 
+    /// Build and deploy state that is not an artifact (installed dependencies, staging, what
+    /// was applied): `target/scorekeep-deploy-cache` beside `target/scorekeep-deploy`, so the
+    /// artifact directory holds only zips and manifests.
+    pub fn cache_dir(&self) -> PathBuf {
+        cache_dir_for(&self.artifact_dir())
+    }
+
     /// The function names in config order, for error messages that list the valid ones.
     pub fn function_keys(&self) -> Vec<&str> {
         self.config.functions.keys().map(String::as_str).collect()
@@ -479,6 +486,15 @@ impl Project {
         }
         Ok(())
     }
+}
+
+/// The cache directory that goes with an artifact directory: `<name>-cache` beside it.
+pub fn cache_dir_for(artifact_dir: &Path) -> PathBuf {
+    let name = artifact_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scorekeep-deploy".into());
+    artifact_dir.with_file_name(format!("{name}-cache"))
 }
 
 const REFERENCE_HINT: &str =

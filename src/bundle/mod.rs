@@ -618,15 +618,9 @@ impl Job<'_> {
         ))
     }
 
-    /// Build state that is not an artifact: `target/scorekeep-deploy-cache` beside
-    /// `target/scorekeep-deploy`, so the artifact directory holds only zips and manifests.
+    /// See [`Project::cache_dir`].
     fn cache_dir(&self) -> PathBuf {
-        let name = self
-            .artifact_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "scorekeep-deploy".into());
-        self.artifact_dir.with_file_name(format!("{name}-cache"))
+        crate::config::cache_dir_for(&self.artifact_dir)
     }
 
     /// Move freshly installed dependencies into the cache (replacing older layers of this

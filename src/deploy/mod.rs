@@ -162,7 +162,7 @@ fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
     );
     let name = hex::encode(sha2::Sha256::digest(scope.as_bytes()));
     project
-        .artifact_dir()
+        .cache_dir()
         .join("applied")
         .join(format!("{}.json", &name[..16]))
 }
