@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, LastUpdateStatus, Runtime, TracingConfig, TracingMode};
 use aws_sdk_lambda::Client;
@@ -212,39 +213,43 @@ pub async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<Live
         .send()
         .await
     {
-        Ok(c) => Ok(Some(LiveFunction {
-            arn: c.function_arn().unwrap_or_default().to_string(),
-            code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-            last_update_status: c
-                .last_update_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            state: c
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            settings: FunctionSettings {
-                runtime: c
-                    .runtime()
-                    .map(|r| r.as_str().to_string())
-                    .unwrap_or_default(),
-                handler: c.handler().unwrap_or_default().to_string(),
-                memory: c.memory_size().unwrap_or_default(),
-                timeout: c.timeout().unwrap_or_default(),
-                tracing: c
-                    .tracing_config()
-                    .and_then(|t| t.mode())
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_else(|| "PassThrough".into()),
-                environment: c
-                    .environment()
-                    .and_then(|e| e.variables())
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            },
-        })),
+        Ok(c) => Ok(Some(live_from(&c))),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
         Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
+    }
+}
+
+fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
+    LiveFunction {
+        arn: c.function_arn().unwrap_or_default().to_string(),
+        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+        last_update_status: c
+            .last_update_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        state: c
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        settings: FunctionSettings {
+            runtime: c
+                .runtime()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            handler: c.handler().unwrap_or_default().to_string(),
+            memory: c.memory_size().unwrap_or_default(),
+            timeout: c.timeout().unwrap_or_default(),
+            tracing: c
+                .tracing_config()
+                .and_then(|t| t.mode())
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_else(|| "PassThrough".into()),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        },
     }
 }
 
@@ -266,11 +271,7 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
                 out.last_update_status_reason().unwrap_or("no reason given"),
                 "check the bundle and configuration, then rerun"
             ),
-            _ => {
-                return get_live(lambda, name)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("function {name} disappeared"))
-            }
+            _ => return Ok(live_from(&out)),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(3));
