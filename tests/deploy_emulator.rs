@@ -413,3 +413,80 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
         "bucket {bucket} still exists"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    // Pad the template past CloudFormation's 51,200-byte inline limit.
+    let padding = "x".repeat(52_000);
+    edit(
+        &dir.path().join("templates/scorekeep.yaml"),
+        "\nMetadata:\n",
+        &format!("\nMetadata:\n  Padding: {padding}\n"),
+    );
+    moto_cli(dir.path(), region, &["up"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "over CloudFormation's 51200-byte inline limit",
+        ))
+        .stderr(predicate::str::contains("set `artifact_bucket:`"));
+
+    let config = sdk_config(region).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = "scorekeep-deploy-artifacts";
+    // us-east-1 is the one region that takes no location constraint.
+    let location = (region != "us-east-1").then(|| {
+        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+            .build()
+    });
+    s3.create_bucket()
+        .bucket(bucket)
+        .set_create_bucket_configuration(location)
+        .send()
+        .await
+        .unwrap();
+    let config_file = dir.path().join("scorekeep-deploy.yaml");
+    let mut text = std::fs::read_to_string(&config_file).unwrap();
+    text.push_str(&format!("\nartifact_bucket: {bucket}\n"));
+    std::fs::write(&config_file, text).unwrap();
+
+    let before = moto().operations(region).len();
+    moto_cli(dir.path(), region, &["up"]).assert().success();
+    let ops = moto().operations(region)[before..].to_vec();
+    assert!(
+        ops.iter()
+            .any(|op| op.starts_with(&format!("PUT /{bucket}/scorekeep-deploy/templates/"))),
+        "the template was not uploaded: {ops:?}"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let deployed = cfn
+        .get_template()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .unwrap();
+    assert!(deployed.template_body().unwrap().contains(&padding));
+
+    // A rerun finds the same template already uploaded and deployed: no writes at all.
+    let before = moto().operations(region).len();
+    moto_cli(dir.path(), region, &["up"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no changes"));
+    let ops = moto().operations(region)[before..].to_vec();
+    assert!(
+        !ops.iter()
+            .any(|op| op.starts_with("PUT ") || WRITES.contains(&op.as_str())),
+        "a no-op up must not write: {ops:?}"
+    );
+}

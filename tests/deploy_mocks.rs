@@ -374,7 +374,15 @@ mod cloudformation {
         client: &Client,
         options: stack::StackOptions,
     ) -> anyhow::Result<stack::StackResult> {
-        stack::deploy(client, &rendered(), &BTreeMap::new(), options, &task()).await
+        stack::deploy(
+            client,
+            &rendered(),
+            None,
+            &BTreeMap::new(),
+            options,
+            &task(),
+        )
+        .await
     }
 
     fn stack_in(status: StackStatus) -> DescribeStacksOutput {

@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
     for r in &rendered {
         if r.needs_s3_upload {
             ctx.reporter.line(format!(
-                "note: stack {} template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit; `up` uploads it to S3 first",
+                "note: stack {} template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit; `up` uploads it to `artifact_bucket` first",
                 r.stack, r.size_bytes
             ));
         }

@@ -196,14 +196,20 @@ pub async fn up(
     let mut stacks = Vec::new();
     for r in &rendered {
         let task = reporter.task(format!("stack {}: checking", r.stack));
-        let result = stack::deploy(
-            &clients.cloudformation,
-            r,
-            &project.config.tags,
-            options,
-            &task,
-        )
-        .await;
+        let result = match template_url(clients, project, r).await {
+            Ok(url) => {
+                stack::deploy(
+                    &clients.cloudformation,
+                    r,
+                    url.as_deref(),
+                    &project.config.tags,
+                    options,
+                    &task,
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
         match result {
             Ok(result) => {
                 let took = human_duration(task.elapsed());
@@ -307,8 +313,15 @@ pub async fn plan(
     let mut stacks = Vec::new();
     for r in &rendered {
         let task = reporter.task(format!("stack {}: comparing", r.stack));
-        let (live, rows) =
-            stack::preview(&clients.cloudformation, r, &project.config.tags, &task).await?;
+        let url = template_url(clients, project, r).await?;
+        let (live, rows) = stack::preview(
+            &clients.cloudformation,
+            r,
+            url.as_deref(),
+            &project.config.tags,
+            &task,
+        )
+        .await?;
         task.finish(format!("stack {}: {} change(s)", r.stack, rows.len()));
         stacks.push(StackResult {
             stack: r.stack.clone(),
@@ -525,25 +538,83 @@ async fn code_source(
         artifact.function, artifact.manifest.sha256_hex
     );
     let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.zip_path).await?;
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            crate::aws::explain(
-                format!(
-                    "uploading bundle of {} to s3://{bucket}/{key}",
-                    artifact.function
-                ),
-                &e,
-            )
-        })?;
+    upload(
+        clients,
+        bucket,
+        &key,
+        body,
+        &format!("bundle of {}", artifact.function),
+    )
+    .await?;
     Ok(CodeSource::S3 {
         bucket: bucket.clone(),
         key,
     })
+}
+
+/// Where CloudFormation fetches a template that is over the inline limit: uploaded once to
+/// `artifact_bucket` under its SHA-256, so reruns find it there and upload nothing.
+async fn template_url(
+    clients: &Clients,
+    project: &Project,
+    rendered: &RenderedStack,
+) -> anyhow::Result<Option<String>> {
+    use sha2::Digest;
+    if !rendered.needs_s3_upload {
+        return Ok(None);
+    }
+    let Some(bucket) = &project.config.artifact_bucket else {
+        anyhow::bail!(
+            "stack {}: the rendered template is {} bytes, over CloudFormation's {}-byte inline limit\n  hint: set `artifact_bucket:` in the config to an S3 bucket the deploy may write to, or shorten the template",
+            rendered.stack,
+            rendered.size_bytes,
+            template::INLINE_BODY_LIMIT
+        );
+    };
+    let sha = hex::encode(sha2::Sha256::digest(rendered.body.as_bytes()));
+    let key = format!("scorekeep-deploy/templates/{}/{sha}.yaml", rendered.stack);
+    let exists = clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        let body = aws_sdk_s3::primitives::ByteStream::from(rendered.body.clone().into_bytes());
+        upload(
+            clients,
+            bucket,
+            &key,
+            body,
+            &format!("template of stack {}", rendered.stack),
+        )
+        .await?;
+    }
+    Ok(Some(format!(
+        "https://{bucket}.s3.{}.amazonaws.com/{key}",
+        clients.region
+    )))
+}
+
+async fn upload(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    body: aws_sdk_s3::primitives::ByteStream,
+    what: &str,
+) -> anyhow::Result<()> {
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::aws::explain(format!("uploading the {what} to s3://{bucket}/{key}"), &e)
+        })?;
+    Ok(())
 }

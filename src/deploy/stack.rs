@@ -249,17 +249,19 @@ pub struct StackOptions {
 }
 
 /// Deploy one rendered stack: create it, or update it through a change set, or nothing.
+/// `template_url` is where the body was uploaded when it is over the inline limit.
 pub async fn deploy(
     cfn: &Client,
     rendered: &RenderedStack,
+    template_url: Option<&str>,
     tags: &BTreeMap<String, String>,
     options: StackOptions,
     task: &Task,
 ) -> anyhow::Result<StackResult> {
     let name = rendered.stack.as_str();
-    if rendered.needs_s3_upload {
+    if rendered.needs_s3_upload && template_url.is_none() {
         anyhow::bail!(
-            "stack {name}: the rendered template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit\n  hint: split the template into more stacks or shorten it; uploading templates through S3 is not supported yet",
+            "stack {name}: the rendered template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit, and no S3 location was given for it\n  hint: set `artifact_bucket:` in the config to a bucket the deploy may write to",
             rendered.size_bytes
         );
     }
@@ -336,7 +338,7 @@ pub async fn deploy(
 
     let tag_list = desired_tags(tags);
     let Some(current) = live else {
-        return create(cfn, rendered, tag_list, task).await;
+        return create(cfn, rendered, template_url, tag_list, task).await;
     };
 
     if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
@@ -349,7 +351,9 @@ pub async fn deploy(
         });
     }
 
-    let Some((change_set, rows)) = create_change_set(cfn, rendered, tag_list, task).await? else {
+    let Some((change_set, rows)) =
+        create_change_set(cfn, rendered, template_url, tag_list, task).await?
+    else {
         return Ok(StackResult {
             stack: name.to_string(),
             action: StackAction::Unchanged,
@@ -391,6 +395,7 @@ pub async fn deploy(
 async fn create(
     cfn: &Client,
     rendered: &RenderedStack,
+    template_url: Option<&str>,
     tags: Vec<Tag>,
     task: &Task,
 ) -> anyhow::Result<StackResult> {
@@ -399,9 +404,13 @@ async fn create(
     for row in &rows {
         task.println(format!("change  {row}"));
     }
-    cfn.create_stack()
+    let request = cfn.create_stack();
+    let request = match template_url {
+        Some(url) => request.template_url(url),
+        None => request.template_body(&rendered.body),
+    };
+    request
         .stack_name(name)
-        .template_body(&rendered.body)
         .capabilities(Capability::CapabilityNamedIam)
         .set_tags(Some(tags))
         .send()
@@ -424,6 +433,7 @@ async fn create(
 pub async fn create_change_set(
     cfn: &Client,
     rendered: &RenderedStack,
+    template_url: Option<&str>,
     tags: Vec<Tag>,
     task: &Task,
 ) -> anyhow::Result<Option<(String, Vec<ChangeRow>)>> {
@@ -436,12 +446,15 @@ pub async fn create_change_set(
             .unwrap_or_default()
     );
     task.set_message(format!("stack {name}: creating change set"));
-    let created = cfn
-        .create_change_set()
+    let request = cfn.create_change_set();
+    let request = match template_url {
+        Some(url) => request.template_url(url),
+        None => request.template_body(&rendered.body),
+    };
+    let created = request
         .stack_name(name)
         .change_set_name(&change_set_name)
         .change_set_type(ChangeSetType::Update)
-        .template_body(&rendered.body)
         .capabilities(Capability::CapabilityNamedIam)
         .set_tags(Some(tags))
         .send()
@@ -619,6 +632,7 @@ pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::R
 pub async fn preview(
     cfn: &Client,
     rendered: &RenderedStack,
+    template_url: Option<&str>,
     tags: &BTreeMap<String, String>,
     task: &Task,
 ) -> anyhow::Result<(Option<LiveStack>, Vec<ChangeRow>)> {
@@ -636,13 +650,14 @@ pub async fn preview(
     if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
         return Ok((Some(current), Vec::new()));
     }
-    let rows = match create_change_set(cfn, rendered, desired_tags(tags), task).await? {
-        Some((id, rows)) => {
-            delete_change_set(cfn, &id).await;
-            rows
-        }
-        None => Vec::new(),
-    };
+    let rows =
+        match create_change_set(cfn, rendered, template_url, desired_tags(tags), task).await? {
+            Some((id, rows)) => {
+                delete_change_set(cfn, &id).await;
+                rows
+            }
+            None => Vec::new(),
+        };
     Ok((Some(current), rows))
 }
 
