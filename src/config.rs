@@ -276,7 +276,10 @@ impl Project {
     pub fn from_source(path: &Path, root: PathBuf, source: String) -> Result<Project, ConfigError> {
         let config: Config = yaml::from_str(&source).map_err(|e| {
             let mut d = Diagnostic::new(path, e.position, e.message.as_str());
-            d.hint = hint_for_serde_message(&e.message);
+            d.hint = e
+                .hint
+                .map(String::from)
+                .or_else(|| hint_for_serde_message(&e.message));
             d
         })?;
         let project = Project {

@@ -142,9 +142,10 @@ pub fn render_stack(
     };
 
     let mut doc: Value = yaml::from_str(source).map_err(|e| {
-        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message)).with_hint(
+        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
+            .with_hint(e.hint.unwrap_or(
             "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
-        )
+        ))
     })?;
     check_shape(&doc, path, source)?;
 
