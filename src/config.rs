@@ -542,6 +542,9 @@ pub enum Piece {
 }
 
 /// Split `a${output:X}b${region}` into pieces. `$${` is a literal `${`.
+///
+/// Values may be secrets, so an error says where in the value the problem is (a character
+/// offset, 1-based) and never quotes the value.
 pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -549,24 +552,15 @@ pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
     while let Some(idx) = rest.find('$') {
         text.push_str(&rest[..idx]);
         let after = &rest[idx..];
+        let at = value[..value.len() - after.len()].chars().count() + 1;
         if let Some(stripped) = after.strip_prefix("$${") {
             text.push_str("${");
             rest = stripped;
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in `{value}`"))?;
-            let reference = &body[..end];
-            let piece = if reference == "region" {
-                Piece::Region
-            } else if let Some(name) = reference.strip_prefix("output:") {
-                if name.is_empty() {
-                    return Err(format!("empty output name in `{value}`"));
-                }
-                Piece::Output(name.to_string())
-            } else {
-                return Err(format!("unknown reference `${{{reference}}}` in `{value}`"));
-            };
+            let end = body.find('}').ok_or_else(|| {
+                format!("unclosed `${{` at character {at} of the value (no `}}` follows)")
+            })?;
+            let piece = reference_piece(&body[..end], at)?;
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
@@ -582,6 +576,34 @@ pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
         pieces.push(Piece::Text(text));
     }
     Ok(pieces)
+}
+
+/// The piece for the text between `${` and `}` found at character `at` of a value.
+fn reference_piece(reference: &str, at: usize) -> Result<Piece, String> {
+    if reference == "region" {
+        return Ok(Piece::Region);
+    }
+    if let Some(name) = reference.strip_prefix("output:") {
+        if name.is_empty() {
+            return Err(format!(
+                "empty output name in the `${{output:}}` at character {at} of the value"
+            ));
+        }
+        return Ok(Piece::Output(name.to_string()));
+    }
+    // Name the keyword the user probably meant, without quoting what they wrote.
+    let kind = reference.split(':').next().unwrap_or_default();
+    let guess = crate::template::validate::closest_str(kind, &["output", "region"])
+        .map(|k| {
+            format!(
+                ": did you mean `${{{k}{}}}`?",
+                if k == "output" { ":Name" } else { "" }
+            )
+        })
+        .unwrap_or_default();
+    Err(format!(
+        "unknown reference at character {at} of the value{guess}"
+    ))
 }
 
 /// The output names a value refers to.
@@ -717,8 +739,16 @@ mod tests {
     fn bad_reference_syntax_is_located() {
         let text = VALID.replacen("${output:ScorekeepNotificationTopicArn}", "${outptu:X}", 1);
         let msg = error(&text);
-        assert!(msg.contains("unknown reference `${outptu:X}`"), "{msg}");
-        assert!(msg.contains("TOPIC_ARN"), "{msg}");
+        assert!(
+            msg.contains(
+                "unknown reference at character 1 of the value: did you mean `${output:Name}`?"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("TOPIC_ARN") && !msg.contains("outptu"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -744,7 +774,13 @@ mod tests {
             resolve_references("${output:Nope}", &outputs, "r").unwrap_err(),
             "stack output `Nope` does not exist"
         );
-        assert!(parse_references("${output:X").is_err());
+        assert_eq!(
+            parse_references("ab${output:X").unwrap_err(),
+            "unclosed `${` at character 3 of the value (no `}` follows)"
+        );
+        assert!(!parse_references("p4ss${w0rd}")
+            .unwrap_err()
+            .contains("w0rd"));
         assert_eq!(referenced_outputs("${output:A}${output:B}"), vec!["A", "B"]);
     }
 }

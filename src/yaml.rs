@@ -43,6 +43,7 @@ impl From<serde_yaml::Error> for YamlError {
         if let Some(idx) = message.find(" at line ") {
             message.truncate(idx);
         }
+        message = redact_unexpected(&message);
         // serde_yaml's own guard against alias loops trips before our budget on small files.
         if message.contains("repetition limit exceeded") {
             message = format!(
@@ -62,6 +63,24 @@ impl From<serde_yaml::Error> for YamlError {
             hint,
         }
     }
+}
+
+/// serde quotes the offending value ("invalid type: integer `42`, expected a string"); values
+/// may be secrets (environment variables), so keep only its kind ("invalid type: integer").
+fn redact_unexpected(message: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: "] {
+        let Some(start) = message.find(marker).map(|i| i + marker.len()) else {
+            continue;
+        };
+        let end = message[start..]
+            .find(", expected")
+            .map_or(message.len(), |i| start + i);
+        let kind = &message[start..end];
+        if let Some(quote) = kind.find([' ', '`', '"']) {
+            return format!("{}{}", &message[..start + quote], &message[end..]);
+        }
+    }
+    message.to_string()
 }
 
 /// Larger than any config or template needs (CloudFormation's own limit for a template in S3
@@ -487,6 +506,29 @@ stacks:
         assert!(from_str::<Value>("1: a\n'1': b\nx: {k: 1}\ny: {k: 2}\n").is_ok());
         let err = from_str::<Value>("t: !Ref {k: 1, k: 2}\n").unwrap_err();
         assert!(err.message.contains("duplicate key"), "{err:?}");
+    }
+
+    #[test]
+    fn type_errors_do_not_quote_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            a: String,
+            b: u32,
+        }
+        let err = from_str::<S>("a: {k: s3cr3t}\nb: 1\n").unwrap_err();
+        assert!(
+            err.message
+                .ends_with("invalid type: map, expected a string"),
+            "{err:?}"
+        );
+        let err = from_str::<S>("a: x\nb: s3cr3t\n").unwrap_err();
+        assert!(
+            err.message.ends_with("invalid type: string, expected u32"),
+            "{err:?}"
+        );
+        let err = from_str::<S>("a: x\nb: -1\n").unwrap_err();
+        assert!(!err.message.contains("-1"), "{err:?}");
     }
 
     #[test]

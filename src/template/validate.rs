@@ -295,6 +295,17 @@ fn closest<'a>(target: &str, candidates: &'a BTreeSet<String>) -> Option<&'a str
         .map(|(_, c)| c.as_str())
 }
 
+/// The candidate closest to `target` when it is close enough to be a typo: for did-you-mean
+/// hints outside templates (config keys, function names, reference kinds).
+pub(crate) fn closest_str<'a>(target: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&target.to_lowercase(), &c.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
