@@ -109,6 +109,10 @@ pub struct FunctionConfig {
     pub name: Option<String>,
     /// Source directory, relative to the project directory.
     pub source: PathBuf,
+    /// Build from a `source` outside the project directory (after resolving `..` and
+    /// symlinks). Off by default so a config cannot silently bundle files from elsewhere.
+    #[serde(default)]
+    pub allow_outside_project: bool,
     pub runtime: String,
     #[serde(default)]
     pub architecture: Architecture,
@@ -402,6 +406,8 @@ impl Project {
             }
         }
         for (key, f) in &c.functions {
+            self.validate_function_names(key, f)?;
+            self.validate_source(key, f)?;
             let at = |field: &str| -> Vec<PathSegment> {
                 vec!["functions".into(), key.as_str().into(), field.into()]
             };
@@ -489,6 +495,88 @@ impl Project {
         }
         Ok(())
     }
+}
+
+impl Project {
+    /// The key names artifact files and is the default Lambda name, so both follow Lambda's
+    /// function-name rules; that also keeps `..` and `/` out of file names.
+    fn validate_function_names(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        const RULE: &str = "use 1 to 64 letters, digits, hyphens and underscores";
+        if !is_valid_function_name(key) {
+            return Err(self.error_at(
+                &["functions".into(), key.into()],
+                format!("function key `{}` is not a valid Lambda function name", key.escape_debug()),
+                Some(format!("{RULE} (the key is the default function name and the name of its build artifacts)")),
+            ));
+        }
+        match &f.name {
+            Some(name) if !is_valid_function_name(name) => Err(self.error_at(
+                &["functions".into(), key.into(), "name".into()],
+                format!(
+                    "function `{key}`: name `{}` is not a valid Lambda function name",
+                    name.escape_debug()
+                ),
+                Some(RULE.into()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A source outside the project directory must be opted into with `allow_outside_project`.
+    fn validate_source(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        if f.allow_outside_project {
+            return Ok(());
+        }
+        let root_dir = if self.root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.root.as_path()
+        };
+        let Ok(root) = root_dir.canonicalize() else {
+            return Ok(()); // an unreadable project directory fails later, with its own error
+        };
+        let source = resolved_path(&root, &f.source);
+        if source.starts_with(&root) {
+            return Ok(());
+        }
+        Err(self.error_at(
+            &["functions".into(), key.into(), "source".into()],
+            format!(
+                "function `{key}`: source {} is outside the project directory {}",
+                source.display(),
+                root.display()
+            ),
+            Some("move the source into the project, or add `allow_outside_project: true` to the function to build from there on purpose".into()),
+        ))
+    }
+}
+
+/// `relative` joined to `root` with `..` and symlinks resolved; lexically for the part of the
+/// path that does not exist (yet).
+fn resolved_path(root: &Path, relative: &Path) -> PathBuf {
+    let joined = root.join(relative);
+    if let Ok(real) = joined.canonicalize() {
+        return real;
+    }
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Lambda's function-name rule (for names, not ARNs).
+fn is_valid_function_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The cache directory that goes with an artifact directory: `<name>-cache` beside it.
@@ -761,6 +849,47 @@ mod tests {
         assert!(msg.contains("unknown function `nope`"), "{msg}");
         assert!(msg.contains("random-name, scorekeep-worker"), "{msg}");
         assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
+    }
+
+    #[test]
+    fn function_keys_and_names_follow_lambda_rules() {
+        for key in ["\"../x\"", "\"a b\"", "\"\"", &"k".repeat(65)] {
+            let text = VALID.replacen("  random-name:\n", &format!("  {key}:\n"), 1);
+            let line = text.lines().position(|l| l == format!("  {key}:")).unwrap() + 1;
+            let msg = error(&text);
+            assert!(
+                msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:3: function key")),
+                "{msg}"
+            );
+        }
+        let text = VALID.replacen(
+            "    source: functions/random-name\n",
+            "    source: functions/random-name\n    name: a.b\n",
+            1,
+        );
+        assert!(error(&text).contains("name `a.b` is not a valid"));
+        assert!(load(&VALID.replacen("  random-name:\n", "  Random_Name-2:\n", 1)).is_ok());
+    }
+
+    #[test]
+    fn source_outside_the_project_is_refused_unless_allowed() {
+        let text = VALID.replacen("source: functions/random-name", "source: ../elsewhere/x", 1);
+        let msg = error(&text);
+        assert!(msg.contains("outside the project directory"), "{msg}");
+        assert!(msg.contains("allow_outside_project: true"), "{msg}");
+        let allowed = text.replacen(
+            "source: ../elsewhere/x",
+            "source: ../elsewhere/x\n    allow_outside_project: true",
+            1,
+        );
+        assert!(load(&allowed).is_ok());
+        // `..` that stays inside is fine.
+        let inside = VALID.replacen(
+            "source: functions/random-name",
+            "source: functions/../functions/random-name",
+            1,
+        );
+        assert!(load(&inside).is_ok());
     }
 
     #[test]
