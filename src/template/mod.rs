@@ -113,6 +113,61 @@ pub fn function_parameters(
         .collect()
 }
 
+/// The config path of the function setting that supplies template parameter `parameter`
+/// (`RandomNameMemorySize` → `functions.random-name.memory`); the function itself for a value
+/// the config leaves at its default.
+fn function_setting_path(key: &str, f: &FunctionConfig, parameter: &str) -> Vec<PathSegment> {
+    let setting = parameter
+        .strip_prefix(&parameter_prefix(key))
+        .unwrap_or_default();
+    let field = match setting {
+        "FunctionName" if f.name.is_some() => Some("name"),
+        "Runtime" => Some("runtime"),
+        "Architecture" => Some("architecture"),
+        "Handler" => Some("handler"),
+        "MemorySize" => Some("memory"),
+        "Timeout" => Some("timeout"),
+        "TracingMode" => Some("tracing"),
+        "Schedule" => Some("schedule"),
+        _ => None,
+    };
+    let mut path = vec!["functions".into(), key.into()];
+    path.extend(field.map(PathSegment::from));
+    path
+}
+
+/// CloudFormation rejects a parameter value outside the parameter's constraints only when the
+/// stack is created or updated; check them here, at the config line that set the value.
+fn check_constraints(
+    project: &Project,
+    template: &Path,
+    doc: &Value,
+    supplied: &BTreeMap<String, Value>,
+    origins: &BTreeMap<String, Vec<PathSegment>>,
+) -> Result<(), TemplateError> {
+    for (name, value) in supplied {
+        let Some(declaration) = doc.get("Parameters").and_then(|p| p.get(name.as_str())) else {
+            continue;
+        };
+        let text = scalar_text(value);
+        if let Err(violation) = validate::check_parameter_value(declaration, &text) {
+            let path = origins.get(name).cloned().unwrap_or_default();
+            return Err(project
+                .error_at(
+                    &path,
+                    format!(
+                        "`{name}` = {text} {} (declared in {})",
+                        violation.message,
+                        template.display()
+                    ),
+                    Some(violation.hint),
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
 /// Render every stack in the project. Validates everything before returning anything, so a
 /// caller that writes files writes all of them or none.
 pub fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateError> {
@@ -153,6 +208,8 @@ pub fn render_stack(
     // then the stack's explicit `parameters`, which must all be declared.
     let declared: Vec<String> = mapping_keys(doc.get("Parameters"));
     let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
+    // Where in the config each supplied value was written, for constraint errors.
+    let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
     let mut functions = Vec::new();
     for (key, f) in &project.config.functions {
         let params = function_parameters(project, key, f);
@@ -161,6 +218,7 @@ pub fn render_stack(
         }
         for (name, value) in params {
             if declared.contains(&name) {
+                origins.insert(name.clone(), function_setting_path(key, f, &name));
                 supplied.insert(name, value);
             }
         }
@@ -184,8 +242,18 @@ pub fn render_stack(
                 )
                 .into());
         }
+        origins.insert(
+            name.clone(),
+            vec![
+                "stacks".into(),
+                index.into(),
+                "parameters".into(),
+                name.as_str().into(),
+            ],
+        );
         supplied.insert(name.clone(), scalar_to_value(value));
     }
+    check_constraints(project, path, &doc, &supplied, &origins)?;
 
     if let Some(Value::Mapping(params)) = doc.get_mut("Parameters") {
         for (name, value) in &supplied {
