@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
+use crate::exit::UsageError;
 use crate::yaml::{self, PathSegment};
 
 /// Where the configuration is looked for when `--config` is not given.
@@ -341,12 +342,12 @@ impl Project {
         self.config.functions.keys().map(String::as_str).collect()
     }
 
-    /// The named functions, or all of them when `names` is empty. Unknown names are an error
-    /// that lists the valid ones.
+    /// The named functions, or all of them when `names` is empty. A name that is not a key
+    /// under `functions:` is a usage error about the command-line argument, with a suggestion.
     pub fn select_functions(
         &self,
         names: &[String],
-    ) -> Result<Vec<(&str, &FunctionConfig)>, ConfigError> {
+    ) -> Result<Vec<(&str, &FunctionConfig)>, UsageError> {
         if names.is_empty() {
             return Ok(self
                 .config
@@ -355,23 +356,34 @@ impl Project {
                 .map(|(k, f)| (k.as_str(), f))
                 .collect());
         }
-        let mut selected = Vec::new();
-        for name in names {
-            match self.config.functions.get_key_value(name.as_str()) {
-                Some((k, f)) => selected.push((k.as_str(), f)),
-                None => {
-                    return Err(self.error_at(
-                        &["functions".into()],
-                        format!("unknown function `{name}`"),
-                        Some(format!(
-                            "functions defined here: {}",
-                            self.function_keys().join(", ")
-                        )),
-                    ))
-                }
-            }
-        }
-        Ok(selected)
+        names
+            .iter()
+            .map(|name| {
+                self.config
+                    .functions
+                    .get_key_value(name.as_str())
+                    .map(|(k, f)| (k.as_str(), f))
+                    .ok_or_else(|| self.unknown_function(name))
+            })
+            .collect()
+    }
+
+    fn unknown_function(&self, name: &str) -> UsageError {
+        let keys = self.function_keys();
+        // A typo, or a part of the name (`worker` for `scorekeep-worker`).
+        let guess = crate::template::validate::closest_str(name, &keys).or_else(|| {
+            keys.iter()
+                .copied()
+                .find(|k| !name.is_empty() && (k.contains(name) || name.contains(k)))
+        });
+        let guess = guess
+            .map(|g| format!("did you mean `{g}`? "))
+            .unwrap_or_default();
+        UsageError(format!(
+            "unknown function `{name}` on the command line\n  hint: {guess}the functions in {} are {}",
+            self.config_path.display(),
+            keys.join(", ")
+        ))
     }
 
     /// Lambda function name for a function key.
@@ -609,9 +621,9 @@ fn is_valid_stack_name(name: &str) -> bool {
 /// Hints for the common serde messages, so a typo gets a next step, not just a complaint.
 fn hint_for_serde_message(message: &str) -> Option<String> {
     if message.contains("unknown field") {
-        Some("remove or rename the key; the valid keys are listed above".into())
+        Some(did_you_mean(message) + "remove or rename the key; the valid keys are listed above")
     } else if message.contains("unknown variant") {
-        Some("use one of the values listed above".into())
+        Some(did_you_mean(message) + "use one of the values listed above")
     } else if message.contains("invalid type") {
         Some("check the value's type (quote strings, leave numbers bare)".into())
     } else if message.contains("missing field") {
@@ -619,6 +631,18 @@ fn hint_for_serde_message(message: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// "did you mean `memory`? " for serde's "unknown field `memroy`, expected one of `name`,
+/// `memory`, …" (the first backticked word is the unknown one, the rest are valid).
+fn did_you_mean(message: &str) -> String {
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let Some((unknown, valid)) = quoted.split_first() else {
+        return String::new();
+    };
+    crate::template::validate::closest_str(unknown, valid)
+        .map(|g| format!("did you mean `{g}`? "))
+        .unwrap_or_default()
 }
 
 /// A piece of a value with references: literal text, a stack output, or the region.
@@ -773,6 +797,7 @@ mod tests {
             msg.contains("`memory`") && msg.contains("`timeout`"),
             "{msg}"
         );
+        assert!(msg.contains("hint: did you mean `memory`?"), "{msg}");
     }
 
     #[test]
@@ -846,9 +871,17 @@ mod tests {
             .select_functions(&["nope".to_string()])
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("unknown function `nope`"), "{msg}");
+        assert!(
+            msg.contains("unknown function `nope` on the command line"),
+            "{msg}"
+        );
         assert!(msg.contains("random-name, scorekeep-worker"), "{msg}");
-        assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
+        assert!(!msg.contains("did you mean"), "{msg}");
+        let msg = p
+            .select_functions(&["worker".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("did you mean `scorekeep-worker`?"), "{msg}");
     }
 
     #[test]

@@ -190,8 +190,7 @@ fn unknown_function_name() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("unknown function `no-such-fn`"))
-        .stderr(predicate::str::contains("random-name, scorekeep-worker"))
-        .stderr(predicate::str::contains("scorekeep-deploy.yaml:"));
+        .stderr(predicate::str::contains("random-name, scorekeep-worker"));
 }
 
 #[test]
