@@ -60,13 +60,19 @@ fn with_verb_tip(mut err: clap::Error) -> clap::Error {
     name = "scorekeep-deploy",
     version,
     about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions and their queue, topic and bucket",
-    long_about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions (random-name, \
-scorekeep-worker) and their SNS topic, SQS queue and S3 bucket with CloudFormation, bundle the \
-functions with their tracing SDK, and wire the Elastic Beanstalk environment.\n\n\
-Region, credentials and endpoint come from the standard AWS chain (AWS_PROFILE, AWS_REGION, \
-AWS_ENDPOINT_URL, SSO, instance roles); the flags below override it.",
+    long_about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions (random-name,
+scorekeep-worker) and their SNS topic, SQS queue and S3 bucket with CloudFormation, bundle the
+functions with their tracing SDK, and wire the Elastic Beanstalk environment.
+
+Credentials and endpoint come from the standard AWS chain (AWS_PROFILE, AWS_ENDPOINT_URL, SSO,
+instance roles); the flags below override it. Region: --region, then AWS_REGION or
+AWS_DEFAULT_REGION, then the profile's region, then the config's `region:`.",
     after_help = EXIT_CODES,
-    propagate_version = true
+    propagate_version = true,
+    // No re-wrapping (for every subcommand too): clap would break the example lines in the
+    // help at the terminal's width, and a wrapped command line cannot be pasted. The help
+    // text is written in short lines instead.
+    term_width = 0
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -86,7 +92,7 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub config: PathBuf,
-    /// AWS region (default: AWS_REGION, then the config's `region`, then the profile).
+    /// AWS region (default: AWS_REGION/AWS_DEFAULT_REGION, the profile's, the config's `region`).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// Named AWS profile (default: AWS_PROFILE).

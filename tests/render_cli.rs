@@ -677,3 +677,54 @@ fn help_examples_are_printed_whole_on_a_narrow_terminal() {
     }
     assert!(checked >= 15, "only {checked} example lines found");
 }
+
+// ---- Item 20: one region rule -------------------------------------------------------------
+
+/// `status` against moto with a profile file whose `default` profile has `profile_region`,
+/// and `env_region` as AWS_REGION: the region it reports.
+fn status_region(profile_region: Option<&str>, env_region: Option<&str>) -> String {
+    use common::{moto, skip_emulator};
+    assert!(!skip_emulator(), "needs the moto server (scripts/setup)");
+    let dir = project_copy();
+    let config_file = dir.path().join("aws-config");
+    let region_line = profile_region
+        .map(|r| format!("region = {r}\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        &config_file,
+        format!("[profile scorekeep-test]\n{region_line}"),
+    )
+    .unwrap();
+    let mut cmd = cli(dir.path());
+    cmd.args(["status", "--output", "json"])
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_CONFIG_FILE", &config_file)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-credentials"),
+        )
+        .env("AWS_PROFILE", "scorekeep-test")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    if let Some(region) = env_region {
+        cmd.env("AWS_REGION", region);
+    }
+    let out = cmd.assert().success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.get_output().stdout)));
+    report["region"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn region_is_env_then_profile_then_config() {
+    // The committed config says us-east-1.
+    assert_eq!(status_region(Some("eu-west-3"), None), "eu-west-3");
+    assert_eq!(
+        status_region(Some("eu-west-3"), Some("ap-south-1")),
+        "ap-south-1"
+    );
+    assert_eq!(status_region(None, None), "us-east-1");
+}
