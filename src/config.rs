@@ -45,7 +45,7 @@ pub const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
 pub struct Config {
     /// A short project name, used in output and as the default tag value.
     pub project: String,
-    /// Region to deploy to when neither `--region` nor `AWS_REGION` says otherwise.
+    /// Region to deploy to when neither `--region`, `AWS_REGION` nor the AWS profile names one.
     #[serde(default)]
     pub region: Option<String>,
     /// The CloudFormation stacks, deployed in this order.
