@@ -172,7 +172,7 @@ fn topic_policy_denies_requests_without_tls() {
     let policy = resources
         .values()
         .find(|r| {
-            r["Type"] == Value::from("AWS::SNS::TopicPolicy")
+            r["Type"] == "AWS::SNS::TopicPolicy"
                 && r["Properties"]["Topics"]
                     .as_sequence()
                     .is_some_and(|topics| topics.iter().any(refs_topic))
@@ -183,9 +183,9 @@ fn topic_policy_denies_requests_without_tls() {
         .unwrap();
     assert!(
         statements.iter().any(|s| {
-            s["Effect"] == Value::from("Deny")
-                && s["Principal"] == Value::from("*")
-                && s["Condition"]["Bool"]["aws:SecureTransport"] == Value::from("false")
+            s["Effect"] == "Deny"
+                && s["Principal"] == "*"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
                 && refs_topic(&s["Resource"])
                 && s["Action"]
                     .as_sequence()

@@ -113,6 +113,69 @@ pub fn function_parameters(
         .collect()
 }
 
+/// Parameter values the config supplies to one stack's template.
+struct Supplied {
+    values: BTreeMap<String, Value>,
+    /// Where in the config each value was written, for constraint errors.
+    origins: BTreeMap<String, Vec<PathSegment>>,
+    /// Function keys whose `<Prefix>FunctionName` the template declares.
+    functions: Vec<String>,
+}
+
+/// Function settings where the template declares the parameter, then the stack's explicit
+/// `parameters`, which must all be declared.
+fn supplied_values(
+    project: &Project,
+    index: usize,
+    path: &Path,
+    declared: &[String],
+) -> Result<Supplied, TemplateError> {
+    let stack = &project.config.stacks[index];
+    let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
+    let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
+    let mut functions = Vec::new();
+    for (key, f) in &project.config.functions {
+        let params = function_parameters(project, key, f);
+        if declared.contains(&params[0].0) {
+            functions.push(key.clone());
+        }
+        for (name, value) in params {
+            if declared.contains(&name) {
+                origins.insert(name.clone(), function_setting_path(key, f, &name));
+                supplied.insert(name, value);
+            }
+        }
+    }
+    for (name, value) in &stack.parameters {
+        let at: Vec<PathSegment> = vec![
+            "stacks".into(),
+            index.into(),
+            "parameters".into(),
+            name.as_str().into(),
+        ];
+        if !declared.contains(name) {
+            return Err(project
+                .error_at(
+                    &at,
+                    format!(
+                        "stack `{}`: parameter `{name}` is not declared by {}",
+                        stack.name,
+                        path.display()
+                    ),
+                    Some(format!("declared parameters: {}", declared.join(", "))),
+                )
+                .into());
+        }
+        origins.insert(name.clone(), at);
+        supplied.insert(name.clone(), scalar_to_value(value));
+    }
+    Ok(Supplied {
+        values: supplied,
+        origins,
+        functions,
+    })
+}
+
 /// The config path of the function setting that supplies template parameter `parameter`
 /// (`RandomNameMemorySize` → `functions.random-name.memory`); the function itself for a value
 /// the config leaves at its default.
@@ -204,55 +267,12 @@ pub fn render_stack(
     })?;
     check_shape(&doc, path, source)?;
 
-    // Supply parameter values: function settings where the template declares the parameter,
-    // then the stack's explicit `parameters`, which must all be declared.
     let declared: Vec<String> = mapping_keys(doc.get("Parameters"));
-    let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
-    // Where in the config each supplied value was written, for constraint errors.
-    let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
-    let mut functions = Vec::new();
-    for (key, f) in &project.config.functions {
-        let params = function_parameters(project, key, f);
-        if declared.contains(&params[0].0) {
-            functions.push(key.clone());
-        }
-        for (name, value) in params {
-            if declared.contains(&name) {
-                origins.insert(name.clone(), function_setting_path(key, f, &name));
-                supplied.insert(name, value);
-            }
-        }
-    }
-    for (name, value) in &stack.parameters {
-        if !declared.contains(name) {
-            return Err(project
-                .error_at(
-                    &[
-                        "stacks".into(),
-                        index.into(),
-                        "parameters".into(),
-                        name.as_str().into(),
-                    ],
-                    format!(
-                        "stack `{}`: parameter `{name}` is not declared by {}",
-                        stack.name,
-                        path.display()
-                    ),
-                    Some(format!("declared parameters: {}", declared.join(", "))),
-                )
-                .into());
-        }
-        origins.insert(
-            name.clone(),
-            vec![
-                "stacks".into(),
-                index.into(),
-                "parameters".into(),
-                name.as_str().into(),
-            ],
-        );
-        supplied.insert(name.clone(), scalar_to_value(value));
-    }
+    let Supplied {
+        values: supplied,
+        origins,
+        functions,
+    } = supplied_values(project, index, path, &declared)?;
     check_constraints(project, path, &doc, &supplied, &origins)?;
 
     if let Some(Value::Mapping(params)) = doc.get_mut("Parameters") {
