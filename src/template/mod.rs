@@ -113,6 +113,14 @@ pub fn function_parameters(
         .collect()
 }
 
+/// "did you mean `X`? " when one of `candidates` is close to `typed`, else nothing.
+fn did_you_mean(typed: &str, candidates: &[String]) -> String {
+    let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    validate::closest_str(typed, &candidates)
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default()
+}
+
 /// Parameter values the config supplies to one stack's template.
 struct Supplied {
     values: BTreeMap<String, Value>,
@@ -162,7 +170,10 @@ fn supplied_values(
                         stack.name,
                         path.display()
                     ),
-                    Some(format!("declared parameters: {}", declared.join(", "))),
+                    Some(
+                        did_you_mean(name, declared)
+                            + &format!("declared parameters: {}", declared.join(", ")),
+                    ),
                 )
                 .into());
         }
@@ -646,6 +657,10 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("`LogRetentionDay` is not declared"), "{msg}");
+        assert!(
+            msg.contains("hint: did you mean `LogRetentionDays`?"),
+            "{msg}"
+        );
     }
 
     #[test]
