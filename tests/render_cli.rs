@@ -680,11 +680,13 @@ fn help_examples_are_printed_whole_on_a_narrow_terminal() {
 
 // ---- Item 20: one region rule -------------------------------------------------------------
 
-/// `status` against moto with a profile file whose `default` profile has `profile_region`,
-/// and `env_region` as AWS_REGION: the region it reports.
-fn status_region(profile_region: Option<&str>, env_region: Option<&str>) -> String {
-    use common::{moto, skip_emulator};
-    assert!(!skip_emulator(), "needs the moto server (scripts/setup)");
+/// `status` against moto with a profile whose region is `profile_region`, `env_region` as
+/// AWS_REGION and `flag` as --region: the region it reports.
+fn status_region(
+    profile_region: Option<&str>,
+    env_region: Option<&str>,
+    flag: Option<&str>,
+) -> String {
     let dir = project_copy();
     let config_file = dir.path().join("aws-config");
     let region_line = profile_region
@@ -697,7 +699,7 @@ fn status_region(profile_region: Option<&str>, env_region: Option<&str>) -> Stri
     .unwrap();
     let mut cmd = cli(dir.path());
     cmd.args(["status", "--output", "json"])
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ENDPOINT_URL", &common::moto().endpoint)
         .env("AWS_CONFIG_FILE", &config_file)
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -712,6 +714,9 @@ fn status_region(profile_region: Option<&str>, env_region: Option<&str>) -> Stri
     if let Some(region) = env_region {
         cmd.env("AWS_REGION", region);
     }
+    if let Some(region) = flag {
+        cmd.args(["--region", region]);
+    }
     let out = cmd.assert().success();
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.get_output().stdout)));
@@ -719,12 +724,20 @@ fn status_region(profile_region: Option<&str>, env_region: Option<&str>) -> Stri
 }
 
 #[test]
-fn region_is_env_then_profile_then_config() {
+fn region_is_flag_then_env_then_profile_then_config() {
+    if common::skip_emulator() {
+        return;
+    }
     // The committed config says us-east-1.
-    assert_eq!(status_region(Some("eu-west-3"), None), "eu-west-3");
+    let profile = Some("eu-west-3");
+    assert_eq!(status_region(profile, None, None), "eu-west-3");
     assert_eq!(
-        status_region(Some("eu-west-3"), Some("ap-south-1")),
+        status_region(profile, Some("ap-south-1"), None),
         "ap-south-1"
     );
-    assert_eq!(status_region(None, None), "us-east-1");
+    assert_eq!(
+        status_region(profile, Some("ap-south-1"), Some("sa-east-1")),
+        "sa-east-1"
+    );
+    assert_eq!(status_region(None, None, None), "us-east-1");
 }
