@@ -316,6 +316,8 @@ fn function_key_that_is_not_a_lambda_name_is_refused_by_every_command() {
             &["build"],
             &["plan", "--endpoint-url", "http://127.0.0.1:9"],
             &["status", "--endpoint-url", "http://127.0.0.1:9"],
+            &["up", "--endpoint-url", "http://127.0.0.1:9"],
+            &["update-functions", "--endpoint-url", "http://127.0.0.1:9"],
             &["invoke", "--local", "random-name"],
             &["down", "--yes", "--endpoint-url", "http://127.0.0.1:9"],
         ] {
