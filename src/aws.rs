@@ -40,8 +40,7 @@ impl Clients {
 
 /// Load AWS configuration the standard way, with our flags on top.
 ///
-/// Region: `--region`, then `AWS_REGION`/`AWS_DEFAULT_REGION`, then the project config's
-/// `region`, then the profile. Endpoint: `--endpoint-url`, then `AWS_ENDPOINT_URL` (read by
+/// Region: see [`choose_region`]. Endpoint: `--endpoint-url`, then `AWS_ENDPOINT_URL` (read by
 /// aws-config itself). Retries: the SDK's adaptive mode, so throttling backs off by itself.
 pub async fn load_config(
     global: &GlobalArgs,
@@ -58,15 +57,7 @@ pub async fn load_config(
     if let Some(profile) = &global.profile {
         loader = loader.profile_name(profile);
     }
-    let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-    if let Some(region) = global
-        .region
-        .clone()
-        .or(env_region)
-        .or(project_region.map(String::from))
-    {
+    if let Some(region) = choose_region(global, project_region).await {
         loader = loader.region(Region::new(region));
     }
     if let Some(endpoint) = &global.endpoint_url {
@@ -75,10 +66,35 @@ pub async fn load_config(
     let config = loader.load().await;
     if config.region().is_none() {
         anyhow::bail!(crate::exit::UsageError(
-            "no AWS region is configured\n  hint: pass --region, set AWS_REGION, or add `region:` to the config".into()
+            "no AWS region is configured\n  hint: pass --region, set AWS_REGION, set `region` in the AWS profile, or add `region:` to the config".into()
         ));
     }
     Ok(config)
+}
+
+/// Region precedence, as the README and `--help` state it: `--region`, then
+/// `AWS_REGION`/`AWS_DEFAULT_REGION`, then the profile's `region` (`--profile` or
+/// `AWS_PROFILE`, from `AWS_CONFIG_FILE`), then the project config's `region:`. `None` leaves
+/// the rest of the SDK's chain (instance metadata) to decide.
+async fn choose_region(global: &GlobalArgs, project_region: Option<&str>) -> Option<String> {
+    if let Some(region) = &global.region {
+        return Some(region.clone());
+    }
+    let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    if env_region.is_some() {
+        return env_region;
+    }
+    use aws_config::meta::region::ProvideRegion;
+    let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(name) = &global.profile {
+        profile = profile.profile_name(name);
+    }
+    if let Some(region) = profile.build().region().await {
+        return Some(region.to_string());
+    }
+    project_region.map(String::from)
 }
 
 /// An AWS call that failed, explained: what we were doing, AWS's code and message, and a hint.

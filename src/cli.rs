@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub const EXIT_CODES: &str = "\
@@ -10,20 +11,68 @@ Exit codes:
   1  a deploy, build or AWS failure; the message names the resource and AWS's reason
   2  bad usage, configuration or template (nothing was changed)
      (for `plan --detailed-exitcode`: changes are pending; errors are then 1)
-  130  interrupted (Ctrl-C); AWS keeps going, rerun the command to attach";
+  130  interrupted (Ctrl-C); AWS keeps going, rerun the command to attach
+
+Coming from another tool: deploy/apply -> up, destroy/delete/remove -> down, diff -> plan,
+package -> build, synth -> render.";
+
+/// Verbs users of terraform, SAM, the CDK or serverless type, and the command that does it
+/// here: an unknown subcommand among them gets clap's "a similar subcommand exists" tip.
+const OTHER_TOOLS_VERBS: &[(&str, &str)] = &[
+    ("deploy", "up"),
+    ("apply", "up"),
+    ("destroy", "down"),
+    ("delete", "down"),
+    ("remove", "down"),
+    ("diff", "plan"),
+    ("package", "build"),
+    ("synth", "render"),
+];
+
+/// Parse the command line, exiting 2 with a message (and a tip for other tools' verbs) on
+/// bad usage, as clap does.
+pub fn parse() -> Cli {
+    Cli::try_parse().unwrap_or_else(|err| with_verb_tip(err).exit())
+}
+
+fn with_verb_tip(mut err: clap::Error) -> clap::Error {
+    if err.kind() != ErrorKind::InvalidSubcommand {
+        return err;
+    }
+    let ours = match err.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(typed)) => OTHER_TOOLS_VERBS
+            .iter()
+            .find(|(verb, _)| verb == typed)
+            .map(|(_, ours)| ours.to_string()),
+        _ => None,
+    };
+    if let Some(ours) = ours {
+        err.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(vec![ours]),
+        );
+    }
+    err
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scorekeep-deploy",
     version,
     about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions and their queue, topic and bucket",
-    long_about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions (random-name, \
-scorekeep-worker) and their SNS topic, SQS queue and S3 bucket with CloudFormation, bundle the \
-functions with their tracing SDK, and wire the Elastic Beanstalk environment.\n\n\
-Region, credentials and endpoint come from the standard AWS chain (AWS_PROFILE, AWS_REGION, \
-AWS_ENDPOINT_URL, SSO, instance roles); the flags below override it.",
+    long_about = "Deploy the Scorekeep sample's X-Ray-instrumented Lambda functions (random-name,
+scorekeep-worker) and their SNS topic, SQS queue and S3 bucket with CloudFormation, bundle the
+functions with their tracing SDK, and wire the Elastic Beanstalk environment.
+
+Credentials and endpoint come from the standard AWS chain (AWS_PROFILE, AWS_ENDPOINT_URL, SSO,
+instance roles); the flags below override it. Region: --region, then AWS_REGION or
+AWS_DEFAULT_REGION, then the profile's region, then the config's `region:`.",
     after_help = EXIT_CODES,
-    propagate_version = true
+    propagate_version = true,
+    // No re-wrapping (for every subcommand too): clap would break the example lines in the
+    // help at the terminal's width, and a wrapped command line cannot be pasted. The help
+    // text is written in short lines instead.
+    term_width = 0
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -43,7 +92,7 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub config: PathBuf,
-    /// AWS region (default: AWS_REGION, then the config's `region`, then the profile).
+    /// AWS region (default: AWS_REGION/AWS_DEFAULT_REGION, the profile's, the config's `region`).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// Named AWS profile (default: AWS_PROFILE).
@@ -225,6 +274,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn other_tools_verbs_name_existing_commands() {
+        let cmd = Cli::command();
+        for (verb, ours) in OTHER_TOOLS_VERBS {
+            assert!(cmd.find_subcommand(ours).is_some(), "{ours}");
+            assert!(cmd.find_subcommand(verb).is_none(), "{verb} is a command");
+            assert!(EXIT_CODES.contains(verb), "{verb} not in --help");
+        }
     }
 
     #[test]

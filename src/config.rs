@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
+use crate::exit::UsageError;
 use crate::yaml::{self, PathSegment};
 
 /// Where the configuration is looked for when `--config` is not given.
@@ -44,7 +45,7 @@ pub const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
 pub struct Config {
     /// A short project name, used in output and as the default tag value.
     pub project: String,
-    /// Region to deploy to when neither `--region` nor `AWS_REGION` says otherwise.
+    /// Region to deploy to when neither `--region`, `AWS_REGION` nor the AWS profile names one.
     #[serde(default)]
     pub region: Option<String>,
     /// The CloudFormation stacks, deployed in this order.
@@ -109,6 +110,10 @@ pub struct FunctionConfig {
     pub name: Option<String>,
     /// Source directory, relative to the project directory.
     pub source: PathBuf,
+    /// Build from a `source` outside the project directory (after resolving `..` and
+    /// symlinks). Off by default so a config cannot silently bundle files from elsewhere.
+    #[serde(default)]
+    pub allow_outside_project: bool,
     pub runtime: String,
     #[serde(default)]
     pub architecture: Architecture,
@@ -276,7 +281,10 @@ impl Project {
     pub fn from_source(path: &Path, root: PathBuf, source: String) -> Result<Project, ConfigError> {
         let config: Config = yaml::from_str(&source).map_err(|e| {
             let mut d = Diagnostic::new(path, e.position, e.message.as_str());
-            d.hint = hint_for_serde_message(&e.message);
+            d.hint = e
+                .hint
+                .map(String::from)
+                .or_else(|| hint_for_serde_message(&e.message));
             d
         })?;
         let project = Project {
@@ -334,12 +342,12 @@ impl Project {
         self.config.functions.keys().map(String::as_str).collect()
     }
 
-    /// The named functions, or all of them when `names` is empty. Unknown names are an error
-    /// that lists the valid ones.
+    /// The named functions, or all of them when `names` is empty. A name that is not a key
+    /// under `functions:` is a usage error about the command-line argument, with a suggestion.
     pub fn select_functions(
         &self,
         names: &[String],
-    ) -> Result<Vec<(&str, &FunctionConfig)>, ConfigError> {
+    ) -> Result<Vec<(&str, &FunctionConfig)>, UsageError> {
         if names.is_empty() {
             return Ok(self
                 .config
@@ -348,23 +356,34 @@ impl Project {
                 .map(|(k, f)| (k.as_str(), f))
                 .collect());
         }
-        let mut selected = Vec::new();
-        for name in names {
-            match self.config.functions.get_key_value(name.as_str()) {
-                Some((k, f)) => selected.push((k.as_str(), f)),
-                None => {
-                    return Err(self.error_at(
-                        &["functions".into()],
-                        format!("unknown function `{name}`"),
-                        Some(format!(
-                            "functions defined here: {}",
-                            self.function_keys().join(", ")
-                        )),
-                    ))
-                }
-            }
-        }
-        Ok(selected)
+        names
+            .iter()
+            .map(|name| {
+                self.config
+                    .functions
+                    .get_key_value(name.as_str())
+                    .map(|(k, f)| (k.as_str(), f))
+                    .ok_or_else(|| self.unknown_function(name))
+            })
+            .collect()
+    }
+
+    fn unknown_function(&self, name: &str) -> UsageError {
+        let keys = self.function_keys();
+        // A typo, or a part of the name (`worker` for `scorekeep-worker`).
+        let guess = crate::template::validate::closest_str(name, &keys).or_else(|| {
+            keys.iter()
+                .copied()
+                .find(|k| !name.is_empty() && (k.contains(name) || name.contains(k)))
+        });
+        let guess = guess
+            .map(|g| format!("did you mean `{g}`? "))
+            .unwrap_or_default();
+        UsageError(format!(
+            "unknown function `{name}` on the command line\n  hint: {guess}the functions in {} are {}",
+            self.config_path.display(),
+            keys.join(", ")
+        ))
     }
 
     /// Lambda function name for a function key.
@@ -399,6 +418,8 @@ impl Project {
             }
         }
         for (key, f) in &c.functions {
+            self.validate_function_names(key, f)?;
+            self.validate_source(key, f)?;
             let at = |field: &str| -> Vec<PathSegment> {
                 vec!["functions".into(), key.as_str().into(), field.into()]
             };
@@ -488,6 +509,88 @@ impl Project {
     }
 }
 
+impl Project {
+    /// The key names artifact files and is the default Lambda name, so both follow Lambda's
+    /// function-name rules; that also keeps `..` and `/` out of file names.
+    fn validate_function_names(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        const RULE: &str = "use 1 to 64 letters, digits, hyphens and underscores";
+        if !is_valid_function_name(key) {
+            return Err(self.error_at(
+                &["functions".into(), key.into()],
+                format!("function key `{}` is not a valid Lambda function name", key.escape_debug()),
+                Some(format!("{RULE} (the key is the default function name and the name of its build artifacts)")),
+            ));
+        }
+        match &f.name {
+            Some(name) if !is_valid_function_name(name) => Err(self.error_at(
+                &["functions".into(), key.into(), "name".into()],
+                format!(
+                    "function `{key}`: name `{}` is not a valid Lambda function name",
+                    name.escape_debug()
+                ),
+                Some(RULE.into()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A source outside the project directory must be opted into with `allow_outside_project`.
+    fn validate_source(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        if f.allow_outside_project {
+            return Ok(());
+        }
+        let root_dir = if self.root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.root.as_path()
+        };
+        let Ok(root) = root_dir.canonicalize() else {
+            return Ok(()); // an unreadable project directory fails later, with its own error
+        };
+        let source = resolved_path(&root, &f.source);
+        if source.starts_with(&root) {
+            return Ok(());
+        }
+        Err(self.error_at(
+            &["functions".into(), key.into(), "source".into()],
+            format!(
+                "function `{key}`: source {} is outside the project directory {}",
+                source.display(),
+                root.display()
+            ),
+            Some("move the source into the project, or add `allow_outside_project: true` to the function to build from there on purpose".into()),
+        ))
+    }
+}
+
+/// `relative` joined to `root` with `..` and symlinks resolved; lexically for the part of the
+/// path that does not exist (yet).
+fn resolved_path(root: &Path, relative: &Path) -> PathBuf {
+    let joined = root.join(relative);
+    if let Ok(real) = joined.canonicalize() {
+        return real;
+    }
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Lambda's function-name rule (for names, not ARNs).
+fn is_valid_function_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// The cache directory that goes with an artifact directory: `<name>-cache` beside it.
 pub fn cache_dir_for(artifact_dir: &Path) -> PathBuf {
     let name = artifact_dir
@@ -518,9 +621,9 @@ fn is_valid_stack_name(name: &str) -> bool {
 /// Hints for the common serde messages, so a typo gets a next step, not just a complaint.
 fn hint_for_serde_message(message: &str) -> Option<String> {
     if message.contains("unknown field") {
-        Some("remove or rename the key; the valid keys are listed above".into())
+        Some(did_you_mean(message) + "remove or rename the key; the valid keys are listed above")
     } else if message.contains("unknown variant") {
-        Some("use one of the values listed above".into())
+        Some(did_you_mean(message) + "use one of the values listed above")
     } else if message.contains("invalid type") {
         Some("check the value's type (quote strings, leave numbers bare)".into())
     } else if message.contains("missing field") {
@@ -528,6 +631,18 @@ fn hint_for_serde_message(message: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// "did you mean `memory`? " for serde's "unknown field `memroy`, expected one of `name`,
+/// `memory`, …" (the first backticked word is the unknown one, the rest are valid).
+fn did_you_mean(message: &str) -> String {
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let Some((unknown, valid)) = quoted.split_first() else {
+        return String::new();
+    };
+    crate::template::validate::closest_str(unknown, valid)
+        .map(|g| format!("did you mean `{g}`? "))
+        .unwrap_or_default()
 }
 
 /// A piece of a value with references: literal text, a stack output, or the region.
@@ -539,6 +654,9 @@ pub enum Piece {
 }
 
 /// Split `a${output:X}b${region}` into pieces. `$${` is a literal `${`.
+///
+/// Values may be secrets, so an error says where in the value the problem is (a character
+/// offset, 1-based) and never quotes the value.
 pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -546,24 +664,15 @@ pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
     while let Some(idx) = rest.find('$') {
         text.push_str(&rest[..idx]);
         let after = &rest[idx..];
+        let at = value[..value.len() - after.len()].chars().count() + 1;
         if let Some(stripped) = after.strip_prefix("$${") {
             text.push_str("${");
             rest = stripped;
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in `{value}`"))?;
-            let reference = &body[..end];
-            let piece = if reference == "region" {
-                Piece::Region
-            } else if let Some(name) = reference.strip_prefix("output:") {
-                if name.is_empty() {
-                    return Err(format!("empty output name in `{value}`"));
-                }
-                Piece::Output(name.to_string())
-            } else {
-                return Err(format!("unknown reference `${{{reference}}}` in `{value}`"));
-            };
+            let end = body.find('}').ok_or_else(|| {
+                format!("unclosed `${{` at character {at} of the value (no `}}` follows)")
+            })?;
+            let piece = reference_piece(&body[..end], at)?;
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
@@ -579,6 +688,34 @@ pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
         pieces.push(Piece::Text(text));
     }
     Ok(pieces)
+}
+
+/// The piece for the text between `${` and `}` found at character `at` of a value.
+fn reference_piece(reference: &str, at: usize) -> Result<Piece, String> {
+    if reference == "region" {
+        return Ok(Piece::Region);
+    }
+    if let Some(name) = reference.strip_prefix("output:") {
+        if name.is_empty() {
+            return Err(format!(
+                "empty output name in the `${{output:}}` at character {at} of the value"
+            ));
+        }
+        return Ok(Piece::Output(name.to_string()));
+    }
+    // Name the keyword the user probably meant, without quoting what they wrote.
+    let kind = reference.split(':').next().unwrap_or_default();
+    let guess = crate::template::validate::closest_str(kind, &["output", "region"])
+        .map(|k| {
+            format!(
+                ": did you mean `${{{k}{}}}`?",
+                if k == "output" { ":Name" } else { "" }
+            )
+        })
+        .unwrap_or_default();
+    Err(format!(
+        "unknown reference at character {at} of the value{guess}"
+    ))
 }
 
 /// The output names a value refers to.
@@ -660,6 +797,7 @@ mod tests {
             msg.contains("`memory`") && msg.contains("`timeout`"),
             "{msg}"
         );
+        assert!(msg.contains("hint: did you mean `memory`?"), "{msg}");
     }
 
     #[test]
@@ -714,8 +852,16 @@ mod tests {
     fn bad_reference_syntax_is_located() {
         let text = VALID.replacen("${output:ScorekeepNotificationTopicArn}", "${outptu:X}", 1);
         let msg = error(&text);
-        assert!(msg.contains("unknown reference `${outptu:X}`"), "{msg}");
-        assert!(msg.contains("TOPIC_ARN"), "{msg}");
+        assert!(
+            msg.contains(
+                "unknown reference at character 1 of the value: did you mean `${output:Name}`?"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("TOPIC_ARN") && !msg.contains("outptu"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -725,9 +871,58 @@ mod tests {
             .select_functions(&["nope".to_string()])
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("unknown function `nope`"), "{msg}");
+        assert!(
+            msg.contains("unknown function `nope` on the command line"),
+            "{msg}"
+        );
         assert!(msg.contains("random-name, scorekeep-worker"), "{msg}");
-        assert!(msg.starts_with("scorekeep-deploy.yaml:"), "{msg}");
+        assert!(!msg.contains("did you mean"), "{msg}");
+        let msg = p
+            .select_functions(&["worker".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("did you mean `scorekeep-worker`?"), "{msg}");
+    }
+
+    #[test]
+    fn function_keys_and_names_follow_lambda_rules() {
+        for key in ["\"../x\"", "\"a b\"", "\"\"", &"k".repeat(65)] {
+            let text = VALID.replacen("  random-name:\n", &format!("  {key}:\n"), 1);
+            let line = text.lines().position(|l| l == format!("  {key}:")).unwrap() + 1;
+            let msg = error(&text);
+            assert!(
+                msg.starts_with(&format!("scorekeep-deploy.yaml:{line}:3: function key")),
+                "{msg}"
+            );
+        }
+        let text = VALID.replacen(
+            "    source: functions/random-name\n",
+            "    source: functions/random-name\n    name: a.b\n",
+            1,
+        );
+        assert!(error(&text).contains("name `a.b` is not a valid"));
+        assert!(load(&VALID.replacen("  random-name:\n", "  Random_Name-2:\n", 1)).is_ok());
+    }
+
+    #[test]
+    fn source_outside_the_project_is_refused_unless_allowed() {
+        let text = VALID.replacen("source: functions/random-name", "source: ../elsewhere/x", 1);
+        let msg = error(&text);
+        assert!(msg.contains("outside the project directory"), "{msg}");
+        assert!(msg.contains("allow_outside_project: true"), "{msg}");
+        let allowed = text.replacen(
+            "source: ../elsewhere/x",
+            "source: ../elsewhere/x\n    allow_outside_project: true",
+            1,
+        );
+        assert!(load(&allowed).is_ok());
+        // `..` that stays inside is fine.
+        let inside = VALID.replacen(
+            "source: functions/random-name",
+            "source: functions/../functions/random-name",
+            1,
+        );
+        assert!(load(&inside).is_ok());
     }
 
     #[test]
@@ -741,7 +936,13 @@ mod tests {
             resolve_references("${output:Nope}", &outputs, "r").unwrap_err(),
             "stack output `Nope` does not exist"
         );
-        assert!(parse_references("${output:X").is_err());
+        assert_eq!(
+            parse_references("ab${output:X").unwrap_err(),
+            "unclosed `${` at character 3 of the value (no `}` follows)"
+        );
+        assert!(!parse_references("p4ss${w0rd}")
+            .unwrap_err()
+            .contains("w0rd"));
         assert_eq!(referenced_outputs("${output:A}${output:B}"), vec!["A", "B"]);
     }
 }

@@ -1,12 +1,10 @@
-use clap::Parser;
-
-use scorekeep_deploy::cli::{Cli, Command};
+use scorekeep_deploy::cli::{self, Command};
 use scorekeep_deploy::commands;
 use scorekeep_deploy::context::Context;
 use scorekeep_deploy::exit;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.global.verbose);
     let ctx = Context::new(cli.global.clone());
     let result = match &cli.command {

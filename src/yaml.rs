@@ -14,6 +14,8 @@ pub use serde_yaml::{Mapping, Number, Value};
 pub struct YamlError {
     pub message: String,
     pub position: Option<Position>,
+    /// A next step, for the errors this module raises itself (limits, duplicate keys).
+    pub hint: Option<&'static str>,
 }
 
 /// 1-based line and column in a source file.
@@ -41,12 +43,235 @@ impl From<serde_yaml::Error> for YamlError {
         if let Some(idx) = message.find(" at line ") {
             message.truncate(idx);
         }
-        YamlError { message, position }
+        message = redact_unexpected(&message);
+        // serde_yaml's own guard against alias loops trips before our budget on small files.
+        if message.contains("repetition limit exceeded") {
+            message = format!(
+                "{TOO_MANY_NODES} serde_yaml's repetition limit (aliases repeat anchored nodes)"
+            );
+        }
+        let hint = if message.contains(DUPLICATE_KEY) {
+            Some("a key may appear once in a mapping: remove or rename one of them")
+        } else if message.contains(TOO_MANY_NODES) {
+            Some("write the values out instead of repeating anchors (`&name`) through aliases (`*name`)")
+        } else {
+            None
+        };
+        YamlError {
+            message,
+            position,
+            hint,
+        }
     }
 }
 
+/// serde quotes the offending value ("invalid type: integer `42`, expected a string"); values
+/// may be secrets (environment variables), so keep only its kind ("invalid type: integer").
+fn redact_unexpected(message: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: "] {
+        let Some(start) = message.find(marker).map(|i| i + marker.len()) else {
+            continue;
+        };
+        let end = message[start..]
+            .find(", expected")
+            .map_or(message.len(), |i| start + i);
+        let kind = &message[start..end];
+        if let Some(quote) = kind.find([' ', '`', '"']) {
+            return format!("{}{}", &message[..start + quote], &message[end..]);
+        }
+    }
+    message.to_string()
+}
+
+/// Larger than any config or template needs (CloudFormation's own limit for a template in S3
+/// is 1 MB); checked before parsing.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// Nodes a document may expand to, every alias expansion counted. The committed template has
+/// ~1,500; a few aliases repeated through each other (a "billion laughs") would otherwise
+/// expand to gigabytes, which serde_yaml's own repetition limit does not prevent.
+pub const MAX_NODES: usize = 200_000;
+
+const DUPLICATE_KEY: &str = "duplicate key";
+const TOO_MANY_NODES: &str = "the document expands to more than";
+
+/// Parse `text`, refusing oversized files, alias bombs and duplicate mapping keys first.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    prescan(text)?;
     serde_yaml::from_str(text).map_err(YamlError::from)
+}
+
+/// Walk the document once without building anything: count nodes against [`MAX_NODES`] and
+/// reject a key that repeats within one mapping (serde would silently keep the last value).
+/// serde_yaml attaches the position of the node being visited to the errors raised here.
+fn prescan(text: &str) -> Result<(), YamlError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(YamlError {
+            message: format!(
+                "the file is {} bytes, larger than the {MAX_FILE_BYTES}-byte limit",
+                text.len()
+            ),
+            position: None,
+            hint: Some("configs and templates are far smaller; check that this is the right file"),
+        });
+    }
+    let budget = std::cell::Cell::new(MAX_NODES);
+    let scan = scan::Node { budget: &budget };
+    serde::de::DeserializeSeed::deserialize(scan, serde_yaml::Deserializer::from_str(text))
+        .map_err(YamlError::from)
+}
+
+/// The visitors of [`prescan`].
+mod scan {
+    use std::cell::Cell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{
+        self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+    };
+
+    use super::{DUPLICATE_KEY, MAX_NODES, TOO_MANY_NODES};
+
+    /// Any node: counts itself and walks its children.
+    #[derive(Clone, Copy)]
+    pub(super) struct Node<'a> {
+        pub(super) budget: &'a Cell<usize>,
+    }
+
+    impl Node<'_> {
+        fn count<E: de::Error>(self) -> Result<(), E> {
+            match self.budget.get().checked_sub(1) {
+                Some(left) => {
+                    self.budget.set(left);
+                    Ok(())
+                }
+                None => Err(E::custom(format!(
+                    "{TOO_MANY_NODES} {MAX_NODES} nodes (aliases repeat anchored nodes)"
+                ))),
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any YAML node")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            self.count()
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.count()?;
+            while seq.next_element_seed(self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.count()?;
+            let mut seen = HashSet::new();
+            while let Some(()) = map.next_key_seed(Key {
+                node: self,
+                seen: &mut seen,
+            })? {
+                map.next_value_seed(self)?;
+            }
+            Ok(())
+        }
+        /// A tagged node (`!Ref x`): serde_yaml presents the tag as an enum variant.
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            self.count()?;
+            let (_tag, content) = data.variant::<String>()?;
+            content.newtype_variant_seed(self)
+        }
+    }
+
+    /// A mapping key: a node that must differ from the mapping's earlier scalar keys.
+    struct Key<'a, 's> {
+        node: Node<'a>,
+        seen: &'s mut HashSet<String>,
+    }
+
+    impl Key<'_, '_> {
+        fn scalar<E: de::Error>(self, kind: &str, text: String) -> Result<(), E> {
+            self.node.count()?;
+            // The kind keeps `1` and `"1"` apart, as YAML does.
+            if self.seen.insert(format!("{kind}:{text}")) {
+                Ok(())
+            } else {
+                Err(E::custom(format!("{DUPLICATE_KEY} `{text}`")))
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Key<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping key")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+            self.scalar("bool", v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+            self.scalar("int", v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+            self.scalar("int", v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+            self.scalar("float", v.to_string())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            self.scalar("str", v.to_string())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.scalar("null", "null".into())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            self.scalar("null", "null".into())
+        }
+        // Complex keys are counted, not compared: neither configs nor templates use them.
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            self.node.visit_seq(seq)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+            self.node.visit_map(map)
+        }
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            self.node.visit_enum(data)
+        }
+    }
 }
 
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
@@ -269,6 +494,67 @@ stacks:
         let err = from_str::<Value>("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.position.is_some(), "{err:?}");
         assert!(!err.message.contains(" at line "));
+    }
+
+    #[test]
+    fn duplicate_keys_are_located_at_the_second_one() {
+        let err = from_str::<Value>("a:\n  b: 1\n  c: 2\n  b: 3\n").unwrap_err();
+        assert!(err.message.ends_with("duplicate key `b`"), "{err:?}");
+        assert_eq!(err.position, Some(Position { line: 4, column: 3 }));
+        assert!(err.hint.is_some());
+        // Equal text of different kinds are different keys; nested mappings are separate.
+        assert!(from_str::<Value>("1: a\n'1': b\nx: {k: 1}\ny: {k: 2}\n").is_ok());
+        let err = from_str::<Value>("t: !Ref {k: 1, k: 2}\n").unwrap_err();
+        assert!(err.message.contains("duplicate key"), "{err:?}");
+    }
+
+    #[test]
+    fn type_errors_do_not_quote_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            a: String,
+            b: u32,
+        }
+        let err = from_str::<S>("a: {k: s3cr3t}\nb: 1\n").unwrap_err();
+        assert!(
+            err.message
+                .ends_with("invalid type: map, expected a string"),
+            "{err:?}"
+        );
+        let err = from_str::<S>("a: x\nb: s3cr3t\n").unwrap_err();
+        assert!(
+            err.message.ends_with("invalid type: string, expected u32"),
+            "{err:?}"
+        );
+        let err = from_str::<S>("a: x\nb: -1\n").unwrap_err();
+        assert!(!err.message.contains("-1"), "{err:?}");
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let mut text = String::from("l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n");
+        for level in 1..=9 {
+            let items = vec![format!("*l{}", level - 1); 10].join(", ");
+            text.push_str(&format!("l{level}: &l{level} [{items}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let err = from_str::<Value>(&text).unwrap_err();
+        assert!(err.message.contains("aliases"), "{err:?}");
+        assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
+        // Empty and explicit single documents pass the scan as before.
+        assert_eq!(from_str::<Value>("").unwrap(), Value::Null);
+        assert!(from_str::<Value>("---\na: 1\n").is_ok());
+        // A few aliases are fine.
+        let v: Value = from_str("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(v["b"], v["a"]);
+    }
+
+    #[test]
+    fn oversized_text_is_refused_before_parsing() {
+        let text = format!("a: \"{}\"\n", "x".repeat(MAX_FILE_BYTES));
+        let err = from_str::<Value>(&text).unwrap_err();
+        assert!(err.message.contains("larger than"), "{err:?}");
     }
 
     #[test]

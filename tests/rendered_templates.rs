@@ -159,3 +159,38 @@ async fn moto_creates_the_rendered_stack_with_all_outputs() {
         "{names:?}"
     );
 }
+
+/// The topic, like the queues and the bucket, refuses any request that is not over TLS.
+#[test]
+fn topic_policy_denies_requests_without_tls() {
+    use scorekeep_deploy::yaml::{self, Value};
+    let dir = project_copy();
+    let doc: Value =
+        yaml::from_str(&std::fs::read_to_string(rendered(dir.path())).unwrap()).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let refs_topic = |v: &Value| yaml::to_string(v).unwrap().trim() == "!Ref NotificationTopic";
+    let policy = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::SNS::TopicPolicy"
+                && r["Properties"]["Topics"]
+                    .as_sequence()
+                    .is_some_and(|topics| topics.iter().any(refs_topic))
+        })
+        .expect("an AWS::SNS::TopicPolicy for NotificationTopic");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        statements.iter().any(|s| {
+            s["Effect"] == "Deny"
+                && s["Principal"] == "*"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+                && refs_topic(&s["Resource"])
+                && s["Action"]
+                    .as_sequence()
+                    .is_some_and(|a| a.contains(&Value::from("sns:Publish")))
+        }),
+        "no statement denies non-TLS access to the topic: {statements:?}"
+    );
+}

@@ -113,6 +113,135 @@ pub fn function_parameters(
         .collect()
 }
 
+/// "did you mean `X`? " when one of `candidates` is close to `typed`, else nothing.
+fn did_you_mean(typed: &str, candidates: &[String]) -> String {
+    let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    validate::closest_str(typed, &candidates)
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default()
+}
+
+/// Parameter values the config supplies to one stack's template.
+struct Supplied {
+    values: BTreeMap<String, Value>,
+    /// Where in the config each value was written, for constraint errors.
+    origins: BTreeMap<String, Vec<PathSegment>>,
+    /// Function keys whose `<Prefix>FunctionName` the template declares.
+    functions: Vec<String>,
+}
+
+/// Function settings where the template declares the parameter, then the stack's explicit
+/// `parameters`, which must all be declared.
+fn supplied_values(
+    project: &Project,
+    index: usize,
+    path: &Path,
+    declared: &[String],
+) -> Result<Supplied, TemplateError> {
+    let stack = &project.config.stacks[index];
+    let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
+    let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
+    let mut functions = Vec::new();
+    for (key, f) in &project.config.functions {
+        let params = function_parameters(project, key, f);
+        if declared.contains(&params[0].0) {
+            functions.push(key.clone());
+        }
+        for (name, value) in params {
+            if declared.contains(&name) {
+                origins.insert(name.clone(), function_setting_path(key, f, &name));
+                supplied.insert(name, value);
+            }
+        }
+    }
+    for (name, value) in &stack.parameters {
+        let at: Vec<PathSegment> = vec![
+            "stacks".into(),
+            index.into(),
+            "parameters".into(),
+            name.as_str().into(),
+        ];
+        if !declared.contains(name) {
+            return Err(project
+                .error_at(
+                    &at,
+                    format!(
+                        "stack `{}`: parameter `{name}` is not declared by {}",
+                        stack.name,
+                        path.display()
+                    ),
+                    Some(
+                        did_you_mean(name, declared)
+                            + &format!("declared parameters: {}", declared.join(", ")),
+                    ),
+                )
+                .into());
+        }
+        origins.insert(name.clone(), at);
+        supplied.insert(name.clone(), scalar_to_value(value));
+    }
+    Ok(Supplied {
+        values: supplied,
+        origins,
+        functions,
+    })
+}
+
+/// The config path of the function setting that supplies template parameter `parameter`
+/// (`RandomNameMemorySize` → `functions.random-name.memory`); the function itself for a value
+/// the config leaves at its default.
+fn function_setting_path(key: &str, f: &FunctionConfig, parameter: &str) -> Vec<PathSegment> {
+    let setting = parameter
+        .strip_prefix(&parameter_prefix(key))
+        .unwrap_or_default();
+    let field = match setting {
+        "FunctionName" if f.name.is_some() => Some("name"),
+        "Runtime" => Some("runtime"),
+        "Architecture" => Some("architecture"),
+        "Handler" => Some("handler"),
+        "MemorySize" => Some("memory"),
+        "Timeout" => Some("timeout"),
+        "TracingMode" => Some("tracing"),
+        "Schedule" => Some("schedule"),
+        _ => None,
+    };
+    let mut path = vec!["functions".into(), key.into()];
+    path.extend(field.map(PathSegment::from));
+    path
+}
+
+/// CloudFormation rejects a parameter value outside the parameter's constraints only when the
+/// stack is created or updated; check them here, at the config line that set the value.
+fn check_constraints(
+    project: &Project,
+    template: &Path,
+    doc: &Value,
+    supplied: &BTreeMap<String, Value>,
+    origins: &BTreeMap<String, Vec<PathSegment>>,
+) -> Result<(), TemplateError> {
+    for (name, value) in supplied {
+        let Some(declaration) = doc.get("Parameters").and_then(|p| p.get(name.as_str())) else {
+            continue;
+        };
+        let text = scalar_text(value);
+        if let Err(violation) = validate::check_parameter_value(declaration, &text) {
+            let path = origins.get(name).cloned().unwrap_or_default();
+            return Err(project
+                .error_at(
+                    &path,
+                    format!(
+                        "`{name}` = {text} {} (declared in {})",
+                        violation.message,
+                        template.display()
+                    ),
+                    Some(violation.hint),
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
 /// Render every stack in the project. Validates everything before returning anything, so a
 /// caller that writes files writes all of them or none.
 pub fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateError> {
@@ -142,49 +271,20 @@ pub fn render_stack(
     };
 
     let mut doc: Value = yaml::from_str(source).map_err(|e| {
-        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message)).with_hint(
+        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
+            .with_hint(e.hint.unwrap_or(
             "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
-        )
+        ))
     })?;
     check_shape(&doc, path, source)?;
 
-    // Supply parameter values: function settings where the template declares the parameter,
-    // then the stack's explicit `parameters`, which must all be declared.
     let declared: Vec<String> = mapping_keys(doc.get("Parameters"));
-    let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
-    let mut functions = Vec::new();
-    for (key, f) in &project.config.functions {
-        let params = function_parameters(project, key, f);
-        if declared.contains(&params[0].0) {
-            functions.push(key.clone());
-        }
-        for (name, value) in params {
-            if declared.contains(&name) {
-                supplied.insert(name, value);
-            }
-        }
-    }
-    for (name, value) in &stack.parameters {
-        if !declared.contains(name) {
-            return Err(project
-                .error_at(
-                    &[
-                        "stacks".into(),
-                        index.into(),
-                        "parameters".into(),
-                        name.as_str().into(),
-                    ],
-                    format!(
-                        "stack `{}`: parameter `{name}` is not declared by {}",
-                        stack.name,
-                        path.display()
-                    ),
-                    Some(format!("declared parameters: {}", declared.join(", "))),
-                )
-                .into());
-        }
-        supplied.insert(name.clone(), scalar_to_value(value));
-    }
+    let Supplied {
+        values: supplied,
+        origins,
+        functions,
+    } = supplied_values(project, index, path, &declared)?;
+    check_constraints(project, path, &doc, &supplied, &origins)?;
 
     if let Some(Value::Mapping(params)) = doc.get_mut("Parameters") {
         for (name, value) in &supplied {
@@ -557,6 +657,10 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("`LogRetentionDay` is not declared"), "{msg}");
+        assert!(
+            msg.contains("hint: did you mean `LogRetentionDays`?"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -295,6 +295,92 @@ fn closest<'a>(target: &str, candidates: &'a BTreeSet<String>) -> Option<&'a str
         .map(|(_, c)| c.as_str())
 }
 
+/// A parameter value outside its declared constraints: what is wrong and what would fit.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub message: String,
+    pub hint: String,
+}
+
+/// Check `value` against a parameter declaration's `Type: Number`, `AllowedValues`,
+/// `AllowedPattern` (a full match, as CloudFormation applies it), `MinLength`/`MaxLength` and
+/// `MinValue`/`MaxValue`.
+pub fn check_parameter_value(declaration: &Value, value: &str) -> Result<(), Violation> {
+    let text_of = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    };
+    let number_of = |key: &str| {
+        declaration
+            .get(key)
+            .map(text_of)
+            .and_then(|t| t.parse::<f64>().ok())
+    };
+    let described = |fallback: String| {
+        declaration
+            .get("ConstraintDescription")
+            .and_then(Value::as_str)
+            .map_or(fallback, String::from)
+    };
+    let violation = |message: String, hint: String| Err(Violation { message, hint });
+    if let Some(Value::Sequence(allowed)) = declaration.get("AllowedValues") {
+        let allowed: Vec<String> = allowed.iter().map(text_of).collect();
+        if !allowed.iter().any(|a| a == value) {
+            return violation(
+                "is not one of its AllowedValues".into(),
+                described(format!("use one of: {}", allowed.join(", "))),
+            );
+        }
+    }
+    if let Some(pattern) = declaration.get("AllowedPattern").and_then(Value::as_str) {
+        // A Java-only construct that regex-lite cannot compile is left to CloudFormation.
+        let full = regex_lite::Regex::new(&format!("^(?:{pattern})$"));
+        if matches!(&full, Ok(re) if !re.is_match(value)) {
+            return violation(
+                format!("does not match its AllowedPattern `{pattern}`"),
+                described("change the value to match the pattern".into()),
+            );
+        }
+    }
+    let length = value.chars().count() as f64;
+    if number_of("MinLength").is_some_and(|min| length < min)
+        || number_of("MaxLength").is_some_and(|max| length > max)
+    {
+        return violation(
+            "has a length outside its MinLength/MaxLength".into(),
+            described("shorten or lengthen the value".into()),
+        );
+    }
+    let is_number = declaration.get("Type").and_then(Value::as_str) == Some("Number");
+    if is_number || number_of("MinValue").is_some() || number_of("MaxValue").is_some() {
+        let Ok(n) = value.parse::<f64>() else {
+            return violation("is not a number".into(), described("give a number".into()));
+        };
+        let (min, max) = (number_of("MinValue"), number_of("MaxValue"));
+        if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+            let bound = |b: Option<f64>| b.map_or("-".into(), |b| b.to_string());
+            return violation(
+                "is outside its MinValue/MaxValue".into(),
+                described(format!("use a value from {} to {}", bound(min), bound(max))),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The candidate closest to `target` when it is close enough to be a typo: for did-you-mean
+/// hints outside templates (config keys, function names, reference kinds).
+pub(crate) fn closest_str<'a>(target: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&target.to_lowercase(), &c.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -379,6 +465,36 @@ Outputs:
         assert!(messages.iter().any(|m| m.contains("`${Missing}`")));
         assert!(messages.iter().any(|m| m.contains("`${Nope.TopicName}`")));
         assert!(messages.iter().any(|m| m.contains("condition `IsDev`")));
+    }
+
+    fn param(text: &str) -> Value {
+        yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn parameter_values_are_checked_against_their_constraints() {
+        let days = param("Type: Number\nAllowedValues: [1, 3, 30]\n");
+        assert!(check_parameter_value(&days, "30").is_ok());
+        let v = check_parameter_value(&days, "31").unwrap_err();
+        assert_eq!(v.message, "is not one of its AllowedValues");
+        assert_eq!(v.hint, "use one of: 1, 3, 30");
+        let name =
+            param("Type: String\nAllowedPattern: '[a-z]+'\nConstraintDescription: lower case\n");
+        assert!(check_parameter_value(&name, "abc").is_ok());
+        // A full match, as CloudFormation applies it.
+        let v = check_parameter_value(&name, "abc1").unwrap_err();
+        assert!(
+            v.message.contains("AllowedPattern") && v.hint == "lower case",
+            "{v:?}"
+        );
+        let mem = param("Type: Number\nMinValue: 128\nMaxValue: 10240\n");
+        assert!(check_parameter_value(&mem, "128").is_ok());
+        assert!(check_parameter_value(&mem, "127").is_err());
+        assert!(check_parameter_value(&mem, "lots").is_err());
+        let len = param("Type: String\nMinLength: 2\nMaxLength: 3\n");
+        assert!(check_parameter_value(&len, "ab").is_ok());
+        assert!(check_parameter_value(&len, "a").is_err());
+        assert!(check_parameter_value(&len, "abcd").is_err());
     }
 
     #[test]
