@@ -202,9 +202,16 @@ pub struct InvokeArgs {
     /// Kill the handler after this many seconds (default: the function's configured timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Interpreter to run the handler with instead of `node`/`python3` from PATH.
+    /// Interpreter to run the handler with (default: for pythonX.Y the first that runs of
+    /// `pythonX.Y` on PATH, `python3` on PATH if it is X.Y, pyenv's versions, `uv python
+    /// find X.Y`; for Node.js `node` on PATH).
     #[arg(long, value_name = "PATH")]
     pub runtime_path: Option<PathBuf>,
+    /// Also hand this variable of your environment to the handler (repeatable). Otherwise it
+    /// gets only Lambda's variables, the function's environment, --env, PATH/LANG, and AWS
+    /// credentials, region and endpoint resolved as the SDK does.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
