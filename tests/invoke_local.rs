@@ -463,6 +463,70 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     assert!(!text.contains("installing the runtime-provided"), "{text}");
     assert_eq!(stdout_json(again.get_output())["result"]["failed"], 0);
 
+    // Where the handler's imports come from, as in Lambda: the bundle first (a module of the
+    // function shadows a runtime package), then the runtime-provided packages, and nothing
+    // from the interpreter's own site-packages. A function with the worker's requirements (so
+    // the same cache entry), added after `up`: `invoke` needs only the config and sources.
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "\nbeanstalk:",
+        "\n  path-dump:\n    source: functions/path-dump\n    runtime: python3.13\n    handler: app.handler\n\nbeanstalk:",
+    );
+    let src = dir.path().join("functions/path-dump");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        dir.path()
+            .join("functions/scorekeep-worker/requirements.txt"),
+        src.join("requirements.txt"),
+    )
+    .unwrap();
+    std::fs::write(src.join("six.py"), "SHADOW = True\n").unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        [
+            // Located, not imported: boto3's own imports would load the shadowing six.
+            "import sys, importlib.util, importlib.metadata",
+            "def handler(event, context):",
+            "    origin = lambda m: importlib.util.find_spec(m).origin",
+            "    return {'path': sys.path, 'boto3': origin('boto3'), 'six': origin('six'),",
+            "            'boto3_version': importlib.metadata.version('boto3'), 'no_site': sys.flags.no_site}",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "path-dump", "--output", "json"],
+    )
+    .env("PATH", &fake.path)
+    .env("PYENV_ROOT", &pyenv_root)
+    .assert()
+    .success();
+    let got = stdout_json(out.get_output())["result"].clone();
+    let text = stderr(out.get_output());
+    assert!(!text.contains("installing the runtime-provided"), "{text}");
+    let path: Vec<&str> = got["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(path[0].ends_with("/task"), "{got:#}");
+    assert_eq!(
+        path[1],
+        provided[0].canonicalize().unwrap().to_str().unwrap(),
+        "{got:#}"
+    );
+    assert!(!path.iter().any(|p| p.contains("site-packages")), "{got:#}");
+    assert!(
+        got["boto3"].as_str().unwrap().starts_with(path[1]),
+        "{got:#}"
+    );
+    assert_eq!(got["boto3_version"], "1.44.8");
+    assert!(got["six"].as_str().unwrap().starts_with(path[0]), "{got:#}");
+    assert_eq!(got["no_site"], 1);
+
     // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (keys, body) = runtime.block_on(async {
