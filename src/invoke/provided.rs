@@ -26,6 +26,8 @@ pub struct Pins {
     pub requirements: String,
     /// `boto3 1.44.8`, ... for messages.
     pub described: Vec<String>,
+    /// The `*.dist-info` directory each pin installs, lowercase (`python_dateutil-2.9.0.dist-info`).
+    pub dist_infos: Vec<String>,
     /// Runtime-provided packages the requirements do not pin (so not provided locally).
     pub unpinned: Vec<String>,
 }
@@ -35,6 +37,7 @@ pub fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
     let wanted: BTreeSet<String> = provided.iter().map(|p| python::normalize(p)).collect();
     let mut requirements = Vec::new();
     let mut described = Vec::new();
+    let mut dist_infos = Vec::new();
     let mut pinned = BTreeSet::new();
     for line in lines {
         let Line::Requirement(r) = line else { continue };
@@ -47,11 +50,10 @@ pub fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
             text.push_str(h);
         }
         requirements.push(text);
-        described.push(format!(
-            "{} {}",
-            r.name,
-            r.version.as_deref().unwrap_or("?")
-        ));
+        let version = r.version.as_deref().unwrap_or("?");
+        described.push(format!("{} {version}", r.name));
+        dist_infos
+            .push(format!("{}-{version}.dist-info", r.normalized.replace('-', "_")).to_lowercase());
         pinned.insert(r.normalized.clone());
     }
     requirements.sort();
@@ -61,9 +63,11 @@ pub fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
     if !text.is_empty() {
         text.push('\n');
     }
+    dist_infos.sort();
     Pins {
         requirements: text,
         described,
+        dist_infos,
         unpinned,
     }
 }
@@ -124,7 +128,7 @@ pub fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided, Invok
     }
     let tags = python::platform_tags(req.python_version, req.architecture);
     let dir = entry_dir(req.cache, req.python_version, &tags, &pins);
-    if !dir.join(COMPLETE).is_file() {
+    if !is_complete(&dir, &pins) {
         say(format!(
             "{STEP} for python{} ({}) into {} (once)",
             req.python_version,
@@ -137,6 +141,25 @@ pub fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided, Invok
         dir: Some(dir),
         pins,
     })
+}
+
+/// An entry is used only when its completion mark records these pins and every pinned
+/// package's metadata is there: one damaged by hand is reinstalled, not used.
+fn is_complete(dir: &Path, pins: &Pins) -> bool {
+    let marked = std::fs::read_to_string(dir.join(COMPLETE)).is_ok_and(|t| t == pins.requirements);
+    let present: BTreeSet<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    marked
+        && pins
+            .dist_infos
+            .iter()
+            .all(|d| present.contains(d) && dir.join(d).join("METADATA").is_file())
 }
 
 /// pip into a staging directory beside the entry, then one rename: a reader (or a crash)
@@ -160,13 +183,6 @@ fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> Resul
         format!("writing {}", requirements.display()),
         io_hint,
     ))?;
-    if dir.exists() {
-        // Not ours to reuse: an entry without its completion mark is rebuilt.
-        std::fs::remove_dir_all(dir).map_err(InvokeError::io(
-            format!("removing {}", dir.display()),
-            io_hint,
-        ))?;
-    }
     let cmd = python::pip_install(
         python::python_program(),
         staging.path(),
@@ -179,15 +195,15 @@ fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> Resul
         format!("writing in {}", target.display()),
         io_hint,
     ))?;
-    if let Err(e) = std::fs::rename(&target, dir) {
-        // Another run finished the same entry first.
-        if !dir.join(COMPLETE).is_file() {
-            return Err(InvokeError::io(
-                format!("renaming {} to {}", target.display(), dir.display()),
-                io_hint,
-            )(e));
-        }
+    if std::fs::rename(&target, dir).is_ok() || is_complete(dir, pins) {
+        return Ok(()); // ours, or another run's that finished first
     }
+    // A damaged entry (its mark or a package gone): replace it.
+    let replace = std::fs::remove_dir_all(dir).and_then(|()| std::fs::rename(&target, dir));
+    replace.map_err(InvokeError::io(
+        format!("replacing {} with {}", dir.display(), target.display()),
+        io_hint,
+    ))?;
     Ok(())
 }
 
@@ -317,10 +333,30 @@ boto3==1.44.8 --hash=sha256:b1 --hash=sha256:b2\nsix==1.17.0 --hash=sha256:66\n"
         let tags = python::platform_tags("3.13", Architecture::X86_64);
         let entry = entry_dir(&cache, "3.13", &tags, &pins);
         std::fs::create_dir_all(&entry).unwrap();
-        std::fs::write(entry.join(COMPLETE), "").unwrap();
+        std::fs::write(entry.join(COMPLETE), &pins.requirements).unwrap();
+        let dists = [
+            "boto3-1.44.8.dist-info",
+            "python_dateutil-2.9.0.post0.dist-info",
+            "six-1.17.0.dist-info",
+        ];
+        assert_eq!(pins.dist_infos, dists);
+        for d in dists {
+            std::fs::create_dir_all(entry.join(d)).unwrap();
+            std::fs::write(entry.join(d).join("METADATA"), "").unwrap();
+        }
         let said = std::cell::RefCell::new(Vec::new());
         let got = ensure(&req, |m| said.borrow_mut().push(m)).unwrap();
-        assert_eq!(got.dir, Some(entry));
+        assert_eq!(got.dir, Some(entry.clone()));
         assert!(said.borrow().is_empty(), "{:?}", said.borrow());
+        assert!(is_complete(&entry, &pins));
+
+        // A package removed by hand, or a mark for other pins: not complete, so reinstalled.
+        std::fs::remove_dir_all(entry.join(dists[2])).unwrap();
+        assert!(!is_complete(&entry, &pins));
+        std::fs::create_dir_all(entry.join(dists[2])).unwrap();
+        std::fs::write(entry.join(dists[2]).join("METADATA"), "").unwrap();
+        assert!(is_complete(&entry, &pins));
+        std::fs::write(entry.join(COMPLETE), "other pins").unwrap();
+        assert!(!is_complete(&entry, &pins));
     }
 }
