@@ -284,6 +284,50 @@ async fn stack_outputs(
     Ok((outputs, absent))
 }
 
+/// The SDK configuration, region, and the function's environment: region and endpoint as the
+/// other commands resolve them; stack outputs read only when a variable needs one.
+fn resolve_function_environment(
+    ctx: &Context,
+    project: &Project,
+    key: &str,
+    config: &FunctionConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(aws_config::SdkConfig, String, BTreeMap<String, String>), InvokeError> {
+    let sdk = ctx.block_on(aws::load_config(
+        &ctx.global,
+        project.config.region.as_deref(),
+    ))?;
+    let clients = Clients::from_config(&sdk);
+    let region = clients.region.clone();
+    let needed = env::outputs_needed(&config.environment, overrides);
+    let (outputs, absent_stacks) = if needed.is_empty() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        ctx.block_on(stack_outputs(&clients, project))
+            .map_err(|e| InvokeError::Outputs {
+                function: key.to_string(),
+                vars: config
+                    .environment
+                    .iter()
+                    .filter(|(k, v)| {
+                        !overrides.contains_key(*k)
+                            && !crate::config::referenced_outputs(v).is_empty()
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                cause: format!("{e:#}"),
+            })?
+    };
+    let function_env = env::function_environment(&config.environment, overrides, &outputs, &region)
+        .map_err(|missing| InvokeError::MissingEnvironment {
+            function: key.to_string(),
+            region: region.clone(),
+            missing,
+            absent_stacks,
+        })?;
+    Ok((sdk, region, function_env))
+}
+
 /// The AWS variables the handler gets: credentials resolved through the AWS chain as the SDK
 /// resolves them (environment, profile, SSO, role), the endpoint, and this machine's endpoint
 /// settings. Without credentials the handler runs without any, with a warning.
@@ -422,42 +466,8 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
             });
         }
     }
-    // The environment: region and endpoint as the other commands resolve them; stack outputs
-    // only when a variable needs one.
-    let sdk = ctx.block_on(aws::load_config(
-        &ctx.global,
-        project.config.region.as_deref(),
-    ))?;
-    let clients = Clients::from_config(&sdk);
-    let region = clients.region.clone();
-    let needed = env::outputs_needed(&config.environment, &overrides);
-    let (outputs, absent_stacks) = if needed.is_empty() {
-        (BTreeMap::new(), Vec::new())
-    } else {
-        ctx.block_on(stack_outputs(&clients, project))
-            .map_err(|e| InvokeError::Outputs {
-                function: key.to_string(),
-                vars: config
-                    .environment
-                    .iter()
-                    .filter(|(k, v)| {
-                        !overrides.contains_key(*k)
-                            && !crate::config::referenced_outputs(v).is_empty()
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                cause: format!("{e:#}"),
-            })?
-    };
-    let function_env =
-        env::function_environment(&config.environment, &overrides, &outputs, &region).map_err(
-            |missing| InvokeError::MissingEnvironment {
-                function: key.to_string(),
-                region: region.clone(),
-                missing,
-                absent_stacks,
-            },
-        )?;
+    let (sdk, region, function_env) =
+        resolve_function_environment(ctx, project, key, config, &overrides)?;
     let aws_env = aws_environment(ctx, &sdk, &mut warn);
 
     // The bundle, exactly as `build` makes it.
