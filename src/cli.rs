@@ -164,7 +164,25 @@ pub enum Command {
   scorekeep-deploy invoke --local random-name --event '{\"userid\": \"u-1\"}'
   scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
   echo '{}' | scorekeep-deploy invoke --local scorekeep-worker --event-file -
-  AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy invoke --local random-name --env TOPIC_ARN=arn:...")]
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy invoke --local random-name --env TOPIC_ARN=arn:...
+  scorekeep-deploy invoke --local scorekeep-worker --pass-env HTTPS_PROXY --pass-env NO_PROXY
+
+The handler's environment (nothing else of yours is passed, unless named with --pass-env):
+  - Lambda's variables: AWS_LAMBDA_FUNCTION_NAME, _HANDLER, LAMBDA_TASK_ROOT, _X_AMZN_TRACE_ID,
+    AWS_REGION, AWS_DEFAULT_REGION, AWS_XRAY_DAEMON_ADDRESS, TZ, ...
+  - the function's configured environment (stack outputs resolved), then --env KEY=VALUE
+  - AWS credentials resolved as the SDK does (environment, --profile/AWS_PROFILE, SSO, role):
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; the endpoint (AWS_ENDPOINT_URL,
+    --endpoint-url) and your AWS_ENDPOINT_URL_<SERVICE>, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+    AWS_CA_BUNDLE
+  - PATH (the interpreter's directory, /usr/local/bin:/usr/bin:/bin) and LANG=C.UTF-8
+
+Python: an interpreter of the runtime's exact version is searched for in order: pythonX.Y on
+PATH, python3 on PATH if it is X.Y, $PYENV_ROOT/versions/X.Y.* (default ~/.pyenv), `uv python
+find X.Y`; each is run first (a pyenv shim of an unselected version fails and is skipped). The
+packages Lambda provides (boto3, botocore, ...) are installed once, from the function's pinned
+and hashed requirements.txt, into target/scorekeep-deploy-cache/runtime-provided/ and put on
+sys.path after the bundle; the interpreter's own site-packages are not used.")]
     Invoke(InvokeArgs),
 
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.
@@ -251,9 +269,16 @@ pub struct InvokeArgs {
     /// Kill the handler after this many seconds (default: the function's configured timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Interpreter to run the handler with instead of `node`/`python3` from PATH.
+    /// Interpreter to run the handler with (default: for pythonX.Y the first that runs of
+    /// `pythonX.Y` on PATH, `python3` on PATH if it is X.Y, pyenv's versions, `uv python
+    /// find X.Y`; for Node.js `node` on PATH).
     #[arg(long, value_name = "PATH")]
     pub runtime_path: Option<PathBuf>,
+    /// Also hand this variable of your environment to the handler (repeatable). Otherwise it
+    /// gets only Lambda's variables, the function's environment, --env, PATH/LANG, and AWS
+    /// credentials, region and endpoint resolved as the SDK does.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]

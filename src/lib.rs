@@ -15,5 +15,6 @@ pub mod diagnostic;
 pub mod exit;
 pub mod invoke;
 pub mod report;
+pub mod runtime_python;
 pub mod template;
 pub mod yaml;

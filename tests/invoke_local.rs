@@ -227,6 +227,59 @@ impl Drop for ApiStub {
     }
 }
 
+/// `$PYENV_ROOT` (else `~/.pyenv`) when it has a `versions/<minor>.*` interpreter.
+fn pyenv_root_with(minor: &str) -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))?;
+    let found = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(Result::ok)
+        .any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(minor)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|patch| patch.chars().all(|c| c.is_ascii_digit()))
+                && e.path().join(format!("bin/python{minor}")).exists()
+        });
+    found.then_some(root)
+}
+
+/// A PATH on which `python3` is the venv's Python 3.11 (with pip, for the build) and every
+/// `python3.13` is a pyenv shim for a version that is not selected: this machine's PATH
+/// with the directories that hold a `python3.13` left out, behind a directory of fakes.
+struct FakePath {
+    _dir: tempfile::TempDir,
+    path: std::ffi::OsString,
+}
+
+impl FakePath {
+    fn with_python3_311_and_a_failing_313_shim() -> FakePath {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        script(
+            "python3",
+            &format!("exec '{}' \"$@\"", venv_bin("python3").display()),
+        );
+        // What pyenv's shim prints for a version that is installed but not selected.
+        script(
+            "python3.13",
+            "echo 'pyenv: python3.13: command not found' >&2\n\
+echo \"The `python3.13' command exists in these Python versions:\" >&2\nexit 127",
+        );
+        let original = std::env::var_os("PATH").unwrap_or_default();
+        let kept = std::env::split_paths(&original).filter(|d| !d.join("python3.13").exists());
+        let path =
+            std::env::join_paths(std::iter::once(dir.path().to_path_buf()).chain(kept)).unwrap();
+        FakePath { _dir: dir, path }
+    }
+}
+
 /// Send one SQS message through boto3 (the venv has it; the crate has no SQS client).
 fn send_message(region: &str, queue_url: &str, body: &str) {
     let status = Command::new(venv_bin("python"))
@@ -251,14 +304,15 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     if skip_emulator() {
         return;
     }
+    // The committed config (python3.13), on a PATH where `python3` is 3.11 and `python3.13` is
+    // a pyenv shim for a version not selected: the finder goes on to pyenv's versions (or uv).
+    let Some(pyenv_root) = pyenv_root_with("3.13") else {
+        eprintln!("\n*** no Python 3.13 under $PYENV_ROOT or ~/.pyenv: SKIPPING the python3.13 worker run (pyenv install 3.13) ***\n");
+        return;
+    };
     let region = unique_region();
     let dir = project_copy();
-    // Built for this machine's Python (3.11), so the compiled wheels load here.
-    edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
-        "runtime: python3.13",
-        "runtime: python3.11",
-    );
+    let fake = FakePath::with_python3_311_and_a_failing_313_shim();
     let outputs = up(dir.path(), region);
     let queue = outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap();
     let bucket = outputs["ScorekeepRecordsBucketName"]
@@ -280,6 +334,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
         Some(region),
         &["--local", "scorekeep-worker", "--output", "json"],
     )
+    .env("PATH", &fake.path)
+    .env("PYENV_ROOT", &pyenv_root)
     .assert()
     .success();
     let report = stdout_json(out.get_output());
@@ -287,6 +343,59 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
         report["result"],
         json!({"processed": 1, "failed": 0}),
         "{report:#}"
+    );
+    // Which interpreter ran it, and where it was found.
+    let interpreter = report["interpreter"].as_str().unwrap();
+    assert!(
+        interpreter.starts_with(
+            &pyenv_root
+                .join("versions/3.13")
+                .to_string_lossy()
+                .into_owned()
+        ) && interpreter.contains("/bin/python3.13 3.13."),
+        "{report:#}"
+    );
+    assert_eq!(report["interpreter_found_in"], "pyenv", "{report:#}");
+    // boto3 & co. came from the tool's cache, pinned as in requirements.txt, installed once.
+    let provided = std::fs::read_dir(
+        dir.path()
+            .join("target/scorekeep-deploy-cache/runtime-provided"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+    .collect::<Vec<_>>();
+    assert_eq!(provided.len(), 1, "{provided:?}");
+    assert!(
+        provided[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("python3.13-"),
+        "{provided:?}"
+    );
+    for dist in [
+        "boto3-1.44.8",
+        "botocore-1.44.8",
+        "s3transfer-",
+        "jmespath-",
+        "python_dateutil-",
+        "six-",
+    ] {
+        assert!(
+            std::fs::read_dir(&provided[0]).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(dist)),
+            "no {dist}* in {}",
+            provided[0].display()
+        );
+    }
+    let first = stderr(out.get_output());
+    assert!(
+        first.contains("installing the runtime-provided packages for python3.13"),
+        "{first}"
     );
     let trace_id = report["trace_id"].as_str().unwrap().to_string();
 
@@ -331,8 +440,94 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
             "{path} carried X-Amzn-Trace-Id {header:?}, not trace {trace_id}"
         );
     }
+    assert!(
+        first.contains("invoking scorekeep-worker locally"),
+        "{first}"
+    );
+    assert!(
+        first.contains("python3.13 3.13.") && first.contains("(found in pyenv)"),
+        "{first}"
+    );
+
+    // A second run (an empty queue) reuses the cached packages without running pip.
+    let again = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "scorekeep-worker", "--output", "json"],
+    )
+    .env("PATH", &fake.path)
+    .env("PYENV_ROOT", &pyenv_root)
+    .assert()
+    .success();
+    let text = stderr(again.get_output());
+    assert!(!text.contains("installing the runtime-provided"), "{text}");
+    assert_eq!(stdout_json(again.get_output())["result"]["failed"], 0);
+
+    // Where the handler's imports come from, as in Lambda: the bundle first (a module of the
+    // function shadows a runtime package), then the runtime-provided packages, and nothing
+    // from the interpreter's own site-packages. A function with the worker's requirements (so
+    // the same cache entry), added after `up`: `invoke` needs only the config and sources.
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "\nbeanstalk:",
+        "\n  path-dump:\n    source: functions/path-dump\n    runtime: python3.13\n    handler: app.handler\n\nbeanstalk:",
+    );
+    let src = dir.path().join("functions/path-dump");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        dir.path()
+            .join("functions/scorekeep-worker/requirements.txt"),
+        src.join("requirements.txt"),
+    )
+    .unwrap();
+    std::fs::write(src.join("six.py"), "SHADOW = True\n").unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        [
+            // Located, not imported: boto3's own imports would load the shadowing six.
+            "import sys, importlib.util, importlib.metadata",
+            "def handler(event, context):",
+            "    origin = lambda m: importlib.util.find_spec(m).origin",
+            "    return {'path': sys.path, 'boto3': origin('boto3'), 'six': origin('six'),",
+            "            'boto3_version': importlib.metadata.version('boto3'), 'no_site': sys.flags.no_site}",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    // The cache entry damaged by hand (a package's metadata gone): reinstalled, not used.
+    std::fs::remove_dir_all(provided[0].join("boto3-1.44.8.dist-info")).unwrap();
+    let out = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "path-dump", "--output", "json"],
+    )
+    .env("PATH", &fake.path)
+    .env("PYENV_ROOT", &pyenv_root)
+    .assert()
+    .success();
+    let got = stdout_json(out.get_output())["result"].clone();
     let text = stderr(out.get_output());
-    assert!(text.contains("invoking scorekeep-worker locally"), "{text}");
+    assert!(text.contains("installing the runtime-provided"), "{text}");
+    let path: Vec<&str> = got["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(path[0].ends_with("/task"), "{got:#}");
+    assert_eq!(
+        path[1],
+        provided[0].canonicalize().unwrap().to_str().unwrap(),
+        "{got:#}"
+    );
+    assert!(!path.iter().any(|p| p.contains("site-packages")), "{got:#}");
+    assert!(
+        got["boto3"].as_str().unwrap().starts_with(path[1]),
+        "{got:#}"
+    );
+    assert_eq!(got["boto3_version"], "1.44.8");
+    assert!(got["six"].as_str().unwrap().starts_with(path[0]), "{got:#}");
+    assert_eq!(got["no_site"], 1);
 
     // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -373,9 +568,22 @@ fn missing_stack_outputs_are_a_usage_error_naming_the_variables() {
     if skip_emulator() {
         return;
     }
-    // No `up` in this region: the stack does not exist.
+    // No `up` in this region: the stack does not exist. The value around the reference is a
+    // secret: it must not be printed (text or JSON), only the function, key and output.
     let region = unique_region();
     let dir = project_copy();
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "TOPIC_ARN: ${output:ScorekeepNotificationTopicArn}",
+        "TOPIC_ARN: ${output:ScorekeepNotificationTopicArn}?token=s3cr3t-do-not-print",
+    );
+    let json = invoke(
+        dir.path(),
+        Some(region),
+        &["--local", "random-name", "--output", "json", "-vv"],
+    )
+    .assert()
+    .code(2);
     let out = invoke(
         dir.path(),
         Some(region),
@@ -384,13 +592,22 @@ fn missing_stack_outputs_are_a_usage_error_naming_the_variables() {
     .assert()
     .code(2);
     let text = stderr(out.get_output());
+    for output in [out.get_output(), json.get_output()] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!all.contains("s3cr3t"), "the value was printed: {all}");
+        assert!(!all.contains("token="), "the value was printed: {all}");
+    }
     assert!(
         text.contains("function `random-name`: 1 environment variable without a value"),
         "{text}"
     );
     assert!(
         text.contains(&format!(
-            "TOPIC_ARN = ${{output:ScorekeepNotificationTopicArn}}: stack output ScorekeepNotificationTopicArn not found in {region}"
+            "TOPIC_ARN needs stack output ScorekeepNotificationTopicArn, which is not in {region}"
         )),
         "{text}"
     );
@@ -465,6 +682,165 @@ fn offline(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// A Node.js function that returns the names of its environment variables and some values.
+fn copy_with_env_dump() -> tempfile::TempDir {
+    let dir = project_copy();
+    edit(
+        &dir.path().join("scorekeep-deploy.yaml"),
+        "\nbeanstalk:",
+        "\n  env-dump:\n    source: functions/env-dump\n    runtime: nodejs22.x\n    handler: index.handler\n    environment:\n      GREETING: hello in ${region}\n\nbeanstalk:",
+    );
+    let src = dir.path().join("functions/env-dump");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("index.js"),
+        "const SHOWN = ['FOO', 'GREETING', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',\n\
+  'AWS_REGION', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_SNS', 'PATH', 'LANG'];\n\
+exports.handler = async () => ({\n\
+  keys: Object.keys(process.env).sort(),\n\
+  values: Object.fromEntries(SHOWN.filter((k) => k in process.env).map((k) => [k, process.env[k]])),\n\
+});\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn env_dump(cmd: &mut assert_cmd::Command) -> Value {
+    let out = cmd.assert().success();
+    stdout_json(out.get_output())["result"].clone()
+}
+
+#[test]
+fn the_handler_gets_lambda_function_and_aws_variables_and_nothing_else_unless_passed() {
+    let dir = copy_with_env_dump();
+    let caller = |cmd: &mut assert_cmd::Command| {
+        offline(cmd)
+            .env("AWS_SESSION_TOKEN", "caller-session")
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:9/sns")
+            .env("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+            .env("GITHUB_TOKEN", "ghp_do_not_leak")
+            .env("FOO", "foo-value")
+            .env("HOME", "/home/caller")
+            .env("PYTHONPATH", "/somewhere");
+    };
+    let mut cmd = invoke(
+        dir.path(),
+        None,
+        &["--local", "env-dump", "--output", "json"],
+    );
+    caller(&mut cmd);
+    let got = env_dump(&mut cmd);
+    let keys: Vec<&str> = got["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let expected = [
+        // The function's own and Lambda's.
+        "GREETING",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_XRAY_CONTEXT_MISSING",
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+        "TZ",
+        "PYTHONUNBUFFERED",
+        "_AWS_XRAY_DAEMON_ADDRESS",
+        "_AWS_XRAY_DAEMON_PORT",
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "LANG",
+        "PATH",
+        // Credentials and endpoints, resolved from the AWS chain.
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SNS",
+        "AWS_CA_BUNDLE",
+    ];
+    let mut expected_sorted = expected.to_vec();
+    expected_sorted.sort();
+    assert_eq!(keys, expected_sorted, "{got:#}");
+    let values = &got["values"];
+    assert_eq!(values["GREETING"], "hello in eu-west-1");
+    assert_eq!(values["AWS_ACCESS_KEY_ID"], "testing");
+    assert_eq!(values["AWS_SESSION_TOKEN"], "caller-session");
+    assert_eq!(values["AWS_REGION"], "eu-west-1");
+    assert_eq!(values["AWS_ENDPOINT_URL"], "http://127.0.0.1:9");
+    assert_eq!(values["AWS_ENDPOINT_URL_SNS"], "http://127.0.0.1:9/sns");
+    assert_eq!(values["LANG"], "C.UTF-8");
+
+    // --pass-env hands over exactly the variables named.
+    let mut cmd = invoke(
+        dir.path(),
+        None,
+        &["--local", "env-dump", "--output", "json"],
+    );
+    caller(&mut cmd);
+    cmd.args(["--pass-env", "FOO", "--pass-env", "NOT_SET_HERE"]);
+    let out = cmd.assert().success();
+    let got = stdout_json(out.get_output())["result"].clone();
+    assert_eq!(got["values"]["FOO"], "foo-value", "{got:#}");
+    assert!(!got["keys"].to_string().contains("GITHUB_TOKEN"), "{got:#}");
+    assert!(!got["keys"].to_string().contains("NOT_SET_HERE"), "{got:#}");
+    let text = stderr(out.get_output());
+    assert!(
+        text.contains("warning: --pass-env NOT_SET_HERE: not set here, so not passed"),
+        "{text}"
+    );
+
+    // Credentials from a profile reach the handler as the SDK resolved them; the profile
+    // name and the credentials file do not.
+    let aws = tempfile::tempdir().unwrap();
+    std::fs::write(
+        aws.path().join("credentials"),
+        "[dev]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    std::fs::write(aws.path().join("config"), "[profile dev]\n").unwrap();
+    let mut cmd = invoke(
+        dir.path(),
+        None,
+        &["--local", "env-dump", "--output", "json"],
+    );
+    caller(&mut cmd);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_REGION")
+        .env("AWS_PROFILE", "dev")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            aws.path().join("credentials"),
+        )
+        .env("AWS_CONFIG_FILE", aws.path().join("config"));
+    let got = env_dump(&mut cmd);
+    assert_eq!(got["values"]["AWS_ACCESS_KEY_ID"], "AKIDPROFILE", "{got:#}");
+    assert_eq!(got["values"]["AWS_SECRET_ACCESS_KEY"], "profile-secret");
+    let keys = got["keys"].to_string();
+    for absent in [
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SESSION_TOKEN",
+    ] {
+        assert!(
+            !keys.contains(&format!("\"{absent}\"")),
+            "{absent}: {got:#}"
+        );
+    }
 }
 
 #[test]
@@ -672,27 +1048,36 @@ fn a_python_version_mismatch_is_explained_before_anything_runs() {
     };
     let dir = project_copy();
 
-    // The committed config (python3.13) with this machine's python3, when it is not 3.13.
-    let local = python_version(Path::new("python3"));
-    if local.as_deref() != Some("3.13") && python_version(Path::new("python3.13")).is_none() {
-        let out = offline(&mut invoke(
-            dir.path(),
-            None,
-            &["--local", "scorekeep-worker"],
-        ))
-        .assert()
-        .code(2);
-        let text = stderr(out.get_output());
-        assert!(
-            text.contains("function `scorekeep-worker` runs on python3.13"),
-            "{text}"
-        );
-        assert!(text.contains(&format!("is {}", local.unwrap())), "{text}");
-        assert!(text.contains("--runtime-path"), "{text}");
-    } else {
-        eprintln!(
-            "python3.13 runs here: the default-interpreter case is not a mismatch on this machine"
-        );
+    // The committed config (python3.13) where no 3.13 exists: `python3` is 3.11, `python3.13`
+    // a pyenv shim that fails, pyenv has no 3.13 and there is no uv. Every place is named,
+    // and how to get one.
+    let fake = FakePath::with_python3_311_and_a_failing_313_shim();
+    let empty_pyenv = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(empty_pyenv.path().join("versions/3.11.7/bin")).unwrap();
+    let out = offline(&mut invoke(
+        dir.path(),
+        None,
+        &["--local", "scorekeep-worker"],
+    ))
+    .env("PATH", &fake.path)
+    .env("PYENV_ROOT", empty_pyenv.path())
+    .assert()
+    .code(2);
+    let text = stderr(out.get_output());
+    let local = python_version(&venv_bin("python3")).unwrap();
+    for expected in [
+        "function `scorekeep-worker` runs on python3.13: no Python 3.13 found on this machine",
+        "python3.13 on PATH: ",
+        "python3.13: command not found",
+        "python3 on PATH: ",
+        &format!("is Python {local}."),
+        &format!("{}/versions: no 3.13.*", empty_pyenv.path().display()),
+        "uv: not installed",
+        "hint: install Python 3.13: `pyenv install 3.13` or `uv python install 3.13`",
+        "apt install python3.13",
+        "--runtime-path /path/to/python3.13",
+    ] {
+        assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
     }
 
     // An explicit --runtime-path of another version, whatever this machine has.

@@ -24,8 +24,8 @@ mod cache;
 mod files;
 pub mod manifest;
 mod node;
-mod process;
-mod python;
+pub(crate) mod process;
+pub(crate) mod python;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;

@@ -40,12 +40,11 @@ pub fn outputs_needed(
         .collect()
 }
 
-/// A configured variable whose value cannot be resolved.
+/// A configured variable whose value cannot be resolved. It carries no value: values may be
+/// secrets and are never printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingVar {
     pub var: String,
-    /// The value as configured, e.g. `${output:ScorekeepNotificationTopicArn}`.
-    pub configured: String,
     /// The stack outputs it refers to that do not exist.
     pub outputs: Vec<String>,
 }
@@ -72,7 +71,6 @@ pub fn function_environment(
         if !absent.is_empty() {
             missing.push(MissingVar {
                 var: key.clone(),
-                configured: value.clone(),
                 outputs: absent,
             });
             continue;
@@ -81,10 +79,9 @@ pub fn function_environment(
             Ok(resolved) => {
                 env.insert(key.clone(), resolved);
             }
-            // Config validation already refused malformed references; keep the value visible.
+            // Config validation already refused malformed references.
             Err(_) => missing.push(MissingVar {
                 var: key.clone(),
-                configured: value.clone(),
                 outputs: Vec::new(),
             }),
         }
@@ -148,32 +145,103 @@ impl LambdaVars<'_> {
     }
 }
 
-/// Variables of this machine's environment that would make the local run differ from Lambda:
-/// a trace or task root from elsewhere, X-Ray settings, interpreter search paths.
-pub fn is_replaced(key: &str) -> bool {
-    key.starts_with("_X_AMZN")
-        || key.starts_with("LAMBDA_")
-        || key.starts_with("AWS_LAMBDA_")
-        || key.starts_with("AWS_XRAY_")
-        || key.starts_with("_AWS_XRAY_")
-        || matches!(
-            key,
-            "AWS_EXECUTION_ENV" | "_HANDLER" | "PYTHONPATH" | "PYTHONHOME" | "NODE_PATH"
-        )
+/// Variables that set where the SDKs send requests and how they verify TLS: passed on from
+/// this machine so the handler reaches the same endpoint as the tool (`AWS_ENDPOINT_URL` itself
+/// comes from the resolved configuration).
+pub fn is_aws_endpoint_setting(key: &str) -> bool {
+    key.starts_with("AWS_ENDPOINT_URL_")
+        || matches!(key, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" | "AWS_CA_BUNDLE")
 }
 
-/// The child's whole environment: this machine's (credentials, endpoint, PATH, ...) minus
-/// what [`is_replaced`] drops, then the Lambda variables, then the function's own.
+/// Credentials as the AWS chain resolved them (environment, profile, SSO, role, ...).
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// The AWS variables the handler gets: the resolved credentials, endpoint and this machine's
+/// endpoint settings ([`is_aws_endpoint_setting`]). Region variables are Lambda's own.
+pub fn aws_variables(
+    credentials: Option<&Credentials>,
+    endpoint_url: Option<&str>,
+    caller: impl IntoIterator<Item = (OsString, OsString)>,
+) -> BTreeMap<String, String> {
+    let mut vars: BTreeMap<String, String> = caller
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| is_aws_endpoint_setting(k))
+        .collect();
+    if let Some(c) = credentials {
+        vars.insert("AWS_ACCESS_KEY_ID".into(), c.access_key_id.clone());
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key.clone());
+        if let Some(token) = &c.session_token {
+            vars.insert("AWS_SESSION_TOKEN".into(), token.clone());
+        }
+    }
+    if let Some(url) = endpoint_url {
+        vars.insert("AWS_ENDPOINT_URL".into(), url.to_string());
+    }
+    vars
+}
+
+/// What the interpreter itself needs, as Lambda sets it: a PATH of the interpreter's own
+/// directory (so a handler that starts `node`/`python3` gets the same one) and the system
+/// directories, and a UTF-8 locale (Lambda: `en_US.UTF-8`; `C.UTF-8` needs no locale files).
+/// Nothing else: not HOME (Lambda has none, and it would expose ~/.aws), TMPDIR or proxies.
+pub fn base_variables(interpreter_dir: Option<&str>) -> BTreeMap<String, String> {
+    let system = "/usr/local/bin:/usr/bin:/bin";
+    let path = match interpreter_dir {
+        Some(dir) if !dir.is_empty() => format!("{dir}:{system}"),
+        _ => system.to_string(),
+    };
+    BTreeMap::from([
+        ("PATH".to_string(), path),
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+    ])
+}
+
+/// The `--pass-env` variables that are set here, and the names of those that are not.
+pub fn passed_variables(
+    names: &[String],
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> (BTreeMap<OsString, OsString>, Vec<String>) {
+    let mut passed = BTreeMap::new();
+    let mut unset = Vec::new();
+    for name in names {
+        match lookup(name) {
+            Some(value) => {
+                passed.insert(OsString::from(name), value);
+            }
+            None => unset.push(name.clone()),
+        }
+    }
+    (passed, unset)
+}
+
+/// The names given to `--pass-env` that are not variable names (the first one).
+pub fn check_pass_env(names: &[String]) -> Result<(), String> {
+    match names.iter().find(|n| !is_valid_name(n)) {
+        Some(bad) => Err(bad.clone()),
+        None => Ok(()),
+    }
+}
+
+/// The handler's whole environment, built from nothing: what the interpreter needs, then the
+/// `--pass-env` variables, the AWS variables, Lambda's, and the function's own (later wins).
+/// Nothing else of this machine's environment (tokens, keys, PYTHONPATH, ...) gets through.
 pub fn process_environment(
-    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    base: &BTreeMap<String, String>,
+    passed: &BTreeMap<OsString, OsString>,
+    aws: &BTreeMap<String, String>,
     lambda: &BTreeMap<String, String>,
     function: &BTreeMap<String, String>,
 ) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = inherited
-        .into_iter()
-        .filter(|(k, _)| !k.to_str().is_some_and(is_replaced))
-        .collect();
-    for (k, v) in lambda.iter().chain(function) {
+    let mut env: BTreeMap<OsString, OsString> =
+        base.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    env.extend(passed.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (k, v) in aws.iter().chain(lambda).chain(function) {
         env.insert(k.into(), v.into());
     }
     env
@@ -245,12 +313,10 @@ mod tests {
             vec![
                 MissingVar {
                     var: "QUEUE".into(),
-                    configured: "${output:Queue}".into(),
                     outputs: vec!["Queue".into()],
                 },
                 MissingVar {
                     var: "TOPIC_ARN".into(),
-                    configured: "${output:Topic}".into(),
                     outputs: vec!["Topic".into()],
                 },
             ]
@@ -267,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn process_environment_layers_machine_lambda_and_function_variables() {
+    fn process_environment_is_built_from_nothing_but_what_the_handler_needs() {
         let lambda = LambdaVars {
             task_root: "/tmp/x/task",
             runtime_dir: "/tmp/x/runtime",
@@ -283,35 +349,73 @@ mod tests {
         assert_eq!(lambda["_AWS_XRAY_DAEMON_ADDRESS"], "127.0.0.1");
         assert_eq!(lambda["_AWS_XRAY_DAEMON_PORT"], "2000");
         assert_eq!(lambda["AWS_EXECUTION_ENV"], "AWS_Lambda_nodejs22.x");
-        let inherited = [
-            ("PATH", "/usr/bin"),
-            ("AWS_ACCESS_KEY_ID", "AKIA"),
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_REGION", "us-east-1"),
+        let caller = [
+            ("PATH", "/home/me/bin:/usr/bin"),
+            ("HOME", "/home/me"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("AWS_ACCESS_KEY_ID", "CALLER"),
+            ("AWS_PROFILE", "dev"),
+            ("AWS_ENDPOINT_URL", "http://caller"),
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000/sqs"),
+            ("AWS_CA_BUNDLE", "/etc/ca.pem"),
             ("_X_AMZN_TRACE_ID", "Root=old"),
-            ("AWS_XRAY_TRACING_NAME", "old"),
             ("PYTHONPATH", "/somewhere/with/boto3"),
-            ("LAMBDA_TASK_ROOT", "/var/task"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let creds = Credentials {
+            access_key_id: "RESOLVED".into(),
+            secret_access_key: "s".into(),
+            session_token: Some("t".into()),
+        };
+        let aws = aws_variables(Some(&creds), Some("http://127.0.0.1:5000"), caller.clone());
+        let (passed, unset) = passed_variables(&["HOME".into(), "NOPE".into()], |k| {
+            caller.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        });
+        assert_eq!(unset, ["NOPE"]);
         let env = process_environment(
-            inherited,
+            &base_variables(Some("/opt/node/bin")),
+            &passed,
+            &aws,
             &lambda,
             &map(&[("TOPIC_ARN", "arn"), ("AWS_REGION", "function-wins")]),
         );
         let get = |k: &str| env.get(&OsString::from(k)).map(|v| v.to_str().unwrap());
-        assert_eq!(get("PATH"), Some("/usr/bin"));
-        assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("AKIA"));
+        assert_eq!(
+            get("PATH"),
+            Some("/opt/node/bin:/usr/local/bin:/usr/bin:/bin")
+        );
+        assert_eq!(get("LANG"), Some("C.UTF-8"));
+        assert_eq!(get("HOME"), Some("/home/me"), "passed by name");
+        assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("RESOLVED"));
+        assert_eq!(get("AWS_SESSION_TOKEN"), Some("t"));
         assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            get("AWS_ENDPOINT_URL_SQS"),
+            Some("http://127.0.0.1:5000/sqs")
+        );
+        assert_eq!(get("AWS_CA_BUNDLE"), Some("/etc/ca.pem"));
         assert_eq!(
             get("_X_AMZN_TRACE_ID"),
             Some("Root=1-a-b;Parent=c;Sampled=1")
         );
-        assert_eq!(get("LAMBDA_TASK_ROOT"), Some("/tmp/x/task"));
-        assert_eq!(get("AWS_XRAY_TRACING_NAME"), None);
-        assert_eq!(get("PYTHONPATH"), None);
         assert_eq!(get("TOPIC_ARN"), Some("arn"));
         assert_eq!(get("AWS_REGION"), Some("function-wins"));
         assert_eq!(get("AWS_DEFAULT_REGION"), Some("eu-west-1"));
+        for absent in ["GITHUB_TOKEN", "AWS_PROFILE", "PYTHONPATH", "NOPE"] {
+            assert_eq!(get(absent), None, "{absent}");
+        }
+        // Without --pass-env, nothing of the caller's but the AWS settings.
+        let bare = process_environment(
+            &base_variables(None),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(bare.len(), 2);
+        assert_eq!(
+            check_pass_env(&["FOO".into(), "A B".into()]),
+            Err("A B".into())
+        );
     }
 }

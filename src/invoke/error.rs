@@ -58,6 +58,16 @@ pub enum InvokeError {
     #[error("{detail}\n  hint: {hint}")]
     RuntimeMismatch { detail: String, hint: String },
 
+    #[error("function `{function}` runs on {runtime}: no Python {} found on this machine; looked at:{}\n  hint: {}", not_found.wanted, not_found.tried.iter().map(|t| format!("\n    {t}")).collect::<String>(), not_found.how_to_get())]
+    PythonNotFound {
+        function: String,
+        runtime: String,
+        not_found: crate::runtime_python::NotFound,
+    },
+
+    #[error("--pass-env `{name}` is not a variable name\n  hint: give one name per --pass-env, e.g. --pass-env HTTPS_PROXY (letters, digits and _)")]
+    BadPassEnv { name: String },
+
     #[error(transparent)]
     Build(#[from] BuildError),
 
@@ -87,6 +97,8 @@ impl InvokeError {
                 | InvokeError::MissingEnvironment { .. }
                 | InvokeError::InterpreterNotFound { .. }
                 | InvokeError::RuntimeMismatch { .. }
+                | InvokeError::PythonNotFound { .. }
+                | InvokeError::BadPassEnv { .. }
         )
     }
 
@@ -133,15 +145,17 @@ fn missing_message(
         "function `{function}`: {} environment variable{plural} without a value:",
         missing.len()
     );
+    // Names only: the value around a reference may be a secret.
     for m in missing {
         if m.outputs.is_empty() {
-            s.push_str(&format!("\n  {} = {}", m.var, m.configured));
+            s.push_str(&format!("\n  {}: its value cannot be resolved", m.var));
         } else {
             s.push_str(&format!(
-                "\n  {} = {}: stack output {} not found in {region}",
+                "\n  {} needs stack output{} {}, which {} not in {region}",
                 m.var,
-                m.configured,
-                m.outputs.join(", ")
+                if m.outputs.len() == 1 { "" } else { "s" },
+                m.outputs.join(", "),
+                if m.outputs.len() == 1 { "is" } else { "are" },
             ));
         }
     }
@@ -170,7 +184,6 @@ mod tests {
             region: "eu-west-2".into(),
             missing: vec![MissingVar {
                 var: "TOPIC_ARN".into(),
-                configured: "${output:ScorekeepNotificationTopicArn}".into(),
                 outputs: vec!["ScorekeepNotificationTopicArn".into()],
             }],
             absent_stacks: vec!["scorekeep-lambda".into()],
@@ -179,7 +192,7 @@ mod tests {
         assert_eq!(
             text,
             "function `random-name`: 1 environment variable without a value:\n  \
-TOPIC_ARN = ${output:ScorekeepNotificationTopicArn}: stack output ScorekeepNotificationTopicArn not found in eu-west-2\n  \
+TOPIC_ARN needs stack output ScorekeepNotificationTopicArn, which is not in eu-west-2\n  \
 (stack scorekeep-lambda does not exist in eu-west-2)\n  \
 hint: deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with --env TOPIC_ARN=VALUE"
         );

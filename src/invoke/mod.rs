@@ -13,11 +13,11 @@
 pub mod env;
 pub mod error;
 pub mod process;
+pub mod provided;
 pub mod runtime;
 pub mod trace;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ use crate::cli::InvokeArgs;
 use crate::config::{FunctionConfig, Language, Project};
 use crate::context::Context;
 use crate::deploy::stack;
+use crate::runtime_python::{self, PyMinor};
 
 pub use error::InvokeError;
 pub use process::HandlerError;
@@ -127,8 +128,10 @@ pub struct InvokeReport {
     /// Its Lambda function name (`AWS_LAMBDA_FUNCTION_NAME`).
     pub name: String,
     pub runtime: String,
-    /// The interpreter that ran it and its version, e.g. `python3 3.11.7`.
+    /// The interpreter that ran it and its version, e.g. `/usr/bin/python3.13 3.13.0`.
     pub interpreter: String,
+    /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
+    pub interpreter_found_in: String,
     pub trace_id: String,
     /// The handler's result (`null` when it failed).
     pub result: Value,
@@ -190,11 +193,14 @@ impl fmt::Display for InvokeReport {
     }
 }
 
-/// The interpreter chosen for a function, and what it said about itself.
+/// The interpreter chosen for a function.
 struct Interpreter {
-    program: OsString,
-    probe: runtime::Probe,
-    /// Better candidates that did not run, and why.
+    /// The real executable, run with the handler's environment only.
+    program: PathBuf,
+    version: runtime::Version,
+    /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
+    found_in: &'static str,
+    /// Places looked at first that gave none, and why.
     skipped: Vec<String>,
 }
 
@@ -204,45 +210,62 @@ impl Interpreter {
     }
 }
 
-/// Find the first interpreter candidate that runs.
+/// `--runtime-path` when given; else for Python the runtime's exact version wherever it is
+/// installed ([`crate::runtime_python`]), for Node.js `node` on PATH.
 fn find_interpreter(
     key: &str,
     config: &FunctionConfig,
     explicit: Option<&Path>,
 ) -> Result<Interpreter, InvokeError> {
     let language = config.language();
-    let modules = match language {
-        Language::Python => runtime::provided_modules(&config.runtime_provided()),
-        Language::Node => Vec::new(),
-    };
-    let mut tried = Vec::new();
-    for program in runtime::candidates(language, &config.runtime, explicit) {
-        match runtime::probe(&program, language, &modules) {
-            Ok(probe) => {
-                return Ok(Interpreter {
-                    program,
-                    probe,
-                    skipped: tried,
-                })
+    let wanted = PyMinor::parse(&config.runtime).filter(|_| language == Language::Python);
+    if let (Some(wanted), None) = (wanted, explicit) {
+        let found = runtime_python::find_python(wanted).map_err(|not_found| {
+            InvokeError::PythonNotFound {
+                function: key.to_string(),
+                runtime: config.runtime.clone(),
+                not_found,
             }
-            Err(e) => tried.push(format!("`{}`: {e}", program.to_string_lossy())),
-        }
+        })?;
+        return Ok(Interpreter {
+            version: runtime::Version::parse(&found.version).unwrap_or(runtime::Version {
+                major: wanted.major,
+                minor: wanted.minor,
+                patch: 0,
+            }),
+            program: found.program,
+            found_in: found.found_in.as_str(),
+            skipped: found.tried.iter().map(ToString::to_string).collect(),
+        });
     }
-    let (major, minor) = runtime::runtime_version(&config.runtime).unwrap_or_default();
-    let wanted = match (language, minor) {
-        (Language::Python, Some(minor)) => format!("Python {major}.{minor}"),
-        _ => format!("Node.js {major}"),
-    };
-    Err(InvokeError::InterpreterNotFound {
-        function: key.to_string(),
-        runtime: config.runtime.clone(),
-        tried: tried.join("; "),
-        hint: if explicit.is_some() {
-            format!("point --runtime-path at a working {wanted} interpreter")
-        } else {
-            format!("install {wanted}, or pass --runtime-path /path/to/its/interpreter")
-        },
-    })
+    let program = runtime::explicit_or_node(explicit);
+    match runtime::probe(&program, language) {
+        Ok(probe) => Ok(Interpreter {
+            program: probe.executable,
+            version: probe.version,
+            found_in: if explicit.is_some() {
+                "--runtime-path"
+            } else {
+                "PATH"
+            },
+            skipped: Vec::new(),
+        }),
+        Err(e) => Err(InvokeError::InterpreterNotFound {
+            function: key.to_string(),
+            runtime: config.runtime.clone(),
+            tried: format!("`{}`: {e}", program.to_string_lossy()),
+            hint: match (explicit, wanted) {
+                (Some(_), Some(w)) => {
+                    format!("point --runtime-path at a working Python {w} interpreter")
+                }
+                (Some(_), None) => "point --runtime-path at a working Node.js interpreter".into(),
+                (None, _) => {
+                    "install Node.js (https://nodejs.org), or pass --runtime-path /path/to/node"
+                        .into()
+                }
+            },
+        }),
+    }
 }
 
 /// Outputs of the configured stacks that exist, and the names of those that do not.
@@ -259,6 +282,127 @@ async fn stack_outputs(
         }
     }
     Ok((outputs, absent))
+}
+
+/// The SDK configuration, region, and the function's environment: region and endpoint as the
+/// other commands resolve them; stack outputs read only when a variable needs one.
+fn resolve_function_environment(
+    ctx: &Context,
+    project: &Project,
+    key: &str,
+    config: &FunctionConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(aws_config::SdkConfig, String, BTreeMap<String, String>), InvokeError> {
+    let sdk = ctx.block_on(aws::load_config(
+        &ctx.global,
+        project.config.region.as_deref(),
+    ))?;
+    let clients = Clients::from_config(&sdk);
+    let region = clients.region.clone();
+    let needed = env::outputs_needed(&config.environment, overrides);
+    let (outputs, absent_stacks) = if needed.is_empty() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        ctx.block_on(stack_outputs(&clients, project))
+            .map_err(|e| InvokeError::Outputs {
+                function: key.to_string(),
+                vars: config
+                    .environment
+                    .iter()
+                    .filter(|(k, v)| {
+                        !overrides.contains_key(*k)
+                            && !crate::config::referenced_outputs(v).is_empty()
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                cause: format!("{e:#}"),
+            })?
+    };
+    let function_env = env::function_environment(&config.environment, overrides, &outputs, &region)
+        .map_err(|missing| InvokeError::MissingEnvironment {
+            function: key.to_string(),
+            region: region.clone(),
+            missing,
+            absent_stacks,
+        })?;
+    Ok((sdk, region, function_env))
+}
+
+/// The AWS variables the handler gets: credentials resolved through the AWS chain as the SDK
+/// resolves them (environment, profile, SSO, role), the endpoint, and this machine's endpoint
+/// settings. Without credentials the handler runs without any, with a warning.
+fn aws_environment(
+    ctx: &Context,
+    sdk: &aws_config::SdkConfig,
+    warn: &mut impl FnMut(String),
+) -> BTreeMap<String, String> {
+    use aws_sdk_cloudformation::config::ProvideCredentials;
+    let resolved = match sdk.credentials_provider() {
+        None => Err("no credentials provider is configured".to_string()),
+        Some(provider) => ctx
+            .block_on(provider.provide_credentials())
+            .map_err(|e| e.to_string()),
+    };
+    let credentials = match resolved {
+        Ok(c) => Some(env::Credentials {
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().map(String::from),
+        }),
+        Err(why) => {
+            warn(format!(
+                "no AWS credentials found ({why}): the handler runs without any"
+            ));
+            None
+        }
+    };
+    env::aws_variables(
+        credentials.as_ref(),
+        sdk.endpoint_url(),
+        std::env::vars_os(),
+    )
+}
+
+/// For a Python function: the cached runtime-provided packages (installed now if needed).
+fn runtime_provided_dir(
+    project: &Project,
+    key: &str,
+    config: &FunctionConfig,
+    reporter: &crate::report::Reporter,
+) -> Result<Option<PathBuf>, InvokeError> {
+    let Some(python_version) = config.python_version() else {
+        return Ok(None);
+    };
+    let provided = config.runtime_provided();
+    let cache = project.cache_dir();
+    let source_dir = project.resolve(&config.source);
+    let got = provided::ensure(
+        &provided::Request {
+            function: key,
+            source_dir: &source_dir,
+            provided: &provided,
+            python_version,
+            architecture: config.architecture,
+            cache: &cache,
+        },
+        |m| reporter.line(m),
+    )?;
+    if !got.pins.unpinned.is_empty() {
+        reporter.line(format!(
+            "note: {} (provided by Lambda) not pinned in {}: not available to this local run; \
+pin them there with hashes to import them",
+            got.pins.unpinned.join(", "),
+            source_dir.join("requirements.txt").display()
+        ));
+    }
+    // The handler runs in its task root: the path must not be relative to ours.
+    got.dir
+        .map(|d| std::path::absolute(&d))
+        .transpose()
+        .map_err(InvokeError::io(
+            "resolving the cache directory",
+            "check the current directory",
+        ))
 }
 
 /// Run `args.function` locally and report its result and trace. A handler that fails is a
@@ -302,9 +446,11 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
         }
     }
 
+    env::check_pass_env(&args.pass_env).map_err(|name| InvokeError::BadPassEnv { name })?;
+
     // This machine's interpreter.
     let interpreter = find_interpreter(key, config, args.runtime_path.as_deref())?;
-    let version = interpreter.probe.version;
+    let version = interpreter.version;
     let program = interpreter.display();
     match runtime::check_version(key, &config.runtime, language, &program, version) {
         Ok(Some(warning)) => warn(warning),
@@ -320,51 +466,9 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
             });
         }
     }
-    if !interpreter.probe.missing_modules.is_empty() {
-        warn(format!(
-            "the Lambda runtime provides {}, which the bundle leaves out, but `{program}` cannot import {}: \
-install them for it (e.g. `{program} -m pip install boto3`) or pass --runtime-path to a Python that has them",
-            config.runtime_provided().join(", "),
-            interpreter.probe.missing_modules.join(", ")
-        ));
-    }
-
-    // The environment: region and endpoint as the other commands resolve them; stack outputs
-    // only when a variable needs one.
-    let sdk = ctx.block_on(aws::load_config(
-        &ctx.global,
-        project.config.region.as_deref(),
-    ))?;
-    let clients = Clients::from_config(&sdk);
-    let region = clients.region.clone();
-    let needed = env::outputs_needed(&config.environment, &overrides);
-    let (outputs, absent_stacks) = if needed.is_empty() {
-        (BTreeMap::new(), Vec::new())
-    } else {
-        ctx.block_on(stack_outputs(&clients, project))
-            .map_err(|e| InvokeError::Outputs {
-                function: key.to_string(),
-                vars: config
-                    .environment
-                    .iter()
-                    .filter(|(k, v)| {
-                        !overrides.contains_key(*k)
-                            && !crate::config::referenced_outputs(v).is_empty()
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                cause: format!("{e:#}"),
-            })?
-    };
-    let function_env =
-        env::function_environment(&config.environment, &overrides, &outputs, &region).map_err(
-            |missing| InvokeError::MissingEnvironment {
-                function: key.to_string(),
-                region: region.clone(),
-                missing,
-                absent_stacks,
-            },
-        )?;
+    let (sdk, region, function_env) =
+        resolve_function_environment(ctx, project, key, config, &overrides)?;
+    let aws_env = aws_environment(ctx, &sdk, &mut warn);
 
     // The bundle, exactly as `build` makes it.
     let artifact =
@@ -386,6 +490,7 @@ install them for it (e.g. `{program} -m pip install boto3`) or pass --runtime-pa
         detail: m.detail,
         hint: m.hint,
     })?;
+    let runtime_provided = runtime_provided_dir(project, key, config, reporter)?;
 
     // Run it.
     let collector = Collector::start().map_err(InvokeError::io(
@@ -396,7 +501,7 @@ install them for it (e.g. `{program} -m pip install boto3`) or pass --runtime-pa
     let task_root = workspace.task_root.to_string_lossy().into_owned();
     let runtime_dir = workspace.runtime_dir.to_string_lossy().into_owned();
     let trace_header = header.header();
-    let mut lambda = env::LambdaVars {
+    let lambda = env::LambdaVars {
         task_root: &task_root,
         runtime_dir: &runtime_dir,
         function_name: &name,
@@ -408,21 +513,30 @@ install them for it (e.g. `{program} -m pip install boto3`) or pass --runtime-pa
         daemon_address: &collector.address,
     }
     .to_map();
-    if let Some(endpoint) = &ctx.global.endpoint_url {
-        lambda.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
+    let (passed, unset) = env::passed_variables(&args.pass_env, |k| std::env::var_os(k));
+    for name in unset {
+        warn(format!("--pass-env {name}: not set here, so not passed"));
     }
-    if let Some(profile) = &ctx.global.profile {
-        lambda.insert("AWS_PROFILE".into(), profile.clone());
-    }
-    let process_env = env::process_environment(std::env::vars_os(), &lambda, &function_env);
+    let interpreter_dir = interpreter
+        .program
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned());
+    let process_env = env::process_environment(
+        &env::base_variables(interpreter_dir.as_deref()),
+        &passed,
+        &aws_env,
+        &lambda,
+        &function_env,
+    );
     reporter.line(format!(
-        "invoking {key} locally: {program} {version}, handler {}, timeout {timeout_secs} s, trace {}",
-        config.handler, header.root
+        "invoking {key} locally: {program} {version} (found in {}), handler {}, timeout {timeout_secs} s, trace {}",
+        interpreter.found_in, config.handler, header.root
     ));
     let run = process::run(RunSpec {
         program: &interpreter.program,
         workspace: &workspace,
         handler: &config.handler,
+        runtime_provided: runtime_provided.as_deref(),
         env: process_env,
         timeout: Duration::from_secs(timeout_secs),
         collector,
@@ -518,6 +632,7 @@ process.exit, ends like this"
         name,
         runtime: config.runtime.clone(),
         interpreter: format!("{program} {version}"),
+        interpreter_found_in: interpreter.found_in.to_string(),
         trace_id: header.root.clone(),
         result,
         error,
@@ -584,7 +699,8 @@ mod tests {
             function: "random-name".into(),
             name: "random-name".into(),
             runtime: "nodejs22.x".into(),
-            interpreter: "node 20.20.2".into(),
+            interpreter: "/usr/bin/node 20.20.2".into(),
+            interpreter_found_in: "PATH".into(),
             trace_id: "1-00000000-000000000000000000000000".into(),
             result: if error.is_some() {
                 Value::Null

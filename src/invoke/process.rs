@@ -37,6 +37,7 @@ pub struct Workspace {
     pub runner: PathBuf,
     pub event_path: PathBuf,
     pub result_path: PathBuf,
+    pub language: Language,
 }
 
 impl Workspace {
@@ -88,6 +89,7 @@ impl Workspace {
             runner,
             event_path,
             result_path,
+            language,
             _dir: dir,
         })
     }
@@ -178,9 +180,12 @@ pub struct RunResult {
 
 /// What to run.
 pub struct RunSpec<'a> {
-    pub program: &'a OsString,
+    pub program: &'a Path,
     pub workspace: &'a Workspace,
     pub handler: &'a str,
+    /// Python: the runtime-provided packages, put on the path after the task root.
+    pub runtime_provided: Option<&'a Path>,
+    /// The handler's whole environment: nothing of ours is inherited.
     pub env: BTreeMap<OsString, OsString>,
     pub timeout: Duration,
     pub collector: Collector,
@@ -199,12 +204,22 @@ struct RunnerResult {
 pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     let ws = spec.workspace;
     let mut cmd = Command::new(spec.program);
+    if ws.language == Language::Python {
+        // No site-packages of this interpreter (Lambda has only the runtime's own, which
+        // `runtime_provided` stands for): a dependency missing from the bundle fails here too.
+        cmd.arg("-S");
+    }
     cmd.arg(&ws.runner)
         .arg(&ws.task_root)
         .arg(spec.handler)
         .arg(&ws.event_path)
         .arg(&ws.result_path)
         .arg(spec.timeout.as_millis().to_string())
+        .arg(
+            spec.runtime_provided
+                .map(Path::as_os_str)
+                .unwrap_or_default(),
+        )
         .current_dir(&ws.task_root)
         .env_clear()
         .envs(&spec.env)
@@ -213,7 +228,7 @@ pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
         .stderr(Stdio::inherit());
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(InvokeError::io(
-        format!("starting {}", spec.program.to_string_lossy()),
+        format!("starting {}", spec.program.display()),
         "check --runtime-path, or that the interpreter on PATH can be run",
     ))?;
     let pid = child.id();
@@ -306,7 +321,8 @@ mod tests {
     #[test]
     fn runner_scripts_take_the_documented_arguments() {
         assert!(RUNNER_JS.contains("[taskRoot, handlerSpec, eventFile, resultFile, timeoutArg]"));
-        assert!(RUNNER_PY.contains("TASK_ROOT, HANDLER, EVENT_FILE, RESULT_FILE, TIMEOUT_MS"));
-        assert!(RUNNER_PY.contains("sys.path[0] = os.path.abspath(TASK_ROOT)"));
+        assert!(RUNNER_PY
+            .contains("TASK_ROOT, HANDLER, EVENT_FILE, RESULT_FILE, TIMEOUT_MS, RUNTIME_PROVIDED"));
+        assert!(RUNNER_PY.contains("sys.path[0:1] = [os.path.abspath(TASK_ROOT)]"));
     }
 }

@@ -1,11 +1,12 @@
 """scorekeep-deploy `invoke --local`: runs one Lambda handler the way the Python runtime would.
 
-    python runner.py TASK_ROOT HANDLER EVENT_FILE RESULT_FILE TIMEOUT_MS
+    python -S runner.py TASK_ROOT HANDLER EVENT_FILE RESULT_FILE TIMEOUT_MS RUNTIME_PROVIDED
 
 HANDLER is `module.function` (`path/to/module.function` works too). The task root goes first on
-sys.path, like /var/task in Lambda; packages the runtime provides (boto3, botocore, ...) come
-from this interpreter's own site-packages. The outcome goes to RESULT_FILE, never to stdout, so
-the handler's own output stays separate:
+sys.path, like /var/task in Lambda, then RUNTIME_PROVIDED (when not empty): the packages the
+runtime provides (boto3, botocore, ...), like Lambda's runtime directory after /var/task. With
+-S, this interpreter's own site-packages are not on the path. The outcome goes to RESULT_FILE,
+never to stdout, so the handler's own output stays separate:
     {"ok": true, "result": ..., "duration_ms": n}
     {"ok": false, "error": {"type": ..., "message": ..., "stack": [...]}, "duration_ms": n}
 """
@@ -19,10 +20,11 @@ import time
 import traceback
 import uuid
 
-TASK_ROOT, HANDLER, EVENT_FILE, RESULT_FILE, TIMEOUT_MS = sys.argv[1:6]
+TASK_ROOT, HANDLER, EVENT_FILE, RESULT_FILE, TIMEOUT_MS, RUNTIME_PROVIDED = (sys.argv[1:7] + [""])[:6]
 
-# This script's own directory is sys.path[0]; the task root takes its place.
-sys.path[0] = os.path.abspath(TASK_ROOT)
+# This script's own directory is sys.path[0]; the task root takes its place, and the
+# runtime-provided packages come right after it (before the standard library's zip, if any).
+sys.path[0:1] = [os.path.abspath(TASK_ROOT)] + ([RUNTIME_PROVIDED] if RUNTIME_PROVIDED else [])
 
 
 class Context:

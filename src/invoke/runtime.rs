@@ -5,7 +5,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::config::Language;
@@ -56,42 +56,22 @@ pub fn runtime_version(runtime: &str) -> Option<(u32, Option<u32>)> {
     Some((v.parse().ok()?, None))
 }
 
-/// The interpreters to try, best first: `--runtime-path` alone when given; otherwise for
-/// Python the runtime's exact `python3.X`, then `python3`; for Node.js `node`.
-pub fn candidates(language: Language, runtime: &str, explicit: Option<&Path>) -> Vec<OsString> {
-    if let Some(path) = explicit {
-        return vec![path.as_os_str().to_owned()];
+/// The interpreter to probe when none is searched for: `--runtime-path` when given, else
+/// `node` (Python without `--runtime-path` goes through [`crate::runtime_python`]).
+pub fn explicit_or_node(explicit: Option<&Path>) -> OsString {
+    match explicit {
+        Some(path) => path.as_os_str().to_owned(),
+        None => "node".into(),
     }
-    match language {
-        Language::Python => {
-            let mut c = Vec::new();
-            if let Some(v) = runtime.strip_prefix("python") {
-                c.push(OsString::from(format!("python{v}")));
-            }
-            c.push("python3".into());
-            c
-        }
-        Language::Node => vec!["node".into()],
-    }
-}
-
-/// The Python import names of packages the Lambda runtime provides (and bundles leave out).
-pub fn provided_modules(dists: &[String]) -> Vec<String> {
-    dists
-        .iter()
-        .map(|d| match d.to_lowercase().as_str() {
-            "python-dateutil" => "dateutil".to_string(),
-            other => other.replace('-', "_"),
-        })
-        .collect()
 }
 
 /// What running the interpreter told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub version: Version,
-    /// Python: which of the modules asked about cannot be imported.
-    pub missing_modules: Vec<String>,
+    /// The real executable (Python's `sys.executable`, Node's `process.execPath`), so the
+    /// handler runs without the PATH (or shim setup) that found it.
+    pub executable: PathBuf,
 }
 
 /// Why an interpreter could not be used.
@@ -112,17 +92,16 @@ impl fmt::Display for ProbeError {
     }
 }
 
-const PYTHON_PROBE: &str = "import sys, importlib.util\n\
-print('%d.%d.%d' % tuple(sys.version_info[:3]))\n\
-def missing(m):\n    try:\n        return importlib.util.find_spec(m) is None\n    except Exception:\n        return True\n\
-print(' '.join(m for m in sys.argv[1:] if missing(m)))\n";
+const PYTHON_PROBE: &str =
+    "import sys\nprint('%d.%d.%d' % tuple(sys.version_info[:3]))\nprint(sys.executable)\n";
+const NODE_PROBE: &str = "process.version + '\\n' + process.execPath";
 
-/// Ask `program` its version (and, for Python, which of `modules` it cannot import).
-pub fn probe(program: &OsStr, language: Language, modules: &[String]) -> Result<Probe, ProbeError> {
+/// Ask `program` its version and where its executable is.
+pub fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
     let mut cmd = Command::new(program);
     match language {
-        Language::Python => cmd.arg("-c").arg(PYTHON_PROBE).args(modules),
-        Language::Node => cmd.arg("--version"),
+        Language::Python => cmd.arg("-c").arg(PYTHON_PROBE),
+        Language::Node => cmd.arg("-p").arg(NODE_PROBE),
     };
     let out = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -137,12 +116,11 @@ pub fn probe(program: &OsStr, language: Language, modules: &[String]) -> Result<
     match (out.status.success(), version) {
         (true, Some(version)) => Ok(Probe {
             version,
-            missing_modules: lines
+            executable: lines
                 .next()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map_or_else(|| PathBuf::from(program), PathBuf::from),
         }),
         _ => {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -364,31 +342,16 @@ mod tests {
     }
 
     #[test]
-    fn candidates_prefer_the_exact_python_then_python3() {
+    fn without_runtime_path_node_is_probed_and_reports_its_executable() {
+        assert_eq!(explicit_or_node(None), OsString::from("node"));
         assert_eq!(
-            candidates(Language::Python, "python3.13", None),
-            [OsString::from("python3.13"), OsString::from("python3")]
+            explicit_or_node(Some(Path::new("/opt/py/bin/python"))),
+            OsString::from("/opt/py/bin/python")
         );
-        assert_eq!(
-            candidates(Language::Node, "nodejs22.x", None),
-            [OsString::from("node")]
-        );
-        assert_eq!(
-            candidates(
-                Language::Python,
-                "python3.13",
-                Some(Path::new("/opt/py/bin/python"))
-            ),
-            [OsString::from("/opt/py/bin/python")]
-        );
-        assert_eq!(
-            provided_modules(&[
-                "boto3".into(),
-                "python-dateutil".into(),
-                "s3transfer".into()
-            ]),
-            ["boto3", "dateutil", "s3transfer"]
-        );
+        if let Ok(p) = probe(OsStr::new("node"), Language::Node) {
+            assert!(p.executable.is_absolute(), "{p:?}");
+            assert!(p.executable.ends_with("node"), "{p:?}");
+        }
     }
 
     fn v(s: &str) -> Version {

@@ -1,0 +1,542 @@
+//! Finding a Python interpreter of one exact minor version (e.g. 3.13) where people have them:
+//! `python3.13` on PATH, `python3` on PATH when it is that version, pyenv's versions directory,
+//! then `uv python find`. Every candidate is run before it is chosen: a pyenv shim for a
+//! version that is installed but not selected is on PATH yet prints "command not found".
+//!
+//! Used by `invoke --local` (to run a handler) and meant for any step that needs the
+//! runtime's own Python (e.g. compiling bytecode for it).
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A Python minor version, e.g. 3.13.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PyMinor {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl PyMinor {
+    /// `3.13`, or a Lambda runtime name `python3.13`.
+    pub fn parse(text: &str) -> Option<PyMinor> {
+        let (major, minor) = text.trim_start_matches("python").split_once('.')?;
+        Some(PyMinor {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for PyMinor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Where an interpreter was found, in search order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundIn {
+    /// `python3.X` on PATH.
+    PathExact,
+    /// `python3` on PATH, which is that version.
+    PathPython3,
+    /// `$PYENV_ROOT/versions/3.X.*` (default `~/.pyenv`).
+    Pyenv,
+    /// `uv python find 3.X`.
+    Uv,
+}
+
+impl FoundIn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundIn::PathExact | FoundIn::PathPython3 => "PATH",
+            FoundIn::Pyenv => "pyenv",
+            FoundIn::Uv => "uv",
+        }
+    }
+}
+
+/// One place looked at and what it gave, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    /// e.g. `python3.13 on PATH`, `/root/.pyenv/versions`, `uv`.
+    pub place: String,
+    pub outcome: String,
+}
+
+impl fmt::Display for Tried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.outcome)
+    }
+}
+
+/// The interpreter found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The real executable (`sys.executable`), not a shim: it runs with any environment.
+    pub program: PathBuf,
+    /// Its full version, e.g. `3.13.0`.
+    pub version: String,
+    pub found_in: FoundIn,
+    /// Places looked at first that did not give one.
+    pub tried: Vec<Tried>,
+}
+
+/// No interpreter of the version exists here; every place looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    pub wanted: PyMinor,
+    pub tried: Vec<Tried>,
+}
+
+impl NotFound {
+    /// How to get one, in the order the search would find it.
+    pub fn how_to_get(&self) -> String {
+        let v = self.wanted;
+        format!(
+            "install Python {v}: `pyenv install {v}` or `uv python install {v}` (both are found without further setup), \
+or your system's package (`sudo apt install python{v}`; on Ubuntu releases without it, from the deadsnakes PPA), \
+or pass --runtime-path /path/to/python{v}"
+        )
+    }
+}
+
+/// What the search looks at: this process's environment, or fakes in tests.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub path: Option<OsString>,
+    /// `PYENV_ROOT`.
+    pub pyenv_root: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl Search {
+    pub fn from_env() -> Search {
+        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Search {
+            path: non_empty("PATH"),
+            pyenv_root: non_empty("PYENV_ROOT").map(PathBuf::from),
+            home: non_empty("HOME").map(PathBuf::from),
+        }
+    }
+
+    fn path_dirs(&self) -> Vec<PathBuf> {
+        self.path
+            .as_deref()
+            .map(|p| std::env::split_paths(p).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every `name` on PATH that is an executable file, in PATH order.
+    fn on_path(&self, name: &str) -> Vec<PathBuf> {
+        self.path_dirs()
+            .into_iter()
+            .map(|d| d.join(name))
+            .filter(|p| is_executable(p))
+            .collect()
+    }
+
+    fn pyenv_versions(&self) -> Option<PathBuf> {
+        let root = self
+            .pyenv_root
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".pyenv")))?;
+        Some(root.join("versions"))
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Find Python `wanted` in this process's environment.
+pub fn find_python(wanted: PyMinor) -> Result<Found, NotFound> {
+    find_python_in(wanted, &Search::from_env())
+}
+
+/// Find Python `wanted`: `python3.X` on PATH (every one, in order), `python3` on PATH,
+/// pyenv's `versions/3.X.*` (newest patch first), `uv python find 3.X`.
+pub fn find_python_in(wanted: PyMinor, search: &Search) -> Result<Found, NotFound> {
+    let mut tried = Vec::new();
+    let steps: [(FoundIn, Step); 4] = [
+        (FoundIn::PathExact, path_exact),
+        (FoundIn::PathPython3, path_python3),
+        (FoundIn::Pyenv, pyenv),
+        (FoundIn::Uv, uv),
+    ];
+    for (found_in, step) in steps {
+        if let Some(p) = step(wanted, search, &mut tried) {
+            return Ok(Found {
+                program: p.executable,
+                version: p.version,
+                found_in,
+                tried,
+            });
+        }
+    }
+    Err(NotFound { wanted, tried })
+}
+
+/// One place to look: the interpreter found there, recording what was tried.
+type Step = fn(PyMinor, &Search, &mut Vec<Tried>) -> Option<Probed>;
+
+/// What running a candidate told us.
+struct Probed {
+    version: String,
+    executable: PathBuf,
+}
+
+/// Run `program` and check it is Python `wanted`; the outcome for messages otherwise.
+fn check(program: &Path, wanted: PyMinor, search: &Search) -> Result<Probed, String> {
+    const PROBE: &str =
+        "import sys\nprint('%d.%d.%d' % sys.version_info[:3])\nprint(sys.executable)";
+    let mut cmd = Command::new(program);
+    cmd.args(["-c", PROBE]).stdin(std::process::Stdio::null());
+    if let Some(path) = &search.path {
+        cmd.env("PATH", path); // shims look things up on it
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{} cannot run ({e})", program.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    if !out.status.success() || version.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
+        return Err(format!("{} {} ({said})", program.display(), out.status));
+    }
+    let prefix = format!("{wanted}.");
+    if !version.starts_with(&prefix) {
+        return Err(format!("{} is Python {version}", program.display()));
+    }
+    let executable = lines
+        .next()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map_or_else(|| program.to_path_buf(), PathBuf::from);
+    Ok(Probed {
+        version,
+        executable,
+    })
+}
+
+fn path_exact(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
+    let place = format!("python{wanted} on PATH");
+    let candidates = search.on_path(&format!("python{wanted}"));
+    if candidates.is_empty() {
+        tried.push(Tried {
+            place,
+            outcome: "none".into(),
+        });
+        return None;
+    }
+    for program in candidates {
+        match check(&program, wanted, search) {
+            Ok(p) => return Some(p),
+            Err(outcome) => tried.push(Tried {
+                place: place.clone(),
+                outcome,
+            }),
+        }
+    }
+    None
+}
+
+fn path_python3(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
+    let program = search.on_path("python3").into_iter().next()?;
+    match check(&program, wanted, search) {
+        Ok(p) => Some(p),
+        Err(outcome) => {
+            tried.push(Tried {
+                place: "python3 on PATH".into(),
+                outcome,
+            });
+            None
+        }
+    }
+}
+
+/// The names under pyenv's `versions/` that are CPython `3.X.N` releases, newest first
+/// (`3.13.0t` free-threaded builds, `-dev` and virtualenvs are other interpreters).
+pub fn pyenv_releases(names: impl IntoIterator<Item = String>, wanted: PyMinor) -> Vec<String> {
+    let prefix = format!("{wanted}.");
+    let mut releases: Vec<(u32, String)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let patch = name.strip_prefix(&prefix)?.parse::<u32>().ok()?;
+            Some((patch, name))
+        })
+        .collect();
+    releases.sort_by_key(|r| std::cmp::Reverse(r.0));
+    releases.into_iter().map(|(_, name)| name).collect()
+}
+
+fn pyenv(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
+    let versions = search.pyenv_versions()?;
+    let place = versions.display().to_string();
+    let names = match std::fs::read_dir(&versions) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+        Err(_) => {
+            tried.push(Tried {
+                place,
+                outcome: "no such directory (pyenv not installed)".into(),
+            });
+            return None;
+        }
+    };
+    let releases = pyenv_releases(names, wanted);
+    if releases.is_empty() {
+        tried.push(Tried {
+            place,
+            outcome: format!("no {wanted}.*"),
+        });
+        return None;
+    }
+    for name in releases {
+        let program = versions.join(&name).join(format!("bin/python{wanted}"));
+        match check(&program, wanted, search) {
+            Ok(p) => return Some(p),
+            Err(outcome) => tried.push(Tried {
+                place: place.clone(),
+                outcome,
+            }),
+        }
+    }
+    None
+}
+
+fn uv(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
+    let Some(uv) = search.on_path("uv").into_iter().next() else {
+        tried.push(Tried {
+            place: "uv".into(),
+            outcome: "not installed".into(),
+        });
+        return None;
+    };
+    let mut fail = |outcome: String| {
+        tried.push(Tried {
+            place: format!("uv python find {wanted}"),
+            outcome,
+        });
+        None
+    };
+    let mut cmd = Command::new(&uv);
+    cmd.args([
+        OsStr::new("python"),
+        OsStr::new("find"),
+        OsStr::new(&wanted.to_string()),
+    ])
+    .stdin(std::process::Stdio::null());
+    if let Some(path) = &search.path {
+        cmd.env("PATH", path);
+    }
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => return fail(format!("{} cannot run ({e})", uv.display())),
+    };
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || found.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
+        return fail(format!("{} ({said})", out.status));
+    }
+    match check(Path::new(&found), wanted, search) {
+        Ok(p) => Some(p),
+        Err(outcome) => fail(outcome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const V313: PyMinor = PyMinor {
+        major: 3,
+        minor: 13,
+    };
+
+    /// A directory of fake interpreters (shell scripts that answer the probe).
+    struct Fakes(tempfile::TempDir);
+
+    impl Fakes {
+        fn new() -> Fakes {
+            Fakes(tempfile::tempdir().unwrap())
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.0.path().join(rel)
+        }
+
+        fn script(&self, rel: &str, body: &str) -> PathBuf {
+            let path = self.path(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        }
+
+        /// A Python that reports `version` and itself as sys.executable.
+        fn python(&self, rel: &str, version: &str) -> PathBuf {
+            let path = self.path(rel);
+            self.script(rel, &format!("echo {version}; echo {}", path.display()))
+        }
+
+        fn shim(&self, rel: &str) -> PathBuf {
+            self.script(
+                rel,
+                "echo 'pyenv: python3.13: command not found' >&2; exit 127",
+            )
+        }
+
+        fn search(&self, path: &[&str]) -> Search {
+            Search {
+                path: Some(std::env::join_paths(path.iter().map(|p| self.path(p))).unwrap()),
+                pyenv_root: Some(self.path("pyenv")),
+                home: Some(self.path("home")),
+            }
+        }
+    }
+
+    #[test]
+    fn exact_version_on_path_comes_first_and_a_failing_shim_is_skipped() {
+        let f = Fakes::new();
+        f.shim("shims/python3.13");
+        let real = f.python("usr/bin/python3.13", "3.13.2");
+        f.python("pyenv/versions/3.13.0/bin/python3.13", "3.13.0");
+        let found = find_python_in(V313, &f.search(&["shims", "usr/bin"])).unwrap();
+        assert_eq!(found.program, real);
+        assert_eq!(found.version, "3.13.2");
+        assert_eq!(found.found_in, FoundIn::PathExact);
+        assert_eq!(found.tried.len(), 1, "{:?}", found.tried);
+        assert!(
+            found.tried[0].outcome.contains("command not found"),
+            "{:?}",
+            found.tried
+        );
+    }
+
+    #[test]
+    fn python3_on_path_counts_when_it_is_the_version() {
+        let f = Fakes::new();
+        let python3 = f.python("bin/python3", "3.13.1");
+        f.python("pyenv/versions/3.13.0/bin/python3.13", "3.13.0");
+        let found = find_python_in(V313, &f.search(&["bin"])).unwrap();
+        assert_eq!(
+            (found.program, found.found_in),
+            (python3, FoundIn::PathPython3)
+        );
+    }
+
+    #[test]
+    fn pyenv_versions_come_after_path_newest_patch_first() {
+        let f = Fakes::new();
+        f.shim("shims/python3.13");
+        f.python("shims/python3", "3.11.7");
+        f.python("pyenv/versions/3.13.0/bin/python3.13", "3.13.0");
+        let newest = f.python("pyenv/versions/3.13.10/bin/python3.13", "3.13.10");
+        f.python("pyenv/versions/3.13.2t/bin/python3.13", "3.13.2");
+        f.python("pyenv/versions/3.12.9/bin/python3.13", "3.12.9");
+        let found = find_python_in(V313, &f.search(&["shims"])).unwrap();
+        assert_eq!(found.program, newest);
+        assert_eq!(found.found_in, FoundIn::Pyenv);
+        let tried: Vec<String> = found.tried.iter().map(ToString::to_string).collect();
+        assert!(tried[0].starts_with("python3.13 on PATH: "), "{tried:?}");
+        assert!(tried[1].contains("is Python 3.11.7"), "{tried:?}");
+        // Without PYENV_ROOT, ~/.pyenv.
+        let mut search = f.search(&["shims"]);
+        search.pyenv_root = None;
+        f.python("home/.pyenv/versions/3.13.4/bin/python3.13", "3.13.4");
+        let found = find_python_in(V313, &search).unwrap();
+        assert_eq!(
+            found.program,
+            f.path("home/.pyenv/versions/3.13.4/bin/python3.13")
+        );
+    }
+
+    #[test]
+    fn uv_comes_last_and_what_it_finds_is_run_too() {
+        let f = Fakes::new();
+        let managed = f.python("uv-pythons/cpython-3.13.5/bin/python3.13", "3.13.5");
+        f.script(
+            "bin/uv",
+            &format!(
+                "[ \"$1 $2 $3\" = 'python find 3.13' ] || exit 2; echo {}",
+                managed.display()
+            ),
+        );
+        let found = find_python_in(V313, &f.search(&["bin"])).unwrap();
+        assert_eq!(
+            (found.program.clone(), found.found_in),
+            (managed, FoundIn::Uv)
+        );
+        assert_eq!(found.tried.len(), 2, "{:?}", found.tried); // python3.13 on PATH, pyenv dir
+
+        // uv answering with an interpreter of another version is not taken.
+        f.python("uv-pythons/cpython-3.13.5/bin/python3.13", "3.12.1");
+        let e = find_python_in(V313, &f.search(&["bin"])).unwrap_err();
+        assert!(
+            e.tried
+                .last()
+                .unwrap()
+                .to_string()
+                .contains("is Python 3.12.1"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_found_lists_every_place_and_how_to_get_one() {
+        let f = Fakes::new();
+        f.shim("shims/python3.13");
+        f.python("shims/python3", "3.11.7");
+        std::fs::create_dir_all(f.path("pyenv/versions/3.11.7")).unwrap();
+        let e = find_python_in(V313, &f.search(&["shims"])).unwrap_err();
+        let tried: Vec<String> = e.tried.iter().map(ToString::to_string).collect();
+        assert_eq!(tried.len(), 4, "{tried:?}");
+        assert!(tried[0].contains("command not found"), "{tried:?}");
+        assert!(
+            tried[1].starts_with("python3 on PATH: ") && tried[1].ends_with("is Python 3.11.7"),
+            "{tried:?}"
+        );
+        assert_eq!(
+            tried[2],
+            format!("{}: no 3.13.*", f.path("pyenv/versions").display())
+        );
+        assert_eq!(tried[3], "uv: not installed");
+        let how = e.how_to_get();
+        for expected in [
+            "pyenv install 3.13",
+            "uv python install 3.13",
+            "apt install python3.13",
+            "--runtime-path",
+        ] {
+            assert!(how.contains(expected), "{how}");
+        }
+    }
+
+    #[test]
+    fn versions_parse_and_pyenv_names_filter() {
+        assert_eq!(PyMinor::parse("python3.13"), Some(V313));
+        assert_eq!(PyMinor::parse("3.13"), Some(V313));
+        assert_eq!(PyMinor::parse("nodejs22.x"), None);
+        let names = [
+            "3.13.0", "3.13.12", "3.13.2", "3.13-dev", "3.13.1t", "3.130.1", "myenv",
+        ]
+        .map(String::from);
+        assert_eq!(pyenv_releases(names, V313), ["3.13.12", "3.13.2", "3.13.0"]);
+    }
+}
