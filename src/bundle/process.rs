@@ -144,8 +144,9 @@ impl Cmd {
     }
 }
 
-/// How long npm/pip get to exit after SIGTERM before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(3);
+/// How long npm/pip get to exit after SIGTERM before SIGKILL: short, since what they leave
+/// behind is thrown away with the staging dir, and Ctrl-C must stop within a second.
+const TERM_GRACE: Duration = Duration::from_millis(500);
 
 /// Wait for `child`, reading its output on threads (so full pipes never block it); `None`
 /// when Ctrl-C stopped it first.
