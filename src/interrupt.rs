@@ -130,7 +130,12 @@ pub fn check() -> Result<(), Interrupted> {
 /// Run `step` unless Ctrl-C comes first; then it is dropped, which cancels its in-flight
 /// request. The step goes first, so its own, more precise, interruption error wins a tie.
 pub async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    race_while("running", step).await
+    check()?;
+    tokio::select! {
+        biased;
+        result = step => result,
+        _ = cancelled() => Err(Interrupted("interrupted (Ctrl-C)".into()).into()),
+    }
 }
 
 /// [`race`], with the interruption saying what was going on: "interrupted while `doing`".

@@ -156,7 +156,7 @@ where
             let lower = detail.to_lowercase();
             let endpoint = ENDPOINT
                 .get()
-                .map(|e| format!("the endpoint {e}"))
+                .map(|e| format!("the AWS endpoint {e}"))
                 .unwrap_or_else(|| "the AWS endpoint".into());
             let hint = if lower.contains("credential") {
                 "no usable AWS credentials: set AWS_PROFILE (or --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string()
