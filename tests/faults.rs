@@ -112,6 +112,45 @@ fn up_under_30_percent_throttling_finishes_and_says_it_is_retrying() {
     );
 }
 
+#[test]
+fn a_dropped_connection_and_a_500_are_retried_visibly() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![
+            Rule::new(proxy::action("DescribeStacks"), When::Nth(1), Fault::Drop),
+            Rule::new(
+                proxy::path_prefix("/2015-03-31/functions"),
+                When::Nth(1),
+                Fault::ServerError,
+            ),
+        ],
+    );
+    let dir = project_copy();
+    let output = cli_via(dir.path(), &proxy.endpoint, region, &["status"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 2);
+    assert!(
+        stderr.contains(&format!(
+            "connection to cloudformation at {} failed (DescribeStacks); retrying within",
+            proxy.endpoint
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "lambda failed (GetFunctionConfiguration: HTTP 500 ServiceException); retrying within"
+        ),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
     if skip_emulator() {
@@ -133,10 +172,13 @@ async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
     let stderr = stderr_of(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(
+        stderr.contains("stack scorekeep-lambda already exists"),
+        "{stderr}"
+    );
+    assert!(
         proxy.count(proxy::action("CreateStack")) >= 2,
         "the SDK did not retry CreateStack"
     );
-    assert!(proxy.count(proxy::action("CreateStack")) >= 2);
     let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config(region).await);
     let stacks = cfn.list_stacks().send().await.unwrap();
     let live: Vec<_> = stacks

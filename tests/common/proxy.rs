@@ -162,7 +162,6 @@ struct State {
 
 pub struct Proxy {
     pub endpoint: String,
-    upstream: String,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
@@ -196,7 +195,6 @@ impl Proxy {
         }
         Proxy {
             endpoint,
-            upstream: upstream.to_string(),
             state,
             stop,
         }
