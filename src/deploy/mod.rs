@@ -238,8 +238,48 @@ async fn up_steps(
         })
     };
 
+    let stacks = match deploy_stacks(clients, project, reporter, &rendered, options, journal).await
+    {
+        Ok(stacks) => stacks,
+        Err(err) => {
+            // Let the build finish so its threads do not outlive the error report.
+            let _ = build.join();
+            return Err(err);
+        }
+    };
+    let outputs = merged_outputs(&stacks);
+
+    let artifacts = build
+        .join()
+        .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
+    journal.done("build", format!("{} bundle(s)", artifacts.len()));
+    interrupt::check()?;
+    let functions = sync_functions(
+        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
+    )
+    .await?;
+
+    let beanstalk = match &project.config.beanstalk {
+        Some(eb) => Some(wire_beanstalk(clients, eb, &outputs, reporter, journal).await?),
+        None => None,
+    };
+
+    Ok(DeployReport::new(
+        "up", clients, stacks, functions, beanstalk, started,
+    ))
+}
+
+/// The stack step of `up`: each rendered stack in order, each racing Ctrl-C.
+async fn deploy_stacks(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    rendered: &[RenderedStack],
+    options: StackOptions,
+    journal: &Journal,
+) -> anyhow::Result<Vec<StackResult>> {
     let mut stacks = Vec::new();
-    for r in &rendered {
+    for r in rendered {
         let task = reporter.task(format!("stack {}: checking", r.stack));
         let result = interrupt::race_while(format!("deploying stack {}", r.stack), async {
             let url = template_url(clients, project, r).await?;
@@ -264,53 +304,41 @@ async fn up_steps(
             }
             Err(err) => {
                 task.finish(format!("stack {}: failed", r.stack));
-                // Let the build finish so its threads do not outlive the error report.
-                let _ = build.join();
                 return Err(err);
             }
         }
     }
-    let outputs = merged_outputs(&stacks);
+    Ok(stacks)
+}
 
-    let artifacts = build
-        .join()
-        .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
-    journal.done("build", format!("{} bundle(s)", artifacts.len()));
+/// The Beanstalk step of `up`, racing Ctrl-C.
+async fn wire_beanstalk(
+    clients: &Clients,
+    eb: &crate::config::BeanstalkConfig,
+    outputs: &BTreeMap<String, String>,
+    reporter: &Reporter,
+    journal: &Journal,
+) -> anyhow::Result<BeanstalkResult> {
     interrupt::check()?;
-    let functions = sync_functions(
-        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
+    let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
+    let result = interrupt::race_while(
+        format!("checking Beanstalk environment {}", eb.environment),
+        beanstalk::wire(
+            &clients.beanstalk,
+            eb,
+            outputs,
+            &clients.region,
+            true,
+            &task,
+        ),
     )
     .await?;
-
-    let beanstalk = match &project.config.beanstalk {
-        Some(eb) => {
-            interrupt::check()?;
-            let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
-            let result = interrupt::race_while(
-                format!("checking Beanstalk environment {}", eb.environment),
-                beanstalk::wire(
-                    &clients.beanstalk,
-                    eb,
-                    &outputs,
-                    &clients.region,
-                    true,
-                    &task,
-                ),
-            )
-            .await?;
-            task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
-            journal.done(
-                &format!("beanstalk {}", eb.environment),
-                result.action.clone(),
-            );
-            Some(result)
-        }
-        None => None,
-    };
-
-    Ok(DeployReport::new(
-        "up", clients, stacks, functions, beanstalk, started,
-    ))
+    task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
+    journal.done(
+        &format!("beanstalk {}", eb.environment),
+        result.action.clone(),
+    );
+    Ok(result)
 }
 
 /// `update-functions`: build + code/configuration only, against stacks that exist.
