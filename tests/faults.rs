@@ -332,8 +332,9 @@ fn assert_interrupted(run: &Interrupted, done: &[&str], not_done: &[&str]) {
         run.after_signal
     );
     assert_eq!(run.status.code(), Some(130), "{stderr}");
+    // The goal is 1 s; the slack is for a loaded machine (npm/pip are stopped and cleaned up).
     assert!(
-        run.after_signal < Duration::from_secs(3),
+        run.after_signal < Duration::from_secs(2),
         "took {:?}",
         run.after_signal
     );

@@ -859,6 +859,8 @@ impl Job<'_> {
         zip_path: PathBuf,
         manifest_path: PathBuf,
     ) -> Result<Artifact, BuildError> {
+        // Ctrl-C while the other function's npm/pip ran: do not start zipping.
+        crate::interrupt::check()?;
         let mut all = sources;
         all.extend(dependency_files);
         all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
