@@ -21,8 +21,10 @@ pub enum CallKind {
 
 /// At most this many attempts per call (1 + 7 retries); the total budget usually ends it first.
 pub const MAX_ATTEMPTS: u32 = 8;
-/// Backoff before retry n is random in [0, INITIAL_BACKOFF × 2^(n-1)], capped at MAX_BACKOFF.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// Backoff before retry n is random in [0, INITIAL_BACKOFF × 2^(n-1)], capped at MAX_BACKOFF:
+/// short first retries (a deploy makes a few dozen calls, and a throttled one usually passes
+/// on the next try), growing to seconds when throttling persists (0.1 + 0.2 + … + 5 ≈ 11 s).
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl CallKind {
@@ -41,7 +43,7 @@ impl CallKind {
 }
 
 /// Standard (not adaptive) retries: the adaptive mode's client-side rate limiter made `up`
-/// under 30 % throttling take minutes. Jittered exponential backoff from 250 ms, capped at 5 s.
+/// under 30 % throttling take minutes. Jittered exponential backoff from 100 ms, capped at 5 s.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
@@ -71,8 +73,8 @@ mod tests {
     #[test]
     fn backoff_bound_doubles_up_to_the_cap() {
         let (i, m) = (INITIAL_BACKOFF, MAX_BACKOFF);
-        assert_eq!(max_backoff_before(1, i, m), Duration::from_millis(250));
-        assert_eq!(max_backoff_before(3, i, m), Duration::from_secs(1));
+        assert_eq!(max_backoff_before(1, i, m), Duration::from_millis(100));
+        assert_eq!(max_backoff_before(3, i, m), Duration::from_millis(400));
         assert_eq!(max_backoff_before(7, i, m), Duration::from_secs(5));
     }
 }

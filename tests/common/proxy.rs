@@ -106,7 +106,11 @@ impl Rule {
 
     /// Seed the probability generator (rules with the same seed fire on the same requests).
     pub fn seed(mut self, seed: u64) -> Rule {
-        self.rng = seed.max(1);
+        // splitmix64 spreads small seeds over the whole state (xorshift needs that).
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        self.rng = (z ^ (z >> 31)).max(1);
         self
     }
 
