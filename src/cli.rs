@@ -104,7 +104,7 @@ pub struct GlobalArgs {
     /// Output format of the final report on stdout.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// More logging on stderr (-v info, -vv debug, -vvv trace).
+    /// More logging on stderr: -v each AWS call, -vv also waits and retries, -vvv the SDK.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Plain progress lines even on a terminal.

@@ -36,16 +36,20 @@ impl Context {
     pub async fn clients(&self) -> anyhow::Result<Clients> {
         let region = self.project()?.config.region.clone();
         let config = aws::load_config(&self.global, region.as_deref()).await?;
-        Ok(Clients::from_config(&config))
+        Ok(Clients::with_progress(&config, &self.reporter))
     }
 
-    /// Run an async command body on a fresh runtime.
-    pub fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+    /// Run an async command body on a fresh runtime; Ctrl-C drops it (cancelling what is in
+    /// flight) unless the body reports the interruption itself first.
+    pub fn block_on<T>(
+        &self,
+        future: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime")
-            .block_on(future)
+            .block_on(crate::interrupt::race(future))
     }
 }

@@ -13,6 +13,7 @@ pub mod context;
 pub mod deploy;
 pub mod diagnostic;
 pub mod exit;
+pub mod interrupt;
 pub mod invoke;
 pub mod report;
 pub mod runtime_python;

@@ -1,11 +1,15 @@
 use scorekeep_deploy::cli::{self, Command};
 use scorekeep_deploy::commands;
 use scorekeep_deploy::context::Context;
-use scorekeep_deploy::exit;
+use scorekeep_deploy::{exit, interrupt};
 
 fn main() {
     let cli = cli::parse();
     init_logging(cli.global.verbose);
+    // `invoke --local` runs a handler in the foreground: Ctrl-C keeps its default meaning there.
+    if !matches!(cli.command, Command::Invoke(_)) {
+        interrupt::install();
+    }
     let ctx = Context::new(cli.global.clone());
     let result = match &cli.command {
         Command::Render(args) => commands::render::run(&ctx, args).map(|()| exit::OK),
@@ -31,20 +35,25 @@ fn main() {
     }
 }
 
-/// Logs go to stderr behind -v, so stdout stays the report.
+/// Logs go to stderr behind -v, so stdout stays the report: `-v` each AWS call (service,
+/// operation, resource, status, duration), `-vv` also waits and retry decisions, `-vvv` the
+/// SDK's own logs. Colour only on a terminal and never with `NO_COLOR` set.
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     let level = match verbose {
         0 => "warn",
-        1 => "scorekeep_deploy=info",
-        2 => "scorekeep_deploy=debug,aws_config=info",
-        _ => "trace",
+        1 => "warn,scorekeep_deploy=info",
+        2 => "warn,scorekeep_deploy=debug,aws_smithy_runtime::client::retries=debug",
+        _ => "debug,scorekeep_deploy=trace,aws_smithy_runtime=trace,hyper=info,hyper_util=info,h2=info,rustls=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCOREKEEP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .with_target(verbose >= 3)
         .without_time()
         .init();
 }

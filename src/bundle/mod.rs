@@ -171,6 +171,9 @@ pub enum BuildError {
     #[error("{0}")]
     Install(Box<InstallFailure>),
 
+    #[error(transparent)]
+    Interrupted(#[from] crate::exit::Interrupted),
+
     #[error("function `{function}`: symlink {link} points to {target}, outside {root}\n  hint: bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {root}")]
     SymlinkEscapes {
         function: String,
@@ -807,6 +810,13 @@ impl Job<'_> {
                 hint: tool_hint(step),
                 program,
             }),
+            // The staging dir is dropped (removed) on the way out: nothing half-installed stays.
+            Err(RunError::Interrupted { program }) => {
+                Err(BuildError::Interrupted(crate::exit::Interrupted(format!(
+                    "interrupted while `{program}` ran for {step} of function {}",
+                    self.function()
+                ))))
+            }
             Err(RunError::Spawn { program, source }) => Err(BuildError::ToolMissing {
                 function: self.function(),
                 step,
@@ -849,6 +859,8 @@ impl Job<'_> {
         zip_path: PathBuf,
         manifest_path: PathBuf,
     ) -> Result<Artifact, BuildError> {
+        // Ctrl-C while the other function's npm/pip ran: do not start zipping.
+        crate::interrupt::check()?;
         let mut all = sources;
         all.extend(dependency_files);
         all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));

@@ -1,8 +1,10 @@
 //! Running npm and pip with captured output, and describing a failure so it can be reproduced.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// A command line to run in a directory, with environment changes.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub enum RunError {
         program: String,
         source: std::io::Error,
     },
+    /// Ctrl-C: the command was stopped (its whole process group) before it finished.
+    Interrupted { program: String },
     /// It ran and exited unsuccessfully.
     Failed {
         status: String,
@@ -83,13 +87,19 @@ impl Cmd {
         parts.join(" ")
     }
 
-    /// Run it with output captured; stdout on success.
+    /// Run it with output captured; stdout on success. Ctrl-C stops it: its process group gets
+    /// SIGTERM, then SIGKILL after a grace period, and the result is `Interrupted`.
     pub fn run(&self) -> Result<String, RunError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .current_dir(&self.cwd)
-            .stdin(std::process::Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Its own process group: Ctrl-C reaches us, and we stop npm/pip and all they started.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         for (key, value) in &self.env {
             match value {
                 Some(v) => command.env(key, v),
@@ -97,7 +107,7 @@ impl Cmd {
             };
         }
         let program = self.program.to_string_lossy().into_owned();
-        let output = command.output().map_err(|source| {
+        let child = command.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 RunError::NotFound {
                     program: program.clone(),
@@ -109,22 +119,99 @@ impl Cmd {
                 }
             }
         })?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if output.status.success() {
+        let pgid = child.id() as i32;
+        crate::interrupt::register_child(pgid);
+        let finished = wait_interruptibly(child);
+        crate::interrupt::unregister_child(pgid);
+        let Some((status, stdout, stderr)) = finished else {
+            return Err(RunError::Interrupted { program });
+        };
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
+        if status.success() {
             return Ok(stdout);
         }
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         let shown = if stderr.trim().is_empty() {
             &stdout
         } else {
             &stderr
         };
         Err(RunError::Failed {
-            status: output.status.to_string(),
+            status: status.to_string(),
             tail: tail(shown, TAIL_LINES),
             stderr,
         })
     }
+}
+
+/// How long npm/pip get to exit after SIGTERM before SIGKILL: short, since what they leave
+/// behind is thrown away with the staging dir, and Ctrl-C must stop within a second.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
+/// Wait for `child`, reading its output on threads (so full pipes never block it); `None`
+/// when Ctrl-C stopped it first.
+fn wait_interruptibly(mut child: Child) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let stdout = out.join().unwrap_or_default();
+                let stderr = err.join().unwrap_or_default();
+                return Some((status, stdout, stderr));
+            }
+            Ok(None) if crate::interrupt::requested() => {
+                stop_group(&mut child);
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => {
+                stop_group(&mut child);
+                return None;
+            }
+        }
+    }
+}
+
+/// SIGTERM to the child's process group, SIGKILL after the grace period, then reap it.
+fn stop_group(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        let pgid = child.id() as i32;
+        // SAFETY: kill(2) on the process group we created for this child.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + TERM_GRACE;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                // The group may outlive its leader: make sure nothing of it keeps running.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The last `n` non-empty lines of `text`, each indented for an error message.

@@ -280,9 +280,10 @@ pub async fn wait_until_ready(
             anyhow::bail!("Beanstalk environment {env} is still {status} after 30 minutes\n  hint: check its events in the console");
         }
         task.set_message(format!("beanstalk {env}: {status}"));
+        tracing::debug!("beanstalk {env} is {status}; checking again in {delay:?}");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::interrupt::cancelled() => {
                 return Err(Interrupted(format!(
                     "interrupted while Beanstalk environment {env} is {status}: the update carries on\n  hint: rerun to check the result"
                 )).into());

@@ -273,6 +273,7 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
             ),
             _ => return Ok(live_from(&out)),
         }
+        tracing::debug!("function {name}: update in progress; checking again in {delay:?}");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(3));
     }
@@ -327,7 +328,15 @@ pub async fn update_code(
             CodeSource::ZipFile(bytes) => request.zip_file(Blob::new(bytes.clone())),
             CodeSource::S3 { bucket, key } => request.s3_bucket(bucket).s3_key(key),
         };
-        request.send().await
+        // Megabytes go up in this request: it gets the upload timeouts, not DescribeStacks'.
+        request
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .timeout_config(crate::aws::timeouts::CallKind::Upload.timeouts()),
+            )
+            .send()
+            .await
     })
     .await?;
     wait_until_updated(lambda, name).await

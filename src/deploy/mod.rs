@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::aws::Clients;
 use crate::bundle::{self, Artifact, BuildOptions};
 use crate::config::Project;
+use crate::interrupt::{self, Journal};
 use crate::report::{human_bytes, human_duration, Reporter};
 use crate::template::{self, RenderedStack};
 
@@ -167,7 +168,35 @@ fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
         .join(format!("{}.json", &name[..16]))
 }
 
+/// The steps of `up`/`update-functions`, for the "done / not done" report on Ctrl-C.
+fn planned_steps(project: &Project, stacks: bool, keys: &[&str], beanstalk: bool) -> Vec<String> {
+    let mut steps = Vec::new();
+    if stacks {
+        steps.extend(
+            project
+                .config
+                .stacks
+                .iter()
+                .map(|s| format!("stack {}", s.name)),
+        );
+    }
+    steps.push("build".to_string());
+    for key in keys {
+        let name = project.lambda_name(key);
+        steps.push(format!("function {name} code"));
+        steps.push(format!("function {name} configuration"));
+    }
+    if beanstalk {
+        if let Some(eb) = &project.config.beanstalk {
+            steps.push(format!("beanstalk {}", eb.environment));
+        }
+    }
+    steps
+}
+
 /// `up`: render → stacks → (build, in parallel) → function code and configuration → Beanstalk.
+/// Ctrl-C stops at the next step boundary (or cancels the request in flight) and says what was
+/// done and what was not.
 pub async fn up(
     clients: &Clients,
     project: &Project,
@@ -175,10 +204,26 @@ pub async fn up(
     options: StackOptions,
     force_build: bool,
 ) -> anyhow::Result<DeployReport> {
+    let keys = project.function_keys();
+    let journal = Journal::new("up", planned_steps(project, true, &keys, true));
+    up_steps(clients, project, reporter, options, force_build, &journal)
+        .await
+        .map_err(|e| journal.explain(e))
+}
+
+async fn up_steps(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    options: StackOptions,
+    force_build: bool,
+    journal: &Journal,
+) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     let rendered = template::render_project(project)?;
 
     // The build does not depend on the stacks: run it on a thread while CloudFormation works.
+    // It stops by itself on Ctrl-C (npm/pip are killed).
     let build = {
         let project = project.clone();
         let reporter = reporter.clone();
@@ -193,70 +238,107 @@ pub async fn up(
         })
     };
 
-    let mut stacks = Vec::new();
-    for r in &rendered {
-        let task = reporter.task(format!("stack {}: checking", r.stack));
-        let result = match template_url(clients, project, r).await {
-            Ok(url) => {
-                stack::deploy(
-                    &clients.cloudformation,
-                    r,
-                    url.as_deref(),
-                    &project.config.tags,
-                    options,
-                    &task,
-                )
-                .await
-            }
-            Err(err) => Err(err),
-        };
-        match result {
-            Ok(result) => {
-                let took = human_duration(task.elapsed());
-                task.finish(
-                    format!("stack {}: {:?} ({took})", r.stack, result.action).to_lowercase(),
-                );
-                stacks.push(result);
-            }
-            Err(err) => {
-                task.finish(format!("stack {}: failed", r.stack));
-                // Let the build finish so its threads do not outlive the error report.
-                let _ = build.join();
-                return Err(err);
-            }
+    let stacks = match deploy_stacks(clients, project, reporter, &rendered, options, journal).await
+    {
+        Ok(stacks) => stacks,
+        Err(err) => {
+            // Let the build finish so its threads do not outlive the error report.
+            let _ = build.join();
+            return Err(err);
         }
-    }
+    };
     let outputs = merged_outputs(&stacks);
 
     let artifacts = build
         .join()
         .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
+    journal.done("build", format!("{} bundle(s)", artifacts.len()));
+    interrupt::check()?;
     let functions = sync_functions(
-        clients, project, reporter, &rendered, &artifacts, &outputs, true,
+        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
     )
     .await?;
 
     let beanstalk = match &project.config.beanstalk {
-        Some(eb) => {
-            let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
-            let result = beanstalk::wire(
-                &clients.beanstalk,
-                eb,
-                &outputs,
-                &clients.region,
-                true,
-                &task,
-            )
-            .await?;
-            task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
-            Some(result)
-        }
+        Some(eb) => Some(wire_beanstalk(clients, eb, &outputs, reporter, journal).await?),
         None => None,
     };
 
     Ok(DeployReport::new(
         "up", clients, stacks, functions, beanstalk, started,
     ))
+}
+
+/// The stack step of `up`: each rendered stack in order, each racing Ctrl-C.
+async fn deploy_stacks(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    rendered: &[RenderedStack],
+    options: StackOptions,
+    journal: &Journal,
+) -> anyhow::Result<Vec<StackResult>> {
+    let mut stacks = Vec::new();
+    for r in rendered {
+        let task = reporter.task(format!("stack {}: checking", r.stack));
+        let result = interrupt::race_while(format!("deploying stack {}", r.stack), async {
+            let url = template_url(clients, project, r).await?;
+            stack::deploy(
+                &clients.cloudformation,
+                r,
+                url.as_deref(),
+                &project.config.tags,
+                options,
+                &task,
+            )
+            .await
+        })
+        .await;
+        match result {
+            Ok(result) => {
+                let took = human_duration(task.elapsed());
+                let action = format!("{:?}", result.action).to_lowercase();
+                task.finish(format!("stack {}: {action} ({took})", r.stack));
+                journal.done(&format!("stack {}", r.stack), action);
+                stacks.push(result);
+            }
+            Err(err) => {
+                task.finish(format!("stack {}: failed", r.stack));
+                return Err(err);
+            }
+        }
+    }
+    Ok(stacks)
+}
+
+/// The Beanstalk step of `up`, racing Ctrl-C.
+async fn wire_beanstalk(
+    clients: &Clients,
+    eb: &crate::config::BeanstalkConfig,
+    outputs: &BTreeMap<String, String>,
+    reporter: &Reporter,
+    journal: &Journal,
+) -> anyhow::Result<BeanstalkResult> {
+    interrupt::check()?;
+    let task = reporter.task(format!("beanstalk {}: checking", eb.environment));
+    let result = interrupt::race_while(
+        format!("checking Beanstalk environment {}", eb.environment),
+        beanstalk::wire(
+            &clients.beanstalk,
+            eb,
+            outputs,
+            &clients.region,
+            true,
+            &task,
+        ),
+    )
+    .await?;
+    task.finish(format!("beanstalk {}: {}", eb.environment, result.action));
+    journal.done(
+        &format!("beanstalk {}", eb.environment),
+        result.action.clone(),
+    );
+    Ok(result)
 }
 
 /// `update-functions`: build + code/configuration only, against stacks that exist.
@@ -267,22 +349,41 @@ pub async fn update_functions(
     names: &[String],
     force_build: bool,
 ) -> anyhow::Result<DeployReport> {
-    let started = Instant::now();
     let selected: Vec<&str> = project
         .select_functions(names)?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
+    let journal = Journal::new(
+        "update-functions",
+        planned_steps(project, false, &selected, false),
+    );
+    update_functions_steps(clients, project, reporter, &selected, force_build, &journal)
+        .await
+        .map_err(|e| journal.explain(e))
+}
+
+async fn update_functions_steps(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    selected: &[&str],
+    force_build: bool,
+    journal: &Journal,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
     let artifacts = bundle::build_functions(
         project,
-        &selected,
+        selected,
         &BuildOptions { force: force_build },
         reporter,
     )?;
+    journal.done("build", format!("{} bundle(s)", artifacts.len()));
+    interrupt::check()?;
     let functions = sync_functions(
-        clients, project, reporter, &rendered, &artifacts, &outputs, true,
+        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
     )
     .await?;
     Ok(DeployReport::new(
@@ -340,8 +441,9 @@ pub async fn plan(
     let outputs = merged_outputs(&stacks);
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());
     let functions = if all_exist {
+        let journal = Journal::new("plan", Vec::new());
         sync_functions(
-            clients, project, reporter, &rendered, &artifacts, &outputs, false,
+            clients, project, reporter, &rendered, &artifacts, &outputs, false, &journal,
         )
         .await?
     } else {
@@ -415,7 +517,9 @@ pub async fn existing_outputs(
     Ok(outputs)
 }
 
-/// Compare each built function with Lambda and, when `apply`, update what differs.
+/// Compare each built function with Lambda and, when `apply`, update what differs. Each
+/// request races Ctrl-C; finished steps are recorded in `journal`.
+#[allow(clippy::too_many_arguments)]
 async fn sync_functions(
     clients: &Clients,
     project: &Project,
@@ -424,6 +528,7 @@ async fn sync_functions(
     artifacts: &[Artifact],
     outputs: &BTreeMap<String, String>,
     apply: bool,
+    journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     let applied_file = applied_path(project, clients);
     let mut applied = AppliedConfigs::load(&applied_file);
@@ -432,8 +537,14 @@ async fn sync_functions(
         let key = artifact.function.as_str();
         let desired = functions::desired_function(project, key, outputs, &clients.region)?;
         let name = desired.name.clone();
+        interrupt::check()?;
         let task = reporter.task(format!("function {name}: checking"));
-        let Some(mut live) = functions::get_live(&clients.lambda, &name).await? else {
+        let found = interrupt::race_while(
+            format!("reading function {name}"),
+            functions::get_live(&clients.lambda, &name),
+        )
+        .await?;
+        let Some(mut live) = found else {
             let creator = rendered
                 .iter()
                 .find(|r| r.functions.iter().any(|f| f == key))
@@ -462,8 +573,14 @@ async fn sync_functions(
                     "function {name}: uploading {}",
                     human_bytes(artifact.manifest.zip_bytes)
                 ));
-                let source = code_source(clients, project, artifact).await?;
-                live = functions::update_code(&clients.lambda, &name, &source).await?;
+                live = interrupt::race_while(
+                    format!("uploading the code of function {name} (Lambda may or may not have received it)"),
+                    async {
+                        let source = code_source(clients, project, artifact).await?;
+                        functions::update_code(&clients.lambda, &name, &source).await
+                    },
+                )
+                .await?;
                 if live.code_sha256 != artifact.manifest.sha256_base64 {
                     anyhow::bail!(
                         "function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}\n  hint: rerun; if it persists, the upload was altered on the way",
@@ -476,6 +593,8 @@ async fn sync_functions(
                 result.code = "would update".into();
             }
         }
+        journal.done(&format!("function {name} code"), result.code.clone());
+        interrupt::check()?;
 
         let changes = functions::config_changes(&live.settings, &desired.settings);
         if !changes.is_empty() && applied.already_applied(&live, &desired) {
@@ -487,13 +606,21 @@ async fn sync_functions(
             result.config_changes = changes.clone();
             if apply {
                 task.set_message(format!("function {name}: updating configuration"));
-                live = functions::update_configuration(&clients.lambda, &desired, &changes).await?;
+                live = interrupt::race_while(
+                    format!("updating the configuration of function {name} (Lambda may or may not have applied it)"),
+                    functions::update_configuration(&clients.lambda, &desired, &changes),
+                )
+                .await?;
                 applied.record(&live, &desired);
                 result.config = "updated".into();
             } else {
                 result.config = "would update".into();
             }
         }
+        journal.done(
+            &format!("function {name} configuration"),
+            result.config.clone(),
+        );
         task.finish(format!(
             "function {name}: code {}, configuration {}",
             result.code, result.config
@@ -611,6 +738,11 @@ async fn upload(
         .bucket(bucket)
         .key(key)
         .body(body)
+        .customize()
+        .config_override(
+            aws_sdk_s3::config::Builder::default()
+                .timeout_config(crate::aws::timeouts::CallKind::Upload.timeouts()),
+        )
         .send()
         .await
         .map_err(|e| {

@@ -15,7 +15,7 @@ use aws_sdk_cloudformation::types::{
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
-use crate::aws::{error_message, explain};
+use crate::aws::{error_code, error_message, explain};
 use crate::exit::Interrupted;
 use crate::report::Task;
 use crate::template::{RenderedStack, INLINE_BODY_LIMIT};
@@ -305,6 +305,7 @@ pub async fn deploy(
                     events(cfn, name).await?.into_iter().map(|e| e.id).collect();
                 cfn.continue_update_rollback()
                     .stack_name(name)
+                    .client_request_token(request_token("continue-rollback"))
                     .send()
                     .await
                     .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
@@ -369,6 +370,7 @@ pub async fn deploy(
     if let Err(err) = cfn
         .execute_change_set()
         .change_set_name(&change_set)
+        .client_request_token(request_token("execute"))
         .send()
         .await
     {
@@ -409,16 +411,33 @@ async fn create(
         Some(url) => request.template_url(url),
         None => request.template_body(&rendered.body),
     };
-    request
+    let sent = request
         .stack_name(name)
         .capabilities(Capability::CapabilityNamedIam)
         .set_tags(Some(tags))
+        .client_request_token(request_token("create"))
         .send()
-        .await
-        .map_err(|e| explain(format!("creating stack {name}"), &e))?;
+        .await;
+    let attached = match sent {
+        Ok(_) => false,
+        // A retry of a CreateStack that was processed but whose answer was lost, on an
+        // endpoint that ignores the token: the stack is ours; wait for it like any other.
+        Err(err) if error_code(&err) == Some("AlreadyExistsException") => {
+            task.println(format!(
+                "stack {name} already exists (a retried CreateStack whose first answer was lost, or another run); waiting for it"
+            ));
+            true
+        }
+        Err(err) => return Err(explain(format!("creating stack {name}"), &err).into()),
+    };
     let seen = HashSet::new();
     let done = wait_for_stack(cfn, name, &seen, task).await?;
     check_success(cfn, name, &done, &seen).await?;
+    if attached && deployed_template(cfn, name).await? != rendered.body {
+        anyhow::bail!(
+            "stack {name} was created by someone else while this run was creating it, with another template\n  hint: rerun `scorekeep-deploy up` to update it to this project's template"
+        );
+    }
     Ok(StackResult {
         stack: name.to_string(),
         action: StackAction::Created,
@@ -572,9 +591,11 @@ pub async fn wait_for_stack(
 ) -> anyhow::Result<LiveStack> {
     let mut shown: HashSet<String> = seen.clone();
     let mut delay = Duration::from_millis(100);
+    let mut status = "in progress".to_string();
     loop {
-        let live = describe(cfn, name).await?;
-        for event in events(cfn, name).await.unwrap_or_default() {
+        let live = while_waiting(name, &status, describe(cfn, name)).await?;
+        let history = while_waiting(name, &status, async { Ok(events(cfn, name).await) }).await?;
+        for event in history.unwrap_or_default() {
             if shown.insert(event.id.clone()) {
                 task.println(format!("event   {event}"));
             }
@@ -591,18 +612,48 @@ pub async fn wait_for_stack(
         if !live.status.ends_with("_IN_PROGRESS") {
             return Ok(live);
         }
-        task.set_message(format!("stack {name}: {}", live.status));
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = tokio::signal::ctrl_c() => {
-                return Err(Interrupted(format!(
-                    "interrupted while stack {name} is {}: CloudFormation carries on\n  hint: rerun the same command to wait for it and continue",
-                    live.status
-                )).into());
-            }
-        }
+        status = live.status.clone();
+        task.set_message(format!("stack {name}: {status}"));
+        tracing::debug!("stack {name} is {status}; checking again in {delay:?}");
+        while_waiting(name, &status, async {
+            tokio::time::sleep(delay).await;
+            Ok(())
+        })
+        .await?;
         delay = (delay * 2).min(Duration::from_secs(3));
     }
+}
+
+/// `step` unless Ctrl-C comes first: then stop waiting (CloudFormation carries on) and say how
+/// to resume.
+async fn while_waiting<T>(
+    name: &str,
+    status: &str,
+    step: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        biased;
+        result = step => result,
+        _ = crate::interrupt::cancelled() => Err(Interrupted(format!(
+            "interrupted while stack {name} is {status}: CloudFormation carries on\n  hint: rerun the same command to wait for it and continue"
+        )).into()),
+    }
+}
+
+/// A fresh idempotency token for one stack mutation. The SDK resends the same request (and so
+/// the same token) on retries, which CloudFormation recognises as the same operation.
+pub fn request_token(operation: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "scorekeep-deploy-{operation}-{nanos:x}-{}-{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::Result<LiveStack> {
@@ -614,6 +665,7 @@ pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::R
         .collect();
     cfn.delete_stack()
         .stack_name(name)
+        .client_request_token(request_token("delete"))
         .send()
         .await
         .map_err(|e| explain(format!("deleting stack {name}"), &e))?;

@@ -1,6 +1,8 @@
 //! Shared test helpers: the project paths, the CLI binary, and a moto server per test binary.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,13 +1,24 @@
 //! AWS configuration and the one way AWS errors are explained to users.
+//!
+//! `timeouts`: connect/read/attempt timeouts and the total budget per kind of call; `calls`:
+//! the interceptor that logs calls (`-v`) and announces retries on the progress stream.
 
-use std::time::Duration;
+pub mod calls;
+pub mod timeouts;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use std::sync::OnceLock;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::cli::GlobalArgs;
+use crate::report::Reporter;
+
+use self::calls::CallLog;
+use self::timeouts::CallKind;
+
+/// The endpoint override in effect, for errors that must name it (set by `load_config`).
+static ENDPOINT: OnceLock<String> = OnceLock::new();
 
 /// The service clients a deploy needs, built once from one `SdkConfig`.
 #[derive(Clone)]
@@ -22,15 +33,36 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Clients whose retry lines are tracing warnings (for callers without a reporter).
     pub fn from_config(config: &SdkConfig) -> Clients {
+        Clients::build(config, None)
+    }
+
+    /// Clients whose retry and backoff lines go to `reporter`'s progress stream.
+    pub fn with_progress(config: &SdkConfig, reporter: &Reporter) -> Clients {
+        Clients::build(config, Some(reporter.clone()))
+    }
+
+    fn build(config: &SdkConfig, reporter: Option<Reporter>) -> Clients {
+        let log = CallLog::new(reporter, config.endpoint_url().map(String::from));
         // Path-style S3 addressing works with AWS and with emulators on 127.0.0.1.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)
+            .interceptor(log.clone())
+            .build();
+        let cloudformation = aws_sdk_cloudformation::config::Builder::from(config)
+            .interceptor(log.clone())
+            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(config)
+            .interceptor(log.clone())
+            .build();
+        let beanstalk = aws_sdk_elasticbeanstalk::config::Builder::from(config)
+            .interceptor(log)
             .build();
         Clients {
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-            beanstalk: aws_sdk_elasticbeanstalk::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(cloudformation),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
+            beanstalk: aws_sdk_elasticbeanstalk::Client::from_conf(beanstalk),
             s3: aws_sdk_s3::Client::from_conf(s3),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint: config.endpoint_url().map(String::from),
@@ -41,19 +73,14 @@ impl Clients {
 /// Load AWS configuration the standard way, with our flags on top.
 ///
 /// Region: see [`choose_region`]. Endpoint: `--endpoint-url`, then `AWS_ENDPOINT_URL` (read by
-/// aws-config itself). Retries: the SDK's adaptive mode, so throttling backs off by itself.
+/// aws-config itself). Retries and timeouts: see [`timeouts`].
 pub async fn load_config(
     global: &GlobalArgs,
     project_region: Option<&str>,
 ) -> anyhow::Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .build(),
-        );
+        .retry_config(timeouts::retry_config())
+        .timeout_config(CallKind::Api.timeouts());
     if let Some(profile) = &global.profile {
         loader = loader.profile_name(profile);
     }
@@ -64,6 +91,9 @@ pub async fn load_config(
         loader = loader.endpoint_url(endpoint);
     }
     let config = loader.load().await;
+    if let Some(endpoint) = config.endpoint_url() {
+        let _ = ENDPOINT.set(endpoint.to_string());
+    }
     if config.region().is_none() {
         anyhow::bail!(crate::exit::UsageError(
             "no AWS region is configured\n  hint: pass --region, set AWS_REGION, set `region` in the AWS profile, or add `region:` to the config".into()
@@ -140,16 +170,25 @@ where
         | SdkError::TimeoutError(_)
         | SdkError::ConstructionFailure(_) => {
             let lower = detail.to_lowercase();
+            let endpoint = ENDPOINT
+                .get()
+                .map(|e| format!("the AWS endpoint {e}"))
+                .unwrap_or_else(|| "the AWS endpoint".into());
             let hint = if lower.contains("credential") {
-                "no usable AWS credentials: set AWS_PROFILE (or --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                "no usable AWS credentials: set AWS_PROFILE (or --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string()
+            } else if matches!(err, SdkError::TimeoutError(_))
+                || lower.contains("timeout")
+                || lower.contains("timed out")
+            {
+                format!("{endpoint} did not answer in time (every retry included); check that it is up and reachable (--endpoint-url / AWS_ENDPOINT_URL, the network, the region), then rerun")
             } else {
-                "cannot reach the AWS endpoint: check the network, --endpoint-url / AWS_ENDPOINT_URL, and the region"
+                format!("cannot reach {endpoint}: check the network, --endpoint-url / AWS_ENDPOINT_URL, and the region")
             };
             AwsError {
                 action,
                 code: None,
                 reason: detail,
-                hint: Some(hint.into()),
+                hint: Some(hint),
             }
         }
         _ => AwsError {

@@ -1,0 +1,616 @@
+//! Faults injected between the CLI and a real moto server by the proxy in
+//! `tests/common/proxy.rs` (hung endpoint, throttling, lost responses, slow requests), and
+//! Ctrl-C (SIGINT) sent at chosen moments of `up`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::proxy::{self, Fault, Proxy, Request, Rule, When};
+use common::{moto, project_copy, skip_emulator, unique_region};
+
+/// The CLI against `endpoint` (the proxy) in `region`, run from `dir`.
+fn cli_via(dir: &Path, endpoint: &str, region: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = common::cli(dir);
+    common::aws_env(&mut cmd, region);
+    cmd.env("AWS_ENDPOINT_URL", endpoint).args(args);
+    cmd
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn status_against_a_hung_endpoint_fails_within_30_seconds_naming_it() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(proxy::any(), When::Always, Fault::Hang)],
+    );
+    let dir = project_copy();
+    let started = Instant::now();
+    let output = cli_via(dir.path(), &proxy.endpoint, region, &["status"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = stderr_of(&output);
+    eprintln!(
+        "status against a hung endpoint: exit {:?} after {took:?}\n{stderr}",
+        output.status.code()
+    );
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        stderr.contains(&proxy.endpoint),
+        "the endpoint is not named:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("no answer from cloudformation"),
+        "no retry line:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("describing stack scorekeep-lambda"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn up_under_30_percent_throttling_finishes_and_says_it_is_retrying() {
+    if skip_emulator() {
+        return;
+    }
+    let dir = project_copy();
+    // Build first so both timed runs deploy the same cached bundles.
+    common::cli(dir.path()).arg("build").assert().success();
+
+    let plain = Proxy::start(&moto().endpoint, Vec::new());
+    // moto's first calls are slow (it loads its backends): keep that out of the measurement.
+    cli_via(dir.path(), &plain.endpoint, unique_region(), &["status"])
+        .assert()
+        .success();
+    let started = Instant::now();
+    cli_via(dir.path(), &plain.endpoint, unique_region(), &["up"])
+        .assert()
+        .success();
+    let unthrottled = started.elapsed();
+
+    let throttling = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(proxy::any(), When::Probability(0.3), Fault::Throttle).seed(7)],
+    );
+    let started = Instant::now();
+    let output = cli_via(dir.path(), &throttling.endpoint, unique_region(), &["up"])
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let throttled = started.elapsed();
+    let stderr = stderr_of(&output);
+    eprintln!(
+        "up unthrottled: {unthrottled:?} ({} requests incl. a warm-up status); up with 30 % throttling: {throttled:?} ({} requests, {} throttled)",
+        plain.requests().len(),
+        throttling.requests().len(),
+        throttling.injected()
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(throttling.injected() > 0, "the proxy throttled nothing");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("throttled by ") && l.contains("retrying within")),
+        "no retry line on stderr:\n{stderr}"
+    );
+    assert!(
+        throttled < unthrottled * 3 + Duration::from_secs(10),
+        "throttled {throttled:?} vs unthrottled {unthrottled:?}"
+    );
+}
+
+#[test]
+fn a_dropped_connection_and_a_500_are_retried_visibly() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![
+            Rule::new(proxy::action("DescribeStacks"), When::Nth(1), Fault::Drop),
+            Rule::new(
+                proxy::path_prefix("/2015-03-31/functions"),
+                When::Nth(1),
+                Fault::ServerError,
+            ),
+        ],
+    );
+    let dir = project_copy();
+    let output = cli_via(dir.path(), &proxy.endpoint, region, &["status"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 2);
+    assert!(
+        stderr.contains(&format!(
+            "connection to cloudformation at {} failed (DescribeStacks); retrying within",
+            proxy.endpoint
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "lambda failed (GetFunctionConfiguration: HTTP 500 ServiceException); retrying within"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(
+            proxy::action("CreateStack"),
+            When::Nth(1),
+            Fault::FailAfterForward,
+        )],
+    );
+    let dir = project_copy();
+    let output = cli_via(dir.path(), &proxy.endpoint, region, &["up"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stack scorekeep-lambda already exists"),
+        "{stderr}"
+    );
+    assert!(
+        proxy.count(proxy::action("CreateStack")) >= 2,
+        "the SDK did not retry CreateStack"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config(region).await);
+    let stacks = cfn.list_stacks().send().await.unwrap();
+    let live: Vec<_> = stacks
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_name() == Some("scorekeep-lambda"))
+        .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].stack_status().unwrap().as_str(), "CREATE_COMPLETE");
+}
+
+#[test]
+fn verbose_shows_each_aws_call_without_colour() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let output = common::moto_cli(dir.path(), region, &["status", "-v"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    let describe = stderr
+        .lines()
+        .find(|l| l.contains("aws cloudformation DescribeStacks scorekeep-lambda "))
+        .unwrap_or_else(|| panic!("no DescribeStacks line:\n{stderr}"));
+    // The stack does not exist yet: CloudFormation answers 400 ValidationError.
+    assert!(
+        describe.contains(" 400 ValidationError (") && describe.ends_with(" ms)"),
+        "{describe}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.contains("aws lambda GetFunctionConfiguration /2015-03-31/functions/random-name/configuration 404")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes off a terminal:\n{stderr}"
+    );
+
+    let quiet = common::moto_cli(dir.path(), region, &["status"])
+        .output()
+        .unwrap();
+    assert!(
+        !stderr_of(&quiet).contains("aws cloudformation"),
+        "calls logged without -v"
+    );
+
+    let debug = common::moto_cli(dir.path(), region, &["status", "-vvv"])
+        .output()
+        .unwrap();
+    assert!(debug.status.success());
+    assert!(
+        !stderr_of(&debug).contains('\u{1b}'),
+        "ANSI escapes at -vvv off a terminal"
+    );
+}
+
+// ---- Ctrl-C ---------------------------------------------------------------------------------
+
+struct Interrupted {
+    status: ExitStatus,
+    stderr: String,
+    /// From the (last) SIGINT to the exit.
+    after_signal: Duration,
+}
+
+/// Run `up` through `proxy` and send SIGINT `signals` times (100 ms apart) once `ready` says so.
+fn interrupt_up(
+    dir: &Path,
+    proxy: &Proxy,
+    env: &[(&str, &str)],
+    signals: usize,
+    ready: impl Fn(&Proxy) -> bool,
+) -> Interrupted {
+    let region = unique_region();
+    let stderr_path = dir.join("stderr.txt");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"));
+    cmd.current_dir(dir)
+        .arg("up")
+        .env("CI", "true")
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_REGION", region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !ready(proxy) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "up ended ({status}) before the moment to interrupt:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the moment to interrupt never came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let the request be in flight.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut sent = Instant::now();
+    for i in 0..signals {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sent = Instant::now();
+        // SAFETY: SIGINT to the child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!(
+                "up still running 30 s after SIGINT:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Interrupted {
+        status,
+        after_signal: sent.elapsed(),
+        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
+fn seen(pred: impl Fn(&Request) -> bool) -> impl Fn(&Proxy) -> bool {
+    move |p: &Proxy| p.count(&pred) > 0
+}
+
+fn assert_interrupted(run: &Interrupted, done: &[&str], not_done: &[&str]) {
+    let stderr = &run.stderr;
+    eprintln!(
+        "exit {:?} {:?} after SIGINT\n{stderr}",
+        run.status.code(),
+        run.after_signal
+    );
+    assert_eq!(run.status.code(), Some(130), "{stderr}");
+    // The goal is 1 s; the slack is for a loaded machine (npm/pip are stopped and cleaned up).
+    assert!(
+        run.after_signal < Duration::from_secs(2),
+        "took {:?}",
+        run.after_signal
+    );
+    let line = |prefix: &str| {
+        stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line:\n{stderr}"))
+            .to_string()
+    };
+    let (done_line, not_done_line) = (line("done:"), line("not done:"));
+    for d in done {
+        assert!(done_line.contains(d), "`{d}` not in {done_line}");
+    }
+    for n in not_done {
+        assert!(not_done_line.contains(n), "`{n}` not in {not_done_line}");
+    }
+    assert!(
+        stderr.contains("hint: rerun `scorekeep-deploy up`"),
+        "{stderr}"
+    );
+}
+
+const SLOW: Fault = Fault::Delay(Duration::from_secs(60));
+
+#[test]
+fn ctrl_c_during_create_stack_stops_at_once() {
+    if skip_emulator() {
+        return;
+    }
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(proxy::action("CreateStack"), When::Always, SLOW)],
+    );
+    let dir = project_copy();
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[],
+        1,
+        seen(proxy::action("CreateStack")),
+    );
+    assert_interrupted(
+        &run,
+        &[],
+        &["stack scorekeep-lambda", "function random-name code"],
+    );
+    assert!(
+        run.stderr
+            .contains("while deploying stack scorekeep-lambda"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_during_the_code_upload_stops_at_once() {
+    if skip_emulator() {
+        return;
+    }
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(
+            proxy::method_path_suffix("PUT", "/random-name/code"),
+            When::Always,
+            SLOW,
+        )],
+    );
+    let dir = project_copy();
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[],
+        1,
+        seen(proxy::method_path_suffix("PUT", "/random-name/code")),
+    );
+    assert_interrupted(
+        &run,
+        &["stack scorekeep-lambda (created)", "build"],
+        &[
+            "function random-name code",
+            "function scorekeep-worker code",
+            "beanstalk scorekeep-dev",
+        ],
+    );
+    assert!(
+        run.stderr
+            .contains("while uploading the code of function random-name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_during_the_configuration_update_stops_at_once() {
+    if skip_emulator() {
+        return;
+    }
+    let is_config = proxy::method_path_suffix("PUT", "/random-name/configuration");
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(is_config, When::Always, SLOW)],
+    );
+    let dir = project_copy();
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[],
+        1,
+        seen(proxy::method_path_suffix(
+            "PUT",
+            "/random-name/configuration",
+        )),
+    );
+    assert_interrupted(
+        &run,
+        &["function random-name code (updated)"],
+        &[
+            "function random-name configuration",
+            "function scorekeep-worker code",
+        ],
+    );
+}
+
+/// moto answers Beanstalk's update calls with HTTP 500 (see README), and its environment does
+/// not exist there, so the Beanstalk step is interrupted at its first call, DescribeEnvironments.
+/// The wait for `Ready` after an update uses the same listener (`interrupt::cancelled`).
+#[test]
+fn ctrl_c_during_the_beanstalk_step_stops_at_once() {
+    if skip_emulator() {
+        return;
+    }
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(
+            proxy::action("DescribeEnvironments"),
+            When::Always,
+            SLOW,
+        )],
+    );
+    let dir = project_copy();
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[],
+        1,
+        seen(proxy::action("DescribeEnvironments")),
+    );
+    assert_interrupted(
+        &run,
+        &[
+            "function random-name configuration",
+            "function scorekeep-worker configuration",
+        ],
+        &["beanstalk scorekeep-dev"],
+    );
+}
+
+/// An npm stand-in that records its PID and then blocks; `ignore_term` makes it ignore SIGTERM.
+fn slow_npm(dir: &Path, ignore_term: bool) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("slow-npm");
+    let pid_file = dir.join("npm.pid");
+    let trap = if ignore_term { "trap '' TERM\n" } else { "" };
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{trap}sleep 60 &\necho $! > {}\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Running (a zombie waiting to be reaped does not count).
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn assert_build_cleaned_up(dir: &Path) {
+    let pid: i32 = std::fs::read_to_string(dir.join("npm.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!process_alive(pid), "npm's child {pid} still runs");
+    let staging = dir.join("target/scorekeep-deploy-cache/staging");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging dirs left: {left:?}");
+}
+
+#[test]
+fn ctrl_c_during_the_build_kills_npm_and_removes_its_staging_dir() {
+    if skip_emulator() {
+        return;
+    }
+    let proxy = Proxy::start(&moto().endpoint, Vec::new());
+    let dir = project_copy();
+    let npm = slow_npm(dir.path(), false);
+    let pid_file = dir.path().join("npm.pid");
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
+        1,
+        |_| pid_file.exists(),
+    );
+    assert_interrupted(&run, &[], &["build", "function random-name code"]);
+    assert_build_cleaned_up(dir.path());
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once() {
+    if skip_emulator() {
+        return;
+    }
+    let proxy = Proxy::start(&moto().endpoint, Vec::new());
+    let dir = project_copy();
+    // npm ignores SIGTERM: the first Ctrl-C would wait out the grace period before SIGKILL.
+    let npm = slow_npm(dir.path(), true);
+    let pid_file = dir.path().join("npm.pid");
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
+        2,
+        |_| pid_file.exists(),
+    );
+    eprintln!(
+        "exit {:?} {:?} after the second SIGINT\n{}",
+        run.status.code(),
+        run.after_signal,
+        run.stderr
+    );
+    assert_eq!(run.status.code(), Some(130), "{}", run.stderr);
+    assert!(
+        run.after_signal < Duration::from_secs(1),
+        "took {:?}",
+        run.after_signal
+    );
+    assert!(
+        run.stderr.contains("aborted: a second Ctrl-C"),
+        "{}",
+        run.stderr
+    );
+    assert_build_cleaned_up_process_only(dir.path());
+}
+
+fn assert_build_cleaned_up_process_only(dir: &Path) {
+    let pid: i32 = std::fs::read_to_string(dir.join("npm.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !process_alive(pid),
+        "npm's child {pid} still runs after the abort"
+    );
+}
