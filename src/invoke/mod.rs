@@ -340,8 +340,8 @@ fn aws_environment(
     let resolved = match sdk.credentials_provider() {
         None => Err("no credentials provider is configured".to_string()),
         Some(provider) => ctx
-            .block_on(provider.provide_credentials())
-            .map_err(|e| e.to_string()),
+            .block_on(async { Ok(provider.provide_credentials().await?) })
+            .map_err(|e| format!("{e:#}")),
     };
     let credentials = match resolved {
         Ok(c) => Some(env::Credentials {

@@ -227,6 +227,13 @@ fn run_pip(
             String::new(),
             "point SCOREKEEP_PYTHON at an interpreter that has pip".to_string(),
         ),
+        // `invoke --local` leaves Ctrl-C its default meaning, so this is a stop from elsewhere.
+        Err(RunError::Interrupted { program }) => (
+            format!("`{program}` was interrupted"),
+            "interrupted".to_string(),
+            String::new(),
+            "rerun the command; nothing was kept from the interrupted install".to_string(),
+        ),
         Err(RunError::Failed {
             status,
             tail,
