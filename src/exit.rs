@@ -37,3 +37,14 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
     }
     FAILURE
 }
+
+/// A failure that belongs to one resource, with a next step. Its Display is the message and
+/// the hint on a `hint:` line, like every other error; `--output json` reads the fields.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+pub struct ResourceError {
+    /// What failed, e.g. `s3 bucket scorekeep-records-1`.
+    pub resource: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
