@@ -695,3 +695,84 @@ async fn down_delete_data_takes_a_bucket_by_name() {
     let s3 = s3_client(region).await;
     assert!(s3.head_bucket().bucket(&bucket).send().await.is_err());
 }
+
+/// The one JSON document on stdout of a command run with `--output json`.
+fn json_document(output: &std::process::Output) -> serde_json::Value {
+    let doc = json(output);
+    assert!(doc.is_object(), "{doc}");
+    doc
+}
+
+// Issue 9 item 15: with `--output json`, a failing command printed nothing on stdout.
+#[test]
+fn a_failing_command_prints_one_json_document() {
+    let dir = project_copy();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // An unreachable endpoint: exit 1 with the hint.
+    let out = cli(dir.path())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["status", "--output", "json"])
+        .assert()
+        .code(1);
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_code"], 1);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("describing stack scorekeep-lambda"),
+        "{doc}"
+    );
+    assert!(
+        !doc["error"]["message"].as_str().unwrap().contains("hint:"),
+        "hints are a field of their own: {doc}"
+    );
+    assert!(doc["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reach the AWS endpoint"));
+    assert!(doc["error"].get("resource").is_some(), "{doc}");
+
+    // A config error: exit 2, the resource is the file position.
+    std::fs::write(dir.path().join("scorekeep-deploy.yaml"), "stacks: [\n").unwrap();
+    let out = cli(dir.path())
+        .args(["render", "--output", "json"])
+        .assert()
+        .code(2);
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "render");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_code"], 2);
+    assert!(
+        doc["error"]["resource"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("scorekeep-deploy.yaml")),
+        "{doc}"
+    );
+}
+
+// Issue 9 item 15: `status --output json` had no `command` key; success reports carry `ok`.
+#[test]
+fn status_json_names_its_command() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let out = moto_cli(dir.path(), region, &["status", "--output", "json"])
+        .assert()
+        .success();
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["stacks"][0]["status"], serde_json::Value::Null);
+}

@@ -10,6 +10,7 @@ use crate::deploy::{beanstalk, functions, stack};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
+    pub command: &'static str,
     pub region: String,
     pub stacks: Vec<StackStatus>,
     pub functions: Vec<FunctionStatus>,
@@ -154,6 +155,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             None => None,
         };
         anyhow::Ok(StatusReport {
+            command: "status",
             region: clients.region.clone(),
             stacks,
             functions: funcs,

@@ -22,17 +22,54 @@ use self::beanstalk::BeanstalkResult;
 use self::functions::{AppliedConfigs, CodeSource, ConfigChange};
 use self::stack::{StackAction, StackOptions, StackResult};
 
+/// What happened (or, for `plan`, would happen) to a function's code or configuration.
+/// JSON carries these names (`would_update`); the text report words them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Unchanged,
+    Updated,
+    /// `plan`: the function exists and differs.
+    WouldUpdate,
+    /// `plan`: the stack that creates the function does not exist yet.
+    WouldCreate,
+}
+
+impl Change {
+    fn code_text(self) -> &'static str {
+        match self {
+            Change::WouldCreate => "would be uploaded",
+            other => other.text(),
+        }
+    }
+
+    fn config_text(self) -> &'static str {
+        match self {
+            Change::WouldCreate => "would be set",
+            other => other.text(),
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Change::Unchanged => "unchanged",
+            Change::Updated => "updated",
+            Change::WouldUpdate => "would update",
+            Change::WouldCreate => "would be created",
+        }
+    }
+}
+
 /// What happened (or, for `plan`, would happen) to one function.
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionResult {
     pub function: String,
     pub name: String,
-    /// `updated`, `unchanged`, or for `plan`: `would update`.
-    pub code: String,
+    pub code: Change,
     pub code_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_code_sha256: Option<String>,
-    pub config: String,
+    pub config: Change,
     pub config_changes: Vec<ConfigChange>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -40,7 +77,7 @@ pub struct FunctionResult {
 
 impl FunctionResult {
     fn changed(&self) -> bool {
-        self.code != "unchanged" || self.config != "unchanged"
+        self.code != Change::Unchanged || self.config != Change::Unchanged
     }
 }
 
@@ -113,7 +150,10 @@ impl fmt::Display for DeployReport {
             writeln!(
                 f,
                 "function {} ({}): code {}, configuration {}",
-                func.function, func.name, func.code, func.config
+                func.function,
+                func.name,
+                func.code.code_text(),
+                func.config.config_text()
             )?;
             writeln!(f, "  code sha256 {}", func.code_sha256)?;
             for c in &func.config_changes {
@@ -350,10 +390,10 @@ pub async fn plan(
             .map(|a| FunctionResult {
                 function: a.function.clone(),
                 name: project.lambda_name(&a.function).to_string(),
-                code: "would be uploaded".into(),
+                code: Change::WouldCreate,
                 code_sha256: a.manifest.sha256_base64.clone(),
                 live_code_sha256: None,
-                config: "would be set".into(),
+                config: Change::WouldCreate,
                 config_changes: Vec::new(),
                 notes: vec!["its stack does not exist yet".into()],
             })
@@ -448,10 +488,10 @@ async fn sync_functions(
         let mut result = FunctionResult {
             function: key.to_string(),
             name: name.clone(),
-            code: "unchanged".into(),
+            code: Change::Unchanged,
             code_sha256: artifact.manifest.sha256_base64.clone(),
             live_code_sha256: Some(live.code_sha256.clone()),
-            config: "unchanged".into(),
+            config: Change::Unchanged,
             config_changes: Vec::new(),
             notes: Vec::new(),
         };
@@ -471,9 +511,9 @@ async fn sync_functions(
                         artifact.manifest.sha256_base64
                     );
                 }
-                result.code = "updated".into();
+                result.code = Change::Updated;
             } else {
-                result.code = "would update".into();
+                result.code = Change::WouldUpdate;
             }
         }
 
@@ -489,14 +529,15 @@ async fn sync_functions(
                 task.set_message(format!("function {name}: updating configuration"));
                 live = functions::update_configuration(&clients.lambda, &desired, &changes).await?;
                 applied.record(&live, &desired);
-                result.config = "updated".into();
+                result.config = Change::Updated;
             } else {
-                result.config = "would update".into();
+                result.config = Change::WouldUpdate;
             }
         }
         task.finish(format!(
             "function {name}: code {}, configuration {}",
-            result.code, result.config
+            result.code.code_text(),
+            result.config.config_text()
         ));
         results.push(result);
     }
