@@ -37,6 +37,14 @@ impl Reporter {
         self.format
     }
 
+    /// Progress lines and the text report end up on the same terminal, so whatever progress
+    /// listed (e.g. change rows) need not be repeated in the report.
+    pub fn progress_shares_terminal(&self) -> bool {
+        self.format == OutputFormat::Text
+            && std::io::stderr().is_terminal()
+            && std::io::stdout().is_terminal()
+    }
+
     /// A plain progress line on stderr.
     pub fn line(&self, message: impl Display) {
         if self.fancy {

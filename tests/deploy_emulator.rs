@@ -776,3 +776,62 @@ fn status_json_names_its_command() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["stacks"][0]["status"], serde_json::Value::Null);
 }
+
+// Issue 9 items 19 and 20: against moto every `up` repeated, per function, that the endpoint
+// reports tracing differently; `status` showed `tracing PassThrough` without flagging it; a
+// no-op `up` listed every output; `function random-name (random-name)` repeated the name.
+#[test]
+fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let first = run(&["up"]).assert().success();
+    let first = String::from_utf8_lossy(&first.get_output().stdout).into_owned();
+    assert!(
+        first.contains("output ScorekeepRecordsBucketName = "),
+        "{first}"
+    );
+    let again = run(&["up"]).assert().success();
+    let stdout = String::from_utf8_lossy(&again.get_output().stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    let noted = format!("{stdout}{stderr}")
+        .matches("reports tracing")
+        .count();
+    assert_eq!(
+        noted, 1,
+        "the tracing note must appear once per run:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("tracing of random-name, scorekeep-worker"),
+        "one note names both functions: {stdout}"
+    );
+    assert!(
+        !stdout.contains("output "),
+        "a no-op up lists no outputs: {stdout}"
+    );
+    assert!(
+        !stdout.contains("function random-name (random-name)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("function random-name: code unchanged"),
+        "{stdout}"
+    );
+
+    let status = run(&["status"]).assert().success();
+    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(
+        status.contains("tracing PassThrough (drift: desired Active)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("ScorekeepRecordsBucketName = "),
+        "status shows outputs: {status}"
+    );
+    let json_status = run(&["status", "--output", "json"]).assert().success();
+    let doc = json(json_status.get_output());
+    assert_eq!(doc["functions"][0]["drift"][0]["field"], "tracing", "{doc}");
+}

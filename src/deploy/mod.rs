@@ -71,6 +71,10 @@ pub struct FunctionResult {
     pub live_code_sha256: Option<String>,
     pub config: Change,
     pub config_changes: Vec<ConfigChange>,
+    /// Fields the endpoint reports differently from what this tool last applied and it did
+    /// not change since (an emulator that does not store them): not sent again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -92,6 +96,8 @@ pub struct DeployReport {
     pub beanstalk: Option<BeanstalkResult>,
     pub changed: bool,
     pub elapsed_ms: u128,
+    #[serde(skip)]
+    rows_shown_above: bool,
 }
 
 impl DeployReport {
@@ -111,6 +117,7 @@ impl DeployReport {
             beanstalk,
             changed: false,
             elapsed_ms: 0,
+            rows_shown_above: false,
         }
         .finish(started)
     }
@@ -128,6 +135,68 @@ impl DeployReport {
     }
 }
 
+/// `function random-name`, or `function key (lambda-name)` when the two differ.
+pub(crate) fn function_label(key: &str, name: &str) -> String {
+    if key == name {
+        format!("function {key}")
+    } else {
+        format!("function {key} ({name})")
+    }
+}
+
+impl DeployReport {
+    /// A stack's change rows, or a count when the progress stream already listed them on
+    /// the same terminal.
+    fn fmt_rows(&self, f: &mut fmt::Formatter<'_>, s: &StackResult) -> fmt::Result {
+        if self.rows_shown_above && !s.changes.is_empty() {
+            return writeln!(f, "  {} change(s), listed above", s.changes.len());
+        }
+        for row in &s.changes {
+            writeln!(f, "  {row}")?;
+        }
+        Ok(())
+    }
+
+    /// For the text report: the change rows went to the same terminal as progress lines.
+    pub fn with_rows_shown_above(mut self, shown: bool) -> Self {
+        self.rows_shown_above = shown;
+        self
+    }
+
+    /// One line for every function whose reported configuration lags what was applied.
+    fn unconfirmed_note(&self) -> Option<String> {
+        let lagging: Vec<&FunctionResult> = self
+            .functions
+            .iter()
+            .filter(|f| !f.unconfirmed_fields.is_empty())
+            .collect();
+        let first = lagging.first()?;
+        let same_fields = lagging
+            .iter()
+            .all(|f| f.unconfirmed_fields == first.unconfirmed_fields);
+        let what = if same_fields {
+            format!(
+                "{} of {}",
+                first.unconfirmed_fields.join(", "),
+                lagging
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            lagging
+                .iter()
+                .map(|f| format!("{} of {}", f.unconfirmed_fields.join(", "), f.name))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        Some(format!(
+            "the endpoint reports {what} differently from what was last applied (emulators may not store it); not sending the same update again"
+        ))
+    }
+}
+
 impl fmt::Display for DeployReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = self.command == "plan";
@@ -139,19 +208,19 @@ impl fmt::Display for DeployReport {
                 (false, a) => format!("{a:?}").to_lowercase(),
             };
             writeln!(f, "stack {}: {action}", s.stack)?;
-            for row in &s.changes {
-                writeln!(f, "  {row}")?;
-            }
-            for (k, v) in &s.outputs {
-                writeln!(f, "  output {k} = {v}")?;
+            self.fmt_rows(f, s)?;
+            // Outputs matter when they may have changed; `status` shows them any time.
+            if !plan && s.action != StackAction::Unchanged {
+                for (k, v) in &s.outputs {
+                    writeln!(f, "  output {k} = {v}")?;
+                }
             }
         }
         for func in &self.functions {
             writeln!(
                 f,
-                "function {} ({}): code {}, configuration {}",
-                func.function,
-                func.name,
+                "{}: code {}, configuration {}",
+                function_label(&func.function, &func.name),
                 func.code.code_text(),
                 func.config.config_text()
             )?;
@@ -178,6 +247,9 @@ impl fmt::Display for DeployReport {
             if let Some(n) = &b.note {
                 writeln!(f, "  note: {n}")?;
             }
+        }
+        if let Some(note) = self.unconfirmed_note() {
+            writeln!(f, "note: {note}")?;
         }
         let verdict = match (plan, self.changed) {
             (_, false) => "no changes",
@@ -395,6 +467,7 @@ pub async fn plan(
                 live_code_sha256: None,
                 config: Change::WouldCreate,
                 config_changes: Vec::new(),
+                unconfirmed_fields: Vec::new(),
                 notes: vec!["its stack does not exist yet".into()],
             })
             .collect()
@@ -493,6 +566,7 @@ async fn sync_functions(
             live_code_sha256: Some(live.code_sha256.clone()),
             config: Change::Unchanged,
             config_changes: Vec::new(),
+            unconfirmed_fields: Vec::new(),
             notes: Vec::new(),
         };
 
@@ -519,10 +593,8 @@ async fn sync_functions(
 
         let changes = functions::config_changes(&live.settings, &desired.settings);
         if !changes.is_empty() && applied.already_applied(&live, &desired) {
-            result.notes.push(format!(
-                "the endpoint reports {} differently from what was last applied; not sending the same update again",
-                changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>().join(", ")
-            ));
+            // Said once for all functions in the report, not once per function.
+            result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
         } else if !changes.is_empty() {
             result.config_changes = changes.clone();
             if apply {
