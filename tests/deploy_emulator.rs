@@ -835,3 +835,40 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
     let doc = json(json_status.get_output());
     assert_eq!(doc["functions"][0]["drift"][0]["field"], "tracing", "{doc}");
 }
+
+// Issue 9 item 20: an endpoint that is a plain HTTP server (404, HTML) gave "error parsing XML:
+// no root element" and no hint.
+#[test]
+fn a_non_aws_endpoint_is_explained() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let body = "<html><body>Not Found</body></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = project_copy();
+    cli(dir.path())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["status"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 404"))
+        .stderr(predicate::str::contains(
+            "hint: the endpoint does not look like an AWS API",
+        ))
+        .stderr(predicate::str::contains("--endpoint-url"));
+}
