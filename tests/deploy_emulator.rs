@@ -872,3 +872,86 @@ fn a_non_aws_endpoint_is_explained() {
         ))
         .stderr(predicate::str::contains("--endpoint-url"));
 }
+
+// Issue 9 item 20: `plan` omitted the Beanstalk section when the stack did not exist yet.
+// CloudFormation, Lambda and S3 are moto; moto 5.2.5 answers Beanstalk's
+// DescribeConfigurationSettings with HTTP 500, so Beanstalk is the SDK's typed mock here.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
+    use aws_sdk_elasticbeanstalk::operation::describe_configuration_settings::DescribeConfigurationSettingsOutput;
+    use aws_sdk_elasticbeanstalk::operation::describe_environments::DescribeEnvironmentsOutput;
+    use aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput;
+    use aws_sdk_elasticbeanstalk::types::{
+        ConfigurationOptionSetting, ConfigurationSettingsDescription, EnvironmentDescription,
+        EnvironmentHealth, EnvironmentStatus,
+    };
+    use aws_sdk_elasticbeanstalk::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let describe = mock!(Client::describe_environments).then_output(|| {
+        DescribeEnvironmentsOutput::builder()
+            .environments(
+                EnvironmentDescription::builder()
+                    .environment_name("scorekeep-dev")
+                    .status(EnvironmentStatus::Ready)
+                    .health(EnvironmentHealth::Green)
+                    .build(),
+            )
+            .build()
+    });
+    let settings = mock!(Client::describe_configuration_settings).then_output(|| {
+        DescribeConfigurationSettingsOutput::builder()
+            .configuration_settings(
+                ConfigurationSettingsDescription::builder()
+                    .option_settings(
+                        ConfigurationOptionSetting::builder()
+                            .namespace("aws:elasticbeanstalk:xray")
+                            .option_name("XRayEnabled")
+                            .value("false")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let update = mock!(Client::update_environment)
+        .then_output(|| UpdateEnvironmentOutput::builder().build());
+    let project =
+        scorekeep_deploy::config::Project::load(&dir.path().join("scorekeep-deploy.yaml")).unwrap();
+    let mut clients = scorekeep_deploy::aws::Clients::from_config(&sdk_config(region).await);
+    clients.beanstalk = mock_client!(
+        aws_sdk_elasticbeanstalk,
+        RuleMode::MatchAny,
+        [&describe, &settings, &update]
+    );
+    let reporter =
+        scorekeep_deploy::report::Reporter::new(scorekeep_deploy::cli::OutputFormat::Json, true);
+    let report = scorekeep_deploy::deploy::plan(&clients, &project, &reporter)
+        .await
+        .unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("stack scorekeep-lambda: would be created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("beanstalk scorekeep/scorekeep-dev: would update"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws:elasticbeanstalk:application:environment:WORKER_QUEUE (from stack output ScorekeepWorkerQueueUrl, after create)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws:elasticbeanstalk:application:environment:AWS_REGION (set)"),
+        "{text}"
+    );
+    assert!(text.contains("XRayEnabled false -> true"), "{text}");
+    assert_eq!(update.num_calls(), 0, "plan changes nothing");
+    let doc = serde_json::to_value(&report).unwrap();
+    assert_eq!(doc["functions"][0]["code"], "would_create", "{doc}");
+}

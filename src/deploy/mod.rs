@@ -491,11 +491,51 @@ pub async fn plan(
             ));
             Some(result)
         }
-        _ => None,
+        (Some(eb), false) => Some(beanstalk_before_create(clients, eb, reporter).await?),
+        (None, _) => None,
     };
     Ok(DeployReport::new(
         "plan", clients, stacks, functions, beanstalk, started,
     ))
+}
+
+/// `plan` before the stacks exist: what `up` would set on the environment, with the values
+/// that come from stack outputs named as such (they exist only after the create).
+async fn beanstalk_before_create(
+    clients: &Clients,
+    eb: &crate::config::BeanstalkConfig,
+    reporter: &Reporter,
+) -> anyhow::Result<BeanstalkResult> {
+    let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
+    let referenced = |value: &str| crate::config::referenced_outputs(value);
+    // Stand-ins that no live value equals, so every output-fed property shows as a change.
+    let placeholders: BTreeMap<String, String> = eb
+        .properties
+        .values()
+        .flat_map(|v| referenced(v))
+        .map(|name| (name.clone(), format!("(stack output {name})")))
+        .collect();
+    let mut result = beanstalk::wire(
+        &clients.beanstalk,
+        eb,
+        &placeholders,
+        &clients.region,
+        false,
+        &task,
+    )
+    .await?;
+    for change in &mut result.changes {
+        let outputs = eb.properties.get(&change.option).map(|v| referenced(v));
+        if let Some(outputs) = outputs.filter(|o| !o.is_empty()) {
+            change.change = format!("(from stack output {}, after create)", outputs.join(", "));
+        }
+    }
+    task.finish(format!(
+        "beanstalk {}: {} difference(s) once the stacks exist",
+        eb.environment,
+        result.changes.len()
+    ));
+    Ok(result)
 }
 
 fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
