@@ -955,3 +955,67 @@ async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
     let doc = serde_json::to_value(&report).unwrap();
     assert_eq!(doc["functions"][0]["code"], "would_create", "{doc}");
 }
+
+// Issue 9 items 18 and 20: `scripts/demo` ran `cargo build --quiet` (minutes of silence on a
+// fresh machine) and left /tmp/moto-demo.*.log behind. The real script runs here in a copy of
+// the project with its own TMPDIR; `scripts/setup` is a no-op stub (the .venv is linked), and
+// `cargo` is a stub that records its arguments, with the already-built binary in its place.
+#[test]
+fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
+    if skip_emulator() {
+        return;
+    }
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = project_copy();
+    let root = common::repo_root();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::copy(root.join("scripts/demo"), scripts.join("demo")).unwrap();
+    let write_exe = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_exe(&scripts.join("setup"), "#!/bin/sh\nexit 0\n");
+    symlink(root.join(".venv"), dir.path().join(".venv")).unwrap();
+    let stubs = tempfile::tempdir().unwrap();
+    let cargo_args = stubs.path().join("cargo-args");
+    write_exe(
+        &stubs.path().join("cargo"),
+        &format!("#!/bin/sh\necho \"$@\" > '{}'\n", cargo_args.display()),
+    );
+    let target = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(target.path().join("debug")).unwrap();
+    symlink(
+        assert_cmd::cargo::cargo_bin("scorekeep-deploy"),
+        target.path().join("debug/scorekeep-deploy"),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        stubs.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(scripts.join("demo"))
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", target.path())
+        .env("TMPDIR", tmp.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no changes"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&cargo_args).unwrap().trim(), "build");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("moto-demo."))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} in TMPDIR");
+}
