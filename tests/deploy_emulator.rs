@@ -1010,7 +1010,10 @@ fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("no changes"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(&cargo_args).unwrap().trim(), "build");
+    assert_eq!(
+        std::fs::read_to_string(&cargo_args).unwrap().trim(),
+        "build"
+    );
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .filter_map(Result::ok)
@@ -1018,4 +1021,22 @@ fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
         .filter(|n| n.starts_with("moto-demo."))
         .collect();
     assert!(left.is_empty(), "the demo left {left:?} in TMPDIR");
+}
+
+// Issue 9 item 20: `{err:#}` printed a hint and then the OS error again after it
+// ("…\n  hint: run from the project directory…: No such file or directory (os error 2)").
+#[test]
+fn the_hint_comes_last_and_the_os_error_once() {
+    let dir = project_copy();
+    let out = cli(dir.path())
+        .args(["render", "--config", "nope.yaml"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("  hint: ") && !last.contains("os error"),
+        "{stderr}"
+    );
 }
