@@ -568,14 +568,26 @@ async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack(
         .unwrap();
 
     let before = moto().operations(region).len();
-    moto_cli(dir.path(), region, &["down", "--yes", "--delete-data"])
-        .timeout(std::time::Duration::from_secs(60))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(format!("bucket {bucket}")))
-        .stderr(predicate::str::contains("2026/11/25/held.json"))
-        .stderr(predicate::str::contains("AccessDenied"))
-        .stderr(predicate::str::contains("hint:"));
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["down", "--yes", "--delete-data", "--output", "json"],
+    )
+    .timeout(std::time::Duration::from_secs(60))
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(format!("bucket {bucket}")))
+    .stderr(predicate::str::contains("2026/11/25/held.json"))
+    .stderr(predicate::str::contains("AccessDenied"))
+    .stderr(predicate::str::contains("hint:"));
+    eprintln!("{}", String::from_utf8_lossy(&out.get_output().stderr));
+    let doc = json(out.get_output());
+    assert_eq!(
+        doc["error"]["resource"],
+        format!("s3 bucket {bucket}"),
+        "{doc}"
+    );
+    assert_eq!(doc["error"]["exit_code"], 1, "{doc}");
     let ops = moto().operations(region)[before..].to_vec();
     let delete_objects = ops
         .iter()
@@ -954,6 +966,8 @@ async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
     assert_eq!(update.num_calls(), 0, "plan changes nothing");
     let doc = serde_json::to_value(&report).unwrap();
     assert_eq!(doc["functions"][0]["code"], "would_create", "{doc}");
+    assert_eq!(doc["functions"][0]["config"], "would_create", "{doc}");
+    assert_eq!(doc["beanstalk"]["action"], "would_update", "{doc}");
 }
 
 // Issue 9 items 18 and 20: `scripts/demo` ran `cargo build --quiet` (minutes of silence on a

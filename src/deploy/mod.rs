@@ -236,7 +236,9 @@ impl fmt::Display for DeployReport {
             writeln!(
                 f,
                 "beanstalk {}/{}: {}",
-                b.application, b.environment, b.action
+                b.application,
+                b.environment,
+                b.action.replace('_', " ")
             )?;
             for c in &b.changes {
                 writeln!(f, "  {c}")?;

@@ -135,11 +135,15 @@ impl DownRun<'_> {
         if self.args.delete_data {
             for bucket in &buckets {
                 let task = self.ctx.reporter.task(format!("bucket {bucket}: emptying"));
-                let n = bucket::empty(self.clients, bucket).await.inspect_err(|_| {
-                    task.println(format!(
-                        "bucket {bucket}: not emptied; stack {name} left in place"
-                    ));
-                })?;
+                let n = match bucket::empty(self.clients, bucket).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        task.finish(format!(
+                            "bucket {bucket}: not emptied; stack {name} left in place"
+                        ));
+                        return Err(err);
+                    }
+                };
                 task.finish(format!("bucket {bucket}: emptied ({n} object version(s))"));
                 *self
                     .report
