@@ -773,3 +773,68 @@ async fn upload(
         })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::stack::ChangeRow;
+
+    fn report(command: &'static str, action: StackAction) -> DeployReport {
+        DeployReport {
+            command,
+            region: "us-east-1".into(),
+            stacks: vec![StackResult {
+                stack: "s".into(),
+                action,
+                status: "UPDATE_COMPLETE".into(),
+                changes: vec![ChangeRow {
+                    action: "Modify".into(),
+                    logical_id: "WorkerQueue".into(),
+                    resource_type: "AWS::SQS::Queue".into(),
+                    replacement: Some("False".into()),
+                }],
+                outputs: BTreeMap::from([("QueueUrl".to_string(), "https://q".to_string())]),
+            }],
+            functions: Vec::new(),
+            beanstalk: None,
+            changed: true,
+            elapsed_ms: 0,
+            rows_shown_above: false,
+        }
+    }
+
+    #[test]
+    fn rows_listed_by_progress_on_the_same_terminal_are_counted_not_repeated() {
+        let text = report("up", StackAction::Updated).to_string();
+        assert!(text.contains("WorkerQueue"), "{text}");
+        let text = report("up", StackAction::Updated)
+            .with_rows_shown_above(true)
+            .to_string();
+        assert!(!text.contains("WorkerQueue"), "{text}");
+        assert!(text.contains("1 change(s), listed above"), "{text}");
+    }
+
+    #[test]
+    fn outputs_only_after_a_stack_changed() {
+        let updated = report("up", StackAction::Updated).to_string();
+        assert!(updated.contains("output QueueUrl = https://q"), "{updated}");
+        let mut same = report("up", StackAction::Unchanged);
+        same.stacks[0].changes.clear();
+        assert!(!same.to_string().contains("output "), "{same}");
+        assert!(!report("plan", StackAction::Updated)
+            .to_string()
+            .contains("output "));
+    }
+
+    #[test]
+    fn a_function_named_like_its_key_is_named_once() {
+        assert_eq!(
+            function_label("random-name", "random-name"),
+            "function random-name"
+        );
+        assert_eq!(
+            function_label("worker", "scorekeep-worker"),
+            "function worker (scorekeep-worker)"
+        );
+    }
+}
