@@ -76,15 +76,12 @@ impl Failure {
             if text.trim().is_empty() || message.contains(text.trim()) {
                 continue;
             }
-            let mut lines = Vec::new();
-            for line in text.lines() {
-                match line.trim_start().strip_prefix("hint:") {
-                    Some(h) if !hints.iter().any(|x| x == h.trim()) => hints.push(h.trim().into()),
-                    Some(_) => {}
-                    None => lines.push(line),
+            let (part, trailing) = split_trailing_hints(&text);
+            for h in trailing {
+                if !hints.contains(&h) {
+                    hints.push(h);
                 }
             }
-            let part = lines.join("\n");
             if part.trim().is_empty() || message.contains(part.trim()) {
                 continue;
             }
@@ -111,6 +108,21 @@ impl std::fmt::Display for Failure {
         }
         Ok(())
     }
+}
+
+/// A layer's text without the `hint:` lines that end it, and those hints. Hints inside the
+/// text (one per error in a list of several) stay beside the error they belong to.
+fn split_trailing_hints(text: &str) -> (String, Vec<String>) {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let mut hints = Vec::new();
+    while let Some(h) = lines
+        .last()
+        .and_then(|l| l.trim_start().strip_prefix("hint:"))
+    {
+        hints.insert(0, h.trim().to_string());
+        lines.pop();
+    }
+    (lines.join("\n"), hints)
 }
 
 /// The innermost located cause: a config/template position, or a resource an error names.
@@ -174,6 +186,19 @@ mod tests {
             f.to_string(),
             "function `a`: writing x.zip: No such file (os error 2)\n  hint: check the disk"
         );
+    }
+
+    #[test]
+    fn hints_inside_a_list_of_errors_stay_with_their_error() {
+        let err = anyhow::anyhow!(
+            "2 functions failed:\n- a: broken\n  hint: fix a\n- b: broken\n  hint: fix b"
+        );
+        let f = Failure::from_error(&err, FAILURE);
+        assert_eq!(
+            f.message,
+            "2 functions failed:\n- a: broken\n  hint: fix a\n- b: broken"
+        );
+        assert_eq!(f.hint.as_deref(), Some("fix b"));
     }
 
     #[test]
