@@ -1054,3 +1054,42 @@ fn the_hint_comes_last_and_the_os_error_once() {
         "{stderr}"
     );
 }
+
+// A bucket retained by an earlier `down` is not forgotten when the stack is created again:
+// `down --delete-data` of the new stack deletes both its bucket and the older one.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let old = up_and_get_bucket(dir.path(), region);
+    moto_cli(dir.path(), region, &["down", "--yes"])
+        .assert()
+        .success();
+    let new = up_and_get_bucket(dir.path(), region);
+    assert_ne!(old, new);
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["down", "--yes", "--delete-data", "--output", "json"],
+    )
+    .assert()
+    .success();
+    let doc = json(out.get_output());
+    let deleted: Vec<&str> = doc["deleted_buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.as_str())
+        .collect();
+    assert_eq!(deleted, vec![new.as_str(), old.as_str()], "{doc}");
+    let s3 = s3_client(region).await;
+    for bucket in [&old, &new] {
+        assert!(
+            s3.head_bucket().bucket(bucket).send().await.is_err(),
+            "{bucket} left"
+        );
+    }
+}

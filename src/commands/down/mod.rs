@@ -116,6 +116,8 @@ impl DownRun<'_> {
                 continue;
             }
             self.one_stack(name).await?;
+            // Buckets an earlier `down` retained from a previous life of this stack.
+            self.leftover_buckets(name).await?;
         }
         // `--bucket NAME`: buckets named on the command line, e.g. from another checkout.
         if self.args.delete_data {
@@ -168,10 +170,16 @@ impl DownRun<'_> {
         Ok(())
     }
 
-    /// The stack is gone: its retained buckets are found in the record; `--delete-data`
-    /// deletes them, otherwise they are reported as still retained.
+    /// Buckets the record holds for this stack (retained by an earlier `down`, possibly of an
+    /// earlier stack of the same name): `--delete-data` deletes them, otherwise they are
+    /// reported as still retained.
     async fn leftover_buckets(&mut self, name: &str) -> anyhow::Result<()> {
         for bucket in self.record.for_stack(self.clients, name) {
+            let reported = self.report.retained_buckets.contains(&bucket)
+                || self.report.deleted_buckets.contains(&bucket);
+            if reported {
+                continue;
+            }
             if !bucket::exists(self.clients, &bucket).await {
                 // Deleted by other means: nothing to report, nothing to remember.
                 self.record.remove(self.clients, &bucket);
