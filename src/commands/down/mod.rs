@@ -14,7 +14,7 @@ use crate::cli::DownArgs;
 use crate::context::Context;
 use crate::deploy::stack;
 
-use self::retained::RetainedBuckets;
+use self::retained::{RetainedBuckets, Scope};
 use crate::exit::UsageError;
 
 #[derive(Debug, Serialize)]
@@ -71,6 +71,7 @@ pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
             ctx,
             args,
             clients: &clients,
+            scope: Scope::of(&clients),
             record: RetainedBuckets::load(&record_path),
             report: DownReport {
                 command: "down",
@@ -82,9 +83,11 @@ pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
                 deleted_object_versions: BTreeMap::new(),
             },
         };
+        let before = run.record.clone();
         let result = run.all_stacks(&names).await;
         // Whatever happened, remember what is retained (and forget what is gone).
-        if let Err(err) = run.record.save(&record_path) {
+        let changed = run.record != before;
+        if let Err(err) = changed.then(|| run.record.save(&record_path)).transpose() {
             tracing::warn!(
                 "could not record retained buckets in {}: {err}",
                 record_path.display()
@@ -100,6 +103,7 @@ struct DownRun<'a> {
     ctx: &'a Context,
     args: &'a DownArgs,
     clients: &'a Clients,
+    scope: Scope,
     record: RetainedBuckets,
     report: DownReport,
 }
@@ -163,7 +167,7 @@ impl DownRun<'_> {
             if self.args.delete_data {
                 self.delete_bucket(Some(name), &bucket).await?;
             } else {
-                self.record.add(self.clients, name, &bucket);
+                self.record.add(&self.scope, name, &bucket);
                 self.report.retained_buckets.push(bucket);
             }
         }
@@ -174,7 +178,7 @@ impl DownRun<'_> {
     /// earlier stack of the same name): `--delete-data` deletes them, otherwise they are
     /// reported as still retained.
     async fn leftover_buckets(&mut self, name: &str) -> anyhow::Result<()> {
-        for bucket in self.record.for_stack(self.clients, name) {
+        for bucket in self.record.for_stack(&self.scope, name) {
             let reported = self.report.retained_buckets.contains(&bucket)
                 || self.report.deleted_buckets.contains(&bucket);
             if reported {
@@ -182,7 +186,7 @@ impl DownRun<'_> {
             }
             if !bucket::exists(self.clients, &bucket).await {
                 // Deleted by other means: nothing to report, nothing to remember.
-                self.record.remove(self.clients, &bucket);
+                self.record.remove(&self.scope, &bucket);
             } else if self.args.delete_data {
                 self.delete_bucket(Some(name), &bucket).await?;
             } else {
@@ -197,7 +201,7 @@ impl DownRun<'_> {
         let n = bucket::delete(self.clients, bucket).await.inspect_err(|_| {
             // Keep it findable: the stack may be gone by now.
             if let Some(stack) = stack {
-                self.record.add(self.clients, stack, bucket);
+                self.record.add(&self.scope, stack, bucket);
             }
         });
         let n = match n {
@@ -208,7 +212,7 @@ impl DownRun<'_> {
             }
         };
         task.finish(format!("bucket {bucket}: deleted"));
-        self.record.remove(self.clients, bucket);
+        self.record.remove(&self.scope, bucket);
         *self
             .report
             .deleted_object_versions
