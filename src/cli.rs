@@ -189,7 +189,8 @@ sys.path after the bundle; the interpreter's own site-packages are not used.")]
     #[command(after_help = "Examples:
   scorekeep-deploy down                        # asks for confirmation on a terminal
   scorekeep-deploy down --yes                  # required without a terminal (CI)
-  scorekeep-deploy down --yes --delete-data    # also empty and delete the records bucket")]
+  scorekeep-deploy down --yes --delete-data    # also empty and delete the records bucket
+  scorekeep-deploy down --yes --delete-data --bucket NAME   # a bucket retained earlier")]
     Down(DownArgs),
 }
 
@@ -286,9 +287,14 @@ pub struct DownArgs {
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Also empty and delete the records bucket, which is otherwise retained.
+    /// Also empty and delete the records bucket, which is otherwise retained. After a plain
+    /// `down`, this deletes the bucket that run retained (remembered in the cache dir).
     #[arg(long)]
     pub delete_data: bool,
+    /// With --delete-data: also empty and delete this bucket (e.g. one retained by a `down`
+    /// run from another checkout). Repeatable.
+    #[arg(long = "bucket", value_name = "NAME", requires = "delete_data")]
+    pub buckets: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-use scorekeep_deploy::cli::{self, Command};
+use scorekeep_deploy::cli::{self, Command, OutputFormat};
 use scorekeep_deploy::commands;
 use scorekeep_deploy::context::Context;
+use scorekeep_deploy::report::FailureReport;
 use scorekeep_deploy::{exit, interrupt};
 
 fn main() {
@@ -26,12 +27,39 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            let code = exit::code_for(&err);
             // `plan --detailed-exitcode` reserves 2 for "changes pending": errors are 1 there.
             let detailed = matches!(&cli.command, Command::Plan(a) if a.detailed_exitcode);
-            std::process::exit(if detailed { exit::FAILURE } else { code });
+            let code = if detailed {
+                exit::FAILURE
+            } else {
+                exit::code_for(&err)
+            };
+            let failure = exit::Failure::from_error(&err, code);
+            eprintln!("error: {failure}");
+            if cli.global.output == OutputFormat::Json {
+                FailureReport {
+                    command: command_name(&cli.command),
+                    ok: false,
+                    error: &failure,
+                }
+                .print();
+            }
+            std::process::exit(code);
         }
+    }
+}
+
+/// The subcommand as typed, for the `command` key of a JSON failure.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Render(_) => "render",
+        Command::Build(_) => "build",
+        Command::Plan(_) => "plan",
+        Command::Up(_) => "up",
+        Command::UpdateFunctions(_) => "update-functions",
+        Command::Status => "status",
+        Command::Down(_) => "down",
+        Command::Invoke(_) => "invoke",
     }
 }
 

@@ -37,6 +37,14 @@ impl Reporter {
         self.format
     }
 
+    /// Progress lines and the text report end up on the same terminal, so whatever progress
+    /// listed (e.g. change rows) need not be repeated in the report.
+    pub fn progress_shares_terminal(&self) -> bool {
+        self.format == OutputFormat::Text
+            && std::io::stderr().is_terminal()
+            && std::io::stdout().is_terminal()
+    }
+
     /// A plain progress line on stderr.
     pub fn line(&self, message: impl Display) {
         if self.fancy {
@@ -72,17 +80,59 @@ impl Reporter {
         }
     }
 
-    /// Print the command's report on stdout, as text or JSON.
+    /// Print the command's report on stdout, as text or JSON (with `"ok": true`).
     pub fn emit<T: Serialize + Display>(&self, report: &T) -> anyhow::Result<()> {
+        self.emit_outcome(report, Outcome::Succeeded)
+    }
+
+    /// [`Reporter::emit`] for a report that describes a failure (e.g. a handler that threw).
+    pub fn emit_outcome<T: Serialize + Display>(
+        &self,
+        report: &T,
+        outcome: Outcome,
+    ) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         match self.format {
             OutputFormat::Text => write!(out, "{report}")?,
             OutputFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, report)?;
+                let ok = outcome == Outcome::Succeeded;
+                serde_json::to_writer_pretty(&mut out, &Envelope { ok, report })?;
                 writeln!(out)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Whether the command did what it was asked: `ok` in JSON reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+/// A report with `ok` in front, as one JSON object (terraform's `-json` style).
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    ok: bool,
+    #[serde(flatten)]
+    report: &'a T,
+}
+
+/// The one JSON document a failed command prints on stdout with `--output json`.
+#[derive(Debug, Serialize)]
+pub struct FailureReport<'a> {
+    pub command: &'a str,
+    pub ok: bool,
+    pub error: &'a crate::exit::Failure,
+}
+
+impl FailureReport<'_> {
+    pub fn print(&self) {
+        let mut out = std::io::stdout().lock();
+        if serde_json::to_writer_pretty(&mut out, self).is_ok() {
+            let _ = writeln!(out);
+        }
     }
 }
 

@@ -490,3 +490,606 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
         "a no-op up must not write: {ops:?}"
     );
 }
+
+/// An S3 client for moto in `region` (path-style, as the tool uses).
+async fn s3_client(region: &str) -> aws_sdk_s3::Client {
+    let config = sdk_config(region).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// `up`, returning the records bucket's name.
+fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
+    let out = moto_cli(dir, region, &["up", "--output", "json"])
+        .assert()
+        .success();
+    json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+// Issue 9 item 2: DeleteObjects reporting per-object errors made `down --delete-data` loop
+// forever after the stack was already gone. The stack's bucket is versioned but not created
+// with Object Lock; moto (like S3) lets Object Lock be enabled on an empty versioned bucket, so
+// the test does that and puts a legal hold on one object: a real per-object DeleteObjects error.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let bucket = up_and_get_bucket(dir.path(), region);
+    let s3 = s3_client(region).await;
+    // The template enables versioning; moto's CloudFormation does not apply it, so do it here.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for key in ["2026/11/25/held.json", "2026/11/25/free.json"] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.put_object_legal_hold()
+        .bucket(&bucket)
+        .key("2026/11/25/held.json")
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let before = moto().operations(region).len();
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["down", "--yes", "--delete-data", "--output", "json"],
+    )
+    .timeout(std::time::Duration::from_secs(60))
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(format!("bucket {bucket}")))
+    .stderr(predicate::str::contains("2026/11/25/held.json"))
+    .stderr(predicate::str::contains("AccessDenied"))
+    .stderr(predicate::str::contains("hint:"));
+    eprintln!("{}", String::from_utf8_lossy(&out.get_output().stderr));
+    let doc = json(out.get_output());
+    assert_eq!(
+        doc["error"]["resource"],
+        format!("s3 bucket {bucket}"),
+        "{doc}"
+    );
+    assert_eq!(doc["error"]["exit_code"], 1, "{doc}");
+    let ops = moto().operations(region)[before..].to_vec();
+    let delete_objects = ops
+        .iter()
+        .filter(|op| op.trim_end_matches('/') == format!("POST /{bucket}"))
+        .count();
+    assert!(
+        (1..=5).contains(&delete_objects),
+        "DeleteObjects must be retried a bounded number of times, got {delete_objects}: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|op| op == "DeleteStack"),
+        "the stack must stay when its bucket cannot be emptied: {ops:?}"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(region).await);
+    assert!(cfn
+        .describe_stacks()
+        .stack_name("scorekeep-lambda")
+        .send()
+        .await
+        .is_ok());
+    // What could be deleted was deleted; the held object is still there.
+    let left = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = left.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(keys, vec!["2026/11/25/held.json"]);
+}
+
+// Issue 9 item 3: after `down --yes` the hint said "delete it with `down --delete-data`", which
+// then found no stack, printed "did not exist", exited 0 and left the bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retained_bucket_hint_works_after_the_stack_is_gone() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let bucket = up_and_get_bucket(dir.path(), region);
+    let s3 = s3_client(region).await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("2026/11/25/s/g.json")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    run(&["down", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "bucket {bucket}: retained with its data (delete it with `scorekeep-deploy down --delete-data`)"
+        )));
+    // A plain rerun still reports the bucket as retained, not as forgotten.
+    run(&["down", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "bucket {bucket}: retained"
+        )));
+    // The hint, as given.
+    let out = run(&["down", "--yes", "--delete-data"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "bucket {bucket}: emptied (1 object version(s) deleted) and deleted"
+        )));
+    assert!(String::from_utf8_lossy(&out.get_output().stdout)
+        .contains("stack scorekeep-lambda: did not exist"));
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "bucket {bucket} still exists"
+    );
+    // Nothing left to find: a further run deletes nothing and says so.
+    run(&["down", "--yes", "--delete-data", "--output", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"deleted_buckets\": []"));
+}
+
+// `--bucket NAME` deletes a bucket the record does not know (e.g. retained from another checkout).
+#[tokio::test(flavor = "multi_thread")]
+async fn down_delete_data_takes_a_bucket_by_name() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let bucket = up_and_get_bucket(dir.path(), region);
+    moto_cli(dir.path(), region, &["down", "--yes"])
+        .assert()
+        .success();
+    // Another checkout: no record of the retained bucket.
+    let other = project_copy();
+    let out = moto_cli(
+        other.path(),
+        region,
+        &[
+            "down",
+            "--yes",
+            "--delete-data",
+            "--bucket",
+            &bucket,
+            "--output",
+            "json",
+        ],
+    )
+    .assert()
+    .success();
+    assert_eq!(
+        json(out.get_output())["deleted_buckets"][0],
+        bucket.as_str()
+    );
+    let s3 = s3_client(region).await;
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_err());
+}
+
+/// The one JSON document on stdout of a command run with `--output json`.
+fn json_document(output: &std::process::Output) -> serde_json::Value {
+    let doc = json(output);
+    assert!(doc.is_object(), "{doc}");
+    doc
+}
+
+// Issue 9 item 15: with `--output json`, a failing command printed nothing on stdout.
+#[test]
+fn a_failing_command_prints_one_json_document() {
+    let dir = project_copy();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // An unreachable endpoint: exit 1 with the hint.
+    let out = cli(dir.path())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["status", "--output", "json"])
+        .assert()
+        .code(1);
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_code"], 1);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("describing stack scorekeep-lambda"),
+        "{doc}"
+    );
+    assert!(
+        !doc["error"]["message"].as_str().unwrap().contains("hint:"),
+        "hints are a field of their own: {doc}"
+    );
+    assert!(doc["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reach the AWS endpoint"));
+    assert!(doc["error"].get("resource").is_some(), "{doc}");
+
+    // A config error: exit 2, the resource is the file position.
+    std::fs::write(dir.path().join("scorekeep-deploy.yaml"), "stacks: [\n").unwrap();
+    let out = cli(dir.path())
+        .args(["render", "--output", "json"])
+        .assert()
+        .code(2);
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "render");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_code"], 2);
+    assert!(
+        doc["error"]["resource"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("scorekeep-deploy.yaml")),
+        "{doc}"
+    );
+}
+
+// Issue 9 item 15: `status --output json` had no `command` key; success reports carry `ok`.
+#[test]
+fn status_json_names_its_command() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let out = moto_cli(dir.path(), region, &["status", "--output", "json"])
+        .assert()
+        .success();
+    let doc = json_document(out.get_output());
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["stacks"][0]["status"], serde_json::Value::Null);
+}
+
+// Issue 9 items 19 and 20: against moto every `up` repeated, per function, that the endpoint
+// reports tracing differently; `status` showed `tracing PassThrough` without flagging it; a
+// no-op `up` listed every output; `function random-name (random-name)` repeated the name.
+#[test]
+fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let first = run(&["up"]).assert().success();
+    let first = String::from_utf8_lossy(&first.get_output().stdout).into_owned();
+    assert!(
+        first.contains("output ScorekeepRecordsBucketName = "),
+        "{first}"
+    );
+    let again = run(&["up"]).assert().success();
+    let stdout = String::from_utf8_lossy(&again.get_output().stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    let noted = format!("{stdout}{stderr}")
+        .matches("reports tracing")
+        .count();
+    assert_eq!(
+        noted, 1,
+        "the tracing note must appear once per run:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("tracing of random-name, scorekeep-worker"),
+        "one note names both functions: {stdout}"
+    );
+    assert!(
+        !stdout.contains("output "),
+        "a no-op up lists no outputs: {stdout}"
+    );
+    assert!(
+        !stdout.contains("function random-name (random-name)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("function random-name: code unchanged"),
+        "{stdout}"
+    );
+
+    let status = run(&["status"]).assert().success();
+    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(
+        status.contains("tracing PassThrough (drift: desired Active)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("ScorekeepRecordsBucketName = "),
+        "status shows outputs: {status}"
+    );
+    let json_status = run(&["status", "--output", "json"]).assert().success();
+    let doc = json(json_status.get_output());
+    assert_eq!(doc["functions"][0]["drift"][0]["field"], "tracing", "{doc}");
+}
+
+// Issue 9 item 20: an endpoint that is a plain HTTP server (404, HTML) gave "error parsing XML:
+// no root element" and no hint.
+#[test]
+fn a_non_aws_endpoint_is_explained() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let body = "<html><body>Not Found</body></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = project_copy();
+    cli(dir.path())
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["status"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 404"))
+        .stderr(predicate::str::contains(
+            "hint: the endpoint does not look like an AWS API",
+        ))
+        .stderr(predicate::str::contains("--endpoint-url"));
+}
+
+// Issue 9 item 20: `plan` omitted the Beanstalk section when the stack did not exist yet.
+// CloudFormation, Lambda and S3 are moto; moto 5.2.5 answers Beanstalk's
+// DescribeConfigurationSettings with HTTP 500, so Beanstalk is the SDK's typed mock here.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
+    use aws_sdk_elasticbeanstalk::operation::describe_configuration_settings::DescribeConfigurationSettingsOutput;
+    use aws_sdk_elasticbeanstalk::operation::describe_environments::DescribeEnvironmentsOutput;
+    use aws_sdk_elasticbeanstalk::operation::update_environment::UpdateEnvironmentOutput;
+    use aws_sdk_elasticbeanstalk::types::{
+        ConfigurationOptionSetting, ConfigurationSettingsDescription, EnvironmentDescription,
+        EnvironmentHealth, EnvironmentStatus,
+    };
+    use aws_sdk_elasticbeanstalk::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let describe = mock!(Client::describe_environments).then_output(|| {
+        DescribeEnvironmentsOutput::builder()
+            .environments(
+                EnvironmentDescription::builder()
+                    .environment_name("scorekeep-dev")
+                    .status(EnvironmentStatus::Ready)
+                    .health(EnvironmentHealth::Green)
+                    .build(),
+            )
+            .build()
+    });
+    let settings = mock!(Client::describe_configuration_settings).then_output(|| {
+        DescribeConfigurationSettingsOutput::builder()
+            .configuration_settings(
+                ConfigurationSettingsDescription::builder()
+                    .option_settings(
+                        ConfigurationOptionSetting::builder()
+                            .namespace("aws:elasticbeanstalk:xray")
+                            .option_name("XRayEnabled")
+                            .value("false")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let update = mock!(Client::update_environment)
+        .then_output(|| UpdateEnvironmentOutput::builder().build());
+    let project =
+        scorekeep_deploy::config::Project::load(&dir.path().join("scorekeep-deploy.yaml")).unwrap();
+    let mut clients = scorekeep_deploy::aws::Clients::from_config(&sdk_config(region).await);
+    clients.beanstalk = mock_client!(
+        aws_sdk_elasticbeanstalk,
+        RuleMode::MatchAny,
+        [&describe, &settings, &update]
+    );
+    let reporter =
+        scorekeep_deploy::report::Reporter::new(scorekeep_deploy::cli::OutputFormat::Json, true);
+    let report = scorekeep_deploy::deploy::plan(&clients, &project, &reporter)
+        .await
+        .unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("stack scorekeep-lambda: would be created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("beanstalk scorekeep/scorekeep-dev: would update"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws:elasticbeanstalk:application:environment:WORKER_QUEUE (from stack output ScorekeepWorkerQueueUrl, after create)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws:elasticbeanstalk:application:environment:AWS_REGION (set)"),
+        "{text}"
+    );
+    assert!(text.contains("XRayEnabled false -> true"), "{text}");
+    assert_eq!(update.num_calls(), 0, "plan changes nothing");
+    let doc = serde_json::to_value(&report).unwrap();
+    assert_eq!(doc["functions"][0]["code"], "would_create", "{doc}");
+    assert_eq!(doc["functions"][0]["config"], "would_create", "{doc}");
+    assert_eq!(doc["beanstalk"]["action"], "would_update", "{doc}");
+}
+
+// Issue 9 items 18 and 20: `scripts/demo` ran `cargo build --quiet` (minutes of silence on a
+// fresh machine) and left /tmp/moto-demo.*.log behind. The real script runs here in a copy of
+// the project with its own TMPDIR; `scripts/setup` is a no-op stub (the .venv is linked), and
+// `cargo` is a stub that records its arguments, with the already-built binary in its place.
+#[test]
+fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
+    if skip_emulator() {
+        return;
+    }
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = project_copy();
+    let root = common::repo_root();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::copy(root.join("scripts/demo"), scripts.join("demo")).unwrap();
+    let write_exe = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_exe(&scripts.join("setup"), "#!/bin/sh\nexit 0\n");
+    symlink(root.join(".venv"), dir.path().join(".venv")).unwrap();
+    let stubs = tempfile::tempdir().unwrap();
+    let cargo_args = stubs.path().join("cargo-args");
+    write_exe(
+        &stubs.path().join("cargo"),
+        &format!("#!/bin/sh\necho \"$@\" > '{}'\n", cargo_args.display()),
+    );
+    let target = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(target.path().join("debug")).unwrap();
+    symlink(
+        assert_cmd::cargo::cargo_bin("scorekeep-deploy"),
+        target.path().join("debug/scorekeep-deploy"),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        stubs.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(scripts.join("demo"))
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", target.path())
+        .env("TMPDIR", tmp.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no changes"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&cargo_args).unwrap().trim(),
+        "build"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("moto-demo."))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} in TMPDIR");
+}
+
+// Issue 9 item 20: `{err:#}` printed a hint and then the OS error again after it
+// ("…\n  hint: run from the project directory…: No such file or directory (os error 2)").
+#[test]
+fn the_hint_comes_last_and_the_os_error_once() {
+    let dir = project_copy();
+    let out = cli(dir.path())
+        .args(["render", "--config", "nope.yaml"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("  hint: ") && !last.contains("os error"),
+        "{stderr}"
+    );
+}
+
+// A bucket retained by an earlier `down` is not forgotten when the stack is created again:
+// `down --delete-data` of the new stack deletes both its bucket and the older one.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let old = up_and_get_bucket(dir.path(), region);
+    moto_cli(dir.path(), region, &["down", "--yes"])
+        .assert()
+        .success();
+    let new = up_and_get_bucket(dir.path(), region);
+    assert_ne!(old, new);
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["down", "--yes", "--delete-data", "--output", "json"],
+    )
+    .assert()
+    .success();
+    let doc = json(out.get_output());
+    let deleted: Vec<&str> = doc["deleted_buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.as_str())
+        .collect();
+    assert_eq!(deleted, vec![new.as_str(), old.as_str()], "{doc}");
+    let s3 = s3_client(region).await;
+    for bucket in [&old, &new] {
+        assert!(
+            s3.head_bucket().bucket(bucket).send().await.is_err(),
+            "{bucket} left"
+        );
+    }
+}

@@ -148,6 +148,14 @@ where
     use aws_sdk_cloudformation::error::SdkError;
     let action = action.into();
     let detail = chain_text(err);
+    if let Some(not_aws) = not_an_aws_response(err) {
+        return AwsError {
+            action,
+            code: None,
+            reason: not_aws,
+            hint: Some(NOT_AWS_HINT.into()),
+        };
+    }
     match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -198,6 +206,30 @@ where
             hint: None,
         },
     }
+}
+
+const NOT_AWS_HINT: &str = "the endpoint does not look like an AWS API (no AWS error in its answer): check --endpoint-url / AWS_ENDPOINT_URL, which must be the service's base URL";
+
+/// An HTTP answer without an AWS error code (a plain web server's 404 page, a proxy's error):
+/// the SDK could only say "unhandled error" or "error parsing XML".
+fn not_an_aws_response<E>(err: &aws_sdk_cloudformation::error::SdkError<E>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    use aws_sdk_cloudformation::error::SdkError;
+    let raw = match err {
+        SdkError::ServiceError(service) if service.err().code().is_none() => service.raw(),
+        SdkError::ResponseError(response) => response.raw(),
+        _ => return None,
+    };
+    let status = raw.status().as_u16();
+    let content_type = raw
+        .headers()
+        .get("content-type")
+        .unwrap_or("no content type");
+    Some(format!(
+        "HTTP {status} ({content_type}) without an AWS error code"
+    ))
 }
 
 /// The error and its sources as one line of Display texts (no Debug dumps), repeats dropped.

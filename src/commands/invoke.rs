@@ -17,7 +17,12 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
             eprintln!("error: {error}");
         }
     }
-    ctx.reporter.emit(&report)?;
+    let outcome = if report.failed() {
+        crate::report::Outcome::Failed
+    } else {
+        crate::report::Outcome::Succeeded
+    };
+    ctx.reporter.emit_outcome(&report, outcome)?;
     Ok(if report.failed() {
         exit::FAILURE
     } else {

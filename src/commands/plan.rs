@@ -12,8 +12,10 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<i32> {
         let clients = ctx.clients().await?;
         deploy::plan(&clients, project, &ctx.reporter).await
     })?;
-    ctx.reporter.emit(&report)?;
-    Ok(if args.detailed_exitcode && report.changed {
+    let changed = report.changed;
+    ctx.reporter
+        .emit(&report.with_rows_shown_above(ctx.reporter.progress_shares_terminal()))?;
+    Ok(if args.detailed_exitcode && changed {
         exit::CHANGES_PENDING
     } else {
         exit::OK

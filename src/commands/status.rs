@@ -6,10 +6,11 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::deploy::{beanstalk, functions, stack};
+use crate::deploy::{beanstalk, function_label, functions, stack};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
+    pub command: &'static str,
     pub region: String,
     pub stacks: Vec<StackStatus>,
     pub functions: Vec<FunctionStatus>,
@@ -36,6 +37,9 @@ pub struct FunctionStatus {
     pub local_code_sha256: Option<String>,
     /// Whether the deployed code is the local build (`None` when either is unknown).
     pub code_in_sync: Option<bool>,
+    /// Configuration fields whose live value is not the config's (empty when in sync, or when
+    /// the config cannot be resolved because the stack outputs are missing).
+    pub drift: Vec<functions::ConfigChange>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +48,16 @@ pub struct BeanstalkStatus {
     pub environment: String,
     pub status: Option<String>,
     pub health: Option<String>,
+}
+
+impl FunctionStatus {
+    /// `PassThrough (drift: desired Active)` when the live value is not the config's.
+    fn marked(&self, field: &str, value: String) -> String {
+        match self.drift.iter().find(|c| c.field == field) {
+            Some(c) => format!("{value} (drift: desired {})", c.desired),
+            None => value,
+        }
+    }
 }
 
 impl fmt::Display for StatusReport {
@@ -64,8 +78,8 @@ impl fmt::Display for StatusReport {
             match &func.live {
                 None => writeln!(
                     f,
-                    "function {} ({}): does not exist",
-                    func.function, func.name
+                    "{}: does not exist",
+                    function_label(&func.function, &func.name)
                 )?,
                 Some(live) => {
                     let sync = match func.code_in_sync {
@@ -75,19 +89,35 @@ impl fmt::Display for StatusReport {
                     };
                     writeln!(
                         f,
-                        "function {} ({}): {} / last update {}",
-                        func.function, func.name, live.state, live.last_update_status
+                        "{}: {} / last update {}",
+                        function_label(&func.function, &func.name),
+                        live.state,
+                        live.last_update_status
                     )?;
                     writeln!(f, "  code sha256 {} ({sync})", live.code_sha256)?;
+                    let field = |name: &str, value: String| func.marked(name, value);
+                    let s = &live.settings;
                     writeln!(
                         f,
-                        "  {} {} {} MB {} s, tracing {}",
-                        live.settings.runtime,
-                        live.settings.handler,
-                        live.settings.memory,
-                        live.settings.timeout,
-                        live.settings.tracing
+                        "  {} {} {} {} s, tracing {}",
+                        field("runtime", s.runtime.clone()),
+                        field("handler", s.handler.clone()),
+                        field("memory", format!("{} MB", s.memory)),
+                        field("timeout", s.timeout.to_string()),
+                        field("tracing", s.tracing.clone())
                     )?;
+                    let env: Vec<&str> = func
+                        .drift
+                        .iter()
+                        .filter_map(|c| c.field.strip_prefix("environment."))
+                        .collect();
+                    if !env.is_empty() {
+                        writeln!(
+                            f,
+                            "  environment {} (drift: not as configured)",
+                            env.join(", ")
+                        )?;
+                    }
                 }
             }
         }
@@ -122,12 +152,22 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
                 outputs: live.map(|l| l.outputs).unwrap_or_default(),
             });
         }
+        let outputs: BTreeMap<String, String> =
+            stacks.iter().flat_map(|s| s.outputs.clone()).collect();
         let mut funcs = Vec::new();
         for key in project.config.functions.keys() {
             let name = project.lambda_name(key).to_string();
             let live = functions::get_live(&clients.lambda, &name).await?;
             let local = local_code_sha256(project, key);
+            let drift = match (
+                &live,
+                functions::desired_function(project, key, &outputs, &clients.region),
+            ) {
+                (Some(l), Ok(desired)) => functions::config_changes(&l.settings, &desired.settings),
+                _ => Vec::new(),
+            };
             funcs.push(FunctionStatus {
+                drift,
                 function: key.clone(),
                 exists: live.is_some(),
                 code_in_sync: match (&live, &local) {
@@ -154,6 +194,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             None => None,
         };
         anyhow::Ok(StatusReport {
+            command: "status",
             region: clients.region.clone(),
             stacks,
             functions: funcs,

@@ -14,5 +14,6 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
         let clients = ctx.clients().await?;
         deploy::up(&clients, project, &ctx.reporter, options, args.force_build).await
     })?;
-    ctx.reporter.emit(&report)
+    ctx.reporter
+        .emit(&report.with_rows_shown_above(ctx.reporter.progress_shares_terminal()))
 }

@@ -45,7 +45,7 @@ impl fmt::Display for SettingChange {
 pub struct BeanstalkResult {
     pub application: String,
     pub environment: String,
-    /// `updated`, `unchanged`, or `skipped` (optional and absent).
+    /// `updated`, `unchanged`, `would_update` (plan) or `skipped` (optional and absent).
     pub action: String,
     pub changes: Vec<SettingChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,7 +208,7 @@ pub async fn wire(
     result.changes = differences.iter().map(|(_, c)| c.clone()).collect();
     if differences.is_empty() || !apply {
         if !differences.is_empty() {
-            result.action = "would update".into();
+            result.action = "would_update".into();
         }
         return Ok(result);
     }

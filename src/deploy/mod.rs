@@ -23,25 +23,66 @@ use self::beanstalk::BeanstalkResult;
 use self::functions::{AppliedConfigs, CodeSource, ConfigChange};
 use self::stack::{StackAction, StackOptions, StackResult};
 
+/// What happened (or, for `plan`, would happen) to a function's code or configuration.
+/// JSON carries these names (`would_update`); the text report words them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Unchanged,
+    Updated,
+    /// `plan`: the function exists and differs.
+    WouldUpdate,
+    /// `plan`: the stack that creates the function does not exist yet.
+    WouldCreate,
+}
+
+impl Change {
+    fn code_text(self) -> &'static str {
+        match self {
+            Change::WouldCreate => "would be uploaded",
+            other => other.text(),
+        }
+    }
+
+    fn config_text(self) -> &'static str {
+        match self {
+            Change::WouldCreate => "would be set",
+            other => other.text(),
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Change::Unchanged => "unchanged",
+            Change::Updated => "updated",
+            Change::WouldUpdate => "would update",
+            Change::WouldCreate => "would be created",
+        }
+    }
+}
+
 /// What happened (or, for `plan`, would happen) to one function.
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionResult {
     pub function: String,
     pub name: String,
-    /// `updated`, `unchanged`, or for `plan`: `would update`.
-    pub code: String,
+    pub code: Change,
     pub code_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_code_sha256: Option<String>,
-    pub config: String,
+    pub config: Change,
     pub config_changes: Vec<ConfigChange>,
+    /// Fields the endpoint reports differently from what this tool last applied and it did
+    /// not change since (an emulator that does not store them): not sent again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
 impl FunctionResult {
     fn changed(&self) -> bool {
-        self.code != "unchanged" || self.config != "unchanged"
+        self.code != Change::Unchanged || self.config != Change::Unchanged
     }
 }
 
@@ -56,6 +97,8 @@ pub struct DeployReport {
     pub beanstalk: Option<BeanstalkResult>,
     pub changed: bool,
     pub elapsed_ms: u128,
+    #[serde(skip)]
+    rows_shown_above: bool,
 }
 
 impl DeployReport {
@@ -75,6 +118,7 @@ impl DeployReport {
             beanstalk,
             changed: false,
             elapsed_ms: 0,
+            rows_shown_above: false,
         }
         .finish(started)
     }
@@ -92,6 +136,68 @@ impl DeployReport {
     }
 }
 
+/// `function random-name`, or `function key (lambda-name)` when the two differ.
+pub(crate) fn function_label(key: &str, name: &str) -> String {
+    if key == name {
+        format!("function {key}")
+    } else {
+        format!("function {key} ({name})")
+    }
+}
+
+impl DeployReport {
+    /// A stack's change rows, or a count when the progress stream already listed them on
+    /// the same terminal.
+    fn fmt_rows(&self, f: &mut fmt::Formatter<'_>, s: &StackResult) -> fmt::Result {
+        if self.rows_shown_above && !s.changes.is_empty() {
+            return writeln!(f, "  {} change(s), listed above", s.changes.len());
+        }
+        for row in &s.changes {
+            writeln!(f, "  {row}")?;
+        }
+        Ok(())
+    }
+
+    /// For the text report: the change rows went to the same terminal as progress lines.
+    pub fn with_rows_shown_above(mut self, shown: bool) -> Self {
+        self.rows_shown_above = shown;
+        self
+    }
+
+    /// One line for every function whose reported configuration lags what was applied.
+    fn unconfirmed_note(&self) -> Option<String> {
+        let lagging: Vec<&FunctionResult> = self
+            .functions
+            .iter()
+            .filter(|f| !f.unconfirmed_fields.is_empty())
+            .collect();
+        let first = lagging.first()?;
+        let same_fields = lagging
+            .iter()
+            .all(|f| f.unconfirmed_fields == first.unconfirmed_fields);
+        let what = if same_fields {
+            format!(
+                "{} of {}",
+                first.unconfirmed_fields.join(", "),
+                lagging
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            lagging
+                .iter()
+                .map(|f| format!("{} of {}", f.unconfirmed_fields.join(", "), f.name))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        Some(format!(
+            "the endpoint reports {what} differently from what was last applied (emulators may not store it); not sending the same update again"
+        ))
+    }
+}
+
 impl fmt::Display for DeployReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = self.command == "plan";
@@ -103,18 +209,21 @@ impl fmt::Display for DeployReport {
                 (false, a) => format!("{a:?}").to_lowercase(),
             };
             writeln!(f, "stack {}: {action}", s.stack)?;
-            for row in &s.changes {
-                writeln!(f, "  {row}")?;
-            }
-            for (k, v) in &s.outputs {
-                writeln!(f, "  output {k} = {v}")?;
+            self.fmt_rows(f, s)?;
+            // Outputs matter when they may have changed; `status` shows them any time.
+            if !plan && s.action != StackAction::Unchanged {
+                for (k, v) in &s.outputs {
+                    writeln!(f, "  output {k} = {v}")?;
+                }
             }
         }
         for func in &self.functions {
             writeln!(
                 f,
-                "function {} ({}): code {}, configuration {}",
-                func.function, func.name, func.code, func.config
+                "{}: code {}, configuration {}",
+                function_label(&func.function, &func.name),
+                func.code.code_text(),
+                func.config.config_text()
             )?;
             writeln!(f, "  code sha256 {}", func.code_sha256)?;
             for c in &func.config_changes {
@@ -128,7 +237,9 @@ impl fmt::Display for DeployReport {
             writeln!(
                 f,
                 "beanstalk {}/{}: {}",
-                b.application, b.environment, b.action
+                b.application,
+                b.environment,
+                b.action.replace('_', " ")
             )?;
             for c in &b.changes {
                 writeln!(f, "  {c}")?;
@@ -139,6 +250,9 @@ impl fmt::Display for DeployReport {
             if let Some(n) = &b.note {
                 writeln!(f, "  note: {n}")?;
             }
+        }
+        if let Some(note) = self.unconfirmed_note() {
+            writeln!(f, "note: {note}")?;
         }
         let verdict = match (plan, self.changed) {
             (_, false) => "no changes",
@@ -452,11 +566,12 @@ pub async fn plan(
             .map(|a| FunctionResult {
                 function: a.function.clone(),
                 name: project.lambda_name(&a.function).to_string(),
-                code: "would be uploaded".into(),
+                code: Change::WouldCreate,
                 code_sha256: a.manifest.sha256_base64.clone(),
                 live_code_sha256: None,
-                config: "would be set".into(),
+                config: Change::WouldCreate,
                 config_changes: Vec::new(),
+                unconfirmed_fields: Vec::new(),
                 notes: vec!["its stack does not exist yet".into()],
             })
             .collect()
@@ -480,11 +595,51 @@ pub async fn plan(
             ));
             Some(result)
         }
-        _ => None,
+        (Some(eb), false) => Some(beanstalk_before_create(clients, eb, reporter).await?),
+        (None, _) => None,
     };
     Ok(DeployReport::new(
         "plan", clients, stacks, functions, beanstalk, started,
     ))
+}
+
+/// `plan` before the stacks exist: what `up` would set on the environment, with the values
+/// that come from stack outputs named as such (they exist only after the create).
+async fn beanstalk_before_create(
+    clients: &Clients,
+    eb: &crate::config::BeanstalkConfig,
+    reporter: &Reporter,
+) -> anyhow::Result<BeanstalkResult> {
+    let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
+    let referenced = |value: &str| crate::config::referenced_outputs(value);
+    // Stand-ins that no live value equals, so every output-fed property shows as a change.
+    let placeholders: BTreeMap<String, String> = eb
+        .properties
+        .values()
+        .flat_map(|v| referenced(v))
+        .map(|name| (name.clone(), format!("(stack output {name})")))
+        .collect();
+    let mut result = beanstalk::wire(
+        &clients.beanstalk,
+        eb,
+        &placeholders,
+        &clients.region,
+        false,
+        &task,
+    )
+    .await?;
+    for change in &mut result.changes {
+        let outputs = eb.properties.get(&change.option).map(|v| referenced(v));
+        if let Some(outputs) = outputs.filter(|o| !o.is_empty()) {
+            change.change = format!("(from stack output {}, after create)", outputs.join(", "));
+        }
+    }
+    task.finish(format!(
+        "beanstalk {}: {} difference(s) once the stacks exist",
+        eb.environment,
+        result.changes.len()
+    ));
+    Ok(result)
 }
 
 fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
@@ -559,11 +714,12 @@ async fn sync_functions(
         let mut result = FunctionResult {
             function: key.to_string(),
             name: name.clone(),
-            code: "unchanged".into(),
+            code: Change::Unchanged,
             code_sha256: artifact.manifest.sha256_base64.clone(),
             live_code_sha256: Some(live.code_sha256.clone()),
-            config: "unchanged".into(),
+            config: Change::Unchanged,
             config_changes: Vec::new(),
+            unconfirmed_fields: Vec::new(),
             notes: Vec::new(),
         };
 
@@ -588,9 +744,9 @@ async fn sync_functions(
                         artifact.manifest.sha256_base64
                     );
                 }
-                result.code = "updated".into();
+                result.code = Change::Updated;
             } else {
-                result.code = "would update".into();
+                result.code = Change::WouldUpdate;
             }
         }
         journal.done(&format!("function {name} code"), result.code.clone());
@@ -598,10 +754,8 @@ async fn sync_functions(
 
         let changes = functions::config_changes(&live.settings, &desired.settings);
         if !changes.is_empty() && applied.already_applied(&live, &desired) {
-            result.notes.push(format!(
-                "the endpoint reports {} differently from what was last applied; not sending the same update again",
-                changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>().join(", ")
-            ));
+            // Said once for all functions in the report, not once per function.
+            result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
         } else if !changes.is_empty() {
             result.config_changes = changes.clone();
             if apply {
@@ -612,9 +766,9 @@ async fn sync_functions(
                 )
                 .await?;
                 applied.record(&live, &desired);
-                result.config = "updated".into();
+                result.config = Change::Updated;
             } else {
-                result.config = "would update".into();
+                result.config = Change::WouldUpdate;
             }
         }
         journal.done(
@@ -623,7 +777,8 @@ async fn sync_functions(
         );
         task.finish(format!(
             "function {name}: code {}, configuration {}",
-            result.code, result.config
+            result.code.code_text(),
+            result.config.config_text()
         ));
         results.push(result);
     }
@@ -749,4 +904,69 @@ async fn upload(
             crate::aws::explain(format!("uploading the {what} to s3://{bucket}/{key}"), &e)
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::stack::ChangeRow;
+
+    fn report(command: &'static str, action: StackAction) -> DeployReport {
+        DeployReport {
+            command,
+            region: "us-east-1".into(),
+            stacks: vec![StackResult {
+                stack: "s".into(),
+                action,
+                status: "UPDATE_COMPLETE".into(),
+                changes: vec![ChangeRow {
+                    action: "Modify".into(),
+                    logical_id: "WorkerQueue".into(),
+                    resource_type: "AWS::SQS::Queue".into(),
+                    replacement: Some("False".into()),
+                }],
+                outputs: BTreeMap::from([("QueueUrl".to_string(), "https://q".to_string())]),
+            }],
+            functions: Vec::new(),
+            beanstalk: None,
+            changed: true,
+            elapsed_ms: 0,
+            rows_shown_above: false,
+        }
+    }
+
+    #[test]
+    fn rows_listed_by_progress_on_the_same_terminal_are_counted_not_repeated() {
+        let text = report("up", StackAction::Updated).to_string();
+        assert!(text.contains("WorkerQueue"), "{text}");
+        let text = report("up", StackAction::Updated)
+            .with_rows_shown_above(true)
+            .to_string();
+        assert!(!text.contains("WorkerQueue"), "{text}");
+        assert!(text.contains("1 change(s), listed above"), "{text}");
+    }
+
+    #[test]
+    fn outputs_only_after_a_stack_changed() {
+        let updated = report("up", StackAction::Updated).to_string();
+        assert!(updated.contains("output QueueUrl = https://q"), "{updated}");
+        let mut same = report("up", StackAction::Unchanged);
+        same.stacks[0].changes.clear();
+        assert!(!same.to_string().contains("output "), "{same}");
+        assert!(!report("plan", StackAction::Updated)
+            .to_string()
+            .contains("output "));
+    }
+
+    #[test]
+    fn a_function_named_like_its_key_is_named_once() {
+        assert_eq!(
+            function_label("random-name", "random-name"),
+            "function random-name"
+        );
+        assert_eq!(
+            function_label("worker", "scorekeep-worker"),
+            "function worker (scorekeep-worker)"
+        );
+    }
 }

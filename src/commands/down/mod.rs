@@ -1,0 +1,270 @@
+//! `down`: delete the stacks; keep the records bucket unless asked otherwise.
+
+mod bucket;
+mod retained;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::aws::{explain, Clients};
+use crate::cli::DownArgs;
+use crate::context::Context;
+use crate::deploy::stack;
+
+use self::retained::{RetainedBuckets, Scope};
+use crate::exit::UsageError;
+
+#[derive(Debug, Serialize)]
+pub struct DownReport {
+    pub command: &'static str,
+    pub region: String,
+    pub deleted: Vec<String>,
+    pub absent: Vec<String>,
+    pub retained_buckets: Vec<String>,
+    pub deleted_buckets: Vec<String>,
+    /// Object versions and delete markers removed from each deleted bucket.
+    pub deleted_object_versions: BTreeMap<String, usize>,
+}
+
+impl fmt::Display for DownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.deleted {
+            writeln!(f, "stack {s}: deleted")?;
+        }
+        for s in &self.absent {
+            writeln!(f, "stack {s}: did not exist")?;
+        }
+        for b in &self.retained_buckets {
+            writeln!(
+                f,
+                "bucket {b}: retained with its data (delete it with `scorekeep-deploy down --delete-data`)"
+            )?;
+        }
+        for b in &self.deleted_buckets {
+            let n = self.deleted_object_versions.get(b).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "bucket {b}: emptied ({n} object version(s) deleted) and deleted"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
+    let project = ctx.project()?;
+    let names: Vec<String> = project
+        .config
+        .stacks
+        .iter()
+        .rev()
+        .map(|s| s.name.clone())
+        .collect();
+    let record_path = retained::record_path(project);
+    let report = ctx.block_on(async {
+        let clients = ctx.clients().await?;
+        confirm(args, &names, &clients.region)?;
+        let mut run = DownRun {
+            ctx,
+            args,
+            clients: &clients,
+            scope: Scope::of(&clients),
+            record: RetainedBuckets::load(&record_path),
+            report: DownReport {
+                command: "down",
+                region: clients.region.clone(),
+                deleted: Vec::new(),
+                absent: Vec::new(),
+                retained_buckets: Vec::new(),
+                deleted_buckets: Vec::new(),
+                deleted_object_versions: BTreeMap::new(),
+            },
+        };
+        let before = run.record.clone();
+        let result = run.all_stacks(&names).await;
+        // Whatever happened, remember what is retained (and forget what is gone).
+        let changed = run.record != before;
+        if let Err(err) = changed.then(|| run.record.save(&record_path)).transpose() {
+            tracing::warn!(
+                "could not record retained buckets in {}: {err}",
+                record_path.display()
+            );
+        }
+        result.map(|()| run.report)
+    })?;
+    ctx.reporter.emit(&report)
+}
+
+/// One `down`: the report so far and the record of retained buckets.
+struct DownRun<'a> {
+    ctx: &'a Context,
+    args: &'a DownArgs,
+    clients: &'a Clients,
+    scope: Scope,
+    record: RetainedBuckets,
+    report: DownReport,
+}
+
+impl DownRun<'_> {
+    async fn all_stacks(&mut self, names: &[String]) -> anyhow::Result<()> {
+        for name in names {
+            if stack::describe(&self.clients.cloudformation, name)
+                .await?
+                .is_none()
+            {
+                self.report.absent.push(name.clone());
+                self.leftover_buckets(name).await?;
+                continue;
+            }
+            self.one_stack(name).await?;
+            // Buckets an earlier `down` retained from a previous life of this stack.
+            self.leftover_buckets(name).await?;
+        }
+        // `--bucket NAME`: buckets named on the command line, e.g. from another checkout.
+        if self.args.delete_data {
+            for bucket in &self.args.buckets {
+                if !self.report.deleted_buckets.contains(bucket) {
+                    self.delete_bucket(None, bucket).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Empty the buckets first (so a failure leaves the stack, and the way to find the bucket,
+    /// in place), then delete the stack, then the emptied buckets it retained.
+    async fn one_stack(&mut self, name: &str) -> anyhow::Result<()> {
+        let buckets = stack_buckets(self.clients, name).await?;
+        if self.args.delete_data {
+            for bucket in &buckets {
+                let task = self.ctx.reporter.task(format!("bucket {bucket}: emptying"));
+                let n = match bucket::empty(self.clients, bucket).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        task.finish(format!(
+                            "bucket {bucket}: not emptied; stack {name} left in place"
+                        ));
+                        return Err(err);
+                    }
+                };
+                task.finish(format!("bucket {bucket}: emptied ({n} object version(s))"));
+                *self
+                    .report
+                    .deleted_object_versions
+                    .entry(bucket.clone())
+                    .or_default() += n;
+            }
+        }
+        let task = self.ctx.reporter.task(format!("stack {name}: deleting"));
+        stack::delete_and_wait(&self.clients.cloudformation, name, &task).await?;
+        let took = crate::report::human_duration(task.elapsed());
+        task.finish(format!("stack {name}: deleted ({took})"));
+        self.report.deleted.push(name.to_string());
+        for bucket in buckets {
+            if self.args.delete_data {
+                self.delete_bucket(Some(name), &bucket).await?;
+            } else {
+                self.record.add(&self.scope, name, &bucket);
+                self.report.retained_buckets.push(bucket);
+            }
+        }
+        Ok(())
+    }
+
+    /// Buckets the record holds for this stack (retained by an earlier `down`, possibly of an
+    /// earlier stack of the same name): `--delete-data` deletes them, otherwise they are
+    /// reported as still retained.
+    async fn leftover_buckets(&mut self, name: &str) -> anyhow::Result<()> {
+        for bucket in self.record.for_stack(&self.scope, name) {
+            let reported = self.report.retained_buckets.contains(&bucket)
+                || self.report.deleted_buckets.contains(&bucket);
+            if reported {
+                continue;
+            }
+            if !bucket::exists(self.clients, &bucket).await {
+                // Deleted by other means: nothing to report, nothing to remember.
+                self.record.remove(&self.scope, &bucket);
+            } else if self.args.delete_data {
+                self.delete_bucket(Some(name), &bucket).await?;
+            } else {
+                self.report.retained_buckets.push(bucket);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_bucket(&mut self, stack: Option<&str>, bucket: &str) -> anyhow::Result<()> {
+        let task = self.ctx.reporter.task(format!("bucket {bucket}: deleting"));
+        let n = bucket::delete(self.clients, bucket).await.inspect_err(|_| {
+            // Keep it findable: the stack may be gone by now.
+            if let Some(stack) = stack {
+                self.record.add(&self.scope, stack, bucket);
+            }
+        });
+        let n = match n {
+            Ok(n) => n,
+            Err(err) => {
+                task.finish(format!("bucket {bucket}: not deleted"));
+                return Err(err);
+            }
+        };
+        task.finish(format!("bucket {bucket}: deleted"));
+        self.record.remove(&self.scope, bucket);
+        *self
+            .report
+            .deleted_object_versions
+            .entry(bucket.to_string())
+            .or_default() += n;
+        self.report.deleted_buckets.push(bucket.to_string());
+        Ok(())
+    }
+}
+
+/// Ask on a terminal; require `--yes` without one.
+fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(UsageError(format!(
+            "`down` deletes stacks {} in {region}; without a terminal to confirm, pass --yes",
+            names.join(", ")
+        )));
+    }
+    eprint!(
+        "Delete stacks {} in {region}{}? [y/N] ",
+        names.join(", "),
+        if args.delete_data {
+            " AND the records bucket with its data"
+        } else {
+            ""
+        }
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        anyhow::bail!(UsageError("not confirmed; nothing was deleted".into()));
+    }
+    Ok(())
+}
+
+/// Physical names of the S3 buckets a stack owns (read before the stack is deleted).
+async fn stack_buckets(clients: &Clients, name: &str) -> anyhow::Result<Vec<String>> {
+    let out = clients
+        .cloudformation
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| explain(format!("listing resources of stack {name}"), &e))?;
+    Ok(out
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some("AWS::S3::Bucket"))
+        .filter_map(|r| r.physical_resource_id().map(String::from))
+        .collect())
+}
