@@ -749,7 +749,7 @@ async fn sync_functions(
                 result.code = Change::WouldUpdate;
             }
         }
-        journal.done(&format!("function {name} code"), result.code.clone());
+        journal.done(&format!("function {name} code"), result.code.code_text());
         interrupt::check()?;
 
         let changes = functions::config_changes(&live.settings, &desired.settings);
@@ -773,7 +773,7 @@ async fn sync_functions(
         }
         journal.done(
             &format!("function {name} configuration"),
-            result.config.clone(),
+            result.config.config_text(),
         );
         task.finish(format!(
             "function {name}: code {}, configuration {}",
