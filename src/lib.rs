@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod diagnostic;
 pub mod exit;
 pub mod invoke;
+pub mod lock;
 pub mod report;
 pub mod template;
 pub mod yaml;

@@ -735,3 +735,182 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
         );
     });
 }
+
+/// The manifest's `sha256_hex` of `function` after a build of `dir` that must succeed.
+fn build_sha(dir: &Path, function: &str) -> String {
+    cli(dir).args(["build", function]).assert().success();
+    manifest(dir, function)["sha256_hex"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The edit every cache test makes to random-name's code (so the zip cache cannot answer).
+fn edit_random_name(dir: &Path) {
+    let file = dir.join("functions/random-name/index.js");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("// release 2\n");
+    std::fs::write(&file, text).unwrap();
+}
+
+/// A directory named `name` somewhere under `root`.
+fn find_dir(root: &Path, name: &str) -> PathBuf {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_dir() && e.file_name() == name)
+        .unwrap_or_else(|| panic!("no {name} under {}", root.display()))
+        .into_path()
+}
+
+#[test]
+fn a_damaged_dependency_cache_entry_is_reinstalled_not_shipped() {
+    let clean = project_copy();
+    edit_random_name(clean.path());
+    let expected = build_sha(clean.path(), "random-name");
+
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    // What an interrupted replacement of the entry left behind: part of its files.
+    let deps = dir
+        .path()
+        .join("target/scorekeep-deploy-cache/deps/random-name");
+    std::fs::remove_dir_all(find_dir(&deps, "@smithy")).unwrap();
+    edit_random_name(dir.path());
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "random-name: cached dependencies failed verification",
+        ))
+        .stderr(predicate::str::contains("files missing"))
+        .stderr(predicate::str::contains("reinstalling"));
+    let got = manifest(dir.path(), "random-name")["sha256_hex"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(got, expected, "a damaged cache entry was shipped");
+
+    // A file changed in place (same size) is found too: the record hashes contents.
+    let chance = find_dir(&deps, "chance").join("chance.js");
+    let mut bytes = std::fs::read(&chance).unwrap();
+    bytes[100] ^= 0x20;
+    std::fs::write(&chance, &bytes).unwrap();
+    std::fs::remove_file(zip_path(dir.path(), "random-name")).unwrap();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("changed since it was installed"));
+    assert_eq!(
+        manifest(dir.path(), "random-name")["sha256_hex"],
+        expected.as_str()
+    );
+}
+
+#[test]
+fn a_killed_build_never_changes_what_the_next_build_produces() {
+    let clean = project_copy();
+    edit_random_name(clean.path());
+    let expected = build_sha(clean.path(), "random-name");
+
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    edit_random_name(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
+    let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
+    let deps = dir
+        .path()
+        .join("target/scorekeep-deploy-cache/deps/random-name");
+    // npm ci takes ~3 s here: kill while it runs (fixed times), just after it finished
+    // (`.package-lock.json` is the last file npm writes), and as soon as the cache entry
+    // starts to change.
+    let points = [
+        (KillAt::Elapsed, 300),
+        (KillAt::Elapsed, 1000),
+        (KillAt::Elapsed, 2000),
+        (KillAt::AfterInstall, 0),
+        (KillAt::CacheChanges, 0),
+        (KillAt::CacheChanges, 20),
+        (KillAt::CacheChanges, 100),
+    ];
+    for (when, millis) in points {
+        let mut child = std::process::Command::new(&bin)
+            .args(["build", "--force", "random-name"])
+            .current_dir(dir.path())
+            .env("CI", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        match when {
+            KillAt::Elapsed => {}
+            KillAt::AfterInstall => wait_for_npm(&staging, &mut child),
+            KillAt::CacheChanges => wait_for_change(&deps, &mut child),
+        }
+        std::thread::sleep(Duration::from_millis(millis));
+        child.kill().unwrap(); // SIGKILL: nothing of ours runs after it
+        child.wait().unwrap();
+        // Make the next build zip again from whatever the cache holds.
+        for ext in ["zip", "json"] {
+            let _ =
+                std::fs::remove_file(artifact_dir(dir.path()).join(format!("random-name.{ext}")));
+        }
+        assert_eq!(
+            build_sha(dir.path(), "random-name"),
+            expected,
+            "after a kill at {when:?} + {millis} ms the next build differs from a clean one"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillAt {
+    /// `millis` after the start.
+    Elapsed,
+    /// `millis` after npm wrote its last file in the staging directory.
+    AfterInstall,
+    /// `millis` after the function's dependency cache (two levels deep) first changed.
+    CacheChanges,
+}
+
+/// Paths up to two levels under `dir`: cheap to poll, and they change as soon as an entry
+/// is added, renamed, or one of its top-level packages is removed.
+fn shallow_listing(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .max_depth(2)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .collect()
+}
+
+fn wait_for_change(dir: &Path, child: &mut std::process::Child) {
+    let before = shallow_listing(dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if shallow_listing(dir) != before || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("{} did not change within 60 s", dir.display());
+}
+
+/// Poll until npm has finished in some staging directory (or the build exited).
+fn wait_for_npm(staging: &Path, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let done = std::fs::read_dir(staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("node_modules/.package-lock.json").exists());
+        if done || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("npm did not finish within 60 s");
+}

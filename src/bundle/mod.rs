@@ -22,10 +22,12 @@
 pub mod archive;
 mod cache;
 mod files;
+mod layer;
 pub mod manifest;
 mod node;
 mod process;
 mod python;
+mod staging;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -213,6 +215,9 @@ pub enum BuildError {
         source: archive::ArchiveError,
     },
 
+    #[error("{0}")]
+    Lock(Box<crate::lock::LockError>),
+
     #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<BuildError>),
 }
@@ -280,6 +285,12 @@ pub fn build_functions(
             force: options.force,
         });
     }
+    // Another build (or `up`) in this project would install into, replace and read the same
+    // cache entries and artifacts: wait for it.
+    let cache_dir = project.cache_dir();
+    let _lock =
+        crate::lock::acquire(&cache_dir, reporter).map_err(|e| BuildError::Lock(Box::new(e)))?;
+    staging::clean(&cache_dir.join(staging::DIR), keys);
     let results: Vec<Result<Artifact, BuildError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .iter()
@@ -331,6 +342,26 @@ enum Install {
         tags: Vec<String>,
     },
 }
+
+/// Installed dependencies ready to bundle.
+#[derive(Default)]
+struct Installed {
+    files: Vec<FileEntry>,
+    dependencies: Vec<Dependency>,
+    platform_tags: Vec<String>,
+    /// Where `files` are when they could not be moved into the cache; removed when dropped.
+    _staging: Option<tempfile::TempDir>,
+}
+
+const NODE_SELECTION: layer::Selection = layer::Selection {
+    prefix: "node_modules/",
+    skip: files::skip_node_dependency,
+};
+
+const PYTHON_SELECTION: layer::Selection = layer::Selection {
+    prefix: "",
+    skip: files::skip_python_dependency,
+};
 
 impl Job<'_> {
     fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
@@ -404,8 +435,12 @@ impl Job<'_> {
         }
         let mut sources = files::collect(&self.source_dir, "", &files::skip_source)
             .map_err(|e| self.collect_error(e))?;
-        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts.
-        sources.retain(|f| !f.disk_path.starts_with(&self.artifact_dir));
+        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts,
+        // nor its cache dir (lock, installed dependencies) beside it.
+        let cache_dir = self.cache_dir();
+        sources.retain(|f| {
+            !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
+        });
         self.check_size(&sources)?;
 
         let mut runtime_provided = Vec::new();
@@ -472,127 +507,203 @@ impl Job<'_> {
             }
         }
 
-        // Staging lives beside the dependency cache so installed dependencies can be renamed
-        // into it (a rename cannot cross file systems).
-        let staging_parent = self.cache_dir().join("staging");
-        std::fs::create_dir_all(&staging_parent)
-            .map_err(self.io(format!("creating {}", staging_parent.display())))?;
-        let mut staging = tempfile::Builder::new()
-            .prefix(&format!("{key}-"))
-            .tempdir_in(&staging_parent)
-            .map_err(self.io("creating a staging directory"))?;
-        // Installed dependencies are cached by what decides them (lockfile or filtered
-        // requirements, runtime, architecture): editing a function's code reuses them.
-        let layer = self.dependency_layer(&install)?;
-        let reuse = layer
-            .as_ref()
-            .filter(|dir| !self.force && dir.is_dir())
-            .cloned();
-        let (dependency_files, dependencies, platform_tags) = match install {
-            Install::None => (Vec::new(), Vec::new(), Vec::new()),
-            Install::Npm { inputs } => {
-                let installed = match reuse {
-                    Some(dir) => {
-                        task.set_message(format!("{key}: reusing installed dependencies"));
-                        dir
-                    }
-                    None => {
-                        task.set_message(format!("{key}: installing dependencies (npm ci)"));
-                        for input in &inputs {
-                            let name = input.file_name().expect("a file path");
-                            std::fs::copy(input, staging.path().join(name)).map_err(
-                                self.io(format!("copying {} to staging", input.display())),
-                            )?;
-                        }
-                        let cmd = node::npm_ci(staging.path(), config.architecture);
-                        self.run_install(cmd, "npm ci", &mut staging, |stderr| {
-                            if node::is_out_of_sync(stderr) {
-                                (
-                                    "package-lock.json is out of date with package.json".into(),
-                                    format!(
-                                        "run `npm install` in {} and commit package-lock.json",
-                                        self.source_dir.display()
-                                    ),
-                                )
-                            } else {
-                                (
-                                    "npm could not install the locked dependencies".into(),
-                                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
-                                )
-                            }
-                        })?;
-                        self.keep_layer(staging.path().join("node_modules"), layer.as_deref())
-                    }
-                };
-                let files = self.collect_dependencies(
-                    &installed,
-                    "node_modules/",
-                    &files::skip_node_dependency,
-                )?;
-                let deps = node::installed_packages(&files);
-                (files, deps, Vec::new())
+        let installed = self.install_dependencies(task, install)?;
+        // The dependency files may be read from the staging dir while zipping (when they
+        // could not be cached): `installed` keeps it until `finish` is done.
+        self.finish(
+            task,
+            sources,
+            installed.files,
+            installed.dependencies,
+            inputs_hash,
+            excluded,
+            installed.platform_tags,
+            zip_path,
+            manifest_path,
+        )
+    }
+
+    /// The dependency files to bundle: from a verified cache entry, else installed now in a
+    /// clean staging directory and then moved into the cache.
+    fn install_dependencies(&self, task: &Task, install: Install) -> Result<Installed, BuildError> {
+        let (selection, platform_tags) = match &install {
+            Install::None => return Ok(Installed::default()),
+            Install::Npm { .. } => (NODE_SELECTION, Vec::new()),
+            Install::Pip { tags, .. } => (PYTHON_SELECTION, tags.clone()),
+        };
+        let entry = self.dependency_layer(&install)?;
+        let (files, staging) = match self.cached_layer(task, &entry, selection) {
+            Some(files) => (files, None),
+            None => {
+                let (files, staging) = self.fresh_layer(task, &install, &entry, selection)?;
+                (files, Some(staging))
             }
+        };
+        let dependencies = match install {
+            Install::Npm { .. } => node::installed_packages(&files),
+            _ => python::installed_distributions(&files),
+        };
+        Ok(Installed {
+            files,
+            dependencies,
+            platform_tags,
+            _staging: staging,
+        })
+    }
+
+    /// The cache entry's files when it is there and verified (never with `--force`). A
+    /// damaged entry is said so on the progress stream and discarded.
+    fn cached_layer(
+        &self,
+        task: &Task,
+        entry: &Path,
+        selection: layer::Selection,
+    ) -> Option<Vec<FileEntry>> {
+        if self.force {
+            return None;
+        }
+        match layer::lookup(entry, selection) {
+            layer::Lookup::Missing => None,
+            layer::Lookup::Verified(files) => {
+                task.set_message(format!("{}: reusing installed dependencies", self.key));
+                Some(files)
+            }
+            layer::Lookup::Damaged(why) => {
+                task.println(format!(
+                    "{}: cached dependencies failed verification ({why}); discarding {} and reinstalling",
+                    self.key,
+                    entry.display()
+                ));
+                if let Err(e) = layer::discard(entry) {
+                    // The fresh install replaces it anyway; it is never read unverified.
+                    tracing::debug!("discarding {}: {e}", entry.display());
+                }
+                None
+            }
+        }
+    }
+
+    /// Run npm or pip in a new staging dir, record what it installed and move that into the
+    /// cache as `entry`; the files come back at their new place.
+    fn fresh_layer(
+        &self,
+        task: &Task,
+        install: &Install,
+        entry: &Path,
+        selection: layer::Selection,
+    ) -> Result<(Vec<FileEntry>, tempfile::TempDir), BuildError> {
+        let mut staging = self.staging_dir()?;
+        let installed = match install {
+            Install::Npm { inputs } => self.run_npm(task, inputs, &mut staging)?,
             Install::Pip {
                 requirements,
                 python_version,
                 tags,
-            } => {
-                let installed = match reuse {
-                    Some(dir) => {
-                        task.set_message(format!("{key}: reusing installed dependencies"));
-                        dir
-                    }
-                    None => {
-                        task.set_message(format!(
-                            "{key}: installing dependencies (pip, Python {python_version} {})",
-                            config.architecture.as_str()
-                        ));
-                        std::fs::write(staging.path().join(python::REQUIREMENTS), &requirements)
-                            .map_err(self.io("writing the filtered requirements"))?;
-                        let cmd = python::pip_install(
-                            self.settings.python.clone(),
-                            staging.path(),
-                            &python_version,
-                            &tags,
-                        );
-                        let arch = config.architecture;
-                        self.run_install(cmd, "pip install", &mut staging, |stderr| {
-                            python::explain_pip_failure(stderr, &python_version, arch)
-                        })?;
-                        self.keep_layer(staging.path().join("target"), layer.as_deref())
-                    }
-                };
-                let files =
-                    self.collect_dependencies(&installed, "", &files::skip_python_dependency)?;
-                let deps = python::installed_distributions(&files);
-                (files, deps, tags)
-            }
+            } => self.run_pip(task, requirements, python_version, tags, &mut staging)?,
+            Install::None => unreachable!("nothing to install"),
         };
-        // The dependency files are read from the staging dir while zipping: it lives until here.
-        let result = self.finish(
-            task,
-            sources,
-            dependency_files,
-            dependencies,
-            inputs_hash,
-            excluded,
-            platform_tags,
-            zip_path,
-            manifest_path,
+        // Nothing installed (e.g. only other platforms' optional packages) is cached too.
+        std::fs::create_dir_all(&installed)
+            .map_err(self.io(format!("creating {}", installed.display())))?;
+        let files = files::collect(&installed, selection.prefix, &selection.skip)
+            .map_err(|e| self.collect_error(e))?;
+        let record =
+            layer::record(&files).map_err(self.io(format!("reading {}", installed.display())))?;
+        let tree = layer::commit(&installed, entry, &record);
+        let files = files
+            .into_iter()
+            .map(|mut f| {
+                if let Ok(rel) = f.disk_path.strip_prefix(&installed) {
+                    f.disk_path = tree.join(rel);
+                }
+                f
+            })
+            .collect();
+        Ok((files, staging))
+    }
+
+    /// A new staging dir, `<cache>/staging/<function>-XXXXXX`: beside the dependency cache so
+    /// what is installed there can be renamed into it (a rename cannot cross file systems).
+    fn staging_dir(&self) -> Result<tempfile::TempDir, BuildError> {
+        let parent = self.cache_dir().join(staging::DIR);
+        std::fs::create_dir_all(&parent)
+            .map_err(self.io(format!("creating {}", parent.display())))?;
+        tempfile::Builder::new()
+            .prefix(&format!("{}-", self.key))
+            .tempdir_in(&parent)
+            .map_err(self.io("creating a staging directory"))
+    }
+
+    fn run_npm(
+        &self,
+        task: &Task,
+        inputs: &[PathBuf],
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        task.set_message(format!("{}: installing dependencies (npm ci)", self.key));
+        for input in inputs {
+            let name = input.file_name().expect("a file path");
+            std::fs::copy(input, staging.path().join(name))
+                .map_err(self.io(format!("copying {} to staging", input.display())))?;
+        }
+        let cmd = node::npm_ci(staging.path(), self.config.architecture);
+        self.run_install(cmd, "npm ci", staging, |stderr| {
+            if node::is_out_of_sync(stderr) {
+                (
+                    "package-lock.json is out of date with package.json".into(),
+                    format!(
+                        "run `npm install` in {} and commit package-lock.json",
+                        self.source_dir.display()
+                    ),
+                )
+            } else {
+                (
+                    "npm could not install the locked dependencies".into(),
+                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
+                )
+            }
+        })?;
+        Ok(staging.path().join("node_modules"))
+    }
+
+    fn run_pip(
+        &self,
+        task: &Task,
+        requirements: &str,
+        python_version: &str,
+        tags: &[String],
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        let arch = self.config.architecture;
+        task.set_message(format!(
+            "{}: installing dependencies (pip, Python {python_version} {})",
+            self.key,
+            arch.as_str()
+        ));
+        std::fs::write(staging.path().join(python::REQUIREMENTS), requirements)
+            .map_err(self.io("writing the filtered requirements"))?;
+        let cmd = python::pip_install(
+            self.settings.python.clone(),
+            staging.path(),
+            python_version,
+            tags,
         );
-        drop(staging);
-        result
+        self.run_install(cmd, "pip install", staging, |stderr| {
+            python::explain_pip_failure(stderr, python_version, arch)
+        })?;
+        Ok(staging.path().join("target"))
     }
 
     /// Where this function's installed dependencies are cached, keyed by everything that
-    /// decides them; `None` when there is nothing to install.
-    fn dependency_layer(&self, install: &Install) -> Result<Option<PathBuf>, BuildError> {
+    /// decides them (and the cache's format, so entries of older layouts are never read).
+    fn dependency_layer(&self, install: &Install) -> Result<PathBuf, BuildError> {
         let mut hasher = Sha256::new();
+        hasher.update(b"deps-v2");
         hasher.update(TOOL_VERSION.as_bytes());
         hasher.update(self.config.runtime.as_bytes());
         hasher.update(self.config.architecture.as_str().as_bytes());
         match install {
-            Install::None => return Ok(None),
+            Install::None => {}
             Install::Npm { inputs } => {
                 for input in inputs {
                     hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
@@ -610,54 +721,16 @@ impl Job<'_> {
             }
         }
         let digest = hex::encode(hasher.finalize());
-        Ok(Some(
-            self.cache_dir()
-                .join("deps")
-                .join(self.key)
-                .join(&digest[..16]),
-        ))
+        Ok(self
+            .cache_dir()
+            .join("deps")
+            .join(self.key)
+            .join(&digest[..16]))
     }
 
     /// See [`Project::cache_dir`].
     fn cache_dir(&self) -> PathBuf {
         crate::config::cache_dir_for(&self.artifact_dir)
-    }
-
-    /// Move freshly installed dependencies into the cache (replacing older layers of this
-    /// function) and return where they now are. When that fails the build still uses them
-    /// where they are; only the reuse next time is lost.
-    fn keep_layer(&self, installed: PathBuf, layer: Option<&Path>) -> PathBuf {
-        let Some(layer) = layer else { return installed };
-        let Some(parent) = layer.parent() else {
-            return installed;
-        };
-        if let Ok(entries) = std::fs::read_dir(parent) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        if !installed.is_dir() {
-            return installed;
-        }
-        match std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(&installed, layer)) {
-            Ok(()) => layer.to_path_buf(),
-            Err(e) => {
-                tracing::debug!("not caching dependencies of {}: {e}", self.key);
-                installed
-            }
-        }
-    }
-
-    fn collect_dependencies(
-        &self,
-        root: &Path,
-        prefix: &str,
-        skip: &dyn Fn(&str, bool) -> bool,
-    ) -> Result<Vec<FileEntry>, BuildError> {
-        if !root.is_dir() {
-            return Ok(Vec::new());
-        }
-        files::collect(root, prefix, skip).map_err(|e| self.collect_error(e))
     }
 
     fn hash_file(&self, path: &Path) -> Result<[u8; 32], BuildError> {
@@ -822,6 +895,7 @@ impl Job<'_> {
                 let (cause, hint) = explain(&stderr);
                 let command = cmd.display();
                 staging.disable_cleanup(true);
+                staging::keep_for_rerun(staging.path(), self.key);
                 Err(BuildError::Install(Box::new(InstallFailure {
                     function: self.function(),
                     step,
@@ -1068,7 +1142,17 @@ functions:
         assert!(e.contains("function `plain`"), "{e}");
         assert!(e.contains("requirements.txt:2:"), "{e}");
         assert!(e.contains("pip-compile --generate-hashes"), "{e}");
-        assert!(!dir.path().join("target").exists());
+        // Nothing but the project lock the build held.
+        let written: Vec<_> = walkdir::WalkDir::new(dir.path().join("target"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
+        assert_eq!(
+            written,
+            [dir.path().join("target/scorekeep-deploy-cache/lock")]
+        );
     }
 
     #[test]
