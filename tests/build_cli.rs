@@ -914,3 +914,163 @@ fn wait_for_npm(staging: &Path, child: &mut std::process::Child) {
     }
     panic!("npm did not finish within 60 s");
 }
+
+/// Staging directories, by name, and whether each is marked as kept for a rerun.
+fn staging_listing(dir: &Path) -> Vec<String> {
+    let staging = dir.join("target/scorekeep-deploy-cache/staging");
+    let mut names: Vec<String> = std::fs::read_dir(staging)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Wait until no process works inside `dir` (a killed build's npm carries on for a while).
+fn wait_until_unused(dir: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let busy = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| std::fs::read_link(p.path().join("cwd")).ok())
+            .any(|cwd| cwd.starts_with(dir));
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("a process still works in {} after 60 s", dir.display());
+}
+
+#[test]
+fn a_killed_builds_staging_dir_is_removed_and_a_failed_ones_kept_until_rebuilt() {
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
+
+    // Killed while npm installs: its staging dir stays behind.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(["build", "--force", "random-name"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftover = staging_listing(dir.path());
+    assert_eq!(leftover.len(), 1, "{leftover:?}");
+    wait_until_unused(&staging.join(&leftover[0]));
+
+    // The next build removes it; its own failed install is kept for the printed command.
+    let tools = tempfile::tempdir().unwrap();
+    let (path, _) = fake_tools(tools.path());
+    cli(dir.path())
+        .args(["build", "--force", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("reproduce: cd "));
+    let kept = staging_listing(dir.path());
+    assert!(!kept.contains(&leftover[0]), "{kept:?}");
+    assert_eq!(kept.len(), 2, "the failed dir and its mark: {kept:?}");
+    let failed_dir = kept.iter().find(|n| !n.ends_with(".failed")).unwrap();
+    assert!(staging.join(failed_dir).join("package-lock.json").is_file());
+
+    // Building another function keeps it; building this one again supersedes it.
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .success();
+    assert_eq!(staging_listing(dir.path()), kept);
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
+    assert!(staging_listing(dir.path()).is_empty());
+}
+
+#[test]
+fn concurrent_builds_in_one_project_wait_for_each_other() {
+    let dir = project_copy();
+    let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .args(["build", "--force", "--output", "json"])
+            .current_dir(dir.path())
+            .env("CI", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    let mut waited = 0;
+    let mut shas = Vec::new();
+    for out in &outputs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        waited += stderr
+            .matches("waiting for another scorekeep-deploy (pid ")
+            .count();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for a in report["artifacts"].as_array().unwrap() {
+            shas.push((a["function"].clone(), a["manifest"]["sha256_hex"].clone()));
+        }
+    }
+    assert_eq!(waited, 1, "exactly one run waited for the other");
+    assert_eq!(shas[..2], shas[2..], "the two builds made different zips");
+    for (function, sha) in &shas[..2] {
+        assert_eq!(
+            manifest(dir.path(), function.as_str().unwrap())["sha256_hex"],
+            *sha
+        );
+    }
+}
+
+#[test]
+fn update_functions_waits_for_a_build_in_the_same_project() {
+    if common::skip_emulator() {
+        return;
+    }
+    let dir = project_copy();
+    let region = common::unique_region();
+    let mut build = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(["build", "--force"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The build holds the lock once it creates a staging dir.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    common::moto_cli(dir.path(), region, &["update-functions"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "waiting for another scorekeep-deploy (pid ",
+        ))
+        .stderr(predicate::str::contains("does not exist"));
+    // It went on only after the build had finished.
+    assert!(build.try_wait().unwrap().is_some_and(|s| s.success()));
+}
