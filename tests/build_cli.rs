@@ -1074,3 +1074,56 @@ fn update_functions_waits_for_a_build_in_the_same_project() {
     // It went on only after the build had finished.
     assert!(build.try_wait().unwrap().is_some_and(|s| s.success()));
 }
+
+/// Rewrite random-name's lockfile with `change` applied to its `packages` map.
+fn edit_lockfile(dir: &Path, change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let path = dir.join("functions/random-name/package-lock.json");
+    let mut lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(lock["packages"].as_object_mut().unwrap());
+    std::fs::write(&path, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+}
+
+#[test]
+fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs() {
+    let dir = project_copy();
+    let tools = tempfile::tempdir().unwrap();
+    let (path, marker) = fake_tools(tools.path());
+    edit_lockfile(dir.path(), |packages| {
+        for package in packages.values_mut() {
+            if let Some(p) = package.as_object_mut() {
+                p.remove("integrity");
+            }
+        }
+    });
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "package-lock.json has no integrity hash for 39 package(s): node_modules/@aws-sdk/client-sns, ",
+        ))
+        .stderr(predicate::str::contains("and 34 more; npm would install them unverified"))
+        .stderr(predicate::str::contains("hint: run `npm install` in"))
+        .stderr(predicate::str::contains("commit the package-lock.json"));
+
+    let dir = project_copy();
+    edit_lockfile(dir.path(), |packages| {
+        packages["node_modules/chance"]["resolved"] =
+            "https://evil.example/chance/-/chance-1.1.13.tgz".into();
+    });
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "node_modules/chance would be fetched from https://evil.example/chance/-/chance-1.1.13.tgz: not the configured registry (registry.npmjs.org)",
+        ))
+        .stderr(predicate::str::contains("set `registry=`"));
+    assert!(!marker.exists(), "npm ran");
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}

@@ -143,6 +143,27 @@ pub enum BuildError {
         detail: String,
     },
 
+    #[error("function `{function}`: {lockfile} has no integrity hash for {count} package(s): {packages}; npm would install them unverified\n  hint: run `npm install` in {dir} (if the hashes stay missing, delete {lockfile_name} and node_modules first) and commit the {lockfile_name} it writes: npm records `integrity` for every package")]
+    LockfileUnverified {
+        function: String,
+        dir: PathBuf,
+        lockfile: PathBuf,
+        lockfile_name: String,
+        count: usize,
+        packages: String,
+    },
+
+    #[error("function `{function}`: {lockfile}: {package} would be fetched from {url}: {reason}\n  hint: packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {lockfile_name} it writes")]
+    LockfileSource {
+        function: String,
+        dir: PathBuf,
+        lockfile: PathBuf,
+        lockfile_name: String,
+        package: String,
+        url: String,
+        reason: String,
+    },
+
     #[error(
         "function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON"
     )]
@@ -246,6 +267,15 @@ impl std::fmt::Display for InstallFailure {
             self.function, self.step, self.cause, self.status, self.tail, self.command, self.hint
         )
     }
+}
+
+/// `a, b, c and 4 more`.
+fn name_some(items: &[String], shown: usize) -> String {
+    let mut text = items[..items.len().min(shown)].join(", ");
+    if items.len() > shown {
+        let _ = write!(text, " and {} more", items.len() - shown);
+    }
+    text
 }
 
 fn join_errors(errors: &[BuildError]) -> String {
@@ -773,27 +803,7 @@ impl Job<'_> {
             path: package_json.clone(),
             detail,
         };
-        let lock_problem = |p: node::LockProblem, lockfile: &Path| match p {
-            node::LockProblem::Missing => BuildError::LockfileMissing {
-                function: self.function(),
-                dir: self.source_dir.clone(),
-            },
-            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
-                function: self.function(),
-                dir: self.source_dir.clone(),
-                lockfile: lockfile.to_path_buf(),
-                lockfile_name: lockfile
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                detail,
-            },
-            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
-                function: self.function(),
-                path: lockfile.to_path_buf(),
-                detail,
-            },
-        };
+        let lock_problem = |p, lockfile: &Path| self.lock_error(p, lockfile);
         let has_deps = node::has_dependencies(&text).map_err(|p| match p {
             node::LockProblem::Invalid(d) => invalid(d),
             other => invalid(format!("{other:?}")),
@@ -816,6 +826,10 @@ impl Job<'_> {
             .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
         node::check_lockfile(&text, lock_text.as_deref())
             .map_err(|p| lock_problem(p, &lock_path))?;
+        if let Some(lock_text) = &lock_text {
+            node::check_integrity(lock_text, &self.registry_hosts())
+                .map_err(|p| lock_problem(p, &lock_path))?;
+        }
         let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
             .iter()
             .map(|name| self.source_dir.join(name))
@@ -827,6 +841,61 @@ impl Job<'_> {
             extra_inputs.push((".npmrc".into(), npmrc));
         }
         Ok(Install::Npm { inputs })
+    }
+
+    /// Where npm may fetch packages from; see [`node::registry_hosts`].
+    fn registry_hosts(&self) -> Vec<String> {
+        let npmrc = std::fs::read_to_string(self.source_dir.join(".npmrc")).ok();
+        let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok());
+        node::registry_hosts(npmrc.as_deref(), env.as_deref())
+    }
+
+    fn lock_error(&self, problem: node::LockProblem, lockfile: &Path) -> BuildError {
+        let function = self.function();
+        let dir = self.source_dir.clone();
+        let lockfile_name = lockfile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lockfile = lockfile.to_path_buf();
+        match problem {
+            node::LockProblem::Missing => BuildError::LockfileMissing { function, dir },
+            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
+                function,
+                dir,
+                lockfile,
+                lockfile_name,
+                detail,
+            },
+            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
+                function,
+                path: lockfile,
+                detail,
+            },
+            node::LockProblem::NoIntegrity(packages) => BuildError::LockfileUnverified {
+                function,
+                dir,
+                lockfile,
+                lockfile_name,
+                count: packages.len(),
+                packages: name_some(&packages, 5),
+            },
+            node::LockProblem::Source {
+                package,
+                url,
+                reason,
+            } => BuildError::LockfileSource {
+                function,
+                dir,
+                lockfile,
+                lockfile_name,
+                package,
+                url,
+                reason,
+            },
+        }
     }
 
     fn plan_pip(
