@@ -143,25 +143,22 @@ pub enum BuildError {
         detail: String,
     },
 
-    #[error("function `{function}`: {lockfile} has no integrity hash for {count} package(s): {packages}; npm would install them unverified\n  hint: run `npm install` in {dir} (if the hashes stay missing, delete {lockfile_name} and node_modules first) and commit the {lockfile_name} it writes: npm records `integrity` for every package")]
+    #[error("function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified\n  hint: run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", .lockfile.display(), .dir.display(), name = file_name(.lockfile))]
     LockfileUnverified {
         function: String,
         dir: PathBuf,
         lockfile: PathBuf,
-        lockfile_name: String,
-        count: usize,
+        /// `N package(s): a, b and N more`.
         packages: String,
     },
 
-    #[error("function `{function}`: {lockfile}: {package} would be fetched from {url}: {reason}\n  hint: packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {lockfile_name} it writes")]
+    #[error("function `{function}`: {}: {detail}\n  hint: packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {} it writes", .lockfile.display(), file_name(.lockfile), dir = .dir.display())]
     LockfileSource {
         function: String,
         dir: PathBuf,
         lockfile: PathBuf,
-        lockfile_name: String,
-        package: String,
-        url: String,
-        reason: String,
+        /// `<package> would be fetched from <url>: <reason>`.
+        detail: String,
     },
 
     #[error(
@@ -267,6 +264,13 @@ impl std::fmt::Display for InstallFailure {
             self.function, self.step, self.cause, self.status, self.tail, self.command, self.hint
         )
     }
+}
+
+/// `package-lock.json` of a path, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `a, b, c and 4 more`.
@@ -878,9 +882,7 @@ impl Job<'_> {
                 function,
                 dir,
                 lockfile,
-                lockfile_name,
-                count: packages.len(),
-                packages: name_some(&packages, 5),
+                packages: format!("{} package(s): {}", packages.len(), name_some(&packages, 5)),
             },
             node::LockProblem::Source {
                 package,
@@ -890,10 +892,7 @@ impl Job<'_> {
                 function,
                 dir,
                 lockfile,
-                lockfile_name,
-                package,
-                url,
-                reason,
+                detail: format!("{package} would be fetched from {url}: {reason}"),
             },
         }
     }
