@@ -225,7 +225,7 @@ pub(crate) fn discard(entry: &Path) -> std::io::Result<()> {
 
 /// Everything in a function's cache dir but `keep`: older entries and what killed builds
 /// left. Only called under the project lock, so none of it belongs to a running build.
-fn remove_others(parent: &Path, keep: &Path) {
+pub(crate) fn remove_others(parent: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };

@@ -600,6 +600,10 @@ impl Job<'_> {
             layer::Lookup::Missing => None,
             layer::Lookup::Verified(files) => {
                 task.set_message(format!("{}: reusing installed dependencies", self.key));
+                // What killed builds left beside it (we hold the project lock).
+                if let Some(parent) = entry.parent() {
+                    layer::remove_others(parent, entry);
+                }
                 Some(files)
             }
             layer::Lookup::Damaged(why) => {
