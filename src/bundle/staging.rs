@@ -36,8 +36,9 @@ pub(crate) fn clean(staging: &Path, building: &[&str]) {
     };
     let building: BTreeSet<&str> = building.iter().copied().collect();
     for dir in entries.flatten().map(|e| e.path()) {
-        let kept_for = std::fs::read_to_string(marker(&dir)).ok();
-        if !kept_for.is_some_and(|f| !building.contains(f.as_str())) {
+        let kept = std::fs::read_to_string(marker(&dir))
+            .is_ok_and(|function| !building.contains(function.as_str()));
+        if !kept {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
