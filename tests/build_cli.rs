@@ -827,15 +827,16 @@ fn a_killed_build_never_changes_what_the_next_build_produces() {
     // (`.package-lock.json` is the last file npm writes), and as soon as the cache entry
     // starts to change.
     let points = [
-        (KillAt::Elapsed, 300),
-        (KillAt::Elapsed, 1000),
-        (KillAt::Elapsed, 2000),
-        (KillAt::AfterInstall, 0),
-        (KillAt::CacheChanges, 0),
-        (KillAt::CacheChanges, 20),
-        (KillAt::CacheChanges, 100),
+        (KillAt::Elapsed, 300, libc::SIGKILL),
+        (KillAt::Elapsed, 1000, libc::SIGKILL),
+        (KillAt::Elapsed, 2000, libc::SIGKILL),
+        (KillAt::AfterInstall, 0, libc::SIGKILL),
+        (KillAt::CacheChanges, 0, libc::SIGKILL),
+        (KillAt::CacheChanges, 100, libc::SIGKILL),
+        // Ctrl-C as a user sends it, to our process.
+        (KillAt::CacheChanges, 0, libc::SIGINT),
     ];
-    for (when, millis) in points {
+    for (when, millis, signal) in points {
         let mut child = std::process::Command::new(&bin)
             .args(["build", "--force", "random-name"])
             .current_dir(dir.path())
@@ -850,7 +851,12 @@ fn a_killed_build_never_changes_what_the_next_build_produces() {
             KillAt::CacheChanges => wait_for_change(&deps, &mut child),
         }
         std::thread::sleep(Duration::from_millis(millis));
-        child.kill().unwrap(); // SIGKILL: nothing of ours runs after it
+        if signal == libc::SIGKILL {
+            child.kill().unwrap(); // nothing of ours runs after it
+        } else if child.try_wait().unwrap().is_none() {
+            // SAFETY: signalling our own child by its PID; it has not been reaped yet.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
         child.wait().unwrap();
         // Make the next build zip again from whatever the cache holds.
         for ext in ["zip", "json"] {
@@ -860,7 +866,7 @@ fn a_killed_build_never_changes_what_the_next_build_produces() {
         assert_eq!(
             build_sha(dir.path(), "random-name"),
             expected,
-            "after a kill at {when:?} + {millis} ms the next build differs from a clean one"
+            "after signal {signal} at {when:?} + {millis} ms the next build differs from a clean one"
         );
     }
 }

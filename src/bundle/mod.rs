@@ -12,7 +12,10 @@
 //! "unchanged" is a hash comparison. When the inputs hash (sources, lockfile, runtime,
 //! architecture, runtime-provided list, tool version, `SOURCE_DATE_EPOCH`) matches the last
 //! manifest and the zip on disk still has the manifest's SHA-256, the artifact is reused
-//! without running npm or pip.
+//! without running npm or pip. Installed dependencies are cached too, per function, in
+//! entries that are verified before each use ([`layer`]); builds in one project take turns
+//! ([`crate::lock`]), and each starts by removing what killed builds left in staging
+//! ([`staging`]).
 //!
 //! Environment: `SOURCE_DATE_EPOCH` (zip timestamps), `SCOREKEEP_PYTHON` (interpreter whose
 //! pip installs Python dependencies, default `python3`), `SCOREKEEP_NPM` (default `npm`),
