@@ -1,7 +1,8 @@
 //! scorekeep-deploy: deploys the Scorekeep sample's X-Ray-instrumented Lambda functions.
 //!
 //! Layout: `cli` (arguments), `config` (project file), `template` (render and validate),
-//! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes).
+//! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes),
+//! `lock` (one run per project).
 
 pub mod atomic_write;
 pub mod aws;
@@ -15,6 +16,7 @@ pub mod diagnostic;
 pub mod exit;
 pub mod interrupt;
 pub mod invoke;
+pub mod lock;
 pub mod report;
 pub mod runtime_python;
 pub mod template;

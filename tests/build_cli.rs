@@ -735,3 +735,400 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
         );
     });
 }
+
+/// The manifest's `sha256_hex` of `function` after a build of `dir` that must succeed.
+fn build_sha(dir: &Path, function: &str) -> String {
+    cli(dir).args(["build", function]).assert().success();
+    manifest(dir, function)["sha256_hex"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The edit every cache test makes to random-name's code (so the zip cache cannot answer).
+fn edit_random_name(dir: &Path) {
+    let file = dir.join("functions/random-name/index.js");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("// release 2\n");
+    std::fs::write(&file, text).unwrap();
+}
+
+/// A directory named `name` somewhere under `root`.
+fn find_dir(root: &Path, name: &str) -> PathBuf {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_dir() && e.file_name() == name)
+        .unwrap_or_else(|| panic!("no {name} under {}", root.display()))
+        .into_path()
+}
+
+#[test]
+fn a_damaged_dependency_cache_entry_is_reinstalled_not_shipped() {
+    let clean = project_copy();
+    edit_random_name(clean.path());
+    let expected = build_sha(clean.path(), "random-name");
+
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    // What an interrupted replacement of the entry left behind: part of its files.
+    let deps = dir
+        .path()
+        .join("target/scorekeep-deploy-cache/deps/random-name");
+    std::fs::remove_dir_all(find_dir(&deps, "@smithy")).unwrap();
+    edit_random_name(dir.path());
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "random-name: cached dependencies failed verification",
+        ))
+        .stderr(predicate::str::contains("files missing"))
+        .stderr(predicate::str::contains("reinstalling"));
+    let got = manifest(dir.path(), "random-name")["sha256_hex"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(got, expected, "a damaged cache entry was shipped");
+
+    // A file changed in place (same size) is found too: the record hashes contents.
+    let chance = find_dir(&deps, "chance").join("chance.js");
+    let mut bytes = std::fs::read(&chance).unwrap();
+    bytes[100] ^= 0x20;
+    std::fs::write(&chance, &bytes).unwrap();
+    std::fs::remove_file(zip_path(dir.path(), "random-name")).unwrap();
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("changed since it was installed"));
+    assert_eq!(
+        manifest(dir.path(), "random-name")["sha256_hex"],
+        expected.as_str()
+    );
+}
+
+#[test]
+fn a_killed_build_never_changes_what_the_next_build_produces() {
+    let clean = project_copy();
+    edit_random_name(clean.path());
+    let expected = build_sha(clean.path(), "random-name");
+
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    edit_random_name(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
+    let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
+    let deps = dir
+        .path()
+        .join("target/scorekeep-deploy-cache/deps/random-name");
+    // npm ci takes ~3 s here: kill while it runs (fixed times), just after it finished
+    // (`.package-lock.json` is the last file npm writes), and as soon as the cache entry
+    // starts to change.
+    let points = [
+        (KillAt::Elapsed, 300, libc::SIGKILL),
+        (KillAt::Elapsed, 1000, libc::SIGKILL),
+        (KillAt::Elapsed, 2000, libc::SIGKILL),
+        (KillAt::AfterInstall, 0, libc::SIGKILL),
+        (KillAt::CacheChanges, 0, libc::SIGKILL),
+        (KillAt::CacheChanges, 100, libc::SIGKILL),
+        // Ctrl-C as a user sends it, to our process.
+        (KillAt::CacheChanges, 0, libc::SIGINT),
+    ];
+    for (when, millis, signal) in points {
+        let mut child = std::process::Command::new(&bin)
+            .args(["build", "--force", "random-name"])
+            .current_dir(dir.path())
+            .env("CI", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        match when {
+            KillAt::Elapsed => {}
+            KillAt::AfterInstall => wait_for_npm(&staging, &mut child),
+            KillAt::CacheChanges => wait_for_change(&deps, &mut child),
+        }
+        std::thread::sleep(Duration::from_millis(millis));
+        if signal == libc::SIGKILL {
+            child.kill().unwrap(); // nothing of ours runs after it
+        } else if child.try_wait().unwrap().is_none() {
+            // SAFETY: signalling our own child by its PID; it has not been reaped yet.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+        child.wait().unwrap();
+        // Make the next build zip again from whatever the cache holds.
+        for ext in ["zip", "json"] {
+            let _ =
+                std::fs::remove_file(artifact_dir(dir.path()).join(format!("random-name.{ext}")));
+        }
+        assert_eq!(
+            build_sha(dir.path(), "random-name"),
+            expected,
+            "after signal {signal} at {when:?} + {millis} ms the next build differs from a clean one"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillAt {
+    /// `millis` after the start.
+    Elapsed,
+    /// `millis` after npm wrote its last file in the staging directory.
+    AfterInstall,
+    /// `millis` after the function's dependency cache (two levels deep) first changed.
+    CacheChanges,
+}
+
+/// Paths up to two levels under `dir`: cheap to poll, and they change as soon as an entry
+/// is added, renamed, or one of its top-level packages is removed.
+fn shallow_listing(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .max_depth(2)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .collect()
+}
+
+fn wait_for_change(dir: &Path, child: &mut std::process::Child) {
+    let before = shallow_listing(dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if shallow_listing(dir) != before || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("{} did not change within 60 s", dir.display());
+}
+
+/// Poll until npm has finished in some staging directory (or the build exited).
+fn wait_for_npm(staging: &Path, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let done = std::fs::read_dir(staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("node_modules/.package-lock.json").exists());
+        if done || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("npm did not finish within 60 s");
+}
+
+/// The names in the staging directory, sorted.
+fn staging_listing(dir: &Path) -> Vec<String> {
+    let staging = dir.join("target/scorekeep-deploy-cache/staging");
+    let mut names: Vec<String> = std::fs::read_dir(staging)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Wait until no process works inside `dir` (a killed build's npm carries on for a while).
+fn wait_until_unused(dir: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let busy = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| std::fs::read_link(p.path().join("cwd")).ok())
+            .any(|cwd| cwd.starts_with(dir));
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("a process still works in {} after 60 s", dir.display());
+}
+
+#[test]
+fn a_killed_builds_staging_dir_is_removed_and_a_failed_ones_kept_until_rebuilt() {
+    let dir = project_copy();
+    build_sha(dir.path(), "random-name");
+    let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
+
+    // Killed while npm installs: its staging dir stays behind.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(["build", "--force", "random-name"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftover = staging_listing(dir.path());
+    assert_eq!(leftover.len(), 1, "{leftover:?}");
+    wait_until_unused(&staging.join(&leftover[0]));
+
+    // The next build removes it; its own failed install is kept for the printed command.
+    let tools = tempfile::tempdir().unwrap();
+    let (path, _) = fake_tools(tools.path());
+    cli(dir.path())
+        .args(["build", "--force", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("reproduce: cd "));
+    let kept = staging_listing(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_ne!(kept, leftover);
+    assert!(staging.join(&kept[0]).join("package-lock.json").is_file());
+
+    // Building another function keeps it; building this one again supersedes it.
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .success();
+    assert_eq!(staging_listing(dir.path()), kept);
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
+    assert!(staging_listing(dir.path()).is_empty());
+}
+
+#[test]
+fn concurrent_builds_in_one_project_wait_for_each_other() {
+    let dir = project_copy();
+    let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .args(["build", "--force", "--output", "json"])
+            .current_dir(dir.path())
+            .env("CI", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    let mut waited = 0;
+    let mut shas = Vec::new();
+    for out in &outputs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        waited += stderr
+            .matches("waiting for another scorekeep-deploy (pid ")
+            .count();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for a in report["artifacts"].as_array().unwrap() {
+            shas.push((a["function"].clone(), a["manifest"]["sha256_hex"].clone()));
+        }
+    }
+    assert_eq!(waited, 1, "exactly one run waited for the other");
+    assert_eq!(shas[..2], shas[2..], "the two builds made different zips");
+    for (function, sha) in &shas[..2] {
+        assert_eq!(
+            manifest(dir.path(), function.as_str().unwrap())["sha256_hex"],
+            *sha
+        );
+    }
+}
+
+#[test]
+fn update_functions_waits_for_a_build_in_the_same_project() {
+    if common::skip_emulator() {
+        return;
+    }
+    let dir = project_copy();
+    let region = common::unique_region();
+    let mut build = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(["build", "--force"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The build holds the lock once it creates a staging dir.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    common::moto_cli(dir.path(), region, &["update-functions"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "waiting for another scorekeep-deploy (pid ",
+        ))
+        .stderr(predicate::str::contains("does not exist"));
+    // It went on only after the build had finished.
+    assert!(build.try_wait().unwrap().is_some_and(|s| s.success()));
+}
+
+/// Rewrite random-name's lockfile with `change` applied to its `packages` map.
+fn edit_lockfile(dir: &Path, change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let path = dir.join("functions/random-name/package-lock.json");
+    let mut lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(lock["packages"].as_object_mut().unwrap());
+    std::fs::write(&path, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+}
+
+#[test]
+fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs() {
+    let dir = project_copy();
+    let tools = tempfile::tempdir().unwrap();
+    let (path, marker) = fake_tools(tools.path());
+    edit_lockfile(dir.path(), |packages| {
+        for package in packages.values_mut() {
+            if let Some(p) = package.as_object_mut() {
+                p.remove("integrity");
+            }
+        }
+    });
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "package-lock.json has no integrity hash for 39 package(s): node_modules/@aws-sdk/client-sns, ",
+        ))
+        .stderr(predicate::str::contains("and 34 more; npm would install them unverified"))
+        .stderr(predicate::str::contains("hint: run `npm install` in"))
+        .stderr(predicate::str::contains("commit the package-lock.json"));
+
+    let dir = project_copy();
+    edit_lockfile(dir.path(), |packages| {
+        packages["node_modules/chance"]["resolved"] =
+            "https://evil.example/chance/-/chance-1.1.13.tgz".into();
+    });
+    cli(dir.path())
+        .args(["build", "random-name"])
+        .env("PATH", &path)
+        .env_remove("SCOREKEEP_NPM")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "node_modules/chance would be fetched from https://evil.example/chance/-/chance-1.1.13.tgz: not the configured registry (registry.npmjs.org)",
+        ))
+        .stderr(predicate::str::contains("set `registry=`"));
+    assert!(!marker.exists(), "npm ran");
+    assert!(files_under(&artifact_dir(dir.path())).is_empty());
+}

@@ -12,7 +12,10 @@
 //! "unchanged" is a hash comparison. When the inputs hash (sources, lockfile, runtime,
 //! architecture, runtime-provided list, tool version, `SOURCE_DATE_EPOCH`) matches the last
 //! manifest and the zip on disk still has the manifest's SHA-256, the artifact is reused
-//! without running npm or pip.
+//! without running npm or pip. Installed dependencies are cached too, per function, in
+//! entries that are verified before each use ([`layer`]); builds in one project take turns
+//! ([`crate::lock`]), and each starts by removing what killed builds left in staging
+//! ([`staging`]).
 //!
 //! Environment: `SOURCE_DATE_EPOCH` (zip timestamps), `SCOREKEEP_PYTHON` (interpreter whose
 //! pip installs Python dependencies, default `python3`), `SCOREKEEP_NPM` (default `npm`),
@@ -22,10 +25,12 @@
 pub mod archive;
 mod cache;
 mod files;
+mod layer;
 pub mod manifest;
 mod node;
 pub(crate) mod process;
 pub(crate) mod python;
+mod staging;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -141,6 +146,24 @@ pub enum BuildError {
         detail: String,
     },
 
+    #[error("function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified\n  hint: run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", .lockfile.display(), .dir.display(), name = file_name(.lockfile))]
+    LockfileUnverified {
+        function: String,
+        dir: PathBuf,
+        lockfile: PathBuf,
+        /// `N package(s): a, b and N more`.
+        packages: String,
+    },
+
+    #[error("function `{function}`: {}: {detail}\n  hint: packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {} it writes", .lockfile.display(), file_name(.lockfile), dir = .dir.display())]
+    LockfileSource {
+        function: String,
+        dir: PathBuf,
+        lockfile: PathBuf,
+        /// `<package> would be fetched from <url>: <reason>`.
+        detail: String,
+    },
+
     #[error(
         "function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON"
     )]
@@ -216,6 +239,9 @@ pub enum BuildError {
         source: archive::ArchiveError,
     },
 
+    #[error("{0}")]
+    Lock(Box<crate::lock::LockError>),
+
     #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<BuildError>),
 }
@@ -244,6 +270,22 @@ impl std::fmt::Display for InstallFailure {
             self.function, self.step, self.cause, self.status, self.tail, self.command, self.hint
         )
     }
+}
+
+/// `package-lock.json` of a path, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `a, b, c and 4 more`.
+fn name_some(items: &[String], shown: usize) -> String {
+    let mut text = items[..items.len().min(shown)].join(", ");
+    if items.len() > shown {
+        let _ = write!(text, " and {} more", items.len() - shown);
+    }
+    text
 }
 
 fn join_errors(errors: &[BuildError]) -> String {
@@ -283,6 +325,12 @@ pub fn build_functions(
             force: options.force,
         });
     }
+    // Another build (or `up`) in this project would install into, replace and read the same
+    // cache entries and artifacts: wait for it.
+    let cache_dir = project.cache_dir();
+    let _lock =
+        crate::lock::acquire(&cache_dir, reporter).map_err(|e| BuildError::Lock(Box::new(e)))?;
+    staging::clean(&cache_dir.join(staging::DIR), keys);
     let results: Vec<Result<Artifact, BuildError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .iter()
@@ -334,6 +382,26 @@ enum Install {
         tags: Vec<String>,
     },
 }
+
+/// Installed dependencies ready to bundle.
+#[derive(Default)]
+struct Installed {
+    files: Vec<FileEntry>,
+    dependencies: Vec<Dependency>,
+    platform_tags: Vec<String>,
+    /// Where `files` are when they could not be moved into the cache; removed when dropped.
+    _staging: Option<tempfile::TempDir>,
+}
+
+const NODE_SELECTION: layer::Selection = layer::Selection {
+    prefix: "node_modules/",
+    skip: files::skip_node_dependency,
+};
+
+const PYTHON_SELECTION: layer::Selection = layer::Selection {
+    prefix: "",
+    skip: files::skip_python_dependency,
+};
 
 impl Job<'_> {
     fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
@@ -407,8 +475,12 @@ impl Job<'_> {
         }
         let mut sources = files::collect(&self.source_dir, "", &files::skip_source)
             .map_err(|e| self.collect_error(e))?;
-        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts.
-        sources.retain(|f| !f.disk_path.starts_with(&self.artifact_dir));
+        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts,
+        // nor its cache dir (lock, installed dependencies) beside it.
+        let cache_dir = self.cache_dir();
+        sources.retain(|f| {
+            !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
+        });
         self.check_size(&sources)?;
 
         let mut runtime_provided = Vec::new();
@@ -475,127 +547,207 @@ impl Job<'_> {
             }
         }
 
-        // Staging lives beside the dependency cache so installed dependencies can be renamed
-        // into it (a rename cannot cross file systems).
-        let staging_parent = self.cache_dir().join("staging");
-        std::fs::create_dir_all(&staging_parent)
-            .map_err(self.io(format!("creating {}", staging_parent.display())))?;
-        let mut staging = tempfile::Builder::new()
-            .prefix(&format!("{key}-"))
-            .tempdir_in(&staging_parent)
-            .map_err(self.io("creating a staging directory"))?;
-        // Installed dependencies are cached by what decides them (lockfile or filtered
-        // requirements, runtime, architecture): editing a function's code reuses them.
-        let layer = self.dependency_layer(&install)?;
-        let reuse = layer
-            .as_ref()
-            .filter(|dir| !self.force && dir.is_dir())
-            .cloned();
-        let (dependency_files, dependencies, platform_tags) = match install {
-            Install::None => (Vec::new(), Vec::new(), Vec::new()),
-            Install::Npm { inputs } => {
-                let installed = match reuse {
-                    Some(dir) => {
-                        task.set_message(format!("{key}: reusing installed dependencies"));
-                        dir
-                    }
-                    None => {
-                        task.set_message(format!("{key}: installing dependencies (npm ci)"));
-                        for input in &inputs {
-                            let name = input.file_name().expect("a file path");
-                            std::fs::copy(input, staging.path().join(name)).map_err(
-                                self.io(format!("copying {} to staging", input.display())),
-                            )?;
-                        }
-                        let cmd = node::npm_ci(staging.path(), config.architecture);
-                        self.run_install(cmd, "npm ci", &mut staging, |stderr| {
-                            if node::is_out_of_sync(stderr) {
-                                (
-                                    "package-lock.json is out of date with package.json".into(),
-                                    format!(
-                                        "run `npm install` in {} and commit package-lock.json",
-                                        self.source_dir.display()
-                                    ),
-                                )
-                            } else {
-                                (
-                                    "npm could not install the locked dependencies".into(),
-                                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
-                                )
-                            }
-                        })?;
-                        self.keep_layer(staging.path().join("node_modules"), layer.as_deref())
-                    }
-                };
-                let files = self.collect_dependencies(
-                    &installed,
-                    "node_modules/",
-                    &files::skip_node_dependency,
-                )?;
-                let deps = node::installed_packages(&files);
-                (files, deps, Vec::new())
+        let installed = self.install_dependencies(task, install)?;
+        // The dependency files may be read from the staging dir while zipping (when they
+        // could not be cached): `installed` keeps it until `finish` is done.
+        self.finish(
+            task,
+            sources,
+            installed.files,
+            installed.dependencies,
+            inputs_hash,
+            excluded,
+            installed.platform_tags,
+            zip_path,
+            manifest_path,
+        )
+    }
+
+    /// The dependency files to bundle: from a verified cache entry, else installed now in a
+    /// clean staging directory and then moved into the cache.
+    fn install_dependencies(&self, task: &Task, install: Install) -> Result<Installed, BuildError> {
+        let (selection, platform_tags) = match &install {
+            Install::None => return Ok(Installed::default()),
+            Install::Npm { .. } => (NODE_SELECTION, Vec::new()),
+            Install::Pip { tags, .. } => (PYTHON_SELECTION, tags.clone()),
+        };
+        let entry = self.dependency_layer(&install)?;
+        let (files, staging) = match self.cached_layer(task, &entry, selection) {
+            Some(files) => (files, None),
+            None => {
+                let (files, staging) = self.fresh_layer(task, &install, &entry, selection)?;
+                (files, Some(staging))
             }
+        };
+        let dependencies = match install {
+            Install::Npm { .. } => node::installed_packages(&files),
+            _ => python::installed_distributions(&files),
+        };
+        Ok(Installed {
+            files,
+            dependencies,
+            platform_tags,
+            _staging: staging,
+        })
+    }
+
+    /// The cache entry's files when it is there and verified (never with `--force`). A
+    /// damaged entry is said so on the progress stream and discarded.
+    fn cached_layer(
+        &self,
+        task: &Task,
+        entry: &Path,
+        selection: layer::Selection,
+    ) -> Option<Vec<FileEntry>> {
+        if self.force {
+            return None;
+        }
+        match layer::lookup(entry, selection) {
+            layer::Lookup::Missing => None,
+            layer::Lookup::Verified(files) => {
+                task.set_message(format!("{}: reusing installed dependencies", self.key));
+                // What killed builds left beside it (we hold the project lock).
+                if let Some(parent) = entry.parent() {
+                    layer::remove_others(parent, entry);
+                }
+                Some(files)
+            }
+            layer::Lookup::Damaged(why) => {
+                task.println(format!(
+                    "{}: cached dependencies failed verification ({why}); discarding {} and reinstalling",
+                    self.key,
+                    entry.display()
+                ));
+                if let Err(e) = layer::discard(entry) {
+                    // The fresh install replaces it anyway; it is never read unverified.
+                    tracing::debug!("discarding {}: {e}", entry.display());
+                }
+                None
+            }
+        }
+    }
+
+    /// Run npm or pip in a new staging dir, record what it installed and move that into the
+    /// cache as `entry`; the files come back at their new place.
+    fn fresh_layer(
+        &self,
+        task: &Task,
+        install: &Install,
+        entry: &Path,
+        selection: layer::Selection,
+    ) -> Result<(Vec<FileEntry>, tempfile::TempDir), BuildError> {
+        let mut staging = self.staging_dir()?;
+        let installed = match install {
+            Install::Npm { inputs } => self.run_npm(task, inputs, &mut staging)?,
             Install::Pip {
                 requirements,
                 python_version,
                 tags,
-            } => {
-                let installed = match reuse {
-                    Some(dir) => {
-                        task.set_message(format!("{key}: reusing installed dependencies"));
-                        dir
-                    }
-                    None => {
-                        task.set_message(format!(
-                            "{key}: installing dependencies (pip, Python {python_version} {})",
-                            config.architecture.as_str()
-                        ));
-                        std::fs::write(staging.path().join(python::REQUIREMENTS), &requirements)
-                            .map_err(self.io("writing the filtered requirements"))?;
-                        let cmd = python::pip_install(
-                            self.settings.python.clone(),
-                            staging.path(),
-                            &python_version,
-                            &tags,
-                        );
-                        let arch = config.architecture;
-                        self.run_install(cmd, "pip install", &mut staging, |stderr| {
-                            python::explain_pip_failure(stderr, &python_version, arch)
-                        })?;
-                        self.keep_layer(staging.path().join("target"), layer.as_deref())
-                    }
-                };
-                let files =
-                    self.collect_dependencies(&installed, "", &files::skip_python_dependency)?;
-                let deps = python::installed_distributions(&files);
-                (files, deps, tags)
-            }
+            } => self.run_pip(task, requirements, python_version, tags, &mut staging)?,
+            Install::None => unreachable!("nothing to install"),
         };
-        // The dependency files are read from the staging dir while zipping: it lives until here.
-        let result = self.finish(
-            task,
-            sources,
-            dependency_files,
-            dependencies,
-            inputs_hash,
-            excluded,
-            platform_tags,
-            zip_path,
-            manifest_path,
+        // Nothing installed (e.g. only other platforms' optional packages) is cached too.
+        std::fs::create_dir_all(&installed)
+            .map_err(self.io(format!("creating {}", installed.display())))?;
+        let files = files::collect(&installed, selection.prefix, &selection.skip)
+            .map_err(|e| self.collect_error(e))?;
+        let record =
+            layer::record(&files).map_err(self.io(format!("reading {}", installed.display())))?;
+        let tree = layer::commit(&installed, entry, &record);
+        let files = files
+            .into_iter()
+            .map(|mut f| {
+                if let Ok(rel) = f.disk_path.strip_prefix(&installed) {
+                    f.disk_path = tree.join(rel);
+                }
+                f
+            })
+            .collect();
+        Ok((files, staging))
+    }
+
+    /// A new staging dir, `<cache>/staging/<function>-XXXXXX`: beside the dependency cache so
+    /// what is installed there can be renamed into it (a rename cannot cross file systems).
+    fn staging_dir(&self) -> Result<tempfile::TempDir, BuildError> {
+        let parent = self.cache_dir().join(staging::DIR);
+        std::fs::create_dir_all(&parent)
+            .map_err(self.io(format!("creating {}", parent.display())))?;
+        tempfile::Builder::new()
+            .prefix(&format!("{}-", self.key))
+            .tempdir_in(&parent)
+            .map_err(self.io("creating a staging directory"))
+    }
+
+    fn run_npm(
+        &self,
+        task: &Task,
+        inputs: &[PathBuf],
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        task.set_message(format!("{}: installing dependencies (npm ci)", self.key));
+        for input in inputs {
+            let name = input.file_name().expect("a file path");
+            std::fs::copy(input, staging.path().join(name))
+                .map_err(self.io(format!("copying {} to staging", input.display())))?;
+        }
+        let cmd = node::npm_ci(staging.path(), self.config.architecture);
+        self.run_install(cmd, "npm ci", staging, |stderr| {
+            if node::is_out_of_sync(stderr) {
+                (
+                    "package-lock.json is out of date with package.json".into(),
+                    format!(
+                        "run `npm install` in {} and commit package-lock.json",
+                        self.source_dir.display()
+                    ),
+                )
+            } else {
+                (
+                    "npm could not install the locked dependencies".into(),
+                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
+                )
+            }
+        })?;
+        Ok(staging.path().join("node_modules"))
+    }
+
+    fn run_pip(
+        &self,
+        task: &Task,
+        requirements: &str,
+        python_version: &str,
+        tags: &[String],
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        let arch = self.config.architecture;
+        task.set_message(format!(
+            "{}: installing dependencies (pip, Python {python_version} {})",
+            self.key,
+            arch.as_str()
+        ));
+        std::fs::write(staging.path().join(python::REQUIREMENTS), requirements)
+            .map_err(self.io("writing the filtered requirements"))?;
+        let cmd = python::pip_install(
+            self.settings.python.clone(),
+            staging.path(),
+            python_version,
+            tags,
         );
-        drop(staging);
-        result
+        self.run_install(cmd, "pip install", staging, |stderr| {
+            python::explain_pip_failure(stderr, python_version, arch)
+        })?;
+        Ok(staging.path().join("target"))
     }
 
     /// Where this function's installed dependencies are cached, keyed by everything that
-    /// decides them; `None` when there is nothing to install.
-    fn dependency_layer(&self, install: &Install) -> Result<Option<PathBuf>, BuildError> {
+    /// decides them (and the cache's format, so entries of older layouts are never read).
+    fn dependency_layer(&self, install: &Install) -> Result<PathBuf, BuildError> {
         let mut hasher = Sha256::new();
+        hasher.update(b"deps-v2");
         hasher.update(TOOL_VERSION.as_bytes());
         hasher.update(self.config.runtime.as_bytes());
         hasher.update(self.config.architecture.as_str().as_bytes());
         match install {
-            Install::None => return Ok(None),
+            Install::None => {}
             Install::Npm { inputs } => {
                 for input in inputs {
                     hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
@@ -613,54 +765,16 @@ impl Job<'_> {
             }
         }
         let digest = hex::encode(hasher.finalize());
-        Ok(Some(
-            self.cache_dir()
-                .join("deps")
-                .join(self.key)
-                .join(&digest[..16]),
-        ))
+        Ok(self
+            .cache_dir()
+            .join("deps")
+            .join(self.key)
+            .join(&digest[..16]))
     }
 
     /// See [`Project::cache_dir`].
     fn cache_dir(&self) -> PathBuf {
         crate::config::cache_dir_for(&self.artifact_dir)
-    }
-
-    /// Move freshly installed dependencies into the cache (replacing older layers of this
-    /// function) and return where they now are. When that fails the build still uses them
-    /// where they are; only the reuse next time is lost.
-    fn keep_layer(&self, installed: PathBuf, layer: Option<&Path>) -> PathBuf {
-        let Some(layer) = layer else { return installed };
-        let Some(parent) = layer.parent() else {
-            return installed;
-        };
-        if let Ok(entries) = std::fs::read_dir(parent) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        if !installed.is_dir() {
-            return installed;
-        }
-        match std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(&installed, layer)) {
-            Ok(()) => layer.to_path_buf(),
-            Err(e) => {
-                tracing::debug!("not caching dependencies of {}: {e}", self.key);
-                installed
-            }
-        }
-    }
-
-    fn collect_dependencies(
-        &self,
-        root: &Path,
-        prefix: &str,
-        skip: &dyn Fn(&str, bool) -> bool,
-    ) -> Result<Vec<FileEntry>, BuildError> {
-        if !root.is_dir() {
-            return Ok(Vec::new());
-        }
-        files::collect(root, prefix, skip).map_err(|e| self.collect_error(e))
     }
 
     fn hash_file(&self, path: &Path) -> Result<[u8; 32], BuildError> {
@@ -703,27 +817,7 @@ impl Job<'_> {
             path: package_json.clone(),
             detail,
         };
-        let lock_problem = |p: node::LockProblem, lockfile: &Path| match p {
-            node::LockProblem::Missing => BuildError::LockfileMissing {
-                function: self.function(),
-                dir: self.source_dir.clone(),
-            },
-            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
-                function: self.function(),
-                dir: self.source_dir.clone(),
-                lockfile: lockfile.to_path_buf(),
-                lockfile_name: lockfile
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                detail,
-            },
-            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
-                function: self.function(),
-                path: lockfile.to_path_buf(),
-                detail,
-            },
-        };
+        let lock_problem = |p, lockfile: &Path| self.lock_error(p, lockfile);
         let has_deps = node::has_dependencies(&text).map_err(|p| match p {
             node::LockProblem::Invalid(d) => invalid(d),
             other => invalid(format!("{other:?}")),
@@ -746,6 +840,10 @@ impl Job<'_> {
             .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
         node::check_lockfile(&text, lock_text.as_deref())
             .map_err(|p| lock_problem(p, &lock_path))?;
+        if let Some(lock_text) = &lock_text {
+            node::check_integrity(lock_text, &self.registry_hosts())
+                .map_err(|p| lock_problem(p, &lock_path))?;
+        }
         let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
             .iter()
             .map(|name| self.source_dir.join(name))
@@ -757,6 +855,56 @@ impl Job<'_> {
             extra_inputs.push((".npmrc".into(), npmrc));
         }
         Ok(Install::Npm { inputs })
+    }
+
+    /// Where npm may fetch packages from; see [`node::registry_hosts`].
+    fn registry_hosts(&self) -> Vec<String> {
+        let npmrc = std::fs::read_to_string(self.source_dir.join(".npmrc")).ok();
+        let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok());
+        node::registry_hosts(npmrc.as_deref(), env.as_deref())
+    }
+
+    fn lock_error(&self, problem: node::LockProblem, lockfile: &Path) -> BuildError {
+        let function = self.function();
+        let dir = self.source_dir.clone();
+        let lockfile_name = lockfile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lockfile = lockfile.to_path_buf();
+        match problem {
+            node::LockProblem::Missing => BuildError::LockfileMissing { function, dir },
+            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
+                function,
+                dir,
+                lockfile,
+                lockfile_name,
+                detail,
+            },
+            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
+                function,
+                path: lockfile,
+                detail,
+            },
+            node::LockProblem::NoIntegrity(packages) => BuildError::LockfileUnverified {
+                function,
+                dir,
+                lockfile,
+                packages: format!("{} package(s): {}", packages.len(), name_some(&packages, 5)),
+            },
+            node::LockProblem::Source {
+                package,
+                url,
+                reason,
+            } => BuildError::LockfileSource {
+                function,
+                dir,
+                lockfile,
+                detail: format!("{package} would be fetched from {url}: {reason}"),
+            },
+        }
     }
 
     fn plan_pip(
@@ -832,6 +980,7 @@ impl Job<'_> {
                 let (cause, hint) = explain(&stderr);
                 let command = cmd.display();
                 staging.disable_cleanup(true);
+                staging::keep_for_rerun(staging.path(), self.key);
                 Err(BuildError::Install(Box::new(InstallFailure {
                     function: self.function(),
                     step,
@@ -1080,7 +1229,17 @@ functions:
         assert!(e.contains("function `plain`"), "{e}");
         assert!(e.contains("requirements.txt:2:"), "{e}");
         assert!(e.contains("pip-compile --generate-hashes"), "{e}");
-        assert!(!dir.path().join("target").exists());
+        // Nothing but the project lock the build held.
+        let written: Vec<_> = walkdir::WalkDir::new(dir.path().join("target"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
+        assert_eq!(
+            written,
+            [dir.path().join("target/scorekeep-deploy-cache/lock")]
+        );
     }
 
     #[test]

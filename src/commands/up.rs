@@ -6,6 +6,8 @@ use crate::deploy::{self, stack::StackOptions};
 
 pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
+    // It builds and records what it applied in the cache dir: one run per project at a time.
+    let _lock = crate::lock::acquire(&project.cache_dir(), &ctx.reporter)?;
     let options = StackOptions {
         replace_failed: args.replace_failed,
         continue_rollback: args.continue_rollback,

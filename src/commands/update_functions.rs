@@ -8,6 +8,8 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
     // Unknown names fail before any AWS call.
     project.select_functions(&args.functions)?;
+    // It builds and records what it applied in the cache dir: one run per project at a time.
+    let _lock = crate::lock::acquire(&project.cache_dir(), &ctx.reporter)?;
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         deploy::update_functions(
