@@ -32,17 +32,25 @@ pub struct ProjectLock {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot lock {path}: {source}\n  hint: the project's cache dir must be writable; check its permissions and that the disk has space")]
-pub struct LockError {
-    path: PathBuf,
-    source: std::io::Error,
+pub enum LockError {
+    #[error("cannot lock {path}: {source}\n  hint: the project's cache dir must be writable; check its permissions and that the disk has space")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Ctrl-C while waiting for the other run.
+    #[error(transparent)]
+    Interrupted(#[from] crate::exit::Interrupted),
 }
+
+/// How often a waiting run looks at the lock again (and at Ctrl-C).
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Take the lock on `cache_dir`, waiting (and saying so on the progress stream) while
 /// another process holds it.
 pub fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, LockError> {
     let path = cache_dir.join(LOCK_FILE);
-    let error = |source| LockError {
+    let error = |source| LockError::Io {
         path: path.clone(),
         source,
     };
@@ -61,13 +69,22 @@ pub fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, Loc
         .truncate(false)
         .open(&path)
         .map_err(error)?;
-    if !flock(&file, Mode::NonBlocking).map_err(error)? {
+    if !try_flock(&file).map_err(error)? {
         reporter.line(format!(
             "waiting for another scorekeep-deploy{} to finish in this project (file lock on {})",
             holder(&mut file),
             path.display()
         ));
-        flock(&file, Mode::Blocking).map_err(error)?;
+        // Polled rather than blocking, so Ctrl-C stops the wait promptly.
+        while !try_flock(&file).map_err(error)? {
+            crate::interrupt::check().map_err(|_| {
+                crate::exit::Interrupted(format!(
+                    "interrupted while waiting for the lock on {}; nothing was done",
+                    path.display()
+                ))
+            })?;
+            std::thread::sleep(POLL);
+        }
     }
     // Who holds it, for the next waiter's message; the lock does not depend on it.
     let _ = file
@@ -101,17 +118,9 @@ fn holder(file: &mut File) -> String {
     }
 }
 
-enum Mode {
-    Blocking,
-    NonBlocking,
-}
-
-/// An exclusive `flock`; `Ok(false)` when non-blocking and someone else holds it.
-fn flock(file: &File, mode: Mode) -> std::io::Result<bool> {
-    let operation = match mode {
-        Mode::Blocking => libc::LOCK_EX,
-        Mode::NonBlocking => libc::LOCK_EX | libc::LOCK_NB,
-    };
+/// An exclusive, non-blocking `flock`; `Ok(false)` when someone else holds it.
+fn try_flock(file: &File) -> std::io::Result<bool> {
+    let operation = libc::LOCK_EX | libc::LOCK_NB;
     loop {
         // SAFETY: flock on a file descriptor we own and keep open.
         if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
@@ -137,7 +146,7 @@ mod tests {
     fn locked_elsewhere(path: &Path) -> bool {
         // A second open file description conflicts with ours, as another process's would.
         let other = File::open(path).unwrap();
-        let free = flock(&other, Mode::NonBlocking).unwrap();
+        let free = try_flock(&other).unwrap();
         !free
     }
 

@@ -1132,3 +1132,56 @@ fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs
     assert!(!marker.exists(), "npm ran");
     assert!(files_under(&artifact_dir(dir.path())).is_empty());
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_the_project_lock_stops_at_once() {
+    use std::os::fd::AsRawFd;
+    let dir = project_copy();
+    let cache = dir.path().join("target/scorekeep-deploy-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    // This test process plays the other run: it holds the lock for the whole test.
+    let held = std::fs::File::create(cache.join("lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns and keeps open.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(["build", "random-name"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains("waiting for another scorekeep-deploy") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "build ended without waiting: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let sent = std::time::Instant::now();
+    // SAFETY: signalling our own child by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert!(rest.contains("waiting for the lock"), "{rest}");
+    assert!(!dir
+        .path()
+        .join("target/scorekeep-deploy/random-name.zip")
+        .exists());
+    drop(held);
+}

@@ -328,8 +328,10 @@ pub fn build_functions(
     // Another build (or `up`) in this project would install into, replace and read the same
     // cache entries and artifacts: wait for it.
     let cache_dir = project.cache_dir();
-    let _lock =
-        crate::lock::acquire(&cache_dir, reporter).map_err(|e| BuildError::Lock(Box::new(e)))?;
+    let _lock = crate::lock::acquire(&cache_dir, reporter).map_err(|e| match e {
+        crate::lock::LockError::Interrupted(i) => BuildError::Interrupted(i),
+        other => BuildError::Lock(Box::new(other)),
+    })?;
     staging::clean(&cache_dir.join(staging::DIR), keys);
     let results: Vec<Result<Artifact, BuildError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
