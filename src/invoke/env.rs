@@ -404,7 +404,11 @@ mod tests {
         for absent in ["GITHUB_TOKEN", "AWS_PROFILE", "PYTHONPATH", "NOPE"] {
             assert_eq!(get(absent), None, "{absent}");
         }
-        // Without --pass-env, nothing of the caller's but the AWS settings.
+    }
+
+    #[test]
+    fn without_pass_env_nothing_of_the_callers_is_inherited() {
+        // Nothing passed, no AWS settings: only the base PATH and LANG.
         let bare = process_environment(
             &base_variables(None),
             &BTreeMap::new(),
@@ -413,6 +417,10 @@ mod tests {
             &BTreeMap::new(),
         );
         assert_eq!(bare.len(), 2);
+    }
+
+    #[test]
+    fn pass_env_takes_variable_names_only() {
         assert_eq!(
             check_pass_env(&["FOO".into(), "A B".into()]),
             Err("A B".into())

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -201,7 +201,33 @@ struct RunnerResult {
 }
 
 /// Run the handler and wait for it (at most `timeout`), then for late datagrams.
-pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+    let ws = spec.workspace;
+    let started = Instant::now();
+    let mut child = command(&spec).spawn().map_err(InvokeError::io(
+        format!("starting {}", spec.program.display()),
+        "check --runtime-path, or that the interpreter on PATH can be run",
+    ))?;
+    let pid = child.id();
+    let ended = wait(&mut child, started + spec.timeout)?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(GRACE);
+    let datagrams = spec.collector.finish();
+
+    let (outcome, duration_ms) = match ended {
+        Ended::TimedOut => (Outcome::TimedOut, None),
+        Ended::Exited(status) => read_outcome(&ws.result_path, status),
+    };
+    Ok(RunResult {
+        outcome,
+        duration_ms: duration_ms.unwrap_or(wall_ms),
+        pid,
+        datagrams,
+    })
+}
+
+/// The runner under the interpreter, in the task root, with the handler's environment only.
+fn command(spec: &RunSpec<'_>) -> Command {
     let ws = spec.workspace;
     let mut cmd = Command::new(spec.program);
     if ws.language == Language::Python {
@@ -226,44 +252,43 @@ pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
         .stdin(Stdio::null())
         .stdout(stdout_to_stderr())
         .stderr(Stdio::inherit());
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(InvokeError::io(
-        format!("starting {}", spec.program.display()),
-        "check --runtime-path, or that the interpreter on PATH can be run",
-    ))?;
+    cmd
+}
+
+/// How the child process ended.
+enum Ended {
+    Exited(ExitStatus),
+    /// Killed at the deadline.
+    TimedOut,
+}
+
+/// Wait for the child until `deadline`, then kill it: a hung handler must not hang us.
+fn wait(child: &mut Child, deadline: Instant) -> Result<Ended, InvokeError> {
     let pid = child.id();
-    let deadline = started + spec.timeout;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().map_err(InvokeError::io(
             format!("waiting for process {pid}"),
             "rerun the invocation",
         ))? {
-            break Some(status);
+            return Ok(Ended::Exited(status));
         }
         if Instant::now() >= deadline {
             // Our own child, by its handle: SIGKILL on Unix.
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            return Ok(Ended::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
-    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    std::thread::sleep(GRACE);
-    let datagrams = spec.collector.finish();
+    }
+}
 
-    let Some(status) = status else {
-        return Ok(RunResult {
-            outcome: Outcome::TimedOut,
-            duration_ms: wall_ms,
-            pid,
-            datagrams,
-        });
-    };
-    let reported = std::fs::read(&ws.result_path)
+/// The outcome the runner wrote to `result_path`, and the handler's duration it measured; a
+/// process that wrote none ended without a result (crashed, exited, or never settled).
+fn read_outcome(result_path: &Path, status: ExitStatus) -> (Outcome, Option<f64>) {
+    let reported = std::fs::read(result_path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<RunnerResult>(&bytes).ok());
-    let (outcome, duration_ms) = match reported {
+    match reported {
         Some(r) if r.ok => (Outcome::Returned(r.result), r.duration_ms),
         Some(r) => (
             Outcome::Threw(r.error.unwrap_or_else(|| HandlerError {
@@ -279,13 +304,7 @@ pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
             },
             None,
         ),
-    };
-    Ok(RunResult {
-        outcome,
-        duration_ms: duration_ms.unwrap_or(wall_ms),
-        pid,
-        datagrams,
-    })
+    }
 }
 
 /// The child's stdout goes to our stderr: our stdout is the report.
