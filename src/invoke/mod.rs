@@ -2,19 +2,23 @@
 //! X-Ray trace its tracing SDK emits.
 //!
 //! The steps, cheapest checks first: parse the event and `--env`; find an interpreter and
-//! check it against the function's runtime ([`runtime`]); assemble the environment, calling
+//! check it against the function's runtime (`runtime`); assemble the environment, calling
 //! AWS (DescribeStacks) only when a configured variable needs a stack output that `--env`
-//! does not give ([`env`]); build (or reuse) the bundle like `build`; unpack it into a
+//! does not give (`env`); build (or reuse) the bundle like `build`; unpack it into a
 //! temporary task root and check its compiled code; then run the handler through an embedded
 //! runner under the environment Lambda provides, with `AWS_XRAY_DAEMON_ADDRESS` pointing at a
-//! UDP socket we read ([`process`]); finally nest the documents received into a tree
+//! UDP socket we read (`process`); finally nest the documents received into a tree
 //! ([`trace`]).
+//!
+//! `run_local` calls one function per step, in that order: `check_inputs`,
+//! `choose_interpreter`, `resolve_environment`, `prepare_workspace`, `run_handler`,
+//! `collect_trace`, `report`.
 
-pub mod env;
-pub mod error;
-pub mod process;
-pub mod provided;
-pub mod runtime;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod process;
+pub(crate) mod provided;
+pub(crate) mod runtime;
 pub mod trace;
 
 use std::collections::BTreeMap;
@@ -36,14 +40,13 @@ use crate::deploy::stack;
 use crate::report::Reporter;
 use crate::runtime_python::{self, PyMinor};
 
-pub use error::InvokeError;
-pub use process::HandlerError;
+pub(crate) use error::InvokeError;
 use process::{Collector, Outcome, RunResult, RunSpec, Workspace};
 use trace::{TraceHeader, TraceNode};
 
 /// Where the event comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventSource {
+pub(crate) enum EventSource {
     Inline(String),
     File(PathBuf),
     Stdin,
@@ -51,7 +54,7 @@ pub enum EventSource {
 
 impl EventSource {
     /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
-    pub fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
+    pub(crate) fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
         match (event, event_file) {
             (Some(json), _) => EventSource::Inline(json.to_string()),
             (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
@@ -61,7 +64,7 @@ impl EventSource {
     }
 
     /// How error messages name the source.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             EventSource::Inline(_) => "--event (inline)".into(),
             EventSource::File(p) => format!("--event-file {}", p.display()),
@@ -69,7 +72,7 @@ impl EventSource {
         }
     }
 
-    pub fn read(&self) -> Result<Value, InvokeError> {
+    pub(crate) fn read(&self) -> Result<Value, InvokeError> {
         let text = match self {
             EventSource::Inline(text) => text.clone(),
             EventSource::File(path) => {
@@ -94,7 +97,7 @@ impl EventSource {
 }
 
 /// Parse an event; a syntax error names the source and serde_json's line and column.
-pub fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
+pub(crate) fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
     serde_json::from_str(text).map_err(|e| {
         let full = e.to_string();
         let message = full
@@ -112,49 +115,49 @@ pub fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
 
 /// The error of a failed invocation, in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportError {
+pub(crate) struct ReportError {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
-    pub stack: Vec<String>,
+    pub(crate) kind: String,
+    pub(crate) message: String,
+    pub(crate) stack: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 /// What `invoke --local` reports: text mode prints the result on stdout (the trace and any
 /// error go to stderr); `--output json` prints all of it as one document.
 #[derive(Debug, Serialize)]
-pub struct InvokeReport {
+pub(crate) struct InvokeReport {
     /// The function's key in the config.
-    pub function: String,
+    pub(crate) function: String,
     /// Its Lambda function name (`AWS_LAMBDA_FUNCTION_NAME`).
-    pub name: String,
-    pub runtime: String,
+    pub(crate) name: String,
+    pub(crate) runtime: String,
     /// The interpreter that ran it and its version, e.g. `/usr/bin/python3.13 3.13.0`.
-    pub interpreter: String,
+    pub(crate) interpreter: String,
     /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
-    pub interpreter_found_in: String,
-    pub trace_id: String,
+    pub(crate) interpreter_found_in: String,
+    pub(crate) trace_id: String,
     /// The handler's result (`null` when it failed).
-    pub result: Value,
-    pub error: Option<ReportError>,
-    pub timed_out: bool,
-    pub duration_ms: f64,
+    pub(crate) result: Value,
+    pub(crate) error: Option<ReportError>,
+    pub(crate) timed_out: bool,
+    pub(crate) duration_ms: f64,
     /// One tree: the function (standing in for Lambda's facade segment) and its subsegments.
-    pub trace: Vec<TraceNode>,
+    pub(crate) trace: Vec<TraceNode>,
     /// X-Ray documents of this trace received from the function.
-    pub documents_received: usize,
+    pub(crate) documents_received: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl InvokeReport {
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.error.is_some()
     }
 
     /// The trace tree as text.
-    pub fn trace_text(&self) -> String {
+    pub(crate) fn trace_text(&self) -> String {
         match self.trace.first() {
             Some(root) => trace::render_tree(root, self.documents_received),
             None => String::new(),
@@ -162,7 +165,7 @@ impl InvokeReport {
     }
 
     /// The error with its stack and hint, as text (without a leading `error: `).
-    pub fn error_text(&self) -> Option<String> {
+    pub(crate) fn error_text(&self) -> Option<String> {
         let e = self.error.as_ref()?;
         let mut s = format!(
             "function `{}` failed: {}: {}",

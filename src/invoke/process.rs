@@ -21,27 +21,31 @@ use crate::config::Language;
 use super::error::InvokeError;
 
 /// The runner scripts, embedded in the binary and written next to the task root.
-pub const RUNNER_JS: &str = include_str!("runner.js");
-pub const RUNNER_PY: &str = include_str!("runner.py");
+pub(crate) const RUNNER_JS: &str = include_str!("runner.js");
+pub(crate) const RUNNER_PY: &str = include_str!("runner.py");
 
 /// How long datagrams are still collected after the child exited: the SDKs send
 /// asynchronously, and the kernel may still hold some.
-pub const GRACE: Duration = Duration::from_millis(300);
+pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 /// A temporary directory with `task/` (the unpacked bundle, like `/var/task`), `runtime/`
 /// (the runner), the event and, after the run, the result. Removed when dropped.
-pub struct Workspace {
+pub(crate) struct Workspace {
     _dir: tempfile::TempDir,
-    pub task_root: PathBuf,
-    pub runtime_dir: PathBuf,
-    pub runner: PathBuf,
-    pub event_path: PathBuf,
-    pub result_path: PathBuf,
-    pub language: Language,
+    pub(crate) task_root: PathBuf,
+    pub(crate) runtime_dir: PathBuf,
+    pub(crate) runner: PathBuf,
+    pub(crate) event_path: PathBuf,
+    pub(crate) result_path: PathBuf,
+    pub(crate) language: Language,
 }
 
 impl Workspace {
-    pub fn create(zip: &Path, language: Language, event: &Value) -> Result<Workspace, InvokeError> {
+    pub(crate) fn create(
+        zip: &Path,
+        language: Language,
+        event: &Value,
+    ) -> Result<Workspace, InvokeError> {
         const HINT: &str = "check that the temporary directory (TMPDIR) is writable and has space";
         let dir = tempfile::Builder::new()
             .prefix("scorekeep-invoke-")
@@ -96,14 +100,14 @@ impl Workspace {
 }
 
 /// A UDP socket on 127.0.0.1 that keeps every datagram it receives, on its own thread.
-pub struct Collector {
-    pub address: String,
+pub(crate) struct Collector {
+    pub(crate) address: String,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Vec<Vec<u8>>>,
 }
 
 impl Collector {
-    pub fn start() -> std::io::Result<Collector> {
+    pub(crate) fn start() -> std::io::Result<Collector> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.set_read_timeout(Some(Duration::from_millis(25)))?;
         let address = socket.local_addr()?.to_string();
@@ -139,7 +143,7 @@ impl Collector {
     }
 
     /// Stop listening and return every datagram, in arrival order.
-    pub fn finish(self) -> Vec<Vec<u8>> {
+    pub(crate) fn finish(self) -> Vec<Vec<u8>> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.join().unwrap_or_default()
     }
@@ -147,17 +151,17 @@ impl Collector {
 
 /// The error a handler threw, as the runner reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandlerError {
+pub(crate) struct HandlerError {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
     #[serde(default)]
-    pub stack: Vec<String>,
+    pub(crate) stack: Vec<String>,
 }
 
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Returned(Value),
     Threw(HandlerError),
     /// Killed at the timeout.
@@ -170,25 +174,25 @@ pub enum Outcome {
 }
 
 #[derive(Debug)]
-pub struct RunResult {
-    pub outcome: Outcome,
+pub(crate) struct RunResult {
+    pub(crate) outcome: Outcome,
     /// The handler's own duration when the runner measured it, else the process's.
-    pub duration_ms: f64,
-    pub pid: u32,
-    pub datagrams: Vec<Vec<u8>>,
+    pub(crate) duration_ms: f64,
+    pub(crate) pid: u32,
+    pub(crate) datagrams: Vec<Vec<u8>>,
 }
 
 /// What to run.
-pub struct RunSpec<'a> {
-    pub program: &'a Path,
-    pub workspace: &'a Workspace,
-    pub handler: &'a str,
+pub(crate) struct RunSpec<'a> {
+    pub(crate) program: &'a Path,
+    pub(crate) workspace: &'a Workspace,
+    pub(crate) handler: &'a str,
     /// Python: the runtime-provided packages, put on the path after the task root.
-    pub runtime_provided: Option<&'a Path>,
+    pub(crate) runtime_provided: Option<&'a Path>,
     /// The handler's whole environment: nothing of ours is inherited.
-    pub env: BTreeMap<OsString, OsString>,
-    pub timeout: Duration,
-    pub collector: Collector,
+    pub(crate) env: BTreeMap<OsString, OsString>,
+    pub(crate) timeout: Duration,
+    pub(crate) collector: Collector,
 }
 
 #[derive(Deserialize)]
