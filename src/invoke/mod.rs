@@ -653,6 +653,7 @@ fn run_handler(
         &collector.address,
     );
     let env = handler_environment(pass_env, interpreter, environment, &lambda, warnings);
+    // Progress goes where the warnings go.
     warnings.reporter.line(format!(
         "invoking {} locally: {} {} (found in {}), handler {}, timeout {} s, trace {}",
         inputs.key,
