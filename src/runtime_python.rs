@@ -13,14 +13,14 @@ use std::process::Command;
 
 /// A Python minor version, e.g. 3.13.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PyMinor {
-    pub major: u32,
-    pub minor: u32,
+pub(crate) struct PyMinor {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
 }
 
 impl PyMinor {
     /// `3.13`, or a Lambda runtime name `python3.13`.
-    pub fn parse(text: &str) -> Option<PyMinor> {
+    pub(crate) fn parse(text: &str) -> Option<PyMinor> {
         let (major, minor) = text.trim_start_matches("python").split_once('.')?;
         Some(PyMinor {
             major: major.parse().ok()?,
@@ -37,7 +37,7 @@ impl fmt::Display for PyMinor {
 
 /// Where an interpreter was found, in search order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FoundIn {
+pub(crate) enum FoundIn {
     /// `python3.X` on PATH.
     PathExact,
     /// `python3` on PATH, which is that version.
@@ -49,7 +49,7 @@ pub enum FoundIn {
 }
 
 impl FoundIn {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FoundIn::PathExact | FoundIn::PathPython3 => "PATH",
             FoundIn::Pyenv => "pyenv",
@@ -60,10 +60,10 @@ impl FoundIn {
 
 /// One place looked at and what it gave, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tried {
+pub(crate) struct Tried {
     /// e.g. `python3.13 on PATH`, `/root/.pyenv/versions`, `uv`.
-    pub place: String,
-    pub outcome: String,
+    pub(crate) place: String,
+    pub(crate) outcome: String,
 }
 
 impl fmt::Display for Tried {
@@ -74,26 +74,26 @@ impl fmt::Display for Tried {
 
 /// The interpreter found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     /// The real executable (`sys.executable`), not a shim: it runs with any environment.
-    pub program: PathBuf,
+    pub(crate) program: PathBuf,
     /// Its full version, e.g. `3.13.0`.
-    pub version: String,
-    pub found_in: FoundIn,
+    pub(crate) version: String,
+    pub(crate) found_in: FoundIn,
     /// Places looked at first that did not give one.
-    pub tried: Vec<Tried>,
+    pub(crate) tried: Vec<Tried>,
 }
 
 /// No interpreter of the version exists here; every place looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotFound {
-    pub wanted: PyMinor,
-    pub tried: Vec<Tried>,
+pub(crate) struct NotFound {
+    pub(crate) wanted: PyMinor,
+    pub(crate) tried: Vec<Tried>,
 }
 
 impl NotFound {
     /// How to get one, in the order the search would find it.
-    pub fn how_to_get(&self) -> String {
+    pub(crate) fn how_to_get(&self) -> String {
         let v = self.wanted;
         format!(
             "install Python {v}: `pyenv install {v}` or `uv python install {v}` (both are found without further setup), \
@@ -105,15 +105,15 @@ or pass --runtime-path /path/to/python{v}"
 
 /// What the search looks at: this process's environment, or fakes in tests.
 #[derive(Debug, Clone, Default)]
-pub struct Search {
-    pub path: Option<OsString>,
+pub(crate) struct Search {
+    pub(crate) path: Option<OsString>,
     /// `PYENV_ROOT`.
-    pub pyenv_root: Option<PathBuf>,
-    pub home: Option<PathBuf>,
+    pub(crate) pyenv_root: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
 }
 
 impl Search {
-    pub fn from_env() -> Search {
+    pub(crate) fn from_env() -> Search {
         let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
         Search {
             path: non_empty("PATH"),
@@ -153,13 +153,13 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Find Python `wanted` in this process's environment.
-pub fn find_python(wanted: PyMinor) -> Result<Found, NotFound> {
+pub(crate) fn find_python(wanted: PyMinor) -> Result<Found, NotFound> {
     find_python_in(wanted, &Search::from_env())
 }
 
 /// Find Python `wanted`: `python3.X` on PATH (every one, in order), `python3` on PATH,
 /// pyenv's `versions/3.X.*` (newest patch first), `uv python find 3.X`.
-pub fn find_python_in(wanted: PyMinor, search: &Search) -> Result<Found, NotFound> {
+pub(crate) fn find_python_in(wanted: PyMinor, search: &Search) -> Result<Found, NotFound> {
     let mut tried = Vec::new();
     let steps: [(FoundIn, Step); 4] = [
         (FoundIn::PathExact, path_exact),
@@ -265,7 +265,10 @@ fn path_python3(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Opt
 
 /// The names under pyenv's `versions/` that are CPython `3.X.N` releases, newest first
 /// (`3.13.0t` free-threaded builds, `-dev` and virtualenvs are other interpreters).
-pub fn pyenv_releases(names: impl IntoIterator<Item = String>, wanted: PyMinor) -> Vec<String> {
+pub(crate) fn pyenv_releases(
+    names: impl IntoIterator<Item = String>,
+    wanted: PyMinor,
+) -> Vec<String> {
     let prefix = format!("{wanted}.");
     let mut releases: Vec<(u32, String)> = names
         .into_iter()

@@ -8,7 +8,7 @@ use crate::config::{referenced_outputs, resolve_references};
 
 /// Parse `--env KEY=VALUE` arguments. The value may contain `=`; the key may not be empty.
 /// Returns the first malformed argument on error.
-pub fn parse_overrides(args: &[String]) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_overrides(args: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for arg in args {
         match arg.split_once('=') {
@@ -29,7 +29,7 @@ fn is_valid_name(key: &str) -> bool {
 
 /// The stack outputs the configured variables need, leaving out those `--env` overrides.
 /// Empty means no AWS call is needed.
-pub fn outputs_needed(
+pub(crate) fn outputs_needed(
     configured: &BTreeMap<String, String>,
     overrides: &BTreeMap<String, String>,
 ) -> BTreeSet<String> {
@@ -43,16 +43,16 @@ pub fn outputs_needed(
 /// A configured variable whose value cannot be resolved. It carries no value: values may be
 /// secrets and are never printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingVar {
-    pub var: String,
+pub(crate) struct MissingVar {
+    pub(crate) var: String,
     /// The stack outputs it refers to that do not exist.
-    pub outputs: Vec<String>,
+    pub(crate) outputs: Vec<String>,
 }
 
 /// The function's environment: configured values with `${output:...}` and `${region}`
 /// resolved, then `--env` overrides (which may also add variables). Every variable whose
 /// outputs are missing is reported, not just the first.
-pub fn function_environment(
+pub(crate) fn function_environment(
     configured: &BTreeMap<String, String>,
     overrides: &BTreeMap<String, String>,
     outputs: &BTreeMap<String, String>,
@@ -95,20 +95,20 @@ pub fn function_environment(
 
 /// What Lambda puts in every function's environment, for one local invocation.
 #[derive(Debug, Clone)]
-pub struct LambdaVars<'a> {
-    pub task_root: &'a str,
-    pub runtime_dir: &'a str,
-    pub function_name: &'a str,
-    pub runtime: &'a str,
-    pub handler: &'a str,
-    pub memory_mb: u32,
-    pub region: &'a str,
-    pub trace_header: &'a str,
-    pub daemon_address: &'a str,
+pub(crate) struct LambdaVars<'a> {
+    pub(crate) task_root: &'a str,
+    pub(crate) runtime_dir: &'a str,
+    pub(crate) function_name: &'a str,
+    pub(crate) runtime: &'a str,
+    pub(crate) handler: &'a str,
+    pub(crate) memory_mb: u32,
+    pub(crate) region: &'a str,
+    pub(crate) trace_header: &'a str,
+    pub(crate) daemon_address: &'a str,
 }
 
 impl LambdaVars<'_> {
-    pub fn to_map(&self) -> BTreeMap<String, String> {
+    pub(crate) fn to_map(&self) -> BTreeMap<String, String> {
         let (host, port) = self
             .daemon_address
             .rsplit_once(':')
@@ -148,22 +148,22 @@ impl LambdaVars<'_> {
 /// Variables that set where the SDKs send requests and how they verify TLS: passed on from
 /// this machine so the handler reaches the same endpoint as the tool (`AWS_ENDPOINT_URL` itself
 /// comes from the resolved configuration).
-pub fn is_aws_endpoint_setting(key: &str) -> bool {
+pub(crate) fn is_aws_endpoint_setting(key: &str) -> bool {
     key.starts_with("AWS_ENDPOINT_URL_")
         || matches!(key, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" | "AWS_CA_BUNDLE")
 }
 
 /// Credentials as the AWS chain resolved them (environment, profile, SSO, role, ...).
 #[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
+pub(crate) struct Credentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) session_token: Option<String>,
 }
 
 /// The AWS variables the handler gets: the resolved credentials, endpoint and this machine's
 /// endpoint settings ([`is_aws_endpoint_setting`]). Region variables are Lambda's own.
-pub fn aws_variables(
+pub(crate) fn aws_variables(
     credentials: Option<&Credentials>,
     endpoint_url: Option<&str>,
     caller: impl IntoIterator<Item = (OsString, OsString)>,
@@ -190,7 +190,7 @@ pub fn aws_variables(
 /// directory (so a handler that starts `node`/`python3` gets the same one) and the system
 /// directories, and a UTF-8 locale (Lambda: `en_US.UTF-8`; `C.UTF-8` needs no locale files).
 /// Nothing else: not HOME (Lambda has none, and it would expose ~/.aws), TMPDIR or proxies.
-pub fn base_variables(interpreter_dir: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn base_variables(interpreter_dir: Option<&str>) -> BTreeMap<String, String> {
     let system = "/usr/local/bin:/usr/bin:/bin";
     let path = match interpreter_dir {
         Some(dir) if !dir.is_empty() => format!("{dir}:{system}"),
@@ -203,7 +203,7 @@ pub fn base_variables(interpreter_dir: Option<&str>) -> BTreeMap<String, String>
 }
 
 /// The `--pass-env` variables that are set here, and the names of those that are not.
-pub fn passed_variables(
+pub(crate) fn passed_variables(
     names: &[String],
     lookup: impl Fn(&str) -> Option<OsString>,
 ) -> (BTreeMap<OsString, OsString>, Vec<String>) {
@@ -221,7 +221,7 @@ pub fn passed_variables(
 }
 
 /// The names given to `--pass-env` that are not variable names (the first one).
-pub fn check_pass_env(names: &[String]) -> Result<(), String> {
+pub(crate) fn check_pass_env(names: &[String]) -> Result<(), String> {
     match names.iter().find(|n| !is_valid_name(n)) {
         Some(bad) => Err(bad.clone()),
         None => Ok(()),
@@ -231,7 +231,7 @@ pub fn check_pass_env(names: &[String]) -> Result<(), String> {
 /// The handler's whole environment, built from nothing: what the interpreter needs, then the
 /// `--pass-env` variables, the AWS variables, Lambda's, and the function's own (later wins).
 /// Nothing else of this machine's environment (tokens, keys, PYTHONPATH, ...) gets through.
-pub fn process_environment(
+pub(crate) fn process_environment(
     base: &BTreeMap<String, String>,
     passed: &BTreeMap<OsString, OsString>,
     aws: &BTreeMap<String, String>,
@@ -404,7 +404,11 @@ mod tests {
         for absent in ["GITHUB_TOKEN", "AWS_PROFILE", "PYTHONPATH", "NOPE"] {
             assert_eq!(get(absent), None, "{absent}");
         }
-        // Without --pass-env, nothing of the caller's but the AWS settings.
+    }
+
+    #[test]
+    fn without_pass_env_nothing_of_the_callers_is_inherited() {
+        // Nothing passed, no AWS settings: only the base PATH and LANG.
         let bare = process_environment(
             &base_variables(None),
             &BTreeMap::new(),
@@ -413,6 +417,10 @@ mod tests {
             &BTreeMap::new(),
         );
         assert_eq!(bare.len(), 2);
+    }
+
+    #[test]
+    fn pass_env_takes_variable_names_only() {
         assert_eq!(
             check_pass_env(&["FOO".into(), "A B".into()]),
             Err("A B".into())

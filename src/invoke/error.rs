@@ -8,7 +8,7 @@ use crate::bundle::BuildError;
 use super::env::MissingVar;
 
 #[derive(Debug, thiserror::Error)]
-pub enum InvokeError {
+pub(crate) enum InvokeError {
     #[error("`invoke` runs functions on this machine only: add --local\n  hint: scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`")]
     NotLocal { function: String },
 
@@ -85,7 +85,7 @@ pub enum InvokeError {
 impl InvokeError {
     /// Problems in what the user gave us or in this machine's setup, found before the handler
     /// ran (exit 2), as opposed to failures (exit 1).
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
             InvokeError::NotLocal { .. }
@@ -104,7 +104,7 @@ impl InvokeError {
 
     /// For `main`'s error path: usage problems become [`crate::exit::UsageError`] (exit 2),
     /// everything else keeps its chain (exit 1 unless the cause says otherwise).
-    pub fn into_anyhow(self) -> anyhow::Error {
+    pub(crate) fn into_anyhow(self) -> anyhow::Error {
         if self.is_usage() {
             return anyhow::Error::new(crate::exit::UsageError(self.to_string()));
         }

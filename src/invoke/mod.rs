@@ -2,22 +2,27 @@
 //! X-Ray trace its tracing SDK emits.
 //!
 //! The steps, cheapest checks first: parse the event and `--env`; find an interpreter and
-//! check it against the function's runtime ([`runtime`]); assemble the environment, calling
+//! check it against the function's runtime (`runtime`); assemble the environment, calling
 //! AWS (DescribeStacks) only when a configured variable needs a stack output that `--env`
-//! does not give ([`env`]); build (or reuse) the bundle like `build`; unpack it into a
+//! does not give (`env`); build (or reuse) the bundle like `build`; unpack it into a
 //! temporary task root and check its compiled code; then run the handler through an embedded
 //! runner under the environment Lambda provides, with `AWS_XRAY_DAEMON_ADDRESS` pointing at a
-//! UDP socket we read ([`process`]); finally nest the documents received into a tree
+//! UDP socket we read (`process`); finally nest the documents received into a tree
 //! ([`trace`]).
+//!
+//! `run_local` calls one function per step, in that order: `check_inputs`,
+//! `choose_interpreter`, `resolve_environment`, `prepare_workspace`, `run_handler`,
+//! `collect_trace`, `report`.
 
-pub mod env;
-pub mod error;
-pub mod process;
-pub mod provided;
-pub mod runtime;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod process;
+pub(crate) mod provided;
+pub(crate) mod runtime;
 pub mod trace;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,16 +37,16 @@ use crate::cli::InvokeArgs;
 use crate::config::{FunctionConfig, Language, Project};
 use crate::context::Context;
 use crate::deploy::stack;
+use crate::report::Reporter;
 use crate::runtime_python::{self, PyMinor};
 
-pub use error::InvokeError;
-pub use process::HandlerError;
-use process::{Collector, Outcome, RunSpec, Workspace};
+pub(crate) use error::InvokeError;
+use process::{Collector, Outcome, RunResult, RunSpec, Workspace};
 use trace::{TraceHeader, TraceNode};
 
 /// Where the event comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventSource {
+pub(crate) enum EventSource {
     Inline(String),
     File(PathBuf),
     Stdin,
@@ -49,7 +54,7 @@ pub enum EventSource {
 
 impl EventSource {
     /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
-    pub fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
+    pub(crate) fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
         match (event, event_file) {
             (Some(json), _) => EventSource::Inline(json.to_string()),
             (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
@@ -59,7 +64,7 @@ impl EventSource {
     }
 
     /// How error messages name the source.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             EventSource::Inline(_) => "--event (inline)".into(),
             EventSource::File(p) => format!("--event-file {}", p.display()),
@@ -67,7 +72,7 @@ impl EventSource {
         }
     }
 
-    pub fn read(&self) -> Result<Value, InvokeError> {
+    pub(crate) fn read(&self) -> Result<Value, InvokeError> {
         let text = match self {
             EventSource::Inline(text) => text.clone(),
             EventSource::File(path) => {
@@ -92,7 +97,7 @@ impl EventSource {
 }
 
 /// Parse an event; a syntax error names the source and serde_json's line and column.
-pub fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
+pub(crate) fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
     serde_json::from_str(text).map_err(|e| {
         let full = e.to_string();
         let message = full
@@ -110,49 +115,49 @@ pub fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
 
 /// The error of a failed invocation, in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportError {
+pub(crate) struct ReportError {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
-    pub stack: Vec<String>,
+    pub(crate) kind: String,
+    pub(crate) message: String,
+    pub(crate) stack: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 /// What `invoke --local` reports: text mode prints the result on stdout (the trace and any
 /// error go to stderr); `--output json` prints all of it as one document.
 #[derive(Debug, Serialize)]
-pub struct InvokeReport {
+pub(crate) struct InvokeReport {
     /// The function's key in the config.
-    pub function: String,
+    pub(crate) function: String,
     /// Its Lambda function name (`AWS_LAMBDA_FUNCTION_NAME`).
-    pub name: String,
-    pub runtime: String,
+    pub(crate) name: String,
+    pub(crate) runtime: String,
     /// The interpreter that ran it and its version, e.g. `/usr/bin/python3.13 3.13.0`.
-    pub interpreter: String,
+    pub(crate) interpreter: String,
     /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
-    pub interpreter_found_in: String,
-    pub trace_id: String,
+    pub(crate) interpreter_found_in: String,
+    pub(crate) trace_id: String,
     /// The handler's result (`null` when it failed).
-    pub result: Value,
-    pub error: Option<ReportError>,
-    pub timed_out: bool,
-    pub duration_ms: f64,
+    pub(crate) result: Value,
+    pub(crate) error: Option<ReportError>,
+    pub(crate) timed_out: bool,
+    pub(crate) duration_ms: f64,
     /// One tree: the function (standing in for Lambda's facade segment) and its subsegments.
-    pub trace: Vec<TraceNode>,
+    pub(crate) trace: Vec<TraceNode>,
     /// X-Ray documents of this trace received from the function.
-    pub documents_received: usize,
+    pub(crate) documents_received: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl InvokeReport {
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.error.is_some()
     }
 
     /// The trace tree as text.
-    pub fn trace_text(&self) -> String {
+    pub(crate) fn trace_text(&self) -> String {
         match self.trace.first() {
             Some(root) => trace::render_tree(root, self.documents_received),
             None => String::new(),
@@ -160,7 +165,7 @@ impl InvokeReport {
     }
 
     /// The error with its stack and hint, as text (without a leading `error: `).
-    pub fn error_text(&self) -> Option<String> {
+    pub(crate) fn error_text(&self) -> Option<String> {
         let e = self.error.as_ref()?;
         let mut s = format!(
             "function `{}` failed: {}: {}",
@@ -334,7 +339,7 @@ fn resolve_function_environment(
 fn aws_environment(
     ctx: &Context,
     sdk: &aws_config::SdkConfig,
-    warn: &mut impl FnMut(String),
+    warnings: &mut Warnings<'_>,
 ) -> BTreeMap<String, String> {
     use aws_sdk_cloudformation::config::ProvideCredentials;
     let resolved = match sdk.credentials_provider() {
@@ -350,7 +355,7 @@ fn aws_environment(
             session_token: c.session_token().map(String::from),
         }),
         Err(why) => {
-            warn(format!(
+            warnings.warn(format!(
                 "no AWS credentials found ({why}): the handler runs without any"
             ));
             None
@@ -368,7 +373,7 @@ fn runtime_provided_dir(
     project: &Project,
     key: &str,
     config: &FunctionConfig,
-    reporter: &crate::report::Reporter,
+    reporter: &Reporter,
 ) -> Result<Option<PathBuf>, InvokeError> {
     let Some(python_version) = config.python_version() else {
         return Ok(None);
@@ -407,7 +412,70 @@ pin them there with hashes to import them",
 
 /// Run `args.function` locally and report its result and trace. A handler that fails is a
 /// report with `error` set, not an `Err`.
-pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, InvokeError> {
+///
+/// The steps run cheapest first, so a mistake costs as little as possible: nothing is built
+/// before the inputs, the interpreter and the environment are known to be usable.
+pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, InvokeError> {
+    let inputs = check_inputs(ctx, args)?;
+    let mut warnings = Warnings::new(&ctx.reporter);
+    let interpreter = choose_interpreter(&inputs, args.runtime_path.as_deref(), &mut warnings)?;
+    let environment = resolve_environment(ctx, &inputs, &mut warnings)?;
+    let prepared = prepare_workspace(&inputs, &ctx.reporter)?;
+    let (run, header) = run_handler(
+        &inputs,
+        &args.pass_env,
+        &interpreter,
+        &environment,
+        &prepared,
+        &mut warnings,
+    )?;
+    let trace = collect_trace(
+        &inputs.name,
+        &header,
+        &run,
+        args.trace_out.as_deref(),
+        &mut warnings,
+    )?;
+    Ok(report(&inputs, &interpreter, &header, run, trace, warnings))
+}
+
+/// Warnings go to the report and are also shown as they happen, so a slow run is explained
+/// while it runs.
+struct Warnings<'a> {
+    reporter: &'a Reporter,
+    messages: Vec<String>,
+}
+
+impl<'a> Warnings<'a> {
+    fn new(reporter: &'a Reporter) -> Warnings<'a> {
+        Warnings {
+            reporter,
+            messages: Vec::new(),
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        self.reporter.line(format!("warning: {message}"));
+        self.messages.push(message);
+    }
+}
+
+/// What the user asked for, checked.
+struct Inputs<'a> {
+    project: &'a Project,
+    /// The function's key in the config.
+    key: &'a str,
+    config: &'a FunctionConfig,
+    /// Its Lambda function name.
+    name: String,
+    event: Value,
+    overrides: BTreeMap<String, String>,
+    timeout_secs: u64,
+}
+
+/// Everything given on the command line, checked before an interpreter is looked for or
+/// anything is built: a typo costs nothing.
+fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> Result<Inputs<'a>, InvokeError> {
     if !args.local {
         return Err(InvokeError::NotLocal {
             function: args.function.clone(),
@@ -418,16 +486,6 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
         .select_functions(std::slice::from_ref(&args.function))
         .map_err(anyhow::Error::from)?
         .remove(0);
-    let language = config.language();
-    let name = project.lambda_name(key).to_string();
-    let reporter = &ctx.reporter;
-    let mut warnings = Vec::new();
-    let mut warn = |message: String| {
-        reporter.line(format!("warning: {message}"));
-        warnings.push(message);
-    };
-
-    // What the user gave us.
     let event = EventSource::from_args(args.event.as_deref(), args.event_file.as_deref()).read()?;
     let overrides =
         env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
@@ -436,24 +494,53 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
         Some(s) => s,
         None => u64::from(config.timeout),
     };
-    if let Some(path) = &args.trace_out {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-            return Err(InvokeError::TraceOutDir {
-                path: path.clone(),
-                dir: dir.to_path_buf(),
-            });
-        }
-    }
-
+    check_trace_out(args.trace_out.as_deref())?;
     env::check_pass_env(&args.pass_env).map_err(|name| InvokeError::BadPassEnv { name })?;
+    Ok(Inputs {
+        project,
+        key,
+        config,
+        name: project.lambda_name(key).to_string(),
+        event,
+        overrides,
+        timeout_secs,
+    })
+}
 
-    // This machine's interpreter.
-    let interpreter = find_interpreter(key, config, args.runtime_path.as_deref())?;
-    let version = interpreter.version;
-    let program = interpreter.display();
-    match runtime::check_version(key, &config.runtime, language, &program, version) {
-        Ok(Some(warning)) => warn(warning),
+/// `--trace-out` is written after the run: its directory is checked before, so a run is not
+/// wasted on a path that cannot be written.
+fn check_trace_out(path: Option<&Path>) -> Result<(), InvokeError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    match dir.filter(|d| !d.is_dir()) {
+        Some(dir) => Err(InvokeError::TraceOutDir {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// This machine's interpreter for the function's runtime. A version that cannot stand in for
+/// the runtime stops here, with every place that was looked at, before anything is built.
+fn choose_interpreter(
+    inputs: &Inputs<'_>,
+    explicit: Option<&Path>,
+    warnings: &mut Warnings<'_>,
+) -> Result<Interpreter, InvokeError> {
+    let (key, config) = (inputs.key, inputs.config);
+    let interpreter = find_interpreter(key, config, explicit)?;
+    let checked = runtime::check_version(
+        key,
+        &config.runtime,
+        config.language(),
+        &interpreter.display(),
+        interpreter.version,
+    );
+    match checked {
+        Ok(Some(warning)) => warnings.warn(warning),
         Ok(None) => {}
         Err(m) => {
             let mut detail = m.detail;
@@ -466,15 +553,60 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
             });
         }
     }
-    let (sdk, region, function_env) =
-        resolve_function_environment(ctx, project, key, config, &overrides)?;
-    let aws_env = aws_environment(ctx, &sdk, &mut warn);
+    Ok(interpreter)
+}
 
-    // The bundle, exactly as `build` makes it.
-    let artifact =
-        bundle::build_functions(project, &[key], &BuildOptions { force: false }, reporter)?
-            .remove(0);
-    let workspace = Workspace::create(&artifact.zip_path, language, &event)?;
+/// The variables the handler's environment is made of, besides Lambda's own.
+struct Environment {
+    region: String,
+    /// The function's configured variables, with `--env` and stack outputs applied.
+    function: BTreeMap<String, String>,
+    /// Credentials and endpoint settings.
+    aws: BTreeMap<String, String>,
+}
+
+/// The function's variables and the AWS settings it gets. Resolved before the build, so a
+/// missing stack output fails fast; AWS is called only when a variable needs an output.
+fn resolve_environment(
+    ctx: &Context,
+    inputs: &Inputs<'_>,
+    warnings: &mut Warnings<'_>,
+) -> Result<Environment, InvokeError> {
+    let (sdk, region, function) = resolve_function_environment(
+        ctx,
+        inputs.project,
+        inputs.key,
+        inputs.config,
+        &inputs.overrides,
+    )?;
+    let aws = aws_environment(ctx, &sdk, warnings);
+    Ok(Environment {
+        region,
+        function,
+        aws,
+    })
+}
+
+/// The task root and what the handler imports from outside it.
+struct Prepared {
+    workspace: Workspace,
+    /// Python: the runtime-provided packages' directory.
+    runtime_provided: Option<PathBuf>,
+}
+
+/// The bundle exactly as `build` makes it, unpacked into a temporary task root, so the local
+/// run tests what would be deployed. Compiled code for another architecture is refused here:
+/// loading it would fail inside the handler with a far less clear message.
+fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> Result<Prepared, InvokeError> {
+    let (key, config) = (inputs.key, inputs.config);
+    let artifact = bundle::build_functions(
+        inputs.project,
+        &[key],
+        &BuildOptions { force: false },
+        reporter,
+    )?
+    .remove(0);
+    let workspace = Workspace::create(&artifact.zip_path, config.language(), &inputs.event)?;
     let compiled = runtime::scan_compiled(&workspace.task_root).map_err(InvokeError::io(
         format!("reading {}", workspace.task_root.display()),
         "check the disk space of TMPDIR and rerun",
@@ -490,158 +622,269 @@ pub fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, Invok
         detail: m.detail,
         hint: m.hint,
     })?;
-    let runtime_provided = runtime_provided_dir(project, key, config, reporter)?;
+    let runtime_provided = runtime_provided_dir(inputs.project, key, config, reporter)?;
+    Ok(Prepared {
+        workspace,
+        runtime_provided,
+    })
+}
 
-    // Run it.
+/// Run the handler under a new trace, with a UDP socket standing in for the X-Ray daemon;
+/// returns how it ended and the trace it ran under.
+fn run_handler(
+    inputs: &Inputs<'_>,
+    pass_env: &[String],
+    interpreter: &Interpreter,
+    environment: &Environment,
+    prepared: &Prepared,
+    warnings: &mut Warnings<'_>,
+) -> Result<(RunResult, TraceHeader), InvokeError> {
+    let config = inputs.config;
     let collector = Collector::start().map_err(InvokeError::io(
         "opening a UDP socket on 127.0.0.1 for X-Ray documents",
         "check that local networking is available",
     ))?;
     let header = TraceHeader::new_random();
-    let task_root = workspace.task_root.to_string_lossy().into_owned();
-    let runtime_dir = workspace.runtime_dir.to_string_lossy().into_owned();
-    let trace_header = header.header();
-    let lambda = env::LambdaVars {
-        task_root: &task_root,
-        runtime_dir: &runtime_dir,
-        function_name: &name,
+    let lambda = lambda_variables(
+        inputs,
+        &environment.region,
+        &prepared.workspace,
+        &header,
+        &collector.address,
+    );
+    let env = handler_environment(pass_env, interpreter, environment, &lambda, warnings);
+    // Progress goes where the warnings go.
+    warnings.reporter.line(format!(
+        "invoking {} locally: {} {} (found in {}), handler {}, timeout {} s, trace {}",
+        inputs.key,
+        interpreter.display(),
+        interpreter.version,
+        interpreter.found_in,
+        config.handler,
+        inputs.timeout_secs,
+        header.root
+    ));
+    let run = process::run(RunSpec {
+        program: &interpreter.program,
+        workspace: &prepared.workspace,
+        handler: &config.handler,
+        runtime_provided: prepared.runtime_provided.as_deref(),
+        env,
+        timeout: Duration::from_secs(inputs.timeout_secs),
+        collector,
+    })?;
+    Ok((run, header))
+}
+
+/// The variables Lambda sets for a function: its identity, the task root, and the trace.
+fn lambda_variables(
+    inputs: &Inputs<'_>,
+    region: &str,
+    workspace: &Workspace,
+    header: &TraceHeader,
+    daemon_address: &str,
+) -> BTreeMap<String, String> {
+    let config = inputs.config;
+    env::LambdaVars {
+        task_root: &workspace.task_root.to_string_lossy(),
+        runtime_dir: &workspace.runtime_dir.to_string_lossy(),
+        function_name: &inputs.name,
         runtime: &config.runtime,
         handler: &config.handler,
         memory_mb: config.memory,
-        region: &region,
-        trace_header: &trace_header,
-        daemon_address: &collector.address,
+        region,
+        trace_header: &header.header(),
+        daemon_address,
     }
-    .to_map();
-    let (passed, unset) = env::passed_variables(&args.pass_env, |k| std::env::var_os(k));
+    .to_map()
+}
+
+/// The handler's whole environment: nothing of ours is inherited but what `--pass-env` names,
+/// so a handler that works here does not depend on this machine's variables.
+fn handler_environment(
+    pass_env: &[String],
+    interpreter: &Interpreter,
+    environment: &Environment,
+    lambda: &BTreeMap<String, String>,
+    warnings: &mut Warnings<'_>,
+) -> BTreeMap<OsString, OsString> {
+    let (passed, unset) = env::passed_variables(pass_env, |k| std::env::var_os(k));
     for name in unset {
-        warn(format!("--pass-env {name}: not set here, so not passed"));
+        warnings.warn(format!("--pass-env {name}: not set here, so not passed"));
     }
     let interpreter_dir = interpreter
         .program
         .parent()
         .map(|d| d.to_string_lossy().into_owned());
-    let process_env = env::process_environment(
+    env::process_environment(
         &env::base_variables(interpreter_dir.as_deref()),
         &passed,
-        &aws_env,
-        &lambda,
-        &function_env,
-    );
-    reporter.line(format!(
-        "invoking {key} locally: {program} {version} (found in {}), handler {}, timeout {timeout_secs} s, trace {}",
-        interpreter.found_in, config.handler, header.root
-    ));
-    let run = process::run(RunSpec {
-        program: &interpreter.program,
-        workspace: &workspace,
-        handler: &config.handler,
-        runtime_provided: runtime_provided.as_deref(),
-        env: process_env,
-        timeout: Duration::from_secs(timeout_secs),
-        collector,
-    })?;
+        &environment.aws,
+        lambda,
+        &environment.function,
+    )
+}
 
-    // The trace.
+/// This run's trace, nested into one tree.
+struct Trace {
+    tree: TraceNode,
+    /// X-Ray documents of this trace received from the function.
+    documents_received: usize,
+}
+
+/// The X-Ray documents the function sent, written to `--trace-out` as received and nested into
+/// one tree. Unreadable datagrams and other traces' documents are a warning, not a failure:
+/// the handler's result still stands.
+fn collect_trace(
+    name: &str,
+    header: &TraceHeader,
+    run: &RunResult,
+    trace_out: Option<&Path>,
+    warnings: &mut Warnings<'_>,
+) -> Result<Trace, InvokeError> {
+    let documents = parse_documents(&run.datagrams, warnings);
+    let ours = documents
+        .iter()
+        .filter(|d| d.get("trace_id").and_then(Value::as_str) == Some(header.root.as_str()))
+        .count();
+    if ours < documents.len() {
+        warnings.warn(format!(
+            "{} X-Ray document(s) of other traces were ignored",
+            documents.len() - ours
+        ));
+    }
+    if let Some(path) = trace_out {
+        write_trace_out(path, &documents)?;
+    }
+    Ok(Trace {
+        tree: trace::build_tree(name, header, &documents, Some(run.duration_ms)),
+        documents_received: ours,
+    })
+}
+
+/// The datagrams that are X-Ray documents; the others are counted in one warning.
+fn parse_documents(datagrams: &[Vec<u8>], warnings: &mut Warnings<'_>) -> Vec<Value> {
     let mut documents = Vec::new();
     let mut malformed = Vec::new();
-    for datagram in &run.datagrams {
+    for datagram in datagrams {
         match trace::parse_datagram(datagram) {
             Ok(doc) => documents.push(doc),
             Err(why) => malformed.push(why),
         }
     }
     if !malformed.is_empty() {
-        warn(format!(
+        warnings.warn(format!(
             "{} datagram{} on the X-Ray socket could not be read (first: {})",
             malformed.len(),
             if malformed.len() == 1 { "" } else { "s" },
             malformed[0]
         ));
     }
-    let ours = documents
-        .iter()
-        .filter(|d| d.get("trace_id").and_then(Value::as_str) == Some(header.root.as_str()))
-        .count();
-    if ours < documents.len() {
-        warn(format!(
-            "{} X-Ray document(s) of other traces were ignored",
-            documents.len() - ours
-        ));
-    }
-    if let Some(path) = &args.trace_out {
-        let mut lines = String::new();
-        for doc in &documents {
-            lines.push_str(&doc.to_string());
-            lines.push('\n');
-        }
-        crate::atomic_write::write_atomically(path, lines.as_bytes()).map_err(InvokeError::io(
-            format!("writing the X-Ray documents to {}", path.display()),
-            "check that the path is writable",
-        ))?;
-    }
-    let tree = trace::build_tree(&name, &header, &documents, Some(run.duration_ms));
+    documents
+}
 
-    let (result, error, timed_out) = match run.outcome {
-        Outcome::Returned(value) => (value, None, false),
-        Outcome::Threw(e) => (
-            Value::Null,
-            Some(ReportError {
-                kind: e.kind,
-                message: e.message,
-                stack: e.stack,
-                hint: None,
-            }),
-            false,
-        ),
-        Outcome::TimedOut => (
-            Value::Null,
-            Some(ReportError {
-                kind: "Timeout".into(),
-                message: format!(
-                    "did not finish within {timeout_secs} s; killed its process ({program}, pid {})",
-                    run.pid
-                ),
-                stack: Vec::new(),
-                hint: Some(
-                    "if it needs longer, raise --timeout (or `timeout` in the config); otherwise look for a call \
-that never returns, e.g. a network call without a timeout"
-                        .into(),
-                ),
-            }),
-            true,
-        ),
-        Outcome::NoResult { status } => (
-            Value::Null,
-            Some(ReportError {
-                kind: "Runtime.ExitError".into(),
-                message: format!("its process ended ({status}) without returning a result"),
-                stack: Vec::new(),
-                hint: Some(
-                    "see its output above; a Node.js handler whose promise never settles, or that calls \
-process.exit, ends like this"
-                        .into(),
-                ),
-            }),
-            false,
-        ),
-    };
+/// `--trace-out`: every document received, one JSON line each, written atomically so a
+/// reader never sees half a file.
+fn write_trace_out(path: &Path, documents: &[Value]) -> Result<(), InvokeError> {
+    let mut lines = String::new();
+    for doc in documents {
+        lines.push_str(&doc.to_string());
+        lines.push('\n');
+    }
+    crate::atomic_write::write_atomically(path, lines.as_bytes()).map_err(InvokeError::io(
+        format!("writing the X-Ray documents to {}", path.display()),
+        "check that the path is writable",
+    ))
+}
 
-    Ok(InvokeReport {
-        function: key.to_string(),
-        name,
-        runtime: config.runtime.clone(),
-        interpreter: format!("{program} {version}"),
+/// The report of a run that happened, whatever its outcome.
+fn report(
+    inputs: &Inputs<'_>,
+    interpreter: &Interpreter,
+    header: &TraceHeader,
+    run: RunResult,
+    trace: Trace,
+    warnings: Warnings<'_>,
+) -> InvokeReport {
+    let program = interpreter.display();
+    let ended = Ended::from_outcome(run.outcome, inputs.timeout_secs, &program, run.pid);
+    InvokeReport {
+        function: inputs.key.to_string(),
+        name: inputs.name.clone(),
+        runtime: inputs.config.runtime.clone(),
+        interpreter: format!("{program} {}", interpreter.version),
         interpreter_found_in: interpreter.found_in.to_string(),
         trace_id: header.root.clone(),
-        result,
-        error,
-        timed_out,
+        result: ended.result,
+        error: ended.error,
+        timed_out: ended.timed_out,
         duration_ms: (run.duration_ms * 1000.0).round() / 1000.0,
-        trace: vec![tree],
-        documents_received: ours,
-        warnings,
-    })
+        trace: vec![trace.tree],
+        documents_received: trace.documents_received,
+        warnings: warnings.messages,
+    }
+}
+
+/// How the handler ended, as the report's `result`, `error` and `timed_out`.
+struct Ended {
+    result: Value,
+    error: Option<ReportError>,
+    timed_out: bool,
+}
+
+impl Ended {
+    /// A failure that is not the handler's own error gets a hint: what to look at next.
+    fn from_outcome(outcome: Outcome, timeout_secs: u64, program: &str, pid: u32) -> Ended {
+        let failed = |error: ReportError, timed_out| Ended {
+            result: Value::Null,
+            error: Some(error),
+            timed_out,
+        };
+        match outcome {
+            Outcome::Returned(value) => Ended {
+                result: value,
+                error: None,
+                timed_out: false,
+            },
+            Outcome::Threw(e) => failed(
+                ReportError {
+                    kind: e.kind,
+                    message: e.message,
+                    stack: e.stack,
+                    hint: None,
+                },
+                false,
+            ),
+            Outcome::TimedOut => failed(
+                ReportError {
+                    kind: "Timeout".into(),
+                    message: format!(
+                        "did not finish within {timeout_secs} s; killed its process ({program}, pid {pid})"
+                    ),
+                    stack: Vec::new(),
+                    hint: Some(
+                        "if it needs longer, raise --timeout (or `timeout` in the config); otherwise look for a call \
+that never returns, e.g. a network call without a timeout"
+                            .into(),
+                    ),
+                },
+                true,
+            ),
+            Outcome::NoResult { status } => failed(
+                ReportError {
+                    kind: "Runtime.ExitError".into(),
+                    message: format!("its process ended ({status}) without returning a result"),
+                    stack: Vec::new(),
+                    hint: Some(
+                        "see its output above; a Node.js handler whose promise never settles, or that calls \
+process.exit, ends like this"
+                            .into(),
+                    ),
+                },
+                false,
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

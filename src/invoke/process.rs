@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,27 +21,31 @@ use crate::config::Language;
 use super::error::InvokeError;
 
 /// The runner scripts, embedded in the binary and written next to the task root.
-pub const RUNNER_JS: &str = include_str!("runner.js");
-pub const RUNNER_PY: &str = include_str!("runner.py");
+pub(crate) const RUNNER_JS: &str = include_str!("runner.js");
+pub(crate) const RUNNER_PY: &str = include_str!("runner.py");
 
 /// How long datagrams are still collected after the child exited: the SDKs send
 /// asynchronously, and the kernel may still hold some.
-pub const GRACE: Duration = Duration::from_millis(300);
+pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 /// A temporary directory with `task/` (the unpacked bundle, like `/var/task`), `runtime/`
 /// (the runner), the event and, after the run, the result. Removed when dropped.
-pub struct Workspace {
+pub(crate) struct Workspace {
     _dir: tempfile::TempDir,
-    pub task_root: PathBuf,
-    pub runtime_dir: PathBuf,
-    pub runner: PathBuf,
-    pub event_path: PathBuf,
-    pub result_path: PathBuf,
-    pub language: Language,
+    pub(crate) task_root: PathBuf,
+    pub(crate) runtime_dir: PathBuf,
+    pub(crate) runner: PathBuf,
+    pub(crate) event_path: PathBuf,
+    pub(crate) result_path: PathBuf,
+    pub(crate) language: Language,
 }
 
 impl Workspace {
-    pub fn create(zip: &Path, language: Language, event: &Value) -> Result<Workspace, InvokeError> {
+    pub(crate) fn create(
+        zip: &Path,
+        language: Language,
+        event: &Value,
+    ) -> Result<Workspace, InvokeError> {
         const HINT: &str = "check that the temporary directory (TMPDIR) is writable and has space";
         let dir = tempfile::Builder::new()
             .prefix("scorekeep-invoke-")
@@ -96,14 +100,14 @@ impl Workspace {
 }
 
 /// A UDP socket on 127.0.0.1 that keeps every datagram it receives, on its own thread.
-pub struct Collector {
-    pub address: String,
+pub(crate) struct Collector {
+    pub(crate) address: String,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Vec<Vec<u8>>>,
 }
 
 impl Collector {
-    pub fn start() -> std::io::Result<Collector> {
+    pub(crate) fn start() -> std::io::Result<Collector> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.set_read_timeout(Some(Duration::from_millis(25)))?;
         let address = socket.local_addr()?.to_string();
@@ -139,7 +143,7 @@ impl Collector {
     }
 
     /// Stop listening and return every datagram, in arrival order.
-    pub fn finish(self) -> Vec<Vec<u8>> {
+    pub(crate) fn finish(self) -> Vec<Vec<u8>> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.join().unwrap_or_default()
     }
@@ -147,17 +151,17 @@ impl Collector {
 
 /// The error a handler threw, as the runner reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandlerError {
+pub(crate) struct HandlerError {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
     #[serde(default)]
-    pub stack: Vec<String>,
+    pub(crate) stack: Vec<String>,
 }
 
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Returned(Value),
     Threw(HandlerError),
     /// Killed at the timeout.
@@ -170,25 +174,25 @@ pub enum Outcome {
 }
 
 #[derive(Debug)]
-pub struct RunResult {
-    pub outcome: Outcome,
+pub(crate) struct RunResult {
+    pub(crate) outcome: Outcome,
     /// The handler's own duration when the runner measured it, else the process's.
-    pub duration_ms: f64,
-    pub pid: u32,
-    pub datagrams: Vec<Vec<u8>>,
+    pub(crate) duration_ms: f64,
+    pub(crate) pid: u32,
+    pub(crate) datagrams: Vec<Vec<u8>>,
 }
 
 /// What to run.
-pub struct RunSpec<'a> {
-    pub program: &'a Path,
-    pub workspace: &'a Workspace,
-    pub handler: &'a str,
+pub(crate) struct RunSpec<'a> {
+    pub(crate) program: &'a Path,
+    pub(crate) workspace: &'a Workspace,
+    pub(crate) handler: &'a str,
     /// Python: the runtime-provided packages, put on the path after the task root.
-    pub runtime_provided: Option<&'a Path>,
+    pub(crate) runtime_provided: Option<&'a Path>,
     /// The handler's whole environment: nothing of ours is inherited.
-    pub env: BTreeMap<OsString, OsString>,
-    pub timeout: Duration,
-    pub collector: Collector,
+    pub(crate) env: BTreeMap<OsString, OsString>,
+    pub(crate) timeout: Duration,
+    pub(crate) collector: Collector,
 }
 
 #[derive(Deserialize)]
@@ -201,7 +205,33 @@ struct RunnerResult {
 }
 
 /// Run the handler and wait for it (at most `timeout`), then for late datagrams.
-pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+    let ws = spec.workspace;
+    let started = Instant::now();
+    let mut child = command(&spec).spawn().map_err(InvokeError::io(
+        format!("starting {}", spec.program.display()),
+        "check --runtime-path, or that the interpreter on PATH can be run",
+    ))?;
+    let pid = child.id();
+    let ended = wait(&mut child, started + spec.timeout)?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(GRACE);
+    let datagrams = spec.collector.finish();
+
+    let (outcome, duration_ms) = match ended {
+        Ended::TimedOut => (Outcome::TimedOut, None),
+        Ended::Exited(status) => read_outcome(&ws.result_path, status),
+    };
+    Ok(RunResult {
+        outcome,
+        duration_ms: duration_ms.unwrap_or(wall_ms),
+        pid,
+        datagrams,
+    })
+}
+
+/// The runner under the interpreter, in the task root, with the handler's environment only.
+fn command(spec: &RunSpec<'_>) -> Command {
     let ws = spec.workspace;
     let mut cmd = Command::new(spec.program);
     if ws.language == Language::Python {
@@ -226,44 +256,43 @@ pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
         .stdin(Stdio::null())
         .stdout(stdout_to_stderr())
         .stderr(Stdio::inherit());
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(InvokeError::io(
-        format!("starting {}", spec.program.display()),
-        "check --runtime-path, or that the interpreter on PATH can be run",
-    ))?;
+    cmd
+}
+
+/// How the child process ended.
+enum Ended {
+    Exited(ExitStatus),
+    /// Killed at the deadline.
+    TimedOut,
+}
+
+/// Wait for the child until `deadline`, then kill it: a hung handler must not hang us.
+fn wait(child: &mut Child, deadline: Instant) -> Result<Ended, InvokeError> {
     let pid = child.id();
-    let deadline = started + spec.timeout;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().map_err(InvokeError::io(
             format!("waiting for process {pid}"),
             "rerun the invocation",
         ))? {
-            break Some(status);
+            return Ok(Ended::Exited(status));
         }
         if Instant::now() >= deadline {
             // Our own child, by its handle: SIGKILL on Unix.
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            return Ok(Ended::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
-    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    std::thread::sleep(GRACE);
-    let datagrams = spec.collector.finish();
+    }
+}
 
-    let Some(status) = status else {
-        return Ok(RunResult {
-            outcome: Outcome::TimedOut,
-            duration_ms: wall_ms,
-            pid,
-            datagrams,
-        });
-    };
-    let reported = std::fs::read(&ws.result_path)
+/// The outcome the runner wrote to `result_path`, and the handler's duration it measured; a
+/// process that wrote none ended without a result (crashed, exited, or never settled).
+fn read_outcome(result_path: &Path, status: ExitStatus) -> (Outcome, Option<f64>) {
+    let reported = std::fs::read(result_path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<RunnerResult>(&bytes).ok());
-    let (outcome, duration_ms) = match reported {
+    match reported {
         Some(r) if r.ok => (Outcome::Returned(r.result), r.duration_ms),
         Some(r) => (
             Outcome::Threw(r.error.unwrap_or_else(|| HandlerError {
@@ -279,13 +308,7 @@ pub fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
             },
             None,
         ),
-    };
-    Ok(RunResult {
-        outcome,
-        duration_ms: duration_ms.unwrap_or(wall_ms),
-        pid,
-        datagrams,
-    })
+    }
 }
 
 /// The child's stdout goes to our stderr: our stdout is the report.

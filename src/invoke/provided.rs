@@ -21,19 +21,19 @@ const STEP: &str = "installing the runtime-provided packages";
 
 /// What the function's requirements pin of the runtime-provided packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pins {
+pub(crate) struct Pins {
     /// One requirement line each (`boto3==1.44.8 --hash=sha256:...`), sorted: pip's input.
-    pub requirements: String,
+    pub(crate) requirements: String,
     /// `boto3 1.44.8`, ... for messages.
-    pub described: Vec<String>,
+    pub(crate) described: Vec<String>,
     /// The `*.dist-info` directory each pin installs, lowercase (`python_dateutil-2.9.0.dist-info`).
-    pub dist_infos: Vec<String>,
+    pub(crate) dist_infos: Vec<String>,
     /// Runtime-provided packages the requirements do not pin (so not provided locally).
-    pub unpinned: Vec<String>,
+    pub(crate) unpinned: Vec<String>,
 }
 
 /// The runtime-provided packages among the parsed requirements, with their pins and hashes.
-pub fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
+pub(crate) fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
     let wanted: BTreeSet<String> = provided.iter().map(|p| python::normalize(p)).collect();
     let mut requirements = Vec::new();
     let mut described = Vec::new();
@@ -73,7 +73,12 @@ pub fn select_pins(lines: &[Line], provided: &[String]) -> Pins {
 }
 
 /// The cache entry for these pins: `<cache>/runtime-provided/python3.13-<hash>`.
-pub fn entry_dir(cache: &Path, python_version: &str, tags: &[String], pins: &Pins) -> PathBuf {
+pub(crate) fn entry_dir(
+    cache: &Path,
+    python_version: &str,
+    tags: &[String],
+    pins: &Pins,
+) -> PathBuf {
     let mut h = Sha256::new();
     for part in [
         pins.requirements.as_str(),
@@ -91,24 +96,24 @@ pub fn entry_dir(cache: &Path, python_version: &str, tags: &[String], pins: &Pin
 }
 
 /// Where to find them for one function.
-pub struct Request<'a> {
-    pub function: &'a str,
-    pub source_dir: &'a Path,
-    pub provided: &'a [String],
-    pub python_version: &'a str,
-    pub architecture: Architecture,
-    pub cache: &'a Path,
+pub(crate) struct Request<'a> {
+    pub(crate) function: &'a str,
+    pub(crate) source_dir: &'a Path,
+    pub(crate) provided: &'a [String],
+    pub(crate) python_version: &'a str,
+    pub(crate) architecture: Architecture,
+    pub(crate) cache: &'a Path,
 }
 
 /// The result: the directory to put on the path (None when nothing is pinned), whether pip
 /// ran now, and what is not provided.
-pub struct Provided {
-    pub dir: Option<PathBuf>,
-    pub pins: Pins,
+pub(crate) struct Provided {
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) pins: Pins,
 }
 
 /// Read the pins and make sure their cache entry exists, installing it (once) if not.
-pub fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided, InvokeError> {
+pub(crate) fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided, InvokeError> {
     let path = req.source_dir.join(python::REQUIREMENTS);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

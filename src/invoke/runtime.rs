@@ -12,15 +12,15 @@ use crate::config::Language;
 
 /// An interpreter version, e.g. `3.11.7` or (Node.js) `20.20.2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
+pub(crate) struct Version {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+    pub(crate) patch: u32,
 }
 
 impl Version {
     /// `3.11.7`, `v20.20.2`, `3.13.0rc1` (the suffix is ignored), `3.12`.
-    pub fn parse(text: &str) -> Option<Version> {
+    pub(crate) fn parse(text: &str) -> Option<Version> {
         let text = text.trim().trim_start_matches('v');
         let mut parts = text.split('.');
         let number = |s: Option<&str>| -> Option<u32> {
@@ -47,7 +47,7 @@ impl fmt::Display for Version {
 
 /// The language version a Lambda runtime stands for: `python3.13` → (3, Some(13)),
 /// `nodejs22.x` → (22, None).
-pub fn runtime_version(runtime: &str) -> Option<(u32, Option<u32>)> {
+pub(crate) fn runtime_version(runtime: &str) -> Option<(u32, Option<u32>)> {
     if let Some(v) = runtime.strip_prefix("python") {
         let (major, minor) = v.split_once('.')?;
         return Some((major.parse().ok()?, Some(minor.parse().ok()?)));
@@ -58,7 +58,7 @@ pub fn runtime_version(runtime: &str) -> Option<(u32, Option<u32>)> {
 
 /// The interpreter to probe when none is searched for: `--runtime-path` when given, else
 /// `node` (Python without `--runtime-path` goes through [`crate::runtime_python`]).
-pub fn explicit_or_node(explicit: Option<&Path>) -> OsString {
+pub(crate) fn explicit_or_node(explicit: Option<&Path>) -> OsString {
     match explicit {
         Some(path) => path.as_os_str().to_owned(),
         None => "node".into(),
@@ -67,16 +67,16 @@ pub fn explicit_or_node(explicit: Option<&Path>) -> OsString {
 
 /// What running the interpreter told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub version: Version,
+pub(crate) struct Probe {
+    pub(crate) version: Version,
     /// The real executable (Python's `sys.executable`, Node's `process.execPath`), so the
     /// handler runs without the PATH (or shim setup) that found it.
-    pub executable: PathBuf,
+    pub(crate) executable: PathBuf,
 }
 
 /// Why an interpreter could not be used.
 #[derive(Debug)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     /// Not on PATH / no such file.
     NotFound(std::io::Error),
     /// It ran but did not say its version (e.g. a pyenv shim for a version not selected).
@@ -97,7 +97,7 @@ const PYTHON_PROBE: &str =
 const NODE_PROBE: &str = "process.version + '\\n' + process.execPath";
 
 /// Ask `program` its version and where its executable is.
-pub fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
+pub(crate) fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
     let mut cmd = Command::new(program);
     match language {
         Language::Python => cmd.arg("-c").arg(PYTHON_PROBE),
@@ -136,14 +136,14 @@ pub fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
 
 /// The runtime cannot run here; the message and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    pub detail: String,
-    pub hint: String,
+pub(crate) struct Mismatch {
+    pub(crate) detail: String,
+    pub(crate) hint: String,
 }
 
 /// Compare the local interpreter with the function's runtime. A different Python minor
 /// version is a mismatch; a different Node.js major version a warning (returned).
-pub fn check_version(
+pub(crate) fn check_version(
     function: &str,
     runtime: &str,
     language: Language,
@@ -183,17 +183,17 @@ running anyway (the bundle is JavaScript); pass --runtime-path to a Node.js {maj
 
 /// A compiled file in the bundle: a shared library, Python extension or Node.js addon.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompiledFile {
+pub(crate) struct CompiledFile {
     /// Relative to the task root.
-    pub path: String,
+    pub(crate) path: String,
     /// `x86_64`, `arm64`, or another machine, when known (from the ELF header, else the name).
-    pub arch: Option<String>,
+    pub(crate) arch: Option<String>,
     /// An ELF (Linux) binary.
-    pub elf: bool,
+    pub(crate) elf: bool,
 }
 
 /// Whether a file name is one of compiled code.
-pub fn is_compiled_name(name: &str) -> bool {
+pub(crate) fn is_compiled_name(name: &str) -> bool {
     name.ends_with(".so")
         || name.contains(".so.")
         || name.ends_with(".node")
@@ -202,7 +202,7 @@ pub fn is_compiled_name(name: &str) -> bool {
 }
 
 /// The architecture in a wheel-style file name: `*.cpython-313-aarch64-linux-gnu.so`.
-pub fn arch_from_name(name: &str) -> Option<&'static str> {
+pub(crate) fn arch_from_name(name: &str) -> Option<&'static str> {
     if name.contains("x86_64-linux") || name.contains("x86-64-linux") {
         Some("x86_64")
     } else if name.contains("aarch64-linux") || name.contains("arm64-linux") {
@@ -213,7 +213,7 @@ pub fn arch_from_name(name: &str) -> Option<&'static str> {
 }
 
 /// The machine of an ELF file from its first 20 bytes, in Lambda's names.
-pub fn elf_arch(header: &[u8]) -> Option<String> {
+pub(crate) fn elf_arch(header: &[u8]) -> Option<String> {
     if header.len() < 20 || &header[..4] != b"\x7fELF" {
         return None;
     }
@@ -231,7 +231,7 @@ pub fn elf_arch(header: &[u8]) -> Option<String> {
 }
 
 /// Every compiled file under `root`.
-pub fn scan_compiled(root: &Path) -> std::io::Result<Vec<CompiledFile>> {
+pub(crate) fn scan_compiled(root: &Path) -> std::io::Result<Vec<CompiledFile>> {
     use std::io::Read;
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
@@ -261,7 +261,7 @@ pub fn scan_compiled(root: &Path) -> std::io::Result<Vec<CompiledFile>> {
 }
 
 /// Lambda's name for this machine's architecture (`std::env::consts::ARCH`).
-pub fn lambda_arch(host_arch: &str) -> &str {
+pub(crate) fn lambda_arch(host_arch: &str) -> &str {
     match host_arch {
         "aarch64" => "arm64",
         other => other,
@@ -270,7 +270,7 @@ pub fn lambda_arch(host_arch: &str) -> &str {
 
 /// Can the bundle's compiled code load here? Pure code runs anywhere; compiled code must be
 /// for this machine's architecture (and, being Linux ELF, for Linux).
-pub fn check_architecture(
+pub(crate) fn check_architecture(
     function: &str,
     function_arch: &str,
     host_arch: &str,
