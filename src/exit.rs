@@ -24,12 +24,7 @@ pub struct Interrupted(pub String);
 /// 2 for problems in what the user gave us (nothing was changed), 1 for everything else.
 pub fn code_for(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        // `BuildError::Interrupted` wraps it transparently: no chain link of its own.
-        let build_interrupted = matches!(
-            cause.downcast_ref::<crate::bundle::BuildError>(),
-            Some(crate::bundle::BuildError::Interrupted(_))
-        );
-        if cause.is::<Interrupted>() || build_interrupted {
+        if cause.is::<Interrupted>() {
             return INTERRUPTED;
         }
         if cause.is::<UsageError>()

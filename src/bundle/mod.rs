@@ -194,7 +194,8 @@ pub enum BuildError {
     #[error("{0}")]
     Install(Box<InstallFailure>),
 
-    #[error(transparent)]
+    /// A link of its own in the error chain, so the exit code and the run's journal find it.
+    #[error("{0}")]
     Interrupted(#[from] crate::exit::Interrupted),
 
     #[error("function `{function}`: symlink {link} points to {target}, outside {root}\n  hint: bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {root}")]
@@ -357,8 +358,21 @@ pub fn build_functions(
     match errors.len() {
         0 => Ok(artifacts),
         1 => Err(errors.remove(0)),
+        _ if errors
+            .iter()
+            .any(|e| matches!(e, BuildError::Interrupted(_))) =>
+        {
+            Err(one_interruption(errors))
+        }
         _ => Err(BuildError::Several(errors)),
     }
+}
+
+/// Ctrl-C stops every function's build: one interruption that names what each was doing,
+/// rather than a list of "failures".
+fn one_interruption(errors: Vec<BuildError>) -> BuildError {
+    let what: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    BuildError::Interrupted(crate::exit::Interrupted(what.join("; ")))
 }
 
 /// One function to build.
