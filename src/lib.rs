@@ -16,4 +16,5 @@ pub mod exit;
 pub mod invoke;
 pub mod report;
 pub mod template;
+pub mod traces;
 pub mod yaml;
