@@ -11,8 +11,10 @@
 //! annotations or service ids. So against moto the functions' traces are picked out by the
 //! tool from the documents (it says so), and a user's `--filter` cannot be evaluated: the test
 //! asserts the clear error. That `--filter` selects only the matching trace (the expression
-//! sent, only that trace fetched and printed) is checked with aws-smithy-mocks in the library
-//! test `traces_mocks.rs`.
+//! sent, only that trace fetched and printed) is checked with aws-smithy-mocks beside the code,
+//! in `src/commands/traces.rs`.
+//!
+//! moto also writes each summary's `Users` as `{}` instead of a list; see [`users_list_fix`].
 
 mod common;
 
@@ -366,6 +368,10 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
         "{stderr}"
     );
     assert!(stderr.contains("InternalFailure"), "{stderr}");
+    assert!(
+        stderr.contains("hint: X-Ray failed on its side"),
+        "{stderr}"
+    );
     assert!(text(&out.get_output().stdout).is_empty());
 }
 

@@ -196,6 +196,10 @@ pub(crate) fn hint_for(operation: XrayOperation, code: Option<&str>) -> Option<S
             "the credentials in use lack the IAM permission `{}`; add it to the caller's policy (AWSXrayReadOnlyAccess grants it) and rerun",
             operation.permission()
         )),
+        // moto answers every filter expression so; in AWS it is a transient server fault.
+        "InternalFailure" if operation == XrayOperation::GetTraceSummaries => Some(
+            "X-Ray failed on its side: rerun in a moment; an emulator (moto) cannot evaluate --filter expressions at all, so drop --filter there".into(),
+        ),
         "InvalidRequestException" if operation == XrayOperation::GetTraceSummaries => Some(
             "check the --filter expression's syntax (e.g. `annotation.UserID = \"u-42\"`): https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html".into(),
         ),
@@ -333,6 +337,11 @@ mod tests {
         )
         .unwrap()
         .contains("--filter"));
+        assert!(
+            hint_for(XrayOperation::GetTraceSummaries, Some("InternalFailure"))
+                .unwrap()
+                .contains("drop --filter")
+        );
         assert_eq!(hint_for(XrayOperation::BatchGetTraces, Some("Other")), None);
         assert_eq!(hint_for(XrayOperation::BatchGetTraces, None), None);
     }
