@@ -835,6 +835,31 @@ lost  500 ms  (parent not received)
         );
     }
 
+    /// ADOT's X-Ray exporter turns OpenTelemetry spans into the same documents: a server
+    /// span becomes a segment, a client span a subsegment with `namespace`/`aws`/`http`, span
+    /// attributes become `metadata` (and indexed ones `annotations`).
+    #[test]
+    fn opentelemetry_spans_exported_to_x_ray_render_the_same() {
+        let h = header();
+        let publish = json!({
+            "name": "SNS", "id": "c1c1c1c1c1c1c1c1", "parent_id": h.parent, "type": "subsegment",
+            "trace_id": h.root, "start_time": 10.0, "end_time": 10.05, "namespace": "aws",
+            "aws": {"operation": "Publish", "region": "us-east-1",
+                    "xray": {"sdk": "opentelemetry for nodejs"}},
+            "http": {"response": {"status": 200}},
+            "annotations": {"UserID": "u-42"},
+            "metadata": {"default": {"rpc.system": "aws-api"}}
+        });
+        let roots = build_forest(&h.root, &[lambda_function_segment(&h), publish]);
+        let text = render_forest(&h.root, &roots, 2);
+        assert!(
+            text.contains(
+                "└─ SNS  aws Publish  HTTP 200  50.0 ms\n      annotation UserID = \"u-42\""
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(format_ms(0.42), "0.4 ms");
