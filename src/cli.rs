@@ -178,7 +178,9 @@ pub enum Command {
 
 Traces appear in X-Ray about 30 s after an invocation ends. Needs the IAM permissions
 xray:GetTraceSummaries and xray:BatchGetTraces (e.g. the AWSXrayReadOnlyAccess policy).
-With nothing in the window, it says so and exits 0; an unknown --trace-id exits 1.")]
+With nothing in the window, it says so and exits 0; an unknown --trace-id exits 1.
+--follow prints each new trace as it arrives (with --output json: one JSON object per line)
+and exits 130 on Ctrl-C.")]
     Traces(TracesArgs),
 
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.

@@ -161,7 +161,7 @@ async fn once(
         by_id(xray, &query.trace_ids).await?
     };
     let message = if traces.is_empty() {
-        let notes = function_notes(config, query).await;
+        let notes = function_notes(&aws_sdk_lambda::Client::new(config), query).await;
         Some(logic::no_traces_message(
             &query.since_text,
             &query.selection(),
@@ -240,12 +240,16 @@ async fn search(
     skip: &HashSet<String>,
 ) -> anyhow::Result<Vec<TraceReport>> {
     let mut ids = xray.summaries(query).await?;
-    ids.retain(|id| !skip.contains(id));
+    ids.retain(|id| !skip.contains(id) && !xray.rejected.contains(id));
     let mut traces = Vec::new();
     // Newest first; when the endpoint selects by function, no more than needed is fetched.
     for chunk in logic::batches(&ids) {
         let (fetched, _) = xray.batch_get(chunk).await?;
-        traces.extend(fetched.into_iter().filter(|t| xray.keeps(query, t)));
+        for t in fetched {
+            if xray.keeps(query, &t) {
+                traces.push(t);
+            }
+        }
         if traces.len() >= query.limit {
             break;
         }
@@ -287,6 +291,9 @@ struct Xray {
     selection: Selection,
     /// Said once on the progress stream (e.g. that the endpoint cannot filter).
     notes: Vec<String>,
+    /// Traces fetched and found to be of other functions (when selecting here), so that
+    /// `--follow` does not fetch them again on every poll.
+    rejected: HashSet<String>,
 }
 
 impl Xray {
@@ -299,6 +306,7 @@ impl Xray {
             client,
             selection: Selection::ByEndpoint,
             notes: Vec::new(),
+            rejected: HashSet::new(),
         }
     }
 
@@ -318,9 +326,13 @@ impl Xray {
     }
 
     /// Whether a fetched trace belongs to the selected functions (always, when X-Ray selected).
-    fn keeps(&self, query: &Query, t: &TraceReport) -> bool {
-        self.selection == Selection::ByEndpoint
-            || logic::trace_has_function(&t.documents, &query.names())
+    fn keeps(&mut self, query: &Query, t: &TraceReport) -> bool {
+        let keep = self.selection == Selection::ByEndpoint
+            || logic::trace_has_function(&t.documents, &query.names());
+        if !keep {
+            self.rejected.insert(t.id.clone());
+        }
+        keep
     }
 
     /// The ids of the window's traces, newest first, deduplicated.
@@ -471,11 +483,10 @@ where
 
 /// What Lambda says about the selected functions, to explain an empty window: not deployed,
 /// or tracing not Active. Best effort: a failed lookup adds nothing.
-async fn function_notes(config: &aws_config::SdkConfig, query: &Query) -> Vec<String> {
+async fn function_notes(lambda: &aws_sdk_lambda::Client, query: &Query) -> Vec<String> {
     if !query.trace_ids.is_empty() {
         return Vec::new();
     }
-    let lambda = aws_sdk_lambda::Client::new(config);
     let mut notes = Vec::new();
     for (key, name) in query.keys.iter().zip(&query.lambda_names) {
         let answer = lambda
@@ -711,6 +722,51 @@ mod tests {
         assert!(
             text.contains("lack the IAM permission `xray:BatchGetTraces`"),
             "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_window_notes_tracing_not_active_and_functions_not_deployed() {
+        use aws_sdk_lambda::operation::get_function_configuration::{
+            GetFunctionConfigurationError, GetFunctionConfigurationOutput,
+        };
+        use aws_sdk_lambda::types::error::ResourceNotFoundException;
+        use aws_sdk_lambda::types::{TracingConfigResponse, TracingMode};
+        let passthrough = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some("random-name"))
+            .then_output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .tracing_config(
+                        TracingConfigResponse::builder()
+                            .mode(TracingMode::PassThrough)
+                            .build(),
+                    )
+                    .build()
+            });
+        let missing = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some("scorekeep-worker"))
+            .then_error(|| {
+                GetFunctionConfigurationError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("ResourceNotFoundException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&passthrough, &missing]);
+        let mut q = query(None, 10);
+        q.keys.push("scorekeep-worker".into());
+        q.lambda_names.push("scorekeep-worker".into());
+        let notes = function_notes(&lambda, &q).await;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("Lambda reports tracing PassThrough for function `random-name`"));
+        assert!(notes[0].contains("set `tracing: Active`"), "{notes:?}");
+        assert!(
+            notes[1].contains("`scorekeep-worker` does not exist"),
+            "{notes:?}"
         );
     }
 }
