@@ -194,6 +194,10 @@ async fn follow(ctx: &Context, xray: &mut Xray, query: &Query) -> anyhow::Result
         query.selection()
     ));
     let mut wait = Duration::ZERO;
+    // One listener for the whole loop: a fresh `ctrl_c()` per poll would miss a Ctrl-C
+    // pressed while a trace is being printed.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let poll = async {
             tokio::time::sleep(wait).await;
@@ -202,8 +206,17 @@ async fn follow(ctx: &Context, xray: &mut Xray, query: &Query) -> anyhow::Result
             found
         };
         let traces = tokio::select! {
-            found = poll => found?,
-            _ = tokio::signal::ctrl_c() => {
+            found = poll => match found {
+                Ok(traces) => traces,
+                // The first poll's error (permissions, region, endpoint) ends the command; a
+                // later one is said, and the next poll may succeed.
+                Err(err) if wait > Duration::ZERO => {
+                    ctx.reporter.line(format!("warning: {err:#}\n  (still following; retrying with back-off)"));
+                    Vec::new()
+                }
+                Err(err) => return Err(err),
+            },
+            _ = &mut ctrl_c => {
                 ctx.reporter.line("stopped following traces (Ctrl-C)");
                 return Ok(exit::INTERRUPTED);
             }
@@ -254,6 +267,8 @@ async fn search(
             break;
         }
     }
+    // BatchGetTraces answers in no particular order.
+    traces.sort_by_key(|t| std::cmp::Reverse(logic::trace_epoch(&t.id)));
     traces.truncate(query.limit);
     traces.reverse();
     Ok(traces)
