@@ -397,29 +397,33 @@ impl Xray {
     async fn window(&self, start: u64, end: u64, query: &Query) -> Result<Vec<String>, AwsError> {
         let filter = self.filter_for(query);
         // When a failure of our own filter can be answered by selecting here, one retry is
-        // enough: the SDK's five attempts against an endpoint that never evaluates filters
+        // enough: the configured attempts against an endpoint that never evaluates filters
         // (moto) cost ~7 s of silence, and the fallback gives the same traces.
-        let attempts = if filter.is_some() && self.may_select_here(query) {
-            2
-        } else {
-            5
-        };
+        let quick = filter.is_some() && self.may_select_here(query);
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let out = self
+            let request = self
                 .client
                 .get_trace_summaries()
                 .start_time(DateTime::from_secs(start as i64))
                 .end_time(DateTime::from_secs(end as i64))
                 .set_filter_expression(filter.clone())
-                .set_next_token(token.take())
-                .customize()
-                .config_override(aws_sdk_xray::config::Builder::default().retry_config(
-                    aws_smithy_types::retry::RetryConfig::adaptive().with_max_attempts(attempts),
-                ))
-                .send()
-                .await
+                .set_next_token(token.take());
+            let sent = if quick {
+                let one_retry =
+                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2);
+                request
+                    .customize()
+                    .config_override(
+                        aws_sdk_xray::config::Builder::default().retry_config(one_retry),
+                    )
+                    .send()
+                    .await
+            } else {
+                request.send().await
+            };
+            let out = sent
                 .map_err(|e| explained(XrayOperation::GetTraceSummaries, filter.as_deref(), &e))?;
             ids.extend(
                 out.trace_summaries()
