@@ -185,6 +185,22 @@ and hashed requirements.txt, into target/scorekeep-deploy-cache/runtime-provided
 sys.path after the bundle; the interpreter's own site-packages are not used.")]
     Invoke(InvokeArgs),
 
+    /// Show the deployed functions' recent X-Ray traces as trees (the same as `invoke --local`).
+    #[command(after_help = "Examples:
+  scorekeep-deploy traces                      # every function's traces of the last 15 minutes
+  scorekeep-deploy traces random-name --since 1h --limit 3
+  scorekeep-deploy traces --filter 'annotation.UserID = \"u-42\"'
+  scorekeep-deploy traces --trace-id 1-6b064288-6c127964d33ffb9e8a013704
+  scorekeep-deploy traces scorekeep-worker --follow   # new traces as they arrive, until Ctrl-C
+  scorekeep-deploy traces --output json > traces.json   # the raw segment documents too
+
+Traces appear in X-Ray about 30 s after an invocation ends. Needs the IAM permissions
+xray:GetTraceSummaries and xray:BatchGetTraces (e.g. the AWSXrayReadOnlyAccess policy).
+With nothing in the window, it says so and exits 0; an unknown --trace-id exits 1.
+--follow prints each new trace as it arrives (with --output json: one JSON object per line)
+and exits 130 on Ctrl-C.")]
+    Traces(TracesArgs),
+
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.
     #[command(after_help = "Examples:
   scorekeep-deploy down                        # asks for confirmation on a terminal
@@ -280,6 +296,28 @@ pub struct InvokeArgs {
     /// credentials, region and endpoint resolved as the SDK does.
     #[arg(long = "pass-env", value_name = "NAME")]
     pub pass_env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    /// Functions whose traces to show (default: all in the config).
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+    /// How far back to look: 90s, 15m, 2h, 1d (at most 24h).
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    pub since: String,
+    /// Show these traces (repeatable) instead of searching the window.
+    #[arg(long = "trace-id", value_name = "ID", conflicts_with_all = ["functions", "filter", "follow"])]
+    pub trace_ids: Vec<String>,
+    /// An X-Ray filter expression the traces must also match, e.g. 'annotation.UserID = "u-42"'.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Show at most this many traces, the newest.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub limit: u16,
+    /// Keep polling for new traces (backing off while none arrive) until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,4 +20,5 @@ pub mod lock;
 pub mod report;
 pub mod runtime_python;
 pub mod template;
+pub mod traces;
 pub mod yaml;

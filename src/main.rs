@@ -23,6 +23,7 @@ fn main() {
         Command::Status => commands::status::run(&ctx).map(|()| exit::OK),
         Command::Down(args) => commands::down::run(&ctx, args).map(|()| exit::OK),
         Command::Invoke(args) => commands::invoke::run(&ctx, args),
+        Command::Traces(args) => commands::traces::run(&ctx, args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -6,5 +6,6 @@ pub mod invoke;
 pub mod plan;
 pub mod render;
 pub mod status;
+pub mod traces;
 pub mod up;
 pub mod update_functions;

@@ -92,6 +92,9 @@ pub fn parse_datagram(bytes: &[u8]) -> Result<Value, String> {
     Ok(doc)
 }
 
+/// The name of the subsegment Lambda adds to its function segment on a cold start.
+const INITIALIZATION: &str = "Initialization";
+
 /// One segment or subsegment, reduced to what a reader of a trace looks at.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceNode {
@@ -103,6 +106,13 @@ pub struct TraceNode {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// A segment's `origin`, e.g. `AWS::Lambda::Function` (the segments Lambda itself sends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Lambda's `Initialization` subsegment: this invocation started a new execution
+    /// environment (a cold start).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cold_start: bool,
     /// `aws` for AWS SDK calls, `remote` for other HTTP calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -157,6 +167,11 @@ impl TraceNode {
             id: str_at("/id"),
             kind: str_at("/type").unwrap_or_else(|| "segment".into()),
             trace_id: None,
+            origin: str_at("/origin"),
+            // Lambda records the start of a new execution environment as this subsegment of
+            // its AWS::Lambda::Function segment.
+            cold_start: str_at("/name").as_deref() == Some(INITIALIZATION)
+                && str_at("/type").as_deref() == Some("subsegment"),
             namespace: str_at("/namespace"),
             operation: str_at("/aws/operation"),
             http_method: str_at("/http/request/method"),
@@ -235,6 +250,47 @@ pub fn build_tree(
     documents: &[Value],
     duration_ms: Option<f64>,
 ) -> TraceNode {
+    let mut subsegments: Vec<TraceNode> = nest(&header.root, documents)
+        .into_iter()
+        .map(|top| {
+            let mut node = top.node;
+            node.orphan = top.in_loop || top.parent.as_deref() != Some(header.parent.as_str());
+            node
+        })
+        .collect();
+    sort_by_start(&mut subsegments);
+    synthetic_root(function, header, duration_ms, subsegments)
+}
+
+/// The trees of one trace as X-Ray stores it (e.g. from `BatchGetTraces`): every top-level
+/// segment (Lambda's `AWS::Lambda` and `AWS::Lambda::Function` segments, a caller's segment,
+/// ...) with its subsegments nested under it. A document whose parent was not received is a
+/// top-level node marked as such. Ordered by start time.
+pub(crate) fn build_forest(trace_id: &str, documents: &[Value]) -> Vec<TraceNode> {
+    let mut roots: Vec<TraceNode> = nest(trace_id, documents)
+        .into_iter()
+        .map(|top| {
+            let mut node = top.node;
+            node.orphan = top.in_loop || top.parent.is_some();
+            node
+        })
+        .collect();
+    sort_by_start(&mut roots);
+    roots
+}
+
+/// A top-level node of a trace: its parent was not among the documents.
+struct TopLevel {
+    node: TraceNode,
+    /// The `parent_id` it names, if any.
+    parent: Option<String>,
+    /// Only reachable through a `parent_id` loop.
+    in_loop: bool,
+}
+
+/// Nest the documents of `trace_id` by `parent_id` and by nested `subsegments` arrays; return
+/// the nodes whose parent is not a received document, each with its subtree.
+fn nest(trace_id: &str, documents: &[Value]) -> Vec<TopLevel> {
     // id -> (node without children, parent id)
     let mut nodes: HashMap<String, (TraceNode, Option<String>)> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -278,7 +334,7 @@ pub fn build_tree(
     }
 
     for doc in documents {
-        if doc.get("trace_id").and_then(Value::as_str) != Some(header.root.as_str()) {
+        if doc.get("trace_id").and_then(Value::as_str) != Some(trace_id) {
             continue;
         }
         let parent = doc
@@ -321,30 +377,45 @@ pub fn build_tree(
     }
 
     let mut seen = BTreeSet::new();
-    let mut subsegments: Vec<TraceNode> = top
+    let mut placed: Vec<TopLevel> = top
         .iter()
         .filter_map(|id| {
-            let mut node = assemble(id, &nodes, &children, &mut seen)?;
-            node.orphan = nodes[id].1.as_deref() != Some(header.parent.as_str());
-            Some(node)
+            Some(TopLevel {
+                node: assemble(id, &nodes, &children, &mut seen)?,
+                parent: nodes[id].1.clone(),
+                in_loop: false,
+            })
         })
         .collect();
     // Documents only reachable through a loop were not placed yet.
     for id in &order {
         if !seen.contains(id) {
-            if let Some(mut node) = assemble(id, &nodes, &children, &mut seen) {
-                node.orphan = true;
-                subsegments.push(node);
+            if let Some(node) = assemble(id, &nodes, &children, &mut seen) {
+                placed.push(TopLevel {
+                    node,
+                    parent: nodes[id].1.clone(),
+                    in_loop: true,
+                });
             }
         }
     }
-    sort_by_start(&mut subsegments);
+    placed
+}
 
+/// The root `invoke --local` shows in place of Lambda's facade segment, which is never sent.
+fn synthetic_root(
+    function: &str,
+    header: &TraceHeader,
+    duration_ms: Option<f64>,
+    subsegments: Vec<TraceNode>,
+) -> TraceNode {
     TraceNode {
         name: function.to_string(),
         id: Some(header.parent.clone()),
         kind: "function".into(),
         trace_id: Some(header.root.clone()),
+        origin: None,
+        cold_start: false,
         namespace: None,
         operation: None,
         http_method: None,
@@ -405,10 +476,33 @@ pub fn render_tree(root: &TraceNode, documents: usize) -> String {
     out
 }
 
+/// The trees of one stored trace (see [`build_forest`]) as text, in the same form as
+/// [`render_tree`]: a header line (marking a cold start), then each top-level segment.
+pub(crate) fn render_forest(trace_id: &str, roots: &[TraceNode], documents: usize) -> String {
+    let mut out = String::new();
+    let cold = roots.iter().any(|r| r.walk().iter().any(|n| n.cold_start));
+    let _ = writeln!(
+        out,
+        "X-Ray trace {trace_id} ({documents} document{}){}",
+        if documents == 1 { "" } else { "s" },
+        if cold { "  cold start" } else { "" }
+    );
+    for root in roots {
+        render_node(&mut out, root, "", true, true);
+    }
+    out
+}
+
 fn head(node: &TraceNode, is_root: bool) -> String {
     let mut parts = vec![node.name.clone()];
-    if is_root {
+    if is_root && node.kind == "function" {
         parts.push("(Lambda function, run locally)".into());
+    }
+    if let Some(origin) = &node.origin {
+        parts.push(origin.clone());
+    }
+    if node.cold_start {
+        parts.push("(cold start)".into());
     }
     match (&node.namespace, &node.operation) {
         (Some(ns), Some(op)) => parts.push(format!("{ns} {op}")),
@@ -669,6 +763,101 @@ random-name  (Lambda function, run locally)  1.25 s
         let text = render_tree(&empty, 0);
         assert!(text.contains("0 documents received"), "{text}");
         assert!(text.contains("no subsegments"), "{text}");
+    }
+
+    /// What Lambda itself sends for an invocation with tracing Active: its function segment
+    /// (whose id is the `Parent` the SDK's subsegments name), with `Initialization` on a cold
+    /// start.
+    fn lambda_function_segment(h: &TraceHeader) -> Value {
+        json!({
+            "id": h.parent, "trace_id": h.root, "name": "random-name",
+            "origin": "AWS::Lambda::Function", "start_time": 9.5, "end_time": 10.5,
+            "subsegments": [
+                {"id": "i1", "name": "Initialization", "type": "subsegment",
+                 "start_time": 9.5, "end_time": 9.9},
+                {"id": "v1", "name": "Invocation", "type": "subsegment",
+                 "start_time": 10.0, "end_time": 10.4},
+            ]
+        })
+    }
+
+    #[test]
+    fn a_stored_trace_nests_under_lambdas_segment_and_marks_the_cold_start() {
+        let h = header();
+        let mut publish = sub("b2", &h.parent, "SNS", 10.010, 10.050);
+        publish["namespace"] = json!("aws");
+        publish["aws"] = json!({"operation": "Publish"});
+        let orphan = sub("o5", "never-sent", "lost", 11.0, 11.5);
+        let docs = [lambda_function_segment(&h), publish, orphan];
+        let roots = build_forest(&h.root, &docs);
+        let names: Vec<&str> = roots.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["random-name", "lost"]);
+        assert!(!roots[0].orphan && roots[1].orphan);
+        let children: Vec<&str> = roots[0]
+            .subsegments
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(children, ["Initialization", "Invocation", "SNS"]);
+        assert!(roots[0].subsegments[0].cold_start);
+        assert!(!roots[0].subsegments[1].cold_start);
+
+        let text = render_forest(&h.root, &roots, 3);
+        let expected = "\
+X-Ray trace 1-6650f1a2-abababababababababababab (3 documents)  cold start
+random-name  AWS::Lambda::Function  1.00 s
+├─ Initialization  (cold start)  400 ms
+├─ Invocation  400 ms
+└─ SNS  aws Publish  40.0 ms
+lost  500 ms  (parent not received)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_warm_stored_trace_with_a_fault_shows_the_cause_and_no_cold_start() {
+        let h = header();
+        let mut function = lambda_function_segment(&h);
+        function["subsegments"].as_array_mut().unwrap().remove(0);
+        function["fault"] = json!(true);
+        function["cause"] = json!({"working_directory": "/var/task", "exceptions": [
+            {"id": "e1", "type": "TypeError", "message": "Cannot read properties of undefined"}]});
+        let roots = build_forest(&h.root, &[function]);
+        let text = render_forest(&h.root, &roots, 1);
+        assert!(!text.contains("cold start"), "{text}");
+        assert!(
+            text.contains("random-name  AWS::Lambda::Function  1.00 s  FAULT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("│  cause TypeError: Cannot read properties of undefined"),
+            "{text}"
+        );
+    }
+
+    /// ADOT's X-Ray exporter turns OpenTelemetry spans into the same documents: a server
+    /// span becomes a segment, a client span a subsegment with `namespace`/`aws`/`http`, span
+    /// attributes become `metadata` (and indexed ones `annotations`).
+    #[test]
+    fn opentelemetry_spans_exported_to_x_ray_render_the_same() {
+        let h = header();
+        let publish = json!({
+            "name": "SNS", "id": "c1c1c1c1c1c1c1c1", "parent_id": h.parent, "type": "subsegment",
+            "trace_id": h.root, "start_time": 10.0, "end_time": 10.05, "namespace": "aws",
+            "aws": {"operation": "Publish", "region": "us-east-1",
+                    "xray": {"sdk": "opentelemetry for nodejs"}},
+            "http": {"response": {"status": 200}},
+            "annotations": {"UserID": "u-42"},
+            "metadata": {"default": {"rpc.system": "aws-api"}}
+        });
+        let roots = build_forest(&h.root, &[lambda_function_segment(&h), publish]);
+        let text = render_forest(&h.root, &roots, 2);
+        assert!(
+            text.contains(
+                "└─ SNS  aws Publish  HTTP 200  50.0 ms\n      annotation UserID = \"u-42\""
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,0 +1,791 @@
+//! `traces`: find the deployed functions' recent X-Ray traces (`GetTraceSummaries`), fetch
+//! them (`BatchGetTraces`, in batches of the API's limit) and print each as the tree
+//! `invoke --local` prints. The pure parts (window, filter, batching, back-off) are in
+//! `crate::traces`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::{self, AwsError};
+use crate::cli::{OutputFormat, TracesArgs};
+use crate::context::Context;
+use crate::exit::{self, UsageError};
+use crate::invoke::trace::{self, TraceNode};
+use crate::traces::{self as logic, Backoff, PollResult, XrayOperation};
+
+/// What to look for, checked before any AWS call.
+struct Query {
+    /// `random-name`, for messages.
+    keys: Vec<String>,
+    /// The functions' Lambda names: X-Ray's service names for them.
+    lambda_names: Vec<String>,
+    since_text: String,
+    since: Duration,
+    trace_ids: Vec<String>,
+    user_filter: Option<String>,
+    limit: usize,
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Once,
+    /// `--follow`: poll until Ctrl-C.
+    Follow,
+}
+
+impl Query {
+    fn from_args(ctx: &Context, args: &TracesArgs) -> anyhow::Result<Query> {
+        let since =
+            logic::parse_since(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
+        if let Some(bad) = args.trace_ids.iter().find(|id| !logic::is_trace_id(id)) {
+            return Err(UsageError(format!(
+                "--trace-id `{bad}` is not an X-Ray trace id\n  hint: trace ids look like 1-6b064288-6c127964d33ffb9e8a013704 (`invoke --local` and the X-Ray console show them)"
+            ))
+            .into());
+        }
+        let project = ctx.project()?;
+        let selected = project.select_functions(&args.functions)?;
+        Ok(Query {
+            keys: selected.iter().map(|(k, _)| k.to_string()).collect(),
+            lambda_names: selected
+                .iter()
+                .map(|(k, _)| project.lambda_name(k).to_string())
+                .collect(),
+            since_text: args.since.clone(),
+            since,
+            trace_ids: args.trace_ids.clone(),
+            user_filter: args.filter.clone(),
+            limit: usize::from(args.limit),
+            mode: if args.follow {
+                Mode::Follow
+            } else {
+                Mode::Once
+            },
+        })
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.lambda_names.iter().map(String::as_str).collect()
+    }
+
+    /// "of random-name, scorekeep-worker" (and the user's filter), for messages.
+    fn selection(&self) -> String {
+        let mut text = format!("of {}", self.keys.join(", "));
+        if let Some(filter) = &self.user_filter {
+            text.push_str(&format!(" matching `{filter}`"));
+        }
+        text
+    }
+}
+
+/// One trace as fetched: its documents and their tree.
+#[derive(Debug, Serialize)]
+pub struct TraceReport {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// Top-level segments with their subsegments nested.
+    pub tree: Vec<TraceNode>,
+    /// The segment documents as X-Ray returned them.
+    pub documents: Vec<Value>,
+}
+
+impl fmt::Display for TraceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = trace::render_forest(&self.id, &self.tree, self.documents.len());
+        write!(f, "{text}")
+    }
+}
+
+/// The report of one search: `--output json` prints it as one document.
+#[derive(Debug, Serialize)]
+pub struct TracesReport {
+    pub command: &'static str,
+    pub functions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_expression: Option<String>,
+    pub since: String,
+    /// Oldest first, so the newest ends up next to the prompt.
+    pub traces: Vec<TraceReport>,
+    /// Why there is nothing to show, when there is nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl fmt::Display for TracesReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.traces.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Exit 0 when the search ran, even when the window was empty (an empty window is an answer,
+/// not a failure: the message says so on stderr, JSON has `"traces": []`); 1 when an AWS call
+/// failed or a `--trace-id` was not found; 130 when `--follow` is stopped with Ctrl-C.
+pub fn run(ctx: &Context, args: &TracesArgs) -> anyhow::Result<i32> {
+    let query = Query::from_args(ctx, args)?;
+    let region = ctx.project()?.config.region.clone();
+    ctx.block_on(async {
+        let config = aws::load_config(&ctx.global, region.as_deref()).await?;
+        let mut xray = Xray::new(&config);
+        match query.mode {
+            Mode::Once => once(ctx, &mut xray, &query, &config).await,
+            Mode::Follow => follow(ctx, &mut xray, &query).await,
+        }
+    })
+}
+
+async fn once(
+    ctx: &Context,
+    xray: &mut Xray,
+    query: &Query,
+    config: &aws_config::SdkConfig,
+) -> anyhow::Result<i32> {
+    let traces = if query.trace_ids.is_empty() {
+        let found = search(xray, query, &HashSet::new()).await;
+        xray.print_notes(ctx);
+        found?
+    } else {
+        by_id(xray, &query.trace_ids).await?
+    };
+    let message = if traces.is_empty() {
+        let notes = function_notes(&aws_sdk_lambda::Client::new(config), query).await;
+        Some(logic::no_traces_message(
+            &query.since_text,
+            &query.selection(),
+            &notes,
+        ))
+    } else {
+        None
+    };
+    if let (Some(message), OutputFormat::Text) = (&message, ctx.reporter.format()) {
+        ctx.reporter.line(message);
+    }
+    ctx.reporter.emit(&TracesReport {
+        command: "traces",
+        functions: query.keys.clone(),
+        filter_expression: xray.filter_for(query),
+        since: query.since_text.clone(),
+        traces,
+        message,
+    })?;
+    Ok(exit::OK)
+}
+
+/// `--follow`: print what the window holds, then poll, printing only traces not seen yet,
+/// waiting longer while nothing arrives. Ctrl-C stops it at once, even mid-request.
+async fn follow(ctx: &Context, xray: &mut Xray, query: &Query) -> anyhow::Result<i32> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(30));
+    ctx.reporter.line(format!(
+        "following traces {} (Ctrl-C to stop)",
+        query.selection()
+    ));
+    let mut wait = Duration::ZERO;
+    // One listener for the whole loop: a fresh `ctrl_c()` per poll would miss a Ctrl-C
+    // pressed while a trace is being printed.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let poll = async {
+            tokio::time::sleep(wait).await;
+            let found = search(xray, query, &seen).await;
+            xray.print_notes(ctx);
+            found
+        };
+        let traces = tokio::select! {
+            found = poll => match found {
+                Ok(traces) => traces,
+                // The first poll's error (permissions, region, endpoint) ends the command; a
+                // later one is said, and the next poll may succeed.
+                Err(err) if wait > Duration::ZERO => {
+                    ctx.reporter.line(format!("warning: {err:#}\n  (still following; retrying with back-off)"));
+                    Vec::new()
+                }
+                Err(err) => return Err(err),
+            },
+            _ = &mut ctrl_c => {
+                ctx.reporter.line("stopped following traces (Ctrl-C)");
+                return Ok(exit::INTERRUPTED);
+            }
+        };
+        let found = if traces.is_empty() {
+            PollResult::Nothing
+        } else {
+            PollResult::NewTraces
+        };
+        for t in traces {
+            seen.insert(t.id.clone());
+            print_one(ctx, &t)?;
+        }
+        wait = backoff.next(found);
+    }
+}
+
+/// One trace as soon as it is found: its tree, or one JSON line.
+fn print_one(ctx: &Context, t: &TraceReport) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match ctx.reporter.format() {
+        OutputFormat::Text => writeln!(out, "{t}")?,
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string(t)?)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The newest `limit` traces of the window that are not in `skip`, oldest first.
+async fn search(
+    xray: &mut Xray,
+    query: &Query,
+    skip: &HashSet<String>,
+) -> anyhow::Result<Vec<TraceReport>> {
+    let mut ids = xray.summaries(query).await?;
+    ids.retain(|id| !skip.contains(id) && !xray.rejected.contains(id));
+    let mut traces = Vec::new();
+    // Newest first; when the endpoint selects by function, no more than needed is fetched.
+    for chunk in logic::batches(&ids) {
+        let (fetched, _) = xray.batch_get(chunk).await?;
+        for t in fetched {
+            if xray.keeps(query, &t) {
+                traces.push(t);
+            }
+        }
+        if traces.len() >= query.limit {
+            break;
+        }
+    }
+    // BatchGetTraces answers in no particular order.
+    traces.sort_by_key(|t| std::cmp::Reverse(logic::trace_epoch(&t.id)));
+    traces.truncate(query.limit);
+    traces.reverse();
+    Ok(traces)
+}
+
+/// `--trace-id`: exactly these traces; one X-Ray does not have is an error.
+async fn by_id(xray: &mut Xray, ids: &[String]) -> anyhow::Result<Vec<TraceReport>> {
+    let mut traces = Vec::new();
+    let mut missing = Vec::new();
+    for chunk in logic::batches(ids) {
+        let (fetched, unprocessed) = xray.batch_get(chunk).await?;
+        traces.extend(fetched);
+        missing.extend(unprocessed);
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "X-Ray has no trace {}\n  hint: X-Ray keeps traces for 30 days and shows them about 30 s after they end; check the id and the region (--region)",
+            missing.join(", ")
+        );
+    }
+    Ok(traces)
+}
+
+/// Where the traces of the selected functions are picked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selection {
+    /// By X-Ray, with a `service("…")` filter expression.
+    ByEndpoint,
+    /// Here, from the documents: the endpoint could not evaluate filter expressions.
+    Here,
+}
+
+struct Xray {
+    client: aws_sdk_xray::Client,
+    selection: Selection,
+    /// Said once on the progress stream (e.g. that the endpoint cannot filter).
+    notes: Vec<String>,
+    /// Traces fetched and found to be of other functions (when selecting here), so that
+    /// `--follow` does not fetch them again on every poll.
+    rejected: HashSet<String>,
+}
+
+impl Xray {
+    fn new(config: &aws_config::SdkConfig) -> Xray {
+        Xray::with_client(aws_sdk_xray::Client::new(config))
+    }
+
+    fn with_client(client: aws_sdk_xray::Client) -> Xray {
+        Xray {
+            client,
+            selection: Selection::ByEndpoint,
+            notes: Vec::new(),
+            rejected: HashSet::new(),
+        }
+    }
+
+    fn print_notes(&mut self, ctx: &Context) {
+        for note in self.notes.drain(..) {
+            ctx.reporter.line(format!("note: {note}"));
+        }
+    }
+
+    /// The filter expression sent to GetTraceSummaries.
+    fn filter_for(&self, query: &Query) -> Option<String> {
+        let service = match self.selection {
+            Selection::ByEndpoint => logic::service_filter(&query.names()),
+            Selection::Here => None,
+        };
+        logic::combine_filters(service, query.user_filter.as_deref())
+    }
+
+    /// Whether a fetched trace belongs to the selected functions (always, when X-Ray selected).
+    fn keeps(&mut self, query: &Query, t: &TraceReport) -> bool {
+        let keep = self.selection == Selection::ByEndpoint
+            || logic::trace_has_function(&t.documents, &query.names());
+        if !keep {
+            self.rejected.insert(t.id.clone());
+        }
+        keep
+    }
+
+    /// The ids of the window's traces, newest first, deduplicated.
+    async fn summaries(&mut self, query: &Query) -> anyhow::Result<Vec<String>> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut ids: Vec<String> = Vec::new();
+        for (start, end) in logic::time_windows(now + 1, query.since) {
+            let mut found = match self.window(start, end, query).await {
+                Err(err) if self.can_select_here(query, &err) => {
+                    self.notes.push(format!(
+                        "the X-Ray endpoint could not evaluate the filter expression `{}` ({}); selecting the functions' traces here instead",
+                        logic::service_filter(&query.names()).unwrap_or_default(),
+                        err.reason
+                    ));
+                    self.selection = Selection::Here;
+                    self.window(start, end, query).await?
+                }
+                other => other?,
+            };
+            found.retain(|id| !ids.contains(id));
+            found.sort_by_key(|id| std::cmp::Reverse(logic::trace_epoch(id)));
+            ids.extend(found);
+            if self.selection == Selection::ByEndpoint && ids.len() >= query.limit {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// moto 5.2.5 answers any FilterExpression with `InternalFailure: Not implemented yet`;
+    /// when the expression is only ours (no --filter), the functions can be picked out here.
+    fn can_select_here(&self, query: &Query, err: &AwsError) -> bool {
+        self.may_select_here(query) && err.code.as_deref() == Some("InternalFailure")
+    }
+
+    /// The filter sent is only the functions' `service(...)` one, so it can be done here.
+    fn may_select_here(&self, query: &Query) -> bool {
+        self.selection == Selection::ByEndpoint
+            && query.user_filter.is_none()
+            && !query.lambda_names.is_empty()
+    }
+
+    /// All pages of GetTraceSummaries for one window.
+    async fn window(&self, start: u64, end: u64, query: &Query) -> Result<Vec<String>, AwsError> {
+        let filter = self.filter_for(query);
+        // When a failure of our own filter can be answered by selecting here, one retry is
+        // enough: the configured attempts against an endpoint that never evaluates filters
+        // (moto) cost ~7 s of silence, and the fallback gives the same traces.
+        let quick = filter.is_some() && self.may_select_here(query);
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = self
+                .client
+                .get_trace_summaries()
+                .start_time(DateTime::from_secs(start as i64))
+                .end_time(DateTime::from_secs(end as i64))
+                .set_filter_expression(filter.clone())
+                .set_next_token(token.take());
+            let sent = if quick {
+                let one_retry =
+                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2);
+                request
+                    .customize()
+                    .config_override(
+                        aws_sdk_xray::config::Builder::default().retry_config(one_retry),
+                    )
+                    .send()
+                    .await
+            } else {
+                request.send().await
+            };
+            let out = sent
+                .map_err(|e| explained(XrayOperation::GetTraceSummaries, filter.as_deref(), &e))?;
+            ids.extend(
+                out.trace_summaries()
+                    .iter()
+                    .filter_map(|s| s.id().map(String::from)),
+            );
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// BatchGetTraces for at most the API's limit of ids (all pages): the traces, and the ids
+    /// X-Ray did not return.
+    async fn batch_get(&self, ids: &[String]) -> anyhow::Result<(Vec<TraceReport>, Vec<String>)> {
+        let mut traces = Vec::new();
+        let mut unprocessed = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .batch_get_traces()
+                .set_trace_ids(Some(ids.to_vec()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| explained(XrayOperation::BatchGetTraces, None, &e))?;
+            traces.extend(out.traces().iter().map(trace_report));
+            unprocessed.extend(out.unprocessed_trace_ids().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok((traces, unprocessed)),
+            }
+        }
+    }
+}
+
+/// A fetched trace: its documents parsed (one that is not JSON is kept as a string, so
+/// nothing is hidden) and nested into trees.
+fn trace_report(t: &aws_sdk_xray::types::Trace) -> TraceReport {
+    let id = t.id().unwrap_or_default().to_string();
+    let documents: Vec<Value> = t
+        .segments()
+        .iter()
+        .filter_map(|s| s.document())
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_string())))
+        .collect();
+    TraceReport {
+        tree: trace::build_forest(&id, &documents),
+        duration_s: t.duration(),
+        id,
+        documents,
+    }
+}
+
+/// An X-Ray error explained, with the missing permission named when access was denied.
+fn explained<E>(
+    operation: XrayOperation,
+    filter: Option<&str>,
+    err: &aws_sdk_xray::error::SdkError<E>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let action = match filter {
+        Some(f) => format!("X-Ray {} with filter `{f}`", operation.name()),
+        None => format!("X-Ray {}", operation.name()),
+    };
+    let mut explained = aws::explain(action, err);
+    if let Some(hint) = logic::hint_for(operation, explained.code.as_deref()) {
+        explained.hint = Some(hint);
+    }
+    explained
+}
+
+/// What Lambda says about the selected functions, to explain an empty window: not deployed,
+/// or tracing not Active. Best effort: a failed lookup adds nothing.
+async fn function_notes(lambda: &aws_sdk_lambda::Client, query: &Query) -> Vec<String> {
+    if !query.trace_ids.is_empty() {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    for (key, name) in query.keys.iter().zip(&query.lambda_names) {
+        let answer = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await;
+        match answer {
+            Ok(c) => {
+                let mode = c.tracing_config().and_then(|t| t.mode());
+                if let Some(mode) = mode.filter(|m| m.as_str() != "Active") {
+                    notes.push(format!(
+                        "{key}: Lambda reports tracing {} for function `{name}`; only Active traces every invocation by itself: set `tracing: Active` in the config and run `scorekeep-deploy up`",
+                        mode.as_str()
+                    ));
+                }
+            }
+            Err(err) if aws::error_code(&err) == Some("ResourceNotFoundException") => {
+                notes.push(format!(
+                    "{key}: Lambda function `{name}` does not exist in this region; deploy it with `scorekeep-deploy up`"
+                ));
+            }
+            Err(err) => tracing::debug!("GetFunctionConfiguration {name}: {err}"),
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    //! X-Ray filter expressions, batching and access denied, with the SDK's own typed mocks
+    //! (aws-smithy-mocks): moto 5.2.5 answers every FilterExpression with `InternalFailure`
+    //! and cannot deny access. Each test asserts on the requests sent.
+    use super::*;
+    use aws_sdk_xray::operation::batch_get_traces::{BatchGetTracesError, BatchGetTracesOutput};
+    use aws_sdk_xray::operation::get_trace_summaries::{
+        GetTraceSummariesError, GetTraceSummariesOutput,
+    };
+    use aws_sdk_xray::types::{Segment, Trace, TraceSummary};
+    use aws_sdk_xray::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn query(filter: Option<&str>, limit: usize) -> Query {
+        Query {
+            keys: vec!["random-name".into()],
+            lambda_names: vec!["random-name".into()],
+            since_text: "15m".into(),
+            since: Duration::from_secs(900),
+            trace_ids: Vec::new(),
+            user_filter: filter.map(String::from),
+            limit,
+            mode: Mode::Once,
+        }
+    }
+
+    /// A trace id of second `n` (so higher is newer).
+    fn id(n: u32) -> String {
+        format!("1-{:08x}-{:024x}", 0x6b00_0000 + n, n)
+    }
+
+    /// A stored trace: Lambda's function segment with one annotated subsegment.
+    fn stored(trace_id: &str, user: &str) -> Trace {
+        let doc = serde_json::json!({
+            "id": "f0f0f0f0f0f0f0f0", "trace_id": trace_id, "name": "random-name",
+            "origin": "AWS::Lambda::Function", "start_time": 1.0, "end_time": 2.0,
+            "subsegments": [{"id": "a1", "name": "annotations", "start_time": 1.1,
+                "end_time": 1.2, "annotations": {"UserID": user}}]
+        });
+        Trace::builder()
+            .id(trace_id)
+            .segments(
+                Segment::builder()
+                    .id("f0f0f0f0f0f0f0f0")
+                    .document(doc.to_string())
+                    .build(),
+            )
+            .build()
+    }
+
+    fn summaries(ids: &[String]) -> GetTraceSummariesOutput {
+        let mut out = GetTraceSummariesOutput::builder();
+        for i in ids {
+            out = out.trace_summaries(TraceSummary::builder().id(i).build());
+        }
+        out.build()
+    }
+
+    #[tokio::test]
+    async fn a_user_filter_is_sent_with_the_functions_and_only_its_traces_are_fetched() {
+        let expected = "(service(\"random-name\")) AND (annotation.UserID = \"u-42\")";
+        let summaries_rule = mock!(Client::get_trace_summaries)
+            .match_requests(move |r| {
+                let whole = |t: Option<&DateTime>| t.is_some_and(|t| t.subsec_nanos() == 0);
+                r.filter_expression() == Some(expected)
+                    && whole(r.start_time())
+                    && whole(r.end_time())
+            })
+            .then_output(|| summaries(&[id(1)]));
+        let batch_rule = mock!(Client::batch_get_traces)
+            .match_requests(|r| r.trace_ids() == [id(1)])
+            .then_output(|| {
+                BatchGetTracesOutput::builder()
+                    .traces(stored(&id(1), "u-42"))
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_xray,
+            RuleMode::MatchAny,
+            [&summaries_rule, &batch_rule]
+        );
+        let mut xray = Xray::with_client(client);
+        let found = search(
+            &mut xray,
+            &query(Some("annotation.UserID = \"u-42\""), 10),
+            &HashSet::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summaries_rule.num_calls(), 1);
+        assert_eq!(batch_rule.num_calls(), 1);
+        let ids: Vec<&str> = found.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, [id(1)]);
+        let text = found[0].to_string();
+        assert!(text.contains("annotation UserID = \"u-42\""), "{text}");
+        assert!(
+            text.contains("random-name  AWS::Lambda::Function"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ids_are_fetched_in_batches_of_five_newest_first_up_to_the_limit() {
+        let listed: Vec<String> = (1..=12).map(id).collect();
+        let summaries_rule = mock!(Client::get_trace_summaries)
+            .match_requests(|r| r.filter_expression() == Some("service(\"random-name\")"))
+            .then_output(move || summaries(&listed));
+        let requested = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+        let seen = requested.clone();
+        // X-Ray returns nothing for these ids, so every batch is asked for.
+        let empty_rule = mock!(Client::batch_get_traces)
+            .match_requests(move |r| {
+                seen.lock().unwrap().push(r.trace_ids().to_vec());
+                r.trace_ids().len() <= logic::BATCH_GET_TRACES_LIMIT
+            })
+            .then_output(|| BatchGetTracesOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_xray,
+            RuleMode::MatchAny,
+            [&summaries_rule, &empty_rule]
+        );
+        let found = search(
+            &mut Xray::with_client(client),
+            &query(None, 12),
+            &HashSet::new(),
+        )
+        .await
+        .unwrap();
+        assert!(found.is_empty());
+        let batches = requested.lock().unwrap().clone();
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [5, 5, 2], "{batches:?}");
+        assert_eq!(batches[0][0], id(12), "newest first: {batches:?}");
+        assert_eq!(batches[2][1], id(1), "{batches:?}");
+
+        // --limit 3: the first batch has enough; the newest three are shown, oldest first.
+        let listed: Vec<String> = (1..=12).map(id).collect();
+        let summaries_rule =
+            mock!(Client::get_trace_summaries).then_output(move || summaries(&listed));
+        let full_rule = mock!(Client::batch_get_traces)
+            .match_requests(|r| r.trace_ids().first() == Some(&id(12)))
+            .then_output(|| {
+                let mut out = BatchGetTracesOutput::builder();
+                for n in (8..=12).rev() {
+                    out = out.traces(stored(&id(n), "u-1"));
+                }
+                out.build()
+            });
+        let client = mock_client!(
+            aws_sdk_xray,
+            RuleMode::MatchAny,
+            [&summaries_rule, &full_rule]
+        );
+        let found = search(
+            &mut Xray::with_client(client),
+            &query(None, 3),
+            &HashSet::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(full_rule.num_calls(), 1);
+        let ids: Vec<&str> = found.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, [id(10), id(11), id(12)]);
+    }
+
+    #[tokio::test]
+    async fn access_denied_names_the_permission_of_the_call_that_was_refused() {
+        let denied = || {
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("User: arn:aws:iam::123456789012:user/ci is not authorized to perform this action")
+                .build()
+        };
+        let summaries_rule = mock!(Client::get_trace_summaries)
+            .then_error(move || GetTraceSummariesError::generic(denied()));
+        let client = mock_client!(aws_sdk_xray, [&summaries_rule]);
+        let err = search(
+            &mut Xray::with_client(client),
+            &query(None, 5),
+            &HashSet::new(),
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("X-Ray GetTraceSummaries with filter `service(\"random-name\")`"),
+            "{text}"
+        );
+        assert!(text.contains("AccessDeniedException"), "{text}");
+        assert!(
+            text.contains("lack the IAM permission `xray:GetTraceSummaries`"),
+            "{text}"
+        );
+
+        let batch_rule = mock!(Client::batch_get_traces)
+            .then_error(move || BatchGetTracesError::generic(denied()));
+        let client = mock_client!(aws_sdk_xray, [&batch_rule]);
+        let err = by_id(&mut Xray::with_client(client), &[id(1)])
+            .await
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("X-Ray BatchGetTraces"), "{text}");
+        assert!(
+            text.contains("lack the IAM permission `xray:BatchGetTraces`"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_window_notes_tracing_not_active_and_functions_not_deployed() {
+        use aws_sdk_lambda::operation::get_function_configuration::{
+            GetFunctionConfigurationError, GetFunctionConfigurationOutput,
+        };
+        use aws_sdk_lambda::types::error::ResourceNotFoundException;
+        use aws_sdk_lambda::types::{TracingConfigResponse, TracingMode};
+        let passthrough = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some("random-name"))
+            .then_output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .tracing_config(
+                        TracingConfigResponse::builder()
+                            .mode(TracingMode::PassThrough)
+                            .build(),
+                    )
+                    .build()
+            });
+        let missing = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some("scorekeep-worker"))
+            .then_error(|| {
+                GetFunctionConfigurationError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("ResourceNotFoundException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&passthrough, &missing]);
+        let mut q = query(None, 10);
+        q.keys.push("scorekeep-worker".into());
+        q.lambda_names.push("scorekeep-worker".into());
+        let notes = function_notes(&lambda, &q).await;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("Lambda reports tracing PassThrough for function `random-name`"));
+        assert!(notes[0].contains("set `tracing: Active`"), "{notes:?}");
+        assert!(
+            notes[1].contains("`scorekeep-worker` does not exist"),
+            "{notes:?}"
+        );
+    }
+}
