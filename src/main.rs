@@ -61,6 +61,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Status => "status",
         Command::Down(_) => "down",
         Command::Invoke(_) => "invoke",
+        Command::Traces(_) => "traces",
     }
 }
 

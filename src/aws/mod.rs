@@ -27,6 +27,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub beanstalk: aws_sdk_elasticbeanstalk::Client,
     pub s3: aws_sdk_s3::Client,
+    pub xray: aws_sdk_xray::Client,
     pub region: String,
     /// The endpoint override in effect, if any (for messages).
     pub endpoint: Option<String>,
@@ -57,6 +58,9 @@ impl Clients {
             .interceptor(log.clone())
             .build();
         let beanstalk = aws_sdk_elasticbeanstalk::config::Builder::from(config)
+            .interceptor(log.clone())
+            .build();
+        let xray = aws_sdk_xray::config::Builder::from(config)
             .interceptor(log)
             .build();
         Clients {
@@ -64,6 +68,7 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::from_conf(lambda),
             beanstalk: aws_sdk_elasticbeanstalk::Client::from_conf(beanstalk),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            xray: aws_sdk_xray::Client::from_conf(xray),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint: config.endpoint_url().map(String::from),
         }

@@ -136,12 +136,11 @@ impl fmt::Display for TracesReport {
 /// failed or a `--trace-id` was not found; 130 when `--follow` is stopped with Ctrl-C.
 pub fn run(ctx: &Context, args: &TracesArgs) -> anyhow::Result<i32> {
     let query = Query::from_args(ctx, args)?;
-    let region = ctx.project()?.config.region.clone();
     ctx.block_on(async {
-        let config = aws::load_config(&ctx.global, region.as_deref()).await?;
-        let mut xray = Xray::new(&config);
+        let clients = ctx.clients().await?;
+        let mut xray = Xray::with_client(clients.xray.clone());
         match query.mode {
-            Mode::Once => once(ctx, &mut xray, &query, &config).await,
+            Mode::Once => once(ctx, &mut xray, &query, &clients.lambda).await,
             Mode::Follow => follow(ctx, &mut xray, &query).await,
         }
     })
@@ -151,7 +150,7 @@ async fn once(
     ctx: &Context,
     xray: &mut Xray,
     query: &Query,
-    config: &aws_config::SdkConfig,
+    lambda: &aws_sdk_lambda::Client,
 ) -> anyhow::Result<i32> {
     let traces = if query.trace_ids.is_empty() {
         let found = search(xray, query, &HashSet::new()).await;
@@ -161,7 +160,7 @@ async fn once(
         by_id(xray, &query.trace_ids).await?
     };
     let message = if traces.is_empty() {
-        let notes = function_notes(&aws_sdk_lambda::Client::new(config), query).await;
+        let notes = function_notes(lambda, query).await;
         Some(logic::no_traces_message(
             &query.since_text,
             &query.selection(),
@@ -194,9 +193,8 @@ async fn follow(ctx: &Context, xray: &mut Xray, query: &Query) -> anyhow::Result
         query.selection()
     ));
     let mut wait = Duration::ZERO;
-    // One listener for the whole loop: a fresh `ctrl_c()` per poll would miss a Ctrl-C
-    // pressed while a trace is being printed.
-    let ctrl_c = tokio::signal::ctrl_c();
+    // The process-wide Ctrl-C listener: a press while a trace is being printed is seen too.
+    let ctrl_c = crate::interrupt::cancelled();
     tokio::pin!(ctrl_c);
     loop {
         let poll = async {
@@ -312,10 +310,6 @@ struct Xray {
 }
 
 impl Xray {
-    fn new(config: &aws_config::SdkConfig) -> Xray {
-        Xray::with_client(aws_sdk_xray::Client::new(config))
-    }
-
     fn with_client(client: aws_sdk_xray::Client) -> Xray {
         Xray {
             client,
