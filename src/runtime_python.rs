@@ -237,11 +237,23 @@ fn path_exact(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Optio
         });
         return None;
     }
+    first_that_runs(candidates, &place, wanted, search, tried)
+}
+
+/// The first candidate that runs as Python `wanted`; each one that does not is recorded under
+/// `place`, for the not-found message.
+fn first_that_runs(
+    candidates: impl IntoIterator<Item = PathBuf>,
+    place: &str,
+    wanted: PyMinor,
+    search: &Search,
+    tried: &mut Vec<Tried>,
+) -> Option<Probed> {
     for program in candidates {
         match check(&program, wanted, search) {
             Ok(p) => return Some(p),
             Err(outcome) => tried.push(Tried {
-                place: place.clone(),
+                place: place.to_string(),
                 outcome,
             }),
         }
@@ -305,17 +317,10 @@ fn pyenv(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Pro
         });
         return None;
     }
-    for name in releases {
-        let program = versions.join(&name).join(format!("bin/python{wanted}"));
-        match check(&program, wanted, search) {
-            Ok(p) => return Some(p),
-            Err(outcome) => tried.push(Tried {
-                place: place.clone(),
-                outcome,
-            }),
-        }
-    }
-    None
+    let programs = releases
+        .iter()
+        .map(|name| versions.join(name).join(format!("bin/python{wanted}")));
+    first_that_runs(programs, &place, wanted, search, tried)
 }
 
 fn uv(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {

@@ -275,16 +275,10 @@ Python_Dateutil==2.9.0.post0 --hash=sha256:dd\n\
 six==1.17.0 --hash=sha256:66\n";
 
     fn provided() -> Vec<String> {
-        [
-            "boto3",
-            "botocore",
-            "s3transfer",
-            "jmespath",
-            "python-dateutil",
-            "six",
-        ]
-        .map(String::from)
-        .to_vec()
+        crate::config::PYTHON_RUNTIME_PROVIDED
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
     }
 
     #[test]
