@@ -266,17 +266,7 @@ pub fn render_stack(
     source: &str,
 ) -> Result<RenderedStack, TemplateError> {
     let stack = &project.config.stacks[index];
-    let at = |p: &[PathSegment], message: String| {
-        Diagnostic::new(path, yaml::locate(source, p), message)
-    };
-
-    let mut doc: Value = yaml::from_str(source).map_err(|e| {
-        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
-            .with_hint(e.hint.unwrap_or(
-            "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
-        ))
-    })?;
-    check_shape(&doc, path, source)?;
+    let mut doc = parse_template(path, source)?;
 
     let declared: Vec<String> = mapping_keys(doc.get("Parameters"));
     let Supplied {
@@ -285,39 +275,88 @@ pub fn render_stack(
         functions,
     } = supplied_values(project, index, path, &declared)?;
     check_constraints(project, path, &doc, &supplied, &origins)?;
-
-    if let Some(Value::Mapping(params)) = doc.get_mut("Parameters") {
-        for (name, value) in &supplied {
-            if let Some(Value::Mapping(param)) = params.get_mut(name.as_str()) {
-                param.insert(Value::from("Default"), value.clone());
-            }
-        }
-        for (name, param) in params.iter() {
-            let name = name.as_str().unwrap_or_default();
-            if param.get("Default").is_none() {
-                return Err(at(
-                    &["Parameters".into(), name.into()],
-                    format!("parameter `{name}` has no Default and the config gives it no value"),
-                )
-                .with_hint(format!(
-                    "add `{name}: VALUE` under `parameters:` of stack `{}` in {}",
-                    stack.name,
-                    project.config_path.display()
-                ))
-                .into());
-            }
-        }
-    }
+    apply_defaults(project, &stack.name, &mut doc, &supplied, path, source)?;
 
     if let Some(problem) = validate::check_references(&doc).into_iter().next() {
-        return Err(at(&problem.path, problem.message)
+        return Err(locate(path, source, &problem.path, problem.message)
             .with_hint(problem.hint)
             .into());
     }
 
     let body = yaml::to_string(&doc).map_err(|e| Diagnostic::new(path, None, e.message))?;
-    let resources = doc
-        .get("Resources")
+    Ok(RenderedStack {
+        stack: stack.name.clone(),
+        source: path.to_path_buf(),
+        size_bytes: body.len(),
+        needs_s3_upload: body.len() > INLINE_BODY_LIMIT,
+        body,
+        parameters: supplied
+            .into_iter()
+            .map(|(k, v)| (k, scalar_text(&v)))
+            .collect(),
+        resources: resource_types(&doc),
+        outputs: mapping_keys(doc.get("Outputs")),
+        functions,
+    })
+}
+
+/// A diagnostic at a path into the template, so every template error names its line.
+fn locate(path: &Path, source: &str, at: &[PathSegment], message: String) -> Diagnostic {
+    Diagnostic::new(path, yaml::locate(source, at), message)
+}
+
+/// The template as YAML with only CloudFormation's top-level sections, before any config applies.
+fn parse_template(path: &Path, source: &str) -> Result<Value, TemplateError> {
+    let doc: Value = yaml::from_str(source).map_err(|e| {
+        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
+            .with_hint(e.hint.unwrap_or(
+            "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
+        ))
+    })?;
+    check_shape(&doc, path, source)?;
+    Ok(doc)
+}
+
+/// Config values become parameter `Default`s, so the rendered template is self-contained; a
+/// parameter left without any value would only fail at deploy time, so it is refused here.
+fn apply_defaults(
+    project: &Project,
+    stack_name: &str,
+    doc: &mut Value,
+    supplied: &BTreeMap<String, Value>,
+    path: &Path,
+    source: &str,
+) -> Result<(), TemplateError> {
+    let Some(Value::Mapping(params)) = doc.get_mut("Parameters") else {
+        return Ok(());
+    };
+    for (name, value) in supplied {
+        if let Some(Value::Mapping(param)) = params.get_mut(name.as_str()) {
+            param.insert(Value::from("Default"), value.clone());
+        }
+    }
+    for (name, param) in params.iter() {
+        let name = name.as_str().unwrap_or_default();
+        if param.get("Default").is_none() {
+            return Err(locate(
+                path,
+                source,
+                &["Parameters".into(), name.into()],
+                format!("parameter `{name}` has no Default and the config gives it no value"),
+            )
+            .with_hint(format!(
+                "add `{name}: VALUE` under `parameters:` of stack `{stack_name}` in {}",
+                project.config_path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Logical id → resource type: the plan rows for a stack that does not exist yet.
+fn resource_types(doc: &Value) -> BTreeMap<String, String> {
+    doc.get("Resources")
         .and_then(Value::as_mapping)
         .map(|m| {
             m.iter()
@@ -329,21 +368,7 @@ pub fn render_stack(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(RenderedStack {
-        stack: stack.name.clone(),
-        source: path.to_path_buf(),
-        size_bytes: body.len(),
-        needs_s3_upload: body.len() > INLINE_BODY_LIMIT,
-        body,
-        parameters: supplied
-            .into_iter()
-            .map(|(k, v)| (k, scalar_text(&v)))
-            .collect(),
-        resources,
-        outputs: mapping_keys(doc.get("Outputs")),
-        functions,
-    })
+        .unwrap_or_default()
 }
 
 /// Checks that need every stack: each function is created by exactly one stack, and every
