@@ -375,52 +375,70 @@ fn resource_types(doc: &Value) -> BTreeMap<String, String> {
 /// `${output:Name}` in the config is an output of some stack.
 fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<(), TemplateError> {
     for key in project.config.functions.keys() {
-        let creators: Vec<&str> = rendered
-            .iter()
-            .filter(|r| r.functions.contains(key))
-            .map(|r| r.stack.as_str())
-            .collect();
-        let parameter = format!("{}FunctionName", parameter_prefix(key));
-        match creators.len() {
-            1 => {}
-            0 => {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into()],
-                        format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
-                        Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
-                    )
-                    .into())
-            }
-            _ => {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into()],
-                        format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
-                        Some(format!("declare `{parameter}` in one template only")),
-                    )
-                    .into())
-            }
-        }
-        let f = &project.config.functions[key];
-        if f.schedule.is_some() {
-            let wanted = format!("{}Schedule", parameter_prefix(key));
-            if !rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into(), "schedule".into()],
-                        format!("function `{key}` has a schedule but no template declares `{wanted}`"),
-                        Some("add the parameter and a schedule rule to the template, or remove `schedule`".into()),
-                    )
-                    .into());
-            }
-        }
+        check_function_creator(project, rendered, key)?;
+        check_function_schedule(project, rendered, key)?;
     }
+    check_output_references(project, rendered)
+}
 
-    let outputs: Vec<&str> = rendered
+/// A function no stack creates cannot be deployed, and two creating stacks would fight over it.
+fn check_function_creator(
+    project: &Project,
+    rendered: &[RenderedStack],
+    key: &str,
+) -> Result<(), TemplateError> {
+    let creators: Vec<&str> = rendered
         .iter()
-        .flat_map(|r| r.outputs.iter().map(String::as_str))
+        .filter(|r| r.functions.iter().any(|f| f == key))
+        .map(|r| r.stack.as_str())
         .collect();
+    let parameter = format!("{}FunctionName", parameter_prefix(key));
+    match creators.len() {
+        1 => Ok(()),
+        0 => Err(project
+            .error_at(
+                &["functions".into(), key.into()],
+                format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
+                Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
+            )
+            .into()),
+        _ => Err(project
+            .error_at(
+                &["functions".into(), key.into()],
+                format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
+                Some(format!("declare `{parameter}` in one template only")),
+            )
+            .into()),
+    }
+}
+
+/// A configured schedule that no template declares would be silently dropped; refuse it.
+fn check_function_schedule(
+    project: &Project,
+    rendered: &[RenderedStack],
+    key: &str,
+) -> Result<(), TemplateError> {
+    if project.config.functions[key].schedule.is_none() {
+        return Ok(());
+    }
+    let wanted = format!("{}Schedule", parameter_prefix(key));
+    if rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
+        return Ok(());
+    }
+    Err(project
+        .error_at(
+            &["functions".into(), key.into(), "schedule".into()],
+            format!("function `{key}` has a schedule but no template declares `{wanted}`"),
+            Some(
+                "add the parameter and a schedule rule to the template, or remove `schedule`"
+                    .into(),
+            ),
+        )
+        .into())
+}
+
+/// Every config value that may hold `${output:…}` references, with its config path.
+fn config_references(project: &Project) -> Vec<(Vec<PathSegment>, String)> {
     let mut references: Vec<(Vec<PathSegment>, String)> = Vec::new();
     for (key, f) in &project.config.functions {
         for (var, value) in &f.environment {
@@ -447,7 +465,19 @@ fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<()
             ));
         }
     }
-    for (path, value) in references {
+    references
+}
+
+/// A reference to an output no stack declares would fail only after the stacks deploy.
+fn check_output_references(
+    project: &Project,
+    rendered: &[RenderedStack],
+) -> Result<(), TemplateError> {
+    let outputs: Vec<&str> = rendered
+        .iter()
+        .flat_map(|r| r.outputs.iter().map(String::as_str))
+        .collect();
+    for (path, value) in config_references(project) {
         for name in crate::config::referenced_outputs(&value) {
             if !outputs.contains(&name.as_str()) {
                 return Err(project
