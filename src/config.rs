@@ -391,7 +391,19 @@ impl Project {
         self.config.functions[key].name.as_deref().unwrap_or(key)
     }
 
+    /// Checks serde cannot express (names, ranges, references), each at its config line.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_stacks()?;
+        for (key, f) in &self.config.functions {
+            self.validate_function(key, f)?;
+        }
+        self.validate_beanstalk()
+    }
+}
+
+impl Project {
+    /// CloudFormation refuses a bad or repeated stack name only at deploy time; catch it here.
+    fn validate_stacks(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         if c.stacks.is_empty() {
             return Err(self.error_at(
@@ -417,96 +429,130 @@ impl Project {
                 ));
             }
         }
-        for (key, f) in &c.functions {
-            self.validate_function_names(key, f)?;
-            self.validate_source(key, f)?;
-            let at = |field: &str| -> Vec<PathSegment> {
-                vec!["functions".into(), key.as_str().into(), field.into()]
-            };
-            if DEPRECATED_RUNTIMES.contains(&f.runtime.as_str()) {
-                return Err(self.error_at(
-                    &at("runtime"),
-                    format!(
-                        "function `{key}`: runtime `{}` is deprecated by AWS Lambda",
-                        f.runtime
-                    ),
-                    Some(format!("use one of: {}", supported_runtimes().join(", "))),
-                ));
-            }
-            if !NODE_RUNTIMES.contains(&f.runtime.as_str())
-                && !PYTHON_RUNTIMES.contains(&f.runtime.as_str())
-            {
-                return Err(self.error_at(
-                    &at("runtime"),
-                    format!("function `{key}`: unknown runtime `{}`", f.runtime),
-                    Some(format!("use one of: {}", supported_runtimes().join(", "))),
-                ));
-            }
-            if !(128..=10240).contains(&f.memory) {
-                return Err(self.error_at(
-                    &at("memory"),
-                    format!(
-                        "function `{key}`: memory {} MB is outside Lambda's range",
-                        f.memory
-                    ),
-                    Some("use a value from 128 to 10240".into()),
-                ));
-            }
-            if !(1..=900).contains(&f.timeout) {
-                return Err(self.error_at(
-                    &at("timeout"),
-                    format!(
-                        "function `{key}`: timeout {} s is outside Lambda's range",
-                        f.timeout
-                    ),
-                    Some("use a value from 1 to 900 seconds".into()),
-                ));
-            }
-            if !f.handler.contains('.') {
-                return Err(self.error_at(
-                    &at("handler"),
-                    format!(
-                        "function `{key}`: handler `{}` is not of the form file.function",
-                        f.handler
-                    ),
-                    Some(match f.language() {
-                        Language::Node => "e.g. `index.handler`".into(),
-                        Language::Python => "e.g. `lambda_function.lambda_handler`".into(),
-                    }),
-                ));
-            }
-            for (var, value) in &f.environment {
-                if let Err(message) = parse_references(value) {
-                    return Err(self.error_at(
-                        &[
-                            "functions".into(),
-                            key.as_str().into(),
-                            "environment".into(),
-                            var.as_str().into(),
-                        ],
-                        format!("function `{key}`: environment variable {var}: {message}"),
-                        Some(REFERENCE_HINT.into()),
-                    ));
-                }
-            }
+        Ok(())
+    }
+
+    /// One function's checks, in the order a user fixing them top-down would meet them.
+    fn validate_function(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        self.validate_function_names(key, f)?;
+        self.validate_source(key, f)?;
+        self.validate_runtime(key, f)?;
+        self.validate_limits(key, f)?;
+        self.validate_handler(key, f)?;
+        self.validate_environment(key, f)
+    }
+
+    /// Lambda refuses deprecated and unknown runtimes at deploy time; the bundler needs the language.
+    fn validate_runtime(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        if DEPRECATED_RUNTIMES.contains(&f.runtime.as_str()) {
+            return Err(self.error_at(
+                &function_field(key, "runtime"),
+                format!(
+                    "function `{key}`: runtime `{}` is deprecated by AWS Lambda",
+                    f.runtime
+                ),
+                Some(format!("use one of: {}", supported_runtimes().join(", "))),
+            ));
         }
-        if let Some(eb) = &c.beanstalk {
-            for (name, value) in &eb.properties {
-                if let Err(message) = parse_references(value) {
-                    return Err(self.error_at(
-                        &[
-                            "beanstalk".into(),
-                            "properties".into(),
-                            name.as_str().into(),
-                        ],
-                        format!("beanstalk property {name}: {message}"),
-                        Some(REFERENCE_HINT.into()),
-                    ));
-                }
+        if !NODE_RUNTIMES.contains(&f.runtime.as_str())
+            && !PYTHON_RUNTIMES.contains(&f.runtime.as_str())
+        {
+            return Err(self.error_at(
+                &function_field(key, "runtime"),
+                format!("function `{key}`: unknown runtime `{}`", f.runtime),
+                Some(format!("use one of: {}", supported_runtimes().join(", "))),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Memory and timeout must lie in Lambda's ranges, which CloudFormation checks only late.
+    fn validate_limits(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        if !(128..=10240).contains(&f.memory) {
+            return Err(self.error_at(
+                &function_field(key, "memory"),
+                format!(
+                    "function `{key}`: memory {} MB is outside Lambda's range",
+                    f.memory
+                ),
+                Some("use a value from 128 to 10240".into()),
+            ));
+        }
+        if !(1..=900).contains(&f.timeout) {
+            return Err(self.error_at(
+                &function_field(key, "timeout"),
+                format!(
+                    "function `{key}`: timeout {} s is outside Lambda's range",
+                    f.timeout
+                ),
+                Some("use a value from 1 to 900 seconds".into()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A handler without `file.function` fails only at the first invocation; refuse it early.
+    fn validate_handler(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        if f.handler.contains('.') {
+            return Ok(());
+        }
+        Err(self.error_at(
+            &function_field(key, "handler"),
+            format!(
+                "function `{key}`: handler `{}` is not of the form file.function",
+                f.handler
+            ),
+            Some(match f.language() {
+                Language::Node => "e.g. `index.handler`".into(),
+                Language::Python => "e.g. `lambda_function.lambda_handler`".into(),
+            }),
+        ))
+    }
+
+    /// Reference syntax in environment values is checked before any stack output is read.
+    fn validate_environment(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        for (var, value) in &f.environment {
+            if let Err(message) = parse_references(value) {
+                return Err(self.error_at(
+                    &[
+                        "functions".into(),
+                        key.into(),
+                        "environment".into(),
+                        var.as_str().into(),
+                    ],
+                    format!("function `{key}`: environment variable {var}: {message}"),
+                    Some(REFERENCE_HINT.into()),
+                ));
             }
         }
         Ok(())
     }
+
+    /// Reference syntax in Beanstalk properties is checked before any stack output is read.
+    fn validate_beanstalk(&self) -> Result<(), ConfigError> {
+        let Some(eb) = &self.config.beanstalk else {
+            return Ok(());
+        };
+        for (name, value) in &eb.properties {
+            if let Err(message) = parse_references(value) {
+                return Err(self.error_at(
+                    &[
+                        "beanstalk".into(),
+                        "properties".into(),
+                        name.as_str().into(),
+                    ],
+                    format!("beanstalk property {name}: {message}"),
+                    Some(REFERENCE_HINT.into()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The config path `functions.<key>.<field>`, where a function setting's error points.
+fn function_field(key: &str, field: &str) -> Vec<PathSegment> {
+    vec!["functions".into(), key.into(), field.into()]
 }
 
 impl Project {

@@ -266,17 +266,7 @@ pub fn render_stack(
     source: &str,
 ) -> Result<RenderedStack, TemplateError> {
     let stack = &project.config.stacks[index];
-    let at = |p: &[PathSegment], message: String| {
-        Diagnostic::new(path, yaml::locate(source, p), message)
-    };
-
-    let mut doc: Value = yaml::from_str(source).map_err(|e| {
-        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
-            .with_hint(e.hint.unwrap_or(
-            "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
-        ))
-    })?;
-    check_shape(&doc, path, source)?;
+    let mut doc = parse_template(path, source)?;
 
     let declared: Vec<String> = mapping_keys(doc.get("Parameters"));
     let Supplied {
@@ -285,39 +275,88 @@ pub fn render_stack(
         functions,
     } = supplied_values(project, index, path, &declared)?;
     check_constraints(project, path, &doc, &supplied, &origins)?;
-
-    if let Some(Value::Mapping(params)) = doc.get_mut("Parameters") {
-        for (name, value) in &supplied {
-            if let Some(Value::Mapping(param)) = params.get_mut(name.as_str()) {
-                param.insert(Value::from("Default"), value.clone());
-            }
-        }
-        for (name, param) in params.iter() {
-            let name = name.as_str().unwrap_or_default();
-            if param.get("Default").is_none() {
-                return Err(at(
-                    &["Parameters".into(), name.into()],
-                    format!("parameter `{name}` has no Default and the config gives it no value"),
-                )
-                .with_hint(format!(
-                    "add `{name}: VALUE` under `parameters:` of stack `{}` in {}",
-                    stack.name,
-                    project.config_path.display()
-                ))
-                .into());
-            }
-        }
-    }
+    apply_defaults(project, &stack.name, &mut doc, &supplied, path, source)?;
 
     if let Some(problem) = validate::check_references(&doc).into_iter().next() {
-        return Err(at(&problem.path, problem.message)
+        return Err(locate(path, source, &problem.path, problem.message)
             .with_hint(problem.hint)
             .into());
     }
 
     let body = yaml::to_string(&doc).map_err(|e| Diagnostic::new(path, None, e.message))?;
-    let resources = doc
-        .get("Resources")
+    Ok(RenderedStack {
+        stack: stack.name.clone(),
+        source: path.to_path_buf(),
+        size_bytes: body.len(),
+        needs_s3_upload: body.len() > INLINE_BODY_LIMIT,
+        body,
+        parameters: supplied
+            .into_iter()
+            .map(|(k, v)| (k, scalar_text(&v)))
+            .collect(),
+        resources: resource_types(&doc),
+        outputs: mapping_keys(doc.get("Outputs")),
+        functions,
+    })
+}
+
+/// A diagnostic at a path into the template, so every template error names its line.
+fn locate(path: &Path, source: &str, at: &[PathSegment], message: String) -> Diagnostic {
+    Diagnostic::new(path, yaml::locate(source, at), message)
+}
+
+/// The template as YAML with only CloudFormation's top-level sections, before any config applies.
+fn parse_template(path: &Path, source: &str) -> Result<Value, TemplateError> {
+    let doc: Value = yaml::from_str(source).map_err(|e| {
+        Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
+            .with_hint(e.hint.unwrap_or(
+            "fix the syntax at that position; CloudFormation short-form tags like !Ref are fine",
+        ))
+    })?;
+    check_shape(&doc, path, source)?;
+    Ok(doc)
+}
+
+/// Config values become parameter `Default`s, so the rendered template is self-contained; a
+/// parameter left without any value would only fail at deploy time, so it is refused here.
+fn apply_defaults(
+    project: &Project,
+    stack_name: &str,
+    doc: &mut Value,
+    supplied: &BTreeMap<String, Value>,
+    path: &Path,
+    source: &str,
+) -> Result<(), TemplateError> {
+    let Some(Value::Mapping(params)) = doc.get_mut("Parameters") else {
+        return Ok(());
+    };
+    for (name, value) in supplied {
+        if let Some(Value::Mapping(param)) = params.get_mut(name.as_str()) {
+            param.insert(Value::from("Default"), value.clone());
+        }
+    }
+    for (name, param) in params.iter() {
+        let name = name.as_str().unwrap_or_default();
+        if param.get("Default").is_none() {
+            return Err(locate(
+                path,
+                source,
+                &["Parameters".into(), name.into()],
+                format!("parameter `{name}` has no Default and the config gives it no value"),
+            )
+            .with_hint(format!(
+                "add `{name}: VALUE` under `parameters:` of stack `{stack_name}` in {}",
+                project.config_path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Logical id → resource type: the plan rows for a stack that does not exist yet.
+fn resource_types(doc: &Value) -> BTreeMap<String, String> {
+    doc.get("Resources")
         .and_then(Value::as_mapping)
         .map(|m| {
             m.iter()
@@ -329,73 +368,77 @@ pub fn render_stack(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(RenderedStack {
-        stack: stack.name.clone(),
-        source: path.to_path_buf(),
-        size_bytes: body.len(),
-        needs_s3_upload: body.len() > INLINE_BODY_LIMIT,
-        body,
-        parameters: supplied
-            .into_iter()
-            .map(|(k, v)| (k, scalar_text(&v)))
-            .collect(),
-        resources,
-        outputs: mapping_keys(doc.get("Outputs")),
-        functions,
-    })
+        .unwrap_or_default()
 }
 
 /// Checks that need every stack: each function is created by exactly one stack, and every
 /// `${output:Name}` in the config is an output of some stack.
 fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<(), TemplateError> {
     for key in project.config.functions.keys() {
-        let creators: Vec<&str> = rendered
-            .iter()
-            .filter(|r| r.functions.contains(key))
-            .map(|r| r.stack.as_str())
-            .collect();
-        let parameter = format!("{}FunctionName", parameter_prefix(key));
-        match creators.len() {
-            1 => {}
-            0 => {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into()],
-                        format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
-                        Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
-                    )
-                    .into())
-            }
-            _ => {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into()],
-                        format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
-                        Some(format!("declare `{parameter}` in one template only")),
-                    )
-                    .into())
-            }
-        }
-        let f = &project.config.functions[key];
-        if f.schedule.is_some() {
-            let wanted = format!("{}Schedule", parameter_prefix(key));
-            if !rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
-                return Err(project
-                    .error_at(
-                        &["functions".into(), key.as_str().into(), "schedule".into()],
-                        format!("function `{key}` has a schedule but no template declares `{wanted}`"),
-                        Some("add the parameter and a schedule rule to the template, or remove `schedule`".into()),
-                    )
-                    .into());
-            }
-        }
+        check_function_creator(project, rendered, key)?;
+        check_function_schedule(project, rendered, key)?;
     }
+    check_output_references(project, rendered)
+}
 
-    let outputs: Vec<&str> = rendered
+/// A function no stack creates cannot be deployed, and two creating stacks would fight over it.
+fn check_function_creator(
+    project: &Project,
+    rendered: &[RenderedStack],
+    key: &str,
+) -> Result<(), TemplateError> {
+    let creators: Vec<&str> = rendered
         .iter()
-        .flat_map(|r| r.outputs.iter().map(String::as_str))
+        .filter(|r| r.functions.iter().any(|f| f == key))
+        .map(|r| r.stack.as_str())
         .collect();
+    let parameter = format!("{}FunctionName", parameter_prefix(key));
+    match creators.len() {
+        1 => Ok(()),
+        0 => Err(project
+            .error_at(
+                &["functions".into(), key.into()],
+                format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
+                Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
+            )
+            .into()),
+        _ => Err(project
+            .error_at(
+                &["functions".into(), key.into()],
+                format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
+                Some(format!("declare `{parameter}` in one template only")),
+            )
+            .into()),
+    }
+}
+
+/// A configured schedule that no template declares would be silently dropped; refuse it.
+fn check_function_schedule(
+    project: &Project,
+    rendered: &[RenderedStack],
+    key: &str,
+) -> Result<(), TemplateError> {
+    if project.config.functions[key].schedule.is_none() {
+        return Ok(());
+    }
+    let wanted = format!("{}Schedule", parameter_prefix(key));
+    if rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
+        return Ok(());
+    }
+    Err(project
+        .error_at(
+            &["functions".into(), key.into(), "schedule".into()],
+            format!("function `{key}` has a schedule but no template declares `{wanted}`"),
+            Some(
+                "add the parameter and a schedule rule to the template, or remove `schedule`"
+                    .into(),
+            ),
+        )
+        .into())
+}
+
+/// Every config value that may hold `${output:…}` references, with its config path.
+fn config_references(project: &Project) -> Vec<(Vec<PathSegment>, String)> {
     let mut references: Vec<(Vec<PathSegment>, String)> = Vec::new();
     for (key, f) in &project.config.functions {
         for (var, value) in &f.environment {
@@ -422,7 +465,19 @@ fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<()
             ));
         }
     }
-    for (path, value) in references {
+    references
+}
+
+/// A reference to an output no stack declares would fail only after the stacks deploy.
+fn check_output_references(
+    project: &Project,
+    rendered: &[RenderedStack],
+) -> Result<(), TemplateError> {
+    let outputs: Vec<&str> = rendered
+        .iter()
+        .flat_map(|r| r.outputs.iter().map(String::as_str))
+        .collect();
+    for (path, value) in config_references(project) {
         for name in crate::config::referenced_outputs(&value) {
             if !outputs.contains(&name.as_str()) {
                 return Err(project

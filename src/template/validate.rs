@@ -164,85 +164,81 @@ impl Checker<'_> {
         }
     }
 
+    /// Dispatch an intrinsic function to the check for the names it refers to.
     fn intrinsic(&mut self, name: &str, arg: &Value) {
         match name {
-            "Ref" => {
-                if let Some(target) = arg.as_str() {
-                    if !self.declared.is_ref_target(target) {
-                        self.problem(
-                            format!("`!Ref {target}` does not name a parameter, resource or pseudo parameter"),
-                            self.suggest_ref(target),
-                        );
-                    }
-                }
-            }
-            "GetAtt" => {
-                let resource = match arg {
-                    Value::String(s) => s.split('.').next().map(String::from),
-                    Value::Sequence(items) => {
-                        items.first().and_then(Value::as_str).map(String::from)
-                    }
-                    _ => None,
-                };
-                if let Some(resource) = resource {
-                    if !self.declared.resources.contains(&resource) {
-                        self.problem(
-                            format!(
-                                "`!GetAtt {resource}...` does not name a resource in this template"
-                            ),
-                            self.suggest(&resource, &self.declared.resources),
-                        );
-                    }
-                }
-            }
-            "Sub" => {
-                let (text, locals): (Option<&str>, BTreeSet<String>) = match arg {
-                    Value::String(s) => (Some(s), BTreeSet::new()),
-                    Value::Sequence(items) => (
-                        items.first().and_then(Value::as_str),
-                        items
-                            .get(1)
-                            .and_then(Value::as_mapping)
-                            .map(|m| {
-                                m.keys()
-                                    .filter_map(|k| k.as_str().map(String::from))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    ),
-                    _ => (None, BTreeSet::new()),
-                };
-                for variable in text.map(sub_variables).unwrap_or_default() {
-                    let head = variable.split('.').next().unwrap_or(&variable).to_string();
-                    let ok = locals.contains(&variable)
-                        || if variable.contains('.') && !variable.starts_with("AWS::") {
-                            self.declared.resources.contains(&head)
-                        } else {
-                            self.declared.is_ref_target(&variable)
-                        };
-                    if !ok {
-                        self.problem(
-                            format!("`!Sub` variable `${{{variable}}}` does not name a parameter, resource or pseudo parameter"),
-                            self.suggest_ref(&head),
-                        );
-                    }
-                }
-            }
-            "If" => {
-                if let Some(condition) = arg
-                    .as_sequence()
-                    .and_then(|s| s.first())
-                    .and_then(Value::as_str)
-                {
-                    if !self.declared.conditions.contains(condition) {
-                        self.problem(
-                            format!("`!If` uses condition `{condition}`, which is not declared under Conditions"),
-                            self.suggest(condition, &self.declared.conditions),
-                        );
-                    }
-                }
-            }
+            "Ref" => self.check_ref(arg),
+            "GetAtt" => self.check_getatt(arg),
+            "Sub" => self.check_sub(arg),
+            "If" => self.check_if(arg),
             _ => {}
+        }
+    }
+
+    /// `Ref` must name a parameter, resource or pseudo parameter.
+    fn check_ref(&mut self, arg: &Value) {
+        if let Some(target) = arg.as_str() {
+            if !self.declared.is_ref_target(target) {
+                self.problem(
+                    format!(
+                        "`!Ref {target}` does not name a parameter, resource or pseudo parameter"
+                    ),
+                    self.suggest_ref(target),
+                );
+            }
+        }
+    }
+
+    /// `GetAtt`, in either `Res.Attr` or `[Res, Attr]` form, must name a resource.
+    fn check_getatt(&mut self, arg: &Value) {
+        let resource = match arg {
+            Value::String(s) => s.split('.').next().map(String::from),
+            Value::Sequence(items) => items.first().and_then(Value::as_str).map(String::from),
+            _ => None,
+        };
+        if let Some(resource) = resource {
+            if !self.declared.resources.contains(&resource) {
+                self.problem(
+                    format!("`!GetAtt {resource}...` does not name a resource in this template"),
+                    self.suggest(&resource, &self.declared.resources),
+                );
+            }
+        }
+    }
+
+    /// Each `${Var}` of a `Sub` must be a local variable, a `Ref` target or `Resource.Attr`.
+    fn check_sub(&mut self, arg: &Value) {
+        let (text, locals) = sub_parts(arg);
+        for variable in text.map(sub_variables).unwrap_or_default() {
+            let head = variable.split('.').next().unwrap_or(&variable).to_string();
+            let ok = locals.contains(&variable)
+                || if variable.contains('.') && !variable.starts_with("AWS::") {
+                    self.declared.resources.contains(&head)
+                } else {
+                    self.declared.is_ref_target(&variable)
+                };
+            if !ok {
+                self.problem(
+                    format!("`!Sub` variable `${{{variable}}}` does not name a parameter, resource or pseudo parameter"),
+                    self.suggest_ref(&head),
+                );
+            }
+        }
+    }
+
+    /// `If`'s first argument must be a declared condition.
+    fn check_if(&mut self, arg: &Value) {
+        if let Some(condition) = arg
+            .as_sequence()
+            .and_then(|s| s.first())
+            .and_then(Value::as_str)
+        {
+            if !self.declared.conditions.contains(condition) {
+                self.problem(
+                    format!("`!If` uses condition `{condition}`, which is not declared under Conditions"),
+                    self.suggest(condition, &self.declared.conditions),
+                );
+            }
         }
     }
 
@@ -266,6 +262,26 @@ impl Checker<'_> {
                 candidates.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+}
+
+/// A `Sub`'s string and its local variable names, for both the string and `[string, map]` forms.
+fn sub_parts(arg: &Value) -> (Option<&str>, BTreeSet<String>) {
+    match arg {
+        Value::String(s) => (Some(s), BTreeSet::new()),
+        Value::Sequence(items) => (
+            items.first().and_then(Value::as_str),
+            items
+                .get(1)
+                .and_then(Value::as_mapping)
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => (None, BTreeSet::new()),
     }
 }
 
