@@ -289,10 +289,18 @@ fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
         .join(format!("{}.json", &name[..16]))
 }
 
+/// Which flow a journal is for: `up` also deploys stacks and wires Beanstalk,
+/// `update-functions` touches functions only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Up,
+    UpdateFunctions,
+}
+
 /// The steps of `up`/`update-functions`, for the "done / not done" report on Ctrl-C.
-fn planned_steps(project: &Project, stacks: bool, keys: &[&str], beanstalk: bool) -> Vec<String> {
+fn planned_steps(project: &Project, flow: Flow, keys: &[&str]) -> Vec<String> {
     let mut steps = Vec::new();
-    if stacks {
+    if flow == Flow::Up {
         steps.extend(
             project
                 .config
@@ -307,7 +315,7 @@ fn planned_steps(project: &Project, stacks: bool, keys: &[&str], beanstalk: bool
         steps.push(format!("function {name} code"));
         steps.push(format!("function {name} configuration"));
     }
-    if beanstalk {
+    if flow == Flow::Up {
         if let Some(eb) = &project.config.beanstalk {
             steps.push(format!("beanstalk {}", eb.environment));
         }
@@ -323,11 +331,11 @@ pub async fn up(
     project: &Project,
     reporter: &Reporter,
     options: StackOptions,
-    force_build: bool,
+    build_options: BuildOptions,
 ) -> anyhow::Result<DeployReport> {
     let keys = project.function_keys();
-    let journal = Journal::new("up", planned_steps(project, true, &keys, true));
-    up_steps(clients, project, reporter, options, force_build, &journal)
+    let journal = Journal::new("up", planned_steps(project, Flow::Up, &keys));
+    up_steps(clients, project, reporter, options, build_options, &journal)
         .await
         .map_err(|e| journal.explain(e))
 }
@@ -337,7 +345,7 @@ async fn up_steps(
     project: &Project,
     reporter: &Reporter,
     options: StackOptions,
-    force_build: bool,
+    build_options: BuildOptions,
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
@@ -350,12 +358,7 @@ async fn up_steps(
         let reporter = reporter.clone();
         std::thread::spawn(move || {
             let keys = project.function_keys();
-            bundle::build_functions(
-                &project,
-                &keys,
-                &BuildOptions { force: force_build },
-                &reporter,
-            )
+            bundle::build_functions(&project, &keys, &build_options, &reporter)
         })
     };
 
@@ -475,7 +478,7 @@ pub async fn update_functions(
     project: &Project,
     reporter: &Reporter,
     names: &[String],
-    force_build: bool,
+    build_options: BuildOptions,
 ) -> anyhow::Result<DeployReport> {
     let selected: Vec<&str> = project
         .select_functions(names)?
@@ -484,11 +487,18 @@ pub async fn update_functions(
         .collect();
     let journal = Journal::new(
         "update-functions",
-        planned_steps(project, false, &selected, false),
+        planned_steps(project, Flow::UpdateFunctions, &selected),
     );
-    update_functions_steps(clients, project, reporter, &selected, force_build, &journal)
-        .await
-        .map_err(|e| journal.explain(e))
+    update_functions_steps(
+        clients,
+        project,
+        reporter,
+        &selected,
+        build_options,
+        &journal,
+    )
+    .await
+    .map_err(|e| journal.explain(e))
 }
 
 async fn update_functions_steps(
@@ -496,18 +506,13 @@ async fn update_functions_steps(
     project: &Project,
     reporter: &Reporter,
     selected: &[&str],
-    force_build: bool,
+    build_options: BuildOptions,
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
-    let artifacts = bundle::build_functions(
-        project,
-        selected,
-        &BuildOptions { force: force_build },
-        reporter,
-    )?;
+    let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
     journal.done("build", format!("{} bundle(s)", artifacts.len()));
     interrupt::check()?;
     let functions = sync_functions(
