@@ -1,5 +1,6 @@
 //! `up`: deploy everything.
 
+use crate::bundle::BuildOptions;
 use crate::cli::UpArgs;
 use crate::context::Context;
 use crate::deploy::{self, stack::StackOptions};
@@ -12,9 +13,12 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
         replace_failed: args.replace_failed,
         continue_rollback: args.continue_rollback,
     };
+    let build_options = BuildOptions {
+        force: args.force_build,
+    };
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        deploy::up(&clients, project, &ctx.reporter, options, args.force_build).await
+        deploy::up(&clients, project, &ctx.reporter, options, build_options).await
     })?;
     ctx.reporter
         .emit(&report.with_rows_shown_above(ctx.reporter.progress_shares_terminal()))

@@ -1,5 +1,6 @@
 //! `update-functions`: the release fast path.
 
+use crate::bundle::BuildOptions;
 use crate::cli::UpdateFunctionsArgs;
 use crate::context::Context;
 use crate::deploy;
@@ -10,6 +11,9 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     project.select_functions(&args.functions)?;
     // It builds and records what it applied in the cache dir: one run per project at a time.
     let _lock = crate::lock::acquire(&project.cache_dir(), &ctx.reporter)?;
+    let build_options = BuildOptions {
+        force: args.force_build,
+    };
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         deploy::update_functions(
@@ -17,7 +21,7 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
             project,
             &ctx.reporter,
             &args.functions,
-            args.force_build,
+            build_options,
         )
         .await
     })?;

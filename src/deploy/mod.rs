@@ -16,12 +16,19 @@ use crate::aws::Clients;
 use crate::bundle::{self, Artifact, BuildOptions};
 use crate::config::Project;
 use crate::interrupt::{self, Journal};
-use crate::report::{human_bytes, human_duration, Reporter};
+use crate::report::{human_bytes, human_duration, Reporter, Task};
 use crate::template::{self, RenderedStack};
 
 use self::beanstalk::BeanstalkResult;
-use self::functions::{AppliedConfigs, CodeSource, ConfigChange};
+use self::functions::{AppliedConfigs, CodeSource, ConfigChange, DesiredFunction, LiveFunction};
 use self::stack::{StackAction, StackOptions, StackResult};
+
+/// Whether a flow changes what differs (`up`, `update-functions`) or only reports it (`plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Apply,
+    Preview,
+}
 
 /// What happened (or, for `plan`, would happen) to a function's code or configuration.
 /// JSON carries these names (`would_update`); the text report words them.
@@ -282,10 +289,18 @@ fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
         .join(format!("{}.json", &name[..16]))
 }
 
+/// Which flow a journal is for: `up` also deploys stacks and wires Beanstalk,
+/// `update-functions` touches functions only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Up,
+    UpdateFunctions,
+}
+
 /// The steps of `up`/`update-functions`, for the "done / not done" report on Ctrl-C.
-fn planned_steps(project: &Project, stacks: bool, keys: &[&str], beanstalk: bool) -> Vec<String> {
+fn planned_steps(project: &Project, flow: Flow, keys: &[&str]) -> Vec<String> {
     let mut steps = Vec::new();
-    if stacks {
+    if flow == Flow::Up {
         steps.extend(
             project
                 .config
@@ -300,7 +315,7 @@ fn planned_steps(project: &Project, stacks: bool, keys: &[&str], beanstalk: bool
         steps.push(format!("function {name} code"));
         steps.push(format!("function {name} configuration"));
     }
-    if beanstalk {
+    if flow == Flow::Up {
         if let Some(eb) = &project.config.beanstalk {
             steps.push(format!("beanstalk {}", eb.environment));
         }
@@ -316,11 +331,11 @@ pub async fn up(
     project: &Project,
     reporter: &Reporter,
     options: StackOptions,
-    force_build: bool,
+    build_options: BuildOptions,
 ) -> anyhow::Result<DeployReport> {
     let keys = project.function_keys();
-    let journal = Journal::new("up", planned_steps(project, true, &keys, true));
-    up_steps(clients, project, reporter, options, force_build, &journal)
+    let journal = Journal::new("up", planned_steps(project, Flow::Up, &keys));
+    up_steps(clients, project, reporter, options, build_options, &journal)
         .await
         .map_err(|e| journal.explain(e))
 }
@@ -330,7 +345,7 @@ async fn up_steps(
     project: &Project,
     reporter: &Reporter,
     options: StackOptions,
-    force_build: bool,
+    build_options: BuildOptions,
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
@@ -343,12 +358,7 @@ async fn up_steps(
         let reporter = reporter.clone();
         std::thread::spawn(move || {
             let keys = project.function_keys();
-            bundle::build_functions(
-                &project,
-                &keys,
-                &BuildOptions { force: force_build },
-                &reporter,
-            )
+            bundle::build_functions(&project, &keys, &build_options, &reporter)
         })
     };
 
@@ -369,7 +379,14 @@ async fn up_steps(
     journal.done("build", format!("{} bundle(s)", artifacts.len()));
     interrupt::check()?;
     let functions = sync_functions(
-        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
+        clients,
+        project,
+        reporter,
+        &rendered,
+        &artifacts,
+        &outputs,
+        Mode::Apply,
+        journal,
     )
     .await?;
 
@@ -461,7 +478,7 @@ pub async fn update_functions(
     project: &Project,
     reporter: &Reporter,
     names: &[String],
-    force_build: bool,
+    build_options: BuildOptions,
 ) -> anyhow::Result<DeployReport> {
     let selected: Vec<&str> = project
         .select_functions(names)?
@@ -470,11 +487,18 @@ pub async fn update_functions(
         .collect();
     let journal = Journal::new(
         "update-functions",
-        planned_steps(project, false, &selected, false),
+        planned_steps(project, Flow::UpdateFunctions, &selected),
     );
-    update_functions_steps(clients, project, reporter, &selected, force_build, &journal)
-        .await
-        .map_err(|e| journal.explain(e))
+    update_functions_steps(
+        clients,
+        project,
+        reporter,
+        &selected,
+        build_options,
+        &journal,
+    )
+    .await
+    .map_err(|e| journal.explain(e))
 }
 
 async fn update_functions_steps(
@@ -482,22 +506,24 @@ async fn update_functions_steps(
     project: &Project,
     reporter: &Reporter,
     selected: &[&str],
-    force_build: bool,
+    build_options: BuildOptions,
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
-    let artifacts = bundle::build_functions(
-        project,
-        selected,
-        &BuildOptions { force: force_build },
-        reporter,
-    )?;
+    let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
     journal.done("build", format!("{} bundle(s)", artifacts.len()));
     interrupt::check()?;
     let functions = sync_functions(
-        clients, project, reporter, &rendered, &artifacts, &outputs, true, journal,
+        clients,
+        project,
+        reporter,
+        &rendered,
+        &artifacts,
+        &outputs,
+        Mode::Apply,
+        journal,
     )
     .await?;
     Ok(DeployReport::new(
@@ -524,9 +550,45 @@ pub async fn plan(
         &BuildOptions { force: false },
         reporter,
     )?;
+    let stacks = preview_stacks(clients, project, reporter, &rendered).await?;
+    let outputs = merged_outputs(&stacks);
+    let all_exist = stacks.iter().all(|s| !s.status.is_empty());
+    let functions = if all_exist {
+        let journal = Journal::new("plan", Vec::new());
+        sync_functions(
+            clients,
+            project,
+            reporter,
+            &rendered,
+            &artifacts,
+            &outputs,
+            Mode::Preview,
+            &journal,
+        )
+        .await?
+    } else {
+        functions_before_create(project, &artifacts)
+    };
+    let beanstalk = match (&project.config.beanstalk, all_exist) {
+        (Some(eb), true) => Some(beanstalk_compare(clients, eb, &outputs, reporter).await?),
+        (Some(eb), false) => Some(beanstalk_before_create(clients, eb, reporter).await?),
+        (None, _) => None,
+    };
+    Ok(DeployReport::new(
+        "plan", clients, stacks, functions, beanstalk, started,
+    ))
+}
 
+/// The stack step of `plan`: each rendered stack's change rows, from a change set that is
+/// deleted again, or every resource for a stack that does not exist.
+async fn preview_stacks(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    rendered: &[RenderedStack],
+) -> anyhow::Result<Vec<StackResult>> {
     let mut stacks = Vec::new();
-    for r in &rendered {
+    for r in rendered {
         let task = reporter.task(format!("stack {}: comparing", r.stack));
         let url = template_url(clients, project, r).await?;
         let (live, rows) = stack::preview(
@@ -552,55 +614,51 @@ pub async fn plan(
             outputs: live.map(|l| l.outputs).unwrap_or_default(),
         });
     }
-    let outputs = merged_outputs(&stacks);
-    let all_exist = stacks.iter().all(|s| !s.status.is_empty());
-    let functions = if all_exist {
-        let journal = Journal::new("plan", Vec::new());
-        sync_functions(
-            clients, project, reporter, &rendered, &artifacts, &outputs, false, &journal,
-        )
-        .await?
-    } else {
-        artifacts
-            .iter()
-            .map(|a| FunctionResult {
-                function: a.function.clone(),
-                name: project.lambda_name(&a.function).to_string(),
-                code: Change::WouldCreate,
-                code_sha256: a.manifest.sha256_base64.clone(),
-                live_code_sha256: None,
-                config: Change::WouldCreate,
-                config_changes: Vec::new(),
-                unconfirmed_fields: Vec::new(),
-                notes: vec!["its stack does not exist yet".into()],
-            })
-            .collect()
-    };
-    let beanstalk = match (&project.config.beanstalk, all_exist) {
-        (Some(eb), true) => {
-            let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
-            let result = beanstalk::wire(
-                &clients.beanstalk,
-                eb,
-                &outputs,
-                &clients.region,
-                false,
-                &task,
-            )
-            .await?;
-            task.finish(format!(
-                "beanstalk {}: {} difference(s)",
-                eb.environment,
-                result.changes.len()
-            ));
-            Some(result)
-        }
-        (Some(eb), false) => Some(beanstalk_before_create(clients, eb, reporter).await?),
-        (None, _) => None,
-    };
-    Ok(DeployReport::new(
-        "plan", clients, stacks, functions, beanstalk, started,
-    ))
+    Ok(stacks)
+}
+
+/// `plan` before the stacks exist: every function would be created by its stack, so there is
+/// nothing in Lambda to compare with.
+fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<FunctionResult> {
+    artifacts
+        .iter()
+        .map(|a| FunctionResult {
+            function: a.function.clone(),
+            name: project.lambda_name(&a.function).to_string(),
+            code: Change::WouldCreate,
+            code_sha256: a.manifest.sha256_base64.clone(),
+            live_code_sha256: None,
+            config: Change::WouldCreate,
+            config_changes: Vec::new(),
+            unconfirmed_fields: Vec::new(),
+            notes: vec!["its stack does not exist yet".into()],
+        })
+        .collect()
+}
+
+/// `plan` with the stacks in place: the environment's differences from what `up` would set.
+async fn beanstalk_compare(
+    clients: &Clients,
+    eb: &crate::config::BeanstalkConfig,
+    outputs: &BTreeMap<String, String>,
+    reporter: &Reporter,
+) -> anyhow::Result<BeanstalkResult> {
+    let task = reporter.task(format!("beanstalk {}: comparing", eb.environment));
+    let result = beanstalk::wire(
+        &clients.beanstalk,
+        eb,
+        outputs,
+        &clients.region,
+        false,
+        &task,
+    )
+    .await?;
+    task.finish(format!(
+        "beanstalk {}: {} difference(s)",
+        eb.environment,
+        result.changes.len()
+    ));
+    Ok(result)
 }
 
 /// `plan` before the stacks exist: what `up` would set on the environment, with the values
@@ -672,7 +730,7 @@ pub async fn existing_outputs(
     Ok(outputs)
 }
 
-/// Compare each built function with Lambda and, when `apply`, update what differs. Each
+/// Compare each built function with Lambda and, in `Mode::Apply`, update what differs. Each
 /// request races Ctrl-C; finished steps are recorded in `journal`.
 #[allow(clippy::too_many_arguments)]
 async fn sync_functions(
@@ -682,38 +740,87 @@ async fn sync_functions(
     rendered: &[RenderedStack],
     artifacts: &[Artifact],
     outputs: &BTreeMap<String, String>,
-    apply: bool,
+    mode: Mode,
     journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     let applied_file = applied_path(project, clients);
-    let mut applied = AppliedConfigs::load(&applied_file);
+    let mut sync = FunctionSync {
+        clients,
+        project,
+        mode,
+        journal,
+        applied: AppliedConfigs::load(&applied_file),
+    };
     let mut results = Vec::new();
     for artifact in artifacts {
         let key = artifact.function.as_str();
         let desired = functions::desired_function(project, key, outputs, &clients.region)?;
-        let name = desired.name.clone();
         interrupt::check()?;
-        let task = reporter.task(format!("function {name}: checking"));
+        let task = reporter.task(format!("function {}: checking", desired.name));
         let found = interrupt::race_while(
-            format!("reading function {name}"),
-            functions::get_live(&clients.lambda, &name),
+            format!("reading function {}", desired.name),
+            functions::get_live(&clients.lambda, &desired.name),
         )
         .await?;
-        let Some(mut live) = found else {
-            let creator = rendered
-                .iter()
-                .find(|r| r.functions.iter().any(|f| f == key))
-                .map(|r| r.stack.as_str())
-                .unwrap_or("(none)");
-            task.finish(format!("function {name}: missing"));
-            anyhow::bail!(
-                "function {name} does not exist in {}: stack {creator} should have created it\n  hint: run `scorekeep-deploy up` to create or repair stack {creator}",
-                clients.region
-            );
+        let Some(live) = found else {
+            task.finish(format!("function {}: missing", desired.name));
+            return Err(missing_function(clients, rendered, key, &desired.name));
         };
+        results.push(sync.one(artifact, &desired, live, task).await?);
+    }
+    if mode == Mode::Apply {
+        if let Err(err) = sync.applied.save(&applied_file) {
+            tracing::warn!(
+                "could not record applied configuration in {}: {err}",
+                applied_file.display()
+            );
+        }
+    }
+    Ok(results)
+}
+
+/// A function its stack should have created is missing: name that stack, so the fix is clear.
+fn missing_function(
+    clients: &Clients,
+    rendered: &[RenderedStack],
+    key: &str,
+    name: &str,
+) -> anyhow::Error {
+    let creator = rendered
+        .iter()
+        .find(|r| r.functions.iter().any(|f| f == key))
+        .map(|r| r.stack.as_str())
+        .unwrap_or("(none)");
+    anyhow::anyhow!(
+        "function {name} does not exist in {}: stack {creator} should have created it\n  hint: run `scorekeep-deploy up` to create or repair stack {creator}",
+        clients.region
+    )
+}
+
+/// What the per-function steps of `sync_functions` share, so each step takes only what is
+/// particular to it.
+struct FunctionSync<'a> {
+    clients: &'a Clients,
+    project: &'a Project,
+    mode: Mode,
+    journal: &'a Journal,
+    /// What this tool last applied per function, to recognise fields an emulator drops.
+    applied: AppliedConfigs,
+}
+
+impl FunctionSync<'_> {
+    /// One function: its code, then its configuration, each journaled once decided.
+    async fn one(
+        &mut self,
+        artifact: &Artifact,
+        desired: &DesiredFunction,
+        live: LiveFunction,
+        task: Task,
+    ) -> anyhow::Result<FunctionResult> {
+        let name = desired.name.as_str();
         let mut result = FunctionResult {
-            function: key.to_string(),
-            name: name.clone(),
+            function: artifact.function.clone(),
+            name: name.to_string(),
             code: Change::Unchanged,
             code_sha256: artifact.manifest.sha256_base64.clone(),
             live_code_sha256: Some(live.code_sha256.clone()),
@@ -722,56 +829,13 @@ async fn sync_functions(
             unconfirmed_fields: Vec::new(),
             notes: Vec::new(),
         };
-
-        if live.code_sha256 != artifact.manifest.sha256_base64 {
-            if apply {
-                task.set_message(format!(
-                    "function {name}: uploading {}",
-                    human_bytes(artifact.manifest.zip_bytes)
-                ));
-                live = interrupt::race_while(
-                    format!("uploading the code of function {name} (Lambda may or may not have received it)"),
-                    async {
-                        let source = code_source(clients, project, artifact).await?;
-                        functions::update_code(&clients.lambda, &name, &source).await
-                    },
-                )
-                .await?;
-                if live.code_sha256 != artifact.manifest.sha256_base64 {
-                    anyhow::bail!(
-                        "function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}\n  hint: rerun; if it persists, the upload was altered on the way",
-                        live.code_sha256,
-                        artifact.manifest.sha256_base64
-                    );
-                }
-                result.code = Change::Updated;
-            } else {
-                result.code = Change::WouldUpdate;
-            }
-        }
-        journal.done(&format!("function {name} code"), result.code.code_text());
+        let live = self.code(artifact, name, live, &mut result, &task).await?;
+        self.journal
+            .done(&format!("function {name} code"), result.code.code_text());
         interrupt::check()?;
-
-        let changes = functions::config_changes(&live.settings, &desired.settings);
-        if !changes.is_empty() && applied.already_applied(&live, &desired) {
-            // Said once for all functions in the report, not once per function.
-            result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
-        } else if !changes.is_empty() {
-            result.config_changes = changes.clone();
-            if apply {
-                task.set_message(format!("function {name}: updating configuration"));
-                live = interrupt::race_while(
-                    format!("updating the configuration of function {name} (Lambda may or may not have applied it)"),
-                    functions::update_configuration(&clients.lambda, &desired, &changes),
-                )
-                .await?;
-                applied.record(&live, &desired);
-                result.config = Change::Updated;
-            } else {
-                result.config = Change::WouldUpdate;
-            }
-        }
-        journal.done(
+        self.configuration(desired, live, &mut result, &task)
+            .await?;
+        self.journal.done(
             &format!("function {name} configuration"),
             result.config.config_text(),
         );
@@ -780,17 +844,85 @@ async fn sync_functions(
             result.code.code_text(),
             result.config.config_text()
         ));
-        results.push(result);
+        Ok(result)
     }
-    if apply {
-        if let Err(err) = applied.save(&applied_file) {
-            tracing::warn!(
-                "could not record applied configuration in {}: {err}",
-                applied_file.display()
+
+    /// Upload the bundle when its hash differs from Lambda's (or, previewing, say it would),
+    /// and check Lambda stored exactly the bundle; the function as Lambda now has it.
+    async fn code(
+        &self,
+        artifact: &Artifact,
+        name: &str,
+        live: LiveFunction,
+        result: &mut FunctionResult,
+        task: &Task,
+    ) -> anyhow::Result<LiveFunction> {
+        if live.code_sha256 == artifact.manifest.sha256_base64 {
+            return Ok(live);
+        }
+        if self.mode == Mode::Preview {
+            result.code = Change::WouldUpdate;
+            return Ok(live);
+        }
+        task.set_message(format!(
+            "function {name}: uploading {}",
+            human_bytes(artifact.manifest.zip_bytes)
+        ));
+        let live = interrupt::race_while(
+            format!(
+                "uploading the code of function {name} (Lambda may or may not have received it)"
+            ),
+            async {
+                let source = code_source(self.clients, self.project, artifact).await?;
+                functions::update_code(&self.clients.lambda, name, &source).await
+            },
+        )
+        .await?;
+        if live.code_sha256 != artifact.manifest.sha256_base64 {
+            anyhow::bail!(
+                "function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}\n  hint: rerun; if it persists, the upload was altered on the way",
+                live.code_sha256,
+                artifact.manifest.sha256_base64
             );
         }
+        result.code = Change::Updated;
+        Ok(live)
     }
-    Ok(results)
+
+    /// Send the configuration fields that differ (or, previewing, list them); fields this
+    /// tool already applied and the endpoint does not store are noted, not sent again.
+    async fn configuration(
+        &mut self,
+        desired: &DesiredFunction,
+        live: LiveFunction,
+        result: &mut FunctionResult,
+        task: &Task,
+    ) -> anyhow::Result<()> {
+        let name = desired.name.as_str();
+        let changes = functions::config_changes(&live.settings, &desired.settings);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if self.applied.already_applied(&live, desired) {
+            // Said once for all functions in the report, not once per function.
+            result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
+            return Ok(());
+        }
+        result.config_changes = changes.clone();
+        if self.mode == Mode::Preview {
+            result.config = Change::WouldUpdate;
+            return Ok(());
+        }
+        task.set_message(format!("function {name}: updating configuration"));
+        let live = interrupt::race_while(
+            format!("updating the configuration of function {name} (Lambda may or may not have applied it)"),
+            functions::update_configuration(&self.clients.lambda, desired, &changes),
+        )
+        .await?;
+        self.applied.record(&live, desired);
+        result.config = Change::Updated;
+        Ok(())
+    }
 }
 
 /// Direct upload under Lambda's 50 MB limit; through the configured S3 bucket above it.

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Tag, TemplateStage,
 };
@@ -265,126 +266,154 @@ pub async fn deploy(
             rendered.size_bytes
         );
     }
-    let mut live = describe(cfn, name).await?;
+    let live = settle(cfn, name, options, task).await?;
+    match live {
+        None => create(cfn, rendered, template_url, desired_tags(tags), task).await,
+        Some(current) => update(cfn, rendered, template_url, tags, current, task).await,
+    }
+}
 
-    // Bring a stuck stack to a state we can deploy over, or explain why we won't.
+/// Bring a stuck stack to a state we can deploy over, or explain why we won't; the stack's
+/// state afterwards (`None`: it does not exist).
+async fn settle(
+    cfn: &Client,
+    name: &str,
+    options: StackOptions,
+    task: &Task,
+) -> anyhow::Result<Option<LiveStack>> {
+    let mut live = describe(cfn, name).await?;
     for _ in 0..3 {
         let Some(current) = &live else { break };
-        match classify(&current.status) {
-            StackState::Ready => break,
-            StackState::InProgress => {
-                task.println(format!(
-                    "stack {name} is {}; waiting for it to finish first",
-                    current.status
-                ));
-                let seen = HashSet::new();
-                wait_for_stack(cfn, name, &seen, task).await?;
-            }
-            StackState::ReviewInProgress => {
-                task.println(format!("stack {name} is an empty REVIEW_IN_PROGRESS shell; deleting it to create it properly"));
-                delete_and_wait(cfn, name, task).await?;
-            }
-            StackState::RollbackComplete if options.replace_failed => {
-                task.println(format!(
-                    "stack {name} is ROLLBACK_COMPLETE; deleting it (--replace-failed)"
-                ));
-                delete_and_wait(cfn, name, task).await?;
-            }
-            StackState::RollbackComplete => {
-                let history = events(cfn, name).await.unwrap_or_default();
-                let cause = first_failure(&history)
-                    .map(|e| format!("\n  first failure: {e}"))
-                    .unwrap_or_default();
-                anyhow::bail!(
-                    "stack {name} is in ROLLBACK_COMPLETE: its creation failed and CloudFormation can only delete it{cause}\n  hint: fix the cause, then rerun with --replace-failed to delete and recreate it"
-                );
-            }
-            StackState::UpdateRollbackFailed if options.continue_rollback => {
-                task.println(format!("stack {name} is UPDATE_ROLLBACK_FAILED; continuing the rollback (--continue-rollback)"));
-                let seen: HashSet<String> =
-                    events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-                cfn.continue_update_rollback()
-                    .stack_name(name)
-                    .client_request_token(request_token("continue-rollback"))
-                    .send()
-                    .await
-                    .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
-                wait_for_stack(cfn, name, &seen, task).await?;
-            }
-            StackState::UpdateRollbackFailed => {
-                let history = events(cfn, name).await.unwrap_or_default();
-                let blockers: Vec<String> = history
-                    .iter()
-                    .filter(|e| {
-                        e.status == "UPDATE_FAILED"
-                            && e.resource_type != "AWS::CloudFormation::Stack"
-                    })
-                    .map(|e| format!("    {e}"))
-                    .collect();
-                anyhow::bail!(
-                    "stack {name} is in UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback\n  resources that blocked the rollback:\n{}\n  hint: fix those resources, then rerun with --continue-rollback",
-                    if blockers.is_empty() { "    (none reported)".to_string() } else { blockers.join("\n") }
-                );
-            }
-            StackState::Failed => {
-                anyhow::bail!(
-                    "stack {name} is in {}{}\n  hint: look at the stack's events in the CloudFormation console; a stack that failed to delete needs `scorekeep-deploy down` again once the blocking resource is fixed",
-                    current.status,
-                    current.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-                );
-            }
+        if classify(&current.status) == StackState::Ready {
+            break;
         }
+        settle_once(cfn, name, current, options, task).await?;
         live = describe(cfn, name).await?;
     }
+    Ok(live)
+}
 
-    let tag_list = desired_tags(tags);
-    let Some(current) = live else {
-        return create(cfn, rendered, template_url, tag_list, task).await;
-    };
-
-    if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
-        return Ok(StackResult {
-            stack: name.to_string(),
-            action: StackAction::Unchanged,
-            status: current.status,
-            changes: Vec::new(),
-            outputs: current.outputs,
-        });
+/// One step out of a state that is not Ready: wait, delete, continue the rollback, or fail
+/// with the cause and the flag that would handle it.
+async fn settle_once(
+    cfn: &Client,
+    name: &str,
+    current: &LiveStack,
+    options: StackOptions,
+    task: &Task,
+) -> anyhow::Result<()> {
+    match classify(&current.status) {
+        StackState::Ready => {}
+        StackState::InProgress => {
+            task.println(format!(
+                "stack {name} is {}; waiting for it to finish first",
+                current.status
+            ));
+            let seen = HashSet::new();
+            wait_for_stack(cfn, name, &seen, task).await?;
+        }
+        StackState::ReviewInProgress => {
+            task.println(format!("stack {name} is an empty REVIEW_IN_PROGRESS shell; deleting it to create it properly"));
+            delete_and_wait(cfn, name, task).await?;
+        }
+        StackState::RollbackComplete if options.replace_failed => {
+            task.println(format!(
+                "stack {name} is ROLLBACK_COMPLETE; deleting it (--replace-failed)"
+            ));
+            delete_and_wait(cfn, name, task).await?;
+        }
+        StackState::RollbackComplete => return Err(rollback_complete_error(cfn, name).await),
+        StackState::UpdateRollbackFailed if options.continue_rollback => {
+            continue_rollback(cfn, name, task).await?;
+        }
+        StackState::UpdateRollbackFailed => {
+            return Err(update_rollback_failed_error(cfn, name).await)
+        }
+        StackState::Failed => {
+            anyhow::bail!(
+                "stack {name} is in {}{}\n  hint: look at the stack's events in the CloudFormation console; a stack that failed to delete needs `scorekeep-deploy down` again once the blocking resource is fixed",
+                current.status,
+                current.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            );
+        }
     }
+    Ok(())
+}
 
+/// Why a ROLLBACK_COMPLETE stack is not replaced without --replace-failed, with its first
+/// failure so the cause can be fixed first.
+async fn rollback_complete_error(cfn: &Client, name: &str) -> anyhow::Error {
+    let history = events(cfn, name).await.unwrap_or_default();
+    let cause = first_failure(&history)
+        .map(|e| format!("\n  first failure: {e}"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "stack {name} is in ROLLBACK_COMPLETE: its creation failed and CloudFormation can only delete it{cause}\n  hint: fix the cause, then rerun with --replace-failed to delete and recreate it"
+    )
+}
+
+/// --continue-rollback: ContinueUpdateRollback, then wait showing only the new events.
+async fn continue_rollback(cfn: &Client, name: &str, task: &Task) -> anyhow::Result<()> {
+    task.println(format!(
+        "stack {name} is UPDATE_ROLLBACK_FAILED; continuing the rollback (--continue-rollback)"
+    ));
+    let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
+    cfn.continue_update_rollback()
+        .stack_name(name)
+        .client_request_token(request_token("continue-rollback"))
+        .send()
+        .await
+        .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
+    wait_for_stack(cfn, name, &seen, task).await?;
+    Ok(())
+}
+
+/// Why an UPDATE_ROLLBACK_FAILED stack is not touched without --continue-rollback, naming the
+/// resources that blocked the rollback.
+async fn update_rollback_failed_error(cfn: &Client, name: &str) -> anyhow::Error {
+    let history = events(cfn, name).await.unwrap_or_default();
+    let blockers: Vec<String> = history
+        .iter()
+        .filter(|e| e.status == "UPDATE_FAILED" && e.resource_type != "AWS::CloudFormation::Stack")
+        .map(|e| format!("    {e}"))
+        .collect();
+    anyhow::anyhow!(
+        "stack {name} is in UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback\n  resources that blocked the rollback:\n{}\n  hint: fix those resources, then rerun with --continue-rollback",
+        if blockers.is_empty() { "    (none reported)".to_string() } else { blockers.join("\n") }
+    )
+}
+
+/// Update an existing Ready stack through a change set, or report it unchanged when its
+/// template and tags already match (or the change set has nothing to do).
+async fn update(
+    cfn: &Client,
+    rendered: &RenderedStack,
+    template_url: Option<&str>,
+    tags: &BTreeMap<String, String>,
+    current: LiveStack,
+    task: &Task,
+) -> anyhow::Result<StackResult> {
+    let name = rendered.stack.as_str();
+    let unchanged = |current: LiveStack| StackResult {
+        stack: name.to_string(),
+        action: StackAction::Unchanged,
+        status: current.status,
+        changes: Vec::new(),
+        outputs: current.outputs,
+    };
+    if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
+        return Ok(unchanged(current));
+    }
+    let tag_list = desired_tags(tags);
     let Some((change_set, rows)) =
         create_change_set(cfn, rendered, template_url, tag_list, task).await?
     else {
-        return Ok(StackResult {
-            stack: name.to_string(),
-            action: StackAction::Unchanged,
-            status: current.status,
-            changes: Vec::new(),
-            outputs: current.outputs,
-        });
+        return Ok(unchanged(current));
     };
     for row in &rows {
         task.println(format!("change  {row}"));
     }
-    let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-    if let Err(err) = cfn
-        .execute_change_set()
-        .change_set_name(&change_set)
-        .client_request_token(request_token("execute"))
-        .send()
-        .await
-    {
-        // Some endpoints (moto) reject a bad change synchronously instead of failing a resource
-        // event; name the resources being changed so the failure is still traceable.
-        let applying: Vec<String> = rows.iter().map(|r| format!("    {r}")).collect();
-        delete_change_set(cfn, &change_set).await;
-        return Err(anyhow::Error::new(explain(format!("executing the change set for stack {name}"), &err)).context(format!(
-            "stack {name}: the update was rejected; the stack keeps its previous template\n  changes being applied:\n{}",
-            applying.join("\n")
-        )));
-    }
-    let done = wait_for_stack(cfn, name, &seen, task).await?;
-    check_success(cfn, name, &done, &seen).await?;
+    let done = execute_change_set(cfn, name, &change_set, &rows, task).await?;
     Ok(StackResult {
         stack: name.to_string(),
         action: StackAction::Updated,
@@ -392,6 +421,37 @@ pub async fn deploy(
         changes: rows,
         outputs: done.outputs,
     })
+}
+
+/// Execute a ready change set and wait for the stack, failing with the first failed resource;
+/// a synchronous rejection names the rows being applied.
+async fn execute_change_set(
+    cfn: &Client,
+    name: &str,
+    change_set: &str,
+    rows: &[ChangeRow],
+    task: &Task,
+) -> anyhow::Result<LiveStack> {
+    let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
+    if let Err(err) = cfn
+        .execute_change_set()
+        .change_set_name(change_set)
+        .client_request_token(request_token("execute"))
+        .send()
+        .await
+    {
+        // Some endpoints (moto) reject a bad change synchronously instead of failing a resource
+        // event; name the resources being changed so the failure is still traceable.
+        let applying: Vec<String> = rows.iter().map(|r| format!("    {r}")).collect();
+        delete_change_set(cfn, change_set).await;
+        return Err(anyhow::Error::new(explain(format!("executing the change set for stack {name}"), &err)).context(format!(
+            "stack {name}: the update was rejected; the stack keeps its previous template\n  changes being applied:\n{}",
+            applying.join("\n")
+        )));
+    }
+    let done = wait_for_stack(cfn, name, &seen, task).await?;
+    check_success(cfn, name, &done, &seen).await?;
+    Ok(done)
 }
 
 async fn create(
@@ -456,6 +516,21 @@ pub async fn create_change_set(
     tags: Vec<Tag>,
     task: &Task,
 ) -> anyhow::Result<Option<(String, Vec<ChangeRow>)>> {
+    let Some(id) = request_change_set(cfn, rendered, template_url, tags, task).await? else {
+        return Ok(None);
+    };
+    await_change_set(cfn, rendered.stack.as_str(), &id).await
+}
+
+/// Send CreateChangeSet under a fresh name; its id, or `None` when the endpoint already says
+/// there is nothing to change.
+async fn request_change_set(
+    cfn: &Client,
+    rendered: &RenderedStack,
+    template_url: Option<&str>,
+    tags: Vec<Tag>,
+    task: &Task,
+) -> anyhow::Result<Option<String>> {
     let name = rendered.stack.as_str();
     let change_set_name = format!(
         "scorekeep-deploy-{}",
@@ -478,48 +553,40 @@ pub async fn create_change_set(
         .set_tags(Some(tags))
         .send()
         .await;
-    let id = match created {
-        Ok(out) => out.id().unwrap_or(&change_set_name).to_string(),
-        Err(err) if error_message(&err).is_some_and(is_no_change_message) => return Ok(None),
-        Err(err) => {
-            return Err(explain(format!("creating a change set for stack {name}"), &err).into())
-        }
-    };
+    match created {
+        Ok(out) => Ok(Some(out.id().unwrap_or(&change_set_name).to_string())),
+        Err(err) if error_message(&err).is_some_and(is_no_change_message) => Ok(None),
+        Err(err) => Err(explain(format!("creating a change set for stack {name}"), &err).into()),
+    }
+}
 
+/// Poll the change set until CloudFormation has computed it: its rows, or `None` (deleted
+/// again) when it changes nothing; a rejected change set fails with CloudFormation's reason.
+async fn await_change_set(
+    cfn: &Client,
+    name: &str,
+    id: &str,
+) -> anyhow::Result<Option<(String, Vec<ChangeRow>)>> {
     let mut delay = Duration::from_millis(100);
     loop {
         let out = cfn
             .describe_change_set()
-            .change_set_name(&id)
+            .change_set_name(id)
             .send()
             .await
             .map_err(|e| explain(format!("reading the change set of stack {name}"), &e))?;
         match out.status() {
             Some(ChangeSetStatus::CreateComplete) => {
-                let rows: Vec<ChangeRow> = out
-                    .changes()
-                    .iter()
-                    .filter_map(|c| c.resource_change())
-                    .map(|rc| ChangeRow {
-                        action: rc
-                            .action()
-                            .map(|a| a.as_str().to_string())
-                            .unwrap_or_default(),
-                        logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
-                        resource_type: rc.resource_type().unwrap_or_default().to_string(),
-                        replacement: rc.replacement().map(|r| r.as_str().to_string()),
-                    })
-                    .filter(|r| !r.logical_id.is_empty())
-                    .collect();
+                let rows = change_rows(&out);
                 if rows.is_empty() {
-                    delete_change_set(cfn, &id).await;
+                    delete_change_set(cfn, id).await;
                     return Ok(None);
                 }
-                return Ok(Some((id, rows)));
+                return Ok(Some((id.to_string(), rows)));
             }
             Some(ChangeSetStatus::Failed) => {
                 let reason = out.status_reason().unwrap_or("no reason given").to_string();
-                delete_change_set(cfn, &id).await;
+                delete_change_set(cfn, id).await;
                 if is_no_change_message(&reason) {
                     return Ok(None);
                 }
@@ -533,6 +600,24 @@ pub async fn create_change_set(
             }
         }
     }
+}
+
+/// The resource rows of a computed change set, in CloudFormation's order.
+fn change_rows(out: &DescribeChangeSetOutput) -> Vec<ChangeRow> {
+    out.changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|rc| ChangeRow {
+            action: rc
+                .action()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default(),
+            logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+            resource_type: rc.resource_type().unwrap_or_default().to_string(),
+            replacement: rc.replacement().map(|r| r.as_str().to_string()),
+        })
+        .filter(|r| !r.logical_id.is_empty())
+        .collect()
 }
 
 pub async fn delete_change_set(cfn: &Client, id: &str) {
