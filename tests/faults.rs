@@ -294,7 +294,13 @@ fn interrupt_up(
     let mut sent = Instant::now();
     for i in 0..signals {
         if i > 0 {
-            std::thread::sleep(Duration::from_millis(100));
+            // Two signals that arrive before the listener runs are one to it: send the next
+            // once the tool has said it saw the first.
+            wait_for_text(
+                &stderr_path,
+                "interrupted: stopping",
+                Duration::from_secs(10),
+            );
         }
         sent = Instant::now();
         // SAFETY: SIGINT to the child we spawned.
@@ -317,6 +323,17 @@ fn interrupt_up(
         status,
         after_signal: sent.elapsed(),
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
+/// Poll `path` until it contains `text` (or `limit` passes; the caller's asserts then say why).
+fn wait_for_text(path: &Path, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path).is_ok_and(|s| s.contains(text)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
