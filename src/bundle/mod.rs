@@ -399,6 +399,42 @@ enum Install {
     },
 }
 
+/// What the build will install, and what of that decides the inputs hash.
+struct Plan {
+    install: Install,
+    /// The language's name in the inputs hash.
+    language: &'static str,
+    /// Packages the runtime provides (normalized names), part of the inputs hash.
+    runtime_provided: Vec<String>,
+    /// Files that are not bundled but change what gets installed, by name (e.g. `.npmrc`).
+    extra_inputs: Vec<(String, PathBuf)>,
+    /// Requirements left out because the runtime provides them (for the manifest).
+    excluded: Vec<String>,
+}
+
+/// Where a function's artifact and its manifest are written.
+struct ArtifactPaths {
+    zip: PathBuf,
+    manifest: PathBuf,
+}
+
+impl ArtifactPaths {
+    fn new(artifact_dir: &Path, key: &str) -> ArtifactPaths {
+        ArtifactPaths {
+            zip: artifact_dir.join(format!("{key}.zip")),
+            manifest: artifact_dir.join(format!("{key}.json")),
+        }
+    }
+}
+
+/// Everything that goes into the zip and the manifest besides the function's settings.
+struct BundleContents {
+    sources: Vec<FileEntry>,
+    installed: Installed,
+    inputs_hash: String,
+    runtime_provided_excluded: Vec<String>,
+}
+
 /// Installed dependencies ready to bundle.
 #[derive(Default)]
 struct Installed {
@@ -481,8 +517,27 @@ impl Job<'_> {
     }
 
     fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
-        let key = self.key;
-        let config = self.config;
+        let sources = self.collect_sources()?;
+        let plan = self.plan()?;
+        let inputs_hash = self.inputs_hash(&sources, &plan)?;
+        let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
+        if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
+            return Ok(artifact);
+        }
+        let installed = self.install_dependencies(task, &plan.install)?;
+        // The dependency files may be read from the staging dir while zipping (when they
+        // could not be cached): `installed` keeps it until `finish` is done.
+        let contents = BundleContents {
+            sources,
+            installed,
+            inputs_hash,
+            runtime_provided_excluded: plan.excluded,
+        };
+        self.finish(task, contents, paths)
+    }
+
+    /// The function's own files, without the artifact and cache dirs, within the size limit.
+    fn collect_sources(&self) -> Result<Vec<FileEntry>, BuildError> {
         if !self.source_dir.is_dir() {
             return Err(BuildError::SourceMissing {
                 function: self.function(),
@@ -498,14 +553,70 @@ impl Job<'_> {
             !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
         });
         self.check_size(&sources)?;
+        Ok(sources)
+    }
 
+    /// The hash of everything that decides the bundle: the sources, the install inputs and
+    /// the settings in [`InputsSpec`].
+    fn inputs_hash(&self, sources: &[FileEntry], plan: &Plan) -> Result<String, BuildError> {
+        let mut inputs = Vec::with_capacity(sources.len() + plan.extra_inputs.len());
+        for f in sources {
+            inputs.push(InputFile {
+                path: f.zip_path.clone(),
+                executable: f.executable,
+                sha256: self.hash_file(&f.disk_path)?,
+            });
+        }
+        for (name, path) in &plan.extra_inputs {
+            inputs.push(InputFile {
+                path: format!("(install input) {name}"),
+                executable: false,
+                sha256: self.hash_file(path)?,
+            });
+        }
+        Ok(manifest::inputs_hash(
+            &InputsSpec {
+                tool_version: TOOL_VERSION,
+                language: plan.language,
+                runtime: &self.config.runtime,
+                architecture: self.config.architecture.as_str(),
+                source_date_epoch: self.settings.source_date_epoch,
+                runtime_provided: &plan.runtime_provided,
+            },
+            &inputs,
+        ))
+    }
+
+    /// The last build's artifact when its inputs hash matches, its zip is intact and it is
+    /// within the size limit (never with `--force`).
+    fn reuse(&self, paths: &ArtifactPaths, inputs_hash: &str) -> Option<Artifact> {
+        if self.force {
+            return None;
+        }
+        let mut previous = cache::lookup(&paths.zip, &paths.manifest, inputs_hash)?;
+        if previous.unzipped_bytes > self.settings.max_unzipped_bytes {
+            return None;
+        }
+        previous.needs_s3_upload = previous.zip_bytes > self.settings.max_direct_upload_bytes;
+        Some(Artifact {
+            function: self.function(),
+            zip_path: paths.zip.clone(),
+            manifest_path: paths.manifest.clone(),
+            manifest: previous,
+            cached: true,
+        })
+    }
+
+    /// What to install, and what of that decides the inputs hash.
+    fn plan(&self) -> Result<Plan, BuildError> {
         let mut runtime_provided = Vec::new();
         let mut excluded = Vec::new();
         let mut extra_inputs = Vec::new();
-        let install = match config.language() {
+        let install = match self.config.language() {
             Language::Node => self.plan_npm(&mut extra_inputs)?,
             Language::Python => {
-                runtime_provided = config
+                runtime_provided = self
+                    .config
                     .runtime_provided()
                     .iter()
                     .map(|n| python::normalize(n))
@@ -513,85 +624,36 @@ impl Job<'_> {
                 self.plan_pip(&runtime_provided, &mut excluded)?
             }
         };
-
-        let mut inputs = Vec::with_capacity(sources.len() + extra_inputs.len());
-        for f in &sources {
-            inputs.push(InputFile {
-                path: f.zip_path.clone(),
-                executable: f.executable,
-                sha256: self.hash_file(&f.disk_path)?,
-            });
-        }
-        for (name, path) in &extra_inputs {
-            inputs.push(InputFile {
-                path: format!("(install input) {name}"),
-                executable: false,
-                sha256: self.hash_file(path)?,
-            });
-        }
-        let language = match config.language() {
+        let language = match self.config.language() {
             Language::Node => "node",
             Language::Python => "python",
         };
-        let inputs_hash = manifest::inputs_hash(
-            &InputsSpec {
-                tool_version: TOOL_VERSION,
-                language,
-                runtime: &config.runtime,
-                architecture: config.architecture.as_str(),
-                source_date_epoch: self.settings.source_date_epoch,
-                runtime_provided: &runtime_provided,
-            },
-            &inputs,
-        );
-
-        let zip_path = self.artifact_dir.join(format!("{key}.zip"));
-        let manifest_path = self.artifact_dir.join(format!("{key}.json"));
-        if !self.force {
-            if let Some(mut previous) = cache::lookup(&zip_path, &manifest_path, &inputs_hash) {
-                if previous.unzipped_bytes <= self.settings.max_unzipped_bytes {
-                    previous.needs_s3_upload =
-                        previous.zip_bytes > self.settings.max_direct_upload_bytes;
-                    return Ok(Artifact {
-                        function: self.function(),
-                        zip_path,
-                        manifest_path,
-                        manifest: previous,
-                        cached: true,
-                    });
-                }
-            }
-        }
-
-        let installed = self.install_dependencies(task, install)?;
-        // The dependency files may be read from the staging dir while zipping (when they
-        // could not be cached): `installed` keeps it until `finish` is done.
-        self.finish(
-            task,
-            sources,
-            installed.files,
-            installed.dependencies,
-            inputs_hash,
+        Ok(Plan {
+            install,
+            language,
+            runtime_provided,
+            extra_inputs,
             excluded,
-            installed.platform_tags,
-            zip_path,
-            manifest_path,
-        )
+        })
     }
 
     /// The dependency files to bundle: from a verified cache entry, else installed now in a
     /// clean staging directory and then moved into the cache.
-    fn install_dependencies(&self, task: &Task, install: Install) -> Result<Installed, BuildError> {
-        let (selection, platform_tags) = match &install {
+    fn install_dependencies(
+        &self,
+        task: &Task,
+        install: &Install,
+    ) -> Result<Installed, BuildError> {
+        let (selection, platform_tags) = match install {
             Install::None => return Ok(Installed::default()),
             Install::Npm { .. } => (NODE_SELECTION, Vec::new()),
             Install::Pip { tags, .. } => (PYTHON_SELECTION, tags.clone()),
         };
-        let entry = self.dependency_layer(&install)?;
+        let entry = self.dependency_layer(install)?;
         let (files, staging) = match self.cached_layer(task, &entry, selection) {
             Some(files) => (files, None),
             None => {
-                let (files, staging) = self.fresh_layer(task, &install, &entry, selection)?;
+                let (files, staging) = self.fresh_layer(task, install, &entry, selection)?;
                 (files, Some(staging))
             }
         };
@@ -1011,48 +1073,32 @@ impl Job<'_> {
     }
 
     /// Merge, check limits, zip, and write the artifact and its manifest atomically.
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         task: &Task,
-        sources: Vec<FileEntry>,
-        dependency_files: Vec<FileEntry>,
-        mut dependencies: Vec<Dependency>,
-        inputs_hash: String,
-        runtime_provided_excluded: Vec<String>,
-        platform_tags: Vec<String>,
-        zip_path: PathBuf,
-        manifest_path: PathBuf,
+        contents: BundleContents,
+        paths: ArtifactPaths,
     ) -> Result<Artifact, BuildError> {
         // Ctrl-C while the other function's npm/pip ran: do not start zipping.
         crate::interrupt::check()?;
-        let mut all = sources;
-        all.extend(dependency_files);
-        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
-        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
-            return Err(BuildError::PathConflict {
-                function: self.function(),
-                path: pair[0].zip_path.clone(),
-            });
-        }
+        let BundleContents {
+            sources,
+            installed,
+            inputs_hash,
+            runtime_provided_excluded,
+        } = contents;
+        // `_staging` is bound (not `_`) so the staging dir outlives the zipping.
+        let Installed {
+            files,
+            mut dependencies,
+            platform_tags,
+            _staging,
+        } = installed;
+        let all = self.merge(sources, files)?;
         let unzipped_bytes = self.check_size(&all)?;
         task.set_message(format!("{}: zipping {} files", self.key, all.len()));
         let file_count = all.len() as u64;
-        let entries: Vec<ZipEntry> = all
-            .into_iter()
-            .map(|f| ZipEntry {
-                path: f.zip_path,
-                executable: f.executable,
-                contents: Contents::File(f.disk_path),
-            })
-            .collect();
-        let bytes =
-            archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
-                BuildError::Zip {
-                    function: self.function(),
-                    source,
-                }
-            })?;
+        let bytes = self.zip(all)?;
         let (sha256_hex, sha256_base64) = manifest::sha256_pair(&bytes);
         dependencies.sort();
         let manifest = Manifest {
@@ -1074,16 +1120,52 @@ impl Job<'_> {
         };
         let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         json.push(b'\n');
-        crate::atomic_write::write_atomically(&zip_path, &bytes)
-            .map_err(self.io(format!("writing {}", zip_path.display())))?;
-        crate::atomic_write::write_atomically(&manifest_path, &json)
-            .map_err(self.io(format!("writing {}", manifest_path.display())))?;
+        crate::atomic_write::write_atomically(&paths.zip, &bytes)
+            .map_err(self.io(format!("writing {}", paths.zip.display())))?;
+        crate::atomic_write::write_atomically(&paths.manifest, &json)
+            .map_err(self.io(format!("writing {}", paths.manifest.display())))?;
         Ok(Artifact {
             function: self.function(),
-            zip_path,
-            manifest_path,
+            zip_path: paths.zip,
+            manifest_path: paths.manifest,
             manifest,
             cached: false,
+        })
+    }
+
+    /// The sources and the dependency files in zip order; one path in both is refused.
+    fn merge(
+        &self,
+        sources: Vec<FileEntry>,
+        dependency_files: Vec<FileEntry>,
+    ) -> Result<Vec<FileEntry>, BuildError> {
+        let mut all = sources;
+        all.extend(dependency_files);
+        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
+        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
+            return Err(BuildError::PathConflict {
+                function: self.function(),
+                path: pair[0].zip_path.clone(),
+            });
+        }
+        Ok(all)
+    }
+
+    /// The reproducible zip of `files` (already in zip order).
+    fn zip(&self, files: Vec<FileEntry>) -> Result<Vec<u8>, BuildError> {
+        let entries: Vec<ZipEntry> = files
+            .into_iter()
+            .map(|f| ZipEntry {
+                path: f.zip_path,
+                executable: f.executable,
+                contents: Contents::File(f.disk_path),
+            })
+            .collect();
+        archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
+            BuildError::Zip {
+                function: self.function(),
+                source,
+            }
         })
     }
 }
