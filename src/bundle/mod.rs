@@ -25,6 +25,7 @@
 pub mod archive;
 mod cache;
 mod files;
+mod installer;
 mod layer;
 pub mod manifest;
 mod node;
@@ -42,10 +43,11 @@ use sha2::{Digest, Sha256};
 pub use files::{skip_node_dependency, skip_python_dependency, skip_source};
 pub use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
 
-use crate::config::{FunctionConfig, Language, Project};
+use crate::config::{FunctionConfig, Project};
 use crate::report::{human_bytes, human_duration, Reporter, Task};
 use archive::{Contents, ZipEntry};
 use files::{CollectError, FileEntry};
+use installer::{Installer, Plan};
 use manifest::{InputFile, InputsSpec};
 use process::{Cmd, RunError};
 
@@ -385,33 +387,6 @@ struct Job<'a> {
     force: bool,
 }
 
-/// How dependencies get installed.
-enum Install {
-    None,
-    Npm {
-        /// Install inputs present in the source dir (package.json, lockfile, .npmrc).
-        inputs: Vec<PathBuf>,
-    },
-    Pip {
-        requirements: String,
-        python_version: String,
-        tags: Vec<String>,
-    },
-}
-
-/// What the build will install, and what of that decides the inputs hash.
-struct Plan {
-    install: Install,
-    /// The language's name in the inputs hash.
-    language: &'static str,
-    /// Packages the runtime provides (normalized names), part of the inputs hash.
-    runtime_provided: Vec<String>,
-    /// Files that are not bundled but change what gets installed, by name (e.g. `.npmrc`).
-    extra_inputs: Vec<(String, PathBuf)>,
-    /// Requirements left out because the runtime provides them (for the manifest).
-    excluded: Vec<String>,
-}
-
 /// Where a function's artifact and its manifest are written.
 struct ArtifactPaths {
     zip: PathBuf,
@@ -444,16 +419,6 @@ struct Installed {
     /// Where `files` are when they could not be moved into the cache; removed when dropped.
     _staging: Option<tempfile::TempDir>,
 }
-
-const NODE_SELECTION: layer::Selection = layer::Selection {
-    prefix: "node_modules/",
-    skip: files::skip_node_dependency,
-};
-
-const PYTHON_SELECTION: layer::Selection = layer::Selection {
-    prefix: "",
-    skip: files::skip_python_dependency,
-};
 
 impl Job<'_> {
     fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
@@ -518,13 +483,13 @@ impl Job<'_> {
 
     fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
         let sources = self.collect_sources()?;
-        let plan = self.plan()?;
+        let plan = Plan::for_job(self)?;
         let inputs_hash = self.inputs_hash(&sources, &plan)?;
         let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
         if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
             return Ok(artifact);
         }
-        let installed = self.install_dependencies(task, &plan.install)?;
+        let installed = self.install_dependencies(task, &plan.installer)?;
         // The dependency files may be read from the staging dir while zipping (when they
         // could not be cached): `installed` keeps it until `finish` is done.
         let contents = BundleContents {
@@ -607,64 +572,28 @@ impl Job<'_> {
         })
     }
 
-    /// What to install, and what of that decides the inputs hash.
-    fn plan(&self) -> Result<Plan, BuildError> {
-        let mut runtime_provided = Vec::new();
-        let mut excluded = Vec::new();
-        let mut extra_inputs = Vec::new();
-        let install = match self.config.language() {
-            Language::Node => self.plan_npm(&mut extra_inputs)?,
-            Language::Python => {
-                runtime_provided = self
-                    .config
-                    .runtime_provided()
-                    .iter()
-                    .map(|n| python::normalize(n))
-                    .collect();
-                self.plan_pip(&runtime_provided, &mut excluded)?
-            }
-        };
-        let language = match self.config.language() {
-            Language::Node => "node",
-            Language::Python => "python",
-        };
-        Ok(Plan {
-            install,
-            language,
-            runtime_provided,
-            extra_inputs,
-            excluded,
-        })
-    }
-
     /// The dependency files to bundle: from a verified cache entry, else installed now in a
     /// clean staging directory and then moved into the cache.
     fn install_dependencies(
         &self,
         task: &Task,
-        install: &Install,
+        installer: &Installer,
     ) -> Result<Installed, BuildError> {
-        let (selection, platform_tags) = match install {
-            Install::None => return Ok(Installed::default()),
-            Install::Npm { .. } => (NODE_SELECTION, Vec::new()),
-            Install::Pip { tags, .. } => (PYTHON_SELECTION, tags.clone()),
+        let Some(selection) = installer.selection() else {
+            return Ok(Installed::default());
         };
-        let entry = self.dependency_layer(install)?;
+        let entry = self.dependency_layer(installer)?;
         let (files, staging) = match self.cached_layer(task, &entry, selection) {
             Some(files) => (files, None),
             None => {
-                let (files, staging) = self.fresh_layer(task, install, &entry, selection)?;
+                let (files, staging) = self.fresh_layer(task, installer, &entry, selection)?;
                 (files, Some(staging))
             }
         };
-        let dependencies = match install {
-            Install::Npm { .. } => node::installed_packages(&files),
-            _ => python::installed_distributions(&files),
-        };
         Ok(Installed {
+            dependencies: installer.dependencies(&files),
             files,
-            dependencies,
-            platform_tags,
+            platform_tags: installer.platform_tags(),
             _staging: staging,
         })
     }
@@ -710,20 +639,12 @@ impl Job<'_> {
     fn fresh_layer(
         &self,
         task: &Task,
-        install: &Install,
+        installer: &Installer,
         entry: &Path,
         selection: layer::Selection,
     ) -> Result<(Vec<FileEntry>, tempfile::TempDir), BuildError> {
         let mut staging = self.staging_dir()?;
-        let installed = match install {
-            Install::Npm { inputs } => self.run_npm(task, inputs, &mut staging)?,
-            Install::Pip {
-                requirements,
-                python_version,
-                tags,
-            } => self.run_pip(task, requirements, python_version, tags, &mut staging)?,
-            Install::None => unreachable!("nothing to install"),
-        };
+        let installed = installer.install(self, task, &mut staging)?;
         // Nothing installed (e.g. only other platforms' optional packages) is cached too.
         std::fs::create_dir_all(&installed)
             .map_err(self.io(format!("creating {}", installed.display())))?;
@@ -756,92 +677,15 @@ impl Job<'_> {
             .map_err(self.io("creating a staging directory"))
     }
 
-    fn run_npm(
-        &self,
-        task: &Task,
-        inputs: &[PathBuf],
-        staging: &mut tempfile::TempDir,
-    ) -> Result<PathBuf, BuildError> {
-        task.set_message(format!("{}: installing dependencies (npm ci)", self.key));
-        for input in inputs {
-            let name = input.file_name().expect("a file path");
-            std::fs::copy(input, staging.path().join(name))
-                .map_err(self.io(format!("copying {} to staging", input.display())))?;
-        }
-        let cmd = node::npm_ci(staging.path(), self.config.architecture);
-        self.run_install(cmd, "npm ci", staging, |stderr| {
-            if node::is_out_of_sync(stderr) {
-                (
-                    "package-lock.json is out of date with package.json".into(),
-                    format!(
-                        "run `npm install` in {} and commit package-lock.json",
-                        self.source_dir.display()
-                    ),
-                )
-            } else {
-                (
-                    "npm could not install the locked dependencies".into(),
-                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
-                )
-            }
-        })?;
-        Ok(staging.path().join("node_modules"))
-    }
-
-    fn run_pip(
-        &self,
-        task: &Task,
-        requirements: &str,
-        python_version: &str,
-        tags: &[String],
-        staging: &mut tempfile::TempDir,
-    ) -> Result<PathBuf, BuildError> {
-        let arch = self.config.architecture;
-        task.set_message(format!(
-            "{}: installing dependencies (pip, Python {python_version} {})",
-            self.key,
-            arch.as_str()
-        ));
-        std::fs::write(staging.path().join(python::REQUIREMENTS), requirements)
-            .map_err(self.io("writing the filtered requirements"))?;
-        let cmd = python::pip_install(
-            self.settings.python.clone(),
-            staging.path(),
-            python_version,
-            tags,
-        );
-        self.run_install(cmd, "pip install", staging, |stderr| {
-            python::explain_pip_failure(stderr, python_version, arch)
-        })?;
-        Ok(staging.path().join("target"))
-    }
-
     /// Where this function's installed dependencies are cached, keyed by everything that
     /// decides them (and the cache's format, so entries of older layouts are never read).
-    fn dependency_layer(&self, install: &Install) -> Result<PathBuf, BuildError> {
+    fn dependency_layer(&self, installer: &Installer) -> Result<PathBuf, BuildError> {
         let mut hasher = Sha256::new();
         hasher.update(b"deps-v2");
         hasher.update(TOOL_VERSION.as_bytes());
         hasher.update(self.config.runtime.as_bytes());
         hasher.update(self.config.architecture.as_str().as_bytes());
-        match install {
-            Install::None => {}
-            Install::Npm { inputs } => {
-                for input in inputs {
-                    hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
-                    hasher.update(self.hash_file(input)?);
-                }
-            }
-            Install::Pip {
-                requirements,
-                python_version,
-                tags,
-            } => {
-                hasher.update(requirements.as_bytes());
-                hasher.update(python_version.as_bytes());
-                hasher.update(tags.join(",").as_bytes());
-            }
-        }
+        installer.hash_into(self, &mut hasher)?;
         let digest = hex::encode(hasher.finalize());
         Ok(self
             .cache_dir()
@@ -881,141 +725,6 @@ impl Job<'_> {
             });
         }
         Ok(size)
-    }
-
-    fn plan_npm(&self, extra_inputs: &mut Vec<(String, PathBuf)>) -> Result<Install, BuildError> {
-        let package_json = self.source_dir.join("package.json");
-        let text = match std::fs::read_to_string(&package_json) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
-            Err(e) => return Err(self.io(format!("reading {}", package_json.display()))(e)),
-        };
-        let invalid = |detail: String| BuildError::InvalidPackageJson {
-            function: self.function(),
-            path: package_json.clone(),
-            detail,
-        };
-        let lock_problem = |p, lockfile: &Path| self.lock_error(p, lockfile);
-        let has_deps = node::has_dependencies(&text).map_err(|p| match p {
-            node::LockProblem::Invalid(d) => invalid(d),
-            other => invalid(format!("{other:?}")),
-        })?;
-        if !has_deps {
-            return Ok(Install::None);
-        }
-        let lockfile = node::LOCKFILES
-            .iter()
-            .map(|name| self.source_dir.join(name))
-            .find(|p| p.is_file());
-        let lock_text = match &lockfile {
-            Some(p) => Some(
-                std::fs::read_to_string(p).map_err(self.io(format!("reading {}", p.display())))?,
-            ),
-            None => None,
-        };
-        let lock_path = lockfile
-            .clone()
-            .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
-        node::check_lockfile(&text, lock_text.as_deref())
-            .map_err(|p| lock_problem(p, &lock_path))?;
-        if let Some(lock_text) = &lock_text {
-            node::check_integrity(lock_text, &self.registry_hosts())
-                .map_err(|p| lock_problem(p, &lock_path))?;
-        }
-        let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
-            .iter()
-            .map(|name| self.source_dir.join(name))
-            .filter(|p| p.is_file())
-            .collect();
-        // .npmrc is not bundled (a dot-file) but changes what npm installs.
-        let npmrc = self.source_dir.join(".npmrc");
-        if npmrc.is_file() {
-            extra_inputs.push((".npmrc".into(), npmrc));
-        }
-        Ok(Install::Npm { inputs })
-    }
-
-    /// Where npm may fetch packages from; see [`node::registry_hosts`].
-    fn registry_hosts(&self) -> Vec<String> {
-        let npmrc = std::fs::read_to_string(self.source_dir.join(".npmrc")).ok();
-        let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
-            .iter()
-            .find_map(|k| std::env::var(k).ok());
-        node::registry_hosts(npmrc.as_deref(), env.as_deref())
-    }
-
-    fn lock_error(&self, problem: node::LockProblem, lockfile: &Path) -> BuildError {
-        let function = self.function();
-        let dir = self.source_dir.clone();
-        let lockfile_name = lockfile
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let lockfile = lockfile.to_path_buf();
-        match problem {
-            node::LockProblem::Missing => BuildError::LockfileMissing { function, dir },
-            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
-                function,
-                dir,
-                lockfile,
-                lockfile_name,
-                detail,
-            },
-            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
-                function,
-                path: lockfile,
-                detail,
-            },
-            node::LockProblem::NoIntegrity(packages) => BuildError::LockfileUnverified {
-                function,
-                dir,
-                lockfile,
-                packages: format!("{} package(s): {}", packages.len(), name_some(&packages, 5)),
-            },
-            node::LockProblem::Source {
-                package,
-                url,
-                reason,
-            } => BuildError::LockfileSource {
-                function,
-                dir,
-                lockfile,
-                detail: format!("{package} would be fetched from {url}: {reason}"),
-            },
-        }
-    }
-
-    fn plan_pip(
-        &self,
-        runtime_provided: &[String],
-        excluded: &mut Vec<String>,
-    ) -> Result<Install, BuildError> {
-        let path = self.source_dir.join(python::REQUIREMENTS);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
-            Err(e) => return Err(self.io(format!("reading {}", path.display()))(e)),
-        };
-        let requirements_error = |e: python::RequirementsError| BuildError::Requirements {
-            function: self.function(),
-            path: path.clone(),
-            line: e.line,
-            message: e.message,
-        };
-        let lines = python::parse(&text).map_err(requirements_error)?;
-        python::check_locked(&lines).map_err(requirements_error)?;
-        let filtered = python::filter(&lines, runtime_provided);
-        *excluded = filtered.excluded;
-        if filtered.kept == 0 {
-            return Ok(Install::None);
-        }
-        let python_version = self.config.python_version().unwrap_or_default().to_string();
-        let tags = python::platform_tags(&python_version, self.config.architecture);
-        Ok(Install::Pip {
-            requirements: filtered.text,
-            python_version,
-            tags,
-        })
     }
 
     /// Run an install command; on failure keep the staging dir so the printed command can be
