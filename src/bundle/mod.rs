@@ -25,6 +25,7 @@
 pub mod archive;
 mod cache;
 mod files;
+mod installer;
 mod layer;
 pub mod manifest;
 mod node;
@@ -42,10 +43,11 @@ use sha2::{Digest, Sha256};
 pub use files::{skip_node_dependency, skip_python_dependency, skip_source};
 pub use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
 
-use crate::config::{FunctionConfig, Language, Project};
+use crate::config::{FunctionConfig, Project};
 use crate::report::{human_bytes, human_duration, Reporter, Task};
 use archive::{Contents, ZipEntry};
 use files::{CollectError, FileEntry};
+use installer::{Installer, Plan};
 use manifest::{InputFile, InputsSpec};
 use process::{Cmd, RunError};
 
@@ -385,18 +387,27 @@ struct Job<'a> {
     force: bool,
 }
 
-/// How dependencies get installed.
-enum Install {
-    None,
-    Npm {
-        /// Install inputs present in the source dir (package.json, lockfile, .npmrc).
-        inputs: Vec<PathBuf>,
-    },
-    Pip {
-        requirements: String,
-        python_version: String,
-        tags: Vec<String>,
-    },
+/// Where a function's artifact and its manifest are written.
+struct ArtifactPaths {
+    zip: PathBuf,
+    manifest: PathBuf,
+}
+
+impl ArtifactPaths {
+    fn new(artifact_dir: &Path, key: &str) -> ArtifactPaths {
+        ArtifactPaths {
+            zip: artifact_dir.join(format!("{key}.zip")),
+            manifest: artifact_dir.join(format!("{key}.json")),
+        }
+    }
+}
+
+/// Everything that goes into the zip and the manifest besides the function's settings.
+struct BundleContents {
+    sources: Vec<FileEntry>,
+    installed: Installed,
+    inputs_hash: String,
+    runtime_provided_excluded: Vec<String>,
 }
 
 /// Installed dependencies ready to bundle.
@@ -408,16 +419,6 @@ struct Installed {
     /// Where `files` are when they could not be moved into the cache; removed when dropped.
     _staging: Option<tempfile::TempDir>,
 }
-
-const NODE_SELECTION: layer::Selection = layer::Selection {
-    prefix: "node_modules/",
-    skip: files::skip_node_dependency,
-};
-
-const PYTHON_SELECTION: layer::Selection = layer::Selection {
-    prefix: "",
-    skip: files::skip_python_dependency,
-};
 
 impl Job<'_> {
     fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
@@ -481,8 +482,27 @@ impl Job<'_> {
     }
 
     fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
-        let key = self.key;
-        let config = self.config;
+        let sources = self.collect_sources()?;
+        let plan = Plan::for_job(self)?;
+        let inputs_hash = self.inputs_hash(&sources, &plan)?;
+        let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
+        if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
+            return Ok(artifact);
+        }
+        let installed = self.install_dependencies(task, &plan.installer)?;
+        // The dependency files may be read from the staging dir while zipping (when they
+        // could not be cached): `installed` keeps it until `finish` is done.
+        let contents = BundleContents {
+            sources,
+            installed,
+            inputs_hash,
+            runtime_provided_excluded: plan.excluded,
+        };
+        self.finish(task, contents, paths)
+    }
+
+    /// The function's own files, without the artifact and cache dirs, within the size limit.
+    fn collect_sources(&self) -> Result<Vec<FileEntry>, BuildError> {
         if !self.source_dir.is_dir() {
             return Err(BuildError::SourceMissing {
                 function: self.function(),
@@ -498,111 +518,82 @@ impl Job<'_> {
             !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
         });
         self.check_size(&sources)?;
+        Ok(sources)
+    }
 
-        let mut runtime_provided = Vec::new();
-        let mut excluded = Vec::new();
-        let mut extra_inputs = Vec::new();
-        let install = match config.language() {
-            Language::Node => self.plan_npm(&mut extra_inputs)?,
-            Language::Python => {
-                runtime_provided = config
-                    .runtime_provided()
-                    .iter()
-                    .map(|n| python::normalize(n))
-                    .collect();
-                self.plan_pip(&runtime_provided, &mut excluded)?
-            }
-        };
-
-        let mut inputs = Vec::with_capacity(sources.len() + extra_inputs.len());
-        for f in &sources {
+    /// The hash of everything that decides the bundle: the sources, the install inputs and
+    /// the settings in [`InputsSpec`].
+    fn inputs_hash(&self, sources: &[FileEntry], plan: &Plan) -> Result<String, BuildError> {
+        let mut inputs = Vec::with_capacity(sources.len() + plan.extra_inputs.len());
+        for f in sources {
             inputs.push(InputFile {
                 path: f.zip_path.clone(),
                 executable: f.executable,
                 sha256: self.hash_file(&f.disk_path)?,
             });
         }
-        for (name, path) in &extra_inputs {
+        for (name, path) in &plan.extra_inputs {
             inputs.push(InputFile {
                 path: format!("(install input) {name}"),
                 executable: false,
                 sha256: self.hash_file(path)?,
             });
         }
-        let language = match config.language() {
-            Language::Node => "node",
-            Language::Python => "python",
-        };
-        let inputs_hash = manifest::inputs_hash(
+        Ok(manifest::inputs_hash(
             &InputsSpec {
                 tool_version: TOOL_VERSION,
-                language,
-                runtime: &config.runtime,
-                architecture: config.architecture.as_str(),
+                language: plan.language,
+                runtime: &self.config.runtime,
+                architecture: self.config.architecture.as_str(),
                 source_date_epoch: self.settings.source_date_epoch,
-                runtime_provided: &runtime_provided,
+                runtime_provided: &plan.runtime_provided,
             },
             &inputs,
-        );
+        ))
+    }
 
-        let zip_path = self.artifact_dir.join(format!("{key}.zip"));
-        let manifest_path = self.artifact_dir.join(format!("{key}.json"));
-        if !self.force {
-            if let Some(mut previous) = cache::lookup(&zip_path, &manifest_path, &inputs_hash) {
-                if previous.unzipped_bytes <= self.settings.max_unzipped_bytes {
-                    previous.needs_s3_upload =
-                        previous.zip_bytes > self.settings.max_direct_upload_bytes;
-                    return Ok(Artifact {
-                        function: self.function(),
-                        zip_path,
-                        manifest_path,
-                        manifest: previous,
-                        cached: true,
-                    });
-                }
-            }
+    /// The last build's artifact when its inputs hash matches, its zip is intact and it is
+    /// within the size limit (never with `--force`).
+    fn reuse(&self, paths: &ArtifactPaths, inputs_hash: &str) -> Option<Artifact> {
+        if self.force {
+            return None;
         }
-
-        let installed = self.install_dependencies(task, install)?;
-        // The dependency files may be read from the staging dir while zipping (when they
-        // could not be cached): `installed` keeps it until `finish` is done.
-        self.finish(
-            task,
-            sources,
-            installed.files,
-            installed.dependencies,
-            inputs_hash,
-            excluded,
-            installed.platform_tags,
-            zip_path,
-            manifest_path,
-        )
+        let mut previous = cache::lookup(&paths.zip, &paths.manifest, inputs_hash)?;
+        if previous.unzipped_bytes > self.settings.max_unzipped_bytes {
+            return None;
+        }
+        previous.needs_s3_upload = previous.zip_bytes > self.settings.max_direct_upload_bytes;
+        Some(Artifact {
+            function: self.function(),
+            zip_path: paths.zip.clone(),
+            manifest_path: paths.manifest.clone(),
+            manifest: previous,
+            cached: true,
+        })
     }
 
     /// The dependency files to bundle: from a verified cache entry, else installed now in a
     /// clean staging directory and then moved into the cache.
-    fn install_dependencies(&self, task: &Task, install: Install) -> Result<Installed, BuildError> {
-        let (selection, platform_tags) = match &install {
-            Install::None => return Ok(Installed::default()),
-            Install::Npm { .. } => (NODE_SELECTION, Vec::new()),
-            Install::Pip { tags, .. } => (PYTHON_SELECTION, tags.clone()),
+    fn install_dependencies(
+        &self,
+        task: &Task,
+        installer: &Installer,
+    ) -> Result<Installed, BuildError> {
+        let Some(selection) = installer.selection() else {
+            return Ok(Installed::default());
         };
-        let entry = self.dependency_layer(&install)?;
+        let entry = self.dependency_layer(installer)?;
         let (files, staging) = match self.cached_layer(task, &entry, selection) {
             Some(files) => (files, None),
             None => {
-                let (files, staging) = self.fresh_layer(task, &install, &entry, selection)?;
+                let (files, staging) = self.fresh_layer(task, installer, &entry, selection)?;
                 (files, Some(staging))
             }
         };
-        let dependencies = match install {
-            Install::Npm { .. } => node::installed_packages(&files),
-            _ => python::installed_distributions(&files),
-        };
         Ok(Installed {
+            dependencies: installer.dependencies(&files),
             files,
-            dependencies,
-            platform_tags,
+            platform_tags: installer.platform_tags(),
             _staging: staging,
         })
     }
@@ -648,20 +639,12 @@ impl Job<'_> {
     fn fresh_layer(
         &self,
         task: &Task,
-        install: &Install,
+        installer: &Installer,
         entry: &Path,
         selection: layer::Selection,
     ) -> Result<(Vec<FileEntry>, tempfile::TempDir), BuildError> {
         let mut staging = self.staging_dir()?;
-        let installed = match install {
-            Install::Npm { inputs } => self.run_npm(task, inputs, &mut staging)?,
-            Install::Pip {
-                requirements,
-                python_version,
-                tags,
-            } => self.run_pip(task, requirements, python_version, tags, &mut staging)?,
-            Install::None => unreachable!("nothing to install"),
-        };
+        let installed = installer.install(self, task, &mut staging)?;
         // Nothing installed (e.g. only other platforms' optional packages) is cached too.
         std::fs::create_dir_all(&installed)
             .map_err(self.io(format!("creating {}", installed.display())))?;
@@ -694,92 +677,15 @@ impl Job<'_> {
             .map_err(self.io("creating a staging directory"))
     }
 
-    fn run_npm(
-        &self,
-        task: &Task,
-        inputs: &[PathBuf],
-        staging: &mut tempfile::TempDir,
-    ) -> Result<PathBuf, BuildError> {
-        task.set_message(format!("{}: installing dependencies (npm ci)", self.key));
-        for input in inputs {
-            let name = input.file_name().expect("a file path");
-            std::fs::copy(input, staging.path().join(name))
-                .map_err(self.io(format!("copying {} to staging", input.display())))?;
-        }
-        let cmd = node::npm_ci(staging.path(), self.config.architecture);
-        self.run_install(cmd, "npm ci", staging, |stderr| {
-            if node::is_out_of_sync(stderr) {
-                (
-                    "package-lock.json is out of date with package.json".into(),
-                    format!(
-                        "run `npm install` in {} and commit package-lock.json",
-                        self.source_dir.display()
-                    ),
-                )
-            } else {
-                (
-                    "npm could not install the locked dependencies".into(),
-                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
-                )
-            }
-        })?;
-        Ok(staging.path().join("node_modules"))
-    }
-
-    fn run_pip(
-        &self,
-        task: &Task,
-        requirements: &str,
-        python_version: &str,
-        tags: &[String],
-        staging: &mut tempfile::TempDir,
-    ) -> Result<PathBuf, BuildError> {
-        let arch = self.config.architecture;
-        task.set_message(format!(
-            "{}: installing dependencies (pip, Python {python_version} {})",
-            self.key,
-            arch.as_str()
-        ));
-        std::fs::write(staging.path().join(python::REQUIREMENTS), requirements)
-            .map_err(self.io("writing the filtered requirements"))?;
-        let cmd = python::pip_install(
-            self.settings.python.clone(),
-            staging.path(),
-            python_version,
-            tags,
-        );
-        self.run_install(cmd, "pip install", staging, |stderr| {
-            python::explain_pip_failure(stderr, python_version, arch)
-        })?;
-        Ok(staging.path().join("target"))
-    }
-
     /// Where this function's installed dependencies are cached, keyed by everything that
     /// decides them (and the cache's format, so entries of older layouts are never read).
-    fn dependency_layer(&self, install: &Install) -> Result<PathBuf, BuildError> {
+    fn dependency_layer(&self, installer: &Installer) -> Result<PathBuf, BuildError> {
         let mut hasher = Sha256::new();
         hasher.update(b"deps-v2");
         hasher.update(TOOL_VERSION.as_bytes());
         hasher.update(self.config.runtime.as_bytes());
         hasher.update(self.config.architecture.as_str().as_bytes());
-        match install {
-            Install::None => {}
-            Install::Npm { inputs } => {
-                for input in inputs {
-                    hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
-                    hasher.update(self.hash_file(input)?);
-                }
-            }
-            Install::Pip {
-                requirements,
-                python_version,
-                tags,
-            } => {
-                hasher.update(requirements.as_bytes());
-                hasher.update(python_version.as_bytes());
-                hasher.update(tags.join(",").as_bytes());
-            }
-        }
+        installer.hash_into(self, &mut hasher)?;
         let digest = hex::encode(hasher.finalize());
         Ok(self
             .cache_dir()
@@ -819,141 +725,6 @@ impl Job<'_> {
             });
         }
         Ok(size)
-    }
-
-    fn plan_npm(&self, extra_inputs: &mut Vec<(String, PathBuf)>) -> Result<Install, BuildError> {
-        let package_json = self.source_dir.join("package.json");
-        let text = match std::fs::read_to_string(&package_json) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
-            Err(e) => return Err(self.io(format!("reading {}", package_json.display()))(e)),
-        };
-        let invalid = |detail: String| BuildError::InvalidPackageJson {
-            function: self.function(),
-            path: package_json.clone(),
-            detail,
-        };
-        let lock_problem = |p, lockfile: &Path| self.lock_error(p, lockfile);
-        let has_deps = node::has_dependencies(&text).map_err(|p| match p {
-            node::LockProblem::Invalid(d) => invalid(d),
-            other => invalid(format!("{other:?}")),
-        })?;
-        if !has_deps {
-            return Ok(Install::None);
-        }
-        let lockfile = node::LOCKFILES
-            .iter()
-            .map(|name| self.source_dir.join(name))
-            .find(|p| p.is_file());
-        let lock_text = match &lockfile {
-            Some(p) => Some(
-                std::fs::read_to_string(p).map_err(self.io(format!("reading {}", p.display())))?,
-            ),
-            None => None,
-        };
-        let lock_path = lockfile
-            .clone()
-            .unwrap_or_else(|| self.source_dir.join("package-lock.json"));
-        node::check_lockfile(&text, lock_text.as_deref())
-            .map_err(|p| lock_problem(p, &lock_path))?;
-        if let Some(lock_text) = &lock_text {
-            node::check_integrity(lock_text, &self.registry_hosts())
-                .map_err(|p| lock_problem(p, &lock_path))?;
-        }
-        let inputs: Vec<PathBuf> = node::INSTALL_INPUTS
-            .iter()
-            .map(|name| self.source_dir.join(name))
-            .filter(|p| p.is_file())
-            .collect();
-        // .npmrc is not bundled (a dot-file) but changes what npm installs.
-        let npmrc = self.source_dir.join(".npmrc");
-        if npmrc.is_file() {
-            extra_inputs.push((".npmrc".into(), npmrc));
-        }
-        Ok(Install::Npm { inputs })
-    }
-
-    /// Where npm may fetch packages from; see [`node::registry_hosts`].
-    fn registry_hosts(&self) -> Vec<String> {
-        let npmrc = std::fs::read_to_string(self.source_dir.join(".npmrc")).ok();
-        let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
-            .iter()
-            .find_map(|k| std::env::var(k).ok());
-        node::registry_hosts(npmrc.as_deref(), env.as_deref())
-    }
-
-    fn lock_error(&self, problem: node::LockProblem, lockfile: &Path) -> BuildError {
-        let function = self.function();
-        let dir = self.source_dir.clone();
-        let lockfile_name = lockfile
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let lockfile = lockfile.to_path_buf();
-        match problem {
-            node::LockProblem::Missing => BuildError::LockfileMissing { function, dir },
-            node::LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
-                function,
-                dir,
-                lockfile,
-                lockfile_name,
-                detail,
-            },
-            node::LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
-                function,
-                path: lockfile,
-                detail,
-            },
-            node::LockProblem::NoIntegrity(packages) => BuildError::LockfileUnverified {
-                function,
-                dir,
-                lockfile,
-                packages: format!("{} package(s): {}", packages.len(), name_some(&packages, 5)),
-            },
-            node::LockProblem::Source {
-                package,
-                url,
-                reason,
-            } => BuildError::LockfileSource {
-                function,
-                dir,
-                lockfile,
-                detail: format!("{package} would be fetched from {url}: {reason}"),
-            },
-        }
-    }
-
-    fn plan_pip(
-        &self,
-        runtime_provided: &[String],
-        excluded: &mut Vec<String>,
-    ) -> Result<Install, BuildError> {
-        let path = self.source_dir.join(python::REQUIREMENTS);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Install::None),
-            Err(e) => return Err(self.io(format!("reading {}", path.display()))(e)),
-        };
-        let requirements_error = |e: python::RequirementsError| BuildError::Requirements {
-            function: self.function(),
-            path: path.clone(),
-            line: e.line,
-            message: e.message,
-        };
-        let lines = python::parse(&text).map_err(requirements_error)?;
-        python::check_locked(&lines).map_err(requirements_error)?;
-        let filtered = python::filter(&lines, runtime_provided);
-        *excluded = filtered.excluded;
-        if filtered.kept == 0 {
-            return Ok(Install::None);
-        }
-        let python_version = self.config.python_version().unwrap_or_default().to_string();
-        let tags = python::platform_tags(&python_version, self.config.architecture);
-        Ok(Install::Pip {
-            requirements: filtered.text,
-            python_version,
-            tags,
-        })
     }
 
     /// Run an install command; on failure keep the staging dir so the printed command can be
@@ -1011,48 +782,32 @@ impl Job<'_> {
     }
 
     /// Merge, check limits, zip, and write the artifact and its manifest atomically.
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         task: &Task,
-        sources: Vec<FileEntry>,
-        dependency_files: Vec<FileEntry>,
-        mut dependencies: Vec<Dependency>,
-        inputs_hash: String,
-        runtime_provided_excluded: Vec<String>,
-        platform_tags: Vec<String>,
-        zip_path: PathBuf,
-        manifest_path: PathBuf,
+        contents: BundleContents,
+        paths: ArtifactPaths,
     ) -> Result<Artifact, BuildError> {
         // Ctrl-C while the other function's npm/pip ran: do not start zipping.
         crate::interrupt::check()?;
-        let mut all = sources;
-        all.extend(dependency_files);
-        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
-        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
-            return Err(BuildError::PathConflict {
-                function: self.function(),
-                path: pair[0].zip_path.clone(),
-            });
-        }
+        let BundleContents {
+            sources,
+            installed,
+            inputs_hash,
+            runtime_provided_excluded,
+        } = contents;
+        // `_staging` is bound (not `_`) so the staging dir outlives the zipping.
+        let Installed {
+            files,
+            mut dependencies,
+            platform_tags,
+            _staging,
+        } = installed;
+        let all = self.merge(sources, files)?;
         let unzipped_bytes = self.check_size(&all)?;
         task.set_message(format!("{}: zipping {} files", self.key, all.len()));
         let file_count = all.len() as u64;
-        let entries: Vec<ZipEntry> = all
-            .into_iter()
-            .map(|f| ZipEntry {
-                path: f.zip_path,
-                executable: f.executable,
-                contents: Contents::File(f.disk_path),
-            })
-            .collect();
-        let bytes =
-            archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
-                BuildError::Zip {
-                    function: self.function(),
-                    source,
-                }
-            })?;
+        let bytes = self.zip(all)?;
         let (sha256_hex, sha256_base64) = manifest::sha256_pair(&bytes);
         dependencies.sort();
         let manifest = Manifest {
@@ -1074,16 +829,52 @@ impl Job<'_> {
         };
         let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         json.push(b'\n');
-        crate::atomic_write::write_atomically(&zip_path, &bytes)
-            .map_err(self.io(format!("writing {}", zip_path.display())))?;
-        crate::atomic_write::write_atomically(&manifest_path, &json)
-            .map_err(self.io(format!("writing {}", manifest_path.display())))?;
+        crate::atomic_write::write_atomically(&paths.zip, &bytes)
+            .map_err(self.io(format!("writing {}", paths.zip.display())))?;
+        crate::atomic_write::write_atomically(&paths.manifest, &json)
+            .map_err(self.io(format!("writing {}", paths.manifest.display())))?;
         Ok(Artifact {
             function: self.function(),
-            zip_path,
-            manifest_path,
+            zip_path: paths.zip,
+            manifest_path: paths.manifest,
             manifest,
             cached: false,
+        })
+    }
+
+    /// The sources and the dependency files in zip order; one path in both is refused.
+    fn merge(
+        &self,
+        sources: Vec<FileEntry>,
+        dependency_files: Vec<FileEntry>,
+    ) -> Result<Vec<FileEntry>, BuildError> {
+        let mut all = sources;
+        all.extend(dependency_files);
+        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
+        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
+            return Err(BuildError::PathConflict {
+                function: self.function(),
+                path: pair[0].zip_path.clone(),
+            });
+        }
+        Ok(all)
+    }
+
+    /// The reproducible zip of `files` (already in zip order).
+    fn zip(&self, files: Vec<FileEntry>) -> Result<Vec<u8>, BuildError> {
+        let entries: Vec<ZipEntry> = files
+            .into_iter()
+            .map(|f| ZipEntry {
+                path: f.zip_path,
+                executable: f.executable,
+                contents: Contents::File(f.disk_path),
+            })
+            .collect();
+        archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
+            BuildError::Zip {
+                function: self.function(),
+                source,
+            }
         })
     }
 }

@@ -1,14 +1,20 @@
 //! Node.js functions: production dependencies from the committed lockfile, via `npm ci`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use serde_json::Value;
 
 use super::files::FileEntry;
+use super::installer::{Installer, Plan};
+use super::layer::Selection;
 use super::manifest::Dependency;
 use super::process::Cmd;
+use super::{name_some, BuildError, Job};
 use crate::config::Architecture;
+use crate::report::Task;
 
 /// Lockfiles `npm ci` installs from, in the order npm prefers them.
 pub const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
@@ -317,6 +323,170 @@ pub fn is_package_root_manifest(path: &str) -> bool {
         i += 1;
     }
     !dirs.is_empty()
+}
+
+/// Which installed files are bundled: everything under `node_modules/` that Lambda needs.
+pub(super) const SELECTION: Selection = Selection {
+    prefix: "node_modules/",
+    skip: super::files::skip_node_dependency,
+};
+
+/// `npm ci` from the install inputs present in the source dir (package.json, lockfile,
+/// .npmrc).
+pub(super) struct NpmInstall {
+    inputs: Vec<PathBuf>,
+}
+
+/// Check package.json and its lockfile; npm installs only when there are dependencies.
+pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
+    let mut plan = Plan::new("node");
+    let package_json = job.source_dir.join("package.json");
+    let text = match std::fs::read_to_string(&package_json) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(plan),
+        Err(e) => return Err(job.io(format!("reading {}", package_json.display()))(e)),
+    };
+    let invalid = |detail: String| BuildError::InvalidPackageJson {
+        function: job.function(),
+        path: package_json.clone(),
+        detail,
+    };
+    let has_deps = has_dependencies(&text).map_err(|p| match p {
+        LockProblem::Invalid(d) => invalid(d),
+        other => invalid(format!("{other:?}")),
+    })?;
+    if !has_deps {
+        return Ok(plan);
+    }
+    check_lock(job, &text)?;
+    let inputs: Vec<PathBuf> = INSTALL_INPUTS
+        .iter()
+        .map(|name| job.source_dir.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    // .npmrc is not bundled (a dot-file) but changes what npm installs.
+    let npmrc = job.source_dir.join(".npmrc");
+    if npmrc.is_file() {
+        plan.extra_inputs.push((".npmrc".into(), npmrc));
+    }
+    plan.installer = Installer::Npm(NpmInstall { inputs });
+    Ok(plan)
+}
+
+/// The lockfile exists, matches package.json, and pins verified packages from the registry.
+fn check_lock(job: &Job, package_json: &str) -> Result<(), BuildError> {
+    let lockfile = LOCKFILES
+        .iter()
+        .map(|name| job.source_dir.join(name))
+        .find(|p| p.is_file());
+    let lock_text = match &lockfile {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(job.io(format!("reading {}", p.display())))?)
+        }
+        None => None,
+    };
+    let lock_path = lockfile.unwrap_or_else(|| job.source_dir.join("package-lock.json"));
+    check_lockfile(package_json, lock_text.as_deref())
+        .map_err(|p| lock_error(job, p, &lock_path))?;
+    if let Some(lock_text) = &lock_text {
+        check_integrity(lock_text, &job_registry_hosts(job))
+            .map_err(|p| lock_error(job, p, &lock_path))?;
+    }
+    Ok(())
+}
+
+/// Where npm may fetch packages from; see [`registry_hosts`].
+fn job_registry_hosts(job: &Job) -> Vec<String> {
+    let npmrc = std::fs::read_to_string(job.source_dir.join(".npmrc")).ok();
+    let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok());
+    registry_hosts(npmrc.as_deref(), env.as_deref())
+}
+
+fn lock_error(job: &Job, problem: LockProblem, lockfile: &Path) -> BuildError {
+    let function = job.function();
+    let dir = job.source_dir.clone();
+    let lockfile_name = lockfile
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lockfile = lockfile.to_path_buf();
+    match problem {
+        LockProblem::Missing => BuildError::LockfileMissing { function, dir },
+        LockProblem::OutOfDate(detail) => BuildError::LockfileOutOfDate {
+            function,
+            dir,
+            lockfile,
+            lockfile_name,
+            detail,
+        },
+        LockProblem::Invalid(detail) => BuildError::InvalidPackageJson {
+            function,
+            path: lockfile,
+            detail,
+        },
+        LockProblem::NoIntegrity(packages) => BuildError::LockfileUnverified {
+            function,
+            dir,
+            lockfile,
+            packages: format!("{} package(s): {}", packages.len(), name_some(&packages, 5)),
+        },
+        LockProblem::Source {
+            package,
+            url,
+            reason,
+        } => BuildError::LockfileSource {
+            function,
+            dir,
+            lockfile,
+            detail: format!("{package} would be fetched from {url}: {reason}"),
+        },
+    }
+}
+
+impl NpmInstall {
+    /// The install inputs, by name and content.
+    pub(super) fn hash_into(&self, job: &Job, hasher: &mut Sha256) -> Result<(), BuildError> {
+        for input in &self.inputs {
+            hasher.update(input.file_name().unwrap_or_default().as_encoded_bytes());
+            hasher.update(job.hash_file(input)?);
+        }
+        Ok(())
+    }
+
+    /// `npm ci` in `staging`; returns its `node_modules`.
+    pub(super) fn install(
+        &self,
+        job: &Job,
+        task: &Task,
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        task.set_message(format!("{}: installing dependencies (npm ci)", job.key));
+        for input in &self.inputs {
+            let name = input.file_name().expect("a file path");
+            std::fs::copy(input, staging.path().join(name))
+                .map_err(job.io(format!("copying {} to staging", input.display())))?;
+        }
+        let cmd = npm_ci(staging.path(), job.config.architecture);
+        job.run_install(cmd, "npm ci", staging, |stderr| {
+            if is_out_of_sync(stderr) {
+                (
+                    "package-lock.json is out of date with package.json".into(),
+                    format!(
+                        "run `npm install` in {} and commit package-lock.json",
+                        job.source_dir.display()
+                    ),
+                )
+            } else {
+                (
+                    "npm could not install the locked dependencies".into(),
+                    "fix the cause shown above (registry access, a package missing from the registry, ...); the command below reproduces it".into(),
+                )
+            }
+        })?;
+        Ok(staging.path().join("node_modules"))
+    }
 }
 
 #[cfg(test)]

@@ -3,12 +3,18 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::files::FileEntry;
+use super::installer::{Installer, Plan};
+use super::layer::Selection;
 use super::manifest::Dependency;
 use super::process::Cmd;
+use super::{BuildError, Job};
 use crate::config::Architecture;
+use crate::report::Task;
 
 pub const REQUIREMENTS: &str = "requirements.txt";
 
@@ -449,6 +455,95 @@ pub fn metadata_name_version(text: &str) -> Option<Dependency> {
         name: name?,
         version: version?,
     })
+}
+
+/// Which installed files are bundled: everything pip put in the target dir that Lambda needs.
+pub(super) const SELECTION: Selection = Selection {
+    prefix: "",
+    skip: super::files::skip_python_dependency,
+};
+
+/// `pip install --target` of the filtered lock, binary wheels for the runtime's platform.
+pub(super) struct PipInstall {
+    requirements: String,
+    python_version: String,
+    pub(super) tags: Vec<String>,
+}
+
+/// Check requirements.txt is a hashed lock and leave out what the runtime provides; pip
+/// installs only when something is left.
+pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
+    let mut plan = Plan::new("python");
+    plan.runtime_provided = job
+        .config
+        .runtime_provided()
+        .iter()
+        .map(|n| normalize(n))
+        .collect();
+    let path = job.source_dir.join(REQUIREMENTS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(plan),
+        Err(e) => return Err(job.io(format!("reading {}", path.display()))(e)),
+    };
+    let requirements_error = |e: RequirementsError| BuildError::Requirements {
+        function: job.function(),
+        path: path.clone(),
+        line: e.line,
+        message: e.message,
+    };
+    let lines = parse(&text).map_err(requirements_error)?;
+    check_locked(&lines).map_err(requirements_error)?;
+    let filtered = filter(&lines, &plan.runtime_provided);
+    plan.excluded = filtered.excluded;
+    if filtered.kept == 0 {
+        return Ok(plan);
+    }
+    let python_version = job.config.python_version().unwrap_or_default().to_string();
+    let tags = platform_tags(&python_version, job.config.architecture);
+    plan.installer = Installer::Pip(PipInstall {
+        requirements: filtered.text,
+        python_version,
+        tags,
+    });
+    Ok(plan)
+}
+
+impl PipInstall {
+    /// The filtered requirements and the platform they are installed for.
+    pub(super) fn hash_into(&self, hasher: &mut Sha256) {
+        hasher.update(self.requirements.as_bytes());
+        hasher.update(self.python_version.as_bytes());
+        hasher.update(self.tags.join(",").as_bytes());
+    }
+
+    /// `pip install --target` in `staging`; returns the target dir.
+    pub(super) fn install(
+        &self,
+        job: &Job,
+        task: &Task,
+        staging: &mut tempfile::TempDir,
+    ) -> Result<PathBuf, BuildError> {
+        let arch = job.config.architecture;
+        let python_version = &self.python_version;
+        task.set_message(format!(
+            "{}: installing dependencies (pip, Python {python_version} {})",
+            job.key,
+            arch.as_str()
+        ));
+        std::fs::write(staging.path().join(REQUIREMENTS), &self.requirements)
+            .map_err(job.io("writing the filtered requirements"))?;
+        let cmd = pip_install(
+            job.settings.python.clone(),
+            staging.path(),
+            python_version,
+            &self.tags,
+        );
+        job.run_install(cmd, "pip install", staging, |stderr| {
+            explain_pip_failure(stderr, python_version, arch)
+        })?;
+        Ok(staging.path().join("target"))
+    }
 }
 
 #[cfg(test)]

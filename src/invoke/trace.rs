@@ -291,22 +291,56 @@ struct TopLevel {
 /// Nest the documents of `trace_id` by `parent_id` and by nested `subsegments` arrays; return
 /// the nodes whose parent is not a received document, each with its subtree.
 fn nest(trace_id: &str, documents: &[Value]) -> Vec<TopLevel> {
-    // id -> (node without children, parent id)
-    let mut nodes: HashMap<String, (TraceNode, Option<String>)> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut anonymous = 0usize;
+    let flat = Flat::of(trace_id, documents);
+    let mut tree = Assembly::new(&flat);
+    let top = std::mem::take(&mut tree.top);
+    let mut placed: Vec<TopLevel> = top
+        .iter()
+        .filter_map(|id| tree.top_level(id, false))
+        .collect();
+    // Documents only reachable through a loop were not placed yet.
+    for id in &flat.order {
+        if !tree.seen.contains(id) {
+            placed.extend(tree.top_level(id, true));
+        }
+    }
+    placed
+}
 
-    fn visit(
-        doc: &Value,
-        parent: Option<String>,
-        nodes: &mut HashMap<String, (TraceNode, Option<String>)>,
-        order: &mut Vec<String>,
-        anonymous: &mut usize,
-    ) {
+/// Every document and subsegment of one trace, without children, by id.
+#[derive(Default)]
+struct Flat {
+    /// id -> (node without children, parent id)
+    nodes: HashMap<String, (TraceNode, Option<String>)>,
+    /// The ids in the order first seen.
+    order: Vec<String>,
+    /// How many documents had no id (they are named `(document N)`).
+    anonymous: usize,
+}
+
+impl Flat {
+    fn of(trace_id: &str, documents: &[Value]) -> Flat {
+        let mut flat = Flat::default();
+        for doc in documents {
+            if doc.get("trace_id").and_then(Value::as_str) != Some(trace_id) {
+                continue;
+            }
+            let parent = doc
+                .get("parent_id")
+                .and_then(Value::as_str)
+                .map(String::from);
+            flat.visit(doc, parent);
+        }
+        flat
+    }
+
+    /// Add `doc` and its nested subsegments; of two documents with one id (in progress, then
+    /// complete), the more complete one is kept.
+    fn visit(&mut self, doc: &Value, parent: Option<String>) {
         let mut node = TraceNode::from_document(doc);
         let id = node.id.clone().unwrap_or_else(|| {
-            *anonymous += 1;
-            format!("(document {anonymous})")
+            self.anonymous += 1;
+            format!("(document {})", self.anonymous)
         });
         node.id.get_or_insert_with(|| id.clone());
         for sub in doc
@@ -315,9 +349,9 @@ fn nest(trace_id: &str, documents: &[Value]) -> Vec<TopLevel> {
             .into_iter()
             .flatten()
         {
-            visit(sub, Some(id.clone()), nodes, order, anonymous);
+            self.visit(sub, Some(id.clone()));
         }
-        match nodes.get_mut(&id) {
+        match self.nodes.get_mut(&id) {
             Some((existing, existing_parent)) => {
                 if node.completeness() >= existing.completeness() {
                     *existing = node;
@@ -327,79 +361,64 @@ fn nest(trace_id: &str, documents: &[Value]) -> Vec<TopLevel> {
                 }
             }
             None => {
-                order.push(id.clone());
-                nodes.insert(id, (node, parent));
+                self.order.push(id.clone());
+                self.nodes.insert(id, (node, parent));
             }
         }
     }
+}
 
-    for doc in documents {
-        if doc.get("trace_id").and_then(Value::as_str) != Some(trace_id) {
-            continue;
-        }
-        let parent = doc
-            .get("parent_id")
-            .and_then(Value::as_str)
-            .map(String::from);
-        visit(doc, parent, &mut nodes, &mut order, &mut anonymous);
-    }
+/// The trees being put together from a [`Flat`] trace.
+struct Assembly<'a> {
+    flat: &'a Flat,
+    /// Child ids by parent id.
+    children: HashMap<String, Vec<String>>,
+    /// Ids whose parent is not a known document: they hang under the root.
+    top: Vec<String>,
+    /// Ids already placed in a tree.
+    seen: BTreeSet<String>,
+}
 
-    // children by parent id; parents that are not known documents hang under the root.
-    let mut children: HashMap<String, Vec<String>> = HashMap::new();
-    let mut top: Vec<String> = Vec::new();
-    for id in &order {
-        match &nodes[id].1 {
-            Some(p) if p != id && nodes.contains_key(p) => {
-                children.entry(p.clone()).or_default().push(id.clone())
+impl<'a> Assembly<'a> {
+    fn new(flat: &'a Flat) -> Assembly<'a> {
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        let mut top: Vec<String> = Vec::new();
+        for id in &flat.order {
+            match &flat.nodes[id].1 {
+                Some(p) if p != id && flat.nodes.contains_key(p) => {
+                    children.entry(p.clone()).or_default().push(id.clone())
+                }
+                _ => top.push(id.clone()),
             }
-            _ => top.push(id.clone()),
+        }
+        Assembly {
+            flat,
+            children,
+            top,
+            seen: BTreeSet::new(),
         }
     }
 
-    fn assemble(
-        id: &str,
-        nodes: &HashMap<String, (TraceNode, Option<String>)>,
-        children: &HashMap<String, Vec<String>>,
-        seen: &mut BTreeSet<String>,
-    ) -> Option<TraceNode> {
-        if !seen.insert(id.to_string()) {
+    /// The tree under `id` as a top-level node; `None` when it was already placed.
+    fn top_level(&mut self, id: &str, in_loop: bool) -> Option<TopLevel> {
+        Some(TopLevel {
+            node: self.subtree(id)?,
+            parent: self.flat.nodes[id].1.clone(),
+            in_loop,
+        })
+    }
+
+    fn subtree(&mut self, id: &str) -> Option<TraceNode> {
+        if !self.seen.insert(id.to_string()) {
             return None; // a parent_id loop: show each document once
         }
-        let mut node = nodes[id].0.clone();
-        node.subsegments = children
-            .get(id)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| assemble(c, nodes, children, seen))
-            .collect();
+        let mut node = self.flat.nodes[id].0.clone();
+        // Each id is assembled once, so its children are needed once.
+        let children = self.children.remove(id).unwrap_or_default();
+        node.subsegments = children.iter().filter_map(|c| self.subtree(c)).collect();
         sort_by_start(&mut node.subsegments);
         Some(node)
     }
-
-    let mut seen = BTreeSet::new();
-    let mut placed: Vec<TopLevel> = top
-        .iter()
-        .filter_map(|id| {
-            Some(TopLevel {
-                node: assemble(id, &nodes, &children, &mut seen)?,
-                parent: nodes[id].1.clone(),
-                in_loop: false,
-            })
-        })
-        .collect();
-    // Documents only reachable through a loop were not placed yet.
-    for id in &order {
-        if !seen.contains(id) {
-            if let Some(node) = assemble(id, &nodes, &children, &mut seen) {
-                placed.push(TopLevel {
-                    node,
-                    parent: nodes[id].1.clone(),
-                    in_loop: true,
-                });
-            }
-        }
-    }
-    placed
 }
 
 /// The root `invoke --local` shows in place of Lambda's facade segment, which is never sent.
