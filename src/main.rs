@@ -71,8 +71,10 @@ fn command_name(command: &Command) -> &'static str {
 fn init_logging(verbose: u8) {
     use std::io::IsTerminal;
     let level = match verbose {
-        0 => "warn",
-        1 => "warn,scorekeep_deploy=info",
+        // The credential chain warns with a Debug dump for each provider that failed (IMDS on
+        // a laptop); the error that follows explains it, so those show from -vv on.
+        0 => "warn,aws_config=error",
+        1 => "warn,aws_config=error,scorekeep_deploy=info",
         2 => "warn,scorekeep_deploy=debug,aws_smithy_runtime::client::retries=debug",
         _ => "debug,scorekeep_deploy=trace,aws_smithy_runtime=trace,hyper=info,hyper_util=info,h2=info,rustls=info",
     };

@@ -375,6 +375,36 @@ fn missing_credentials_are_explained() {
         .stderr(predicate::str::contains("DispatchFailure {").not());
 }
 
+#[test]
+fn a_failing_credential_provider_is_not_dumped_without_verbose() {
+    let dir = project_copy();
+    let home = tempfile::tempdir().unwrap();
+    // The instance-metadata provider is tried (no AWS_EC2_METADATA_DISABLED) and refused, as
+    // off EC2 behind a proxy; aws-config then warns with a Debug dump of the failure.
+    let imds = plain_http_server("403 Forbidden", "text/plain", "denied");
+    let assert = cli(dir.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{imds}"),
+        )
+        .env("HOME", home.path())
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .args(["status"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("hint: no usable AWS credentials"));
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(!stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains("ProviderError("), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn down_with_delete_data_empties_and_deletes_the_bucket() {
     if skip_emulator() {
@@ -852,22 +882,11 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
 // no root element" and no hint.
 #[test]
 fn a_non_aws_endpoint_is_explained() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buf = [0u8; 65536];
-            let _ = stream.read(&mut buf);
-            let body = "<html><body>Not Found</body></html>";
-            let _ = write!(
-                stream,
-                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
+    let port = plain_http_server(
+        "404 Not Found",
+        "text/html",
+        "<html><body>Not Found</body></html>",
+    );
     let dir = project_copy();
     cli(dir.path())
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
@@ -1092,4 +1111,24 @@ async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() 
             "{bucket} left"
         );
     }
+}
+
+/// A plain HTTP server on 127.0.0.1 answering every request with `status` and `body`; its port.
+fn plain_http_server(status: &'static str, content_type: &'static str, body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
 }
