@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use scorekeep_deploy::cli::OutputFormat;
 use scorekeep_deploy::config::BeanstalkConfig;
-use scorekeep_deploy::deploy::{beanstalk, functions, stack};
+use scorekeep_deploy::deploy::{beanstalk, functions, stack, Mode};
 use scorekeep_deploy::report::Reporter;
 
 fn task() -> scorekeep_deploy::report::Task {
@@ -274,9 +274,16 @@ mod elastic_beanstalk {
             [&describe, &settings, &update, &events]
         );
 
-        let result = beanstalk::wire(&client, &config(), &outputs(), "us-east-1", true, &task())
-            .await
-            .unwrap();
+        let result = beanstalk::wire(
+            &client,
+            &config(),
+            &outputs(),
+            "us-east-1",
+            Mode::Apply,
+            &task(),
+        )
+        .await
+        .unwrap();
         assert_eq!(result.action, "updated");
         assert_eq!(result.changes.len(), 2);
         assert_eq!(
@@ -309,9 +316,16 @@ mod elastic_beanstalk {
             RuleMode::MatchAny,
             [&describe, &settings, &update]
         );
-        let result = beanstalk::wire(&client, &config(), &outputs(), "us-east-1", true, &task())
-            .await
-            .unwrap();
+        let result = beanstalk::wire(
+            &client,
+            &config(),
+            &outputs(),
+            "us-east-1",
+            Mode::Apply,
+            &task(),
+        )
+        .await
+        .unwrap();
         assert_eq!(result.action, "unchanged");
         assert_eq!(update.num_calls(), 0);
     }
@@ -321,17 +335,31 @@ mod elastic_beanstalk {
         let none = mock!(Client::describe_environments)
             .then_output(|| DescribeEnvironmentsOutput::builder().build());
         let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&none]);
-        let err = beanstalk::wire(&client, &config(), &outputs(), "us-east-1", true, &task())
-            .await
-            .unwrap_err();
+        let err = beanstalk::wire(
+            &client,
+            &config(),
+            &outputs(),
+            "us-east-1",
+            Mode::Apply,
+            &task(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             format!("{err:#}").contains("scorekeep-dev of application scorekeep does not exist")
         );
         let mut optional = config();
         optional.optional = true;
-        let result = beanstalk::wire(&client, &optional, &outputs(), "us-east-1", true, &task())
-            .await
-            .unwrap();
+        let result = beanstalk::wire(
+            &client,
+            &optional,
+            &outputs(),
+            "us-east-1",
+            Mode::Apply,
+            &task(),
+        )
+        .await
+        .unwrap();
         assert_eq!(result.action, "skipped");
     }
 }

@@ -15,6 +15,8 @@ use crate::config::{resolve_references, BeanstalkConfig};
 use crate::exit::Interrupted;
 use crate::report::Task;
 
+use super::Mode;
+
 pub const PROPERTIES_NAMESPACE: &str = "aws:elasticbeanstalk:application:environment";
 pub const XRAY_NAMESPACE: &str = "aws:elasticbeanstalk:xray";
 pub const XRAY_OPTION: &str = "XRayEnabled";
@@ -168,13 +170,13 @@ pub async fn live_settings(eb: &Client, app: &str, env: &str) -> anyhow::Result<
         .collect())
 }
 
-/// Compare and, when `apply`, update the environment and wait for it to be Ready again.
+/// Compare and, with `Mode::Apply`, update the environment and wait for it to be Ready again.
 pub async fn wire(
     eb: &Client,
     config: &BeanstalkConfig,
     outputs: &BTreeMap<String, String>,
     region: &str,
-    apply: bool,
+    mode: Mode,
     task: &Task,
 ) -> anyhow::Result<BeanstalkResult> {
     let (app, env) = (config.application.as_str(), config.environment.as_str());
@@ -206,7 +208,7 @@ pub async fn wire(
     let live = live_settings(eb, app, env).await?;
     let differences = diff(&live, &desired);
     result.changes = differences.iter().map(|(_, c)| c.clone()).collect();
-    if differences.is_empty() || !apply {
+    if differences.is_empty() || mode == Mode::Preview {
         if !differences.is_empty() {
             result.action = "would_update".into();
         }

@@ -25,7 +25,7 @@ use self::stack::{StackAction, StackOptions, StackResult};
 
 /// Whether a flow changes what differs (`up`, `update-functions`) or only reports it (`plan`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     Apply,
     Preview,
 }
@@ -459,7 +459,7 @@ async fn wire_beanstalk(
             eb,
             outputs,
             &clients.region,
-            true,
+            Mode::Apply,
             &task,
         ),
     )
@@ -649,7 +649,7 @@ async fn beanstalk_compare(
         eb,
         outputs,
         &clients.region,
-        false,
+        Mode::Preview,
         &task,
     )
     .await?;
@@ -682,7 +682,7 @@ async fn beanstalk_before_create(
         eb,
         &placeholders,
         &clients.region,
-        false,
+        Mode::Preview,
         &task,
     )
     .await?;
