@@ -357,16 +357,8 @@ fn unreachable_endpoint_is_explained() {
 fn missing_credentials_are_explained() {
     let dir = project_copy();
     let home = tempfile::tempdir().unwrap();
-    cli(dir.path())
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-        .env("HOME", home.path())
+    without_credentials(&mut cli(dir.path()), home.path())
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         .args(["status"])
         .assert()
         .code(1)
@@ -382,20 +374,12 @@ fn a_failing_credential_provider_is_not_dumped_without_verbose() {
     // The instance-metadata provider is tried (no AWS_EC2_METADATA_DISABLED) and refused, as
     // off EC2 behind a proxy; aws-config then warns with a Debug dump of the failure.
     let imds = plain_http_server("403 Forbidden", "text/plain", "denied");
-    let assert = cli(dir.path())
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    let assert = without_credentials(&mut cli(dir.path()), home.path())
         .env(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
             format!("http://127.0.0.1:{imds}"),
         )
-        .env("HOME", home.path())
         .env_remove("AWS_EC2_METADATA_DISABLED")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         .args(["status"])
         .assert()
         .code(1)
@@ -1131,4 +1115,20 @@ fn plain_http_server(status: &'static str, content_type: &'static str, body: &'s
         }
     });
     port
+}
+
+/// No credentials anywhere in the chain (environment, profile files under `home`), and an
+/// endpoint nothing listens on.
+fn without_credentials<'a>(
+    cmd: &'a mut assert_cmd::Command,
+    home: &std::path::Path,
+) -> &'a mut assert_cmd::Command {
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("HOME", home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
 }

@@ -449,6 +449,16 @@ impl Job<'_> {
         self.key.to_string()
     }
 
+    /// A file of the function's that may be absent (no package.json, no requirements.txt:
+    /// nothing to install).
+    fn read_optional(&self, path: &Path) -> Result<Option<String>, BuildError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(format!("reading {}", path.display()))(e)),
+        }
+    }
+
     fn io(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
         let action = action.into();
         move |source| BuildError::Io {

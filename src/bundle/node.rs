@@ -341,10 +341,8 @@ pub(super) struct NpmInstall {
 pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
     let mut plan = Plan::new("node");
     let package_json = job.source_dir.join("package.json");
-    let text = match std::fs::read_to_string(&package_json) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(plan),
-        Err(e) => return Err(job.io(format!("reading {}", package_json.display()))(e)),
+    let Some(text) = job.read_optional(&package_json)? else {
+        return Ok(plan);
     };
     let invalid = |detail: String| BuildError::InvalidPackageJson {
         function: job.function(),

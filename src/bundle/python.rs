@@ -481,10 +481,8 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
         .map(|n| normalize(n))
         .collect();
     let path = job.source_dir.join(REQUIREMENTS);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(plan),
-        Err(e) => return Err(job.io(format!("reading {}", path.display()))(e)),
+    let Some(text) = job.read_optional(&path)? else {
+        return Ok(plan);
     };
     let requirements_error = |e: RequirementsError| BuildError::Requirements {
         function: job.function(),
