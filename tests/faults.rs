@@ -510,6 +510,22 @@ fn ctrl_c_during_the_beanstalk_step_stops_at_once() {
     );
 }
 
+/// `up` in a fresh project copy whose npm blocks, sent `signals` SIGINTs once npm runs.
+fn interrupt_npm(ignore_term: bool, signals: usize) -> (tempfile::TempDir, Interrupted) {
+    let proxy = Proxy::start(&moto().endpoint, Vec::new());
+    let dir = project_copy();
+    let npm = slow_npm(dir.path(), ignore_term);
+    let pid_file = dir.path().join("npm.pid");
+    let run = interrupt_up(
+        dir.path(),
+        &proxy,
+        &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
+        signals,
+        |_| pid_file.exists(),
+    );
+    (dir, run)
+}
+
 /// An npm stand-in that records its PID and then blocks; `ignore_term` makes it ignore SIGTERM.
 fn slow_npm(dir: &Path, ignore_term: bool) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -564,17 +580,7 @@ fn ctrl_c_during_the_build_kills_npm_and_removes_its_staging_dir() {
     if skip_emulator() {
         return;
     }
-    let proxy = Proxy::start(&moto().endpoint, Vec::new());
-    let dir = project_copy();
-    let npm = slow_npm(dir.path(), false);
-    let pid_file = dir.path().join("npm.pid");
-    let run = interrupt_up(
-        dir.path(),
-        &proxy,
-        &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
-        1,
-        |_| pid_file.exists(),
-    );
+    let (dir, run) = interrupt_npm(false, 1);
     assert_interrupted(&run, &[], &["build", "function random-name code"]);
     assert_build_cleaned_up(dir.path());
 }
@@ -584,18 +590,8 @@ fn a_second_ctrl_c_aborts_at_once() {
     if skip_emulator() {
         return;
     }
-    let proxy = Proxy::start(&moto().endpoint, Vec::new());
-    let dir = project_copy();
     // npm ignores SIGTERM: the first Ctrl-C would wait out the grace period before SIGKILL.
-    let npm = slow_npm(dir.path(), true);
-    let pid_file = dir.path().join("npm.pid");
-    let run = interrupt_up(
-        dir.path(),
-        &proxy,
-        &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
-        2,
-        |_| pid_file.exists(),
-    );
+    let (dir, run) = interrupt_npm(true, 2);
     eprintln!(
         "exit {:?} {:?} after the second SIGINT\n{}",
         run.status.code(),
