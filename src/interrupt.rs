@@ -131,10 +131,18 @@ pub fn check() -> Result<(), Interrupted> {
 /// request. The step goes first, so its own, more precise, interruption error wins a tie.
 pub async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     check()?;
+    tokio::pin!(step);
     tokio::select! {
         biased;
-        result = step => result,
-        _ = cancelled() => Err(Interrupted("interrupted (Ctrl-C)".into()).into()),
+        result = &mut step => result,
+        _ = cancelled() => {
+            // The step usually reports the interruption itself, saying what was done and what
+            // was not; give it a moment to, so a scheduling race does not lose that report.
+            match tokio::time::timeout(std::time::Duration::from_millis(300), &mut step).await {
+                Ok(result) => result,
+                Err(_) => Err(Interrupted("interrupted (Ctrl-C)".into()).into()),
+            }
+        }
     }
 }
 
