@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
-use crate::exit::UsageError;
+use crate::error::Problem;
 use crate::yaml::{self, PathSegment};
 
 /// Where the configuration is looked for when `--config` is not given.
@@ -247,13 +247,33 @@ impl FunctionConfig {
 /// A configuration problem: the file cannot be read, or it is invalid at a located spot.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}\n  hint: run from the project directory or pass --config PATH")]
+    #[error("cannot read config {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(transparent)]
     Invalid(#[from] Diagnostic),
+}
+
+impl crate::error::Explain for ConfigError {
+    fn class(&self) -> crate::error::Class {
+        crate::error::Class::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Read { .. } => {
+                Some("run from the project directory or pass --config PATH".into())
+            }
+            ConfigError::Invalid(d) => crate::error::Explain::hint(d),
+        }
+    }
+    fn resource(&self) -> Option<String> {
+        match self {
+            ConfigError::Read { path, .. } => Some(path.display().to_string()),
+            ConfigError::Invalid(d) => crate::error::Explain::resource(d),
+        }
+    }
 }
 
 /// A loaded configuration with what is needed to resolve paths and locate later errors.
@@ -347,7 +367,7 @@ impl Project {
     pub fn select_functions(
         &self,
         names: &[String],
-    ) -> Result<Vec<(&str, &FunctionConfig)>, UsageError> {
+    ) -> Result<Vec<(&str, &FunctionConfig)>, Problem> {
         if names.is_empty() {
             return Ok(self
                 .config
@@ -368,7 +388,7 @@ impl Project {
             .collect()
     }
 
-    fn unknown_function(&self, name: &str) -> UsageError {
+    fn unknown_function(&self, name: &str) -> Problem {
         let keys = self.function_keys();
         // A typo, or a part of the name (`worker` for `scorekeep-worker`).
         let guess = crate::template::validate::closest_str(name, &keys).or_else(|| {
@@ -379,11 +399,16 @@ impl Project {
         let guess = guess
             .map(|g| format!("did you mean `{g}`? "))
             .unwrap_or_default();
-        UsageError(format!(
-            "unknown function `{name}` on the command line\n  hint: {guess}the functions in {} are {}",
+        Problem::usage(format!("unknown function `{name}` on the command line")).hint(format!(
+            "{guess}the functions in {} are {}",
             self.config_path.display(),
             keys.join(", ")
         ))
+    }
+
+    /// The configured stack names, in declared (deploy) order.
+    pub(crate) fn stack_names(&self) -> impl Iterator<Item = &str> {
+        self.config.stacks.iter().map(|s| s.name.as_str())
     }
 
     /// Lambda function name for a function key.
@@ -812,7 +837,7 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        load(text).unwrap_err().to_string()
+        crate::error::render(load(text).unwrap_err())
     }
 
     #[test]
@@ -913,20 +938,16 @@ mod tests {
     #[test]
     fn unknown_function_lists_valid_ones() {
         let p = load(VALID).unwrap();
-        let msg = p
-            .select_functions(&["nope".to_string()])
-            .unwrap_err()
-            .to_string();
+        let msg = p.select_functions(&["nope".to_string()]).unwrap_err();
+        let msg = crate::error::render(msg);
         assert!(
             msg.contains("unknown function `nope` on the command line"),
             "{msg}"
         );
         assert!(msg.contains("random-name, scorekeep-worker"), "{msg}");
         assert!(!msg.contains("did you mean"), "{msg}");
-        let msg = p
-            .select_functions(&["worker".to_string()])
-            .unwrap_err()
-            .to_string();
+        let msg = p.select_functions(&["worker".to_string()]).unwrap_err();
+        let msg = crate::error::render(msg);
         assert!(msg.contains("did you mean `scorekeep-worker`?"), "{msg}");
     }
 

@@ -35,8 +35,17 @@ impl Context {
     /// AWS clients from the standard chain plus our flags and the config's region.
     pub async fn clients(&self) -> anyhow::Result<Clients> {
         let region = self.project()?.config.region.clone();
-        let config = aws::load_config(&self.global, region.as_deref()).await?;
+        let config = aws::load_config(&self.aws_target(), region.as_deref()).await?;
         Ok(Clients::with_progress(&config, &self.reporter))
+    }
+
+    /// The region, profile and endpoint flags, for `aws::load_config`.
+    pub(crate) fn aws_target(&self) -> aws::Target {
+        aws::Target {
+            region: self.global.region.clone(),
+            profile: self.global.profile.clone(),
+            endpoint_url: self.global.endpoint_url.clone(),
+        }
     }
 
     /// Run an async command body on a fresh runtime; Ctrl-C drops it (cancelling what is in

@@ -35,12 +35,23 @@ impl fmt::Display for Diagnostic {
         if let Some(p) = self.position {
             write!(f, ":{p}")?;
         }
-        write!(f, ": {}", self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
+        write!(f, ": {}", self.message)
     }
 }
 
 impl std::error::Error for Diagnostic {}
+
+impl crate::error::Explain for Diagnostic {
+    fn class(&self) -> crate::error::Class {
+        crate::error::Class::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+    fn resource(&self) -> Option<String> {
+        Some(match self.position {
+            Some(p) => format!("{}:{p}", self.file.display()),
+            None => self.file.display().to_string(),
+        })
+    }
+}

@@ -1,8 +1,7 @@
-//! Exit codes, decided in one place from the error that ended the command.
+//! Exit codes, decided in one place by asking the error that ended the command its class
+//! (see [`crate::error`]).
 
-use crate::config::ConfigError;
-use crate::diagnostic::Diagnostic;
-use crate::template::TemplateError;
+use crate::error::{class_of, explain, Class};
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
@@ -11,42 +10,14 @@ pub const USAGE: i32 = 2;
 pub const CHANGES_PENDING: i32 = 2;
 pub const INTERRUPTED: i32 = 130;
 
-/// Bad command-line usage that clap cannot see (e.g. an unknown stack name).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// The command was interrupted; AWS keeps working on what it was asked to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Interrupted(pub String);
-
-/// 2 for problems in what the user gave us (nothing was changed), 1 for everything else.
+/// 2 for problems in what the user gave us (nothing was changed), 130 for Ctrl-C, 1 for
+/// everything else.
 pub fn code_for(err: &anyhow::Error) -> i32 {
-    for cause in err.chain() {
-        if cause.is::<Interrupted>() {
-            return INTERRUPTED;
-        }
-        if cause.is::<UsageError>()
-            || cause.is::<ConfigError>()
-            || cause.is::<TemplateError>()
-            || cause.is::<Diagnostic>()
-        {
-            return USAGE;
-        }
+    match class_of(err) {
+        Class::Usage => USAGE,
+        Class::Interrupted => INTERRUPTED,
+        Class::Failure => FAILURE,
     }
-    FAILURE
-}
-
-/// A failure that belongs to one resource, with a next step. Its Display is the message and
-/// the hint on a `hint:` line, like every other error; `--output json` reads the fields.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
-pub struct ResourceError {
-    /// What failed, e.g. `s3 bucket scorekeep-records-1`.
-    pub resource: String,
-    pub message: String,
-    pub hint: Option<String>,
 }
 
 /// The error that ended a command, derived once from its chain: for the `error:` text on
@@ -70,144 +41,107 @@ impl Failure {
         let mut message = String::new();
         let mut hints: Vec<String> = Vec::new();
         for cause in err.chain() {
-            let text = cause.to_string();
-            // A layer that already printed its source (`{source}` in its message) makes the
-            // source's own text a repeat: keep it once, before the hints.
-            if text.trim().is_empty() || message.contains(text.trim()) {
-                continue;
-            }
-            let (part, trailing) = split_trailing_hints(&text);
-            for h in trailing {
+            if let Some(h) = explain(cause).and_then(|e| e.hint()) {
                 if !hints.contains(&h) {
                     hints.push(h);
                 }
             }
-            if part.trim().is_empty() || message.contains(part.trim()) {
+            // A layer that already printed its source (`{source}` in its message) makes the
+            // source's own text a repeat: keep it once.
+            let text = cause.to_string();
+            if text.trim().is_empty() || message.contains(text.trim()) {
                 continue;
             }
             if !message.is_empty() {
                 message.push_str(": ");
             }
-            message.push_str(&part);
+            message.push_str(&text);
         }
         Failure {
             message,
-            resource: resource_of(err),
+            resource: err
+                .chain()
+                .find_map(|cause| explain(cause).and_then(|e| e.resource())),
             hint: (!hints.is_empty()).then(|| hints.join(" ")),
             exit_code,
             hints,
         }
     }
+
+    /// The text form of one error among several (e.g. one function's failure in a list),
+    /// with its hints on their own lines, indented under it.
+    pub fn render(err: &anyhow::Error) -> String {
+        Failure::from_error(err, code_for(err)).to_string()
+    }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.message)?;
-        for hint in &self.hints {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
+        f.write_str(&crate::error::with_hints(&self.message, &self.hints))
     }
-}
-
-/// A layer's text without the `hint:` lines that end it, and those hints. Hints inside the
-/// text (one per error in a list of several) stay beside the error they belong to.
-fn split_trailing_hints(text: &str) -> (String, Vec<String>) {
-    let mut lines: Vec<&str> = text.lines().collect();
-    let mut hints = Vec::new();
-    while let Some(h) = lines
-        .last()
-        .and_then(|l| l.trim_start().strip_prefix("hint:"))
-    {
-        hints.insert(0, h.trim().to_string());
-        lines.pop();
-    }
-    (lines.join("\n"), hints)
-}
-
-/// The innermost located cause: a config/template position, or a resource an error names.
-fn resource_of(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(|cause| {
-        // Config and template errors wrap their Diagnostic transparently: no chain link of its own.
-        let diagnostic = cause.downcast_ref::<Diagnostic>().or_else(|| {
-            match (
-                cause.downcast_ref::<ConfigError>(),
-                cause.downcast_ref::<TemplateError>(),
-            ) {
-                (Some(ConfigError::Invalid(d)), _) | (_, Some(TemplateError::Invalid(d))) => {
-                    Some(d)
-                }
-                _ => None,
-            }
-        });
-        if let Some(d) = diagnostic {
-            return Some(match d.position {
-                Some(p) => format!("{}:{p}", d.file.display()),
-                None => d.file.display().to_string(),
-            });
-        }
-        match (
-            cause.downcast_ref::<ConfigError>(),
-            cause.downcast_ref::<TemplateError>(),
-        ) {
-            (Some(ConfigError::Read { path, .. }), _)
-            | (_, Some(TemplateError::Read { path, .. })) => {
-                return Some(path.display().to_string())
-            }
-            _ => {}
-        }
-        cause
-            .downcast_ref::<ResourceError>()
-            .map(|r| r.resource.clone())
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Diagnostic;
+    use crate::error::Problem;
 
     #[derive(Debug, thiserror::Error)]
-    #[error("writing x.zip: {source}\n  hint: check the disk")]
+    #[error("writing x.zip: {source}")]
     struct WithSource {
         source: std::io::Error,
+    }
+
+    fn layer(outer: Problem, inner: anyhow::Error) -> anyhow::Error {
+        anyhow::Error::new(outer.because(inner))
     }
 
     #[test]
     fn the_os_error_comes_once_and_before_the_hint() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
         let err = anyhow::Error::new(WithSource { source: io }).context("function `a`");
+        let err = layer(
+            Problem::failure("while building").hint("check the disk"),
+            err,
+        );
         let f = Failure::from_error(&err, FAILURE);
         assert_eq!(
             f.message,
-            "function `a`: writing x.zip: No such file (os error 2)"
+            "while building: function `a`: writing x.zip: No such file (os error 2)"
         );
         assert_eq!(f.hint.as_deref(), Some("check the disk"));
         assert_eq!(
             f.to_string(),
-            "function `a`: writing x.zip: No such file (os error 2)\n  hint: check the disk"
+            "while building: function `a`: writing x.zip: No such file (os error 2)\n  hint: check the disk"
         );
     }
 
     #[test]
-    fn hints_inside_a_list_of_errors_stay_with_their_error() {
-        let err = anyhow::anyhow!(
-            "2 functions failed:\n- a: broken\n  hint: fix a\n- b: broken\n  hint: fix b"
+    fn hints_of_every_layer_are_kept_in_order_once() {
+        let err = anyhow::Error::new(Problem::usage("bad value").hint("fix the value"));
+        let err = layer(
+            Problem::failure("config c.yaml").hint("see the README"),
+            err,
         );
-        let f = Failure::from_error(&err, FAILURE);
+        let err = layer(Problem::failure("loading").hint("fix the value"), err);
+        let f = Failure::from_error(&err, code_for(&err));
+        assert_eq!(f.message, "loading: config c.yaml: bad value");
+        assert_eq!(f.hint.as_deref(), Some("fix the value see the README"));
         assert_eq!(
-            f.message,
-            "2 functions failed:\n- a: broken\n  hint: fix a\n- b: broken"
+            f.to_string(),
+            "loading: config c.yaml: bad value\n  hint: fix the value\n  hint: see the README"
         );
-        assert_eq!(f.hint.as_deref(), Some("fix b"));
+        assert_eq!(f.exit_code, USAGE);
     }
 
     #[test]
     fn resource_errors_and_diagnostics_name_their_resource() {
-        let err = anyhow::Error::new(ResourceError {
-            resource: "s3 bucket b".into(),
-            message: "bucket b: 1 object version(s) could not be deleted".into(),
-            hint: Some("release the hold".into()),
-        });
+        let err = anyhow::Error::new(
+            Problem::failure("bucket b: 1 object version(s) could not be deleted")
+                .resource("s3 bucket b")
+                .hint("release the hold"),
+        );
         let f = Failure::from_error(&err, code_for(&err));
         assert_eq!(f.resource.as_deref(), Some("s3 bucket b"));
         assert_eq!(f.exit_code, FAILURE);

@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
-use crate::exit::Interrupted;
+use crate::error::{explain, Class, Problem};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
@@ -119,10 +119,10 @@ pub async fn cancelled() {
     let _ = rx.wait_for(|pressed| *pressed).await;
 }
 
-/// `Err(Interrupted)` once Ctrl-C was pressed: call between steps.
-pub fn check() -> Result<(), Interrupted> {
+/// An interruption error once Ctrl-C was pressed: call between steps.
+pub fn check() -> Result<(), Problem> {
     if requested() {
-        return Err(Interrupted("interrupted (Ctrl-C)".into()));
+        return Err(Problem::interrupted("interrupted (Ctrl-C)"));
     }
     Ok(())
 }
@@ -140,7 +140,7 @@ pub async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::R
             // was not; give it a moment to, so a scheduling race does not lose that report.
             match tokio::time::timeout(std::time::Duration::from_millis(300), &mut step).await {
                 Ok(result) => result,
-                Err(_) => Err(Interrupted("interrupted (Ctrl-C)".into()).into()),
+                Err(_) => Err(Problem::interrupted("interrupted (Ctrl-C)").into()),
             }
         }
     }
@@ -155,7 +155,7 @@ pub async fn race_while<T>(
     tokio::select! {
         biased;
         result = step => result,
-        _ = cancelled() => Err(Interrupted(format!("interrupted (Ctrl-C) while {doing}")).into()),
+        _ = cancelled() => Err(Problem::interrupted(format!("interrupted (Ctrl-C) while {doing}")).into()),
     }
 }
 
@@ -209,14 +209,13 @@ impl Journal {
     /// An interruption becomes one message: where it happened, what was done, what was not,
     /// and how to resume. Other errors pass through unchanged.
     pub fn explain(&self, err: anyhow::Error) -> anyhow::Error {
-        let Some(inner) = err.chain().find_map(|c| c.downcast_ref::<Interrupted>()) else {
+        let Some(cause) = err
+            .chain()
+            .find(|c| explain(*c).is_some_and(|e| e.class() == Class::Interrupted))
+            .map(|c| c.to_string())
+        else {
             return err;
         };
-        let cause: Vec<&str> = inner
-            .0
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("hint:"))
-            .collect();
         let steps = self.steps.lock().map(|s| s.clone()).unwrap_or_default();
         let list = |done: bool| {
             let items: Vec<String> = steps
@@ -233,11 +232,13 @@ impl Journal {
                 items.join(", ")
             }
         };
-        Interrupted(format!(
-            "{}\n  done: {}\n  not done: {}\n  hint: rerun `scorekeep-deploy {}` to finish; finished steps are compared and not repeated",
-            cause.join("\n"),
+        Problem::interrupted(format!(
+            "{cause}\n  done: {}\n  not done: {}",
             list(true),
             list(false),
+        ))
+        .hint(format!(
+            "rerun `scorekeep-deploy {}` to finish; finished steps are compared and not repeated",
             self.command
         ))
         .into()
@@ -259,10 +260,10 @@ mod tests {
             ],
         );
         journal.done("stack s", "created");
-        let err: anyhow::Error =
-            Interrupted("interrupted while stack s is X\n  hint: rerun the same command".into())
-                .into();
-        let text = journal.explain(err.context("while deploying")).to_string();
+        let err: anyhow::Error = Problem::interrupted("interrupted while stack s is X")
+            .hint("rerun the same command")
+            .into();
+        let text = crate::exit::Failure::render(&journal.explain(err.context("while deploying")));
         assert_eq!(
             text,
             "interrupted while stack s is X\n  done: stack s (created)\n  not done: build, function f code\n  hint: rerun `scorekeep-deploy up` to finish; finished steps are compared and not repeated"

@@ -1,7 +1,7 @@
 //! scorekeep-deploy: deploys the Scorekeep sample's X-Ray-instrumented Lambda functions.
 //!
 //! Layout: `cli` (arguments), `config` (project file), `template` (render and validate),
-//! `commands` (one module per subcommand), `report` (progress and output), `exit` (codes),
+//! `commands` (one module per subcommand), `report` (progress and output), `error` (the one error model), `exit` (codes),
 //! `lock` (one run per project).
 
 pub mod atomic_write;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod diagnostic;
+pub mod error;
 pub mod exit;
 pub mod interrupt;
 pub mod invoke;

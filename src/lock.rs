@@ -33,14 +33,29 @@ pub struct ProjectLock {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot lock {path}: {source}\n  hint: the project's cache dir must be writable; check its permissions and that the disk has space")]
+    #[error("cannot lock {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     /// Ctrl-C while waiting for the other run.
-    #[error(transparent)]
-    Interrupted(#[from] crate::exit::Interrupted),
+    #[error("{0}")]
+    Interrupted(crate::error::Problem),
+}
+
+impl crate::error::Explain for LockError {
+    fn class(&self) -> crate::error::Class {
+        match self {
+            LockError::Io { .. } => crate::error::Class::Failure,
+            LockError::Interrupted(p) => crate::error::Explain::class(p),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Io { .. } => Some("the project's cache dir must be writable; check its permissions and that the disk has space".into()),
+            LockError::Interrupted(p) => crate::error::Explain::hint(p),
+        }
+    }
 }
 
 /// How often a waiting run looks at the lock again (and at Ctrl-C).
@@ -78,10 +93,10 @@ pub fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, Loc
         // Polled rather than blocking, so Ctrl-C stops the wait promptly.
         while !try_flock(&file).map_err(error)? {
             crate::interrupt::check().map_err(|_| {
-                crate::exit::Interrupted(format!(
+                LockError::Interrupted(crate::error::Problem::interrupted(format!(
                     "interrupted while waiting for the lock on {}; nothing was done",
                     path.display()
-                ))
+                )))
             })?;
             std::thread::sleep(POLL);
         }

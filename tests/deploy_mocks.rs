@@ -43,7 +43,7 @@ mod lambda {
         functions::DesiredFunction {
             key: "scorekeep-worker".into(),
             name: "scorekeep-worker".into(),
-            settings: functions::FunctionSettings {
+            settings: scorekeep_deploy::aws::lambda::FunctionSettings {
                 runtime: "python3.13".into(),
                 handler: "lambda_function.lambda_handler".into(),
                 memory: 256,
@@ -96,14 +96,15 @@ mod lambda {
             [&conflict, &update, &reads]
         );
 
-        let changes = vec![functions::ConfigChange {
-            field: "tracing".into(),
-            live: "PassThrough".into(),
-            desired: "Active".into(),
-        }];
-        let live = functions::update_configuration(&client, &desired(), &changes)
-            .await
-            .unwrap();
+        let desired = desired();
+        let live = scorekeep_deploy::aws::lambda::update_configuration(
+            &client,
+            &desired.name,
+            &desired.settings,
+            &["tracing"],
+        )
+        .await
+        .unwrap();
         assert_eq!(live.settings.tracing, "Active");
         assert_eq!(conflict.num_calls(), 1, "the conflict was met once");
         assert!(
@@ -126,10 +127,10 @@ mod lambda {
                 .build()
         });
         let client = mock_client!(aws_sdk_lambda, [&failed]);
-        let err = functions::wait_until_updated(&client, "random-name")
+        let err = scorekeep_deploy::aws::lambda::wait_until_updated(&client, "random-name")
             .await
             .unwrap_err();
-        let msg = format!("{err:#}");
+        let msg = scorekeep_deploy::error::render(err);
         assert!(msg.contains("function random-name"), "{msg}");
         assert!(msg.contains("Unzipped size must be smaller"), "{msg}");
     }
@@ -345,9 +346,8 @@ mod elastic_beanstalk {
         )
         .await
         .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("scorekeep-dev of application scorekeep does not exist")
-        );
+        assert!(scorekeep_deploy::error::render(err)
+            .contains("scorekeep-dev of application scorekeep does not exist"));
         let mut optional = config();
         optional.optional = true;
         let result = beanstalk::wire(
@@ -462,7 +462,7 @@ mod cloudformation {
         let err = deploy(&client, stack::StackOptions::default())
             .await
             .unwrap_err();
-        let msg = format!("{err:#}");
+        let msg = scorekeep_deploy::error::render(err);
         assert!(
             msg.contains("ROLLBACK_COMPLETE") && msg.contains("--replace-failed"),
             "{msg}"
@@ -518,7 +518,7 @@ mod cloudformation {
         let err = deploy(&client, stack::StackOptions::default())
             .await
             .unwrap_err();
-        let msg = format!("{err:#}");
+        let msg = scorekeep_deploy::error::render(err);
         assert!(
             msg.contains("UPDATE_ROLLBACK_FAILED") && msg.contains("--continue-rollback"),
             "{msg}"
@@ -621,7 +621,7 @@ mod cloudformation {
         let err = deploy(&client, stack::StackOptions::default())
             .await
             .unwrap_err();
-        let msg = format!("{err:#}");
+        let msg = scorekeep_deploy::error::render(err);
         assert!(
             msg.contains("stack scorekeep-lambda ended in UPDATE_ROLLBACK_COMPLETE"),
             "{msg}"

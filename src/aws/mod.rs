@@ -3,7 +3,10 @@
 //! `timeouts`: connect/read/attempt timeouts and the total budget per kind of call; `calls`:
 //! the interceptor that logs calls (`-v`) and announces retries on the progress stream.
 
+pub(crate) mod beanstalk;
 pub mod calls;
+pub(crate) mod cfn;
+pub mod lambda;
 pub mod timeouts;
 
 use std::sync::OnceLock;
@@ -11,7 +14,6 @@ use std::sync::OnceLock;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::cli::GlobalArgs;
 use crate::report::Reporter;
 
 use self::calls::CallLog;
@@ -75,12 +77,21 @@ impl Clients {
     }
 }
 
+/// Where to send AWS calls, as the user chose it (command-line flags); unset parts come from
+/// the SDK's standard chain.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Target {
+    pub(crate) region: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+}
+
 /// Load AWS configuration the standard way, with our flags on top.
 ///
 /// Region: see [`choose_region`]. Endpoint: `--endpoint-url`, then `AWS_ENDPOINT_URL` (read by
 /// aws-config itself). Retries and timeouts: see [`timeouts`].
-pub async fn load_config(
-    global: &GlobalArgs,
+pub(crate) async fn load_config(
+    global: &Target,
     project_region: Option<&str>,
 ) -> anyhow::Result<SdkConfig> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -100,8 +111,8 @@ pub async fn load_config(
         let _ = ENDPOINT.set(endpoint.to_string());
     }
     if config.region().is_none() {
-        anyhow::bail!(crate::exit::UsageError(
-            "no AWS region is configured\n  hint: pass --region, set AWS_REGION, set `region` in the AWS profile, or add `region:` to the config".into()
+        anyhow::bail!(crate::error::Problem::usage("no AWS region is configured").hint(
+            "pass --region, set AWS_REGION, set `region` in the AWS profile, or add `region:` to the config"
         ));
     }
     Ok(config)
@@ -111,7 +122,7 @@ pub async fn load_config(
 /// `AWS_REGION`/`AWS_DEFAULT_REGION`, then the profile's `region` (`--profile` or
 /// `AWS_PROFILE`, from `AWS_CONFIG_FILE`), then the project config's `region:`. `None` leaves
 /// the rest of the SDK's chain (instance metadata) to decide.
-async fn choose_region(global: &GlobalArgs, project_region: Option<&str>) -> Option<String> {
+async fn choose_region(global: &Target, project_region: Option<&str>) -> Option<String> {
     if let Some(region) = &global.region {
         return Some(region.clone());
     }
@@ -134,12 +145,18 @@ async fn choose_region(global: &GlobalArgs, project_region: Option<&str>) -> Opt
 
 /// An AWS call that failed, explained: what we were doing, AWS's code and message, and a hint.
 #[derive(Debug, thiserror::Error)]
-#[error("{action}: {reason}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+#[error("{action}: {reason}")]
 pub struct AwsError {
     pub action: String,
     pub code: Option<String>,
     pub reason: String,
     pub hint: Option<String>,
+}
+
+impl crate::error::Explain for AwsError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
 }
 
 /// Explain an SDK error. `action` says what we were doing, e.g. "describing stack scorekeep".

@@ -122,24 +122,22 @@ impl BuildSettings {
 /// to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error(
-        "function `{function}` is not in the project config\n  hint: functions defined: {valid}"
-    )]
+    #[error("function `{function}` is not in the project config")]
     UnknownFunction { function: String, valid: String },
 
-    #[error("SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970\n  hint: unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")]
+    #[error("SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970")]
     SourceDateEpoch { value: String },
 
-    #[error("{name}=`{value}` is not a number of bytes\n  hint: unset it to use Lambda's limit, or set a whole number")]
+    #[error("{name}=`{value}` is not a number of bytes")]
     BadSetting { name: &'static str, value: String },
 
-    #[error("function `{function}`: source directory {path} does not exist\n  hint: check `functions.{function}.source` in the config (relative to the config file)")]
+    #[error("function `{function}`: source directory {path} does not exist")]
     SourceMissing { function: String, path: PathBuf },
 
-    #[error("function `{function}`: {dir}/package.json declares dependencies but there is no package-lock.json\n  hint: run `npm install` in {dir} and commit package-lock.json; builds install exactly what the lockfile pins")]
+    #[error("function `{function}`: {dir}/package.json declares dependencies but there is no package-lock.json")]
     LockfileMissing { function: String, dir: PathBuf },
 
-    #[error("function `{function}`: {lockfile} is out of date with package.json: {detail}\n  hint: run `npm install` in {dir} and commit the updated {lockfile_name}")]
+    #[error("function `{function}`: {lockfile} is out of date with package.json: {detail}")]
     LockfileOutOfDate {
         function: String,
         dir: PathBuf,
@@ -148,7 +146,7 @@ pub enum BuildError {
         detail: String,
     },
 
-    #[error("function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified\n  hint: run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", .lockfile.display(), .dir.display(), name = file_name(.lockfile))]
+    #[error("function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified", .lockfile.display())]
     LockfileUnverified {
         function: String,
         dir: PathBuf,
@@ -157,7 +155,7 @@ pub enum BuildError {
         packages: String,
     },
 
-    #[error("function `{function}`: {}: {detail}\n  hint: packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {} it writes", .lockfile.display(), file_name(.lockfile), dir = .dir.display())]
+    #[error("function `{function}`: {}: {detail}", .lockfile.display())]
     LockfileSource {
         function: String,
         dir: PathBuf,
@@ -166,16 +164,14 @@ pub enum BuildError {
         detail: String,
     },
 
-    #[error(
-        "function `{function}`: {path}: {detail}\n  hint: fix the file; it must be valid JSON"
-    )]
+    #[error("function `{function}`: {path}: {detail}")]
     InvalidPackageJson {
         function: String,
         path: PathBuf,
         detail: String,
     },
 
-    #[error("function `{function}`: {path}:{line}: {message}\n  hint: requirements.txt must be a complete lock with hashes; regenerate it with `pip-compile --generate-hashes --allow-unsafe` (see functions/README.md)")]
+    #[error("function `{function}`: {path}:{line}: {message}")]
     Requirements {
         function: String,
         path: PathBuf,
@@ -183,7 +179,7 @@ pub enum BuildError {
         message: String,
     },
 
-    #[error("function `{function}`: cannot run `{program}` for {step}: {detail}\n  hint: {hint}")]
+    #[error("function `{function}`: cannot run `{program}` for {step}: {detail}")]
     ToolMissing {
         function: String,
         program: String,
@@ -198,9 +194,9 @@ pub enum BuildError {
 
     /// A link of its own in the error chain, so the exit code and the run's journal find it.
     #[error("{0}")]
-    Interrupted(#[from] crate::exit::Interrupted),
+    Interrupted(crate::error::Problem),
 
-    #[error("function `{function}`: symlink {link} points to {target}, outside {root}\n  hint: bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {root}")]
+    #[error("function `{function}`: symlink {link} points to {target}, outside {root}")]
     SymlinkEscapes {
         function: String,
         link: PathBuf,
@@ -208,17 +204,17 @@ pub enum BuildError {
         root: PathBuf,
     },
 
-    #[error("function `{function}`: symlink {link} (-> {target}) is broken or part of a loop\n  hint: fix or remove the link")]
+    #[error("function `{function}`: symlink {link} (-> {target}) is broken or part of a loop")]
     BrokenLink {
         function: String,
         link: PathBuf,
         target: PathBuf,
     },
 
-    #[error("function `{function}`: {path}: the file name is not valid UTF-8\n  hint: rename the file; zip entry names must be portable")]
+    #[error("function `{function}`: {path}: the file name is not valid UTF-8")]
     NonUtf8Path { function: String, path: PathBuf },
 
-    #[error("function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}\n  hint: drop unneeded dependencies (or list runtime-provided ones in `runtime_provided`), or move large data to S3", human_bytes(*size), human_bytes(*limit))]
+    #[error("function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}", human_bytes(*size), human_bytes(*limit))]
     TooLarge {
         function: String,
         size: u64,
@@ -226,17 +222,17 @@ pub enum BuildError {
         largest: String,
     },
 
-    #[error("function `{function}`: `{path}` is both one of the function's files and installed by a dependency\n  hint: rename the function's file so it does not shadow the dependency")]
+    #[error("function `{function}`: `{path}` is both one of the function's files and installed by a dependency")]
     PathConflict { function: String, path: String },
 
-    #[error("function `{function}`: {action}: {source}\n  hint: check that the path exists and is readable/writable, and that the disk has space")]
+    #[error("function `{function}`: {action}: {source}")]
     Io {
         function: String,
         action: String,
         source: std::io::Error,
     },
 
-    #[error("function `{function}`: writing the zip failed: {source}\n  hint: check the disk, then rerun the build")]
+    #[error("function `{function}`: writing the zip failed: {source}")]
     Zip {
         function: String,
         source: archive::ArchiveError,
@@ -247,6 +243,44 @@ pub enum BuildError {
 
     #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<BuildError>),
+}
+
+impl crate::error::Explain for BuildError {
+    fn class(&self) -> crate::error::Class {
+        match self {
+            BuildError::Interrupted(p) => crate::error::Explain::class(p),
+            BuildError::Lock(l) => crate::error::Explain::class(l.as_ref()),
+            _ => crate::error::Class::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            BuildError::UnknownFunction { valid, .. } => format!("functions defined: {valid}"),
+            BuildError::SourceDateEpoch { .. } => "unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
+            BuildError::BadSetting { .. } => "unset it to use Lambda's limit, or set a whole number".into(),
+            BuildError::SourceMissing { function, .. } => format!("check `functions.{function}.source` in the config (relative to the config file)"),
+            BuildError::LockfileMissing { dir, .. } => format!("run `npm install` in {} and commit package-lock.json; builds install exactly what the lockfile pins", dir.display()),
+            BuildError::LockfileOutOfDate { dir, lockfile_name, .. } => format!("run `npm install` in {} and commit the updated {lockfile_name}", dir.display()),
+            BuildError::LockfileUnverified { dir, lockfile, .. } => format!("run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", dir.display(), name = file_name(lockfile)),
+            BuildError::LockfileSource { dir, lockfile, .. } => format!("packages are fetched only over https from the registry npm is configured with; if that URL is your registry, set `registry=` (or `@scope:registry=`) in {dir}/.npmrc; otherwise run `npm install` in {dir} and commit the {} it writes", file_name(lockfile), dir = dir.display()),
+            BuildError::InvalidPackageJson { .. } => "fix the file; it must be valid JSON".into(),
+            BuildError::Requirements { .. } => "requirements.txt must be a complete lock with hashes; regenerate it with `pip-compile --generate-hashes --allow-unsafe` (see functions/README.md)".into(),
+            BuildError::ToolMissing { hint, .. } => hint.to_string(),
+            BuildError::Install(failure) => failure.hint.clone(),
+            BuildError::SymlinkEscapes { root, .. } => format!("bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {}", root.display()),
+            BuildError::BrokenLink { .. } => "fix or remove the link".into(),
+            BuildError::NonUtf8Path { .. } => "rename the file; zip entry names must be portable".into(),
+            BuildError::TooLarge { .. } => "drop unneeded dependencies (or list runtime-provided ones in `runtime_provided`), or move large data to S3".into(),
+            BuildError::PathConflict { .. } => "rename the function's file so it does not shadow the dependency".into(),
+            BuildError::Io { .. } => "check that the path exists and is readable/writable, and that the disk has space".into(),
+            BuildError::Zip { .. } => "check the disk, then rerun the build".into(),
+            BuildError::Interrupted(p) => return crate::error::Explain::hint(p),
+            BuildError::Lock(l) => return crate::error::Explain::hint(l.as_ref()),
+            // Each failed function's hint is in the list, beside its error.
+            BuildError::Several(_) => return None,
+        })
+    }
 }
 
 /// An install command (npm ci, pip install) that ran and failed.
@@ -269,8 +303,8 @@ impl std::fmt::Display for InstallFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "function `{}`: {} failed: {} ({}); its last output lines:\n{}\n  reproduce: {}\n  hint: {}",
-            self.function, self.step, self.cause, self.status, self.tail, self.command, self.hint
+            "function `{}`: {} failed: {} ({}); its last output lines:\n{}\n  reproduce: {}",
+            self.function, self.step, self.cause, self.status, self.tail, self.command
         )
     }
 }
@@ -294,7 +328,13 @@ fn name_some(items: &[String], shown: usize) -> String {
 fn join_errors(errors: &[BuildError]) -> String {
     errors
         .iter()
-        .map(|e| format!("- {e}"))
+        .map(|e| {
+            let hint = crate::error::Explain::hint(e);
+            format!(
+                "- {}",
+                crate::error::with_hints(&e.to_string(), hint.as_slice())
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -374,7 +414,7 @@ pub fn build_functions(
 /// rather than a list of "failures".
 fn one_interruption(errors: Vec<BuildError>) -> BuildError {
     let what: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    BuildError::Interrupted(crate::exit::Interrupted(what.join("; ")))
+    BuildError::Interrupted(crate::error::Problem::interrupted(what.join("; ")))
 }
 
 /// One function to build.
@@ -756,12 +796,12 @@ impl Job<'_> {
                 program,
             }),
             // The staging dir is dropped (removed) on the way out: nothing half-installed stays.
-            Err(RunError::Interrupted { program }) => {
-                Err(BuildError::Interrupted(crate::exit::Interrupted(format!(
+            Err(RunError::Interrupted { program }) => Err(BuildError::Interrupted(
+                crate::error::Problem::interrupted(format!(
                     "interrupted while `{program}` ran for {step} of function {}",
                     self.function()
-                ))))
-            }
+                )),
+            )),
             Err(RunError::Spawn { program, source }) => Err(BuildError::ToolMissing {
                 function: self.function(),
                 step,
@@ -799,7 +839,7 @@ impl Job<'_> {
         paths: ArtifactPaths,
     ) -> Result<Artifact, BuildError> {
         // Ctrl-C while the other function's npm/pip ran: do not start zipping.
-        crate::interrupt::check()?;
+        crate::interrupt::check().map_err(BuildError::Interrupted)?;
         let BundleContents {
             sources,
             installed,
@@ -1013,7 +1053,8 @@ functions:
         );
 
         let e = build_functions(&p, &["nope"], &BuildOptions::default(), &quiet()).unwrap_err();
-        assert!(e.to_string().contains("plain"), "{e}");
+        let text = crate::error::render(e);
+        assert!(text.contains("plain"), "{text}");
     }
 
     #[test]
@@ -1040,9 +1081,9 @@ functions:
             "# lock\nrequests>=2\n",
         )
         .unwrap();
-        let e = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet())
-            .unwrap_err()
-            .to_string();
+        let e = crate::error::render(
+            build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap_err(),
+        );
         assert!(e.contains("function `plain`"), "{e}");
         assert!(e.contains("requirements.txt:2:"), "{e}");
         assert!(e.contains("pip-compile --generate-hashes"), "{e}");

@@ -46,13 +46,13 @@ pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
     if args.stdout {
         let chosen = match (&args.stack, rendered.as_slice()) {
             (None, [only]) => only,
-            (None, _) => bail!(crate::exit::UsageError(format!(
+            (None, _) => bail!(crate::error::Problem::usage(format!(
                 "the project has {} stacks; choose one with --stack ({})",
                 rendered.len(),
                 stack_names(&rendered)
             ))),
             (Some(name), _) => rendered.iter().find(|r| &r.stack == name).ok_or_else(|| {
-                crate::exit::UsageError(format!(
+                crate::error::Problem::usage(format!(
                     "unknown stack `{name}`; stacks: {}",
                     stack_names(&rendered)
                 ))

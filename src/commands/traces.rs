@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::aws::{self, AwsError};
 use crate::cli::{OutputFormat, TracesArgs};
 use crate::context::Context;
-use crate::exit::{self, UsageError};
+use crate::error::Problem;
+use crate::exit;
 use crate::invoke::trace::{self, TraceNode};
 use crate::traces::{self as logic, Backoff, PollResult, XrayOperation};
 
@@ -43,12 +44,11 @@ enum Mode {
 impl Query {
     fn from_args(ctx: &Context, args: &TracesArgs) -> anyhow::Result<Query> {
         let since =
-            logic::parse_since(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
+            logic::parse_since(&args.since).map_err(|e| Problem::usage(format!("--since {e}")))?;
         if let Some(bad) = args.trace_ids.iter().find(|id| !logic::is_trace_id(id)) {
-            return Err(UsageError(format!(
-                "--trace-id `{bad}` is not an X-Ray trace id\n  hint: trace ids look like 1-6b064288-6c127964d33ffb9e8a013704 (`invoke --local` and the X-Ray console show them)"
-            ))
-            .into());
+            return Err(Problem::usage(format!("--trace-id `{bad}` is not an X-Ray trace id"))
+                .hint("trace ids look like 1-6b064288-6c127964d33ffb9e8a013704 (`invoke --local` and the X-Ray console show them)")
+                .into());
         }
         let project = ctx.project()?;
         let selected = project.select_functions(&args.functions)?;
@@ -282,9 +282,9 @@ async fn by_id(xray: &mut Xray, ids: &[String]) -> anyhow::Result<Vec<TraceRepor
         missing.extend(unprocessed);
     }
     if !missing.is_empty() {
-        anyhow::bail!(
-            "X-Ray has no trace {}\n  hint: X-Ray keeps traces for 30 days and shows them about 30 s after they end; check the id and the region (--region)",
-            missing.join(", ")
+        crate::fail!(
+            "X-Ray has no trace {}", missing.join(", ");
+            hint = "X-Ray keeps traces for 30 days and shows them about 30 s after they end; check the id and the region (--region)"
         );
     }
     Ok(traces)
@@ -713,7 +713,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        let text = format!("{err:#}");
+        let text = crate::error::render(err);
         assert!(
             text.contains("X-Ray GetTraceSummaries with filter `service(\"random-name\")`"),
             "{text}"
@@ -730,7 +730,7 @@ mod tests {
         let err = by_id(&mut Xray::with_client(client), &[id(1)])
             .await
             .unwrap_err();
-        let text = format!("{err:#}");
+        let text = crate::error::render(err);
         assert!(text.contains("X-Ray BatchGetTraces"), "{text}");
         assert!(
             text.contains("lack the IAM permission `xray:BatchGetTraces`"),

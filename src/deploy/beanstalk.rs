@@ -1,18 +1,17 @@
 //! Elastic Beanstalk wiring (what `env.config` and `xray.config` did): environment properties
 //! from stack outputs and X-Ray on/off, changed only where they differ.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use aws_sdk_elasticbeanstalk::primitives::DateTime;
-use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentStatus};
 use aws_sdk_elasticbeanstalk::Client;
 use serde::Serialize;
 
-use crate::aws::explain;
+pub(crate) use crate::aws::beanstalk::{environment, Setting};
+use crate::aws::beanstalk::{live_settings, update_settings, wait_until_ready};
 use crate::config::{resolve_references, BeanstalkConfig};
-use crate::exit::Interrupted;
+use crate::error::Problem;
 use crate::report::Task;
 
 use super::Mode;
@@ -20,14 +19,6 @@ use super::Mode;
 pub const PROPERTIES_NAMESPACE: &str = "aws:elasticbeanstalk:application:environment";
 pub const XRAY_NAMESPACE: &str = "aws:elasticbeanstalk:xray";
 pub const XRAY_OPTION: &str = "XRayEnabled";
-
-/// One option setting: namespace, option name, value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Setting {
-    pub namespace: String,
-    pub option: String,
-    pub value: String,
-}
 
 /// A setting that differs. Property values are not shown (they may be secrets); X-Ray is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,8 +57,12 @@ pub fn desired_settings(
 ) -> anyhow::Result<Vec<Setting>> {
     let mut settings = Vec::new();
     for (name, value) in &eb.properties {
-        let value = resolve_references(value, outputs, region)
-            .map_err(|e| anyhow::anyhow!("beanstalk property {name}: {e}\n  hint: deploy the stacks first (`scorekeep-deploy up`)"))?;
+        let value = resolve_references(value, outputs, region).map_err(|e| {
+            anyhow::Error::from(
+                Problem::failure(format!("beanstalk property {name}: {e}"))
+                    .hint("deploy the stacks first (`scorekeep-deploy up`)"),
+            )
+        })?;
         settings.push(Setting {
             namespace: PROPERTIES_NAMESPACE.into(),
             option: name.clone(),
@@ -113,63 +108,6 @@ pub fn diff(live: &[Setting], desired: &[Setting]) -> Vec<(Setting, SettingChang
         .collect()
 }
 
-/// Status and health of an environment, or `None` when it does not exist.
-pub async fn environment(
-    eb: &Client,
-    app: &str,
-    env: &str,
-) -> anyhow::Result<Option<(String, String)>> {
-    let out = eb
-        .describe_environments()
-        .application_name(app)
-        .environment_names(env)
-        .include_deleted(false)
-        .send()
-        .await
-        .map_err(|e| explain(format!("describing Beanstalk environment {env}"), &e))?;
-    Ok(out
-        .environments()
-        .iter()
-        .find(|e| e.status() != Some(&EnvironmentStatus::Terminated))
-        .map(|e| {
-            (
-                e.status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                e.health()
-                    .map(|h| h.as_str().to_string())
-                    .unwrap_or_default(),
-            )
-        }))
-}
-
-pub async fn live_settings(eb: &Client, app: &str, env: &str) -> anyhow::Result<Vec<Setting>> {
-    let out = eb
-        .describe_configuration_settings()
-        .application_name(app)
-        .environment_name(env)
-        .send()
-        .await
-        .map_err(|e| {
-            explain(
-                format!("reading the configuration of Beanstalk environment {env}"),
-                &e,
-            )
-        })?;
-    Ok(out
-        .configuration_settings()
-        .iter()
-        .flat_map(|c| c.option_settings())
-        .filter_map(|o| {
-            Some(Setting {
-                namespace: o.namespace()?.to_string(),
-                option: o.option_name()?.to_string(),
-                value: o.value().unwrap_or_default().to_string(),
-            })
-        })
-        .collect())
-}
-
 /// Compare and, with `Mode::Apply`, update the environment and wait for it to be Ready again.
 pub async fn wire(
     eb: &Client,
@@ -197,9 +135,7 @@ pub async fn wire(
             ));
             return Ok(result);
         }
-        anyhow::bail!(
-            "Beanstalk environment {env} of application {app} does not exist\n  hint: create it, fix `beanstalk.environment` in the config, or set `beanstalk.optional: true`"
-        );
+        return Err(Problem::failure(format!("Beanstalk environment {env} of application {app} does not exist")).hint("create it, fix `beanstalk.environment` in the config, or set `beanstalk.optional: true`").into());
     };
     result.status = Some(status);
     result.health = Some(health);
@@ -216,83 +152,13 @@ pub async fn wire(
     }
 
     let started = SystemTime::now();
-    let settings: Vec<ConfigurationOptionSetting> = differences
-        .iter()
-        .map(|(s, _)| {
-            ConfigurationOptionSetting::builder()
-                .namespace(&s.namespace)
-                .option_name(&s.option)
-                .value(&s.value)
-                .build()
-        })
-        .collect();
-    eb.update_environment()
-        .application_name(app)
-        .environment_name(env)
-        .set_option_settings(Some(settings))
-        .send()
-        .await
-        .map_err(|e| explain(format!("updating Beanstalk environment {env}"), &e))?;
+    let settings: Vec<Setting> = differences.into_iter().map(|(s, _)| s).collect();
+    update_settings(eb, app, env, &settings).await?;
     let (status, health) = wait_until_ready(eb, app, env, started, task).await?;
     result.action = "updated".into();
     result.status = Some(status);
     result.health = Some(health);
     Ok(result)
-}
-
-/// Poll until the environment is Ready, printing its events as they come.
-pub async fn wait_until_ready(
-    eb: &Client,
-    app: &str,
-    env: &str,
-    since: SystemTime,
-    task: &Task,
-) -> anyhow::Result<(String, String)> {
-    let mut shown: HashSet<String> = HashSet::new();
-    let mut delay = Duration::from_millis(200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30 * 60);
-    loop {
-        let events = eb
-            .describe_events()
-            .application_name(app)
-            .environment_name(env)
-            .start_time(DateTime::from(since))
-            .send()
-            .await
-            .map_err(|e| explain(format!("reading events of Beanstalk environment {env}"), &e))?;
-        let mut fresh: Vec<_> = events.events().iter().collect();
-        fresh.reverse(); // newest first from the API
-        for e in fresh {
-            let line = format!(
-                "{} {}",
-                e.severity().map(|s| s.as_str()).unwrap_or("INFO"),
-                e.message().unwrap_or_default()
-            );
-            if shown.insert(line.clone()) {
-                task.println(format!("event   {line}"));
-            }
-        }
-        let Some((status, health)) = environment(eb, app, env).await? else {
-            anyhow::bail!("Beanstalk environment {env} disappeared while updating");
-        };
-        if status == "Ready" {
-            return Ok((status, health));
-        }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("Beanstalk environment {env} is still {status} after 30 minutes\n  hint: check its events in the console");
-        }
-        task.set_message(format!("beanstalk {env}: {status}"));
-        tracing::debug!("beanstalk {env} is {status}; checking again in {delay:?}");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = crate::interrupt::cancelled() => {
-                return Err(Interrupted(format!(
-                    "interrupted while Beanstalk environment {env} is {status}: the update carries on\n  hint: rerun to check the result"
-                )).into());
-            }
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
 }
 
 #[cfg(test)]

@@ -5,62 +5,18 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
-use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, LastUpdateStatus, Runtime, TracingConfig, TracingMode};
-use aws_sdk_lambda::Client;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::aws::{error_code, explain};
+pub(crate) use crate::aws::lambda::{FunctionSettings, LiveFunction};
 use crate::config::{resolve_references, Project};
-
-/// The configuration fields `up` manages, as desired or as Lambda reports them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct FunctionSettings {
-    pub runtime: String,
-    pub handler: String,
-    pub memory: i32,
-    pub timeout: i32,
-    pub tracing: String,
-    /// Not serialized: values may be secrets.
-    #[serde(skip)]
-    pub environment: BTreeMap<String, String>,
-}
-
-impl FunctionSettings {
-    /// A fingerprint of every compared field, to remember what was applied.
-    pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::json!([
-            self.runtime,
-            self.handler,
-            self.memory,
-            self.timeout,
-            self.tracing,
-            self.environment
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-    }
-}
+use crate::error::Problem;
 
 /// The configuration `up` wants a function to have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredFunction {
     pub key: String,
     pub name: String,
-    #[serde(flatten)]
-    pub settings: FunctionSettings,
-}
-
-/// What Lambda reports about a function.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct LiveFunction {
-    pub arn: String,
-    pub code_sha256: String,
-    pub last_update_status: String,
-    pub state: String,
     #[serde(flatten)]
     pub settings: FunctionSettings,
 }
@@ -90,9 +46,7 @@ pub fn desired_function(
     let mut environment = BTreeMap::new();
     for (var, value) in &f.environment {
         let resolved = resolve_references(value, outputs, region).map_err(|e| {
-            anyhow::anyhow!(
-                "function {key}: environment variable {var}: {e}\n  hint: the stacks must be deployed first (`scorekeep-deploy up`), and the output must be declared in a template"
-            )
+            anyhow::Error::from(Problem::failure(format!("function {key}: environment variable {var}: {e}")).hint("the stacks must be deployed first (`scorekeep-deploy up`), and the output must be declared in a template"))
         })?;
         environment.insert(var.clone(), resolved);
     }
@@ -203,196 +157,6 @@ impl AppliedConfigs {
             ),
         );
     }
-}
-
-/// GetFunctionConfiguration, or `None` when the function does not exist.
-pub async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
-    match lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-    {
-        Ok(c) => Ok(Some(live_from(&c))),
-        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
-        Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
-    }
-}
-
-fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
-    LiveFunction {
-        arn: c.function_arn().unwrap_or_default().to_string(),
-        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        last_update_status: c
-            .last_update_status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        state: c
-            .state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        settings: FunctionSettings {
-            runtime: c
-                .runtime()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-            handler: c.handler().unwrap_or_default().to_string(),
-            memory: c.memory_size().unwrap_or_default(),
-            timeout: c.timeout().unwrap_or_default(),
-            tracing: c
-                .tracing_config()
-                .and_then(|t| t.mode())
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_else(|| "PassThrough".into()),
-            environment: c
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        },
-    }
-}
-
-/// Wait until Lambda has finished applying the last update (`LastUpdateStatus` leaves
-/// `InProgress`); a failed update is an error with Lambda's reason.
-pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<LiveFunction> {
-    let mut delay = Duration::from_millis(100);
-    for _ in 0..120 {
-        let out = lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(|e| explain(format!("reading function {name}"), &e))?;
-        match out.last_update_status() {
-            Some(LastUpdateStatus::InProgress) => {}
-            Some(LastUpdateStatus::Failed) => anyhow::bail!(
-                "function {name}: Lambda could not apply the update: {}\n  hint: {}",
-                out.last_update_status_reason().unwrap_or("no reason given"),
-                "check the bundle and configuration, then rerun"
-            ),
-            _ => return Ok(live_from(&out)),
-        }
-        tracing::debug!("function {name}: update in progress; checking again in {delay:?}");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(3));
-    }
-    anyhow::bail!("function {name}: the update did not finish in time\n  hint: check the function in the Lambda console and rerun")
-}
-
-/// Where the code comes from: bytes for direct upload, or an S3 object for large bundles.
-pub enum CodeSource {
-    ZipFile(Vec<u8>),
-    S3 { bucket: String, key: String },
-}
-
-/// Lambda rejects a second update while one is in progress (`ResourceConflictException`):
-/// wait for the function and try again, a few times.
-async fn with_conflict_retry<T, E, F, Fut>(
-    lambda: &Client,
-    name: &str,
-    what: &str,
-    mut call: F,
-) -> anyhow::Result<T>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_lambda::error::SdkError<E>>>,
-{
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(err) if error_code(&err) == Some("ResourceConflictException") && attempt < 5 => {
-                attempt += 1;
-                tracing::info!(
-                    "{what} {name}: an update is in progress, waiting before retry {attempt}"
-                );
-                wait_until_updated(lambda, name).await?;
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-            }
-            Err(err) => return Err(explain(format!("{what} {name}"), &err).into()),
-        }
-    }
-}
-
-/// Upload new code and wait until Lambda has applied it.
-pub async fn update_code(
-    lambda: &Client,
-    name: &str,
-    code: &CodeSource,
-) -> anyhow::Result<LiveFunction> {
-    with_conflict_retry(lambda, name, "updating the code of function", || async {
-        let request = lambda.update_function_code().function_name(name);
-        let request = match code {
-            CodeSource::ZipFile(bytes) => request.zip_file(Blob::new(bytes.clone())),
-            CodeSource::S3 { bucket, key } => request.s3_bucket(bucket).s3_key(key),
-        };
-        // Megabytes go up in this request: it gets the upload timeouts, not DescribeStacks'.
-        request
-            .customize()
-            .config_override(
-                aws_sdk_lambda::config::Builder::default()
-                    .timeout_config(crate::aws::timeouts::CallKind::Upload.timeouts()),
-            )
-            .send()
-            .await
-    })
-    .await?;
-    wait_until_updated(lambda, name).await
-}
-
-/// Send only the fields in `changes` and wait until Lambda has applied them.
-pub async fn update_configuration(
-    lambda: &Client,
-    desired: &DesiredFunction,
-    changes: &[ConfigChange],
-) -> anyhow::Result<LiveFunction> {
-    let name = desired.name.as_str();
-    let desired = &desired.settings;
-    let has = |field: &str| {
-        changes
-            .iter()
-            .any(|c| c.field == field || c.field.starts_with(&format!("{field}.")))
-    };
-    with_conflict_retry(
-        lambda,
-        name,
-        "updating the configuration of function",
-        || async {
-            let mut request = lambda.update_function_configuration().function_name(name);
-            if has("runtime") {
-                request = request.runtime(Runtime::from(desired.runtime.as_str()));
-            }
-            if has("handler") {
-                request = request.handler(&desired.handler);
-            }
-            if has("memory") {
-                request = request.memory_size(desired.memory);
-            }
-            if has("timeout") {
-                request = request.timeout(desired.timeout);
-            }
-            if has("tracing") {
-                request = request.tracing_config(
-                    TracingConfig::builder()
-                        .mode(TracingMode::from(desired.tracing.as_str()))
-                        .build(),
-                );
-            }
-            if has("environment") {
-                // Lambda replaces the whole map, so send all of it.
-                request = request.environment(
-                    Environment::builder()
-                        .set_variables(Some(desired.environment.clone().into_iter().collect()))
-                        .build(),
-                );
-            }
-            request.send().await
-        },
-    )
-    .await?;
-    wait_until_updated(lambda, name).await
 }
 
 #[cfg(test)]

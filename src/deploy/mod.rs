@@ -1,9 +1,10 @@
-//! The deploy engine: `up`, `update-functions`, `plan` and `status` as flows over the
+//! The deploy engine: `up`, `update-functions`, `plan` and `status` (in `status.rs`) as flows over the
 //! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
 
 pub mod beanstalk;
 pub mod functions;
 pub mod stack;
+pub(crate) mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,13 +16,16 @@ use serde::Serialize;
 use crate::aws::Clients;
 use crate::bundle::{self, Artifact, BuildOptions};
 use crate::config::Project;
+use crate::error::Problem;
 use crate::interrupt::{self, Journal};
 use crate::report::{human_bytes, human_duration, Reporter, Task};
 use crate::template::{self, RenderedStack};
 
 use self::beanstalk::BeanstalkResult;
-use self::functions::{AppliedConfigs, CodeSource, ConfigChange, DesiredFunction, LiveFunction};
+use self::functions::{AppliedConfigs, ConfigChange, DesiredFunction};
 use self::stack::{StackAction, StackOptions, StackResult};
+use crate::aws::cfn::{StackState, Stacks};
+use crate::aws::lambda::{self, CodeSource, LiveFunction};
 
 /// Whether a flow changes what differs (`up`, `update-functions`) or only reports it (`plan`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -709,25 +713,20 @@ pub async fn existing_outputs(
     clients: &Clients,
     project: &Project,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut outputs = BTreeMap::new();
-    for s in &project.config.stacks {
-        let live = stack::describe(&clients.cloudformation, &s.name).await?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "stack {} does not exist in {}\n  hint: run `scorekeep-deploy up` first; `update-functions` only updates existing functions",
-                s.name,
-                clients.region
-            )
+    let stacks = Stacks::describe(&clients.cloudformation, project.stack_names()).await?;
+    for (name, live) in &stacks.stacks {
+        let live = live.as_ref().ok_or_else(|| {
+            anyhow::Error::from(Problem::failure(format!("stack {name} does not exist in {}", clients.region)).hint("run `scorekeep-deploy up` first; `update-functions` only updates existing functions"))
         })?;
-        if stack::classify(&live.status) != stack::StackState::Ready {
-            anyhow::bail!(
-                "stack {} is in {}\n  hint: run `scorekeep-deploy up`, which explains and handles this state",
-                s.name,
-                live.status
+        if crate::aws::cfn::classify(&live.status) != StackState::Ready {
+            return Err(
+                Problem::failure(format!("stack {name} is in {}", live.status))
+                    .hint("run `scorekeep-deploy up`, which explains and handles this state")
+                    .into(),
             );
         }
-        outputs.extend(live.outputs);
     }
-    Ok(outputs)
+    Ok(stacks.outputs())
 }
 
 /// Compare each built function with Lambda and, in `Mode::Apply`, update what differs. Each
@@ -759,7 +758,7 @@ async fn sync_functions(
         let task = reporter.task(format!("function {}: checking", desired.name));
         let found = interrupt::race_while(
             format!("reading function {}", desired.name),
-            functions::get_live(&clients.lambda, &desired.name),
+            lambda::get_live(&clients.lambda, &desired.name),
         )
         .await?;
         let Some(live) = found else {
@@ -791,9 +790,14 @@ fn missing_function(
         .find(|r| r.functions.iter().any(|f| f == key))
         .map(|r| r.stack.as_str())
         .unwrap_or("(none)");
-    anyhow::anyhow!(
-        "function {name} does not exist in {}: stack {creator} should have created it\n  hint: run `scorekeep-deploy up` to create or repair stack {creator}",
-        clients.region
+    anyhow::Error::from(
+        Problem::failure(format!(
+            "function {name} does not exist in {}: stack {creator} should have created it",
+            clients.region
+        ))
+        .hint(format!(
+            "run `scorekeep-deploy up` to create or repair stack {creator}"
+        )),
     )
 }
 
@@ -874,16 +878,12 @@ impl FunctionSync<'_> {
             ),
             async {
                 let source = code_source(self.clients, self.project, artifact).await?;
-                functions::update_code(&self.clients.lambda, name, &source).await
+                lambda::update_code(&self.clients.lambda, name, &source).await
             },
         )
         .await?;
         if live.code_sha256 != artifact.manifest.sha256_base64 {
-            anyhow::bail!(
-                "function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}\n  hint: rerun; if it persists, the upload was altered on the way",
-                live.code_sha256,
-                artifact.manifest.sha256_base64
-            );
+            return Err(Problem::failure(format!("function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}", live.code_sha256, artifact.manifest.sha256_base64)).hint("rerun; if it persists, the upload was altered on the way").into());
         }
         result.code = Change::Updated;
         Ok(live)
@@ -916,7 +916,12 @@ impl FunctionSync<'_> {
         task.set_message(format!("function {name}: updating configuration"));
         let live = interrupt::race_while(
             format!("updating the configuration of function {name} (Lambda may or may not have applied it)"),
-            functions::update_configuration(&self.clients.lambda, desired, &changes),
+            lambda::update_configuration(
+                &self.clients.lambda,
+                name,
+                &desired.settings,
+                &changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
+            ),
         )
         .await?;
         self.applied.record(&live, desired);
@@ -933,19 +938,24 @@ async fn code_source(
 ) -> anyhow::Result<CodeSource> {
     if !artifact.manifest.needs_s3_upload {
         let bytes = std::fs::read(&artifact.zip_path).map_err(|e| {
-            anyhow::anyhow!(
-                "reading bundle {}: {e}\n  hint: rerun `scorekeep-deploy build --force`",
-                artifact.zip_path.display()
+            anyhow::Error::from(
+                Problem::failure(format!(
+                    "reading bundle {}: {e}",
+                    artifact.zip_path.display()
+                ))
+                .hint("rerun `scorekeep-deploy build --force`"),
             )
         })?;
         return Ok(CodeSource::ZipFile(bytes));
     }
     let Some(bucket) = &project.config.artifact_bucket else {
-        anyhow::bail!(
-            "function {}: the bundle is {} zipped, over Lambda's 50 MB direct upload limit\n  hint: set `artifact_bucket:` in the config to an S3 bucket the deploy may write to",
+        return Err(Problem::failure(format!(
+            "function {}: the bundle is {} zipped, over Lambda's 50 MB direct upload limit",
             artifact.function,
             human_bytes(artifact.manifest.zip_bytes)
-        );
+        ))
+        .hint("set `artifact_bucket:` in the config to an S3 bucket the deploy may write to")
+        .into());
     };
     let key = format!(
         "scorekeep-deploy/{}/{}.zip",
@@ -978,12 +988,7 @@ async fn template_url(
         return Ok(None);
     }
     let Some(bucket) = &project.config.artifact_bucket else {
-        anyhow::bail!(
-            "stack {}: the rendered template is {} bytes, over CloudFormation's {}-byte inline limit\n  hint: set `artifact_bucket:` in the config to an S3 bucket the deploy may write to, or shorten the template",
-            rendered.stack,
-            rendered.size_bytes,
-            template::INLINE_BODY_LIMIT
-        );
+        return Err(Problem::failure(format!("stack {}: the rendered template is {} bytes, over CloudFormation's {}-byte inline limit", rendered.stack, rendered.size_bytes, template::INLINE_BODY_LIMIT)).hint("set `artifact_bucket:` in the config to an S3 bucket the deploy may write to, or shorten the template").into());
     };
     let sha = hex::encode(sha2::Sha256::digest(rendered.body.as_bytes()));
     let key = format!("scorekeep-deploy/templates/{}/{sha}.yaml", rendered.stack);

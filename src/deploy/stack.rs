@@ -10,14 +10,17 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Tag, TemplateStage,
-};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Tag};
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
+use crate::aws::cfn::{
+    classify, delete_and_wait, delete_change_set, deployed_template, describe, desired_tags,
+    events, first_failure, is_no_change_message, request_token, wait_for_stack, Event, LiveStack,
+    StackState,
+};
 use crate::aws::{error_code, error_message, explain};
-use crate::exit::Interrupted;
+use crate::error::Problem;
 use crate::report::Task;
 use crate::template::{RenderedStack, INLINE_BODY_LIMIT};
 
@@ -63,92 +66,6 @@ pub struct StackResult {
     pub outputs: BTreeMap<String, String>,
 }
 
-/// What DescribeStacks says about a stack.
-#[derive(Debug, Clone)]
-pub struct LiveStack {
-    pub status: String,
-    pub reason: Option<String>,
-    pub outputs: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// The states that decide what `up` must do before it can deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StackState {
-    /// Created or updated successfully (including a completed update rollback).
-    Ready,
-    /// An operation is running; wait for it.
-    InProgress,
-    /// Failed creation: can only be deleted.
-    RollbackComplete,
-    /// A change set was created for a new stack but never executed: an empty shell.
-    ReviewInProgress,
-    /// An update failed and so did its rollback.
-    UpdateRollbackFailed,
-    /// Any other failed state (DELETE_FAILED, ROLLBACK_FAILED, ...).
-    Failed,
-}
-
-pub fn classify(status: &str) -> StackState {
-    match status {
-        "REVIEW_IN_PROGRESS" => StackState::ReviewInProgress,
-        "ROLLBACK_COMPLETE" => StackState::RollbackComplete,
-        "UPDATE_ROLLBACK_FAILED" => StackState::UpdateRollbackFailed,
-        s if s.ends_with("_IN_PROGRESS") => StackState::InProgress,
-        "CREATE_COMPLETE"
-        | "UPDATE_COMPLETE"
-        | "UPDATE_ROLLBACK_COMPLETE"
-        | "IMPORT_COMPLETE"
-        | "IMPORT_ROLLBACK_COMPLETE" => StackState::Ready,
-        _ => StackState::Failed,
-    }
-}
-
-/// A stack event, reduced to what we show and reason about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub id: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: Option<String>,
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<32} {:<28} {}",
-            self.logical_id, self.status, self.resource_type
-        )?;
-        if let Some(r) = &self.reason {
-            write!(f, " - {r}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The first resource that failed, in chronological `events`, skipping the knock-on
-/// "cancelled" failures CloudFormation reports for resources it stopped.
-pub fn first_failure(events: &[Event]) -> Option<&Event> {
-    events
-        .iter()
-        .find(|e| {
-            e.status.ends_with("_FAILED")
-                && !e.reason.as_deref().unwrap_or("").contains("cancelled")
-                && e.resource_type != "AWS::CloudFormation::Stack"
-        })
-        .or_else(|| events.iter().find(|e| e.status.ends_with("_FAILED")))
-}
-
-/// Both ways an endpoint says a change set has nothing to do: real CloudFormation's FAILED
-/// status reason, and moto's ValidationError.
-pub fn is_no_change_message(message: &str) -> bool {
-    message.contains("didn't contain changes")
-        || message.contains("No updates are to be performed")
-        || message.contains("does not contain changes")
-}
-
 /// Rows for a stack that does not exist yet: every resource is added.
 pub fn rows_for_new_stack(rendered: &RenderedStack) -> Vec<ChangeRow> {
     rendered
@@ -161,85 +78,6 @@ pub fn rows_for_new_stack(rendered: &RenderedStack) -> Vec<ChangeRow> {
             replacement: None,
         })
         .collect()
-}
-
-pub fn desired_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-pub async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStack>> {
-    let out = match cfn.describe_stacks().stack_name(name).send().await {
-        Ok(out) => out,
-        Err(err) if error_message(&err).is_some_and(|m| m.contains("does not exist")) => {
-            return Ok(None)
-        }
-        Err(err) => return Err(explain(format!("describing stack {name}"), &err).into()),
-    };
-    let Some(stack) = out.stacks().first() else {
-        return Ok(None);
-    };
-    Ok(Some(LiveStack {
-        status: stack
-            .stack_status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        reason: stack.stack_status_reason().map(String::from),
-        outputs: stack
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect(),
-        tags: stack
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect(),
-    }))
-}
-
-/// The template body the stack was last deployed with, as submitted.
-pub async fn deployed_template(cfn: &Client, name: &str) -> anyhow::Result<String> {
-    let out = cfn
-        .get_template()
-        .stack_name(name)
-        .template_stage(TemplateStage::Original)
-        .send()
-        .await
-        .map_err(|e| explain(format!("reading the deployed template of stack {name}"), &e))?;
-    Ok(out.template_body().unwrap_or_default().to_string())
-}
-
-/// All events of a stack, oldest first (DescribeStackEvents pages newest first).
-pub async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
-    let mut all = Vec::new();
-    let mut pages = cfn
-        .describe_stack_events()
-        .stack_name(name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| explain(format!("reading events of stack {name}"), &e))?;
-        for e in page.stack_events() {
-            all.push(Event {
-                id: e.event_id().unwrap_or_default().to_string(),
-                logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
-                resource_type: e.resource_type().unwrap_or_default().to_string(),
-                status: e
-                    .resource_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                reason: e.resource_status_reason().map(String::from),
-            });
-        }
-        // One page is enough to see what happened since we started watching.
-        if all.len() >= 100 {
-            break;
-        }
-    }
-    all.reverse();
-    Ok(all)
 }
 
 /// Options that change how `up` treats a stack in a stuck state.
@@ -261,10 +99,7 @@ pub async fn deploy(
 ) -> anyhow::Result<StackResult> {
     let name = rendered.stack.as_str();
     if rendered.needs_s3_upload && template_url.is_none() {
-        anyhow::bail!(
-            "stack {name}: the rendered template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit, and no S3 location was given for it\n  hint: set `artifact_bucket:` in the config to a bucket the deploy may write to",
-            rendered.size_bytes
-        );
+        return Err(Problem::failure(format!("stack {name}: the rendered template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit, and no S3 location was given for it", rendered.size_bytes)).hint("set `artifact_bucket:` in the config to a bucket the deploy may write to").into());
     }
     let live = settle(cfn, name, options, task).await?;
     match live {
@@ -330,11 +165,7 @@ async fn settle_once(
             return Err(update_rollback_failed_error(cfn, name).await)
         }
         StackState::Failed => {
-            anyhow::bail!(
-                "stack {name} is in {}{}\n  hint: look at the stack's events in the CloudFormation console; a stack that failed to delete needs `scorekeep-deploy down` again once the blocking resource is fixed",
-                current.status,
-                current.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-            );
+            return Err(Problem::failure(format!("stack {name} is in {}{}", current.status, current.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())).hint("look at the stack's events in the CloudFormation console; a stack that failed to delete needs `scorekeep-deploy down` again once the blocking resource is fixed").into());
         }
     }
     Ok(())
@@ -347,9 +178,7 @@ async fn rollback_complete_error(cfn: &Client, name: &str) -> anyhow::Error {
     let cause = first_failure(&history)
         .map(|e| format!("\n  first failure: {e}"))
         .unwrap_or_default();
-    anyhow::anyhow!(
-        "stack {name} is in ROLLBACK_COMPLETE: its creation failed and CloudFormation can only delete it{cause}\n  hint: fix the cause, then rerun with --replace-failed to delete and recreate it"
-    )
+    anyhow::Error::from(Problem::failure(format!("stack {name} is in ROLLBACK_COMPLETE: its creation failed and CloudFormation can only delete it{cause}")).hint("fix the cause, then rerun with --replace-failed to delete and recreate it"))
 }
 
 /// --continue-rollback: ContinueUpdateRollback, then wait showing only the new events.
@@ -377,10 +206,7 @@ async fn update_rollback_failed_error(cfn: &Client, name: &str) -> anyhow::Error
         .filter(|e| e.status == "UPDATE_FAILED" && e.resource_type != "AWS::CloudFormation::Stack")
         .map(|e| format!("    {e}"))
         .collect();
-    anyhow::anyhow!(
-        "stack {name} is in UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback\n  resources that blocked the rollback:\n{}\n  hint: fix those resources, then rerun with --continue-rollback",
-        if blockers.is_empty() { "    (none reported)".to_string() } else { blockers.join("\n") }
-    )
+    anyhow::Error::from(Problem::failure(format!("stack {name} is in UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback\n  resources that blocked the rollback:\n{}", if blockers.is_empty() { "    (none reported)".to_string() } else { blockers.join("\n") })).hint("fix those resources, then rerun with --continue-rollback"))
 }
 
 /// Update an existing Ready stack through a change set, or report it unchanged when its
@@ -494,9 +320,7 @@ async fn create(
     let done = wait_for_stack(cfn, name, &seen, task).await?;
     check_success(cfn, name, &done, &seen).await?;
     if attached && deployed_template(cfn, name).await? != rendered.body {
-        anyhow::bail!(
-            "stack {name} was created by someone else while this run was creating it, with another template\n  hint: rerun `scorekeep-deploy up` to update it to this project's template"
-        );
+        return Err(Problem::failure(format!("stack {name} was created by someone else while this run was creating it, with another template")).hint("rerun `scorekeep-deploy up` to update it to this project's template").into());
     }
     Ok(StackResult {
         stack: name.to_string(),
@@ -590,9 +414,13 @@ async fn await_change_set(
                 if is_no_change_message(&reason) {
                     return Ok(None);
                 }
-                anyhow::bail!(
-                    "stack {name}: CloudFormation rejected the change set: {reason}\n  hint: fix the template (run `scorekeep-deploy render` and cfn-lint on it) and rerun"
-                );
+                return Err(Problem::failure(format!(
+                    "stack {name}: CloudFormation rejected the change set: {reason}"
+                ))
+                .hint(
+                    "fix the template (run `scorekeep-deploy render` and cfn-lint on it) and rerun",
+                )
+                .into());
             }
             _ => {
                 tokio::time::sleep(delay).await;
@@ -618,13 +446,6 @@ fn change_rows(out: &DescribeChangeSetOutput) -> Vec<ChangeRow> {
         })
         .filter(|r| !r.logical_id.is_empty())
         .collect()
-}
-
-pub async fn delete_change_set(cfn: &Client, id: &str) {
-    // Best effort: a leftover change set is harmless and shows up in the console.
-    if let Err(err) = cfn.delete_change_set().change_set_name(id).send().await {
-        tracing::debug!("could not delete change set {id}: {err}");
-    }
 }
 
 /// Fail with the first failed resource and CloudFormation's reason unless the stack ended in
@@ -660,109 +481,11 @@ async fn check_success(
         "UPDATE_ROLLBACK_FAILED" => "the rollback failed too; fix the resources named above, then rerun with --continue-rollback",
         _ => "look at the stack's events in the CloudFormation console",
     };
-    anyhow::bail!(
-        "stack {name} ended in {}{cause}\n  hint: {hint}",
-        done.status
+    Err(
+        Problem::failure(format!("stack {name} ended in {}{cause}", done.status))
+            .hint(hint)
+            .into(),
     )
-}
-
-/// Poll until the stack leaves `*_IN_PROGRESS`, printing events not in `seen` as they come.
-/// Ctrl-C stops waiting (AWS carries on) and says how to resume.
-pub async fn wait_for_stack(
-    cfn: &Client,
-    name: &str,
-    seen: &HashSet<String>,
-    task: &Task,
-) -> anyhow::Result<LiveStack> {
-    let mut shown: HashSet<String> = seen.clone();
-    let mut delay = Duration::from_millis(100);
-    let mut status = "in progress".to_string();
-    loop {
-        let live = while_waiting(name, &status, describe(cfn, name)).await?;
-        let history = while_waiting(name, &status, async { Ok(events(cfn, name).await) }).await?;
-        for event in history.unwrap_or_default() {
-            if shown.insert(event.id.clone()) {
-                task.println(format!("event   {event}"));
-            }
-        }
-        let Some(live) = live else {
-            // Gone: a delete finished.
-            return Ok(LiveStack {
-                status: "DELETE_COMPLETE".into(),
-                reason: None,
-                outputs: BTreeMap::new(),
-                tags: BTreeMap::new(),
-            });
-        };
-        if !live.status.ends_with("_IN_PROGRESS") {
-            return Ok(live);
-        }
-        status = live.status.clone();
-        task.set_message(format!("stack {name}: {status}"));
-        tracing::debug!("stack {name} is {status}; checking again in {delay:?}");
-        while_waiting(name, &status, async {
-            tokio::time::sleep(delay).await;
-            Ok(())
-        })
-        .await?;
-        delay = (delay * 2).min(Duration::from_secs(3));
-    }
-}
-
-/// `step` unless Ctrl-C comes first: then stop waiting (CloudFormation carries on) and say how
-/// to resume.
-async fn while_waiting<T>(
-    name: &str,
-    status: &str,
-    step: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
-    tokio::select! {
-        biased;
-        result = step => result,
-        _ = crate::interrupt::cancelled() => Err(Interrupted(format!(
-            "interrupted while stack {name} is {status}: CloudFormation carries on\n  hint: rerun the same command to wait for it and continue"
-        )).into()),
-    }
-}
-
-/// A fresh idempotency token for one stack mutation. The SDK resends the same request (and so
-/// the same token) on retries, which CloudFormation recognises as the same operation.
-pub fn request_token(operation: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "scorekeep-deploy-{operation}-{nanos:x}-{}-{}",
-        std::process::id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::Result<LiveStack> {
-    let seen: HashSet<String> = events(cfn, name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    cfn.delete_stack()
-        .stack_name(name)
-        .client_request_token(request_token("delete"))
-        .send()
-        .await
-        .map_err(|e| explain(format!("deleting stack {name}"), &e))?;
-    let done = wait_for_stack(cfn, name, &seen, task).await?;
-    if done.status != "DELETE_COMPLETE" {
-        anyhow::bail!(
-            "stack {name} could not be deleted: {}{}\n  hint: a resource blocked the deletion (see the events above); fix it and rerun",
-            done.status,
-            done.reason.map(|r| format!(" ({r})")).unwrap_or_default()
-        );
-    }
-    Ok(done)
 }
 
 /// For `plan`: the rows an update would produce, without executing anything.
@@ -779,10 +502,12 @@ pub async fn preview(
         return Ok((None, rows_for_new_stack(rendered)));
     };
     if classify(&current.status) != StackState::Ready {
-        anyhow::bail!(
-            "stack {name} is in {}; `plan` can only compare against a stack in a stable state\n  hint: `scorekeep-deploy up` explains and handles this state",
+        return Err(Problem::failure(format!(
+            "stack {name} is in {}; `plan` can only compare against a stack in a stable state",
             current.status
-        );
+        ))
+        .hint("`scorekeep-deploy up` explains and handles this state")
+        .into());
     }
     if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
         return Ok((Some(current), Vec::new()));
@@ -796,73 +521,4 @@ pub async fn preview(
             None => Vec::new(),
         };
     Ok((Some(current), rows))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(logical: &str, status: &str, reason: Option<&str>) -> Event {
-        Event {
-            id: format!("{logical}-{status}"),
-            logical_id: logical.into(),
-            resource_type: if logical == "stack" {
-                "AWS::CloudFormation::Stack".into()
-            } else {
-                "AWS::SQS::Queue".into()
-            },
-            status: status.into(),
-            reason: reason.map(String::from),
-        }
-    }
-
-    #[test]
-    fn states_are_classified() {
-        assert_eq!(classify("CREATE_COMPLETE"), StackState::Ready);
-        assert_eq!(classify("UPDATE_ROLLBACK_COMPLETE"), StackState::Ready);
-        assert_eq!(classify("UPDATE_IN_PROGRESS"), StackState::InProgress);
-        assert_eq!(
-            classify("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"),
-            StackState::InProgress
-        );
-        assert_eq!(classify("ROLLBACK_COMPLETE"), StackState::RollbackComplete);
-        assert_eq!(classify("REVIEW_IN_PROGRESS"), StackState::ReviewInProgress);
-        assert_eq!(
-            classify("UPDATE_ROLLBACK_FAILED"),
-            StackState::UpdateRollbackFailed
-        );
-        assert_eq!(classify("DELETE_FAILED"), StackState::Failed);
-    }
-
-    #[test]
-    fn first_failure_skips_cancellations_and_the_stack_itself() {
-        let events = vec![
-            event("stack", "UPDATE_IN_PROGRESS", None),
-            event("Other", "UPDATE_FAILED", Some("Resource update cancelled")),
-            event(
-                "Queue",
-                "UPDATE_FAILED",
-                Some("Invalid value for VisibilityTimeout"),
-            ),
-            event(
-                "stack",
-                "UPDATE_ROLLBACK_IN_PROGRESS",
-                Some("The following resource(s) failed"),
-            ),
-        ];
-        let first = first_failure(&events).unwrap();
-        assert_eq!(first.logical_id, "Queue");
-        assert_eq!(
-            first.reason.as_deref(),
-            Some("Invalid value for VisibilityTimeout")
-        );
-        assert!(first_failure(&events[..1]).is_none());
-    }
-
-    #[test]
-    fn both_no_change_dialects_are_recognised() {
-        assert!(is_no_change_message("The submitted information didn't contain changes. Submit different information to create a change set."));
-        assert!(is_no_change_message("No updates are to be performed."));
-        assert!(!is_no_change_message("Template format error"));
-    }
 }

@@ -9,10 +9,10 @@ use super::env::MissingVar;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum InvokeError {
-    #[error("`invoke` runs functions on this machine only: add --local\n  hint: scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`")]
+    #[error("`invoke` runs functions on this machine only: add --local")]
     NotLocal { function: String },
 
-    #[error("the event from {from} is not valid JSON: {message} at line {line}, column {column}\n  hint: pass one JSON document, e.g. --event '{{\"userid\": \"u-1\"}}' or --event-file event.json")]
+    #[error("the event from {from} is not valid JSON: {message} at line {line}, column {column}")]
     BadEvent {
         from: String,
         message: String,
@@ -20,16 +20,16 @@ pub(crate) enum InvokeError {
         column: usize,
     },
 
-    #[error("cannot read the event from {from}: {cause}\n  hint: check the path, or pass the event inline with --event JSON")]
+    #[error("cannot read the event from {from}: {cause}")]
     EventRead { from: String, cause: std::io::Error },
 
-    #[error("--env `{arg}` is not KEY=VALUE\n  hint: write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)")]
+    #[error("--env `{arg}` is not KEY=VALUE")]
     BadEnvArg { arg: String },
 
-    #[error("--timeout 0: the handler would be killed before it starts\n  hint: pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout")]
+    #[error("--timeout 0: the handler would be killed before it starts")]
     BadTimeout,
 
-    #[error("--trace-out {}: directory {} does not exist\n  hint: create it, or write the trace somewhere else", path.display(), dir.display())]
+    #[error("--trace-out {}: directory {} does not exist", path.display(), dir.display())]
     TraceOutDir { path: PathBuf, dir: PathBuf },
 
     #[error("{}", missing_message(function, region, missing, absent_stacks))]
@@ -40,14 +40,15 @@ pub(crate) enum InvokeError {
         absent_stacks: Vec<String>,
     },
 
-    #[error("function `{function}`: cannot read the stack outputs {} need{}: {cause}\n  hint: to run without AWS, give the values with {}", vars.join(", "), if vars.len() == 1 { "s" } else { "" }, env_flags(vars))]
+    #[error("function `{function}`: cannot read the stack outputs {} need{}", vars.join(", "), if vars.len() == 1 { "s" } else { "" })]
     Outputs {
         function: String,
         vars: Vec<String>,
-        cause: String,
+        #[source]
+        cause: anyhow::Error,
     },
 
-    #[error("function `{function}` ({runtime}): no usable interpreter: {tried}\n  hint: {hint}")]
+    #[error("function `{function}` ({runtime}): no usable interpreter: {tried}")]
     InterpreterNotFound {
         function: String,
         runtime: String,
@@ -55,23 +56,23 @@ pub(crate) enum InvokeError {
         hint: String,
     },
 
-    #[error("{detail}\n  hint: {hint}")]
+    #[error("{detail}")]
     RuntimeMismatch { detail: String, hint: String },
 
-    #[error("function `{function}` runs on {runtime}: no Python {} found on this machine; looked at:{}\n  hint: {}", not_found.wanted, not_found.tried.iter().map(|t| format!("\n    {t}")).collect::<String>(), not_found.how_to_get())]
+    #[error("function `{function}` runs on {runtime}: no Python {} found on this machine; looked at:{}", not_found.wanted, not_found.tried.iter().map(|t| format!("\n    {t}")).collect::<String>())]
     PythonNotFound {
         function: String,
         runtime: String,
         not_found: crate::runtime_python::NotFound,
     },
 
-    #[error("--pass-env `{name}` is not a variable name\n  hint: give one name per --pass-env, e.g. --pass-env HTTPS_PROXY (letters, digits and _)")]
+    #[error("--pass-env `{name}` is not a variable name")]
     BadPassEnv { name: String },
 
     #[error(transparent)]
     Build(#[from] BuildError),
 
-    #[error("{action}: {cause}\n  hint: {hint}")]
+    #[error("{action}: {cause}")]
     Io {
         action: String,
         cause: std::io::Error,
@@ -80,6 +81,40 @@ pub(crate) enum InvokeError {
 
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl crate::error::Explain for InvokeError {
+    fn class(&self) -> crate::error::Class {
+        match self {
+            _ if self.is_usage() => crate::error::Class::Usage,
+            InvokeError::Build(e) => crate::error::Explain::class(e),
+            InvokeError::Other(e) => crate::error::class_of(e),
+            _ => crate::error::Class::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            InvokeError::NotLocal { function } => format!("scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`"),
+            InvokeError::BadEvent { .. } => "pass one JSON document, e.g. --event '{\"userid\": \"u-1\"}' or --event-file event.json".into(),
+            InvokeError::EventRead { .. } => "check the path, or pass the event inline with --event JSON".into(),
+            InvokeError::BadEnvArg { .. } => "write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)".into(),
+            InvokeError::BadTimeout => "pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout".into(),
+            InvokeError::TraceOutDir { .. } => "create it, or write the trace somewhere else".into(),
+            InvokeError::MissingEnvironment { missing, .. } => {
+                let vars: Vec<String> = missing.iter().map(|m| m.var.clone()).collect();
+                format!("deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with {}", env_flags(&vars))
+            }
+            InvokeError::Outputs { vars, .. } => format!("to run without AWS, give the values with {}", env_flags(vars)),
+            InvokeError::InterpreterNotFound { hint, .. } => hint.clone(),
+            InvokeError::RuntimeMismatch { hint, .. } => hint.clone(),
+            InvokeError::PythonNotFound { not_found, .. } => not_found.how_to_get(),
+            InvokeError::BadPassEnv { .. } => "give one name per --pass-env, e.g. --pass-env HTTPS_PROXY (letters, digits and _)".into(),
+            InvokeError::Io { hint, .. } => hint.to_string(),
+            InvokeError::Build(e) => return crate::error::Explain::hint(e),
+            InvokeError::Other(e) => return crate::error::explain(e.as_ref())?.hint(),
+        })
+    }
 }
 
 impl InvokeError {
@@ -102,12 +137,8 @@ impl InvokeError {
         )
     }
 
-    /// For `main`'s error path: usage problems become [`crate::exit::UsageError`] (exit 2),
-    /// everything else keeps its chain (exit 1 unless the cause says otherwise).
+    /// For `main`'s error path: the error itself (it knows its class), or the chain it wraps.
     pub(crate) fn into_anyhow(self) -> anyhow::Error {
-        if self.is_usage() {
-            return anyhow::Error::new(crate::exit::UsageError(self.to_string()));
-        }
         match self {
             InvokeError::Other(e) => e,
             other => anyhow::Error::new(other),
@@ -165,11 +196,6 @@ fn missing_message(
             absent_stacks.join(", ")
         ));
     }
-    let vars: Vec<String> = missing.iter().map(|m| m.var.clone()).collect();
-    s.push_str(&format!(
-        "\n  hint: deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with {}",
-        env_flags(&vars)
-    ));
     s
 }
 
@@ -179,7 +205,7 @@ mod tests {
 
     #[test]
     fn missing_environment_names_variables_outputs_stacks_and_next_steps() {
-        let e = InvokeError::MissingEnvironment {
+        let missing = || InvokeError::MissingEnvironment {
             function: "random-name".into(),
             region: "eu-west-2".into(),
             missing: vec![MissingVar {
@@ -188,7 +214,10 @@ mod tests {
             }],
             absent_stacks: vec!["scorekeep-lambda".into()],
         };
-        let text = e.to_string();
+        assert!(missing().is_usage());
+        let code = crate::exit::code_for(&missing().into_anyhow());
+        assert_eq!(code, crate::exit::USAGE);
+        let text = crate::exit::Failure::render(&missing().into_anyhow());
         assert_eq!(
             text,
             "function `random-name`: 1 environment variable without a value:\n  \
@@ -196,9 +225,6 @@ TOPIC_ARN needs stack output ScorekeepNotificationTopicArn, which is not in eu-w
 (stack scorekeep-lambda does not exist in eu-west-2)\n  \
 hint: deploy the stacks with `scorekeep-deploy up` (with the same region and endpoint), or give the values with --env TOPIC_ARN=VALUE"
         );
-        assert!(e.is_usage());
-        let code = crate::exit::code_for(&e.into_anyhow());
-        assert_eq!(code, crate::exit::USAGE);
     }
 
     #[test]
@@ -206,9 +232,10 @@ hint: deploy the stacks with `scorekeep-deploy up` (with the same region and end
         let e = InvokeError::Outputs {
             function: "f".into(),
             vars: vec!["A".into(), "B".into()],
-            cause: "no credentials".into(),
+            cause: anyhow::anyhow!("no credentials"),
         };
-        let text = e.to_string();
+        let e = e.into_anyhow();
+        let text = crate::exit::Failure::render(&e);
         assert!(
             text.starts_with(
                 "function `f`: cannot read the stack outputs A, B need: no credentials"
@@ -221,9 +248,6 @@ hint: deploy the stacks with `scorekeep-deploy up` (with the same region and end
             ),
             "{text}"
         );
-        assert_eq!(
-            crate::exit::code_for(&e.into_anyhow()),
-            crate::exit::FAILURE
-        );
+        assert_eq!(crate::exit::code_for(&e), crate::exit::FAILURE);
     }
 }

@@ -31,12 +31,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::aws::cfn::Stacks;
 use crate::aws::{self, Clients};
 use crate::bundle::{self, BuildOptions};
 use crate::cli::InvokeArgs;
 use crate::config::{FunctionConfig, Language, Project};
 use crate::context::Context;
-use crate::deploy::stack;
 use crate::report::Reporter;
 use crate::runtime_python::{self, PyMinor};
 
@@ -179,11 +179,7 @@ impl InvokeReport {
             s.push_str("\n  ");
             s.push_str(line);
         }
-        if let Some(hint) = &e.hint {
-            s.push_str("\n  hint: ");
-            s.push_str(hint);
-        }
-        Some(s)
+        Some(crate::error::with_hints(&s, e.hint.as_slice()))
     }
 }
 
@@ -278,15 +274,8 @@ async fn stack_outputs(
     clients: &Clients,
     project: &Project,
 ) -> anyhow::Result<(BTreeMap<String, String>, Vec<String>)> {
-    let mut outputs = BTreeMap::new();
-    let mut absent = Vec::new();
-    for s in &project.config.stacks {
-        match stack::describe(&clients.cloudformation, &s.name).await? {
-            Some(live) => outputs.extend(live.outputs),
-            None => absent.push(s.name.clone()),
-        }
-    }
-    Ok((outputs, absent))
+    let stacks = Stacks::describe(&clients.cloudformation, project.stack_names()).await?;
+    Ok((stacks.outputs(), stacks.absent()))
 }
 
 /// The SDK configuration, region, and the function's environment: region and endpoint as the
@@ -299,7 +288,7 @@ fn resolve_function_environment(
     overrides: &BTreeMap<String, String>,
 ) -> Result<(aws_config::SdkConfig, String, BTreeMap<String, String>), InvokeError> {
     let sdk = ctx.block_on(aws::load_config(
-        &ctx.global,
+        &ctx.aws_target(),
         project.config.region.as_deref(),
     ))?;
     let clients = Clients::from_config(&sdk);
@@ -320,7 +309,7 @@ fn resolve_function_environment(
                     })
                     .map(|(k, _)| k.clone())
                     .collect(),
-                cause: format!("{e:#}"),
+                cause: e,
             })?
     };
     let function_env = env::function_environment(&config.environment, overrides, &outputs, &region)
@@ -918,13 +907,13 @@ mod tests {
             serde_json::json!({"userid": "u-1"})
         );
         let e = parse_event("{\n  \"userid\": u-1\n}", "--event-file e.json").unwrap_err();
-        let text = e.to_string();
+        assert!(e.is_usage());
+        let text = crate::error::render(e.into_anyhow());
         assert!(
             text.starts_with("the event from --event-file e.json is not valid JSON: expected value at line 2, column 13"),
             "{text}"
         );
         assert!(text.contains("hint: "), "{text}");
-        assert!(e.is_usage());
         let e = parse_event("", "--event (inline)").unwrap_err().to_string();
         assert!(
             e.contains("EOF while parsing a value at line 1, column 0"),

@@ -34,13 +34,34 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read template {path}: {source}\n  hint: check `stacks[].template` in the config; paths are relative to the config file")]
+    #[error("cannot read template {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(transparent)]
     Invalid(#[from] Diagnostic),
+}
+
+impl crate::error::Explain for TemplateError {
+    fn class(&self) -> crate::error::Class {
+        crate::error::Class::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            TemplateError::Read { .. } => Some(
+                "check `stacks[].template` in the config; paths are relative to the config file"
+                    .into(),
+            ),
+            TemplateError::Invalid(d) => crate::error::Explain::hint(d),
+        }
+    }
+    fn resource(&self) -> Option<String> {
+        match self {
+            TemplateError::Read { path, .. } => Some(path.display().to_string()),
+            TemplateError::Invalid(d) => crate::error::Explain::resource(d),
+        }
+    }
 }
 
 impl From<ConfigError> for TemplateError {
@@ -612,7 +633,7 @@ mod tests {
     }
 
     fn error(config: &str, template: &str) -> String {
-        render(config, template).unwrap_err().to_string()
+        crate::error::render(render(config, template).unwrap_err())
     }
 
     fn line_of(text: &str, needle: &str) -> usize {

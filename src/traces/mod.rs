@@ -210,8 +210,9 @@ pub(crate) fn hint_for(operation: XrayOperation, code: Option<&str>) -> Option<S
 /// What to say when the window holds no traces: how long traces take to appear, `--since`,
 /// and anything known about the functions (tracing not Active, not deployed).
 pub(crate) fn no_traces_message(since: &str, selection: &str, notes: &[String]) -> String {
-    let mut text = format!(
-        "no X-Ray traces {selection} in the last {since}\n  hint: traces appear in X-Ray about 30 s after an invocation ends; invoke the function, wait, and rerun, or look further back with --since 1h"
+    let mut text = crate::error::with_hints(
+        &format!("no X-Ray traces {selection} in the last {since}"),
+        &["traces appear in X-Ray about 30 s after an invocation ends; invoke the function, wait, and rerun, or look further back with --since 1h"],
     );
     for note in notes {
         text.push_str("\n  note: ");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use crate::aws::{explain, Clients};
-use crate::exit::ResourceError;
+use crate::error::Problem;
 
 /// Full list-and-delete passes before giving up on objects that keep failing transiently
 /// (or on a bucket that something keeps writing to).
@@ -61,16 +61,11 @@ pub(crate) async fn empty(clients: &Clients, bucket: &str) -> anyhow::Result<usi
             tokio::time::sleep(Duration::from_millis(500 * pass_no as u64)).await;
         }
     }
-    Err(ResourceError {
-        resource: format!("s3 bucket {bucket}"),
-        message: format!(
-            "bucket {bucket}: still not empty after {MAX_PASSES} passes (something keeps writing to it)"
-        ),
-        hint: Some(
-            "stop what writes to the bucket, then rerun `scorekeep-deploy down --delete-data`"
-                .into(),
-        ),
-    }
+    Err(Problem::failure(format!(
+        "bucket {bucket}: still not empty after {MAX_PASSES} passes (something keeps writing to it)"
+    ))
+    .resource(format!("s3 bucket {bucket}"))
+    .hint("stop what writes to the bucket, then rerun `scorekeep-deploy down --delete-data`")
     .into())
 }
 
@@ -178,7 +173,7 @@ async fn delete_page(
 
 /// The error for objects that could not be deleted: the bucket, each key with S3's reason,
 /// and what to do.
-pub(crate) fn not_emptied(bucket: &str, failed: &[Undeleted]) -> ResourceError {
+pub(crate) fn not_emptied(bucket: &str, failed: &[Undeleted]) -> Problem {
     let mut message = format!(
         "bucket {bucket}: {} object version(s) could not be deleted:",
         failed.len()
@@ -207,11 +202,9 @@ pub(crate) fn not_emptied(bucket: &str, failed: &[Undeleted]) -> ResourceError {
     } else {
         "rerun `scorekeep-deploy down --delete-data`; if the same objects fail again, check the bucket's Object Lock settings and policy"
     };
-    ResourceError {
-        resource: format!("s3 bucket {bucket}"),
-        message,
-        hint: Some(hint.into()),
-    }
+    Problem::failure(message)
+        .resource(format!("s3 bucket {bucket}"))
+        .hint(hint)
 }
 
 #[cfg(test)]
@@ -232,7 +225,8 @@ mod tests {
         let failed: Vec<Undeleted> = (0..12)
             .map(|i| undeleted(&format!("k{i}"), "AccessDenied"))
             .collect();
-        let text = not_emptied("records-1", &failed).to_string();
+        let err = not_emptied("records-1", &failed);
+        let text = err.to_string();
         assert!(
             text.contains("bucket records-1: 12 object version(s)"),
             "{text}"
@@ -243,7 +237,8 @@ mod tests {
         );
         assert!(!text.contains("k11"), "{text}");
         assert!(text.contains("… and 2 more"), "{text}");
-        assert!(text.contains("hint: objects under Object Lock"), "{text}");
+        let hint = crate::error::Explain::hint(&err).unwrap_or_default();
+        assert!(hint.starts_with("objects under Object Lock"), "{hint}");
     }
 
     #[test]

@@ -9,13 +9,13 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Serialize;
 
+use crate::aws::cfn;
 use crate::aws::{explain, Clients};
 use crate::cli::DownArgs;
 use crate::context::Context;
-use crate::deploy::stack;
 
 use self::retained::{RetainedBuckets, Scope};
-use crate::exit::UsageError;
+use crate::error::Problem;
 
 #[derive(Debug, Serialize)]
 pub struct DownReport {
@@ -111,7 +111,7 @@ struct DownRun<'a> {
 impl DownRun<'_> {
     async fn all_stacks(&mut self, names: &[String]) -> anyhow::Result<()> {
         for name in names {
-            if stack::describe(&self.clients.cloudformation, name)
+            if cfn::describe(&self.clients.cloudformation, name)
                 .await?
                 .is_none()
             {
@@ -159,7 +159,7 @@ impl DownRun<'_> {
             }
         }
         let task = self.ctx.reporter.task(format!("stack {name}: deleting"));
-        stack::delete_and_wait(&self.clients.cloudformation, name, &task).await?;
+        cfn::delete_and_wait(&self.clients.cloudformation, name, &task).await?;
         let took = crate::report::human_duration(task.elapsed());
         task.finish(format!("stack {name}: deleted ({took})"));
         self.report.deleted.push(name.to_string());
@@ -229,7 +229,7 @@ fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!(UsageError(format!(
+        anyhow::bail!(Problem::usage(format!(
             "`down` deletes stacks {} in {region}; without a terminal to confirm, pass --yes",
             names.join(", ")
         )));
@@ -247,7 +247,7 @@ fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        anyhow::bail!(UsageError("not confirmed; nothing was deleted".into()));
+        anyhow::bail!(Problem::usage("not confirmed; nothing was deleted"));
     }
     Ok(())
 }

@@ -1,0 +1,211 @@
+//! One error model. Every error of this tool answers the same questions through [`Explain`]:
+//! what failed (its `Display`, without hints), which resource or file position it is about,
+//! what to do next, and which exit-code [`Class`] it belongs to. `exit` and the failure report
+//! ask these questions of each link of an error chain; no message carries its hint as text.
+//!
+//! Module error enums (config, template, bundle, invoke, AWS) implement [`Explain`]; one-off
+//! failures use [`Problem`], built with a message and, where there is one, a hint.
+
+use std::fmt;
+
+/// Which exit code an error leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A problem in what the user gave (arguments, config, templates, this machine's setup),
+    /// found before anything changed: exit 2.
+    Usage,
+    /// Anything else that went wrong: exit 1.
+    Failure,
+    /// Ctrl-C: exit 130.
+    Interrupted,
+}
+
+/// The questions the report and the exit code ask of an error.
+pub trait Explain: std::error::Error {
+    fn class(&self) -> Class {
+        Class::Failure
+    }
+    /// The next step, without a `hint:` prefix.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    /// The AWS resource or `file:line:column` the error is about, when one is known.
+    fn resource(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The link of a chain as [`Explain`], if it is one of this crate's error types. anyhow can
+/// downcast only to concrete types, so the types are listed here, once.
+pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Explain> {
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {{
+            $(
+                if let Some(e) = cause.downcast_ref::<$t>() {
+                    return Some(e);
+                }
+            )*
+            None
+        }};
+    }
+    first_of!(
+        Problem,
+        crate::diagnostic::Diagnostic,
+        crate::config::ConfigError,
+        crate::template::TemplateError,
+        crate::bundle::BuildError,
+        crate::invoke::InvokeError,
+        crate::aws::AwsError,
+        crate::lock::LockError,
+    )
+}
+
+/// The class of the first link that has one other than `Failure` (an interruption or a usage
+/// problem wrapped in context stays what it is), else `Failure`.
+pub fn class_of(err: &anyhow::Error) -> Class {
+    let mut class = Class::Failure;
+    for cause in err.chain() {
+        match explain(cause).map(Explain::class) {
+            Some(Class::Interrupted) => return Class::Interrupted,
+            Some(Class::Usage) => class = Class::Usage,
+            _ => {}
+        }
+    }
+    class
+}
+
+/// A failure that is not worth an enum variant: a message, and optionally a hint, a resource,
+/// the error that caused it, and a class other than `Failure`.
+#[derive(Debug)]
+pub struct Problem {
+    message: String,
+    hint: Option<String>,
+    resource: Option<String>,
+    class: Class,
+    source: Option<anyhow::Error>,
+}
+
+impl Problem {
+    /// Something went wrong (exit 1).
+    pub fn failure(message: impl Into<String>) -> Problem {
+        Problem {
+            message: message.into(),
+            hint: None,
+            resource: None,
+            class: Class::Failure,
+            source: None,
+        }
+    }
+
+    /// The user's input or setup is wrong; nothing was changed (exit 2).
+    pub fn usage(message: impl Into<String>) -> Problem {
+        Problem {
+            class: Class::Usage,
+            ..Problem::failure(message)
+        }
+    }
+
+    /// Ctrl-C stopped the work (exit 130).
+    pub fn interrupted(message: impl Into<String>) -> Problem {
+        Problem {
+            class: Class::Interrupted,
+            ..Problem::failure(message)
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Problem {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn resource(mut self, resource: impl Into<String>) -> Problem {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// The error this one explains: it follows in the chain (`.context` with a hint).
+    pub fn because(mut self, source: impl Into<anyhow::Error>) -> Problem {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e.as_ref() as _)
+    }
+}
+
+impl Explain for Problem {
+    fn class(&self) -> Class {
+        self.class
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+    fn resource(&self) -> Option<String> {
+        self.resource.clone()
+    }
+}
+
+/// `message` followed by each hint on its own indented `hint:` line: the one way hints are
+/// written, for errors and for the notes of a report alike.
+pub fn with_hints<S: AsRef<str>>(message: &str, hints: &[S]) -> String {
+    let mut text = message.to_string();
+    for hint in hints {
+        text.push_str("\n  hint: ");
+        text.push_str(hint.as_ref());
+    }
+    text
+}
+
+/// An error as the user reads it: message, then its hints (for tests and lists of errors).
+pub fn render(err: impl Into<anyhow::Error>) -> String {
+    crate::exit::Failure::render(&err.into())
+}
+
+/// `Err(Problem::failure(format!(...)).hint(format!(...)).into())`, shorter: the message
+/// arguments, then `; hint = ...` with the hint's format arguments.
+#[macro_export]
+macro_rules! fail {
+    ($($msg:expr),+ ; hint = $($hint:expr),+ $(,)?) => {
+        return Err($crate::error::Problem::failure(format!($($msg),+))
+            .hint(format!($($hint),+))
+            .into())
+    };
+    ($($msg:expr),+ $(,)?) => {
+        return Err($crate::error::Problem::failure(format!($($msg),+)).into())
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strongest_class_in_a_chain_wins() {
+        let usage = anyhow::Error::new(Problem::usage("bad flag")).context("running build");
+        assert_eq!(class_of(&usage), Class::Usage);
+        let interrupted =
+            anyhow::Error::new(Problem::interrupted("stopped")).context(Problem::usage("outer"));
+        assert_eq!(class_of(&interrupted), Class::Interrupted);
+        assert_eq!(class_of(&anyhow::anyhow!("plain")), Class::Failure);
+    }
+
+    #[test]
+    fn a_problem_keeps_its_hint_out_of_its_message() {
+        let p = Problem::failure("stack s failed").hint("look at the events");
+        assert_eq!(p.to_string(), "stack s failed");
+        assert_eq!(Explain::hint(&p).as_deref(), Some("look at the events"));
+    }
+}
