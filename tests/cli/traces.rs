@@ -16,15 +16,16 @@
 //!
 //! moto also writes each summary's `Users` as `{}` instead of a list; see [`users_list_fix`].
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{moto, moto_cli, project_copy, skip_emulator, unique_region};
+use crate::util::{
+    self, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json, tree_nodes,
+    unique_region, worker_on_this_python,
+};
 use serde_json::{json, Value};
 
 /// moto 5.2.5 writes each trace summary's `Users` as `{}` where the X-Ray API has a list, and
@@ -122,24 +123,8 @@ fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
     cmd
 }
 
-fn stdout_json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 /// One invocation's trace as X-Ray would hold it.
@@ -165,11 +150,7 @@ fn capture(dir: &Path, region: &str, function: &str, event: &str, cold: bool) ->
     .assert()
     .success();
     let report = stdout_json(out.get_output());
-    let mut documents: Vec<Value> = std::fs::read_to_string(&trace_out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut documents = read_jsonl(&trace_out);
     assert!(!documents.is_empty(), "{report:#}");
     documents.push(lambda_segment(&report, &documents, cold));
     Captured {
@@ -212,7 +193,7 @@ fn put(region: &str, captured: &[&Captured]) {
         .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let out = runtime.block_on(async {
-        let config = common::sdk_config(region).await;
+        let config = util::sdk_config(region).await;
         aws_sdk_xray::Client::new(&config)
             .put_trace_segments()
             .set_trace_segment_documents(Some(docs))
@@ -225,21 +206,6 @@ fn put(region: &str, captured: &[&Captured]) {
         "{:?}",
         out.unprocessed_trace_segments()
     );
-}
-
-/// Every node of a JSON trace's tree, depth first.
-fn nodes(trace: &Value) -> Vec<&Value> {
-    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
-        out.push(node);
-        for sub in node["subsegments"].as_array().into_iter().flatten() {
-            walk(sub, out);
-        }
-    }
-    let mut out = Vec::new();
-    for root in trace["tree"].as_array().expect("tree is an array") {
-        walk(root, &mut out);
-    }
-    out
 }
 
 /// The stdout section of one trace: from its header line to the next header.
@@ -258,11 +224,7 @@ fn section<'a>(stdout: &'a str, trace_id: &str) -> &'a str {
 /// its compiled wheels load in `invoke --local`).
 fn deployed(region: &str) -> tempfile::TempDir {
     let dir = project_copy();
-    edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
-        "runtime: python3.13",
-        "runtime: python3.11",
-    );
+    worker_on_this_python(dir.path());
     moto_cli(dir.path(), region, &["up", "--output", "json"])
         .assert()
         .success();
@@ -324,7 +286,7 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
         traces[0]["documents"].as_array().unwrap().len(),
         u42.documents.len()
     );
-    let all = nodes(&traces[0]);
+    let all = tree_nodes(&traces[0]["tree"]);
     let annotations = all.iter().find(|n| n["name"] == "annotations").unwrap();
     assert_eq!(annotations["annotations"]["UserID"], "u-42");
     assert!(annotations["annotations"]["Name"].is_string());
@@ -438,7 +400,7 @@ fn bad_arguments_are_usage_errors_before_any_call() {
         (vec!["traces", "worker"], "did you mean `scorekeep-worker`"),
         (vec!["traces", "--limit", "0"], "--limit"),
     ] {
-        let mut cmd = common::cli(dir.path());
+        let mut cmd = util::cli(dir.path());
         // An endpoint nothing listens on: a usage error must not need it.
         cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .env("AWS_REGION", "us-east-1")

@@ -2,9 +2,10 @@
 //! `update-functions`, `plan`, a template change, a broken change, and `down`.
 //! API calls are counted from moto's own request recorder.
 
-mod common;
-
-use common::{cli, moto, moto_cli, project_copy, sdk_config, skip_emulator, unique_region};
+use crate::util::{
+    self, cli, edit, manifest, moto, moto_cli, project_copy, s3_client, sdk_config, skip_emulator,
+    stdout_json, unique_region, TEMPLATE,
+};
 use predicates::prelude::*;
 
 const WRITES: &[&str] = &[
@@ -18,28 +19,6 @@ const WRITES: &[&str] = &[
 
 fn is_lambda_write(op: &str) -> bool {
     op.starts_with("PUT /2015-03-31/functions/")
-}
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-fn manifest_sha(dir: &std::path::Path, function: &str) -> String {
-    let path = dir.join(format!("target/scorekeep-deploy/{function}.json"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    manifest["sha256_base64"].as_str().unwrap().to_string()
-}
-
-fn edit(path: &std::path::Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +35,7 @@ async fn up_rerun_update_plan_failure_and_down() {
 
     // 1. First `up` creates the stack, uploads both bundles and sets their environment.
     let out = run(&["up", "--output", "json"]).assert().success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "created");
     for f in report["functions"].as_array().unwrap() {
         assert_eq!(f["code"], "updated", "{f}");
@@ -81,7 +60,13 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         rn.code_sha256(),
-        Some(manifest_sha(dir.path(), "random-name").as_str())
+        Some(
+            manifest(dir.path(), "random-name")["sha256_base64"]
+                .as_str()
+                .unwrap()
+                .to_string()
+                .as_str()
+        )
     );
     let env = rn.environment().unwrap().variables().unwrap();
     assert_eq!(
@@ -96,7 +81,13 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         worker.code_sha256(),
-        Some(manifest_sha(dir.path(), "scorekeep-worker").as_str())
+        Some(
+            manifest(dir.path(), "scorekeep-worker")["sha256_base64"]
+                .as_str()
+                .unwrap()
+                .to_string()
+                .as_str()
+        )
     );
     assert_eq!(
         worker.environment().unwrap().variables().unwrap()["WORKER_QUEUE"],
@@ -124,7 +115,8 @@ async fn up_rerun_update_plan_failure_and_down() {
 
     // 3. `update-functions` after a source change updates exactly that function's code.
     edit(
-        &dir.path().join("functions/random-name/index.js"),
+        dir.path(),
+        "functions/random-name/index.js",
         "'use strict';",
         "'use strict';\n// release 2",
     );
@@ -132,7 +124,7 @@ async fn up_rerun_update_plan_failure_and_down() {
     let out = run(&["update-functions", "--output", "json"])
         .assert()
         .success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     let by_name = |name: &str| {
         report["functions"]
             .as_array()
@@ -157,9 +149,9 @@ async fn up_rerun_update_plan_failure_and_down() {
     );
 
     // 4. A template change: `plan` shows the row and changes nothing; `up` applies it.
-    let template = dir.path().join("templates/scorekeep.yaml");
     edit(
-        &template,
+        dir.path(),
+        TEMPLATE,
         "MessageRetentionPeriod: 345600",
         "MessageRetentionPeriod: 432000",
     );
@@ -174,7 +166,7 @@ async fn up_rerun_update_plan_failure_and_down() {
         "plan executed a change set: {ops:?}"
     );
     let out = run(&["up", "--output", "json"]).assert().success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "updated");
     assert!(report["stacks"][0]["changes"]
         .as_array()
@@ -191,7 +183,8 @@ async fn up_rerun_update_plan_failure_and_down() {
         .await
         .unwrap();
     edit(
-        &template,
+        dir.path(),
+        TEMPLATE,
         "KmsMasterKeyId: alias/aws/sns",
         "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"",
     );
@@ -229,7 +222,7 @@ async fn up_rerun_update_plan_failure_and_down() {
 
     // 6. `status` compares the deployed code with the local build.
     let out = run(&["status", "--output", "json"]).assert().success();
-    let status = json(out.get_output());
+    let status = stdout_json(out.get_output());
     assert_eq!(
         status["stacks"][0]["status"]
             .as_str()
@@ -297,7 +290,7 @@ async fn up_rerun_update_plan_failure_and_down() {
     let out = run(&["down", "--yes", "--output", "json"])
         .assert()
         .success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     assert_eq!(report["deleted"][0], "scorekeep-lambda");
     assert_eq!(report["retained_buckets"][0], bucket.as_str());
     assert!(
@@ -398,7 +391,8 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
     let dir = project_copy();
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let out = run(&["up", "--output", "json"]).assert().success();
-    let bucket = json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+    let bucket = stdout_json(out.get_output())["stacks"][0]["outputs"]
+        ["ScorekeepRecordsBucketName"]
         .as_str()
         .unwrap()
         .to_string();
@@ -419,7 +413,7 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
         .assert()
         .success();
     assert_eq!(
-        json(out.get_output())["deleted_buckets"][0],
+        stdout_json(out.get_output())["deleted_buckets"][0],
         bucket.as_str()
     );
     assert!(
@@ -438,7 +432,8 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
     // Pad the template past CloudFormation's 51,200-byte inline limit.
     let padding = "x".repeat(52_000);
     edit(
-        &dir.path().join("templates/scorekeep.yaml"),
+        dir.path(),
+        "templates/scorekeep.yaml",
         "\nMetadata:\n",
         &format!("\nMetadata:\n  Padding: {padding}\n"),
     );
@@ -505,22 +500,12 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
     );
 }
 
-/// An S3 client for moto in `region` (path-style, as the tool uses).
-async fn s3_client(region: &str) -> aws_sdk_s3::Client {
-    let config = sdk_config(region).await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// `up`, returning the records bucket's name.
 fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
     let out = moto_cli(dir, region, &["up", "--output", "json"])
         .assert()
         .success();
-    json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+    stdout_json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
         .as_str()
         .unwrap()
         .to_string()
@@ -595,7 +580,7 @@ async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack(
     .stderr(predicate::str::contains("AccessDenied"))
     .stderr(predicate::str::contains("hint:"));
     eprintln!("{}", String::from_utf8_lossy(&out.get_output().stderr));
-    let doc = json(out.get_output());
+    let doc = stdout_json(out.get_output());
     assert_eq!(
         doc["error"]["resource"],
         format!("s3 bucket {bucket}"),
@@ -715,7 +700,7 @@ async fn down_delete_data_takes_a_bucket_by_name() {
     .assert()
     .success();
     assert_eq!(
-        json(out.get_output())["deleted_buckets"][0],
+        stdout_json(out.get_output())["deleted_buckets"][0],
         bucket.as_str()
     );
     let s3 = s3_client(region).await;
@@ -724,7 +709,7 @@ async fn down_delete_data_takes_a_bucket_by_name() {
 
 /// The one JSON document on stdout of a command run with `--output json`.
 fn json_document(output: &std::process::Output) -> serde_json::Value {
-    let doc = json(output);
+    let doc = stdout_json(output);
     assert!(doc.is_object(), "{doc}");
     doc
 }
@@ -858,7 +843,7 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
         "status shows outputs: {status}"
     );
     let json_status = run(&["status", "--output", "json"]).assert().success();
-    let doc = json(json_status.get_output());
+    let doc = stdout_json(json_status.get_output());
     assert_eq!(doc["functions"][0]["drift"][0]["field"], "tracing", "{doc}");
 }
 
@@ -984,7 +969,7 @@ fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
     }
     use std::os::unix::fs::{symlink, PermissionsExt};
     let dir = project_copy();
-    let root = common::repo_root();
+    let root = util::repo_root();
     let scripts = dir.path().join("scripts");
     std::fs::create_dir_all(&scripts).unwrap();
     std::fs::copy(root.join("scripts/demo"), scripts.join("demo")).unwrap();
@@ -1080,7 +1065,7 @@ async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() 
     )
     .assert()
     .success();
-    let doc = json(out.get_output());
+    let doc = stdout_json(out.get_output());
     let deleted: Vec<&str> = doc["deleted_buckets"]
         .as_array()
         .unwrap()
