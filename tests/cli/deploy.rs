@@ -4,7 +4,7 @@
 
 use crate::util::{
     self, cli, edit, manifest, moto, moto_cli, project_copy, s3_client, sdk_config, skip_emulator,
-    stdout_json, unique_region, TEMPLATE,
+    stderr, stdout, stdout_json, unique_region, up, TEMPLATE,
 };
 use predicates::prelude::*;
 
@@ -301,11 +301,7 @@ async fn up_rerun_update_plan_failure_and_down() {
             .is_err(),
         "stack still there"
     );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(region).await;
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_ok(),
         "the records bucket must be retained"
@@ -377,7 +373,7 @@ fn a_failing_credential_provider_is_not_dumped_without_verbose() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("hint: no usable AWS credentials"));
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = stderr(assert.get_output());
     assert!(!stderr.contains("WARN"), "{stderr}");
     assert!(!stderr.contains("ProviderError("), "{stderr}");
 }
@@ -396,12 +392,7 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
         .as_str()
         .unwrap()
         .to_string();
-    let config = sdk_config(region).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(region).await;
     s3.put_object()
         .bucket(&bucket)
         .key("2026/11/25/s/g.json")
@@ -445,12 +436,7 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
         ))
         .stderr(predicate::str::contains("set `artifact_bucket:`"));
 
-    let config = sdk_config(region).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(region).await;
     let bucket = "scorekeep-deploy-artifacts";
     // us-east-1 is the one region that takes no location constraint.
     let location = (region != "us-east-1").then(|| {
@@ -477,7 +463,7 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
             .any(|op| op.starts_with(&format!("PUT /{bucket}/scorekeep-deploy/templates/"))),
         "the template was not uploaded: {ops:?}"
     );
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(region).await);
     let deployed = cfn
         .get_template()
         .stack_name("scorekeep-lambda")
@@ -502,10 +488,7 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
 
 /// `up`, returning the records bucket's name.
 fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
-    let out = moto_cli(dir, region, &["up", "--output", "json"])
-        .assert()
-        .success();
-    stdout_json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+    up(dir, region)["ScorekeepRecordsBucketName"]
         .as_str()
         .unwrap()
         .to_string()
@@ -800,14 +783,14 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
     let dir = project_copy();
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let first = run(&["up"]).assert().success();
-    let first = String::from_utf8_lossy(&first.get_output().stdout).into_owned();
+    let first = stdout(first.get_output());
     assert!(
         first.contains("output ScorekeepRecordsBucketName = "),
         "{first}"
     );
     let again = run(&["up"]).assert().success();
-    let stdout = String::from_utf8_lossy(&again.get_output().stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    let stdout = stdout(again.get_output());
+    let stderr = stderr(again.get_output());
     let noted = format!("{stdout}{stderr}")
         .matches("reports tracing")
         .count();
@@ -833,7 +816,7 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
     );
 
     let status = run(&["status"]).assert().success();
-    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    let status = util::stdout(status.get_output());
     assert!(
         status.contains("tracing PassThrough (drift: desired Active)"),
         "{status}"
@@ -1034,7 +1017,7 @@ fn the_hint_comes_last_and_the_os_error_once() {
         .args(["render", "--config", "nope.yaml"])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
     let last = stderr.trim_end().lines().last().unwrap_or_default();
     assert!(

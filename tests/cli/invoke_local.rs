@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    self, aws_env, cli, count, edit, moto, moto_cli, project_copy, read_jsonl, skip_emulator,
-    stderr, stdout_json, tree_nodes, unique_region, venv_bin, ApiStub, CONFIG,
+    aws_env, cli, count, edit, moto, project_copy, read_jsonl, s3_client, skip_emulator, stderr,
+    stdout_json, tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -20,14 +20,6 @@ fn invoke(dir: &Path, region: Option<&str>, args: &[&str]) -> assert_cmd::Comman
     }
     cmd.arg("invoke").args(args);
     cmd
-}
-
-fn up(dir: &Path, region: &str) -> Value {
-    let out = moto_cli(dir, region, &["up", "--output", "json"])
-        .assert()
-        .success();
-    let report = stdout_json(out.get_output());
-    report["stacks"][0]["outputs"].clone()
 }
 
 #[test]
@@ -443,12 +435,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (keys, body) = runtime.block_on(async {
-        let config = util::sdk_config(region).await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = s3_client(region).await;
         let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
         let keys: Vec<String> = listed
             .contents()

@@ -1,6 +1,6 @@
 //! `render` through the binary: what it writes, and how it fails on bad input.
 
-use crate::util::{self, cli, copy_tree, edit, files_under, project_copy};
+use crate::util::{self, cli, copy_tree, edit, files_under, project_copy, stderr, stdout};
 use predicates::prelude::*;
 
 #[test]
@@ -91,7 +91,7 @@ fn yaml_syntax_error_in_config() {
     );
     let before = files_under(dir.path());
     let out = cli(dir.path()).arg("render").assert().code(2).stdout("");
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stderr = stderr(out.get_output());
     let position = stderr
         .strip_prefix("error: scorekeep-deploy.yaml:")
         .and_then(|rest| rest.split(':').next())
@@ -230,7 +230,7 @@ fn every_command_has_help_with_an_example() {
 /// nothing on stdout.
 fn usage_failure(dir: &std::path::Path, args: &[&str]) -> String {
     let out = cli(dir).args(args).assert().code(2).stdout("");
-    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    stderr(out.get_output())
 }
 
 fn line_of(dir: &std::path::Path, file: &str, needle: &str) -> usize {
@@ -617,7 +617,7 @@ fn verbs_of_other_tools_point_to_ours() {
         ("diff", "plan"),
     ] {
         let out = cli(dir.path()).arg(typed).assert().code(2).stdout("");
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        let stderr = stderr(out.get_output());
         assert!(
             stderr.contains(&format!("'{typed}'")) && stderr.contains(&format!("'{ours}'")),
             "{typed}: {stderr}"
@@ -643,7 +643,7 @@ fn help_examples_are_printed_whole_on_a_narrow_terminal() {
             .args([sub.get_name(), "--help"])
             .assert()
             .success();
-        let help = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        let help = stdout(out.get_output());
         for line in examples.lines().filter(|l| l.contains("scorekeep-deploy ")) {
             assert!(
                 help.lines().any(|h| h.trim_end() == line.trim_end()),

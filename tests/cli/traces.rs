@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     self, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json, tree_nodes,
-    unique_region, worker_on_this_python,
+    unique_region, up, worker_on_this_python,
 };
 use serde_json::{json, Value};
 
@@ -121,10 +121,6 @@ fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
     cmd.env("AWS_ENDPOINT_URL", users_list_fix::endpoint())
         .args(args);
     cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One invocation's trace as X-Ray would hold it.
@@ -225,9 +221,7 @@ fn section<'a>(stdout: &'a str, trace_id: &str) -> &'a str {
 fn deployed(region: &str) -> tempfile::TempDir {
     let dir = project_copy();
     worker_on_this_python(dir.path());
-    moto_cli(dir.path(), region, &["up", "--output", "json"])
-        .assert()
-        .success();
+    up(dir.path(), region);
     dir
 }
 
@@ -249,8 +243,8 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
 
     // Text: both random-name traces, not the worker's.
     let out = traces_cmd(d, region, &["random-name"]).assert().success();
-    let stdout = text(&out.get_output().stdout);
-    let stderr = text(&out.get_output().stderr);
+    let stdout = util::stdout(out.get_output());
+    let stderr = util::stderr(out.get_output());
     assert!(!stdout.contains(&worker.trace_id), "{stdout}");
     assert!(
         stderr.contains("could not evaluate the filter expression `service(\"random-name\")`"),
@@ -299,20 +293,20 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     let out = traces_cmd(d, region, &["scorekeep-worker"])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert!(stdout.contains(&worker.trace_id), "{stdout}");
     assert!(stdout.contains("aws ReceiveMessage"), "{stdout}");
     assert!(!stdout.contains(&u42.trace_id), "{stdout}");
     let out = traces_cmd(d, region, &["--trace-id", &u42.trace_id])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert_eq!(stdout.matches("X-Ray trace ").count(), 1, "{stdout}");
     assert!(stdout.contains("annotation UserID = \"u-42\""), "{stdout}");
     let out = traces_cmd(d, region, &["random-name", "--limit", "1"])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert_eq!(stdout.matches("X-Ray trace ").count(), 1, "{stdout}");
     assert!(stdout.contains(&u7.trace_id), "{stdout}");
 
@@ -324,7 +318,7 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     )
     .assert()
     .code(1);
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains("X-Ray GetTraceSummaries with filter `(service(\"random-name\")) AND (annotation.UserID = \"u-42\")`"),
         "{stderr}"
@@ -334,7 +328,7 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
         stderr.contains("hint: X-Ray failed on its side"),
         "{stderr}"
     );
-    assert!(text(&out.get_output().stdout).is_empty());
+    assert!(util::stdout(out.get_output()).is_empty());
 }
 
 #[test]
@@ -347,7 +341,7 @@ fn an_empty_window_says_when_traces_appear_and_suggests_since() {
     let out = traces_cmd(dir.path(), region, &["random-name", "--since", "5m"])
         .assert()
         .success();
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains("no X-Ray traces of random-name in the last 5m"),
         "{stderr}"
@@ -380,7 +374,7 @@ fn an_empty_window_says_when_traces_appear_and_suggests_since() {
     let out = traces_cmd(dir.path(), region, &["--trace-id", id])
         .assert()
         .code(1);
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains(&format!("X-Ray has no trace {id}")),
         "{stderr}"
@@ -406,7 +400,7 @@ fn bad_arguments_are_usage_errors_before_any_call() {
             .env("AWS_REGION", "us-east-1")
             .args(&args);
         let out = cmd.assert().code(2);
-        let stderr = text(&out.get_output().stderr);
+        let stderr = util::stderr(out.get_output());
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }

@@ -10,7 +10,7 @@ pub mod proxy;
 
 pub use api_stub::ApiStub;
 pub use moto::{
-    aws_env, count, moto, moto_cli, s3_client, sdk_config, skip_emulator, unique_region,
+    aws_env, count, moto, moto_cli, s3_client, sdk_config, skip_emulator, unique_region, up,
 };
 
 use std::path::{Path, PathBuf};
@@ -126,6 +126,11 @@ pub fn stdout_json(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// A command's stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A command's stderr as text.

@@ -228,6 +228,15 @@ pub fn moto_cli(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command 
     cmd
 }
 
+/// `up` of the project at `dir` to moto in `region`; the stack's outputs.
+pub fn up(dir: &Path, region: &str) -> serde_json::Value {
+    let out = moto_cli(dir, region, &["up", "--output", "json"])
+        .assert()
+        .success();
+    let report = super::stdout_json(out.get_output());
+    report["stacks"][0]["outputs"].clone()
+}
+
 /// An SDK config for moto in `region`.
 pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
