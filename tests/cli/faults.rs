@@ -7,15 +7,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::proxy::{self, Fault, Proxy, Request, Rule, When};
-use crate::util::{self, moto, project_copy, skip_emulator, stderr, unique_region};
-
-/// The CLI against `endpoint` (the proxy) in `region`, run from `dir`.
-fn cli_via(dir: &Path, endpoint: &str, region: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = util::cli(dir);
-    util::aws_env(&mut cmd, region);
-    cmd.env("AWS_ENDPOINT_URL", endpoint).args(args);
-    cmd
-}
+use crate::util::{self, cli_via, moto, project_copy, skip_emulator, stderr, unique_region};
 
 #[test]
 fn status_against_a_hung_endpoint_fails_within_30_seconds_naming_it() {

@@ -23,8 +23,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    self, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json, tree_nodes,
-    unique_region, up, worker_on_this_python,
+    self, cli_via, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json,
+    tree_nodes, unique_region, up, worker_on_this_python,
 };
 use serde_json::{json, Value};
 
@@ -117,9 +117,8 @@ mod users_list_fix {
 
 /// `traces` with `args` against moto (through [`users_list_fix`]) in `region`.
 fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = moto_cli(dir, region, &["traces"]);
-    cmd.env("AWS_ENDPOINT_URL", users_list_fix::endpoint())
-        .args(args);
+    let mut cmd = cli_via(dir, users_list_fix::endpoint(), region, &["traces"]);
+    cmd.args(args);
     cmd
 }
 

@@ -222,9 +222,15 @@ pub fn aws_env(cmd: &mut assert_cmd::Command, region: &str) {
 
 /// The CLI run from `dir` with `args`, against moto in `region`.
 pub fn moto_cli(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
+    cli_via(dir, &moto().endpoint, region, args)
+}
+
+/// The CLI run from `dir` with `args`, against `endpoint` (a proxy in front of moto) in
+/// `region`.
+pub fn cli_via(dir: &Path, endpoint: &str, region: &str, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = cli(dir);
     aws_env(&mut cmd, region);
-    cmd.args(args);
+    cmd.env("AWS_ENDPOINT_URL", endpoint).args(args);
     cmd
 }
 
