@@ -21,20 +21,61 @@ fn is_lambda_write(op: &str) -> bool {
     op.starts_with("PUT /2015-03-31/functions/")
 }
 
+/// One project deployed to a region of its own and taken through a release's life, step by
+/// step (each step below is one function).
+struct Scenario {
+    dir: tempfile::TempDir,
+    region: &'static str,
+    cfn: aws_sdk_cloudformation::Client,
+    lambda: aws_sdk_lambda::Client,
+}
+
+impl Scenario {
+    async fn new() -> Scenario {
+        let region = unique_region();
+        let config = sdk_config(region).await;
+        Scenario {
+            dir: project_copy(),
+            region,
+            cfn: aws_sdk_cloudformation::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> assert_cmd::Command {
+        moto_cli(self.dir.path(), self.region, args)
+    }
+
+    /// How many requests moto has seen in this scenario's region.
+    fn op_count(&self) -> usize {
+        moto().operations(self.region).len()
+    }
+
+    /// The requests since [`Scenario::op_count`] said `before`.
+    fn ops_since(&self, before: usize) -> Vec<String> {
+        moto().operations(self.region)[before..].to_vec()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn up_rerun_update_plan_failure_and_down() {
     if skip_emulator() {
         return;
     }
-    let region = unique_region();
-    let dir = project_copy();
-    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
-    let config = sdk_config(region).await;
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
-    let lambda = aws_sdk_lambda::Client::new(&config);
+    let s = Scenario::new().await;
+    let outputs = first_up_creates_the_stack_and_both_functions(&s).await;
+    a_rerun_with_nothing_changed_writes_nothing(&s);
+    update_functions_uploads_only_the_changed_code(&s);
+    a_template_change_is_planned_then_applied(&s);
+    a_broken_change_fails_and_leaves_the_stack_as_it_was(&s).await;
+    status_compares_the_deployed_code_with_the_build(&s);
+    a_function_deleted_out_of_band_names_its_stack(&s).await;
+    down_needs_yes_then_deletes_the_stack_and_keeps_the_bucket(&s, &outputs).await;
+}
 
-    // 1. First `up` creates the stack, uploads both bundles and sets their environment.
-    let out = run(&["up", "--output", "json"]).assert().success();
+/// First `up` creates the stack, uploads both bundles and sets their environment.
+async fn first_up_creates_the_stack_and_both_functions(s: &Scenario) -> serde_json::Value {
+    let out = s.run(&["up", "--output", "json"]).assert().success();
     let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "created");
     for f in report["functions"].as_array().unwrap() {
@@ -52,7 +93,8 @@ async fn up_rerun_update_plan_failure_and_down() {
             "output {key} missing: {outputs}"
         );
     }
-    let rn = lambda
+    let rn = s
+        .lambda
         .get_function_configuration()
         .function_name("random-name")
         .send()
@@ -60,20 +102,15 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         rn.code_sha256(),
-        Some(
-            manifest(dir.path(), "random-name")["sha256_base64"]
-                .as_str()
-                .unwrap()
-                .to_string()
-                .as_str()
-        )
+        manifest(s.dir.path(), "random-name")["sha256_base64"].as_str()
     );
     let env = rn.environment().unwrap().variables().unwrap();
     assert_eq!(
         env["TOPIC_ARN"],
         outputs["ScorekeepNotificationTopicArn"].as_str().unwrap()
     );
-    let worker = lambda
+    let worker = s
+        .lambda
         .get_function_configuration()
         .function_name("scorekeep-worker")
         .send()
@@ -81,27 +118,24 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         worker.code_sha256(),
-        Some(
-            manifest(dir.path(), "scorekeep-worker")["sha256_base64"]
-                .as_str()
-                .unwrap()
-                .to_string()
-                .as_str()
-        )
+        manifest(s.dir.path(), "scorekeep-worker")["sha256_base64"].as_str()
     );
     assert_eq!(
         worker.environment().unwrap().variables().unwrap()["WORKER_QUEUE"],
         outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap()
     );
     assert_eq!(worker.memory_size(), Some(256));
+    outputs.clone()
+}
 
-    // 2. A second `up` with nothing changed: no writes, a handful of reads, "no changes".
-    let before = moto().operations(region).len();
-    run(&["up"])
+/// A second `up` with nothing changed: no writes, a handful of reads, "no changes".
+fn a_rerun_with_nothing_changed_writes_nothing(s: &Scenario) {
+    let before = s.op_count();
+    s.run(&["up"])
         .assert()
         .success()
         .stdout(predicate::str::contains("no changes"));
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     assert!(
         !ops.iter()
             .any(|op| WRITES.contains(&op.as_str()) || is_lambda_write(op)),
@@ -112,16 +146,19 @@ async fn up_rerun_update_plan_failure_and_down() {
         ops.len() <= 2 + 2 + 1,
         "too many calls for a no-op up: {ops:?}"
     );
+}
 
-    // 3. `update-functions` after a source change updates exactly that function's code.
+/// `update-functions` after a source change updates exactly that function's code.
+fn update_functions_uploads_only_the_changed_code(s: &Scenario) {
     edit(
-        dir.path(),
+        s.dir.path(),
         "functions/random-name/index.js",
         "'use strict';",
         "'use strict';\n// release 2",
     );
-    let before = moto().operations(region).len();
-    let out = run(&["update-functions", "--output", "json"])
+    let before = s.op_count();
+    let out = s
+        .run(&["update-functions", "--output", "json"])
         .assert()
         .success();
     let report = stdout_json(out.get_output());
@@ -136,7 +173,7 @@ async fn up_rerun_update_plan_failure_and_down() {
     };
     assert_eq!(by_name("random-name")["code"], "updated");
     assert_eq!(by_name("scorekeep-worker")["code"], "unchanged");
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     let code_updates: Vec<&String> = ops.iter().filter(|op| op.ends_with("/code")).collect();
     assert_eq!(
         code_updates,
@@ -147,25 +184,27 @@ async fn up_rerun_update_plan_failure_and_down() {
         !ops.iter().any(|op| WRITES.contains(&op.as_str())),
         "update-functions touched CloudFormation: {ops:?}"
     );
+}
 
-    // 4. A template change: `plan` shows the row and changes nothing; `up` applies it.
+/// A template change: `plan` shows the row and changes nothing; `up` applies it.
+fn a_template_change_is_planned_then_applied(s: &Scenario) {
     edit(
-        dir.path(),
+        s.dir.path(),
         TEMPLATE,
         "MessageRetentionPeriod: 345600",
         "MessageRetentionPeriod: 432000",
     );
-    let before = moto().operations(region).len();
-    run(&["plan", "--detailed-exitcode"])
+    let before = s.op_count();
+    s.run(&["plan", "--detailed-exitcode"])
         .assert()
         .code(2)
         .stdout(predicate::str::contains("Modify").and(predicate::str::contains("WorkerQueue")));
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     assert!(
         !ops.iter().any(|op| op == "ExecuteChangeSet"),
         "plan executed a change set: {ops:?}"
     );
-    let out = run(&["up", "--output", "json"]).assert().success();
+    let out = s.run(&["up", "--output", "json"]).assert().success();
     let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "updated");
     assert!(report["stacks"][0]["changes"]
@@ -173,27 +212,31 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap()
         .iter()
         .any(|row| row["logical_id"] == "WorkerQueue" && row["action"] == "Modify"));
-    run(&["plan", "--detailed-exitcode"]).assert().code(0);
+    s.run(&["plan", "--detailed-exitcode"]).assert().code(0);
+}
 
-    // 5. A broken change fails naming the resource and the reason, and leaves the stack as it was.
-    let good = cfn
+/// A broken change fails naming the resource and the reason, and leaves the stack as it was.
+async fn a_broken_change_fails_and_leaves_the_stack_as_it_was(s: &Scenario) {
+    let good = s
+        .cfn
         .get_template()
         .stack_name("scorekeep-lambda")
         .send()
         .await
         .unwrap();
     edit(
-        dir.path(),
+        s.dir.path(),
         TEMPLATE,
         "KmsMasterKeyId: alias/aws/sns",
         "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"",
     );
-    run(&["up"])
+    s.run(&["up"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("NotificationTopic"))
         .stderr(predicate::str::contains("Topic names must"));
-    let after = cfn
+    let after = s
+        .cfn
         .get_template()
         .stack_name("scorekeep-lambda")
         .send()
@@ -204,7 +247,8 @@ async fn up_rerun_update_plan_failure_and_down() {
         good.template_body(),
         "the failed change must not stick"
     );
-    let live = cfn
+    let live = s
+        .cfn
         .describe_stacks()
         .stack_name("scorekeep-lambda")
         .send()
@@ -219,9 +263,11 @@ async fn up_rerun_update_plan_failure_and_down() {
         status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"),
         "{status}"
     );
+}
 
-    // 6. `status` compares the deployed code with the local build.
-    let out = run(&["status", "--output", "json"]).assert().success();
+/// `status` compares the deployed code with the local build.
+fn status_compares_the_deployed_code_with_the_build(s: &Scenario) {
+    let out = s.run(&["status", "--output", "json"]).assert().success();
     let status = stdout_json(out.get_output());
     assert_eq!(
         status["stacks"][0]["status"]
@@ -233,16 +279,25 @@ async fn up_rerun_update_plan_failure_and_down() {
         assert_eq!(f["code_in_sync"], true, "{f}");
         assert_eq!(f["last_update_status"], "Successful", "{f}");
     }
+}
 
-    // 7. A function deleted behind the tool's back: the error names the stack that owns it.
+/// A function deleted behind the tool's back: the error names the stack that owns it.
+async fn a_function_deleted_out_of_band_names_its_stack(s: &Scenario) {
+    let worker = s
+        .lambda
+        .get_function_configuration()
+        .function_name("scorekeep-worker")
+        .send()
+        .await
+        .unwrap();
     let role = worker.role().unwrap().to_string();
-    lambda
+    s.lambda
         .delete_function()
         .function_name("scorekeep-worker")
         .send()
         .await
         .unwrap();
-    run(&["update-functions", "scorekeep-worker"])
+    s.run(&["update-functions", "scorekeep-worker"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -253,11 +308,12 @@ async fn up_rerun_update_plan_failure_and_down() {
         ));
     // Put it back: moto's DeleteStack fails on a function that vanished out of band.
     let zip = std::fs::read(
-        dir.path()
+        s.dir
+            .path()
             .join("target/scorekeep-deploy/scorekeep-worker.zip"),
     )
     .unwrap();
-    lambda
+    s.lambda
         .create_function()
         .function_name("scorekeep-worker")
         .role(role)
@@ -271,13 +327,19 @@ async fn up_rerun_update_plan_failure_and_down() {
         .send()
         .await
         .unwrap();
+}
 
-    // 8. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
-    run(&["down"])
+/// `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
+async fn down_needs_yes_then_deletes_the_stack_and_keeps_the_bucket(
+    s: &Scenario,
+    outputs: &serde_json::Value,
+) {
+    s.run(&["down"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--yes"));
-    assert!(cfn
+    assert!(s
+        .cfn
         .describe_stacks()
         .stack_name("scorekeep-lambda")
         .send()
@@ -287,21 +349,23 @@ async fn up_rerun_update_plan_failure_and_down() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = run(&["down", "--yes", "--output", "json"])
+    let out = s
+        .run(&["down", "--yes", "--output", "json"])
         .assert()
         .success();
     let report = stdout_json(out.get_output());
     assert_eq!(report["deleted"][0], "scorekeep-lambda");
     assert_eq!(report["retained_buckets"][0], bucket.as_str());
     assert!(
-        cfn.describe_stacks()
+        s.cfn
+            .describe_stacks()
             .stack_name("scorekeep-lambda")
             .send()
             .await
             .is_err(),
         "stack still there"
     );
-    let s3 = s3_client(region).await;
+    let s3 = s3_client(s.region).await;
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_ok(),
         "the records bucket must be retained"
