@@ -3,8 +3,8 @@
 //! API calls are counted from moto's own request recorder.
 
 use crate::util::{
-    self, cli, edit, manifest, moto, moto_cli, project_copy, s3_client, sdk_config, skip_emulator,
-    stderr, stdout, stdout_json, unique_region, up, TEMPLATE,
+    self, cli, edit, emulator_project, manifest, moto, moto_cli, project_copy, s3_client,
+    sdk_config, skip_emulator, stderr, stdout, stdout_json, unique_region, up, TEMPLATE,
 };
 use predicates::prelude::*;
 
@@ -374,11 +374,9 @@ async fn down_needs_yes_then_deletes_the_stack_and_keeps_the_bucket(
 
 #[test]
 fn update_functions_without_stacks_fails_loudly() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     moto_cli(dir.path(), region, &["update-functions"])
         .assert()
         .code(1)
@@ -444,11 +442,9 @@ fn a_failing_credential_provider_is_not_dumped_without_verbose() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_with_delete_data_empties_and_deletes_the_bucket() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let out = run(&["up", "--output", "json"]).assert().success();
     let bucket = stdout_json(out.get_output())["stacks"][0]["outputs"]
@@ -479,11 +475,9 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     // Pad the template past CloudFormation's 51,200-byte inline limit.
     let padding = "x".repeat(52_000);
     edit(
@@ -564,11 +558,9 @@ fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
 // the test does that and puts a legal hold on one object: a real per-object DeleteObjects error.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let bucket = up_and_get_bucket(dir.path(), region);
     let s3 = s3_client(region).await;
     // The template enables versioning; moto's CloudFormation does not apply it, so do it here.
@@ -669,11 +661,9 @@ async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack(
 // then found no stack, printed "did not exist", exited 0 and left the bucket.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_retained_bucket_hint_works_after_the_stack_is_gone() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let bucket = up_and_get_bucket(dir.path(), region);
     let s3 = s3_client(region).await;
@@ -720,11 +710,9 @@ async fn the_retained_bucket_hint_works_after_the_stack_is_gone() {
 // `--bucket NAME` deletes a bucket the record does not know (e.g. retained from another checkout).
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_takes_a_bucket_by_name() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let bucket = up_and_get_bucket(dir.path(), region);
     moto_cli(dir.path(), region, &["down", "--yes"])
         .assert()
@@ -821,11 +809,9 @@ fn a_failing_command_prints_one_json_document() {
 // Issue 9 item 15: `status --output json` had no `command` key; success reports carry `ok`.
 #[test]
 fn status_json_names_its_command() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let out = moto_cli(dir.path(), region, &["status", "--output", "json"])
         .assert()
         .success();
@@ -840,11 +826,9 @@ fn status_json_names_its_command() {
 // no-op `up` listed every output; `function random-name (random-name)` repeated the name.
 #[test]
 fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let first = run(&["up"]).assert().success();
     let first = stdout(first.get_output());
@@ -934,11 +918,9 @@ async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
     };
     use aws_sdk_elasticbeanstalk::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let describe = mock!(Client::describe_environments).then_output(|| {
         DescribeEnvironmentsOutput::builder()
             .environments(
@@ -1094,11 +1076,9 @@ fn the_hint_comes_last_and_the_os_error_once() {
 // `down --delete-data` of the new stack deletes both its bucket and the older one.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let old = up_and_get_bucket(dir.path(), region);
     moto_cli(dir.path(), region, &["down", "--yes"])
         .assert()

@@ -7,7 +7,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::proxy::{self, Fault, Proxy, Request, Rule, When};
-use crate::util::{self, cli_via, moto, project_copy, skip_emulator, stderr, unique_region};
+use crate::util::{
+    self, cli_via, emulator_project, moto, project_copy, skip_emulator, stderr, unique_region,
+};
 
 #[test]
 fn status_against_a_hung_endpoint_fails_within_30_seconds_naming_it() {
@@ -179,11 +181,9 @@ async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
 
 #[test]
 fn verbose_shows_each_aws_call_without_colour() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let output = util::moto_cli(dir.path(), region, &["status", "-v"])
         .output()
         .unwrap();

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    aws_env, cli, count, edit, moto, project_copy, read_jsonl, s3_client, skip_emulator, stderr,
-    stdout_json, tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
+    aws_env, cli, count, edit, emulator_project, moto, project_copy, read_jsonl, s3_client,
+    skip_emulator, stderr, stdout_json, tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -24,11 +24,9 @@ fn invoke(dir: &Path, region: Option<&str>, args: &[&str]) -> assert_cmd::Comman
 
 #[test]
 fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let outputs = up(dir.path(), region);
     let topic = outputs["ScorekeepNotificationTopicArn"].as_str().unwrap();
     let trace_out = dir.path().join("trace.jsonl");

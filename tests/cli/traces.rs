@@ -23,8 +23,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    self, cli_via, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json,
-    tree_nodes, unique_region, up, worker_on_this_python,
+    self, cli_via, emulator_project, moto, moto_cli, project_copy, read_jsonl, skip_emulator,
+    stdout_json, tree_nodes, unique_region, up, worker_on_this_python,
 };
 use serde_json::{json, Value};
 
@@ -332,11 +332,9 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
 
 #[test]
 fn an_empty_window_says_when_traces_appear_and_suggests_since() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let out = traces_cmd(dir.path(), region, &["random-name", "--since", "5m"])
         .assert()
         .success();

@@ -22,6 +22,15 @@ pub fn skip_emulator() -> bool {
     false
 }
 
+/// An emulator test's start: a region of its own and a fresh project copy; `None` (the test
+/// returns) when emulator tests are skipped.
+pub fn emulator_project() -> Option<(&'static str, tempfile::TempDir)> {
+    if skip_emulator() {
+        return None;
+    }
+    Some((unique_region(), super::project_copy()))
+}
+
 /// One moto server per test binary, started on first use on a free 127.0.0.1 port and
 /// stopped by its own PID when the test binary exits.
 pub struct Moto {
