@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::util::{
-    cli, copy_project_into, moto_cli, read_jsonl, s3_client, sdk_config, skip_emulator, stderr,
-    stdout_json, unique_region, worker_on_this_python, ApiStub,
+    assert_game_stored, cli, copy_project_into, moto_cli, read_jsonl, s3_client, sdk_config,
+    send_message, skip_emulator, sqs_client, stderr, stdout_json, unique_region, utc_date,
+    worker_on_this_python, ApiStub,
 };
 
 /// Seconds before a message the worker did not delete is visible again.
@@ -123,7 +124,7 @@ fn invoke(function: &str, event: &Value, env: &[String]) -> Run {
 }
 
 async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&sdk_config(built().region).await)
+    sqs_client(built().region).await
 }
 
 async fn new_queue(what: &str, visibility_timeout: Option<u64>) -> String {
@@ -133,15 +134,6 @@ async fn new_queue(what: &str, visibility_timeout: Option<u64>) -> String {
         create = create.attributes(key, seconds.to_string());
     }
     create.send().await.unwrap().queue_url.unwrap()
-}
-
-async fn send(queue: &str, body: &str) -> String {
-    let sent = sqs()
-        .await
-        .send_message()
-        .queue_url(queue)
-        .message_body(body);
-    sent.send().await.unwrap().message_id.unwrap()
 }
 
 /// Receive (and delete) what arrives on `queue` within `wait`: the first batch, or nothing.
@@ -341,7 +333,7 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
         &bucket,
     );
     let before = utc_date();
-    send(&queue, &order).await;
+    send_message(built().region, &queue, &order).await;
     let run = invoke(
         "scorekeep-worker",
         &scheduled_event(),
@@ -349,7 +341,7 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
     );
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.report["result"], json!({"processed": 1, "failed": 0}));
-    assert_game_stored(&stub, &bucket, [before, utc_date()]).await;
+    assert_game_stored(built().region, &bucket, &stub.info, [before, utc_date()]).await;
     assert_eq!(queue_counts(&queue).await, (0, 0), "the message is deleted");
 
     // One subsegment per AWS call and one per API request, all under the facade.
@@ -394,52 +386,6 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
     }
 }
 
-/// The one object in `bucket`: at `YYYY/MM/DD/<session>/<game>.json` for one of `dates` (UTC,
-/// before and after the run), JSON, the game with its session, users, states and moves
-/// dereferenced, written with sorted keys.
-async fn assert_game_stored(stub: &ApiStub, bucket: &str, dates: [String; 2]) {
-    let s3 = s3_client(built().region).await;
-    let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    let suffix = format!(
-        "/{}/{}.json",
-        stub.info["session_id"].as_str().unwrap(),
-        stub.info["game_id"].as_str().unwrap()
-    );
-    assert!(keys.len() == 1 && keys[0].ends_with(&suffix), "{keys:?}");
-    let date = &keys[0][..keys[0].len() - suffix.len()];
-    assert!(
-        dates.iter().any(|d| d == date),
-        "{} is not at {dates:?}",
-        keys[0]
-    );
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(keys[0])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(object.content_type(), Some("application/json"));
-    let body = object.body.collect().await.unwrap().into_bytes();
-    let record: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(record, stub.info["expected_record"]);
-    assert_eq!(
-        body,
-        stub.info["expected_body"].as_str().unwrap().as_bytes(),
-        "sorted-key JSON"
-    );
-}
-
-/// Today's date in UTC as `YYYY/MM/DD`.
-fn utc_date() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y/%m/%d"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_with_an_empty_queue_processes_nothing() {
     if skip_emulator() {
@@ -463,21 +409,18 @@ async fn worker_leaves_failed_messages_queued_and_writes_the_good_one() {
     let stub = ApiStub::start();
     let queue = new_queue("mixed", Some(VISIBILITY_TIMEOUT)).await;
     let bucket = new_bucket().await;
-    let malformed = send(&queue, r#"{"gameid": "half a message""#).await;
+    let malformed = send_message(built().region, &queue, r#"{"gameid": "half a message""#).await;
     let failing = work_order(
         &stub,
         &stub.info["host_port"],
         &stub.info["fail_game_id"],
         &bucket,
     );
-    let api_500 = send(&queue, &failing).await;
+    let api_500 = send_message(built().region, &queue, &failing).await;
     // With a scheme and a trailing slash this time.
     let endpoint = json!(format!("{}/", stub.info["base_url"].as_str().unwrap()));
-    send(
-        &queue,
-        &work_order(&stub, &endpoint, &stub.info["game_id"], &bucket),
-    )
-    .await;
+    let good = work_order(&stub, &endpoint, &stub.info["game_id"], &bucket);
+    send_message(built().region, &queue, &good).await;
 
     let before = utc_date();
     let run = invoke(
@@ -492,7 +435,7 @@ async fn worker_leaves_failed_messages_queued_and_writes_the_good_one() {
         "{}",
         run.stderr
     );
-    assert_game_stored(&stub, &bucket, [before, utc_date()]).await;
+    assert_game_stored(built().region, &bucket, &stub.info, [before, utc_date()]).await;
     for id in [&malformed, &api_500] {
         assert!(
             run.stderr.contains(id.as_str()),

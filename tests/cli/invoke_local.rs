@@ -8,8 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    aws_env, cli, count, edit, emulator_project, moto, project_copy, read_jsonl, s3_client,
-    skip_emulator, stderr, stdout_json, tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
+    assert_game_stored, aws_env, cli, count, edit, emulator_project, moto, project_copy,
+    read_jsonl, send_message, skip_emulator, stderr, stdout_json, tree_nodes, unique_region, up,
+    utc_date, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -180,25 +181,6 @@ echo \"The `python3.13' command exists in these Python versions:\" >&2\nexit 127
     }
 }
 
-/// Send one SQS message through boto3 (the venv has it; the crate has no SQS client).
-fn send_message(region: &str, queue_url: &str, body: &str) {
-    let status = Command::new(venv_bin("python"))
-        .args([
-            "-c",
-            "import boto3, sys\n\
-boto3.client('sqs', endpoint_url=sys.argv[1], region_name=sys.argv[2],\n\
-    aws_access_key_id='testing', aws_secret_access_key='testing'\n\
-).send_message(QueueUrl=sys.argv[3], MessageBody=sys.argv[4])",
-            &moto().endpoint,
-            region,
-            queue_url,
-            body,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "sending the SQS message failed");
-}
-
 #[test]
 fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     if skip_emulator() {
@@ -227,7 +209,9 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     let message = json!({
         "endpoint": stub.info["host_port"], "gameid": game, "sessionid": session, "bucketname": bucket,
     });
-    send_message(region, queue, &message.to_string());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let before = utc_date();
+    runtime.block_on(send_message(region, queue, &message.to_string()));
 
     let out = invoke(
         dir.path(),
@@ -238,6 +222,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     .env("PYENV_ROOT", &pyenv_root)
     .assert()
     .success();
+    let after = utc_date();
     let report = stdout_json(out.get_output());
     assert_eq!(
         report["result"],
@@ -331,7 +316,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
         );
     }
     // Every API request carried the trace header (requests is patched by the X-Ray SDK).
-    let expected = stub.info["expected_record"].clone();
+    let info = stub.info.clone();
     let stub_requests = stub.finish();
     assert_eq!(stub_requests.len(), paths.len(), "{stub_requests:?}");
     for (path, header) in &stub_requests {
@@ -431,32 +416,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     assert_eq!(got["no_site"], 1);
 
     // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (keys, body) = runtime.block_on(async {
-        let s3 = s3_client(region).await;
-        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-        let keys: Vec<String> = listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect();
-        let key = keys
-            .iter()
-            .find(|k| k.ends_with(&format!("/{session}/{game}.json")))
-            .unwrap_or_else(|| panic!("no record for {session}/{game} in {keys:?}"));
-        let object = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let body = object.body.collect().await.unwrap().into_bytes();
-        (keys, body)
-    });
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let record: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(record, expected);
+    let dates = [before, after];
+    runtime.block_on(assert_game_stored(region, &bucket, &info, dates));
 }
 
 #[test]
