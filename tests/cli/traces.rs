@@ -16,15 +16,16 @@
 //!
 //! moto also writes each summary's `Users` as `{}` instead of a list; see [`users_list_fix`].
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{moto, moto_cli, project_copy, skip_emulator, unique_region};
+use crate::util::{
+    self, cli_via, emulator_project, moto, moto_cli, project_copy, read_jsonl, skip_emulator,
+    stdout_json, tree_nodes, unique_region, up, worker_on_this_python,
+};
 use serde_json::{json, Value};
 
 /// moto 5.2.5 writes each trace summary's `Users` as `{}` where the X-Ray API has a list, and
@@ -116,30 +117,9 @@ mod users_list_fix {
 
 /// `traces` with `args` against moto (through [`users_list_fix`]) in `region`.
 fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = moto_cli(dir, region, &["traces"]);
-    cmd.env("AWS_ENDPOINT_URL", users_list_fix::endpoint())
-        .args(args);
+    let mut cmd = cli_via(dir, users_list_fix::endpoint(), region, &["traces"]);
+    cmd.args(args);
     cmd
-}
-
-fn stdout_json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 /// One invocation's trace as X-Ray would hold it.
@@ -165,11 +145,7 @@ fn capture(dir: &Path, region: &str, function: &str, event: &str, cold: bool) ->
     .assert()
     .success();
     let report = stdout_json(out.get_output());
-    let mut documents: Vec<Value> = std::fs::read_to_string(&trace_out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut documents = read_jsonl(&trace_out);
     assert!(!documents.is_empty(), "{report:#}");
     documents.push(lambda_segment(&report, &documents, cold));
     Captured {
@@ -212,7 +188,7 @@ fn put(region: &str, captured: &[&Captured]) {
         .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let out = runtime.block_on(async {
-        let config = common::sdk_config(region).await;
+        let config = util::sdk_config(region).await;
         aws_sdk_xray::Client::new(&config)
             .put_trace_segments()
             .set_trace_segment_documents(Some(docs))
@@ -225,21 +201,6 @@ fn put(region: &str, captured: &[&Captured]) {
         "{:?}",
         out.unprocessed_trace_segments()
     );
-}
-
-/// Every node of a JSON trace's tree, depth first.
-fn nodes(trace: &Value) -> Vec<&Value> {
-    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
-        out.push(node);
-        for sub in node["subsegments"].as_array().into_iter().flatten() {
-            walk(sub, out);
-        }
-    }
-    let mut out = Vec::new();
-    for root in trace["tree"].as_array().expect("tree is an array") {
-        walk(root, &mut out);
-    }
-    out
 }
 
 /// The stdout section of one trace: from its header line to the next header.
@@ -258,14 +219,8 @@ fn section<'a>(stdout: &'a str, trace_id: &str) -> &'a str {
 /// its compiled wheels load in `invoke --local`).
 fn deployed(region: &str) -> tempfile::TempDir {
     let dir = project_copy();
-    edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
-        "runtime: python3.13",
-        "runtime: python3.11",
-    );
-    moto_cli(dir.path(), region, &["up", "--output", "json"])
-        .assert()
-        .success();
+    worker_on_this_python(dir.path());
+    up(dir.path(), region);
     dir
 }
 
@@ -287,8 +242,8 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
 
     // Text: both random-name traces, not the worker's.
     let out = traces_cmd(d, region, &["random-name"]).assert().success();
-    let stdout = text(&out.get_output().stdout);
-    let stderr = text(&out.get_output().stderr);
+    let stdout = util::stdout(out.get_output());
+    let stderr = util::stderr(out.get_output());
     assert!(!stdout.contains(&worker.trace_id), "{stdout}");
     assert!(
         stderr.contains("could not evaluate the filter expression `service(\"random-name\")`"),
@@ -324,7 +279,7 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
         traces[0]["documents"].as_array().unwrap().len(),
         u42.documents.len()
     );
-    let all = nodes(&traces[0]);
+    let all = tree_nodes(&traces[0]["tree"]);
     let annotations = all.iter().find(|n| n["name"] == "annotations").unwrap();
     assert_eq!(annotations["annotations"]["UserID"], "u-42");
     assert!(annotations["annotations"]["Name"].is_string());
@@ -337,20 +292,20 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     let out = traces_cmd(d, region, &["scorekeep-worker"])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert!(stdout.contains(&worker.trace_id), "{stdout}");
     assert!(stdout.contains("aws ReceiveMessage"), "{stdout}");
     assert!(!stdout.contains(&u42.trace_id), "{stdout}");
     let out = traces_cmd(d, region, &["--trace-id", &u42.trace_id])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert_eq!(stdout.matches("X-Ray trace ").count(), 1, "{stdout}");
     assert!(stdout.contains("annotation UserID = \"u-42\""), "{stdout}");
     let out = traces_cmd(d, region, &["random-name", "--limit", "1"])
         .assert()
         .success();
-    let stdout = text(&out.get_output().stdout);
+    let stdout = util::stdout(out.get_output());
     assert_eq!(stdout.matches("X-Ray trace ").count(), 1, "{stdout}");
     assert!(stdout.contains(&u7.trace_id), "{stdout}");
 
@@ -362,7 +317,7 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     )
     .assert()
     .code(1);
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains("X-Ray GetTraceSummaries with filter `(service(\"random-name\")) AND (annotation.UserID = \"u-42\")`"),
         "{stderr}"
@@ -372,20 +327,18 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
         stderr.contains("hint: X-Ray failed on its side"),
         "{stderr}"
     );
-    assert!(text(&out.get_output().stdout).is_empty());
+    assert!(util::stdout(out.get_output()).is_empty());
 }
 
 #[test]
 fn an_empty_window_says_when_traces_appear_and_suggests_since() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let out = traces_cmd(dir.path(), region, &["random-name", "--since", "5m"])
         .assert()
         .success();
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains("no X-Ray traces of random-name in the last 5m"),
         "{stderr}"
@@ -418,7 +371,7 @@ fn an_empty_window_says_when_traces_appear_and_suggests_since() {
     let out = traces_cmd(dir.path(), region, &["--trace-id", id])
         .assert()
         .code(1);
-    let stderr = text(&out.get_output().stderr);
+    let stderr = util::stderr(out.get_output());
     assert!(
         stderr.contains(&format!("X-Ray has no trace {id}")),
         "{stderr}"
@@ -438,13 +391,13 @@ fn bad_arguments_are_usage_errors_before_any_call() {
         (vec!["traces", "worker"], "did you mean `scorekeep-worker`"),
         (vec!["traces", "--limit", "0"], "--limit"),
     ] {
-        let mut cmd = common::cli(dir.path());
+        let mut cmd = util::cli(dir.path());
         // An endpoint nothing listens on: a usage error must not need it.
         cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .env("AWS_REGION", "us-east-1")
             .args(&args);
         let out = cmd.assert().code(2);
-        let stderr = text(&out.get_output().stderr);
+        let stderr = util::stderr(out.get_output());
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }

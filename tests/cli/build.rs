@@ -1,13 +1,11 @@
 //! `build` through the binary: reproducible zips, the cache, cross-target wheels, the
 //! manifest's SHA-256 against what Lambda (moto) reports, and how bad inputs fail.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::{cli, files_under, project_copy};
+use crate::util::{self, cli, edit, files_under, manifest, project_copy};
 use predicates::prelude::*;
 
 const FUNCTIONS: [&str; 2] = ["random-name", "scorekeep-worker"];
@@ -18,18 +16,6 @@ fn artifact_dir(dir: &Path) -> PathBuf {
 
 fn zip_path(dir: &Path, function: &str) -> PathBuf {
     artifact_dir(dir).join(format!("{function}.zip"))
-}
-
-fn manifest(dir: &Path, function: &str) -> serde_json::Value {
-    let path = artifact_dir(dir).join(format!("{function}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{file} has no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// One zip entry: name, unix mode, whether it is a directory, and its (year, month, day).
@@ -662,7 +648,7 @@ fn oversize_bundle_is_refused_naming_the_largest_directories() {
 
 #[test]
 fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
-    if common::skip_emulator() {
+    if util::skip_emulator() {
         return;
     }
     let dir = project_copy();
@@ -679,10 +665,10 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
     let template =
         std::fs::read_to_string(artifact_dir(dir.path()).join("templates/scorekeep-lambda.yaml"))
             .unwrap();
-    let region = common::unique_region();
+    let region = util::unique_region();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let config = common::sdk_config(region).await;
+        let config = util::sdk_config(region).await;
         let cfn = aws_sdk_cloudformation::Client::new(&config);
         cfn.create_stack()
             .stack_name("scorekeep-lambda")
@@ -1053,11 +1039,11 @@ fn concurrent_builds_in_one_project_wait_for_each_other() {
 
 #[test]
 fn update_functions_waits_for_a_build_in_the_same_project() {
-    if common::skip_emulator() {
+    if util::skip_emulator() {
         return;
     }
     let dir = project_copy();
-    let region = common::unique_region();
+    let region = util::unique_region();
     let mut build = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
         .args(["build", "--force"])
         .current_dir(dir.path())
@@ -1071,7 +1057,7 @@ fn update_functions_waits_for_a_build_in_the_same_project() {
     while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    common::moto_cli(dir.path(), region, &["update-functions"])
+    util::moto_cli(dir.path(), region, &["update-functions"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(

@@ -1,12 +1,10 @@
 //! The rendered templates themselves: cfn-lint and checkov accept them, and moto deploys them
 //! to CREATE_COMPLETE with every output present (through the AWS SDK for Rust, not the CLI).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{cli, moto, project_copy, sdk_config, skip_emulator, unique_region, venv_bin};
+use crate::util::{cli, moto, project_copy, sdk_config, skip_emulator, unique_region, venv_bin};
 
 fn rendered(dir: &std::path::Path) -> PathBuf {
     cli(dir)

@@ -2,9 +2,10 @@
 //! `update-functions`, `plan`, a template change, a broken change, and `down`.
 //! API calls are counted from moto's own request recorder.
 
-mod common;
-
-use common::{cli, moto, moto_cli, project_copy, sdk_config, skip_emulator, unique_region};
+use crate::util::{
+    self, cli, edit, emulator_project, manifest, moto, moto_cli, project_copy, s3_client,
+    sdk_config, skip_emulator, stderr, stdout, stdout_json, unique_region, up, TEMPLATE,
+};
 use predicates::prelude::*;
 
 const WRITES: &[&str] = &[
@@ -20,26 +21,40 @@ fn is_lambda_write(op: &str) -> bool {
     op.starts_with("PUT /2015-03-31/functions/")
 }
 
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+/// One project deployed to a region of its own and taken through a release's life, step by
+/// step (each step below is one function).
+struct Scenario {
+    dir: tempfile::TempDir,
+    region: &'static str,
+    cfn: aws_sdk_cloudformation::Client,
+    lambda: aws_sdk_lambda::Client,
 }
 
-fn manifest_sha(dir: &std::path::Path, function: &str) -> String {
-    let path = dir.join(format!("target/scorekeep-deploy/{function}.json"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    manifest["sha256_base64"].as_str().unwrap().to_string()
-}
+impl Scenario {
+    async fn new() -> Scenario {
+        let region = unique_region();
+        let config = sdk_config(region).await;
+        Scenario {
+            dir: project_copy(),
+            region,
+            cfn: aws_sdk_cloudformation::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
 
-fn edit(path: &std::path::Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    fn run(&self, args: &[&str]) -> assert_cmd::Command {
+        moto_cli(self.dir.path(), self.region, args)
+    }
+
+    /// How many requests moto has seen in this scenario's region.
+    fn op_count(&self) -> usize {
+        moto().operations(self.region).len()
+    }
+
+    /// The requests since [`Scenario::op_count`] said `before`.
+    fn ops_since(&self, before: usize) -> Vec<String> {
+        moto().operations(self.region)[before..].to_vec()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,16 +62,21 @@ async fn up_rerun_update_plan_failure_and_down() {
     if skip_emulator() {
         return;
     }
-    let region = unique_region();
-    let dir = project_copy();
-    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
-    let config = sdk_config(region).await;
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
-    let lambda = aws_sdk_lambda::Client::new(&config);
+    let s = Scenario::new().await;
+    let outputs = first_up_creates_the_stack_and_both_functions(&s).await;
+    a_rerun_with_nothing_changed_writes_nothing(&s);
+    update_functions_uploads_only_the_changed_code(&s);
+    a_template_change_is_planned_then_applied(&s);
+    a_broken_change_fails_and_leaves_the_stack_as_it_was(&s).await;
+    status_compares_the_deployed_code_with_the_build(&s);
+    a_function_deleted_out_of_band_names_its_stack(&s).await;
+    down_needs_yes_then_deletes_the_stack_and_keeps_the_bucket(&s, &outputs).await;
+}
 
-    // 1. First `up` creates the stack, uploads both bundles and sets their environment.
-    let out = run(&["up", "--output", "json"]).assert().success();
-    let report = json(out.get_output());
+/// First `up` creates the stack, uploads both bundles and sets their environment.
+async fn first_up_creates_the_stack_and_both_functions(s: &Scenario) -> serde_json::Value {
+    let out = s.run(&["up", "--output", "json"]).assert().success();
+    let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "created");
     for f in report["functions"].as_array().unwrap() {
         assert_eq!(f["code"], "updated", "{f}");
@@ -73,7 +93,8 @@ async fn up_rerun_update_plan_failure_and_down() {
             "output {key} missing: {outputs}"
         );
     }
-    let rn = lambda
+    let rn = s
+        .lambda
         .get_function_configuration()
         .function_name("random-name")
         .send()
@@ -81,14 +102,15 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         rn.code_sha256(),
-        Some(manifest_sha(dir.path(), "random-name").as_str())
+        manifest(s.dir.path(), "random-name")["sha256_base64"].as_str()
     );
     let env = rn.environment().unwrap().variables().unwrap();
     assert_eq!(
         env["TOPIC_ARN"],
         outputs["ScorekeepNotificationTopicArn"].as_str().unwrap()
     );
-    let worker = lambda
+    let worker = s
+        .lambda
         .get_function_configuration()
         .function_name("scorekeep-worker")
         .send()
@@ -96,21 +118,24 @@ async fn up_rerun_update_plan_failure_and_down() {
         .unwrap();
     assert_eq!(
         worker.code_sha256(),
-        Some(manifest_sha(dir.path(), "scorekeep-worker").as_str())
+        manifest(s.dir.path(), "scorekeep-worker")["sha256_base64"].as_str()
     );
     assert_eq!(
         worker.environment().unwrap().variables().unwrap()["WORKER_QUEUE"],
         outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap()
     );
     assert_eq!(worker.memory_size(), Some(256));
+    outputs.clone()
+}
 
-    // 2. A second `up` with nothing changed: no writes, a handful of reads, "no changes".
-    let before = moto().operations(region).len();
-    run(&["up"])
+/// A second `up` with nothing changed: no writes, a handful of reads, "no changes".
+fn a_rerun_with_nothing_changed_writes_nothing(s: &Scenario) {
+    let before = s.op_count();
+    s.run(&["up"])
         .assert()
         .success()
         .stdout(predicate::str::contains("no changes"));
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     assert!(
         !ops.iter()
             .any(|op| WRITES.contains(&op.as_str()) || is_lambda_write(op)),
@@ -121,18 +146,22 @@ async fn up_rerun_update_plan_failure_and_down() {
         ops.len() <= 2 + 2 + 1,
         "too many calls for a no-op up: {ops:?}"
     );
+}
 
-    // 3. `update-functions` after a source change updates exactly that function's code.
+/// `update-functions` after a source change updates exactly that function's code.
+fn update_functions_uploads_only_the_changed_code(s: &Scenario) {
     edit(
-        &dir.path().join("functions/random-name/index.js"),
+        s.dir.path(),
+        "functions/random-name/index.js",
         "'use strict';",
         "'use strict';\n// release 2",
     );
-    let before = moto().operations(region).len();
-    let out = run(&["update-functions", "--output", "json"])
+    let before = s.op_count();
+    let out = s
+        .run(&["update-functions", "--output", "json"])
         .assert()
         .success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     let by_name = |name: &str| {
         report["functions"]
             .as_array()
@@ -144,7 +173,7 @@ async fn up_rerun_update_plan_failure_and_down() {
     };
     assert_eq!(by_name("random-name")["code"], "updated");
     assert_eq!(by_name("scorekeep-worker")["code"], "unchanged");
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     let code_updates: Vec<&String> = ops.iter().filter(|op| op.ends_with("/code")).collect();
     assert_eq!(
         code_updates,
@@ -155,52 +184,59 @@ async fn up_rerun_update_plan_failure_and_down() {
         !ops.iter().any(|op| WRITES.contains(&op.as_str())),
         "update-functions touched CloudFormation: {ops:?}"
     );
+}
 
-    // 4. A template change: `plan` shows the row and changes nothing; `up` applies it.
-    let template = dir.path().join("templates/scorekeep.yaml");
+/// A template change: `plan` shows the row and changes nothing; `up` applies it.
+fn a_template_change_is_planned_then_applied(s: &Scenario) {
     edit(
-        &template,
+        s.dir.path(),
+        TEMPLATE,
         "MessageRetentionPeriod: 345600",
         "MessageRetentionPeriod: 432000",
     );
-    let before = moto().operations(region).len();
-    run(&["plan", "--detailed-exitcode"])
+    let before = s.op_count();
+    s.run(&["plan", "--detailed-exitcode"])
         .assert()
         .code(2)
         .stdout(predicate::str::contains("Modify").and(predicate::str::contains("WorkerQueue")));
-    let ops = moto().operations(region)[before..].to_vec();
+    let ops = s.ops_since(before);
     assert!(
         !ops.iter().any(|op| op == "ExecuteChangeSet"),
         "plan executed a change set: {ops:?}"
     );
-    let out = run(&["up", "--output", "json"]).assert().success();
-    let report = json(out.get_output());
+    let out = s.run(&["up", "--output", "json"]).assert().success();
+    let report = stdout_json(out.get_output());
     assert_eq!(report["stacks"][0]["action"], "updated");
     assert!(report["stacks"][0]["changes"]
         .as_array()
         .unwrap()
         .iter()
         .any(|row| row["logical_id"] == "WorkerQueue" && row["action"] == "Modify"));
-    run(&["plan", "--detailed-exitcode"]).assert().code(0);
+    s.run(&["plan", "--detailed-exitcode"]).assert().code(0);
+}
 
-    // 5. A broken change fails naming the resource and the reason, and leaves the stack as it was.
-    let good = cfn
+/// A broken change fails naming the resource and the reason, and leaves the stack as it was.
+async fn a_broken_change_fails_and_leaves_the_stack_as_it_was(s: &Scenario) {
+    let good = s
+        .cfn
         .get_template()
         .stack_name("scorekeep-lambda")
         .send()
         .await
         .unwrap();
     edit(
-        &template,
+        s.dir.path(),
+        TEMPLATE,
         "KmsMasterKeyId: alias/aws/sns",
         "KmsMasterKeyId: alias/aws/sns\n      TopicName: \"not a valid name!\"",
     );
-    run(&["up"])
+    s.run(&["up"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("NotificationTopic"))
         .stderr(predicate::str::contains("Topic names must"));
-    let after = cfn
+    let after = s
+        .cfn
         .get_template()
         .stack_name("scorekeep-lambda")
         .send()
@@ -211,7 +247,8 @@ async fn up_rerun_update_plan_failure_and_down() {
         good.template_body(),
         "the failed change must not stick"
     );
-    let live = cfn
+    let live = s
+        .cfn
         .describe_stacks()
         .stack_name("scorekeep-lambda")
         .send()
@@ -226,10 +263,12 @@ async fn up_rerun_update_plan_failure_and_down() {
         status.ends_with("_COMPLETE") && !status.contains("ROLLBACK"),
         "{status}"
     );
+}
 
-    // 6. `status` compares the deployed code with the local build.
-    let out = run(&["status", "--output", "json"]).assert().success();
-    let status = json(out.get_output());
+/// `status` compares the deployed code with the local build.
+fn status_compares_the_deployed_code_with_the_build(s: &Scenario) {
+    let out = s.run(&["status", "--output", "json"]).assert().success();
+    let status = stdout_json(out.get_output());
     assert_eq!(
         status["stacks"][0]["status"]
             .as_str()
@@ -240,16 +279,25 @@ async fn up_rerun_update_plan_failure_and_down() {
         assert_eq!(f["code_in_sync"], true, "{f}");
         assert_eq!(f["last_update_status"], "Successful", "{f}");
     }
+}
 
-    // 7. A function deleted behind the tool's back: the error names the stack that owns it.
+/// A function deleted behind the tool's back: the error names the stack that owns it.
+async fn a_function_deleted_out_of_band_names_its_stack(s: &Scenario) {
+    let worker = s
+        .lambda
+        .get_function_configuration()
+        .function_name("scorekeep-worker")
+        .send()
+        .await
+        .unwrap();
     let role = worker.role().unwrap().to_string();
-    lambda
+    s.lambda
         .delete_function()
         .function_name("scorekeep-worker")
         .send()
         .await
         .unwrap();
-    run(&["update-functions", "scorekeep-worker"])
+    s.run(&["update-functions", "scorekeep-worker"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -260,11 +308,12 @@ async fn up_rerun_update_plan_failure_and_down() {
         ));
     // Put it back: moto's DeleteStack fails on a function that vanished out of band.
     let zip = std::fs::read(
-        dir.path()
+        s.dir
+            .path()
             .join("target/scorekeep-deploy/scorekeep-worker.zip"),
     )
     .unwrap();
-    lambda
+    s.lambda
         .create_function()
         .function_name("scorekeep-worker")
         .role(role)
@@ -278,13 +327,19 @@ async fn up_rerun_update_plan_failure_and_down() {
         .send()
         .await
         .unwrap();
+}
 
-    // 8. `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
-    run(&["down"])
+/// `down` needs --yes without a terminal, then deletes the stack and keeps the bucket.
+async fn down_needs_yes_then_deletes_the_stack_and_keeps_the_bucket(
+    s: &Scenario,
+    outputs: &serde_json::Value,
+) {
+    s.run(&["down"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--yes"));
-    assert!(cfn
+    assert!(s
+        .cfn
         .describe_stacks()
         .stack_name("scorekeep-lambda")
         .send()
@@ -294,25 +349,23 @@ async fn up_rerun_update_plan_failure_and_down() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = run(&["down", "--yes", "--output", "json"])
+    let out = s
+        .run(&["down", "--yes", "--output", "json"])
         .assert()
         .success();
-    let report = json(out.get_output());
+    let report = stdout_json(out.get_output());
     assert_eq!(report["deleted"][0], "scorekeep-lambda");
     assert_eq!(report["retained_buckets"][0], bucket.as_str());
     assert!(
-        cfn.describe_stacks()
+        s.cfn
+            .describe_stacks()
             .stack_name("scorekeep-lambda")
             .send()
             .await
             .is_err(),
         "stack still there"
     );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(s.region).await;
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_ok(),
         "the records bucket must be retained"
@@ -321,11 +374,9 @@ async fn up_rerun_update_plan_failure_and_down() {
 
 #[test]
 fn update_functions_without_stacks_fails_loudly() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     moto_cli(dir.path(), region, &["update-functions"])
         .assert()
         .code(1)
@@ -384,30 +435,24 @@ fn a_failing_credential_provider_is_not_dumped_without_verbose() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("hint: no usable AWS credentials"));
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = stderr(assert.get_output());
     assert!(!stderr.contains("WARN"), "{stderr}");
     assert!(!stderr.contains("ProviderError("), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_with_delete_data_empties_and_deletes_the_bucket() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let out = run(&["up", "--output", "json"]).assert().success();
-    let bucket = json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+    let bucket = stdout_json(out.get_output())["stacks"][0]["outputs"]
+        ["ScorekeepRecordsBucketName"]
         .as_str()
         .unwrap()
         .to_string();
-    let config = sdk_config(region).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(region).await;
     s3.put_object()
         .bucket(&bucket)
         .key("2026/11/25/s/g.json")
@@ -419,7 +464,7 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
         .assert()
         .success();
     assert_eq!(
-        json(out.get_output())["deleted_buckets"][0],
+        stdout_json(out.get_output())["deleted_buckets"][0],
         bucket.as_str()
     );
     assert!(
@@ -430,15 +475,14 @@ async fn down_with_delete_data_empties_and_deletes_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     // Pad the template past CloudFormation's 51,200-byte inline limit.
     let padding = "x".repeat(52_000);
     edit(
-        &dir.path().join("templates/scorekeep.yaml"),
+        dir.path(),
+        "templates/scorekeep.yaml",
         "\nMetadata:\n",
         &format!("\nMetadata:\n  Padding: {padding}\n"),
     );
@@ -450,12 +494,7 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
         ))
         .stderr(predicate::str::contains("set `artifact_bucket:`"));
 
-    let config = sdk_config(region).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_client(region).await;
     let bucket = "scorekeep-deploy-artifacts";
     // us-east-1 is the one region that takes no location constraint.
     let location = (region != "us-east-1").then(|| {
@@ -482,7 +521,7 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
             .any(|op| op.starts_with(&format!("PUT /{bucket}/scorekeep-deploy/templates/"))),
         "the template was not uploaded: {ops:?}"
     );
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(region).await);
     let deployed = cfn
         .get_template()
         .stack_name("scorekeep-lambda")
@@ -505,22 +544,9 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifact_bucket() {
     );
 }
 
-/// An S3 client for moto in `region` (path-style, as the tool uses).
-async fn s3_client(region: &str) -> aws_sdk_s3::Client {
-    let config = sdk_config(region).await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// `up`, returning the records bucket's name.
 fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
-    let out = moto_cli(dir, region, &["up", "--output", "json"])
-        .assert()
-        .success();
-    json(out.get_output())["stacks"][0]["outputs"]["ScorekeepRecordsBucketName"]
+    up(dir, region)["ScorekeepRecordsBucketName"]
         .as_str()
         .unwrap()
         .to_string()
@@ -532,11 +558,9 @@ fn up_and_get_bucket(dir: &std::path::Path, region: &str) -> String {
 // the test does that and puts a legal hold on one object: a real per-object DeleteObjects error.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let bucket = up_and_get_bucket(dir.path(), region);
     let s3 = s3_client(region).await;
     // The template enables versioning; moto's CloudFormation does not apply it, so do it here.
@@ -595,7 +619,7 @@ async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack(
     .stderr(predicate::str::contains("AccessDenied"))
     .stderr(predicate::str::contains("hint:"));
     eprintln!("{}", String::from_utf8_lossy(&out.get_output().stderr));
-    let doc = json(out.get_output());
+    let doc = stdout_json(out.get_output());
     assert_eq!(
         doc["error"]["resource"],
         format!("s3 bucket {bucket}"),
@@ -637,11 +661,9 @@ async fn down_delete_data_stops_on_objects_it_cannot_delete_and_keeps_the_stack(
 // then found no stack, printed "did not exist", exited 0 and left the bucket.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_retained_bucket_hint_works_after_the_stack_is_gone() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let bucket = up_and_get_bucket(dir.path(), region);
     let s3 = s3_client(region).await;
@@ -688,11 +710,9 @@ async fn the_retained_bucket_hint_works_after_the_stack_is_gone() {
 // `--bucket NAME` deletes a bucket the record does not know (e.g. retained from another checkout).
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_takes_a_bucket_by_name() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let bucket = up_and_get_bucket(dir.path(), region);
     moto_cli(dir.path(), region, &["down", "--yes"])
         .assert()
@@ -715,7 +735,7 @@ async fn down_delete_data_takes_a_bucket_by_name() {
     .assert()
     .success();
     assert_eq!(
-        json(out.get_output())["deleted_buckets"][0],
+        stdout_json(out.get_output())["deleted_buckets"][0],
         bucket.as_str()
     );
     let s3 = s3_client(region).await;
@@ -724,7 +744,7 @@ async fn down_delete_data_takes_a_bucket_by_name() {
 
 /// The one JSON document on stdout of a command run with `--output json`.
 fn json_document(output: &std::process::Output) -> serde_json::Value {
-    let doc = json(output);
+    let doc = stdout_json(output);
     assert!(doc.is_object(), "{doc}");
     doc
 }
@@ -789,11 +809,9 @@ fn a_failing_command_prints_one_json_document() {
 // Issue 9 item 15: `status --output json` had no `command` key; success reports carry `ok`.
 #[test]
 fn status_json_names_its_command() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let out = moto_cli(dir.path(), region, &["status", "--output", "json"])
         .assert()
         .success();
@@ -808,21 +826,19 @@ fn status_json_names_its_command() {
 // no-op `up` listed every output; `function random-name (random-name)` repeated the name.
 #[test]
 fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let run = |args: &[&str]| moto_cli(dir.path(), region, args);
     let first = run(&["up"]).assert().success();
-    let first = String::from_utf8_lossy(&first.get_output().stdout).into_owned();
+    let first = stdout(first.get_output());
     assert!(
         first.contains("output ScorekeepRecordsBucketName = "),
         "{first}"
     );
     let again = run(&["up"]).assert().success();
-    let stdout = String::from_utf8_lossy(&again.get_output().stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    let stdout = stdout(again.get_output());
+    let stderr = stderr(again.get_output());
     let noted = format!("{stdout}{stderr}")
         .matches("reports tracing")
         .count();
@@ -848,7 +864,7 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
     );
 
     let status = run(&["status"]).assert().success();
-    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    let status = util::stdout(status.get_output());
     assert!(
         status.contains("tracing PassThrough (drift: desired Active)"),
         "{status}"
@@ -858,7 +874,7 @@ fn emulator_tracing_is_noted_once_and_status_marks_the_drift() {
         "status shows outputs: {status}"
     );
     let json_status = run(&["status", "--output", "json"]).assert().success();
-    let doc = json(json_status.get_output());
+    let doc = stdout_json(json_status.get_output());
     assert_eq!(doc["functions"][0]["drift"][0]["field"], "tracing", "{doc}");
 }
 
@@ -902,11 +918,9 @@ async fn plan_before_the_stack_exists_shows_what_beanstalk_would_get() {
     };
     use aws_sdk_elasticbeanstalk::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let describe = mock!(Client::describe_environments).then_output(|| {
         DescribeEnvironmentsOutput::builder()
             .environments(
@@ -984,7 +998,7 @@ fn the_demo_shows_cargo_progress_and_cleans_up_its_log() {
     }
     use std::os::unix::fs::{symlink, PermissionsExt};
     let dir = project_copy();
-    let root = common::repo_root();
+    let root = util::repo_root();
     let scripts = dir.path().join("scripts");
     std::fs::create_dir_all(&scripts).unwrap();
     std::fs::copy(root.join("scripts/demo"), scripts.join("demo")).unwrap();
@@ -1049,7 +1063,7 @@ fn the_hint_comes_last_and_the_os_error_once() {
         .args(["render", "--config", "nope.yaml"])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr(out.get_output());
     assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
     let last = stderr.trim_end().lines().last().unwrap_or_default();
     assert!(
@@ -1062,11 +1076,9 @@ fn the_hint_comes_last_and_the_os_error_once() {
 // `down --delete-data` of the new stack deletes both its bucket and the older one.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let old = up_and_get_bucket(dir.path(), region);
     moto_cli(dir.path(), region, &["down", "--yes"])
         .assert()
@@ -1080,7 +1092,7 @@ async fn down_delete_data_also_deletes_buckets_retained_from_an_earlier_stack() 
     )
     .assert()
     .success();
-    let doc = json(out.get_output());
+    let doc = stdout_json(out.get_output());
     let deleted: Vec<&str> = doc["deleted_buckets"]
         .as_array()
         .unwrap()

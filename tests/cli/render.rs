@@ -1,8 +1,6 @@
 //! `render` through the binary: what it writes, and how it fails on bad input.
 
-mod common;
-
-use common::{cli, files_under, project_copy};
+use crate::util::{self, cli, copy_tree, edit, files_under, project_copy, stderr, stdout};
 use predicates::prelude::*;
 
 #[test]
@@ -81,13 +79,6 @@ fn assert_rejected(edit: impl FnOnce(&std::path::Path), file: &str, needle: &str
     );
 }
 
-fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{file} has no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-}
-
 #[test]
 fn yaml_syntax_error_in_config() {
     // The parser reports where it gave up, which is after the unclosed quote.
@@ -100,7 +91,7 @@ fn yaml_syntax_error_in_config() {
     );
     let before = files_under(dir.path());
     let out = cli(dir.path()).arg("render").assert().code(2).stdout("");
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stderr = stderr(out.get_output());
     let position = stderr
         .strip_prefix("error: scorekeep-deploy.yaml:")
         .and_then(|rest| rest.split(':').next())
@@ -239,7 +230,7 @@ fn every_command_has_help_with_an_example() {
 /// nothing on stdout.
 fn usage_failure(dir: &std::path::Path, args: &[&str]) -> String {
     let out = cli(dir).args(args).assert().code(2).stdout("");
-    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    stderr(out.get_output())
 }
 
 fn line_of(dir: &std::path::Path, file: &str, needle: &str) -> usize {
@@ -339,10 +330,7 @@ fn function_key_that_is_not_a_lambda_name_is_refused_by_every_command() {
 fn source_outside_the_project_needs_an_explicit_opt_in() {
     let outside = tempfile::tempdir().unwrap();
     let source = outside.path().join("rn");
-    copy_dir(
-        &project_copy().path().join("functions/random-name"),
-        &source,
-    );
+    copy_tree(&util::repo_root().join("functions/random-name"), &source);
     for kind in ["climbs out with ..", "a symlink that points out"] {
         let dir = project_copy();
         let value = if kind.starts_with("climbs") {
@@ -397,18 +385,6 @@ fn pathdiff(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
         rel.push(c);
     }
     rel
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 // ---- Item 11: values CloudFormation would reject, duplicate keys, alias bombs --------------
@@ -641,7 +617,7 @@ fn verbs_of_other_tools_point_to_ours() {
         ("diff", "plan"),
     ] {
         let out = cli(dir.path()).arg(typed).assert().code(2).stdout("");
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        let stderr = stderr(out.get_output());
         assert!(
             stderr.contains(&format!("'{typed}'")) && stderr.contains(&format!("'{ours}'")),
             "{typed}: {stderr}"
@@ -667,7 +643,7 @@ fn help_examples_are_printed_whole_on_a_narrow_terminal() {
             .args([sub.get_name(), "--help"])
             .assert()
             .success();
-        let help = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        let help = stdout(out.get_output());
         for line in examples.lines().filter(|l| l.contains("scorekeep-deploy ")) {
             assert!(
                 help.lines().any(|h| h.trim_end() == line.trim_end()),
@@ -701,7 +677,7 @@ fn status_region(
     .unwrap();
     let mut cmd = cli(dir.path());
     cmd.args(["status", "--output", "json"])
-        .env("AWS_ENDPOINT_URL", &common::moto().endpoint)
+        .env("AWS_ENDPOINT_URL", &util::moto().endpoint)
         .env("AWS_CONFIG_FILE", &config_file)
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -727,7 +703,7 @@ fn status_region(
 
 #[test]
 fn region_is_flag_then_env_then_profile_then_config() {
-    if common::skip_emulator() {
+    if util::skip_emulator() {
         return;
     }
     // The committed config says us-east-1.

@@ -2,26 +2,14 @@
 //! `tests/common/proxy.rs` (hung endpoint, throttling, lost responses, slow requests), and
 //! Ctrl-C (SIGINT) sent at chosen moments of `up`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::proxy::{self, Fault, Proxy, Request, Rule, When};
-use common::{moto, project_copy, skip_emulator, unique_region};
-
-/// The CLI against `endpoint` (the proxy) in `region`, run from `dir`.
-fn cli_via(dir: &Path, endpoint: &str, region: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = common::cli(dir);
-    common::aws_env(&mut cmd, region);
-    cmd.env("AWS_ENDPOINT_URL", endpoint).args(args);
-    cmd
-}
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::util::proxy::{self, Fault, Proxy, Request, Rule, When};
+use crate::util::{
+    self, cli_via, emulator_project, moto, project_copy, skip_emulator, stderr, unique_region,
+};
 
 #[test]
 fn status_against_a_hung_endpoint_fails_within_30_seconds_naming_it() {
@@ -40,7 +28,7 @@ fn status_against_a_hung_endpoint_fails_within_30_seconds_naming_it() {
         .output()
         .unwrap();
     let took = started.elapsed();
-    let stderr = stderr_of(&output);
+    let stderr = stderr(&output);
     eprintln!(
         "status against a hung endpoint: exit {:?} after {took:?}\n{stderr}",
         output.status.code()
@@ -68,7 +56,7 @@ fn up_under_30_percent_throttling_finishes_and_says_it_is_retrying() {
     }
     let dir = project_copy();
     // Build first so both timed runs deploy the same cached bundles.
-    common::cli(dir.path()).arg("build").assert().success();
+    util::cli(dir.path()).arg("build").assert().success();
 
     let plain = Proxy::start(&moto().endpoint, Vec::new());
     // moto's first calls are slow (it loads its backends): keep that out of the measurement.
@@ -91,7 +79,7 @@ fn up_under_30_percent_throttling_finishes_and_says_it_is_retrying() {
         .output()
         .unwrap();
     let throttled = started.elapsed();
-    let stderr = stderr_of(&output);
+    let stderr = stderr(&output);
     eprintln!(
         "up unthrottled: {unthrottled:?} ({} requests incl. a warm-up status); up with 30 % throttling: {throttled:?} ({} requests, {} throttled)",
         plain.requests().len(),
@@ -133,7 +121,7 @@ fn a_dropped_connection_and_a_500_are_retried_visibly() {
     let output = cli_via(dir.path(), &proxy.endpoint, region, &["status"])
         .output()
         .unwrap();
-    let stderr = stderr_of(&output);
+    let stderr = stderr(&output);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(proxy.injected(), 2);
     assert!(
@@ -169,7 +157,7 @@ async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
     let output = cli_via(dir.path(), &proxy.endpoint, region, &["up"])
         .output()
         .unwrap();
-    let stderr = stderr_of(&output);
+    let stderr = stderr(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(
         stderr.contains("stack scorekeep-lambda already exists"),
@@ -179,7 +167,7 @@ async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
         proxy.count(proxy::action("CreateStack")) >= 2,
         "the SDK did not retry CreateStack"
     );
-    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk_config(region).await);
+    let cfn = aws_sdk_cloudformation::Client::new(&util::sdk_config(region).await);
     let stacks = cfn.list_stacks().send().await.unwrap();
     let live: Vec<_> = stacks
         .stack_summaries()
@@ -193,48 +181,46 @@ async fn a_create_stack_whose_answer_was_lost_is_attached_to() {
 
 #[test]
 fn verbose_shows_each_aws_call_without_colour() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
-    let output = common::moto_cli(dir.path(), region, &["status", "-v"])
+    };
+    let output = util::moto_cli(dir.path(), region, &["status", "-v"])
         .output()
         .unwrap();
-    let stderr = stderr_of(&output);
-    assert!(output.status.success(), "{stderr}");
-    let describe = stderr
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    let describe = text
         .lines()
         .find(|l| l.contains("aws cloudformation DescribeStacks scorekeep-lambda "))
-        .unwrap_or_else(|| panic!("no DescribeStacks line:\n{stderr}"));
+        .unwrap_or_else(|| panic!("no DescribeStacks line:\n{text}"));
     // The stack does not exist yet: CloudFormation answers 400 ValidationError.
     assert!(
         describe.contains(" 400 ValidationError (") && describe.ends_with(" ms)"),
         "{describe}"
     );
     assert!(
-        stderr.lines().any(|l| l.contains("aws lambda GetFunctionConfiguration /2015-03-31/functions/random-name/configuration 404")),
-        "{stderr}"
+        text.lines().any(|l| l.contains("aws lambda GetFunctionConfiguration /2015-03-31/functions/random-name/configuration 404")),
+        "{text}"
     );
     assert!(
-        !stderr.contains('\u{1b}'),
-        "ANSI escapes off a terminal:\n{stderr}"
+        !text.contains('\u{1b}'),
+        "ANSI escapes off a terminal:\n{text}"
     );
 
-    let quiet = common::moto_cli(dir.path(), region, &["status"])
+    let quiet = util::moto_cli(dir.path(), region, &["status"])
         .output()
         .unwrap();
     assert!(
-        !stderr_of(&quiet).contains("aws cloudformation"),
+        !stderr(&quiet).contains("aws cloudformation"),
         "calls logged without -v"
     );
 
-    let debug = common::moto_cli(dir.path(), region, &["status", "-vvv"])
+    let debug = util::moto_cli(dir.path(), region, &["status", "-vvv"])
         .output()
         .unwrap();
     assert!(debug.status.success());
     assert!(
-        !stderr_of(&debug).contains('\u{1b}'),
+        !stderr(&debug).contains('\u{1b}'),
         "ANSI escapes at -vvv off a terminal"
     );
 }

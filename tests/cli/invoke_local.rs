@@ -2,15 +2,15 @@
 //! Scorekeep API stub), with their X-Ray trees asserted from what their SDKs really sent;
 //! handlers that throw or hang; and every input problem caught before anything runs.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{
-    aws_env, cli, moto, moto_cli, project_copy, repo_root, skip_emulator, unique_region, venv_bin,
+use crate::util::{
+    assert_game_stored, aws_env, cli, count, edit, emulator_project, moto, project_copy,
+    read_jsonl, send_message, skip_emulator, stderr, stdout_json, tree_nodes, unique_region, up,
+    utc_date, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -23,60 +23,11 @@ fn invoke(dir: &Path, region: Option<&str>, args: &[&str]) -> assert_cmd::Comman
     cmd
 }
 
-fn stdout_json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Every node of the report's trace tree, depth first.
-fn nodes(report: &Value) -> Vec<&Value> {
-    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
-        out.push(node);
-        for sub in node["subsegments"].as_array().into_iter().flatten() {
-            walk(sub, out);
-        }
-    }
-    let mut out = Vec::new();
-    for root in report["trace"].as_array().expect("trace is an array") {
-        walk(root, &mut out);
-    }
-    out
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} has no `{from}`", path.display());
-    std::fs::write(path, text.replace(from, to)).unwrap();
-}
-
-fn up(dir: &Path, region: &str) -> Value {
-    let out = moto_cli(dir, region, &["up", "--output", "json"])
-        .assert()
-        .success();
-    let report = stdout_json(out.get_output());
-    report["stacks"][0]["outputs"].clone()
-}
-
-fn count(ops: &[String], name: &str) -> usize {
-    ops.iter().filter(|op| *op == name).count()
-}
-
 #[test]
 fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish() {
-    if skip_emulator() {
+    let Some((region, dir)) = emulator_project() else {
         return;
-    }
-    let region = unique_region();
-    let dir = project_copy();
+    };
     let outputs = up(dir.path(), region);
     let topic = outputs["ScorekeepNotificationTopicArn"].as_str().unwrap();
     let trace_out = dir.path().join("trace.jsonl");
@@ -110,7 +61,7 @@ fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish()
     assert_eq!(root["name"], "random-name");
     assert_eq!(root["type"], "function");
     assert_eq!(root["trace_id"], trace_id);
-    let all = nodes(&report);
+    let all = tree_nodes(&report["trace"]);
     let annotations = all
         .iter()
         .find(|n| n["name"] == "annotations")
@@ -129,11 +80,8 @@ fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish()
     );
 
     // --trace-out has the raw documents, one JSON per line.
-    let raw = std::fs::read_to_string(&trace_out).unwrap();
-    let docs: Vec<Value> = raw
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let docs = read_jsonl(&trace_out);
+    let raw = format!("{docs:#?}");
     assert!(docs.len() >= 2, "{raw}");
     assert!(docs.iter().all(|d| d["trace_id"] == trace_id), "{raw}");
     assert!(
@@ -178,53 +126,6 @@ fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish()
         count(&before, "DescribeStacks")
     );
     assert_eq!(count(&after, "Publish"), count(&before, "Publish") + 1);
-}
-
-/// The Scorekeep API stub (tests/fixtures/scorekeep_api_stub.py), stopped by closing its stdin.
-struct ApiStub {
-    child: Child,
-    info: Value,
-}
-
-impl ApiStub {
-    fn start() -> ApiStub {
-        let mut child = Command::new(venv_bin("python"))
-            .arg(repo_root().join("tests/fixtures/scorekeep_api_stub.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting the Scorekeep API stub");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stub said {line:?}: {e}"));
-        ApiStub { child, info }
-    }
-
-    /// Stop it; returns the requests it served as (path, X-Amzn-Trace-Id).
-    fn finish(mut self) -> Vec<(String, String)> {
-        drop(self.child.stdin.take());
-        let mut rest = String::new();
-        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
-        self.child.wait().unwrap();
-        let report: Value = serde_json::from_str(rest.trim()).unwrap();
-        report["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
-            .collect()
-    }
-}
-
-impl Drop for ApiStub {
-    fn drop(&mut self) {
-        // Our own child, by its handle (a no-op once it has exited).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `$PYENV_ROOT` (else `~/.pyenv`) when it has a `versions/<minor>.*` interpreter.
@@ -280,25 +181,6 @@ echo \"The `python3.13' command exists in these Python versions:\" >&2\nexit 127
     }
 }
 
-/// Send one SQS message through boto3 (the venv has it; the crate has no SQS client).
-fn send_message(region: &str, queue_url: &str, body: &str) {
-    let status = Command::new(venv_bin("python"))
-        .args([
-            "-c",
-            "import boto3, sys\n\
-boto3.client('sqs', endpoint_url=sys.argv[1], region_name=sys.argv[2],\n\
-    aws_access_key_id='testing', aws_secret_access_key='testing'\n\
-).send_message(QueueUrl=sys.argv[3], MessageBody=sys.argv[4])",
-            &moto().endpoint,
-            region,
-            queue_url,
-            body,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "sending the SQS message failed");
-}
-
 #[test]
 fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     if skip_emulator() {
@@ -327,7 +209,9 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     let message = json!({
         "endpoint": stub.info["host_port"], "gameid": game, "sessionid": session, "bucketname": bucket,
     });
-    send_message(region, queue, &message.to_string());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let before = utc_date();
+    runtime.block_on(send_message(region, queue, &message.to_string()));
 
     let out = invoke(
         dir.path(),
@@ -338,6 +222,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     .env("PYENV_ROOT", &pyenv_root)
     .assert()
     .success();
+    let after = utc_date();
     let report = stdout_json(out.get_output());
     assert_eq!(
         report["result"],
@@ -399,7 +284,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     );
     let trace_id = report["trace_id"].as_str().unwrap().to_string();
 
-    let all = nodes(&report);
+    let all = tree_nodes(&report["trace"]);
     for (service, operation) in [
         ("sqs", "ReceiveMessage"),
         ("s3", "PutObject"),
@@ -431,7 +316,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
         );
     }
     // Every API request carried the trace header (requests is patched by the X-Ray SDK).
-    let expected = stub.info["expected_record"].clone();
+    let info = stub.info.clone();
     let stub_requests = stub.finish();
     assert_eq!(stub_requests.len(), paths.len(), "{stub_requests:?}");
     for (path, header) in &stub_requests {
@@ -468,7 +353,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     // from the interpreter's own site-packages. A function with the worker's requirements (so
     // the same cache entry), added after `up`: `invoke` needs only the config and sources.
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "\nbeanstalk:",
         "\n  path-dump:\n    source: functions/path-dump\n    runtime: python3.13\n    handler: app.handler\n\nbeanstalk:",
     );
@@ -530,37 +416,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     assert_eq!(got["no_site"], 1);
 
     // The record is in S3 at YYYY/MM/DD/{session}/{game}.json, dereferenced.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (keys, body) = runtime.block_on(async {
-        let config = common::sdk_config(region).await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-        let keys: Vec<String> = listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect();
-        let key = keys
-            .iter()
-            .find(|k| k.ends_with(&format!("/{session}/{game}.json")))
-            .unwrap_or_else(|| panic!("no record for {session}/{game} in {keys:?}"));
-        let object = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let body = object.body.collect().await.unwrap().into_bytes();
-        (keys, body)
-    });
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let record: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(record, expected);
+    let dates = [before, after];
+    runtime.block_on(assert_game_stored(region, &bucket, &info, dates));
 }
 
 #[test]
@@ -573,7 +430,8 @@ fn missing_stack_outputs_are_a_usage_error_naming_the_variables() {
     let region = unique_region();
     let dir = project_copy();
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "TOPIC_ARN: ${output:ScorekeepNotificationTopicArn}",
         "TOPIC_ARN: ${output:ScorekeepNotificationTopicArn}?token=s3cr3t-do-not-print",
     );
@@ -649,7 +507,8 @@ const TEST_FUNCTIONS: &str = "
 fn copy_with_test_functions() -> tempfile::TempDir {
     let dir = project_copy();
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "\nbeanstalk:",
         &format!("{TEST_FUNCTIONS}\nbeanstalk:"),
     );
@@ -688,7 +547,8 @@ fn offline(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
 fn copy_with_env_dump() -> tempfile::TempDir {
     let dir = project_copy();
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "\nbeanstalk:",
         "\n  env-dump:\n    source: functions/env-dump\n    runtime: nodejs22.x\n    handler: index.handler\n    environment:\n      GREETING: hello in ${region}\n\nbeanstalk:",
     );
@@ -1089,7 +949,8 @@ fn a_python_version_mismatch_is_explained_before_anything_runs() {
         "python3.13"
     };
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "runtime: python3.13",
         &format!("runtime: {runtime}"),
     );
@@ -1136,7 +997,8 @@ fn compiled_code_for_another_architecture_is_refused_before_running() {
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     let dir = project_copy();
     edit(
-        &dir.path().join("scorekeep-deploy.yaml"),
+        dir.path(),
+        CONFIG,
         "\nbeanstalk:",
         &format!(
             "\n  native:\n    source: functions/native\n    runtime: python{version}\n    architecture: {other}\n    handler: app.handler\n\nbeanstalk:"

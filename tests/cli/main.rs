@@ -1,0 +1,17 @@
+//! The CLI harness: one integration test binary for everything that runs the
+//! `scorekeep-deploy` binary, with or without the moto emulator. One module per area; adding
+//! an area is one `mod` line. `util` holds the shared helpers (project copies, file edits, the
+//! CLI, the binary's one moto server with a region per test, request counting, the proxy).
+//!
+//! The aws-smithy-mocks tests (what moto cannot do) are the other binary, `tests/mocks/`.
+
+mod util;
+
+mod build;
+mod deploy;
+mod faults;
+mod functions_e2e;
+mod invoke_local;
+mod render;
+mod rendered_templates;
+mod traces;

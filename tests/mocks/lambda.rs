@@ -1,0 +1,116 @@
+use super::*;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::operation::update_function_configuration::{
+    UpdateFunctionConfigurationError, UpdateFunctionConfigurationOutput,
+};
+use aws_sdk_lambda::types::error::ResourceConflictException;
+use aws_sdk_lambda::types::{LastUpdateStatus, TracingConfigResponse, TracingMode};
+use aws_sdk_lambda::Client;
+
+fn configuration(status: LastUpdateStatus, tracing: TracingMode) -> GetFunctionConfigurationOutput {
+    GetFunctionConfigurationOutput::builder()
+        .function_name("scorekeep-worker")
+        .function_arn("arn:aws:lambda:us-east-1:123456789012:function:scorekeep-worker")
+        .code_sha256("abc=")
+        .last_update_status(status)
+        .tracing_config(TracingConfigResponse::builder().mode(tracing).build())
+        .build()
+}
+
+fn desired() -> functions::DesiredFunction {
+    functions::DesiredFunction {
+        key: "scorekeep-worker".into(),
+        name: "scorekeep-worker".into(),
+        settings: scorekeep_deploy::aws::lambda::FunctionSettings {
+            runtime: "python3.13".into(),
+            handler: "lambda_function.lambda_handler".into(),
+            memory: 256,
+            timeout: 60,
+            tracing: "Active".into(),
+            environment: BTreeMap::from([("WORKER_QUEUE".into(), "https://q".into())]),
+        },
+    }
+}
+
+#[tokio::test]
+async fn tracing_change_sends_only_tracing_and_retries_a_conflict_after_waiting() {
+    // First attempt: Lambda is still applying a code update.
+    let conflict = mock!(Client::update_function_configuration)
+        .sequence()
+        .error(|| {
+            UpdateFunctionConfigurationError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .message(
+                        "The operation cannot be performed at this time. An update is in progress",
+                    )
+                    // What the SDK's deserializer records from the response.
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ResourceConflictException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        })
+        .build();
+    // The request must carry TracingConfig Active and nothing else we did not ask for.
+    let update = mock!(Client::update_function_configuration)
+        .match_requests(|r| {
+            r.function_name() == Some("scorekeep-worker")
+                && r.tracing_config().and_then(|t| t.mode()) == Some(&TracingMode::Active)
+                && r.environment().is_none()
+                && r.memory_size().is_none()
+                && r.runtime().is_none()
+        })
+        .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+    // While waiting: one InProgress answer, then Successful from then on.
+    let reads = mock!(Client::get_function_configuration)
+        .sequence()
+        .output(|| configuration(LastUpdateStatus::InProgress, TracingMode::PassThrough))
+        .output(|| configuration(LastUpdateStatus::Successful, TracingMode::Active))
+        .repeatedly()
+        .build();
+    let client = mock_client!(
+        aws_sdk_lambda,
+        RuleMode::MatchAny,
+        [&conflict, &update, &reads]
+    );
+
+    let desired = desired();
+    let live = scorekeep_deploy::aws::lambda::update_configuration(
+        &client,
+        &desired.name,
+        &desired.settings,
+        &["tracing"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(live.settings.tracing, "Active");
+    assert_eq!(conflict.num_calls(), 1, "the conflict was met once");
+    assert!(
+        reads.num_calls() >= 3,
+        "it waited through InProgress before retrying"
+    );
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "then sent the tracing update again, once"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_update_is_reported_with_lambdas_reason() {
+    let failed = mock!(Client::get_function_configuration).then_output(|| {
+        GetFunctionConfigurationOutput::builder()
+            .last_update_status(LastUpdateStatus::Failed)
+            .last_update_status_reason("Unzipped size must be smaller than 262144000 bytes")
+            .build()
+    });
+    let client = mock_client!(aws_sdk_lambda, [&failed]);
+    let err = scorekeep_deploy::aws::lambda::wait_until_updated(&client, "random-name")
+        .await
+        .unwrap_err();
+    let msg = scorekeep_deploy::error::render(err);
+    assert!(msg.contains("function random-name"), "{msg}");
+    assert!(msg.contains("Unzipped size must be smaller"), "{msg}");
+}
