@@ -20,7 +20,7 @@ use super::manifest::BytecodeRecord;
 use super::process::Cmd;
 use super::{BuildError, Job};
 use crate::report::Task;
-use crate::runtime_python::{find_python, Found, PyMinor};
+use crate::runtime_python::{find_python, Found, NotFound, PyMinor};
 
 /// PEP 552 mode written into every pyc.
 pub(crate) const MODE: &str = "unchecked-hash";
@@ -47,14 +47,13 @@ with open(os.path.join(work, "result.json"), "w") as f:
     json.dump({"cache_tag": sys.implementation.cache_tag, "compiled": compiled, "skipped": skipped}, f)
 "#;
 
-/// What the bundle gets for bytecode, decided before the inputs hash (it changes the bytes).
+/// Whether the bundle gets bytecode; the interpreter is looked for only when a bundle is
+/// actually built (a build with nothing changed runs nothing).
 pub(crate) enum Bytecode {
     /// `bytecode: false`, or not a Python function.
     Off,
-    /// Compile with this interpreter.
-    Compile(Found),
-    /// No interpreter of the runtime's version here: source only.
-    SourceOnly { wanted: PyMinor, how_to_get: String },
+    /// Compile with an interpreter of this version, if this machine has one.
+    Wanted(PyMinor),
 }
 
 /// "No python3.X here" is said once per run, not once per function.
@@ -69,40 +68,26 @@ struct CompileResult {
 
 impl Bytecode {
     pub(crate) fn for_job(job: &Job) -> Bytecode {
-        let wanted = match PyMinor::parse(&job.config.runtime) {
-            Some(v) if job.config.bytecode() => v,
-            _ => return Bytecode::Off,
-        };
-        match find_python(wanted) {
-            Ok(found) => Bytecode::Compile(found),
-            Err(not_found) => Bytecode::SourceOnly {
-                wanted,
-                how_to_get: format!(
-                    "install Python {wanted} (`pyenv install {wanted}`, `uv python install {wanted}` or `apt install python{wanted}`), or set `bytecode: false` to silence this; looked at: {}",
-                    not_found.tried.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("; ")
-                ),
-            },
+        match PyMinor::parse(&job.config.runtime) {
+            Some(v) if job.config.bytecode() => Bytecode::Wanted(v),
+            _ => Bytecode::Off,
         }
     }
 
-    /// Its part of the inputs hash: another interpreter version is another bundle.
+    /// Its part of the inputs hash.
     pub(crate) fn key(&self) -> String {
         match self {
             Bytecode::Off => "bytecode=off".into(),
-            Bytecode::Compile(found) => format!("bytecode={MODE} python {}", found.version),
-            Bytecode::SourceOnly { wanted, .. } => format!("bytecode=none (no python{wanted})"),
+            Bytecode::Wanted(v) => format!("bytecode={MODE} python{v}"),
         }
     }
 
-    /// Say (once per run) that the bundle ships source only, and how to get the interpreter.
-    pub(crate) fn announce(&self, job: &Job, task: &Task) {
-        if let Bytecode::SourceOnly { wanted, how_to_get } = self {
-            if !SAID_SOURCE_ONLY.swap(true, Ordering::SeqCst) {
-                task.println(format!(
-                    "{}: no Python {wanted} found, so the bundle ships source only (every cold start compiles it)\n  hint: {how_to_get}",
-                    job.key
-                ));
-            }
+    /// Whether a previous bundle is still what a build would make: one built without an
+    /// interpreter is rebuilt once one is here.
+    pub(crate) fn still_current(&self, previous: Option<&BytecodeRecord>) -> bool {
+        match (self, previous) {
+            (Bytecode::Wanted(v), Some(r)) if r.mode == "none" => find_python(*v).is_err(),
+            _ => true,
         }
     }
 
@@ -114,25 +99,28 @@ impl Bytecode {
         all: &mut Vec<FileEntry>,
         work: &mut tempfile::TempDir,
     ) -> Result<Option<BytecodeRecord>, BuildError> {
-        let python = match self {
-            Bytecode::Off => return Ok(None),
-            Bytecode::SourceOnly { wanted, .. } => {
+        let Bytecode::Wanted(wanted) = self else {
+            return Ok(None);
+        };
+        let python = match find_python(*wanted) {
+            Ok(found) => found,
+            Err(not_found) => {
+                announce_source_only(job, task, &not_found);
                 return Ok(Some(BytecodeRecord {
                     mode: "none".into(),
                     interpreter: None,
                     found_in: None,
                     cache_tag: None,
                     compiled: 0,
-                    reason: Some(format!("no Python {wanted} on this machine")),
-                }))
+                    reason: Some(format!("no Python {wanted} on the build machine")),
+                }));
             }
-            Bytecode::Compile(found) => found,
         };
         task.set_message(format!(
             "{}: compiling bytecode (Python {})",
             job.key, python.version
         ));
-        let result = compile(job, python, all, work)?;
+        let result = compile(job, &python, all, work)?;
         for (path, why) in &result.skipped {
             tracing::debug!("{}: {path} ships as source: {why}", job.key);
         }
@@ -151,6 +139,20 @@ impl Bytecode {
             reason: None,
         }))
     }
+}
+
+/// Say (once per run) that the bundle ships source only, and how to get the interpreter.
+fn announce_source_only(job: &Job, task: &Task, not_found: &NotFound) {
+    if SAID_SOURCE_ONLY.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let v = not_found.wanted;
+    let looked: Vec<String> = not_found.tried.iter().map(|t| t.to_string()).collect();
+    task.println(format!(
+        "{}: no Python {v} found, so the bundle ships source only (every cold start compiles it)\n  hint: install Python {v} (`pyenv install {v}`, `uv python install {v}` or `apt install python{v}`) and build again, or set `bytecode: false` to say source only is meant; looked at: {}",
+        job.key,
+        looked.join("; ")
+    ));
 }
 
 /// Run the compile script over every `.py` file of the bundle, in bundle order.
@@ -201,22 +203,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_tells_interpreter_versions_apart() {
-        let found = |version: &str| {
-            Bytecode::Compile(Found {
-                program: "/usr/bin/python3.13".into(),
-                version: version.into(),
-                found_in: crate::runtime_python::FoundIn::PathExact,
-                tried: vec![],
-            })
+    fn key_follows_the_setting_and_runtime() {
+        let v = PyMinor::parse("python3.13").unwrap();
+        assert_eq!(
+            Bytecode::Wanted(v).key(),
+            "bytecode=unchecked-hash python3.13"
+        );
+        assert_ne!(Bytecode::Wanted(v).key(), Bytecode::Off.key());
+        // Only a source-only bundle may be out of date without its inputs changing.
+        let compiled = BytecodeRecord {
+            mode: MODE.into(),
+            interpreter: Some("3.13.0".into()),
+            found_in: Some("pyenv".into()),
+            cache_tag: Some("cpython-313".into()),
+            compiled: 1,
+            reason: None,
         };
-        assert_ne!(found("3.13.0").key(), found("3.13.1").key());
-        assert_ne!(found("3.13.0").key(), Bytecode::Off.key());
-        let none = Bytecode::SourceOnly {
-            wanted: PyMinor::parse("3.13").unwrap(),
-            how_to_get: String::new(),
-        };
-        assert_eq!(none.key(), "bytecode=none (no python3.13)");
+        assert!(Bytecode::Wanted(v).still_current(Some(&compiled)));
+        assert!(Bytecode::Off.still_current(None));
     }
 
     #[test]

@@ -499,11 +499,12 @@ impl Job<'_> {
         let sources = self.collect_sources()?;
         let plan = Plan::for_job(self)?;
         let packaging = packaging::Packaging::for_job(self, &sources);
-        packaging.announce(self, task);
         let inputs_hash = self.inputs_hash(&sources, &plan, &packaging.key())?;
         let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
         if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
-            return Ok(artifact);
+            if packaging.still_current(&artifact.manifest) {
+                return Ok(artifact);
+            }
         }
         let installed = self.install_dependencies(task, &plan.installer)?;
         // The dependency files may be read from the staging dir while zipping (when they

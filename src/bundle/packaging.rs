@@ -6,7 +6,7 @@
 use super::bytecode::Bytecode;
 use super::esbuild::Bundling;
 use super::files::FileEntry;
-use super::manifest::{BundlerRecord, BytecodeRecord};
+use super::manifest::{BundlerRecord, BytecodeRecord, Manifest};
 use super::{BuildError, Job};
 use crate::config::Language;
 use crate::report::Task;
@@ -47,9 +47,9 @@ impl Packaging {
         format!("{bundler}; {}", self.bytecode.key())
     }
 
-    /// Notes for the build's progress stream (e.g. no interpreter for bytecode).
-    pub(super) fn announce(&self, job: &Job, task: &Task) {
-        self.bytecode.announce(job, task);
+    /// Whether the last build's manifest is still what this packaging would make.
+    pub(super) fn still_current(&self, previous: &Manifest) -> bool {
+        self.bytecode.still_current(previous.bytecode.as_ref())
     }
 
     /// Rewrite `all` (sorted sources and dependencies) into what ships, still sorted.
