@@ -17,7 +17,7 @@ use super::layer::{self, Selection};
 use super::manifest::BundlerRecord;
 use super::process::Cmd;
 use super::{BuildError, Job};
-use crate::config::{Bundler, SourceMap};
+use crate::config::{Bundler, SourceMap, TracingSdk};
 use crate::report::Task;
 
 /// The pinned esbuild (also in `esbuild/package.json` and its lockfile).
@@ -57,6 +57,18 @@ pub(crate) struct Bundling {
     target: String,
     sourcemap: SourceMap,
     externals: Vec<String>,
+    /// Packages kept out of the bundle and shipped in `node_modules` beside it.
+    beside: Vec<String>,
+}
+
+/// Packages a tracing SDK needs as real files under `node_modules` (OpenTelemetry's
+/// instrumentations hook `require` of the modules they patch): left out of the bundle and
+/// shipped beside it with what they depend on. The X-Ray SDK needs none: its CLS context and
+/// its `package.json` read work bundled (tests/optimised_bundles.rs runs the trace).
+fn beside_bundle(sdk: TracingSdk) -> &'static [&'static str] {
+    match sdk {
+        TracingSdk::Xray => &[],
+    }
 }
 
 /// The bundle's files and the map to write beside the zip.
@@ -84,18 +96,23 @@ impl Bundling {
             target: node_target(&job.config.runtime),
             sourcemap: job.config.sourcemap.unwrap_or_default(),
             externals: job.config.externals.clone().unwrap_or_default(),
+            beside: beside_bundle(job.config.tracing_sdk)
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         })
     }
 
     /// Its part of the inputs hash.
     pub(crate) fn key(&self) -> String {
         format!(
-            "bundler=esbuild {VERSION} entry={} format={} target={} sourcemap={:?} externals={}",
+            "bundler=esbuild {VERSION} entry={} format={} target={} sourcemap={:?} externals={} beside={}",
             self.entry,
             self.format.as_str(),
             self.target,
             self.sourcemap,
-            self.externals.join(",")
+            self.externals.join(","),
+            self.beside.join(",")
         )
     }
 
@@ -134,7 +151,8 @@ impl Bundling {
             }
             SourceMap::Inline => None,
         };
-        all.retain(|f| !is_replaced(&f.zip_path));
+        let keep = package_closure(all, &self.beside);
+        all.retain(|f| !is_replaced(&f.zip_path) || keep.iter().any(|d| in_dir(&f.zip_path, d)));
         let size = std::fs::metadata(&bundle)
             .map_err(job.io(format!("reading {}", bundle.display())))?
             .len();
@@ -158,7 +176,7 @@ impl Bundling {
             target: Some(self.target.clone()),
             sourcemap: Some(format!("{:?}", self.sourcemap).to_lowercase()),
             externals: self.externals.clone(),
-            beside_bundle: Vec::new(),
+            beside_bundle: self.beside.clone(),
         }
     }
 
@@ -183,10 +201,72 @@ impl Bundling {
             // Bundled CommonJS packages call `require` for Node's built-ins; ESM has none.
             cmd = cmd.arg("--banner:js=import{createRequire as __skCreateRequire}from'module';const require=__skCreateRequire(import.meta.url);");
         }
-        for external in &self.externals {
+        for external in self.externals.iter().chain(&self.beside) {
             cmd = cmd.arg(format!("--external:{external}"));
         }
         cmd
+    }
+}
+
+fn in_dir(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The package directories (`node_modules/a`, `node_modules/a/node_modules/b`) of `roots` and
+/// of everything they depend on, resolved as Node does: nested first, then up the tree.
+fn package_closure(all: &[FileEntry], roots: &[String]) -> Vec<String> {
+    let manifests: std::collections::BTreeMap<&str, &FileEntry> = all
+        .iter()
+        .filter_map(|f| Some((f.zip_path.strip_suffix("/package.json")?, f)))
+        .collect();
+    let mut todo: Vec<String> = roots.iter().map(|r| format!("node_modules/{r}")).collect();
+    let mut found = Vec::new();
+    while let Some(dir) = todo.pop() {
+        let Some(manifest) = manifests.get(dir.as_str()) else {
+            continue;
+        };
+        if found.contains(&dir) {
+            continue;
+        }
+        for dep in package_dependencies(&manifest.disk_path) {
+            if let Some(resolved) = resolve(&dir, &dep, |d| manifests.contains_key(d)) {
+                todo.push(resolved);
+            }
+        }
+        found.push(dir);
+    }
+    found.sort();
+    found
+}
+
+/// `dependencies` and `optionalDependencies` of a package.json.
+fn package_dependencies(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    ["dependencies", "optionalDependencies"]
+        .iter()
+        .filter_map(|k| v.get(k).and_then(serde_json::Value::as_object))
+        .flat_map(|m| m.keys().cloned())
+        .collect()
+}
+
+/// Where `require(dep)` from package `dir` finds it: `dir/node_modules/dep`, then each
+/// enclosing `node_modules`.
+fn resolve(dir: &str, dep: &str, exists: impl Fn(&str) -> bool) -> Option<String> {
+    let mut base = dir;
+    loop {
+        let candidate = format!("{base}/node_modules/{dep}");
+        if exists(&candidate) {
+            return Some(candidate);
+        }
+        match base.rfind("/node_modules/") {
+            Some(cut) => base = &base[..cut],
+            None => {
+                let top = format!("node_modules/{dep}");
+                return exists(&top).then_some(top);
+            }
+        }
     }
 }
 
@@ -339,6 +419,43 @@ mod tests {
         assert_eq!(format_of("index.cjs", Some("module")), Format::Cjs);
         assert_eq!(node_target("nodejs22.x"), "node22");
         assert_eq!(node_target("nodejs24.x"), "node24");
+    }
+
+    #[test]
+    fn packages_kept_beside_the_bundle_bring_what_they_depend_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        let mut package = |zip_dir: &str, deps: &str| {
+            let disk = dir.path().join(zip_dir);
+            std::fs::create_dir_all(&disk).unwrap();
+            let manifest = disk.join("package.json");
+            std::fs::write(&manifest, format!(r#"{{"dependencies":{{{deps}}}}}"#)).unwrap();
+            all.push(FileEntry {
+                zip_path: format!("{zip_dir}/package.json"),
+                disk_path: manifest,
+                size: 1,
+                executable: false,
+            });
+        };
+        package("node_modules/hook", r#""shim":"1","@s/util":"1""#);
+        package("node_modules/hook/node_modules/shim", r#""tslib":"1""#);
+        package("node_modules/shim", "");
+        package("node_modules/@s/util", "");
+        package("node_modules/tslib", "");
+        package("node_modules/unrelated", "");
+        let kept = package_closure(&all, &["hook".to_string()]);
+        assert_eq!(
+            kept,
+            [
+                "node_modules/@s/util",
+                "node_modules/hook",
+                "node_modules/hook/node_modules/shim",
+                "node_modules/tslib",
+            ]
+        );
+        assert!(package_closure(&all, &[]).is_empty());
+        assert!(in_dir("node_modules/hook/index.js", "node_modules/hook"));
+        assert!(!in_dir("node_modules/hooks/index.js", "node_modules/hook"));
     }
 
     #[test]
