@@ -89,13 +89,18 @@ fn unknown_function_is_a_usage_error_listing_the_valid_ones() {
     assert!(!artifact_dir(dir.path()).exists());
 }
 
-/// `bundler: none` for random-name: its bundle ships `node_modules` as npm installed it.
-fn ship_node_modules(dir: &Path) {
+/// `bundler: none` and `bytecode: false`: the bundles ship what npm and pip installed, as is.
+fn unoptimised(dir: &Path) {
     let config = dir.join("scorekeep-deploy.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let from = "    handler: index.handler\n";
-    assert!(text.contains(from));
-    let text = text.replacen(from, "    handler: index.handler\n    bundler: none\n", 1);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for (key, value) in [
+        ("index.handler", "bundler: none"),
+        ("lambda_function.lambda_handler", "bytecode: false"),
+    ] {
+        let from = format!("    handler: {key}\n");
+        assert!(text.contains(&from));
+        text = text.replacen(&from, &format!("{from}    {value}\n"), 1);
+    }
     std::fs::write(&config, text).unwrap();
 }
 
@@ -103,9 +108,9 @@ fn ship_node_modules(dir: &Path) {
 fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
     let first = project_copy();
     let second = project_copy();
-    // node_modules as installed, whose contents are checked below (esbuild bundles: tests/optimised_bundles.rs).
+    // What npm and pip installed, checked below (optimised bundles: tests/optimised_bundles.rs).
     for dir in [&first, &second] {
-        ship_node_modules(dir.path());
+        unoptimised(dir.path());
     }
     set_mtimes(
         second.path(),
@@ -276,7 +281,11 @@ fn editing_code_reuses_installed_dependencies_without_npm_or_pip() {
         text.push_str(line);
         std::fs::write(&file, text).unwrap();
     };
-    append("functions/random-name/index.js", "// release 2\n");
+    // Code, not a comment: the minified bundle drops comments.
+    append(
+        "functions/random-name/index.js",
+        "module.exports.release = 2;\n",
+    );
     append(
         "functions/scorekeep-worker/lambda_function.py",
         "# release 2\n",
@@ -666,7 +675,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
 #[test]
 fn oversize_bundle_is_refused_naming_the_largest_directories() {
     let dir = project_copy();
-    ship_node_modules(dir.path());
+    unoptimised(dir.path());
     cli(dir.path())
         .args(["build", "random-name"])
         .env("SCOREKEEP_MAX_UNZIPPED_BYTES", "2000000")
