@@ -371,3 +371,82 @@ fn the_esbuild_bundle_keeps_the_trace_and_switching_bundler_is_a_code_change_in_
     assert_eq!(by_name("random-name")["code"], "would_update", "{plan:#}");
     assert_eq!(by_name("scorekeep-worker")["code"], "unchanged", "{plan:#}");
 }
+
+#[test]
+fn an_esm_function_bundles_as_esm_with_an_inline_map_and_its_externals_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "\
+project: t
+stacks: [{name: s, template: t.yaml}]
+functions:
+  esm:
+    source: fn
+    runtime: nodejs22.x
+    handler: index.handler
+    sourcemap: inline
+    externals: ['@aws-sdk/client-sns']
+";
+    std::fs::write(dir.path().join("scorekeep-deploy.yaml"), config).unwrap();
+    let source = dir.path().join("fn");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(
+        source.join("package.json"),
+        r#"{"name":"esm","type":"module"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("lib.js"),
+        "export const word = () => 'bundled';\n",
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("index.js"),
+        "import { createHash } from 'node:crypto';\nimport { word } from './lib.js';\n\
+export const sns = () => import('@aws-sdk/client-sns');\n\
+export const handler = async () => ({ word: word(), h: createHash('sha1').update(word()).digest('hex') });\n",
+    )
+    .unwrap();
+    cli(dir.path()).arg("build").assert().success();
+
+    let zip = artifact(dir.path(), "esm.zip");
+    let files = entries(&zip);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["index.js", "package.json"]);
+    let bundle = String::from_utf8(files[0].1.clone()).unwrap();
+    assert!(
+        bundle.contains("sourceMappingURL=data:application/json"),
+        "inline map"
+    );
+    assert!(
+        bundle.contains("@aws-sdk/client-sns"),
+        "the external stays an import"
+    );
+    assert!(!artifact(dir.path(), "esm.js.map").exists());
+    let m = manifest(dir.path(), "esm");
+    assert_eq!(m["bundler"]["format"], "esm");
+    assert_eq!(m["bundler"]["sourcemap"], "inline");
+    assert_eq!(m["bundler"]["externals"][0], "@aws-sdk/client-sns");
+
+    // Node loads it as the ES module it is, and the handler works.
+    let root = tempfile::tempdir().unwrap();
+    zip::ZipArchive::new(std::fs::File::open(&zip).unwrap())
+        .unwrap()
+        .extract(root.path())
+        .unwrap();
+    let out = Command::new("node")
+        .args([
+            "--input-type=module",
+            "-e",
+            "const m = await import(process.argv[1] + '/index.js'); console.log(JSON.stringify(await m.handler()));",
+        ])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["word"], "bundled");
+}
