@@ -78,9 +78,27 @@ fn optimised_bundles_are_byte_identical_across_directories_and_hold_what_they_sh
     let Some(python) = python313() else { return };
     let first = project_copy();
     let second = project_copy();
-    for dir in [&first, &second] {
-        cli(dir.path()).arg("build").assert().success();
-    }
+    let out = cli(first.path())
+        .args(["build", "--output", "json"])
+        .assert()
+        .success();
+    cli(second.path()).arg("build").assert().success();
+    // The JSON report carries the manifests, packaging included.
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let reported = |f: &str| {
+        report["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["function"] == f)
+            .unwrap()["manifest"]
+            .clone()
+    };
+    assert_eq!(reported("random-name")["bundler"]["name"], "esbuild");
+    assert_eq!(
+        reported("scorekeep-worker")["bytecode"]["mode"],
+        "unchecked-hash"
+    );
     for name in [
         "random-name.zip",
         "random-name.json",

@@ -25,6 +25,9 @@ pub(crate) const VERSION: &str = "0.28.2";
 const PACKAGE_JSON: &str = include_str!("esbuild/package.json");
 const LOCKFILE: &str = include_str!("esbuild/package-lock.json");
 
+/// Bumped when the esbuild flags change, so bundles made with the old ones are not reused.
+const RECIPE: u32 = 2;
+
 /// Files of the function that the bundle replaces: modules (inlined) and npm's lock.
 const CODE_EXTENSIONS: &[&str] = &[".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts"];
 const REPLACED: &[&str] = &["package-lock.json", "npm-shrinkwrap.json"];
@@ -106,7 +109,7 @@ impl Bundling {
     /// Its part of the inputs hash.
     pub(crate) fn key(&self) -> String {
         format!(
-            "bundler=esbuild {VERSION} entry={} format={} target={} sourcemap={:?} externals={} beside={}",
+            "bundler=esbuild {VERSION} recipe={RECIPE} entry={} format={} target={} sourcemap={:?} externals={} beside={}",
             self.entry,
             self.format.as_str(),
             self.target,
@@ -191,6 +194,8 @@ impl Bundling {
                 "--minify",
                 "--log-level=warning",
             ])
+            // Function names survive minifying: stack traces in logs still say `at handler`.
+            .arg("--keep-names")
             .arg(format!("--target={}", self.target))
             .arg(format!("--format={}", self.format.as_str()))
             .arg(format!("--sourcemap={:?}", self.sourcemap).to_lowercase())
