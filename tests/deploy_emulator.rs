@@ -126,7 +126,8 @@ async fn up_rerun_update_plan_failure_and_down() {
     edit(
         &dir.path().join("functions/random-name/index.js"),
         "'use strict';",
-        "'use strict';\n// release 2",
+        // Code, not a comment: the minified bundle drops comments.
+        "'use strict';\nexports.release = 2;",
     );
     let before = moto().operations(region).len();
     let out = run(&["update-functions", "--output", "json"])

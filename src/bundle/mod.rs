@@ -4,7 +4,8 @@
 //! [`skip_source`] for what is left out), installs its dependencies in a clean
 //! staging directory for the Lambda runtime and architecture (Node.js: `npm ci` from the
 //! committed lockfile; Python: `pip install --target` from the hashed lock, binary wheels for
-//! the runtime's Python and manylinux platform), and writes
+//! the runtime's Python and manylinux platform), shapes the result for cold starts
+//! ([`packaging`]: one esbuild file for Node, bytecode for Python), and writes
 //! `<artifact_dir>/<function>.zip` and `<artifact_dir>/<function>.json` (the [`Manifest`]).
 //!
 //! The zip is byte-for-byte reproducible (sorted entries, one timestamp from
