@@ -141,6 +141,39 @@ pub struct FunctionConfig {
     /// Python only: packages left out of the bundle because the runtime provides them.
     #[serde(default)]
     pub runtime_provided: Option<Vec<String>>,
+    /// Python only: ship `__pycache__` bytecode compiled by the runtime's Python (default true).
+    #[serde(default)]
+    pub bytecode: Option<bool>,
+    /// Node only: `esbuild` (default) bundles the handler into one file; `none` ships
+    /// `node_modules` as installed.
+    #[serde(default)]
+    pub bundler: Option<Bundler>,
+    /// Node with esbuild: where the source map goes (default `external`: beside the zip).
+    #[serde(default)]
+    pub sourcemap: Option<SourceMap>,
+    /// Node with esbuild: packages left out of the bundle because the runtime provides them.
+    #[serde(default)]
+    pub externals: Option<Vec<String>>,
+}
+
+/// How a Node function's code is packaged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bundler {
+    #[default]
+    Esbuild,
+    None,
+}
+
+/// Where esbuild's source map goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMap {
+    /// Beside the zip, `<function>.js.map`: not shipped, so not loaded at cold start.
+    #[default]
+    External,
+    /// Inside the bundle file.
+    Inline,
 }
 
 fn default_memory() -> u32 {
@@ -232,6 +265,19 @@ impl FunctionConfig {
     /// `python3.13` → `3.13`.
     pub fn python_version(&self) -> Option<&str> {
         self.runtime.strip_prefix("python")
+    }
+
+    /// Whether the bundle ships bytecode (Python functions, unless `bytecode: false`).
+    pub fn bytecode(&self) -> bool {
+        self.language() == Language::Python && self.bytecode.unwrap_or(true)
+    }
+
+    /// The Node bundler (`none` for Python functions).
+    pub fn bundler(&self) -> Bundler {
+        match self.language() {
+            Language::Node => self.bundler.unwrap_or_default(),
+            Language::Python => Bundler::None,
+        }
     }
 
     pub fn runtime_provided(&self) -> Vec<String> {
@@ -464,7 +510,53 @@ impl Project {
         self.validate_runtime(key, f)?;
         self.validate_limits(key, f)?;
         self.validate_handler(key, f)?;
+        self.validate_packaging(key, f)?;
         self.validate_environment(key, f)
+    }
+
+    /// Packaging keys of the other language are mistakes, not silently ignored settings.
+    fn validate_packaging(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        let (misplaced, hint) = match f.language() {
+            Language::Python => (
+                [
+                    ("bundler", f.bundler.is_some()),
+                    ("sourcemap", f.sourcemap.is_some()),
+                    ("externals", f.externals.is_some()),
+                ]
+                .into_iter()
+                .find(|(_, set)| *set),
+                "Python functions take `bytecode: true|false`",
+            ),
+            Language::Node => (
+                [("bytecode", f.bytecode.is_some())]
+                    .into_iter()
+                    .find(|(_, set)| *set),
+                "Node.js functions take `bundler: esbuild|none`, `sourcemap` and `externals`",
+            ),
+        };
+        if let Some((field, _)) = misplaced {
+            return Err(self.error_at(
+                &function_field(key, field),
+                format!(
+                    "function `{key}`: `{field}` does not apply to runtime `{}`",
+                    f.runtime
+                ),
+                Some(format!("remove it; {hint}")),
+            ));
+        }
+        if f.bundler() == Bundler::None && (f.sourcemap.is_some() || f.externals.is_some()) {
+            let field = if f.sourcemap.is_some() {
+                "sourcemap"
+            } else {
+                "externals"
+            };
+            return Err(self.error_at(
+                &function_field(key, field),
+                format!("function `{key}`: `{field}` needs `bundler: esbuild`"),
+                Some("remove it, or set `bundler: esbuild`".into()),
+            ));
+        }
+        Ok(())
     }
 
     /// Lambda refuses deprecated and unknown runtimes at deploy time; the bundler needs the language.
@@ -1011,5 +1103,73 @@ mod tests {
             .unwrap_err()
             .contains("w0rd"));
         assert_eq!(referenced_outputs("${output:A}${output:B}"), vec!["A", "B"]);
+    }
+
+    #[test]
+    fn packaging_keys_default_validate_and_suggest() {
+        let p = load(VALID).unwrap();
+        assert_eq!(
+            p.config.functions["random-name"].bundler(),
+            Bundler::Esbuild
+        );
+        assert!(!p.config.functions["random-name"].bytecode());
+        assert!(p.config.functions["scorekeep-worker"].bytecode());
+        let off = VALID.replacen(
+            "    tracing_sdk: xray\n    schedule",
+            "    tracing_sdk: xray\n    bytecode: false\n    schedule",
+            1,
+        );
+        assert!(!load(&off).unwrap().config.functions["scorekeep-worker"].bytecode());
+        let none = VALID.replacen(
+            "    handler: index.handler",
+            "    handler: index.handler\n    bundler: none",
+            1,
+        );
+        assert_eq!(
+            load(&none).unwrap().config.functions["random-name"].bundler(),
+            Bundler::None
+        );
+        let typo = VALID.replacen(
+            "    handler: index.handler",
+            "    handler: index.handler\n    bundlr: none",
+            1,
+        );
+        assert!(
+            error(&typo).contains("did you mean `bundler`?"),
+            "{}",
+            error(&typo)
+        );
+        let bad = VALID.replacen(
+            "    handler: index.handler",
+            "    handler: index.handler\n    bundler: webpack",
+            1,
+        );
+        assert!(error(&bad).contains("esbuild"), "{}", error(&bad));
+        let misplaced = VALID.replacen(
+            "    handler: index.handler",
+            "    handler: index.handler\n    bytecode: true",
+            1,
+        );
+        let msg = error(&misplaced);
+        assert!(
+            msg.contains("`bytecode` does not apply to runtime `nodejs22.x`"),
+            "{msg}"
+        );
+        let wrong = VALID.replacen(
+            "    handler: lambda_function.lambda_handler",
+            "    handler: lambda_function.lambda_handler\n    bundler: esbuild",
+            1,
+        );
+        assert!(error(&wrong).contains("`bundler` does not apply to runtime `python3.13`"));
+        let needs = VALID.replacen(
+            "    handler: index.handler",
+            "    handler: index.handler\n    bundler: none\n    sourcemap: inline",
+            1,
+        );
+        assert!(
+            error(&needs).contains("`sourcemap` needs `bundler: esbuild`"),
+            "{}",
+            error(&needs)
+        );
     }
 }

@@ -53,6 +53,8 @@ mod tests {
             dependencies: vec![],
             runtime_provided_excluded: vec![],
             platform_tags: vec![],
+            bundler: None,
+            bytecode: None,
         }
     }
 

@@ -211,6 +211,11 @@ fn try_commit(installed: &Path, entry: &Path, record: &Record) -> Result<PathBuf
     Ok(entry.join(TREE))
 }
 
+/// Where a committed entry's installed files are.
+pub(crate) fn tree_of(entry: &Path) -> PathBuf {
+    entry.join(TREE)
+}
+
 /// Remove `entry` if present: renamed out of the way first (one step), so a kill during the
 /// slow removal leaves a `.trash-*` directory that is never read, not a partial entry.
 pub(crate) fn discard(entry: &Path) -> std::io::Result<()> {

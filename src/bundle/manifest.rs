@@ -45,6 +45,73 @@ pub struct Manifest {
     /// Python: the wheel platform tags pip was allowed to choose, best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platform_tags: Vec<String>,
+    /// Node: how the code was packaged (`esbuild` with its version and settings, or `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundler: Option<BundlerRecord>,
+    /// Python: the bytecode shipped, and which interpreter compiled it (or why none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytecode: Option<BytecodeRecord>,
+}
+
+/// What packaged a Node function's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundlerRecord {
+    /// `esbuild` or `none`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `cjs` or `esm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// e.g. `node22`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `external` (beside the zip) or `inline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sourcemap: Option<String>,
+    /// Packages left out because the runtime provides them (the user's `externals`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub externals: Vec<String>,
+    /// Packages shipped in `node_modules` beside the bundle, with what they need.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beside_bundle: Vec<String>,
+}
+
+impl BundlerRecord {
+    /// `node_modules` shipped as installed.
+    pub fn none() -> BundlerRecord {
+        BundlerRecord {
+            name: "none".into(),
+            version: None,
+            format: None,
+            target: None,
+            sourcemap: None,
+            externals: Vec::new(),
+            beside_bundle: Vec::new(),
+        }
+    }
+}
+
+/// The Python bytecode in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BytecodeRecord {
+    /// `unchecked-hash` (PEP 552), or `none` (source only).
+    pub mode: String,
+    /// The compiling interpreter's version, e.g. `3.13.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// Where it was found: `PATH`, `pyenv`, `uv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<String>,
+    /// `__pycache__` tag, e.g. `cpython-313`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_tag: Option<String>,
+    /// Number of `.pyc` files shipped.
+    #[serde(default)]
+    pub compiled: u64,
+    /// Why there is no bytecode (mode `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -72,6 +139,8 @@ pub struct InputsSpec<'a> {
     pub source_date_epoch: i64,
     /// Normalized names, any order (Python only; empty for Node).
     pub runtime_provided: &'a [String],
+    /// How the code is packaged (bundler, bytecode interpreter), as a stable description.
+    pub packaging: &'a str,
 }
 
 /// One input file: its path in the bundle (or a role like `.npmrc`), its execute bit, and
@@ -106,6 +175,7 @@ pub fn inputs_hash(spec: &InputsSpec<'_>, files: &[InputFile]) -> String {
     provided.sort_unstable();
     provided.dedup();
     field("runtime_provided", provided.join("\n").as_bytes());
+    field("packaging", spec.packaging.as_bytes());
     let mut sorted: Vec<&InputFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     for f in sorted {
@@ -151,6 +221,7 @@ mod tests {
             architecture: "x86_64",
             source_date_epoch: 315_532_800,
             runtime_provided: provided,
+            packaging: "",
         }
     }
 
@@ -191,6 +262,7 @@ mod tests {
             |s: &mut InputsSpec| s.tool_version = "0.2.0",
             |s: &mut InputsSpec| s.source_date_epoch = 1,
             |s: &mut InputsSpec| s.language = "node",
+            |s: &mut InputsSpec| s.packaging = "esbuild 0.28.2",
         ] {
             let mut s = spec(&provided);
             edit(&mut s);
@@ -259,6 +331,8 @@ mod tests {
             }],
             runtime_provided_excluded: vec![],
             platform_tags: vec![],
+            bundler: None,
+            bytecode: None,
         };
         let text = serde_json::to_string(&m).unwrap();
         assert!(!text.contains("platform_tags"), "{text}");

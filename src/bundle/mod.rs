@@ -4,7 +4,8 @@
 //! [`skip_source`] for what is left out), installs its dependencies in a clean
 //! staging directory for the Lambda runtime and architecture (Node.js: `npm ci` from the
 //! committed lockfile; Python: `pip install --target` from the hashed lock, binary wheels for
-//! the runtime's Python and manylinux platform), and writes
+//! the runtime's Python and manylinux platform), shapes the result for cold starts
+//! ([`packaging`]: one esbuild file for Node, bytecode for Python), and writes
 //! `<artifact_dir>/<function>.zip` and `<artifact_dir>/<function>.json` (the [`Manifest`]).
 //!
 //! The zip is byte-for-byte reproducible (sorted entries, one timestamp from
@@ -23,12 +24,15 @@
 //! overridable for tests).
 
 pub mod archive;
+mod bytecode;
 mod cache;
+mod esbuild;
 mod files;
 mod installer;
 mod layer;
 pub mod manifest;
 mod node;
+mod packaging;
 pub(crate) mod process;
 pub(crate) mod python;
 mod staging;
@@ -448,6 +452,7 @@ struct BundleContents {
     installed: Installed,
     inputs_hash: String,
     runtime_provided_excluded: Vec<String>,
+    packaging: packaging::Packaging,
 }
 
 /// Installed dependencies ready to bundle.
@@ -534,10 +539,13 @@ impl Job<'_> {
     fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
         let sources = self.collect_sources()?;
         let plan = Plan::for_job(self)?;
-        let inputs_hash = self.inputs_hash(&sources, &plan)?;
+        let packaging = packaging::Packaging::for_job(self, &sources);
+        let inputs_hash = self.inputs_hash(&sources, &plan, &packaging.key())?;
         let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
         if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
-            return Ok(artifact);
+            if packaging.still_current(&artifact.manifest) {
+                return Ok(artifact);
+            }
         }
         let installed = self.install_dependencies(task, &plan.installer)?;
         // The dependency files may be read from the staging dir while zipping (when they
@@ -547,6 +555,7 @@ impl Job<'_> {
             installed,
             inputs_hash,
             runtime_provided_excluded: plan.excluded,
+            packaging,
         };
         self.finish(task, contents, paths)
     }
@@ -573,7 +582,12 @@ impl Job<'_> {
 
     /// The hash of everything that decides the bundle: the sources, the install inputs and
     /// the settings in [`InputsSpec`].
-    fn inputs_hash(&self, sources: &[FileEntry], plan: &Plan) -> Result<String, BuildError> {
+    fn inputs_hash(
+        &self,
+        sources: &[FileEntry],
+        plan: &Plan,
+        packaging: &str,
+    ) -> Result<String, BuildError> {
         let mut inputs = Vec::with_capacity(sources.len() + plan.extra_inputs.len());
         for f in sources {
             inputs.push(InputFile {
@@ -597,6 +611,7 @@ impl Job<'_> {
                 architecture: self.config.architecture.as_str(),
                 source_date_epoch: self.settings.source_date_epoch,
                 runtime_provided: &plan.runtime_provided,
+                packaging,
             },
             &inputs,
         ))
@@ -845,6 +860,7 @@ impl Job<'_> {
             installed,
             inputs_hash,
             runtime_provided_excluded,
+            packaging,
         } = contents;
         // `_staging` is bound (not `_`) so the staging dir outlives the zipping.
         let Installed {
@@ -853,7 +869,9 @@ impl Job<'_> {
             platform_tags,
             _staging,
         } = installed;
-        let all = self.merge(sources, files)?;
+        let mut all = self.merge(sources, files)?;
+        // `packaged` holds the files it added until the zip is written.
+        let packaged = packaging.apply(self, task, &mut all)?;
         let unzipped_bytes = self.check_size(&all)?;
         task.set_message(format!("{}: zipping {} files", self.key, all.len()));
         let file_count = all.len() as u64;
@@ -876,6 +894,8 @@ impl Job<'_> {
             dependencies,
             runtime_provided_excluded,
             platform_tags,
+            bundler: packaged.bundler,
+            bytecode: packaged.bytecode,
         };
         let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         json.push(b'\n');
@@ -883,6 +903,7 @@ impl Job<'_> {
             .map_err(self.io(format!("writing {}", paths.zip.display())))?;
         crate::atomic_write::write_atomically(&paths.manifest, &json)
             .map_err(self.io(format!("writing {}", paths.manifest.display())))?;
+        self.write_sourcemap(&paths, packaged.sourcemap.as_deref())?;
         Ok(Artifact {
             function: self.function(),
             zip_path: paths.zip,
@@ -890,6 +911,22 @@ impl Job<'_> {
             manifest,
             cached: false,
         })
+    }
+
+    /// esbuild's external map as `<function>.js.map` beside the zip; an older one is removed
+    /// when there is none, so it never describes another bundle.
+    fn write_sourcemap(&self, paths: &ArtifactPaths, map: Option<&[u8]>) -> Result<(), BuildError> {
+        let path = paths.zip.with_extension("js.map");
+        match map {
+            Some(bytes) => crate::atomic_write::write_atomically(&path, bytes)
+                .map_err(self.io(format!("writing {}", path.display()))),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(self.io(format!("removing {}", path.display()))(e))
+                }
+                _ => Ok(()),
+            },
+        }
     }
 
     /// The sources and the dependency files in zip order; one path in both is refused.
@@ -930,7 +967,7 @@ impl Job<'_> {
 }
 
 fn tool_hint(step: &str) -> &'static str {
-    if step.starts_with("npm") {
+    if step.starts_with("npm") || step.contains("esbuild") {
         "install Node.js with npm 9 or newer (Debian: apt-get install nodejs npm), or set SCOREKEEP_NPM to the npm to use"
     } else {
         "install Python 3 with pip, or set SCOREKEEP_PYTHON to an interpreter that has pip"
@@ -988,6 +1025,7 @@ functions:
     source: fn
     runtime: python3.13
     handler: app.handler
+    bytecode: false
 ";
 
     fn quiet() -> Reporter {

@@ -1,0 +1,480 @@
+//! Node functions as one minified file: esbuild bundles the handler module and what it
+//! requires, for the runtime's Node version, in the module format the function uses.
+//!
+//! esbuild itself is the npm package pinned in `esbuild/package-lock.json` (every platform
+//! binary with its `integrity`), installed by `npm ci --ignore-scripts` into the tool's cache
+//! (`<cache>/tools/esbuild-<version>/`, never globally) with a completion record that is
+//! verified before each use, like a dependency layer. The source map goes beside the zip
+//! (`<function>.js.map`) unless `sourcemap: inline`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::files::{self, FileEntry};
+use super::layer::{self, Selection};
+use super::manifest::BundlerRecord;
+use super::process::Cmd;
+use super::{BuildError, Job};
+use crate::config::{Bundler, SourceMap, TracingSdk};
+use crate::report::Task;
+
+/// The pinned esbuild (also in `esbuild/package.json` and its lockfile).
+pub(crate) const VERSION: &str = "0.28.2";
+const PACKAGE_JSON: &str = include_str!("esbuild/package.json");
+const LOCKFILE: &str = include_str!("esbuild/package-lock.json");
+
+/// Bumped when the esbuild flags change, so bundles made with the old ones are not reused.
+const RECIPE: u32 = 2;
+
+/// Files of the function that the bundle replaces: modules (inlined) and npm's lock.
+const CODE_EXTENSIONS: &[&str] = &[".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts"];
+const REPLACED: &[&str] = &["package-lock.json", "npm-shrinkwrap.json"];
+
+/// Parallel builds of two Node functions install esbuild once.
+static INSTALLING: Mutex<()> = Mutex::new(());
+
+/// `cjs` or `esm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Cjs,
+    Esm,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Cjs => "cjs",
+            Format::Esm => "esm",
+        }
+    }
+}
+
+/// What esbuild is asked to do for one function, decided before the inputs hash.
+pub(crate) struct Bundling {
+    /// The handler module's path in the bundle, e.g. `index.js`.
+    entry: String,
+    format: Format,
+    /// `node22` for `nodejs22.x`.
+    target: String,
+    sourcemap: SourceMap,
+    externals: Vec<String>,
+    /// Packages kept out of the bundle and shipped in `node_modules` beside it.
+    beside: Vec<String>,
+}
+
+/// Packages a tracing SDK needs as real files under `node_modules` (OpenTelemetry's
+/// instrumentations hook `require` of the modules they patch): left out of the bundle and
+/// shipped beside it with what they depend on. The X-Ray SDK needs none: its CLS context and
+/// its `package.json` read work bundled (tests/optimised_bundles.rs runs the trace).
+fn beside_bundle(sdk: TracingSdk) -> &'static [&'static str] {
+    match sdk {
+        TracingSdk::Xray => &[],
+    }
+}
+
+/// The bundle's files and the map to write beside the zip.
+pub(crate) struct Bundled {
+    pub(crate) record: BundlerRecord,
+    pub(crate) sourcemap: Option<Vec<u8>>,
+}
+
+impl Bundling {
+    /// `None` for `bundler: none` (and Python functions).
+    pub(crate) fn for_job(job: &Job, sources: &[FileEntry]) -> Option<Bundling> {
+        if job.config.bundler() != Bundler::Esbuild {
+            return None;
+        }
+        let module = job.config.handler.rsplit_once('.').map_or("", |(m, _)| m);
+        let entry = [".js", ".mjs", ".cjs"]
+            .iter()
+            .map(|ext| format!("{module}{ext}"))
+            .find(|p| sources.iter().any(|f| &f.zip_path == p))
+            .unwrap_or_else(|| format!("{module}.js"));
+        let package_type = package_type(sources);
+        Some(Bundling {
+            format: format_of(&entry, package_type.as_deref()),
+            entry,
+            target: node_target(&job.config.runtime),
+            sourcemap: job.config.sourcemap.unwrap_or_default(),
+            externals: job.config.externals.clone().unwrap_or_default(),
+            beside: beside_bundle(job.config.tracing_sdk)
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        })
+    }
+
+    /// Its part of the inputs hash.
+    pub(crate) fn key(&self) -> String {
+        format!(
+            "bundler=esbuild {VERSION} recipe={RECIPE} entry={} format={} target={} sourcemap={:?} externals={} beside={}",
+            self.entry,
+            self.format.as_str(),
+            self.target,
+            self.sourcemap,
+            self.externals.join(","),
+            self.beside.join(",")
+        )
+    }
+
+    /// Replace the function's modules and `node_modules` in `all` by the bundle.
+    pub(crate) fn apply(
+        &self,
+        job: &Job,
+        task: &Task,
+        all: &mut Vec<FileEntry>,
+        work: &mut tempfile::TempDir,
+    ) -> Result<Bundled, BuildError> {
+        // esbuild runs in the tree: the paths it is given must not be relative to here.
+        let esbuild = std::path::absolute(install(job, task)?)
+            .map_err(job.io("resolving the esbuild path"))?;
+        task.set_message(format!("{}: bundling with esbuild {VERSION}", job.key));
+        let work_dir =
+            std::path::absolute(work.path()).map_err(job.io("resolving the staging path"))?;
+        let tree = work_dir.join("tree");
+        link_tree(job, all, &tree)?;
+        let out = work_dir.join("out");
+        let cmd = self.command(&esbuild, &tree, &out);
+        job.run_install(cmd, "esbuild bundling", work, |stderr| {
+            (
+                format!("esbuild could not bundle {}", self.entry),
+                match stderr.contains("Could not resolve") {
+                    true => "a module it requires is not installed: add it to package.json (and the lockfile), or list it under `externals` if the Lambda runtime provides it".into(),
+                    false => "fix the error shown above, or set `bundler: none` to ship node_modules as installed".into(),
+                },
+            )
+        })?;
+        let bundle = out.join(&self.entry);
+        let sourcemap = match self.sourcemap {
+            SourceMap::External => {
+                let map = out.join(format!("{}.map", self.entry));
+                Some(std::fs::read(&map).map_err(job.io(format!("reading {}", map.display())))?)
+            }
+            SourceMap::Inline => None,
+        };
+        let keep = package_closure(all, &self.beside);
+        all.retain(|f| !is_replaced(&f.zip_path) || keep.iter().any(|d| in_dir(&f.zip_path, d)));
+        let size = std::fs::metadata(&bundle)
+            .map_err(job.io(format!("reading {}", bundle.display())))?
+            .len();
+        all.push(FileEntry {
+            zip_path: self.entry.clone(),
+            disk_path: bundle,
+            size,
+            executable: false,
+        });
+        Ok(Bundled {
+            record: self.record(),
+            sourcemap,
+        })
+    }
+
+    fn record(&self) -> BundlerRecord {
+        BundlerRecord {
+            name: "esbuild".into(),
+            version: Some(VERSION.into()),
+            format: Some(self.format.as_str().into()),
+            target: Some(self.target.clone()),
+            sourcemap: Some(format!("{:?}", self.sourcemap).to_lowercase()),
+            externals: self.externals.clone(),
+            beside_bundle: self.beside.clone(),
+        }
+    }
+
+    /// `node esbuild ENTRY --bundle …` run in the linked tree, writing `out/ENTRY`.
+    fn command(&self, esbuild: &Path, tree: &Path, out: &Path) -> Cmd {
+        let mut cmd = Cmd::new("node", tree)
+            .arg(esbuild.as_os_str())
+            .arg(&self.entry)
+            .args([
+                "--bundle",
+                "--platform=node",
+                "--minify",
+                "--log-level=warning",
+            ])
+            // Function names survive minifying: stack traces in logs still say `at handler`.
+            .arg("--keep-names")
+            .arg(format!("--target={}", self.target))
+            .arg(format!("--format={}", self.format.as_str()))
+            .arg(format!("--sourcemap={:?}", self.sourcemap).to_lowercase())
+            // Paths in the map stay `node_modules/...`, not the cache entry they link to.
+            .arg("--preserve-symlinks")
+            .arg(format!("--outfile={}", out.join(&self.entry).display()));
+        if self.format == Format::Esm {
+            // Bundled CommonJS packages call `require` for Node's built-ins; ESM has none.
+            cmd = cmd.arg("--banner:js=import{createRequire as __skCreateRequire}from'module';const require=__skCreateRequire(import.meta.url);");
+        }
+        for external in self.externals.iter().chain(&self.beside) {
+            cmd = cmd.arg(format!("--external:{external}"));
+        }
+        cmd
+    }
+}
+
+fn in_dir(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The package directories (`node_modules/a`, `node_modules/a/node_modules/b`) of `roots` and
+/// of everything they depend on, resolved as Node does: nested first, then up the tree.
+fn package_closure(all: &[FileEntry], roots: &[String]) -> Vec<String> {
+    let manifests: std::collections::BTreeMap<&str, &FileEntry> = all
+        .iter()
+        .filter_map(|f| Some((f.zip_path.strip_suffix("/package.json")?, f)))
+        .collect();
+    let mut todo: Vec<String> = roots.iter().map(|r| format!("node_modules/{r}")).collect();
+    let mut found = Vec::new();
+    while let Some(dir) = todo.pop() {
+        let Some(manifest) = manifests.get(dir.as_str()) else {
+            continue;
+        };
+        if found.contains(&dir) {
+            continue;
+        }
+        for dep in package_dependencies(&manifest.disk_path) {
+            if let Some(resolved) = resolve(&dir, &dep, |d| manifests.contains_key(d)) {
+                todo.push(resolved);
+            }
+        }
+        found.push(dir);
+    }
+    found.sort();
+    found
+}
+
+/// `dependencies` and `optionalDependencies` of a package.json.
+fn package_dependencies(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    ["dependencies", "optionalDependencies"]
+        .iter()
+        .filter_map(|k| v.get(k).and_then(serde_json::Value::as_object))
+        .flat_map(|m| m.keys().cloned())
+        .collect()
+}
+
+/// Where `require(dep)` from package `dir` finds it: `dir/node_modules/dep`, then each
+/// enclosing `node_modules`.
+fn resolve(dir: &str, dep: &str, exists: impl Fn(&str) -> bool) -> Option<String> {
+    let mut base = dir;
+    loop {
+        let candidate = format!("{base}/node_modules/{dep}");
+        if exists(&candidate) {
+            return Some(candidate);
+        }
+        match base.rfind("/node_modules/") {
+            Some(cut) => base = &base[..cut],
+            None => {
+                let top = format!("node_modules/{dep}");
+                return exists(&top).then_some(top);
+            }
+        }
+    }
+}
+
+/// Files the bundle stands for: the function's modules, its lockfile and `node_modules`.
+fn is_replaced(zip_path: &str) -> bool {
+    zip_path.starts_with("node_modules/")
+        || REPLACED.contains(&zip_path)
+        || CODE_EXTENSIONS.iter().any(|ext| zip_path.ends_with(ext))
+}
+
+/// The bundle's files laid out as on Lambda (sources and `node_modules`) under `tree`, as
+/// hard links (copies across file systems): esbuild resolves from there.
+fn link_tree(job: &Job, all: &[FileEntry], tree: &Path) -> Result<(), BuildError> {
+    for f in all {
+        let dest = tree.join(&f.zip_path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(job.io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::hard_link(&f.disk_path, &dest)
+            .or_else(|_| std::fs::copy(&f.disk_path, &dest).map(|_| ()))
+            .map_err(job.io(format!("copying {}", f.disk_path.display())))?;
+    }
+    Ok(())
+}
+
+/// `"type"` of the function's package.json, if any.
+fn package_type(sources: &[FileEntry]) -> Option<String> {
+    let pkg = sources.iter().find(|f| f.zip_path == "package.json")?;
+    let text = std::fs::read_to_string(&pkg.disk_path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("type")?.as_str().map(str::to_string)
+}
+
+/// Node's rule: `.mjs` is ESM, `.cjs` CommonJS, `.js` whatever package.json's `type` says.
+fn format_of(entry: &str, package_type: Option<&str>) -> Format {
+    match (entry.rsplit_once('.').map(|(_, e)| e), package_type) {
+        (Some("mjs"), _) => Format::Esm,
+        (Some("cjs"), _) => Format::Cjs,
+        (_, Some("module")) => Format::Esm,
+        _ => Format::Cjs,
+    }
+}
+
+/// `nodejs22.x` → `node22`.
+fn node_target(runtime: &str) -> String {
+    let major: String = runtime
+        .trim_start_matches("nodejs")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    format!("node{major}")
+}
+
+/// The verified esbuild CLI script in the tool's cache, installed first if needed.
+fn install(job: &Job, task: &Task) -> Result<PathBuf, BuildError> {
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = tool_entry(&job.cache_dir());
+    let all = Selection {
+        prefix: "",
+        skip: |_, _| false,
+    };
+    match layer::lookup(&entry, all) {
+        layer::Lookup::Verified(_) => return Ok(cli(&layer::tree_of(&entry))),
+        layer::Lookup::Missing => {}
+        layer::Lookup::Damaged(why) => {
+            task.println(format!(
+                "{}: the cached esbuild failed verification ({why}); reinstalling it",
+                job.key
+            ));
+            let _ = layer::discard(&entry);
+        }
+    }
+    task.set_message(format!(
+        "{}: installing esbuild {VERSION} (npm ci)",
+        job.key
+    ));
+    let mut staging = job.staging_dir()?;
+    for (name, text) in [
+        ("package.json", PACKAGE_JSON),
+        ("package-lock.json", LOCKFILE),
+    ] {
+        let path = staging.path().join(name);
+        std::fs::write(&path, text).map_err(job.io(format!("writing {}", path.display())))?;
+    }
+    let npm = std::env::var_os("SCOREKEEP_NPM").unwrap_or_else(|| "npm".into());
+    let cmd = Cmd::new(npm, staging.path())
+        .args([
+            "ci",
+            "--ignore-scripts",
+            "--prefer-offline",
+            "--no-audit",
+            "--no-fund",
+        ])
+        .args(["--loglevel=warn", "--update-notifier=false"]);
+    job.run_install(cmd, "npm ci (esbuild)", &mut staging, |_| {
+        (
+            format!("npm could not install esbuild {VERSION}"),
+            "check registry access (npm's registry settings apply); the command below reproduces it, or set `bundler: none`".into(),
+        )
+    })?;
+    // The whole install dir is the entry's tree: the CLI finds its platform package by
+    // Node's resolution, which needs the `node_modules` directory name.
+    let installed = staging.path().to_path_buf();
+    let found = files::collect(&installed, "", &|_, _| false).map_err(|e| job.collect_error(e))?;
+    let record =
+        layer::record(&found).map_err(job.io(format!("reading {}", installed.display())))?;
+    let tree = layer::commit(&installed, &entry, &record);
+    Ok(cli(&tree))
+}
+
+/// `<cache>/tools/esbuild-<version>-<lockfile digest>`.
+fn tool_entry(cache_dir: &Path) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(LOCKFILE.as_bytes()));
+    // Its own directory: committing an entry removes the others beside it.
+    cache_dir
+        .join("tools")
+        .join("esbuild")
+        .join(format!("{VERSION}-{}", &digest[..12]))
+}
+
+/// The esbuild package's CLI (a script that runs the platform binary package beside it).
+fn cli(tree: &Path) -> PathBuf {
+    tree.join("node_modules/esbuild/bin/esbuild")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_lockfile_is_verified_and_matches_the_version() {
+        let hosts = vec!["registry.npmjs.org".to_string()];
+        super::super::node::check_integrity(LOCKFILE, &hosts).unwrap();
+        super::super::node::check_lockfile(PACKAGE_JSON, Some(LOCKFILE)).unwrap();
+        let lock: serde_json::Value = serde_json::from_str(LOCKFILE).unwrap();
+        assert_eq!(lock["packages"]["node_modules/esbuild"]["version"], VERSION);
+        assert_eq!(
+            lock["packages"]["node_modules/@esbuild/linux-x64"]["version"],
+            VERSION
+        );
+    }
+
+    #[test]
+    fn module_format_follows_node_rules() {
+        assert_eq!(format_of("index.js", None), Format::Cjs);
+        assert_eq!(format_of("index.js", Some("module")), Format::Esm);
+        assert_eq!(format_of("index.js", Some("commonjs")), Format::Cjs);
+        assert_eq!(format_of("index.mjs", None), Format::Esm);
+        assert_eq!(format_of("index.cjs", Some("module")), Format::Cjs);
+        assert_eq!(node_target("nodejs22.x"), "node22");
+        assert_eq!(node_target("nodejs24.x"), "node24");
+    }
+
+    #[test]
+    fn packages_kept_beside_the_bundle_bring_what_they_depend_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        let mut package = |zip_dir: &str, deps: &str| {
+            let disk = dir.path().join(zip_dir);
+            std::fs::create_dir_all(&disk).unwrap();
+            let manifest = disk.join("package.json");
+            std::fs::write(&manifest, format!(r#"{{"dependencies":{{{deps}}}}}"#)).unwrap();
+            all.push(FileEntry {
+                zip_path: format!("{zip_dir}/package.json"),
+                disk_path: manifest,
+                size: 1,
+                executable: false,
+            });
+        };
+        package("node_modules/hook", r#""shim":"1","@s/util":"1""#);
+        package("node_modules/hook/node_modules/shim", r#""tslib":"1""#);
+        package("node_modules/shim", "");
+        package("node_modules/@s/util", "");
+        package("node_modules/tslib", "");
+        package("node_modules/unrelated", "");
+        let kept = package_closure(&all, &["hook".to_string()]);
+        assert_eq!(
+            kept,
+            [
+                "node_modules/@s/util",
+                "node_modules/hook",
+                "node_modules/hook/node_modules/shim",
+                "node_modules/tslib",
+            ]
+        );
+        assert!(package_closure(&all, &[]).is_empty());
+        assert!(in_dir("node_modules/hook/index.js", "node_modules/hook"));
+        assert!(!in_dir("node_modules/hooks/index.js", "node_modules/hook"));
+    }
+
+    #[test]
+    fn bundle_replaces_modules_and_node_modules_only() {
+        for yes in [
+            "index.js",
+            "lib/a.mjs",
+            "node_modules/x/package.json",
+            "package-lock.json",
+        ] {
+            assert!(is_replaced(yes), "{yes}");
+        }
+        for no in ["package.json", "data/names.txt", "config.json"] {
+            assert!(!is_replaced(no), "{no}");
+        }
+    }
+}
