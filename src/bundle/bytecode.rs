@@ -148,10 +148,13 @@ fn announce_source_only(job: &Job, task: &Task, not_found: &NotFound) {
     }
     let v = not_found.wanted;
     let looked: Vec<String> = not_found.tried.iter().map(|t| t.to_string()).collect();
-    task.println(format!(
-        "{}: no Python {v} found, so the bundle ships source only (every cold start compiles it)\n  hint: install Python {v} (`pyenv install {v}`, `uv python install {v}` or `apt install python{v}`) and build again, or set `bytecode: false` to say source only is meant; looked at: {}",
-        job.key,
-        looked.join("; ")
+    task.println(crate::error::with_hints(
+        &format!(
+            "{}: no Python {v} found, so the bundle ships source only (every cold start compiles it); looked at: {}",
+            job.key,
+            looked.join("; ")
+        ),
+        &[format!("install Python {v} (`pyenv install {v}`, `uv python install {v}` or `apt install python{v}`) and build again, or set `bytecode: false` to say source only is meant")],
     ));
 }
 

@@ -12,6 +12,7 @@ mod deploy;
 mod faults;
 mod functions_e2e;
 mod invoke_local;
+mod optimised_bundles;
 mod render;
 mod rendered_templates;
 mod traces;

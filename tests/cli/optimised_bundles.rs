@@ -3,22 +3,17 @@
 //! esbuild file. Reproducible across directories, actually used by the interpreter, honest
 //! when there is no interpreter, traced as before, and a code change for `plan`.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{cli, moto_cli, project_copy, skip_emulator, unique_region};
+use crate::util::{
+    cli, edit, manifest, moto_cli, project_copy, skip_emulator, tree_nodes, unique_region, CONFIG,
+};
 use serde_json::Value;
 
 fn artifact(dir: &Path, name: &str) -> PathBuf {
     dir.join("target/scorekeep-deploy").join(name)
-}
-
-fn manifest(dir: &Path, function: &str) -> Value {
-    let path = artifact(dir, &format!("{function}.json"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
 /// Every entry of a zip: name and contents.
@@ -32,13 +27,6 @@ fn entries(zip: &Path) -> Vec<(String, Vec<u8>)> {
             (f.name().to_string(), bytes)
         })
         .collect()
-}
-
-fn edit_config(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("scorekeep-deploy.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "config has no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// pyenv's newest Python 3.13 (these machines have one); `None` says why the test is skipped.
@@ -238,8 +226,9 @@ fn python_3_13_loads_the_shipped_bytecode_and_bytecode_false_ships_source() {
     let optimised = manifest(dir.path(), "scorekeep-worker");
 
     // `bytecode: false`: source only, so the broken source is what runs; another bundle.
-    edit_config(
+    edit(
         dir.path(),
+        CONFIG,
         "    handler: lambda_function.lambda_handler\n",
         "    handler: lambda_function.lambda_handler\n    bytecode: false\n",
     );
@@ -270,7 +259,7 @@ fn without_python_3_13_the_worker_ships_source_says_so_once_and_rebuilds_when_it
     let Some(_) = python313() else { return };
     let dir = project_copy();
     let empty = tempfile::tempdir().unwrap();
-    let python3 = common::venv_bin("python3");
+    let python3 = crate::util::venv_bin("python3");
     let out = cli(dir.path())
         .args(["build", "scorekeep-worker"])
         .env("PATH", path_without_python313())
@@ -305,20 +294,6 @@ fn without_python_3_13_the_worker_ships_source_says_so_once_and_rebuilds_when_it
     assert!(entries(&zip).iter().any(|(n, _)| n.ends_with(".pyc")));
 }
 
-fn nodes(report: &Value) -> Vec<&Value> {
-    fn walk<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
-        out.push(node);
-        for sub in node["subsegments"].as_array().into_iter().flatten() {
-            walk(sub, out);
-        }
-    }
-    let mut out = Vec::new();
-    for root in report["trace"].as_array().expect("trace is an array") {
-        walk(root, &mut out);
-    }
-    out
-}
-
 #[test]
 fn the_esbuild_bundle_keeps_the_trace_and_switching_bundler_is_a_code_change_in_plan() {
     if skip_emulator() {
@@ -349,7 +324,7 @@ fn the_esbuild_bundle_keeps_the_trace_and_switching_bundler_is_a_code_change_in_
     .success();
     let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let name = report["result"]["name"].as_str().unwrap();
-    let all = nodes(&report);
+    let all = tree_nodes(&report["trace"]);
     let annotations = all
         .iter()
         .find(|n| n["name"] == "annotations")
@@ -366,8 +341,9 @@ fn the_esbuild_bundle_keeps_the_trace_and_switching_bundler_is_a_code_change_in_
     moto_cli(dir.path(), region, &["plan", "--detailed-exitcode"])
         .assert()
         .code(0);
-    edit_config(
+    edit(
         dir.path(),
+        CONFIG,
         "    handler: index.handler\n",
         "    handler: index.handler\n    bundler: none\n",
     );
