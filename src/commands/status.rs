@@ -40,6 +40,9 @@ pub struct FunctionStatus {
     /// Configuration fields whose live value is not the config's (empty when in sync, or when
     /// the config cannot be resolved because the stack outputs are missing).
     pub drift: Vec<functions::ConfigChange>,
+    /// The release alias and the versions behind it (issue 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::deploy::release::ReleaseStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,6 +121,9 @@ impl fmt::Display for StatusReport {
                             env.join(", ")
                         )?;
                     }
+                    if let Some(r) = &func.release {
+                        writeln!(f, "  {r}")?;
+                    }
                 }
             }
         }
@@ -166,7 +172,19 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
                 (Some(l), Ok(desired)) => functions::config_changes(&l.settings, &desired.settings),
                 _ => Vec::new(),
             };
+            let release = match &live {
+                Some(_) => Some(
+                    crate::deploy::release::status(
+                        &clients.lambda,
+                        &name,
+                        &project.config.releases.alias,
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
             funcs.push(FunctionStatus {
+                release,
                 drift,
                 function: key.clone(),
                 exists: live.is_some(),

@@ -61,6 +61,9 @@ pub struct LiveFunction {
     pub code_sha256: String,
     pub last_update_status: String,
     pub state: String,
+    /// Guards PublishVersion against publishing a change made by someone else meanwhile.
+    #[serde(skip)]
+    pub revision_id: String,
     #[serde(flatten)]
     pub settings: FunctionSettings,
 }
@@ -231,6 +234,7 @@ fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
             .state()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
+        revision_id: c.revision_id().unwrap_or_default().to_string(),
         settings: FunctionSettings {
             runtime: c
                 .runtime()
@@ -420,6 +424,7 @@ mod tests {
             code_sha256: "abc".into(),
             last_update_status: "Successful".into(),
             state: "Active".into(),
+            revision_id: "rev".into(),
             settings: desired().settings,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod beanstalk;
 pub mod functions;
+pub mod release;
 pub mod stack;
 
 use std::collections::BTreeMap;
@@ -85,11 +86,14 @@ pub struct FunctionResult {
     pub unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The version published and where the release alias moved (`None`: nothing published).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<release::ReleaseResult>,
 }
 
 impl FunctionResult {
     fn changed(&self) -> bool {
-        self.code != Change::Unchanged || self.config != Change::Unchanged
+        self.code != Change::Unchanged || self.config != Change::Unchanged || self.release.is_some()
     }
 }
 
@@ -236,6 +240,9 @@ impl fmt::Display for DeployReport {
             for c in &func.config_changes {
                 writeln!(f, "  {c}")?;
             }
+            if let Some(r) = &func.release {
+                writeln!(f, "  {r}")?;
+            }
             for n in &func.notes {
                 writeln!(f, "  note: {n}")?;
             }
@@ -314,6 +321,7 @@ fn planned_steps(project: &Project, flow: Flow, keys: &[&str]) -> Vec<String> {
         let name = project.lambda_name(key);
         steps.push(format!("function {name} code"));
         steps.push(format!("function {name} configuration"));
+        steps.push(format!("function {name} release"));
     }
     if flow == Flow::Up {
         if let Some(eb) = &project.config.beanstalk {
@@ -632,6 +640,7 @@ fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<Fun
             config_changes: Vec::new(),
             unconfirmed_fields: Vec::new(),
             notes: vec!["its stack does not exist yet".into()],
+            release: None,
         })
         .collect()
 }
@@ -828,17 +837,31 @@ impl FunctionSync<'_> {
             config_changes: Vec::new(),
             unconfirmed_fields: Vec::new(),
             notes: Vec::new(),
+            release: None,
         };
         let live = self.code(artifact, name, live, &mut result, &task).await?;
         self.journal
             .done(&format!("function {name} code"), result.code.code_text());
         interrupt::check()?;
-        self.configuration(desired, live, &mut result, &task)
+        let live = self
+            .configuration(desired, live, &mut result, &task)
             .await?;
         self.journal.done(
             &format!("function {name} configuration"),
             result.config.config_text(),
         );
+        if self.mode == Mode::Apply {
+            interrupt::check()?;
+            result.release = self.release(name, &live, &result, &task).await?;
+            let what = result
+                .release
+                .as_ref()
+                .map(|r| format!("version {}", r.version));
+            self.journal.done(
+                &format!("function {name} release"),
+                what.unwrap_or_else(|| "nothing to publish".into()),
+            );
+        }
         task.finish(format!(
             "function {name}: code {}, configuration {}",
             result.code.code_text(),
@@ -889,29 +912,60 @@ impl FunctionSync<'_> {
         Ok(live)
     }
 
+    /// Publish a version and move the release alias when code or configuration changed
+    /// (or the alias is missing or on `$LATEST`); racing Ctrl-C.
+    async fn release(
+        &self,
+        name: &str,
+        live: &LiveFunction,
+        result: &FunctionResult,
+        task: &Task,
+    ) -> anyhow::Result<Option<release::ReleaseResult>> {
+        let changed = if result.changed() {
+            release::Changed::Yes
+        } else {
+            release::Changed::No
+        };
+        task.set_message(format!("function {name}: checking release alias"));
+        interrupt::race_while(
+            format!(
+                "publishing a version of function {name} (Lambda may or may not have published it)"
+            ),
+            release::release(
+                &self.clients.lambda,
+                live,
+                name,
+                &self.project.config.releases,
+                changed,
+            ),
+        )
+        .await
+    }
+
     /// Send the configuration fields that differ (or, previewing, list them); fields this
     /// tool already applied and the endpoint does not store are noted, not sent again.
+    /// Returns the function as Lambda has it afterwards.
     async fn configuration(
         &mut self,
         desired: &DesiredFunction,
         live: LiveFunction,
         result: &mut FunctionResult,
         task: &Task,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<LiveFunction> {
         let name = desired.name.as_str();
         let changes = functions::config_changes(&live.settings, &desired.settings);
         if changes.is_empty() {
-            return Ok(());
+            return Ok(live);
         }
         if self.applied.already_applied(&live, desired) {
             // Said once for all functions in the report, not once per function.
             result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
-            return Ok(());
+            return Ok(live);
         }
         result.config_changes = changes.clone();
         if self.mode == Mode::Preview {
             result.config = Change::WouldUpdate;
-            return Ok(());
+            return Ok(live);
         }
         task.set_message(format!("function {name}: updating configuration"));
         let live = interrupt::race_while(
@@ -921,7 +975,7 @@ impl FunctionSync<'_> {
         .await?;
         self.applied.record(&live, desired);
         result.config = Change::Updated;
-        Ok(())
+        Ok(live)
     }
 }
 
