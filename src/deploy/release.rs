@@ -64,7 +64,7 @@ impl fmt::Display for ReleaseResult {
 
 /// Whether this run changed the function's code or configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Changed {
+pub enum Changed {
     Yes,
     No,
 }
@@ -104,7 +104,7 @@ pub(crate) fn publish_reason(changed: Changed, alias: Option<&AliasState>) -> Op
 
 /// Publish `live` (guarded by its CodeSha256 and RevisionId, so a concurrent change is not
 /// published by mistake), move the alias to it and prune old versions.
-pub(crate) async fn release(
+pub async fn release(
     lambda: &Client,
     live: &LiveFunction,
     name: &str,

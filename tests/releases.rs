@@ -1,0 +1,354 @@
+//! Releases (issue 13) against a real moto server: `up` publishes version 1 and points the
+//! alias `live` at it, a code edit publishes 2, `rollback` moves the alias back with Lambda
+//! calls only, a configuration-only change publishes a version, a no-op publishes nothing,
+//! and old versions are pruned. Requests are read from moto's own request recorder.
+//!
+//! moto 5.2.5 accepts PublishVersion's `CodeSha256`/`RevisionId` but never checks them, so
+//! the guard against publishing someone else's change is checked with aws-smithy-mocks below.
+
+mod common;
+
+use common::{moto, moto_cli, project_copy, sdk_config, skip_emulator, unique_region};
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("alias live of {function}: {e:?}"))
+        .function_version()
+        .unwrap()
+        .to_string()
+}
+
+async fn published(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
+    let out = lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    out.versions()
+        .iter()
+        .filter_map(|v| v.version().map(String::from))
+        .filter(|v| v != "$LATEST")
+        .collect()
+}
+
+/// The operations a command made: moto's log for `region` past `before` entries.
+fn ops_since(region: &str, before: usize) -> Vec<String> {
+    moto().operations(region)[before..].to_vec()
+}
+
+fn is_publish(op: &str) -> bool {
+    op.starts_with("POST /2015-03-31/functions/") && op.ends_with("/versions")
+}
+
+fn is_alias_write(op: &str) -> bool {
+    op.contains("/aliases") && (op.starts_with("PUT ") || op.starts_with("POST "))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_publishes_1_update_publishes_2_rollback_moves_back_and_a_no_op_publishes_nothing() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+
+    // `up`: version 1 of each function, alias live -> 1.
+    let report = json(
+        run(&["up", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["release"]["version"], "1", "{f}");
+        assert_eq!(f["release"]["alias"], "live", "{f}");
+    }
+    for function in ["random-name", "scorekeep-worker"] {
+        assert_eq!(alias_version(&lambda, function).await, "1");
+        assert_eq!(published(&lambda, function).await, vec!["1"]);
+    }
+
+    // A no-op `up` publishes nothing and moves no alias.
+    let before = moto().operations(region).len();
+    run(&["up"]).assert().success();
+    let ops = ops_since(region, before);
+    assert!(
+        !ops.iter().any(|o| is_publish(o) || is_alias_write(o)),
+        "no-op up wrote releases: {ops:?}"
+    );
+
+    // Edit random-name: update-functions publishes 2 and moves live; the worker stays on 1.
+    edit(
+        &dir.path().join("functions/random-name/index.js"),
+        "'use strict';",
+        "'use strict';\n// release 2",
+    );
+    let report = json(
+        run(&["update-functions", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let rn = &report["functions"][0];
+    assert_eq!(rn["name"], "random-name");
+    assert_eq!(rn["release"]["version"], "2", "{rn}");
+    assert_eq!(rn["release"]["previous_version"], "1", "{rn}");
+    assert!(report["functions"][1].get("release").is_none(), "{report}");
+    assert_eq!(alias_version(&lambda, "random-name").await, "2");
+    assert_eq!(alias_version(&lambda, "scorekeep-worker").await, "1");
+
+    // rollback: live back to 1, with Lambda reads and one UpdateAlias only.
+    let before = moto().operations(region).len();
+    let out = run(&["rollback", "random-name", "--output", "json"])
+        .assert()
+        .success();
+    let report = json(out.get_output());
+    let ops = ops_since(region, before);
+    assert_eq!(alias_version(&lambda, "random-name").await, "1");
+    assert_eq!(report["functions"][0]["from_version"], "2");
+    assert_eq!(report["functions"][0]["to_version"], "1");
+    assert_eq!(report["functions"][0]["latest_differs"], true, "{report}");
+    assert!(
+        ops.iter()
+            .all(|o| o.contains("/2015-03-31/functions/random-name")),
+        "rollback called more than Lambda for random-name: {ops:?}"
+    );
+    assert_eq!(
+        ops.iter()
+            .filter(|o| o.starts_with("PUT "))
+            .collect::<Vec<_>>(),
+        vec!["PUT /2015-03-31/functions/random-name/aliases/live"],
+        "{ops:?}"
+    );
+    eprintln!(
+        "rollback took {} ms in {} requests",
+        report["elapsed_ms"],
+        ops.len()
+    );
+    let text = run(&["rollback", "random-name", "--to", "2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&text).contains("alias live 1 -> 2"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+
+    // After a rollback, a no-op `up` leaves the alias where the rollback put it.
+    run(&["rollback", "random-name"]).assert().success();
+    run(&["up"]).assert().success();
+    assert_eq!(alias_version(&lambda, "random-name").await, "1");
+
+    // `status` names the alias, its version and says $LATEST runs other code.
+    let status = run(&["status"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let status = String::from_utf8_lossy(&status);
+    assert!(status.contains("alias live -> version 1"), "{status}");
+    assert!(status.contains("$LATEST has other code"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_only_change_publishes_and_old_versions_are_pruned() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let config = dir.path().join("scorekeep-deploy.yaml");
+    edit(&config, "keep_versions: 5", "keep_versions: 2");
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    run(&["up"]).assert().success();
+
+    // Two memory changes, no code change: each publishes a version and moves the alias.
+    // (Only two: moto 5.2.5 numbers a new version len(versions)+1, so after a prune it would
+    // reuse a number; Lambda never does.)
+    for (n, (from, to)) in [("128", "192"), ("192", "256")].iter().enumerate() {
+        edit(
+            &config,
+            &format!("memory: {from}\n    timeout: 10"),
+            &format!("memory: {to}\n    timeout: 10"),
+        );
+        let report = json(
+            run(&["update-functions", "random-name", "--output", "json"])
+                .assert()
+                .success()
+                .get_output(),
+        );
+        let f = &report["functions"][0];
+        assert_eq!(f["code"], "unchanged", "{f}");
+        assert_eq!(f["config"], "updated", "{f}");
+        assert_eq!(f["release"]["version"], (n + 2).to_string(), "{f}");
+    }
+    assert_eq!(alias_version(&lambda, "random-name").await, "3");
+    // keep_versions: 2 keeps 2 and 3; 1 had no alias left and was deleted.
+    assert_eq!(published(&lambda, "random-name").await, vec!["2", "3"]);
+    let got = lambda
+        .get_function_configuration()
+        .function_name("random-name")
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.memory_size(), Some(256));
+
+    // Rolling back past the oldest kept version is refused, naming the function.
+    run(&["rollback", "random-name"]).assert().success();
+    let out = run(&["rollback", "random-name"]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("random-name") && stderr.contains("no version older than 2"),
+        "{stderr}"
+    );
+}
+
+/// moto never checks PublishVersion's RevisionId, so Lambda's refusal is mocked here.
+mod mocked {
+    use aws_sdk_lambda::operation::get_alias::{GetAliasError, GetAliasOutput};
+    use aws_sdk_lambda::operation::publish_version::PublishVersionError;
+    use aws_sdk_lambda::types::error::{PreconditionFailedException, ResourceNotFoundException};
+    use aws_sdk_lambda::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use scorekeep_deploy::config::ReleasesConfig;
+    use scorekeep_deploy::deploy::functions::LiveFunction;
+    use scorekeep_deploy::deploy::release::{self, Changed};
+
+    #[tokio::test]
+    async fn a_function_changed_by_someone_else_is_not_published() {
+        let alias = mock!(Client::get_alias).then_output(|| {
+            GetAliasOutput::builder()
+                .function_version("3")
+                .revision_id("a1")
+                .build()
+        });
+        let publish = mock!(Client::publish_version)
+            .match_requests(|r| r.code_sha256() == Some("sha=") && r.revision_id() == Some("r1"))
+            .then_error(|| {
+                PublishVersionError::PreconditionFailedException(
+                    PreconditionFailedException::builder()
+                        .message("The Revision Id provided does not match the latest Revision Id.")
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("PreconditionFailedException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&alias, &publish]);
+        let live = LiveFunction {
+            code_sha256: "sha=".into(),
+            revision_id: "r1".into(),
+            ..Default::default()
+        };
+        let err = release::release(
+            &lambda,
+            &live,
+            "random-name",
+            &ReleasesConfig::default(),
+            Changed::Yes,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("function random-name: not published"), "{err}");
+        assert!(err.contains("hint:"), "{err}");
+        assert_eq!(publish.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_function_with_its_alias_on_a_version_publishes_nothing() {
+        let alias = mock!(Client::get_alias).then_output(|| {
+            GetAliasOutput::builder()
+                .function_version("3")
+                .revision_id("a1")
+                .build()
+        });
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&alias]);
+        let out = release::release(
+            &lambda,
+            &LiveFunction::default(),
+            "random-name",
+            &ReleasesConfig::default(),
+            Changed::No,
+        )
+        .await
+        .unwrap();
+        assert!(out.is_none());
+        assert_eq!(alias.num_calls(), 1);
+        // A missing alias is created even without a change (e.g. an interrupted first `up`).
+        let missing = mock!(Client::get_alias).then_error(|| {
+            GetAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let publish = mock!(Client::publish_version).then_output(|| {
+            aws_sdk_lambda::operation::publish_version::PublishVersionOutput::builder()
+                .version("1")
+                .build()
+        });
+        let create = mock!(Client::create_alias)
+            .match_requests(|r| r.name() == Some("live") && r.function_version() == Some("1"))
+            .then_output(|| {
+                aws_sdk_lambda::operation::create_alias::CreateAliasOutput::builder().build()
+            });
+        let versions = mock!(Client::list_versions_by_function).then_output(|| {
+            aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput::builder().build()
+        });
+        let lambda = mock_client!(
+            aws_sdk_lambda,
+            RuleMode::Sequential,
+            [&missing, &publish, &create, &versions]
+        );
+        let out = release::release(
+            &lambda,
+            &LiveFunction::default(),
+            "random-name",
+            &ReleasesConfig::default(),
+            Changed::No,
+        )
+        .await
+        .unwrap()
+        .expect("published");
+        assert_eq!(out.version, "1");
+        assert_eq!(create.num_calls(), 1);
+    }
+}
