@@ -2,6 +2,7 @@
 //! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
 
 pub mod beanstalk;
+pub(crate) mod concurrent;
 pub mod functions;
 pub mod release;
 pub mod stack;
@@ -753,39 +754,51 @@ async fn sync_functions(
     journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     let applied_file = applied_path(project, clients);
-    let mut sync = FunctionSync {
+    let sync = FunctionSync {
         clients,
         project,
         mode,
         journal,
-        applied: AppliedConfigs::load(&applied_file),
+        applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
     };
-    let mut results = Vec::new();
+    // Functions are independent: their steps overlap, a bounded number at a time.
+    let mut desired = Vec::new();
     for artifact in artifacts {
         let key = artifact.function.as_str();
-        let desired = functions::desired_function(project, key, outputs, &clients.region)?;
-        interrupt::check()?;
-        let task = reporter.task(format!("function {}: checking", desired.name));
-        let found = interrupt::race_while(
-            format!("reading function {}", desired.name),
-            functions::get_live(&clients.lambda, &desired.name),
-        )
-        .await?;
-        let Some(live) = found else {
-            task.finish(format!("function {}: missing", desired.name));
-            return Err(missing_function(clients, rendered, key, &desired.name));
-        };
-        results.push(sync.one(artifact, &desired, live, task).await?);
+        desired.push(functions::desired_function(
+            project,
+            key,
+            outputs,
+            &clients.region,
+        )?);
     }
+    let jobs: Vec<_> = artifacts
+        .iter()
+        .zip(&desired)
+        .map(|(artifact, desired)| sync.check_and_sync(reporter, rendered, artifact, desired))
+        .collect();
+    let results = concurrent::run_bounded(jobs).await;
+    let labels: Vec<String> = desired
+        .iter()
+        .map(|d| function_label(&d.key, &d.name))
+        .collect();
+    let results = concurrent::combine(&labels, results, |r: &FunctionResult| {
+        format!(
+            "code {}, configuration {}",
+            r.code.code_text(),
+            r.config.config_text()
+        )
+    });
     if mode == Mode::Apply {
-        if let Err(err) = sync.applied.save(&applied_file) {
+        let applied = sync.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = applied.save(&applied_file) {
             tracing::warn!(
                 "could not record applied configuration in {}: {err}",
                 applied_file.display()
             );
         }
     }
-    Ok(results)
+    results
 }
 
 /// A function its stack should have created is missing: name that stack, so the fix is clear.
@@ -814,13 +827,42 @@ struct FunctionSync<'a> {
     mode: Mode,
     journal: &'a Journal,
     /// What this tool last applied per function, to recognise fields an emulator drops.
-    applied: AppliedConfigs,
+    /// Shared by the functions being synced at once; held only to read or record.
+    applied: std::sync::Mutex<AppliedConfigs>,
 }
 
 impl FunctionSync<'_> {
+    /// Read one function from Lambda, then sync it; a function its stack should have created
+    /// and that is missing is an error naming that stack.
+    async fn check_and_sync(
+        &self,
+        reporter: &Reporter,
+        rendered: &[RenderedStack],
+        artifact: &Artifact,
+        desired: &DesiredFunction,
+    ) -> anyhow::Result<FunctionResult> {
+        interrupt::check()?;
+        let task = reporter.task(format!("function {}: checking", desired.name));
+        let found = interrupt::race_while(
+            format!("reading function {}", desired.name),
+            functions::get_live(&self.clients.lambda, &desired.name),
+        )
+        .await?;
+        let Some(live) = found else {
+            task.finish(format!("function {}: missing", desired.name));
+            return Err(missing_function(
+                self.clients,
+                rendered,
+                &artifact.function,
+                &desired.name,
+            ));
+        };
+        self.one(artifact, desired, live, task).await
+    }
+
     /// One function: its code, then its configuration, each journaled once decided.
     async fn one(
-        &mut self,
+        &self,
         artifact: &Artifact,
         desired: &DesiredFunction,
         live: LiveFunction,
@@ -946,7 +988,7 @@ impl FunctionSync<'_> {
     /// tool already applied and the endpoint does not store are noted, not sent again.
     /// Returns the function as Lambda has it afterwards.
     async fn configuration(
-        &mut self,
+        &self,
         desired: &DesiredFunction,
         live: LiveFunction,
         result: &mut FunctionResult,
@@ -957,7 +999,11 @@ impl FunctionSync<'_> {
         if changes.is_empty() {
             return Ok(live);
         }
-        if self.applied.already_applied(&live, desired) {
+        let already = self
+            .applied
+            .lock()
+            .is_ok_and(|a| a.already_applied(&live, desired));
+        if already {
             // Said once for all functions in the report, not once per function.
             result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
             return Ok(live);
@@ -973,7 +1019,9 @@ impl FunctionSync<'_> {
             functions::update_configuration(&self.clients.lambda, desired, &changes),
         )
         .await?;
-        self.applied.record(&live, desired);
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.record(&live, desired);
+        }
         result.config = Change::Updated;
         Ok(live)
     }
