@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::RollbackArgs;
 use crate::context::Context;
+use crate::deploy::concurrent::{combine, run_bounded};
 use crate::deploy::release::{self, VersionInfo};
 use crate::interrupt::{self, Journal};
 use crate::report::human_duration;
@@ -75,25 +76,38 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        let mut functions = Vec::new();
-        for (key, name) in &selected {
-            interrupt::check()?;
-            let task = ctx.reporter.task(format!("function {name}: rolling back"));
-            let done = interrupt::race_while(
-                format!(
-                    "moving alias {alias} of function {name} (Lambda may or may not have moved it)"
-                ),
-                one(&clients.lambda, key, name, &alias, args.to.as_deref()),
-            )
-            .await
-            .map_err(|e| journal.explain(e))?;
-            task.finish(format!(
-                "function {name}: alias {alias} {} -> {}",
-                done.from_version, done.to_version
-            ));
-            journal.done(&format!("function {name} alias"), done.to_version.clone());
-            functions.push(done);
-        }
+        // One UpdateAlias per function, functions at once (bounded, as for updates).
+        let jobs: Vec<_> = selected
+            .iter()
+            .map(|(key, name)| {
+                let (clients, alias, journal) = (&clients, &alias, &journal);
+                async move {
+                    interrupt::check()?;
+                    let task = ctx.reporter.task(format!("function {name}: rolling back"));
+                    let done = interrupt::race_while(
+                        format!("moving alias {alias} of function {name} (Lambda may or may not have moved it)"),
+                        one(&clients.lambda, key, name, alias, args.to.as_deref()),
+                    )
+                    .await;
+                    match &done {
+                        Ok(d) => task.finish(format!(
+                            "function {name}: alias {alias} {} -> {}",
+                            d.from_version, d.to_version
+                        )),
+                        Err(_) => task.finish(format!("function {name}: not rolled back")),
+                    }
+                    let done = done?;
+                    journal.done(&format!("function {name} alias"), done.to_version.clone());
+                    anyhow::Ok(done)
+                }
+            })
+            .collect();
+        let results = run_bounded(jobs).await;
+        let labels: Vec<String> = selected.iter().map(|(_, n)| format!("function {n}")).collect();
+        let functions = combine(&labels, results, |r: &FunctionRollback| {
+            format!("alias {alias} {} -> {}", r.from_version, r.to_version)
+        })
+        .map_err(|e| journal.explain(e))?;
         anyhow::Ok(RollbackReport {
             command: "rollback",
             region: clients.region.clone(),

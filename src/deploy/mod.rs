@@ -760,6 +760,9 @@ async fn sync_functions(
         mode,
         journal,
         applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
+        released: std::sync::Mutex::new(release::ReleasedRecord::load(&released_path(
+            &applied_file,
+        ))),
     };
     // Functions are independent: their steps overlap, a bounded number at a time.
     let mut desired = Vec::new();
@@ -791,6 +794,10 @@ async fn sync_functions(
     });
     if mode == Mode::Apply {
         let applied = sync.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let released = sync.released.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = released.save(&released_path(&applied_file)) {
+            tracing::warn!("could not record confirmed release aliases: {err}");
+        }
         if let Err(err) = applied.save(&applied_file) {
             tracing::warn!(
                 "could not record applied configuration in {}: {err}",
@@ -829,6 +836,17 @@ struct FunctionSync<'a> {
     /// What this tool last applied per function, to recognise fields an emulator drops.
     /// Shared by the functions being synced at once; held only to read or record.
     applied: std::sync::Mutex<AppliedConfigs>,
+    /// Functions whose alias was confirmed for their current code and configuration.
+    released: std::sync::Mutex<release::ReleasedRecord>,
+}
+
+/// The release record beside the applied-configuration record (same endpoint and region).
+fn released_path(applied_file: &std::path::Path) -> PathBuf {
+    let name = applied_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    applied_file.with_file_name(format!("released-{name}"))
 }
 
 impl FunctionSync<'_> {
@@ -968,8 +986,12 @@ impl FunctionSync<'_> {
         } else {
             release::Changed::No
         };
+        let confirmed = self.released.lock().is_ok_and(|r| r.confirmed(live));
+        if changed == release::Changed::No && confirmed {
+            return Ok(None);
+        }
         task.set_message(format!("function {name}: checking release alias"));
-        interrupt::race_while(
+        let outcome = interrupt::race_while(
             format!(
                 "publishing a version of function {name} (Lambda may or may not have published it)"
             ),
@@ -981,7 +1003,13 @@ impl FunctionSync<'_> {
                 changed,
             ),
         )
-        .await
+        .await?;
+        // Published now, or the alias already names a version: either way settled for the
+        // function as it is.
+        if let Ok(mut released) = self.released.lock() {
+            released.record(live);
+        }
+        Ok(outcome)
     }
 
     /// Send the configuration fields that differ (or, previewing, list them); fields this

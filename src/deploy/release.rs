@@ -69,6 +69,42 @@ pub enum Changed {
     No,
 }
 
+/// Per function ARN, the code and configuration its alias was last seen to name a published
+/// version of (or a version `rollback` chose while they stayed so). While a function still
+/// has them, a run that changed nothing does not even read the alias: a no-op stays as cheap
+/// as before releases existed. A fresh machine has no record and reads every alias once.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub(crate) struct ReleasedRecord {
+    functions: std::collections::BTreeMap<String, String>,
+}
+
+impl ReleasedRecord {
+    pub(crate) fn load(path: &std::path::Path) -> ReleasedRecord {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::atomic_write::write_atomically(path, &bytes)
+    }
+
+    fn state(live: &LiveFunction) -> String {
+        format!("{} {}", live.code_sha256, live.settings.fingerprint())
+    }
+
+    /// True when the alias was confirmed for the function exactly as `live` has it.
+    pub(crate) fn confirmed(&self, live: &LiveFunction) -> bool {
+        self.functions.get(&live.arn) == Some(&Self::state(live))
+    }
+
+    pub(crate) fn record(&mut self, live: &LiveFunction) {
+        self.functions.insert(live.arn.clone(), Self::state(live));
+    }
+}
+
 /// GetAlias, or `None` when the alias does not exist.
 pub(crate) async fn get_alias(
     lambda: &Client,
