@@ -475,6 +475,25 @@ mod tests {
     }
 
     #[test]
+    fn the_record_is_settled_only_for_the_same_code_and_configuration() {
+        let live = LiveFunction {
+            arn: "arn:fn".into(),
+            code_sha256: "a=".into(),
+            ..Default::default()
+        };
+        let mut record = ReleasedRecord::default();
+        assert!(!record.confirmed(&live));
+        record.record(&live);
+        assert!(record.confirmed(&live));
+        let mut new_code = live.clone();
+        new_code.code_sha256 = "b=".into();
+        assert!(!record.confirmed(&new_code));
+        let mut new_config = live.clone();
+        new_config.settings.memory = 512;
+        assert!(!record.confirmed(&new_config));
+    }
+
+    #[test]
     fn pruning_keeps_the_newest_and_every_aliased_version() {
         let all = versions(&["1", "2", "3", "4", "5", "6", "7"]);
         let aliased = BTreeSet::from(["2".to_string()]);
