@@ -352,3 +352,81 @@ mod mocked {
         assert_eq!(create.num_calls(), 1);
     }
 }
+
+/// A project with `n` one-file Node.js functions `fn-1` … `fn-n` in one stack.
+fn generated_project(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut params, mut resources, mut functions) = (String::new(), String::new(), String::new());
+    for i in 1..=n {
+        params.push_str(&format!(
+            "  Fn{i}FunctionName:\n    Type: String\n    Default: fn-{i}\n"
+        ));
+        resources.push_str(&format!(
+            "  Fn{i}Function:\n    Type: AWS::Lambda::Function\n    Properties:\n      FunctionName: !Ref Fn{i}FunctionName\n      Runtime: nodejs22.x\n      Handler: index.handler\n      Role: !GetAtt Role.Arn\n      Code:\n        ZipFile: \"exports.handler = async () => 'placeholder';\"\n"
+        ));
+        functions.push_str(&format!(
+            "  fn-{i}:\n    source: functions/fn-{i}\n    runtime: nodejs22.x\n    handler: index.handler\n    tracing: PassThrough\n"
+        ));
+        let src = dir.path().join(format!("functions/fn-{i}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("index.js"),
+            format!("exports.handler = async () => ({{ fn: {i} }});\n"),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/many.yaml"),
+        format!(
+            "AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n{params}Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Version: '2012-10-17'\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n{resources}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scorekeep-deploy.yaml"),
+        format!("project: many\nstacks:\n  - name: many\n    template: templates/many.yaml\nfunctions:\n{functions}"),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_functions_are_read_with_one_listing_and_all_released_together() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = generated_project(10);
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    run(&["up"]).assert().success();
+
+    // A no-op reads the ten functions with one ListFunctions, not ten GetFunctionConfiguration.
+    let before = moto().operations(region).len();
+    run(&["up"]).assert().success();
+    let ops = ops_since(region, before);
+    let lambda_reads: Vec<&String> = ops.iter().filter(|o| o.contains("/functions")).collect();
+    assert_eq!(lambda_reads, vec!["GET /2015-03-31/functions"], "{ops:?}");
+
+    for i in 1..=10 {
+        edit(
+            &dir.path().join(format!("functions/fn-{i}/index.js")),
+            "exports.handler",
+            "// release 2\nexports.handler",
+        );
+    }
+    let report = json(
+        run(&["update-functions", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["code"], "updated", "{f}");
+        assert_eq!(f["release"]["version"], "2", "{f}");
+    }
+    for i in 1..=10 {
+        assert_eq!(alias_version(&lambda, &format!("fn-{i}")).await, "2");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod beanstalk;
 pub(crate) mod concurrent;
 pub mod functions;
+pub(crate) mod prefetch;
 pub mod release;
 pub mod stack;
 
@@ -754,17 +755,6 @@ async fn sync_functions(
     journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     let applied_file = applied_path(project, clients);
-    let sync = FunctionSync {
-        clients,
-        project,
-        mode,
-        journal,
-        applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
-        released: std::sync::Mutex::new(release::ReleasedRecord::load(&released_path(
-            &applied_file,
-        ))),
-    };
-    // Functions are independent: their steps overlap, a bounded number at a time.
     let mut desired = Vec::new();
     for artifact in artifacts {
         let key = artifact.function.as_str();
@@ -775,6 +765,28 @@ async fn sync_functions(
             &clients.region,
         )?);
     }
+    let prefetched = if desired.len() >= prefetch::PREFETCH_MIN {
+        let names = desired.iter().map(|d| d.name.clone()).collect();
+        interrupt::race_while(
+            "listing functions",
+            prefetch::live_functions(&clients.lambda, &names),
+        )
+        .await?
+    } else {
+        BTreeMap::new()
+    };
+    let sync = FunctionSync {
+        clients,
+        project,
+        mode,
+        journal,
+        applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
+        released: std::sync::Mutex::new(release::ReleasedRecord::load(&released_path(
+            &applied_file,
+        ))),
+        prefetched,
+    };
+    // Functions are independent: their steps overlap, a bounded number at a time.
     let jobs: Vec<_> = artifacts
         .iter()
         .zip(&desired)
@@ -838,6 +850,8 @@ struct FunctionSync<'a> {
     applied: std::sync::Mutex<AppliedConfigs>,
     /// Functions whose alias was confirmed for their current code and configuration.
     released: std::sync::Mutex<release::ReleasedRecord>,
+    /// Functions already read by one listing (many functions), by Lambda name.
+    prefetched: BTreeMap<String, LiveFunction>,
 }
 
 /// The release record beside the applied-configuration record (same endpoint and region).
@@ -861,11 +875,16 @@ impl FunctionSync<'_> {
     ) -> anyhow::Result<FunctionResult> {
         interrupt::check()?;
         let task = reporter.task(format!("function {}: checking", desired.name));
-        let found = interrupt::race_while(
-            format!("reading function {}", desired.name),
-            functions::get_live(&self.clients.lambda, &desired.name),
-        )
-        .await?;
+        let found = match self.prefetched.get(&desired.name) {
+            Some(live) => Some(live.clone()),
+            None => {
+                interrupt::race_while(
+                    format!("reading function {}", desired.name),
+                    functions::get_live(&self.clients.lambda, &desired.name),
+                )
+                .await?
+            }
+        };
         let Some(live) = found else {
             task.finish(format!("function {}: missing", desired.name));
             return Err(missing_function(
