@@ -154,7 +154,12 @@ pub async fn release(
     };
     let version = publish(lambda, name, live).await?;
     point_alias(lambda, name, alias, &version, current.as_ref()).await?;
-    let pruned = prune(lambda, name, settings.keep_versions as usize).await?;
+    // Version numbers only grow: while the newest is at most `keep`, there is nothing to prune.
+    let keep = settings.keep_versions as usize;
+    let pruned = match version.parse::<usize>() {
+        Ok(n) if n <= keep => Vec::new(),
+        _ => prune(lambda, name, keep).await?,
+    };
     Ok(Some(ReleaseResult {
         alias: alias.to_string(),
         previous_version: current.map(|c| c.version),
