@@ -153,6 +153,13 @@ pub enum Command {
   scorekeep-deploy update-functions scorekeep-worker")]
     UpdateFunctions(UpdateFunctionsArgs),
 
+    /// Move the release alias back to the previous (or a given) version: no build, no upload,
+    /// no CloudFormation.
+    #[command(after_help = "Examples:
+  scorekeep-deploy rollback                    # every function's alias to its previous version
+  scorekeep-deploy rollback random-name --to 3")]
+    Rollback(RollbackArgs),
+
     /// Show stacks, outputs, functions and the Beanstalk environment.
     #[command(after_help = "Examples:
   scorekeep-deploy status
@@ -261,6 +268,16 @@ pub struct UpdateFunctionsArgs {
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Functions to roll back (default: all).
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+    /// The version to point the alias at (default: the one before the alias's version).
+    #[arg(long, value_name = "VERSION", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Args)]

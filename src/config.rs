@@ -64,6 +64,39 @@ pub struct Config {
     /// S3 bucket for bundles over Lambda's 50 MB direct-upload limit.
     #[serde(default)]
     pub artifact_bucket: Option<String>,
+    /// Published versions and the alias consumers invoke (issue 13).
+    #[serde(default)]
+    pub releases: ReleasesConfig,
+}
+
+/// How releases are kept: the alias that names the running version, and how many old
+/// versions stay available to `rollback`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ReleasesConfig {
+    /// The alias `up`/`update-functions` move and `rollback` moves back.
+    #[serde(default = "default_alias")]
+    pub alias: String,
+    /// Versions kept per function (older ones without an alias are deleted).
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: u32,
+}
+
+impl Default for ReleasesConfig {
+    fn default() -> Self {
+        ReleasesConfig {
+            alias: default_alias(),
+            keep_versions: default_keep_versions(),
+        }
+    }
+}
+
+fn default_alias() -> String {
+    "live".into()
+}
+
+fn default_keep_versions() -> u32 {
+    5
 }
 
 fn default_artifact_dir() -> PathBuf {
@@ -468,7 +501,37 @@ impl Project {
         for (key, f) in &self.config.functions {
             self.validate_function(key, f)?;
         }
+        self.validate_releases()?;
         self.validate_beanstalk()
+    }
+
+    /// Lambda's alias rules (1–128 letters, digits, `-`, `_`, not all digits, which would
+    /// read as a version), and at least one version kept.
+    fn validate_releases(&self) -> Result<(), ConfigError> {
+        let r = &self.config.releases;
+        let valid = (1..=128).contains(&r.alias.len())
+            && r.alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !r.alias.chars().all(|c| c.is_ascii_digit());
+        if !valid {
+            return Err(self.error_at(
+                &["releases".into(), "alias".into()],
+                format!("invalid alias name `{}`", r.alias),
+                Some(
+                    "1-128 letters, digits, hyphens or underscores, not only digits (e.g. `live`)"
+                        .into(),
+                ),
+            ));
+        }
+        if r.keep_versions == 0 {
+            return Err(self.error_at(
+                &["releases".into(), "keep_versions".into()],
+                "`keep_versions` must be at least 1".into(),
+                Some("the version the alias points at is always kept; 5 is the default".into()),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ fn main() {
             commands::update_functions::run(&ctx, args).map(|()| exit::OK)
         }
         Command::Status => commands::status::run(&ctx).map(|()| exit::OK),
+        Command::Rollback(args) => commands::rollback::run(&ctx, args).map(|()| exit::OK),
         Command::Down(args) => commands::down::run(&ctx, args).map(|()| exit::OK),
         Command::Invoke(args) => commands::invoke::run(&ctx, args),
         Command::Traces(args) => commands::traces::run(&ctx, args),
@@ -59,6 +60,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Up(_) => "up",
         Command::UpdateFunctions(_) => "update-functions",
         Command::Status => "status",
+        Command::Rollback(_) => "rollback",
         Command::Down(_) => "down",
         Command::Invoke(_) => "invoke",
         Command::Traces(_) => "traces",

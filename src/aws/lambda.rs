@@ -48,6 +48,9 @@ pub struct LiveFunction {
     pub code_sha256: String,
     pub last_update_status: String,
     pub state: String,
+    /// Guards PublishVersion against publishing a change made by someone else meanwhile.
+    #[serde(skip)]
+    pub revision_id: String,
     #[serde(flatten)]
     pub settings: FunctionSettings,
 }
@@ -78,6 +81,7 @@ fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
             .state()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
+        revision_id: c.revision_id().unwrap_or_default().to_string(),
         settings: FunctionSettings {
             runtime: c
                 .runtime()

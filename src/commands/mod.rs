@@ -5,6 +5,7 @@ pub mod down;
 pub mod invoke;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod status;
 pub mod traces;
 pub mod up;

@@ -184,6 +184,7 @@ mod tests {
             code_sha256: "abc".into(),
             last_update_status: "Successful".into(),
             state: "Active".into(),
+            revision_id: "rev".into(),
             settings: desired().settings,
         }
     }

@@ -2,7 +2,10 @@
 //! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
 
 pub mod beanstalk;
+pub(crate) mod concurrent;
 pub mod functions;
+pub(crate) mod prefetch;
+pub mod release;
 pub mod stack;
 pub(crate) mod status;
 
@@ -89,11 +92,14 @@ pub struct FunctionResult {
     pub unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The version published and where the release alias moved (`None`: nothing published).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<release::ReleaseResult>,
 }
 
 impl FunctionResult {
     fn changed(&self) -> bool {
-        self.code != Change::Unchanged || self.config != Change::Unchanged
+        self.code != Change::Unchanged || self.config != Change::Unchanged || self.release.is_some()
     }
 }
 
@@ -240,6 +246,9 @@ impl fmt::Display for DeployReport {
             for c in &func.config_changes {
                 writeln!(f, "  {c}")?;
             }
+            if let Some(r) = &func.release {
+                writeln!(f, "  {r}")?;
+            }
             for n in &func.notes {
                 writeln!(f, "  note: {n}")?;
             }
@@ -318,6 +327,7 @@ fn planned_steps(project: &Project, flow: Flow, keys: &[&str]) -> Vec<String> {
         let name = project.lambda_name(key);
         steps.push(format!("function {name} code"));
         steps.push(format!("function {name} configuration"));
+        steps.push(format!("function {name} release"));
     }
     if flow == Flow::Up {
         if let Some(eb) = &project.config.beanstalk {
@@ -636,6 +646,7 @@ fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<Fun
             config_changes: Vec::new(),
             unconfirmed_fields: Vec::new(),
             notes: vec!["its stack does not exist yet".into()],
+            release: None,
         })
         .collect()
 }
@@ -743,39 +754,69 @@ async fn sync_functions(
     journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     let applied_file = applied_path(project, clients);
-    let mut sync = FunctionSync {
+    let mut desired = Vec::new();
+    for artifact in artifacts {
+        let key = artifact.function.as_str();
+        desired.push(functions::desired_function(
+            project,
+            key,
+            outputs,
+            &clients.region,
+        )?);
+    }
+    let prefetched = if desired.len() >= prefetch::PREFETCH_MIN {
+        let names = desired.iter().map(|d| d.name.clone()).collect();
+        interrupt::race_while(
+            "listing functions",
+            prefetch::live_functions(&clients.lambda, &names),
+        )
+        .await?
+    } else {
+        BTreeMap::new()
+    };
+    let sync = FunctionSync {
         clients,
         project,
         mode,
         journal,
-        applied: AppliedConfigs::load(&applied_file),
+        applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
+        released: std::sync::Mutex::new(release::ReleasedRecord::load(&released_path(
+            &applied_file,
+        ))),
+        prefetched,
     };
-    let mut results = Vec::new();
-    for artifact in artifacts {
-        let key = artifact.function.as_str();
-        let desired = functions::desired_function(project, key, outputs, &clients.region)?;
-        interrupt::check()?;
-        let task = reporter.task(format!("function {}: checking", desired.name));
-        let found = interrupt::race_while(
-            format!("reading function {}", desired.name),
-            lambda::get_live(&clients.lambda, &desired.name),
+    // Functions are independent: their steps overlap, a bounded number at a time.
+    let jobs: Vec<_> = artifacts
+        .iter()
+        .zip(&desired)
+        .map(|(artifact, desired)| sync.check_and_sync(reporter, rendered, artifact, desired))
+        .collect();
+    let results = concurrent::run_bounded(jobs).await;
+    let labels: Vec<String> = desired
+        .iter()
+        .map(|d| function_label(&d.key, &d.name))
+        .collect();
+    let results = concurrent::combine(&labels, results, |r: &FunctionResult| {
+        format!(
+            "code {}, configuration {}",
+            r.code.code_text(),
+            r.config.config_text()
         )
-        .await?;
-        let Some(live) = found else {
-            task.finish(format!("function {}: missing", desired.name));
-            return Err(missing_function(clients, rendered, key, &desired.name));
-        };
-        results.push(sync.one(artifact, &desired, live, task).await?);
-    }
+    });
     if mode == Mode::Apply {
-        if let Err(err) = sync.applied.save(&applied_file) {
+        let applied = sync.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let released = sync.released.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = released.save(&released_path(&applied_file)) {
+            tracing::warn!("could not record confirmed release aliases: {err}");
+        }
+        if let Err(err) = applied.save(&applied_file) {
             tracing::warn!(
                 "could not record applied configuration in {}: {err}",
                 applied_file.display()
             );
         }
     }
-    Ok(results)
+    results
 }
 
 /// A function its stack should have created is missing: name that stack, so the fix is clear.
@@ -809,13 +850,60 @@ struct FunctionSync<'a> {
     mode: Mode,
     journal: &'a Journal,
     /// What this tool last applied per function, to recognise fields an emulator drops.
-    applied: AppliedConfigs,
+    /// Shared by the functions being synced at once; held only to read or record.
+    applied: std::sync::Mutex<AppliedConfigs>,
+    /// Functions whose alias was confirmed for their current code and configuration.
+    released: std::sync::Mutex<release::ReleasedRecord>,
+    /// Functions already read by one listing (many functions), by Lambda name.
+    prefetched: BTreeMap<String, LiveFunction>,
+}
+
+/// The release record beside the applied-configuration record (same endpoint and region).
+fn released_path(applied_file: &std::path::Path) -> PathBuf {
+    let name = applied_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    applied_file.with_file_name(format!("released-{name}"))
 }
 
 impl FunctionSync<'_> {
+    /// Read one function from Lambda, then sync it; a function its stack should have created
+    /// and that is missing is an error naming that stack.
+    async fn check_and_sync(
+        &self,
+        reporter: &Reporter,
+        rendered: &[RenderedStack],
+        artifact: &Artifact,
+        desired: &DesiredFunction,
+    ) -> anyhow::Result<FunctionResult> {
+        interrupt::check()?;
+        let task = reporter.task(format!("function {}: checking", desired.name));
+        let found = match self.prefetched.get(&desired.name) {
+            Some(live) => Some(live.clone()),
+            None => {
+                interrupt::race_while(
+                    format!("reading function {}", desired.name),
+                    lambda::get_live(&self.clients.lambda, &desired.name),
+                )
+                .await?
+            }
+        };
+        let Some(live) = found else {
+            task.finish(format!("function {}: missing", desired.name));
+            return Err(missing_function(
+                self.clients,
+                rendered,
+                &artifact.function,
+                &desired.name,
+            ));
+        };
+        self.one(artifact, desired, live, task).await
+    }
+
     /// One function: its code, then its configuration, each journaled once decided.
     async fn one(
-        &mut self,
+        &self,
         artifact: &Artifact,
         desired: &DesiredFunction,
         live: LiveFunction,
@@ -832,17 +920,31 @@ impl FunctionSync<'_> {
             config_changes: Vec::new(),
             unconfirmed_fields: Vec::new(),
             notes: Vec::new(),
+            release: None,
         };
         let live = self.code(artifact, name, live, &mut result, &task).await?;
         self.journal
             .done(&format!("function {name} code"), result.code.code_text());
         interrupt::check()?;
-        self.configuration(desired, live, &mut result, &task)
+        let live = self
+            .configuration(desired, live, &mut result, &task)
             .await?;
         self.journal.done(
             &format!("function {name} configuration"),
             result.config.config_text(),
         );
+        if self.mode == Mode::Apply {
+            interrupt::check()?;
+            result.release = self.release(name, &live, &result, &task).await?;
+            let what = result
+                .release
+                .as_ref()
+                .map(|r| format!("version {}", r.version));
+            self.journal.done(
+                &format!("function {name} release"),
+                what.unwrap_or_else(|| "nothing to publish".into()),
+            );
+        }
         task.finish(format!(
             "function {name}: code {}, configuration {}",
             result.code.code_text(),
@@ -889,29 +991,74 @@ impl FunctionSync<'_> {
         Ok(live)
     }
 
+    /// Publish a version and move the release alias when code or configuration changed
+    /// (or the alias is missing or on `$LATEST`); racing Ctrl-C.
+    async fn release(
+        &self,
+        name: &str,
+        live: &LiveFunction,
+        result: &FunctionResult,
+        task: &Task,
+    ) -> anyhow::Result<Option<release::ReleaseResult>> {
+        let changed = if result.changed() {
+            release::Changed::Yes
+        } else {
+            release::Changed::No
+        };
+        let confirmed = self.released.lock().is_ok_and(|r| r.confirmed(live));
+        if changed == release::Changed::No && confirmed {
+            return Ok(None);
+        }
+        task.set_message(format!("function {name}: checking release alias"));
+        let outcome = interrupt::race_while(
+            format!(
+                "publishing a version of function {name} (Lambda may or may not have published it)"
+            ),
+            release::release(
+                &self.clients.lambda,
+                live,
+                name,
+                &self.project.config.releases,
+                changed,
+            ),
+        )
+        .await?;
+        // Published now, or the alias already names a version: either way settled for the
+        // function as it is.
+        if let Ok(mut released) = self.released.lock() {
+            released.record(live);
+        }
+        Ok(outcome)
+    }
+
     /// Send the configuration fields that differ (or, previewing, list them); fields this
     /// tool already applied and the endpoint does not store are noted, not sent again.
+    /// Returns the function as Lambda has it afterwards.
     async fn configuration(
-        &mut self,
+        &self,
         desired: &DesiredFunction,
         live: LiveFunction,
         result: &mut FunctionResult,
         task: &Task,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<LiveFunction> {
         let name = desired.name.as_str();
         let changes = functions::config_changes(&live.settings, &desired.settings);
         if changes.is_empty() {
-            return Ok(());
+            return Ok(live);
         }
-        if self.applied.already_applied(&live, desired) {
+        let already = self
+            .applied
+            .lock()
+            .is_ok_and(|a| a.already_applied(&live, desired));
+        if already {
             // Said once for all functions in the report, not once per function.
             result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
-            return Ok(());
+            return Ok(live);
         }
         result.config_changes = changes.clone();
         if self.mode == Mode::Preview {
             result.config = Change::WouldUpdate;
-            return Ok(());
+            return Ok(live);
         }
         task.set_message(format!("function {name}: updating configuration"));
         let live = interrupt::race_while(
@@ -924,9 +1071,11 @@ impl FunctionSync<'_> {
             ),
         )
         .await?;
-        self.applied.record(&live, desired);
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.record(&live, desired);
+        }
         result.config = Change::Updated;
-        Ok(())
+        Ok(live)
     }
 }
 

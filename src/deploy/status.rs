@@ -42,6 +42,9 @@ pub struct FunctionStatus {
     /// Configuration fields whose live value is not the config's (empty when in sync, or when
     /// the config cannot be resolved because the stack outputs are missing).
     pub drift: Vec<functions::ConfigChange>,
+    /// The release alias and the versions behind it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::deploy::release::ReleaseStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,6 +123,9 @@ impl fmt::Display for StatusReport {
                             env.join(", ")
                         )?;
                     }
+                    if let Some(r) = &func.release {
+                        writeln!(f, "  {r}")?;
+                    }
                 }
             }
         }
@@ -197,7 +203,15 @@ async fn function_status(
         (Some(l), Ok(desired)) => functions::config_changes(&l.settings, &desired.settings),
         _ => Vec::new(),
     };
+    let release = match &live {
+        Some(_) => Some(
+            crate::deploy::release::status(&clients.lambda, &name, &project.config.releases.alias)
+                .await?,
+        ),
+        None => None,
+    };
     Ok(FunctionStatus {
+        release,
         drift,
         function: key.to_string(),
         exists: live.is_some(),

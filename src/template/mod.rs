@@ -109,6 +109,9 @@ pub fn parameter_prefix(function_key: &str) -> String {
         .collect()
 }
 
+/// The template parameter that receives `releases.alias` from the config.
+pub const RELEASE_ALIAS_PARAMETER: &str = "ReleaseAlias";
+
 /// The template parameters a function's settings supply, by parameter name.
 pub fn function_parameters(
     project: &Project,
@@ -174,6 +177,12 @@ fn supplied_values(
                 supplied.insert(name, value);
             }
         }
+    }
+    // The release alias's name, for templates that target the alias (issue 13).
+    if declared.iter().any(|d| d == RELEASE_ALIAS_PARAMETER) {
+        let alias = project.config.releases.alias.as_str();
+        supplied.insert(RELEASE_ALIAS_PARAMETER.into(), Value::from(alias));
+        origins.insert(RELEASE_ALIAS_PARAMETER.into(), vec!["releases".into()]);
     }
     for (name, value) in &stack.parameters {
         let at: Vec<PathSegment> = vec![

@@ -20,3 +20,4 @@ fn task() -> scorekeep_deploy::report::Task {
 mod cloudformation;
 mod elastic_beanstalk;
 mod lambda;
+mod releases;

@@ -1,0 +1,300 @@
+//! Releases (issue 13) against a real moto server: `up` publishes version 1 and points the
+//! alias `live` at it, a code edit publishes 2, `rollback` moves the alias back with Lambda
+//! calls only, a configuration-only change publishes a version, a no-op publishes nothing,
+//! and old versions are pruned. Requests are read from moto's own request recorder.
+//!
+//! moto 5.2.5 accepts PublishVersion's `CodeSha256`/`RevisionId` but never checks them, so
+//! the guard against publishing someone else's change is checked with aws-smithy-mocks below.
+
+use crate::util::{
+    edit, moto, moto_cli, project_copy, sdk_config, skip_emulator, stdout_json, unique_region,
+    CONFIG,
+};
+
+async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("alias live of {function}: {e:?}"))
+        .function_version()
+        .unwrap()
+        .to_string()
+}
+
+async fn published(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
+    let out = lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    out.versions()
+        .iter()
+        .filter_map(|v| v.version().map(String::from))
+        .filter(|v| v != "$LATEST")
+        .collect()
+}
+
+/// The operations a command made: moto's log for `region` past `before` entries.
+fn ops_since(region: &str, before: usize) -> Vec<String> {
+    moto().operations(region)[before..].to_vec()
+}
+
+fn is_publish(op: &str) -> bool {
+    op.starts_with("POST /2015-03-31/functions/") && op.ends_with("/versions")
+}
+
+fn is_alias_write(op: &str) -> bool {
+    op.contains("/aliases") && (op.starts_with("PUT ") || op.starts_with("POST "))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_publishes_1_update_publishes_2_rollback_moves_back_and_a_no_op_publishes_nothing() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+
+    // `up`: version 1 of each function, alias live -> 1.
+    let report = stdout_json(
+        run(&["up", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["release"]["version"], "1", "{f}");
+        assert_eq!(f["release"]["alias"], "live", "{f}");
+    }
+    for function in ["random-name", "scorekeep-worker"] {
+        assert_eq!(alias_version(&lambda, function).await, "1");
+        assert_eq!(published(&lambda, function).await, vec!["1"]);
+    }
+
+    // A no-op `up` publishes nothing and moves no alias.
+    let before = moto().operations(region).len();
+    run(&["up"]).assert().success();
+    let ops = ops_since(region, before);
+    assert!(
+        !ops.iter().any(|o| is_publish(o) || is_alias_write(o)),
+        "no-op up wrote releases: {ops:?}"
+    );
+
+    // Edit random-name: update-functions publishes 2 and moves live; the worker stays on 1.
+    // A code change (the bundle is minified: a comment would not change it).
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "'use strict';",
+        "'use strict';\nexports.release = 2;",
+    );
+    let report = stdout_json(
+        run(&["update-functions", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let rn = &report["functions"][0];
+    assert_eq!(rn["name"], "random-name");
+    assert_eq!(rn["release"]["version"], "2", "{rn}");
+    assert_eq!(rn["release"]["previous_version"], "1", "{rn}");
+    assert!(report["functions"][1].get("release").is_none(), "{report}");
+    assert_eq!(alias_version(&lambda, "random-name").await, "2");
+    assert_eq!(alias_version(&lambda, "scorekeep-worker").await, "1");
+
+    // rollback: live back to 1, with Lambda reads and one UpdateAlias only.
+    let before = moto().operations(region).len();
+    let out = run(&["rollback", "random-name", "--output", "json"])
+        .assert()
+        .success();
+    let report = stdout_json(out.get_output());
+    let ops = ops_since(region, before);
+    assert_eq!(alias_version(&lambda, "random-name").await, "1");
+    assert_eq!(report["functions"][0]["from_version"], "2");
+    assert_eq!(report["functions"][0]["to_version"], "1");
+    assert_eq!(report["functions"][0]["latest_differs"], true, "{report}");
+    assert!(
+        ops.iter()
+            .all(|o| o.contains("/2015-03-31/functions/random-name")),
+        "rollback called more than Lambda for random-name: {ops:?}"
+    );
+    assert_eq!(
+        ops.iter()
+            .filter(|o| o.starts_with("PUT "))
+            .collect::<Vec<_>>(),
+        vec!["PUT /2015-03-31/functions/random-name/aliases/live"],
+        "{ops:?}"
+    );
+    eprintln!(
+        "rollback took {} ms in {} requests",
+        report["elapsed_ms"],
+        ops.len()
+    );
+    let text = run(&["rollback", "random-name", "--to", "2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&text).contains("alias live 1 -> 2"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+
+    // After a rollback, a no-op `up` leaves the alias where the rollback put it.
+    run(&["rollback", "random-name"]).assert().success();
+    run(&["up"]).assert().success();
+    assert_eq!(alias_version(&lambda, "random-name").await, "1");
+
+    // `status` names the alias, its version and says $LATEST runs other code.
+    let status = run(&["status"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let status = String::from_utf8_lossy(&status);
+    assert!(status.contains("alias live -> version 1"), "{status}");
+    assert!(status.contains("$LATEST has other code"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_only_change_publishes_and_old_versions_are_pruned() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    edit(dir.path(), CONFIG, "keep_versions: 5", "keep_versions: 2");
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    run(&["up"]).assert().success();
+
+    // Two memory changes, no code change: each publishes a version and moves the alias.
+    // (Only two: moto 5.2.5 numbers a new version len(versions)+1, so after a prune it would
+    // reuse a number; Lambda never does.)
+    for (n, (from, to)) in [("128", "192"), ("192", "256")].iter().enumerate() {
+        edit(
+            dir.path(),
+            CONFIG,
+            &format!("memory: {from}\n    timeout: 10"),
+            &format!("memory: {to}\n    timeout: 10"),
+        );
+        let report = stdout_json(
+            run(&["update-functions", "random-name", "--output", "json"])
+                .assert()
+                .success()
+                .get_output(),
+        );
+        let f = &report["functions"][0];
+        assert_eq!(f["code"], "unchanged", "{f}");
+        assert_eq!(f["config"], "updated", "{f}");
+        assert_eq!(f["release"]["version"], (n + 2).to_string(), "{f}");
+    }
+    assert_eq!(alias_version(&lambda, "random-name").await, "3");
+    // keep_versions: 2 keeps 2 and 3; 1 had no alias left and was deleted.
+    assert_eq!(published(&lambda, "random-name").await, vec!["2", "3"]);
+    let got = lambda
+        .get_function_configuration()
+        .function_name("random-name")
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.memory_size(), Some(256));
+
+    // Rolling back past the oldest kept version is refused, naming the function.
+    run(&["rollback", "random-name"]).assert().success();
+    let out = run(&["rollback", "random-name"]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("random-name") && stderr.contains("no version older than 2"),
+        "{stderr}"
+    );
+}
+
+/// A project with `n` one-file Node.js functions `fn-1` … `fn-n` in one stack.
+fn generated_project(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut params, mut resources, mut functions) = (String::new(), String::new(), String::new());
+    for i in 1..=n {
+        params.push_str(&format!(
+            "  Fn{i}FunctionName:\n    Type: String\n    Default: fn-{i}\n"
+        ));
+        resources.push_str(&format!(
+            "  Fn{i}Function:\n    Type: AWS::Lambda::Function\n    Properties:\n      FunctionName: !Ref Fn{i}FunctionName\n      Runtime: nodejs22.x\n      Handler: index.handler\n      Role: !GetAtt Role.Arn\n      Code:\n        ZipFile: \"exports.handler = async () => 'placeholder';\"\n"
+        ));
+        functions.push_str(&format!(
+            "  fn-{i}:\n    source: functions/fn-{i}\n    runtime: nodejs22.x\n    handler: index.handler\n    tracing: PassThrough\n"
+        ));
+        let src = dir.path().join(format!("functions/fn-{i}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("index.js"),
+            format!("exports.handler = async () => ({{ fn: {i} }});\n"),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/many.yaml"),
+        format!(
+            "AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n{params}Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Version: '2012-10-17'\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n{resources}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scorekeep-deploy.yaml"),
+        format!("project: many\nstacks:\n  - name: many\n    template: templates/many.yaml\nfunctions:\n{functions}"),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_functions_are_read_with_one_listing_and_all_released_together() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = generated_project(10);
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    run(&["up"]).assert().success();
+
+    // A no-op reads the ten functions with one ListFunctions, not ten GetFunctionConfiguration.
+    let before = moto().operations(region).len();
+    run(&["up"]).assert().success();
+    let ops = ops_since(region, before);
+    let lambda_reads: Vec<&String> = ops.iter().filter(|o| o.contains("/functions")).collect();
+    assert_eq!(lambda_reads, vec!["GET /2015-03-31/functions"], "{ops:?}");
+
+    for i in 1..=10 {
+        edit(
+            dir.path(),
+            &format!("functions/fn-{i}/index.js"),
+            "exports.handler",
+            "exports.release = 2;\nexports.handler",
+        );
+    }
+    let report = stdout_json(
+        run(&["update-functions", "--output", "json"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["code"], "updated", "{f}");
+        assert_eq!(f["release"]["version"], "2", "{f}");
+    }
+    for i in 1..=10 {
+        assert_eq!(alias_version(&lambda, &format!("fn-{i}")).await, "2");
+    }
+}
