@@ -39,16 +39,17 @@ async fn a_function_changed_by_someone_else_is_not_published() {
         revision_id: "r1".into(),
         ..Default::default()
     };
-    let err = release::release(
-        &lambda,
-        &live,
-        "random-name",
-        &ReleasesConfig::default(),
-        Changed::Yes,
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = scorekeep_deploy::error::render(
+        release::release(
+            &lambda,
+            &live,
+            "random-name",
+            &ReleasesConfig::default(),
+            Changed::Yes,
+        )
+        .await
+        .unwrap_err(),
+    );
     assert!(err.contains("function random-name: not published"), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(publish.num_calls(), 1);
