@@ -7,7 +7,9 @@ pub(crate) mod beanstalk;
 pub mod calls;
 pub(crate) mod cfn;
 pub mod lambda;
+pub(crate) mod lambda_list;
 pub mod timeouts;
+pub(crate) mod versions;
 
 use std::sync::OnceLock;
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::aws::versions;
 use crate::cli::RollbackArgs;
 use crate::context::Context;
 use crate::deploy::concurrent::{combine, run_bounded};
@@ -127,10 +128,10 @@ async fn one(
     alias: &str,
     to: Option<&str>,
 ) -> anyhow::Result<FunctionRollback> {
-    let current = release::get_alias(lambda, name, alias).await?.ok_or_else(|| {
+    let current = versions::get_alias(lambda, name, alias).await?.ok_or_else(|| {
         anyhow::Error::from(crate::error::Problem::failure(format!("function {name}: alias {alias} does not exist, so there is nothing to roll back")).hint(format!("`scorekeep-deploy up` or `update-functions {key}` publishes a version and creates it")))
     })?;
-    let (versions, latest_sha) = release::list_versions(lambda, name).await?;
+    let (versions, latest_sha) = versions::list_versions(lambda, name).await?;
     let target = release::rollback_target(&versions, &current.version, to).map_err(|why| {
         anyhow::Error::from(
             crate::error::Problem::failure(format!(
@@ -140,7 +141,7 @@ async fn one(
             .hint("`scorekeep-deploy status` lists the versions; pass one with --to"),
         )
     })?;
-    release::point_alias(lambda, name, alias, &target, Some(&current)).await?;
+    versions::point_alias(lambda, name, alias, &target, Some(&current)).await?;
     let code_sha256 = sha_of(&versions, &target);
     Ok(FunctionRollback {
         function: key.to_string(),

@@ -4,7 +4,6 @@
 pub mod beanstalk;
 pub(crate) mod concurrent;
 pub mod functions;
-pub(crate) mod prefetch;
 pub mod release;
 pub mod stack;
 pub(crate) mod status;
@@ -764,11 +763,11 @@ async fn sync_functions(
             &clients.region,
         )?);
     }
-    let prefetched = if desired.len() >= prefetch::PREFETCH_MIN {
+    let prefetched = if desired.len() >= crate::aws::lambda_list::PREFETCH_MIN {
         let names = desired.iter().map(|d| d.name.clone()).collect();
         interrupt::race_while(
             "listing functions",
-            prefetch::live_functions(&clients.lambda, &names),
+            crate::aws::lambda_list::live_functions(&clients.lambda, &names),
         )
         .await?
     } else {

@@ -10,7 +10,7 @@ use aws_sdk_lambda::Client;
 
 use crate::aws::explain;
 
-use super::functions::{FunctionSettings, LiveFunction};
+use super::lambda::{FunctionSettings, LiveFunction};
 
 /// From this many functions on, listing beats reading each.
 pub(crate) const PREFETCH_MIN: usize = 10;
