@@ -25,6 +25,8 @@ pub struct FunctionSettings {
     pub memory: i32,
     pub timeout: i32,
     pub tracing: String,
+    /// Layer version ARNs (AWS's OpenTelemetry layer with `tracing_sdk: otel-layer`).
+    pub layers: Vec<String>,
     /// Not serialized: values may be secrets.
     #[serde(skip)]
     pub environment: BTreeMap<String, String>,
@@ -39,7 +41,8 @@ impl FunctionSettings {
             self.memory,
             self.timeout,
             self.tracing,
-            self.environment
+            self.environment,
+            self.layers
         ]);
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
@@ -96,6 +99,7 @@ pub fn desired_function(
         })?;
         environment.insert(var.clone(), resolved);
     }
+    let layers = otel_layer_settings(key, f, region, &mut environment)?;
     Ok(DesiredFunction {
         key: key.to_string(),
         name: project.lambda_name(key).to_string(),
@@ -105,9 +109,28 @@ pub fn desired_function(
             memory: f.memory as i32,
             timeout: f.timeout as i32,
             tracing: f.tracing.as_str().to_string(),
+            layers,
             environment,
         },
     })
+}
+
+/// With `tracing_sdk: otel-layer`: AWS's OpenTelemetry layer for the region and the exec
+/// wrapper variable that starts the runtime through it. Otherwise no layer.
+fn otel_layer_settings(
+    key: &str,
+    f: &crate::config::FunctionConfig,
+    region: &str,
+    environment: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Vec<String>> {
+    if f.tracing_sdk != crate::config::TracingSdk::OtelLayer {
+        return Ok(Vec::new());
+    }
+    let arn = crate::otel_layer::layer_arn(key, f.language(), region, f.architecture)
+        .map_err(|e| anyhow::Error::new(crate::exit::UsageError(e.to_string())))?;
+    let (var, value) = crate::otel_layer::EXEC_WRAPPER;
+    environment.insert(var.into(), value.into());
+    Ok(vec![arn.to_string()])
 }
 
 /// Every field where the live function differs from the desired one.
@@ -135,6 +158,7 @@ pub fn config_changes(live: &FunctionSettings, desired: &FunctionSettings) -> Ve
         desired.timeout.to_string(),
     );
     field("tracing", live.tracing.clone(), desired.tracing.clone());
+    field("layers", live.layers.join(","), desired.layers.join(","));
     let keys: std::collections::BTreeSet<&String> = live
         .environment
         .keys()
@@ -244,6 +268,11 @@ fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
                 .and_then(|t| t.mode())
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_else(|| "PassThrough".into()),
+            layers: c
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn().map(String::from))
+                .collect(),
             environment: c
                 .environment()
                 .and_then(|e| e.variables())
@@ -380,6 +409,9 @@ pub async fn update_configuration(
                         .build(),
                 );
             }
+            if has("layers") {
+                request = request.set_layers(Some(desired.layers.clone()));
+            }
             if has("environment") {
                 // Lambda replaces the whole map, so send all of it.
                 request = request.environment(
@@ -409,6 +441,7 @@ mod tests {
                 memory: 128,
                 timeout: 10,
                 tracing: "Active".into(),
+                layers: Vec::new(),
                 environment: BTreeMap::from([("TOPIC_ARN".into(), "arn:topic".into())]),
             },
         }

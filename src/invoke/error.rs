@@ -26,6 +26,9 @@ pub(crate) enum InvokeError {
     #[error("--env `{arg}` is not KEY=VALUE\n  hint: write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)")]
     BadEnvArg { arg: String },
 
+    #[error("function `{function}` has `tracing_sdk: otel-layer`: its OpenTelemetry SDK and exec wrapper come from AWS's Lambda layer, which exists only in Lambda, so it cannot run locally\n  hint: set `tracing_sdk: otel` (the same OpenTelemetry tracing, bundled) to run it with invoke --local, or invoke the deployed function")]
+    OtelLayer { function: String },
+
     #[error("--timeout 0: the handler would be killed before it starts\n  hint: pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout")]
     BadTimeout,
 
@@ -93,6 +96,7 @@ impl InvokeError {
                 | InvokeError::EventRead { .. }
                 | InvokeError::BadEnvArg { .. }
                 | InvokeError::BadTimeout
+                | InvokeError::OtelLayer { .. }
                 | InvokeError::TraceOutDir { .. }
                 | InvokeError::MissingEnvironment { .. }
                 | InvokeError::InterpreterNotFound { .. }
