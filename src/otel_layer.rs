@@ -17,22 +17,86 @@ pub(crate) const EXEC_WRAPPER: (&str, &str) = ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/
 
 /// Region → (Node.js layer, Python layer); `None` where no version is recorded here.
 const LAYERS: &[(&str, Option<&str>, Option<&str>)] = &[
-    ("ap-northeast-1", Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:16"), Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("ap-northeast-2", None, Some("arn:aws:lambda:ap-northeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("ap-south-1", None, Some("arn:aws:lambda:ap-south-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("ap-southeast-1", Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"), Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:15")),
-    ("ap-southeast-2", Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroJs:14"), Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("ca-central-1", None, Some("arn:aws:lambda:ca-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("eu-central-1", Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroJs:10"), Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("eu-north-1", None, Some("arn:aws:lambda:eu-north-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("eu-west-1", None, Some("arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("eu-west-2", None, Some("arn:aws:lambda:eu-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("eu-west-3", Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroJs:14"), Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("sa-east-1", None, Some("arn:aws:lambda:sa-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("us-east-1", Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:7"), Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:19")),
-    ("us-east-2", None, Some("arn:aws:lambda:us-east-2:615299751070:layer:AWSOpenTelemetryDistroPython:16")),
-    ("us-west-1", None, Some("arn:aws:lambda:us-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:23")),
-    ("us-west-2", None, Some("arn:aws:lambda:us-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:23")),
+    (
+        "ap-northeast-1",
+        Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:16"),
+        Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "ap-northeast-2",
+        None,
+        Some("arn:aws:lambda:ap-northeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "ap-south-1",
+        None,
+        Some("arn:aws:lambda:ap-south-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "ap-southeast-1",
+        Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
+        Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:15"),
+    ),
+    (
+        "ap-southeast-2",
+        Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroJs:14"),
+        Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "ca-central-1",
+        None,
+        Some("arn:aws:lambda:ca-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "eu-central-1",
+        Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroJs:10"),
+        Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "eu-north-1",
+        None,
+        Some("arn:aws:lambda:eu-north-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "eu-west-1",
+        None,
+        Some("arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "eu-west-2",
+        None,
+        Some("arn:aws:lambda:eu-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "eu-west-3",
+        Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroJs:14"),
+        Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "sa-east-1",
+        None,
+        Some("arn:aws:lambda:sa-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "us-east-1",
+        Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:7"),
+        Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:19"),
+    ),
+    (
+        "us-east-2",
+        None,
+        Some("arn:aws:lambda:us-east-2:615299751070:layer:AWSOpenTelemetryDistroPython:16"),
+    ),
+    (
+        "us-west-1",
+        None,
+        Some("arn:aws:lambda:us-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:23"),
+    ),
+    (
+        "us-west-2",
+        None,
+        Some("arn:aws:lambda:us-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:23"),
+    ),
 ];
 
 /// No layer recorded for a function's language in a region.
@@ -59,7 +123,11 @@ pub(crate) fn layer_arn(
     if let Some(arn) = LAYERS.iter().find(|r| r.0 == region).and_then(pick) {
         return Ok(arn);
     }
-    let known: Vec<&str> = LAYERS.iter().filter(|r| pick(r).is_some()).map(|r| r.0).collect();
+    let known: Vec<&str> = LAYERS
+        .iter()
+        .filter(|r| pick(r).is_some())
+        .map(|r| r.0)
+        .collect();
     Err(NoLayer {
         function: function.to_string(),
         language: match language {
@@ -80,7 +148,10 @@ mod tests {
         for arch in [Architecture::X86_64, Architecture::Arm64] {
             let js = layer_arn("f", Language::Node, "us-east-1", arch).unwrap();
             let py = layer_arn("f", Language::Python, "us-east-1", arch).unwrap();
-            assert!(js.starts_with("arn:aws:lambda:us-east-1:") && js.contains(":layer:AWSOpenTelemetryDistroJs:"));
+            assert!(
+                js.starts_with("arn:aws:lambda:us-east-1:")
+                    && js.contains(":layer:AWSOpenTelemetryDistroJs:")
+            );
             assert!(py.contains(":layer:AWSOpenTelemetryDistroPython:"));
         }
     }
@@ -89,14 +160,23 @@ mod tests {
     fn every_arn_is_in_its_own_region() {
         for (region, js, py) in LAYERS {
             for arn in [js, py].into_iter().flatten() {
-                assert!(arn.starts_with(&format!("arn:aws:lambda:{region}:")), "{arn}");
+                assert!(
+                    arn.starts_with(&format!("arn:aws:lambda:{region}:")),
+                    "{arn}"
+                );
             }
         }
     }
 
     #[test]
     fn a_region_without_a_layer_is_named_with_the_alternatives() {
-        let e = layer_arn("random-name", Language::Node, "eu-south-2", Architecture::Arm64).unwrap_err();
+        let e = layer_arn(
+            "random-name",
+            Language::Node,
+            "eu-south-2",
+            Architecture::Arm64,
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert!(text.contains("for region eu-south-2"), "{text}");
         assert!(text.contains("function `random-name`"), "{text}");

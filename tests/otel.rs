@@ -11,7 +11,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{cli, moto, moto_cli, project_copy, repo_root, skip_emulator, unique_region, venv_bin};
+use common::{
+    cli, moto, moto_cli, project_copy, repo_root, skip_emulator, unique_region, venv_bin,
+};
 use serde_json::{json, Value};
 
 fn stdout_json(output: &std::process::Output) -> Value {
@@ -44,8 +46,11 @@ fn use_sdk(dir: &Path, sdk: &str) {
     let path = dir.join("scorekeep-deploy.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("tracing_sdk: xray"), "{text}");
-    std::fs::write(&path, text.replace("tracing_sdk: xray", &format!("tracing_sdk: {sdk}")))
-        .unwrap();
+    std::fs::write(
+        &path,
+        text.replace("tracing_sdk: xray", &format!("tracing_sdk: {sdk}")),
+    )
+    .unwrap();
 }
 
 fn up(dir: &Path, region: &str) -> Value {
@@ -56,7 +61,11 @@ fn up(dir: &Path, region: &str) -> Value {
 }
 
 fn invoke_local(dir: &Path, region: &str, function: &str, extra: &[&str]) -> Value {
-    let mut cmd = moto_cli(dir, region, &["invoke", "--local", function, "--output", "json"]);
+    let mut cmd = moto_cli(
+        dir,
+        region,
+        &["invoke", "--local", function, "--output", "json"],
+    );
     cmd.args(extra);
     if let Some(root) = pyenv_root() {
         cmd.env("PYENV_ROOT", root);
@@ -96,7 +105,12 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
         dir.path(),
         region,
         "random-name",
-        &["--event", r#"{"userid":"u-1"}"#, "--trace-out", trace_out.to_str().unwrap()],
+        &[
+            "--event",
+            r#"{"userid":"u-1"}"#,
+            "--trace-out",
+            trace_out.to_str().unwrap(),
+        ],
     );
     assert!(report["error"].is_null(), "{report:#}");
     let name = report["result"]["name"].as_str().expect("a name");
@@ -106,7 +120,10 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
         .iter()
         .find(|n| n["name"] == "annotations")
         .unwrap_or_else(|| panic!("no annotations span: {report:#}"));
-    assert_eq!(annotations["annotations"], json!({"Name": name, "UserID": "u-1"}));
+    assert_eq!(
+        annotations["annotations"],
+        json!({"Name": name, "UserID": "u-1"})
+    );
     assert_eq!(annotations["orphan"], false, "{report:#}");
     let publish = all
         .iter()
@@ -114,7 +131,10 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
         .unwrap_or_else(|| panic!("no SNS Publish span: {report:#}"));
     assert_eq!(publish["namespace"], "aws");
     assert_eq!(publish["http_status"], 200);
-    assert_eq!(publish["orphan"], false, "a child of the Lambda segment: {report:#}");
+    assert_eq!(
+        publish["orphan"], false,
+        "a child of the Lambda segment: {report:#}"
+    );
 
     // --trace-out keeps the raw OTLP spans: the annotations span lists its indexed keys in
     // aws.xray.annotations, and SNS Publish is a CLIENT span; all in the one trace.
@@ -125,8 +145,17 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
         .flat_map(|req| spans_of(&req))
         .collect();
     let hex_trace = trace_id.trim_start_matches("1-").replace('-', "");
-    assert!(spans.iter().all(|s| s["traceId"].as_str().unwrap().eq_ignore_ascii_case(&hex_trace)), "{raw}");
-    let annotated = spans.iter().find(|s| s["name"] == "annotations").expect("raw annotations span");
+    assert!(
+        spans.iter().all(|s| s["traceId"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&hex_trace)),
+        "{raw}"
+    );
+    let annotated = spans
+        .iter()
+        .find(|s| s["name"] == "annotations")
+        .expect("raw annotations span");
     let keys = attribute(annotated, "aws.xray.annotations");
     let listed: Vec<&str> = keys["arrayValue"]["values"]
         .as_array()
@@ -135,7 +164,10 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
         .map(|v| v["stringValue"].as_str().unwrap())
         .collect();
     assert_eq!(listed, ["Name", "UserID"], "{annotated:#}");
-    let client = spans.iter().find(|s| s["name"] == "SNS.Publish").expect("raw SNS.Publish span");
+    let client = spans
+        .iter()
+        .find(|s| s["name"] == "SNS.Publish")
+        .expect("raw SNS.Publish span");
     assert_eq!(client["kind"], 3, "SPAN_KIND_CLIENT: {client:#}");
     assert_eq!(attribute(client, "rpc.method")["stringValue"], "Publish");
     assert!(moto().actions(region).iter().any(|a| a == "Publish"));
@@ -179,7 +211,8 @@ impl ApiStub {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stub said {line:?}: {e}"));
+        let info =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stub said {line:?}: {e}"));
         ApiStub { child, info }
     }
 
@@ -226,7 +259,9 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
         return;
     }
     if !has_python_313() {
-        eprintln!("\n*** no Python 3.13 on PATH or under pyenv: SKIPPING the otel worker run ***\n");
+        eprintln!(
+            "\n*** no Python 3.13 on PATH or under pyenv: SKIPPING the otel worker run ***\n"
+        );
         return;
     }
     let region = unique_region();
@@ -244,7 +279,11 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
     send_message(region, queue, &message.to_string());
 
     let report = invoke_local(dir.path(), region, "scorekeep-worker", &[]);
-    assert_eq!(report["result"], json!({"processed": 1, "failed": 0}), "{report:#}");
+    assert_eq!(
+        report["result"],
+        json!({"processed": 1, "failed": 0}),
+        "{report:#}"
+    );
     let trace_id = report["trace_id"].as_str().unwrap().to_string();
     let all = nodes(&report);
     for (service, operation) in [
@@ -254,7 +293,9 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
     ] {
         let found: Vec<_> = all
             .iter()
-            .filter(|n| n["name"] == service && n["operation"] == operation && n["namespace"] == "aws")
+            .filter(|n| {
+                n["name"] == service && n["operation"] == operation && n["namespace"] == "aws"
+            })
             .collect();
         assert_eq!(found.len(), 1, "{service} {operation}: {report:#}");
         assert_eq!(found[0]["orphan"], false, "{report:#}");
@@ -268,7 +309,9 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
     for path in &paths {
         let url = format!("{base_url}{path}");
         assert!(
-            all.iter().any(|n| n["namespace"] == "remote" && n["url"] == url.as_str() && n["http_status"] == 200),
+            all.iter().any(|n| n["namespace"] == "remote"
+                && n["url"] == url.as_str()
+                && n["http_status"] == 200),
             "no HTTP span for {url}: {report:#}"
         );
     }
@@ -279,8 +322,14 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
     for r in &requests {
         let xray = r[1].as_str().unwrap();
         let traceparent = r[2].as_str().unwrap();
-        assert!(xray.contains(&format!("Root={trace_id}")), "{r}: X-Amzn-Trace-Id not trace {trace_id}");
-        assert!(traceparent.starts_with(&format!("00-{hex_trace}-")), "{r}: traceparent not trace {hex_trace}");
+        assert!(
+            xray.contains(&format!("Root={trace_id}")),
+            "{r}: X-Amzn-Trace-Id not trace {trace_id}"
+        );
+        assert!(
+            traceparent.starts_with(&format!("00-{hex_trace}-")),
+            "{r}: traceparent not trace {hex_trace}"
+        );
     }
 }
 
@@ -288,11 +337,16 @@ fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
 fn zip_names(path: &Path) -> Vec<String> {
     let file = std::fs::File::open(path).unwrap();
     let mut zip = zip::ZipArchive::new(file).unwrap();
-    (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().to_string()).collect()
+    (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect()
 }
 
 fn build(dir: &Path) -> Value {
-    let out = cli(dir).args(["build", "--force", "--output", "json"]).assert().success();
+    let out = cli(dir)
+        .args(["build", "--force", "--output", "json"])
+        .assert()
+        .success();
     stdout_json(out.get_output())
 }
 
@@ -319,22 +373,40 @@ fn otel_bundles_have_no_x_ray_sdk_and_rebuild_to_the_same_bytes_on_both_architec
         let first = build(dir.path());
         let second = build(dir.path());
         for function in ["random-name", "scorekeep-worker"] {
-            assert_eq!(sha_of(&first, function), sha_of(&second, function), "{arch} {function}");
+            assert_eq!(
+                sha_of(&first, function),
+                sha_of(&second, function),
+                "{arch} {function}"
+            );
         }
         let artifacts = dir.path().join("target/scorekeep-deploy");
         let node = zip_names(&artifacts.join("random-name.zip"));
         let python = zip_names(&artifacts.join("scorekeep-worker.zip"));
         for names in [&node, &python] {
-            assert!(!names.iter().any(|n| n.contains("xray-sdk") || n.contains("aws_xray_sdk")), "{arch}");
-            assert!(!names.iter().any(|n| n.contains("tracing-xray") || n.contains("tracing_xray")));
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.contains("xray-sdk") || n.contains("aws_xray_sdk")),
+                "{arch}"
+            );
+            assert!(!names
+                .iter()
+                .any(|n| n.contains("tracing-xray") || n.contains("tracing_xray")));
         }
         assert!(node.iter().any(|n| n == "tracing-otel-sdk.js"));
-        assert!(node.iter().any(|n| n.starts_with("node_modules/@opentelemetry/instrumentation-aws-sdk/")));
+        assert!(node
+            .iter()
+            .any(|n| n.starts_with("node_modules/@opentelemetry/instrumentation-aws-sdk/")));
         assert!(python.iter().any(|n| n == "tracing_otel_sdk.py"));
-        assert!(python.iter().any(|n| n.starts_with("opentelemetry/instrumentation/botocore/")));
+        assert!(python
+            .iter()
+            .any(|n| n.starts_with("opentelemetry/instrumentation/botocore/")));
         let machine = if arch == "arm64" { "aarch64" } else { "x86_64" };
         assert!(
-            python.iter().any(|n| n.starts_with("wrapt/_wrappers.cpython-313-") && n.ends_with(&format!("{machine}-linux-gnu.so"))),
+            python
+                .iter()
+                .any(|n| n.starts_with("wrapt/_wrappers.cpython-313-")
+                    && n.ends_with(&format!("{machine}-linux-gnu.so"))),
             "{arch}: {python:?}"
         );
     }
@@ -349,7 +421,10 @@ fn otel_layer_cannot_run_locally_and_says_so() {
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains("function `random-name` has `tracing_sdk: otel-layer`"), "{err}");
+    assert!(
+        err.contains("function `random-name` has `tracing_sdk: otel-layer`"),
+        "{err}"
+    );
     assert!(err.contains("tracing_sdk: otel"), "{err}");
 }
 
@@ -370,21 +445,51 @@ fn a_misspelt_tracing_sdk_is_a_config_error_with_a_suggestion() {
 fn otel_layer_template_adds_the_documented_policy_and_stays_lint_and_checkov_clean() {
     let dir = project_copy();
     use_sdk(dir.path(), "otel-layer");
-    cli(dir.path()).args(["render", "--out", "rendered"]).assert().success();
+    cli(dir.path())
+        .args(["render", "--out", "rendered"])
+        .assert()
+        .success();
     let file = dir.path().join("rendered/scorekeep-lambda.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("CloudWatchLambdaApplicationSignalsExecutionRolePolicy"), "{text}");
-    assert!(text.contains("RandomNameTracingSdk:") && text.contains("Default: otel-layer"), "{text}");
-    let lint = Command::new(venv_bin("cfn-lint")).arg("--").arg(&file).output().unwrap();
-    let report = String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
-    assert!(lint.status.success() && report.trim().is_empty(), "cfn-lint:\n{report}");
+    assert!(
+        text.contains("CloudWatchLambdaApplicationSignalsExecutionRolePolicy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RandomNameTracingSdk:") && text.contains("Default: otel-layer"),
+        "{text}"
+    );
+    let lint = Command::new(venv_bin("cfn-lint"))
+        .arg("--")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report =
+        String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
+    assert!(
+        lint.status.success() && report.trim().is_empty(),
+        "cfn-lint:\n{report}"
+    );
     let checkov = Command::new(venv_bin("checkov"))
-        .args(["--framework", "cloudformation", "--compact", "--quiet", "--skip-download", "-o", "json", "-f"])
+        .args([
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "-o",
+            "json",
+            "-f",
+        ])
         .arg(&file)
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&checkov.stdout).expect("checkov JSON");
-    assert_eq!(report["summary"]["failed"], 0, "{}", report["results"]["failed_checks"]);
+    assert_eq!(
+        report["summary"]["failed"], 0,
+        "{}",
+        report["results"]["failed_checks"]
+    );
 }
 
 /// Publish AWS's OpenTelemetry layers into moto under their names, up to `version`, so the
@@ -422,7 +527,9 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
     publish_layers(region, 16);
     up(dir.path(), region);
     use_sdk(dir.path(), "otel-layer");
-    let plan = moto_cli(dir.path(), region, &["plan", "--output", "json"]).assert().success();
+    let plan = moto_cli(dir.path(), region, &["plan", "--output", "json"])
+        .assert()
+        .success();
     let plan = String::from_utf8_lossy(&plan.get_output().stdout).into_owned();
     assert!(plan.contains("layers"), "{plan}");
     assert!(plan.contains("AWS_LAMBDA_EXEC_WRAPPER"), "{plan}");
@@ -433,15 +540,33 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
         ("random-name", ":layer:AWSOpenTelemetryDistroJs:14"),
         ("scorekeep-worker", ":layer:AWSOpenTelemetryDistroPython:16"),
     ] {
-        let c = lambda.get_function_configuration().function_name(function).send().await.unwrap();
+        let c = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .unwrap();
         let arns: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
-        assert!(arns.len() == 1 && arns[0].ends_with(layer), "{function}: {arns:?}");
-        let vars = c.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-        assert_eq!(vars.get("AWS_LAMBDA_EXEC_WRAPPER").map(String::as_str), Some("/opt/otel-instrument"), "{function}");
+        assert!(
+            arns.len() == 1 && arns[0].ends_with(layer),
+            "{function}: {arns:?}"
+        );
+        let vars = c
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            vars.get("AWS_LAMBDA_EXEC_WRAPPER").map(String::as_str),
+            Some("/opt/otel-instrument"),
+            "{function}"
+        );
     }
 
     // Where no layer is recorded: an error naming the function and region, before any change.
-    let out = moto_cli(dir.path(), "us-east-2", &["plan"]).assert().code(2);
+    let out = moto_cli(dir.path(), "us-east-2", &["plan"])
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("for region us-east-2"), "{err}");
 }

@@ -114,7 +114,12 @@ fn display_name(span: &Span, attrs: &Attributes) -> String {
 fn host_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
-    Some(authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // As the X-Ray SDKs name HTTP subsegments: the host, without the port.
+    Some(match host_port.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => host_port,
+    })
 }
 
 fn namespace(span: &Span, attrs: &Attributes) -> Option<&'static str> {
@@ -130,7 +135,10 @@ fn namespace(span: &Span, attrs: &Attributes) -> Option<&'static str> {
 /// `http.request` / `http.response` from the old and the stable semantic conventions.
 fn http(attrs: &Attributes) -> Value {
     let mut request = Map::new();
-    if let Some(method) = attrs.str("http.request.method").or(attrs.str("http.method")) {
+    if let Some(method) = attrs
+        .str("http.request.method")
+        .or(attrs.str("http.method"))
+    {
         request.insert("method".into(), json!(method));
     }
     if let Some(url) = attrs.url() {
@@ -221,13 +229,12 @@ impl Attributes<'_> {
     }
 
     fn str(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        self.0.iter().find(|kv| kv.key == key).and_then(|kv| {
+            match kv.value.as_ref()?.value.as_ref()? {
                 any_value::Value::StringValue(s) => Some(s.as_str()),
                 _ => None,
-            })
+            }
+        })
     }
 
     fn url(&self) -> Option<&str> {
@@ -376,7 +383,7 @@ mod tests {
             message: "upstream down".into(),
         });
         let doc = document(&get);
-        assert_eq!(doc["name"], "127.0.0.1:8080");
+        assert_eq!(doc["name"], "127.0.0.1");
         assert_eq!(doc["namespace"], "remote");
         assert_eq!(doc["http"]["request"]["method"], "GET");
         assert_eq!(doc["fault"], true);
@@ -385,7 +392,9 @@ mod tests {
 
     #[test]
     fn other_datagrams_are_not_otlp_and_bad_payloads_say_why() {
-        assert!(!is_otlp(b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"x\"}"));
+        assert!(!is_otlp(
+            b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"x\"}"
+        ));
         let e = decode(b"{\"format\":\"json\",\"version\":1}\nT1S!!!").unwrap_err();
         assert!(e.contains("base64"), "{e}");
         let e = decode(b"{\"format\":\"json\",\"version\":1}\nT1S/w==").unwrap_err();
