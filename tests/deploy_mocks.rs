@@ -49,6 +49,7 @@ mod lambda {
                 memory: 256,
                 timeout: 60,
                 tracing: "Active".into(),
+                layers: Vec::new(),
                 environment: BTreeMap::from([("WORKER_QUEUE".into(), "https://q".into())]),
             },
         }
