@@ -160,8 +160,8 @@ pub struct FunctionConfig {
     /// Lambda tracing mode.
     #[serde(default)]
     pub tracing: TracingMode,
-    /// The tracing SDK bundled with the function. Only X-Ray today; a setting so that
-    /// OpenTelemetry can follow per function.
+    /// How the function is traced: the X-Ray SDK or OpenTelemetry in the bundle, or
+    /// OpenTelemetry from AWS's Lambda layer (see `bundle::tracing_sdk`).
     #[serde(default)]
     pub tracing_sdk: TracingSdk,
     /// Environment variables. Values may reference stack outputs as `${output:Name}` and the
@@ -252,10 +252,27 @@ impl TracingMode {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum TracingSdk {
+    /// The AWS X-Ray SDK in the bundle.
     #[default]
+    #[serde(rename = "xray")]
     Xray,
+    /// The OpenTelemetry SDK in the bundle, exporting OTLP to the X-Ray daemon over UDP.
+    #[serde(rename = "otel")]
+    Otel,
+    /// No SDK in the bundle: AWS's OpenTelemetry Lambda layer and its exec wrapper.
+    #[serde(rename = "otel-layer")]
+    OtelLayer,
+}
+
+impl TracingSdk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TracingSdk::Xray => "xray",
+            TracingSdk::Otel => "otel",
+            TracingSdk::OtelLayer => "otel-layer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

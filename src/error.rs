@@ -57,6 +57,7 @@ pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Optio
         crate::invoke::InvokeError,
         crate::aws::AwsError,
         crate::lock::LockError,
+        crate::otel_layer::NoLayer,
     )
 }
 

@@ -18,6 +18,7 @@ pub mod exit;
 pub mod interrupt;
 pub mod invoke;
 pub mod lock;
+pub(crate) mod otel_layer;
 pub mod report;
 pub mod runtime_python;
 pub mod template;

@@ -3,18 +3,17 @@
  * Scorekeep "random-name" Lambda function (runtime nodejs22.x, handler index.handler).
  *
  * The Scorekeep API invokes it with {"userid": "..."}. It picks a random first
- * name, records it in an X-Ray subsegment named "annotations" (annotations Name
- * and UserID), publishes a notification to the SNS topic TOPIC_ARN and returns
- * {"name": "..."}.
+ * name, records it in a subsegment/span named "annotations" (indexed X-Ray annotations
+ * Name and UserID), publishes a notification to the SNS topic TOPIC_ARN and returns
+ * {"name": "..."}. Tracing goes through ./tracing (X-Ray SDK or OpenTelemetry, chosen by
+ * `tracing_sdk` when the function is bundled).
  *
  * Environment: TOPIC_ARN (required), AWS_REGION, AWS_ENDPOINT_URL (optional;
  * AWS SDK v3 honours it natively), plus the usual Lambda/X-Ray variables.
  */
 
-// aws-xray-sdk-core switches to Lambda mode at require time when LAMBDA_TASK_ROOT
-// is set: it builds a facade segment from _X_AMZN_TRACE_ID and sends every
-// subsegment to the daemon (AWS_XRAY_DAEMON_ADDRESS) as soon as it closes.
-const AWSXRay = require('aws-xray-sdk-core');
+// First: OpenTelemetry's instrumentations hook the AWS SDK as it is loaded.
+const tracing = require('./tracing');
 const { SNSClient, PublishCommand } = require('@aws-sdk/client-sns');
 const Chance = require('chance');
 
@@ -29,7 +28,7 @@ let defaultSnsClient;
  */
 function defaultSns() {
   if (!defaultSnsClient) {
-    defaultSnsClient = AWSXRay.captureAWSv3Client(new SNSClient({}));
+    defaultSnsClient = tracing.captureClient(new SNSClient({}));
   }
   return defaultSnsClient;
 }
@@ -46,13 +45,13 @@ function subjectFor(userid, name) {
  * Builds a handler. Every dependency can be replaced for unit tests:
  *  - sns: an object with send(command) (an SNSClient), or a function returning one;
  *  - chance: an object with first() that picks the name;
- *  - xray: an object with captureFunc(name, fn) (the X-Ray SDK);
+ *  - tracing: an object with annotate(name, annotations) (./tracing);
  *  - env: where TOPIC_ARN is read from (read on every invocation).
  */
 function createHandler({
   sns = defaultSns,
   chance = new Chance(),
-  xray = AWSXRay,
+  tracing: tracer = tracing,
   env = process.env,
 } = {}) {
   const getSns = typeof sns === 'function' ? sns : () => sns;
@@ -71,14 +70,7 @@ function createHandler({
 
     const name = chance.first();
 
-    xray.captureFunc('annotations', (subsegment) => {
-      // subsegment is undefined only when the SDK has no segment to attach to
-      // (it has already logged that); the name is still returned.
-      if (subsegment) {
-        subsegment.addAnnotation('Name', name);
-        subsegment.addAnnotation('UserID', user);
-      }
-    });
+    tracer.annotate('annotations', { Name: name, UserID: user });
 
     try {
       await getSns().send(new PublishCommand({
@@ -97,5 +89,5 @@ function createHandler({
 
 module.exports = {
   createHandler,
-  handler: createHandler(),
+  handler: tracing.wrapHandler(createHandler()),
 };

@@ -15,10 +15,12 @@ Environment:
   API_TIMEOUT_SECONDS   timeout of each Scorekeep API request, default 5
   AWS_REGION, AWS_ENDPOINT_URL (optional; boto3 honours both here)
 
-X-Ray: ``patch_all()`` runs at import, so boto3 and ``requests`` calls are recorded as
-subsegments and ``requests`` sends an X-Amzn-Trace-Id header. If aws_xray_sdk or requests
-cannot be imported (only possible in a bare unit-test environment; the bundle ships
-both), the pure functions below still work and the handler refuses to run.
+Tracing: importing ``tracing`` (X-Ray SDK or OpenTelemetry, chosen by ``tracing_sdk`` when
+the function is bundled) instruments boto3 and ``requests``, so their calls are recorded as
+subsegments/spans and ``requests`` sends the trace header (X-Amzn-Trace-Id; with OpenTelemetry
+also traceparent). If the SDK or requests cannot be imported (only possible in a bare
+unit-test environment; the bundle ships both), the pure functions below still work and the
+handler refuses to run.
 """
 
 import datetime
@@ -32,16 +34,13 @@ logger.setLevel(logging.INFO)
 
 try:
     import requests
-    from aws_xray_sdk.core import patch_all
+    import tracing
 except ImportError as exc:  # pragma: no cover - depends on the environment
     requests = None
+    tracing = None
     _IMPORT_ERROR = exc
 else:
     _IMPORT_ERROR = None
-    # Patches botocore and requests (not the indirect httplib, so each API call
-    # shows up once). In Lambda the SDK streams each subsegment to the daemon as
-    # soon as it closes (streaming threshold 0), so nothing is left unsent.
-    patch_all()
 
 MAX_MESSAGES = 10
 DEFAULT_API_TIMEOUT_SECONDS = 5.0
@@ -263,7 +262,7 @@ def lambda_handler(event, context):
     if not queue_url:
         raise RuntimeError("scorekeep-worker: environment variable WORKER_QUEUE is not set")
     timeout = api_timeout()
-    with requests.Session() as http:
+    with tracing.invocation(), requests.Session() as http:
         result = process_queue(_client("sqs"), _client("s3"), queue_url, make_get_json(http, timeout))
     logger.info("processed %(processed)d message(s), %(failed)d failed", result)
     return result

@@ -21,6 +21,8 @@ pub struct FunctionSettings {
     pub memory: i32,
     pub timeout: i32,
     pub tracing: String,
+    /// Layer version ARNs (AWS's OpenTelemetry layer with `tracing_sdk: otel-layer`).
+    pub layers: Vec<String>,
     /// Not serialized: values may be secrets.
     #[serde(skip)]
     pub environment: BTreeMap<String, String>,
@@ -35,7 +37,8 @@ impl FunctionSettings {
             self.memory,
             self.timeout,
             self.tracing,
-            self.environment
+            self.environment,
+            self.layers
         ]);
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
@@ -95,6 +98,11 @@ fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
                 .and_then(|t| t.mode())
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_else(|| "PassThrough".into()),
+            layers: c
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn().map(String::from))
+                .collect(),
             environment: c
                 .environment()
                 .and_then(|e| e.variables())
@@ -233,6 +241,9 @@ pub async fn update_configuration(
                         .mode(TracingMode::from(desired.tracing.as_str()))
                         .build(),
                 );
+            }
+            if has("layers") {
+                request = request.set_layers(Some(desired.layers.clone()));
             }
             if has("environment") {
                 // Lambda replaces the whole map, so send all of it.

@@ -65,6 +65,11 @@ fn live_from_listed(c: &FunctionConfiguration) -> LiveFunction {
                 .and_then(|t| t.mode())
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_else(|| "PassThrough".into()),
+            layers: c
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn().map(String::from))
+                .collect(),
             environment: c
                 .environment()
                 .and_then(|e| e.variables())

@@ -71,6 +71,8 @@ pub(crate) struct Bundling {
 fn beside_bundle(sdk: TracingSdk) -> &'static [&'static str] {
     match sdk {
         TracingSdk::Xray => &[],
+        // Not bundled at all yet (see `for_job`): nothing to list.
+        TracingSdk::Otel | TracingSdk::OtelLayer => &[],
     }
 }
 
@@ -83,7 +85,10 @@ pub(crate) struct Bundled {
 impl Bundling {
     /// `None` for `bundler: none` (and Python functions).
     pub(crate) fn for_job(job: &Job, sources: &[FileEntry]) -> Option<Bundling> {
-        if job.config.bundler() != Bundler::Esbuild {
+        // OpenTelemetry's instrumentations patch the modules they trace as `require` loads
+        // them, which a single-file bundle bypasses: `otel` and `otel-layer` functions keep
+        // the node_modules layout until the packages to ship beside the bundle are worked out.
+        if job.config.bundler() != Bundler::Esbuild || job.config.tracing_sdk != TracingSdk::Xray {
             return None;
         }
         let module = job.config.handler.rsplit_once('.').map_or("", |(m, _)| m);

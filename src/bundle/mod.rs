@@ -36,6 +36,7 @@ mod packaging;
 pub(crate) mod process;
 pub(crate) mod python;
 mod staging;
+pub(crate) mod tracing_sdk;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -137,6 +138,13 @@ pub enum BuildError {
 
     #[error("function `{function}`: source directory {path} does not exist")]
     SourceMissing { function: String, path: PathBuf },
+
+    #[error("function `{function}`: `tracing_sdk: {sdk}` needs its locked dependencies in {path}, which does not exist")]
+    TracingSdkManifest {
+        function: String,
+        sdk: &'static str,
+        path: PathBuf,
+    },
 
     #[error("function `{function}`: {dir}/package.json declares dependencies but there is no package-lock.json")]
     LockfileMissing { function: String, dir: PathBuf },
@@ -264,6 +272,7 @@ impl crate::error::Explain for BuildError {
             BuildError::SourceDateEpoch { .. } => "unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
             BuildError::BadSetting { .. } => "unset it to use Lambda's limit, or set a whole number".into(),
             BuildError::SourceMissing { function, .. } => format!("check `functions.{function}.source` in the config (relative to the config file)"),
+            BuildError::TracingSdkManifest { .. } => "add that manifest and its lock (see functions/README.md), or set `tracing_sdk: xray`".into(),
             BuildError::LockfileMissing { dir, .. } => format!("run `npm install` in {} and commit package-lock.json; builds install exactly what the lockfile pins", dir.display()),
             BuildError::LockfileOutOfDate { dir, lockfile_name, .. } => format!("run `npm install` in {} and commit the updated {lockfile_name}", dir.display()),
             BuildError::LockfileUnverified { dir, lockfile, .. } => format!("run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", dir.display(), name = file_name(lockfile)),
@@ -494,6 +503,24 @@ impl Job<'_> {
         self.key.to_string()
     }
 
+    /// Where the dependency manifests for the function's `tracing_sdk` are.
+    fn manifest_dir(&self) -> PathBuf {
+        tracing_sdk::manifest_dir(&self.source_dir, self.config.tracing_sdk)
+    }
+
+    /// A `tracing_sdk` other than `xray` must have its own manifest (`names`, any of them).
+    fn check_tracing_manifest(&self, names: &[&str]) -> Result<(), BuildError> {
+        let sdk = self.config.tracing_sdk;
+        match tracing_sdk::missing_manifest(&self.source_dir, sdk, names) {
+            None => Ok(()),
+            Some(path) => Err(BuildError::TracingSdkManifest {
+                function: self.function(),
+                sdk: sdk.as_str(),
+                path,
+            }),
+        }
+    }
+
     /// A file of the function's that may be absent (no package.json, no requirements.txt:
     /// nothing to install).
     fn read_optional(&self, path: &Path) -> Result<Option<String>, BuildError> {
@@ -576,6 +603,8 @@ impl Job<'_> {
         sources.retain(|f| {
             !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
         });
+        // Only the tracing implementation of the function's `tracing_sdk`.
+        sources.retain(|f| tracing_sdk::bundled(&f.zip_path, self.config.tracing_sdk));
         self.check_size(&sources)?;
         Ok(sources)
     }

@@ -340,7 +340,8 @@ pub(super) struct NpmInstall {
 /// Check package.json and its lockfile; npm installs only when there are dependencies.
 pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
     let mut plan = Plan::new("node");
-    let package_json = job.source_dir.join("package.json");
+    job.check_tracing_manifest(&["package.json"])?;
+    let package_json = job.manifest_dir().join("package.json");
     let Some(text) = job.read_optional(&package_json)? else {
         return Ok(plan);
     };
@@ -359,11 +360,11 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
     check_lock(job, &text)?;
     let inputs: Vec<PathBuf> = INSTALL_INPUTS
         .iter()
-        .map(|name| job.source_dir.join(name))
+        .map(|name| job.manifest_dir().join(name))
         .filter(|p| p.is_file())
         .collect();
     // .npmrc is not bundled (a dot-file) but changes what npm installs.
-    let npmrc = job.source_dir.join(".npmrc");
+    let npmrc = job.manifest_dir().join(".npmrc");
     if npmrc.is_file() {
         plan.extra_inputs.push((".npmrc".into(), npmrc));
     }
@@ -375,7 +376,7 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
 fn check_lock(job: &Job, package_json: &str) -> Result<(), BuildError> {
     let lockfile = LOCKFILES
         .iter()
-        .map(|name| job.source_dir.join(name))
+        .map(|name| job.manifest_dir().join(name))
         .find(|p| p.is_file());
     let lock_text = match &lockfile {
         Some(p) => {
@@ -383,7 +384,7 @@ fn check_lock(job: &Job, package_json: &str) -> Result<(), BuildError> {
         }
         None => None,
     };
-    let lock_path = lockfile.unwrap_or_else(|| job.source_dir.join("package-lock.json"));
+    let lock_path = lockfile.unwrap_or_else(|| job.manifest_dir().join("package-lock.json"));
     check_lockfile(package_json, lock_text.as_deref())
         .map_err(|p| lock_error(job, p, &lock_path))?;
     if let Some(lock_text) = &lock_text {
@@ -395,7 +396,7 @@ fn check_lock(job: &Job, package_json: &str) -> Result<(), BuildError> {
 
 /// Where npm may fetch packages from; see [`registry_hosts`].
 fn job_registry_hosts(job: &Job) -> Vec<String> {
-    let npmrc = std::fs::read_to_string(job.source_dir.join(".npmrc")).ok();
+    let npmrc = std::fs::read_to_string(job.manifest_dir().join(".npmrc")).ok();
     let env = ["npm_config_registry", "NPM_CONFIG_REGISTRY"]
         .iter()
         .find_map(|k| std::env::var(k).ok());
@@ -404,7 +405,7 @@ fn job_registry_hosts(job: &Job) -> Vec<String> {
 
 fn lock_error(job: &Job, problem: LockProblem, lockfile: &Path) -> BuildError {
     let function = job.function();
-    let dir = job.source_dir.clone();
+    let dir = job.manifest_dir();
     let lockfile_name = lockfile
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -473,7 +474,7 @@ impl NpmInstall {
                     "package-lock.json is out of date with package.json".into(),
                     format!(
                         "run `npm install` in {} and commit package-lock.json",
-                        job.source_dir.display()
+                        job.manifest_dir().display()
                     ),
                 )
             } else {

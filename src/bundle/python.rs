@@ -480,7 +480,8 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
         .iter()
         .map(|n| normalize(n))
         .collect();
-    let path = job.source_dir.join(REQUIREMENTS);
+    job.check_tracing_manifest(&[REQUIREMENTS])?;
+    let path = job.manifest_dir().join(REQUIREMENTS);
     let Some(text) = job.read_optional(&path)? else {
         return Ok(plan);
     };

@@ -50,6 +50,7 @@ pub fn desired_function(
         })?;
         environment.insert(var.clone(), resolved);
     }
+    let layers = otel_layer_settings(key, f, region, &mut environment)?;
     Ok(DesiredFunction {
         key: key.to_string(),
         name: project.lambda_name(key).to_string(),
@@ -59,9 +60,28 @@ pub fn desired_function(
             memory: f.memory as i32,
             timeout: f.timeout as i32,
             tracing: f.tracing.as_str().to_string(),
+            layers,
             environment,
         },
     })
+}
+
+/// With `tracing_sdk: otel-layer`: AWS's OpenTelemetry layer for the region and the exec
+/// wrapper variable that starts the runtime through it. Otherwise no layer.
+fn otel_layer_settings(
+    key: &str,
+    f: &crate::config::FunctionConfig,
+    region: &str,
+    environment: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Vec<String>> {
+    if f.tracing_sdk != crate::config::TracingSdk::OtelLayer {
+        return Ok(Vec::new());
+    }
+    let arn = crate::otel_layer::layer_arn(key, f.language(), region, f.architecture)
+        .map_err(anyhow::Error::new)?;
+    let (var, value) = crate::otel_layer::EXEC_WRAPPER;
+    environment.insert(var.into(), value.into());
+    Ok(vec![arn.to_string()])
 }
 
 /// Every field where the live function differs from the desired one.
@@ -89,6 +109,7 @@ pub fn config_changes(live: &FunctionSettings, desired: &FunctionSettings) -> Ve
         desired.timeout.to_string(),
     );
     field("tracing", live.tracing.clone(), desired.tracing.clone());
+    field("layers", live.layers.join(","), desired.layers.join(","));
     let keys: std::collections::BTreeSet<&String> = live
         .environment
         .keys()
@@ -173,6 +194,7 @@ mod tests {
                 memory: 128,
                 timeout: 10,
                 tracing: "Active".into(),
+                layers: Vec::new(),
                 environment: BTreeMap::from([("TOPIC_ARN".into(), "arn:topic".into())]),
             },
         }

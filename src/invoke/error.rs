@@ -26,6 +26,9 @@ pub(crate) enum InvokeError {
     #[error("--env `{arg}` is not KEY=VALUE")]
     BadEnvArg { arg: String },
 
+    #[error("function `{function}` has `tracing_sdk: otel-layer`: its OpenTelemetry SDK and exec wrapper come from AWS's Lambda layer, which exists only in Lambda, so it cannot run locally")]
+    OtelLayer { function: String },
+
     #[error("--timeout 0: the handler would be killed before it starts")]
     BadTimeout,
 
@@ -99,6 +102,7 @@ impl crate::error::Explain for InvokeError {
             InvokeError::BadEvent { .. } => "pass one JSON document, e.g. --event '{\"userid\": \"u-1\"}' or --event-file event.json".into(),
             InvokeError::EventRead { .. } => "check the path, or pass the event inline with --event JSON".into(),
             InvokeError::BadEnvArg { .. } => "write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)".into(),
+            InvokeError::OtelLayer { .. } => "set `tracing_sdk: otel` (the same OpenTelemetry tracing, bundled) to run it with invoke --local, or invoke the deployed function".into(),
             InvokeError::BadTimeout => "pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout".into(),
             InvokeError::TraceOutDir { .. } => "create it, or write the trace somewhere else".into(),
             InvokeError::MissingEnvironment { missing, .. } => {
@@ -128,6 +132,7 @@ impl InvokeError {
                 | InvokeError::EventRead { .. }
                 | InvokeError::BadEnvArg { .. }
                 | InvokeError::BadTimeout
+                | InvokeError::OtelLayer { .. }
                 | InvokeError::TraceOutDir { .. }
                 | InvokeError::MissingEnvironment { .. }
                 | InvokeError::InterpreterNotFound { .. }

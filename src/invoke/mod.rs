@@ -16,6 +16,7 @@
 
 pub(crate) mod env;
 pub(crate) mod error;
+pub(crate) mod otlp;
 pub(crate) mod process;
 pub(crate) mod provided;
 pub(crate) mod runtime;
@@ -475,6 +476,11 @@ fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> Result<Inputs<'a>, I
         .select_functions(std::slice::from_ref(&args.function))
         .map_err(anyhow::Error::from)?
         .remove(0);
+    if config.tracing_sdk == crate::config::TracingSdk::OtelLayer {
+        return Err(InvokeError::OtelLayer {
+            function: key.to_string(),
+        });
+    }
     let event = EventSource::from_args(args.event.as_deref(), args.event_file.as_deref()).read()?;
     let overrides =
         env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
@@ -721,9 +727,10 @@ struct Trace {
     documents_received: usize,
 }
 
-/// The X-Ray documents the function sent, written to `--trace-out` as received and nested into
-/// one tree. Unreadable datagrams and other traces' documents are a warning, not a failure:
-/// the handler's result still stands.
+/// The X-Ray documents the function sent (OpenTelemetry spans converted to the documents X-Ray
+/// makes of them, [`otlp`]), written to `--trace-out` as received and nested into one tree.
+/// Unreadable datagrams and other traces' documents are a warning, not a failure: the
+/// handler's result still stands.
 fn collect_trace(
     name: &str,
     header: &TraceHeader,
@@ -731,7 +738,8 @@ fn collect_trace(
     trace_out: Option<&Path>,
     warnings: &mut Warnings<'_>,
 ) -> Result<Trace, InvokeError> {
-    let documents = parse_documents(&run.datagrams, warnings);
+    let received = parse_documents(&run.datagrams, warnings);
+    let documents = received.documents;
     let ours = documents
         .iter()
         .filter(|d| d.get("trace_id").and_then(Value::as_str) == Some(header.root.as_str()))
@@ -743,7 +751,7 @@ fn collect_trace(
         ));
     }
     if let Some(path) = trace_out {
-        write_trace_out(path, &documents)?;
+        write_trace_out(path, &received.raw)?;
     }
     Ok(Trace {
         tree: trace::build_tree(name, header, &documents, Some(run.duration_ms)),
@@ -751,13 +759,40 @@ fn collect_trace(
     })
 }
 
-/// The datagrams that are X-Ray documents; the others are counted in one warning.
-fn parse_documents(datagrams: &[Vec<u8>], warnings: &mut Warnings<'_>) -> Vec<Value> {
-    let mut documents = Vec::new();
+/// What came in on the daemon socket.
+struct Received {
+    /// X-Ray documents, one per X-Ray SDK datagram and one per OpenTelemetry span.
+    documents: Vec<Value>,
+    /// For `--trace-out`, as received: the X-Ray SDK's documents and the OTLP requests
+    /// (OpenTelemetry's JSON form of `ExportTraceServiceRequest`, with the raw spans).
+    raw: Vec<Value>,
+}
+
+/// The datagrams that are X-Ray documents or OTLP spans; the others are counted in one warning.
+fn parse_documents(datagrams: &[Vec<u8>], warnings: &mut Warnings<'_>) -> Received {
+    let mut received = Received {
+        documents: Vec::new(),
+        raw: Vec::new(),
+    };
     let mut malformed = Vec::new();
     for datagram in datagrams {
+        if otlp::is_otlp(datagram) {
+            match otlp::decode(datagram) {
+                Ok(request) => {
+                    received.documents.extend(otlp::documents(&request));
+                    received
+                        .raw
+                        .push(serde_json::to_value(&request).unwrap_or(Value::Null));
+                }
+                Err(why) => malformed.push(why),
+            }
+            continue;
+        }
         match trace::parse_datagram(datagram) {
-            Ok(doc) => documents.push(doc),
+            Ok(doc) => {
+                received.raw.push(doc.clone());
+                received.documents.push(doc);
+            }
             Err(why) => malformed.push(why),
         }
     }
@@ -769,11 +804,11 @@ fn parse_documents(datagrams: &[Vec<u8>], warnings: &mut Warnings<'_>) -> Vec<Va
             malformed[0]
         ));
     }
-    documents
+    received
 }
 
-/// `--trace-out`: every document received, one JSON line each, written atomically so a
-/// reader never sees half a file.
+/// `--trace-out`: everything received (X-Ray documents, OTLP span requests), one JSON line
+/// each, written atomically so a reader never sees half a file.
 fn write_trace_out(path: &Path, documents: &[Value]) -> Result<(), InvokeError> {
     let mut lines = String::new();
     for doc in documents {
@@ -781,7 +816,7 @@ fn write_trace_out(path: &Path, documents: &[Value]) -> Result<(), InvokeError> 
         lines.push('\n');
     }
     crate::atomic_write::write_atomically(path, lines.as_bytes()).map_err(InvokeError::io(
-        format!("writing the X-Ray documents to {}", path.display()),
+        format!("writing the trace documents to {}", path.display()),
         "check that the path is writable",
     ))
 }

@@ -127,6 +127,7 @@ pub fn function_parameters(
         ("MemorySize", Value::from(f.memory)),
         ("Timeout", Value::from(f.timeout)),
         ("TracingMode", Value::from(f.tracing.as_str())),
+        ("TracingSdk", Value::from(f.tracing_sdk.as_str())),
     ];
     if let Some(schedule) = &f.schedule {
         params.push(("Schedule", Value::from(schedule.as_str())));
@@ -232,6 +233,7 @@ fn function_setting_path(key: &str, f: &FunctionConfig, parameter: &str) -> Vec<
         "MemorySize" => Some("memory"),
         "Timeout" => Some("timeout"),
         "TracingMode" => Some("tracing"),
+        "TracingSdk" => Some("tracing_sdk"),
         "Schedule" => Some("schedule"),
         _ => None,
     };

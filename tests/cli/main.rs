@@ -13,6 +13,7 @@ mod faults;
 mod functions_e2e;
 mod invoke_local;
 mod optimised_bundles;
+mod otel;
 mod releases;
 mod render;
 mod rendered_templates;

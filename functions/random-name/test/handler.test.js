@@ -30,23 +30,21 @@ function fakeSns({ fail } = {}) {
 
 const fixedName = (name) => ({ first: () => name });
 
-// Records what the handler does through the X-Ray SDK's captureFunc.
-function fakeXray() {
+// Records what the handler does through ./tracing's annotate.
+function fakeTracing() {
   const captured = [];
   return {
     captured,
-    captureFunc(name, fn) {
-      const sub = { name, annotations: {}, addAnnotation(k, v) { this.annotations[k] = v; } };
-      captured.push(sub);
-      return fn(sub);
+    annotate(name, annotations) {
+      captured.push({ name, annotations: { ...annotations } });
     },
   };
 }
 
 test('returns the picked name and publishes a notification naming the user', async () => {
   const sns = fakeSns();
-  const xray = fakeXray();
-  const h = createHandler({ sns, chance: fixedName('Ada'), xray, env: { TOPIC_ARN: TOPIC } });
+  const tracing = fakeTracing();
+  const h = createHandler({ sns, chance: fixedName('Ada'), tracing, env: { TOPIC_ARN: TOPIC } });
 
   const result = await h({ userid: 'USER1234' });
 
@@ -62,14 +60,14 @@ test('returns the picked name and publishes a notification naming the user', asy
 });
 
 test('records an "annotations" subsegment with Name and UserID', async () => {
-  const xray = fakeXray();
-  const h = createHandler({ sns: fakeSns(), chance: fixedName('Grace'), xray, env: { TOPIC_ARN: TOPIC } });
+  const tracing = fakeTracing();
+  const h = createHandler({ sns: fakeSns(), chance: fixedName('Grace'), tracing, env: { TOPIC_ARN: TOPIC } });
 
   await h({ userid: 'U42' });
 
-  assert.equal(xray.captured.length, 1);
-  assert.equal(xray.captured[0].name, 'annotations');
-  assert.deepEqual(xray.captured[0].annotations, { Name: 'Grace', UserID: 'U42' });
+  assert.equal(tracing.captured.length, 1);
+  assert.equal(tracing.captured[0].name, 'annotations');
+  assert.deepEqual(tracing.captured[0].annotations, { Name: 'Grace', UserID: 'U42' });
 });
 
 test('with the real X-Ray SDK the annotations subsegment hangs off the current segment', async () => {
@@ -91,7 +89,7 @@ test('with the real X-Ray SDK the annotations subsegment hangs off the current s
 
 test('the name comes from chance by default', async () => {
   const sns = fakeSns();
-  const h = createHandler({ sns, xray: fakeXray(), env: { TOPIC_ARN: TOPIC } });
+  const h = createHandler({ sns, tracing: fakeTracing(), env: { TOPIC_ARN: TOPIC } });
   const { name } = await h({ userid: 'U1' });
   assert.equal(typeof name, 'string');
   assert.ok(name.length > 0);
@@ -99,7 +97,7 @@ test('the name comes from chance by default', async () => {
 
 test('a missing TOPIC_ARN fails before any AWS call', async () => {
   const sns = fakeSns();
-  const h = createHandler({ sns, chance: fixedName('Ada'), xray: fakeXray(), env: {} });
+  const h = createHandler({ sns, chance: fixedName('Ada'), tracing: fakeTracing(), env: {} });
   await assert.rejects(h({ userid: 'U1' }), /TOPIC_ARN/);
   assert.equal(sns.sent.length, 0);
 });
@@ -107,11 +105,11 @@ test('a missing TOPIC_ARN fails before any AWS call', async () => {
 test('a missing userid fails before any AWS call', async () => {
   for (const event of [{}, { userid: '' }, { userid: null }, null, undefined]) {
     const sns = fakeSns();
-    const xray = fakeXray();
-    const h = createHandler({ sns, chance: fixedName('Ada'), xray, env: { TOPIC_ARN: TOPIC } });
+    const tracing = fakeTracing();
+    const h = createHandler({ sns, chance: fixedName('Ada'), tracing, env: { TOPIC_ARN: TOPIC } });
     await assert.rejects(h(event), /userid/, `event ${JSON.stringify(event)}`);
     assert.equal(sns.sent.length, 0);
-    assert.equal(xray.captured.length, 0);
+    assert.equal(tracing.captured.length, 0);
   }
 });
 
@@ -120,7 +118,7 @@ test('a publish failure fails the invocation and is logged', async (t) => {
   const logged = [];
   t.mock.method(console, 'error', (...args) => logged.push(args));
   const h = createHandler({
-    sns: fakeSns({ fail: boom }), chance: fixedName('Ada'), xray: fakeXray(), env: { TOPIC_ARN: TOPIC },
+    sns: fakeSns({ fail: boom }), chance: fixedName('Ada'), tracing: fakeTracing(), env: { TOPIC_ARN: TOPIC },
   });
 
   await assert.rejects(h({ userid: 'U1' }), (err) => err === boom);
@@ -133,7 +131,7 @@ test('an SNS client factory is called lazily, on invocation', async () => {
   const sns = fakeSns();
   const h = createHandler({
     sns: () => { created += 1; return sns; },
-    chance: fixedName('Ada'), xray: fakeXray(), env: { TOPIC_ARN: TOPIC },
+    chance: fixedName('Ada'), tracing: fakeTracing(), env: { TOPIC_ARN: TOPIC },
   });
   assert.equal(created, 0);
   await h({ userid: 'U1' });
@@ -142,7 +140,7 @@ test('an SNS client factory is called lazily, on invocation', async () => {
 
 test('the subject stays within SNS limits', async () => {
   const sns = fakeSns();
-  const h = createHandler({ sns, chance: fixedName('Ada'), xray: fakeXray(), env: { TOPIC_ARN: TOPIC } });
+  const h = createHandler({ sns, chance: fixedName('Ada'), tracing: fakeTracing(), env: { TOPIC_ARN: TOPIC } });
   await h({ userid: 'X'.repeat(300) + '\nü' });
   const subject = sns.sent[0].input.Subject;
   assert.ok(subject.length <= 100, `subject length ${subject.length}`);

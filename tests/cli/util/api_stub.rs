@@ -34,18 +34,21 @@ impl ApiStub {
     }
 
     /// Stop it; returns the requests it served as (path, X-Amzn-Trace-Id).
-    pub fn finish(mut self) -> Vec<(String, String)> {
+    pub fn finish(self) -> Vec<(String, String)> {
+        self.finish_with_traceparent()
+            .iter()
+            .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
+            .collect()
+    }
+
+    /// Stop it; returns the requests it served as [path, X-Amzn-Trace-Id, traceparent].
+    pub fn finish_with_traceparent(mut self) -> Vec<Value> {
         drop(self.child.stdin.take());
         let mut rest = String::new();
         std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
         self.child.wait().unwrap();
         let report: Value = serde_json::from_str(rest.trim()).unwrap();
-        report["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
-            .collect()
+        report["requests"].as_array().unwrap().clone()
     }
 }
 

@@ -1,0 +1,90 @@
+'use strict';
+/**
+ * tracing_sdk: otel. The OpenTelemetry SDK set up for X-Ray inside Lambda, without a
+ * collector: X-Ray trace ids (AWSXRayIdGenerator), X-Amzn-Trace-Id and W3C traceparent
+ * propagation, the AWS SDK v3 instrumentation only (the function makes no other calls;
+ * each instrumentation costs cold-start time), and every span sent as soon as it ends to
+ * the Lambda X-Ray daemon as OTLP over UDP, in the format of ADOT's OTLP UDP exporter:
+ * the daemon header line, `T1S` (sampled spans), then the base64 of an OTLP protobuf
+ * ExportTraceServiceRequest.
+ */
+const dgram = require('node:dgram');
+const api = require('@opentelemetry/api');
+const { CompositePropagator, ExportResultCode, W3CTraceContextPropagator } = require('@opentelemetry/core');
+const { AWSXRayIdGenerator } = require('@opentelemetry/id-generator-aws-xray');
+const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk');
+const { ProtobufTraceSerializer } = require('@opentelemetry/otlp-transformer');
+const { AWSXRayPropagator } = require('@opentelemetry/propagator-aws-xray');
+const { resourceFromAttributes } = require('@opentelemetry/resources');
+const { NodeTracerProvider, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-node');
+
+const DAEMON_HEADER = '{"format":"json","version":1}\n';
+const SAMPLED_SPANS = 'T1S';
+
+/** `host:port`, or Lambda's `udp:host:port tcp:host:port` form. */
+function daemonAddress(value = process.env.AWS_XRAY_DAEMON_ADDRESS || '127.0.0.1:2000') {
+  const udp = value.split(/\s+/).find((part) => part.startsWith('udp:')) || value.split(/\s+/)[0];
+  const hostPort = udp.replace(/^udp:/, '');
+  const colon = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
+}
+
+class UdpSpanExporter {
+  constructor(address = daemonAddress()) {
+    this.address = address;
+    this.socket = dgram.createSocket('udp4');
+    // The socket must not keep the runtime's event loop alive between invocations.
+    this.socket.unref();
+  }
+
+  export(spans, done) {
+    const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)).toString('base64');
+    const message = Buffer.from(DAEMON_HEADER + SAMPLED_SPANS + body);
+    this.socket.send(message, this.address.port, this.address.host, (error) => {
+      done(error ? { code: ExportResultCode.FAILED, error } : { code: ExportResultCode.SUCCESS });
+    });
+  }
+
+  forceFlush() {
+    return Promise.resolve();
+  }
+
+  shutdown() {
+    this.socket.close();
+    return Promise.resolve();
+  }
+}
+
+const provider = new NodeTracerProvider({
+  idGenerator: new AWSXRayIdGenerator(),
+  resource: resourceFromAttributes({
+    'service.name': process.env.AWS_LAMBDA_FUNCTION_NAME || 'random-name',
+    'cloud.provider': 'aws',
+    'cloud.platform': 'aws_lambda',
+  }),
+  // One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing is
+  // left buffered when Lambda freezes the environment.
+  spanProcessors: [new SimpleSpanProcessor(new UdpSpanExporter())],
+});
+provider.register({
+  propagator: new CompositePropagator({
+    propagators: [new AWSXRayPropagator(), new W3CTraceContextPropagator()],
+  }),
+});
+registerInstrumentations({
+  tracerProvider: provider,
+  instrumentations: [new AwsInstrumentation({ suppressInternalInstrumentation: true })],
+});
+
+/** The context of Lambda's trace for this invocation (X-Ray header in _X_AMZN_TRACE_ID). */
+function invocationContext() {
+  const carrier = { 'x-amzn-trace-id': process.env._X_AMZN_TRACE_ID || '' };
+  return new AWSXRayPropagator().extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
+}
+
+module.exports = {
+  invocationContext,
+  flush: () => provider.forceFlush(),
+  daemonAddress,
+};

@@ -1,0 +1,53 @@
+'use strict';
+/**
+ * tracing_sdk: otel and otel-layer, through the OpenTelemetry API only. With `otel` the
+ * bundle also ships tracing-otel-sdk.js, which sets up the SDK; with `otel-layer` AWS's
+ * layer (AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument) has set it up and wraps the handler
+ * itself, and @opentelemetry/api is resolved from the layer.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const api = require('@opentelemetry/api');
+
+const bundledSdk = fs.existsSync(path.join(__dirname, 'tracing-otel-sdk.js'))
+  ? require('./tracing-otel-sdk')
+  : null;
+
+const tracer = api.trace.getTracer('random-name');
+
+/**
+ * X-Ray indexes only the attributes a span lists in `aws.xray.annotations`; every other
+ * attribute becomes metadata, which filter expressions cannot search.
+ */
+function annotate(name, annotations) {
+  const span = tracer.startSpan(name, {
+    attributes: { ...annotations, 'aws.xray.annotations': Object.keys(annotations) },
+  });
+  span.end();
+}
+
+/**
+ * Runs each invocation under the trace Lambda started (_X_AMZN_TRACE_ID), so the spans are
+ * children of Lambda's function segment as with the X-Ray SDK, and flushes before returning.
+ */
+function wrapHandler(handler) {
+  if (!bundledSdk) {
+    return handler;
+  }
+  return async function traced(event, context) {
+    const parent = bundledSdk.invocationContext();
+    try {
+      return await api.context.with(parent, () => handler(event, context));
+    } finally {
+      await bundledSdk.flush();
+    }
+  };
+}
+
+module.exports = {
+  sdk: bundledSdk ? 'otel' : 'otel-layer',
+  // The AWS SDK instrumentation traces every client; nothing to do per client.
+  captureClient: (client) => client,
+  annotate,
+  wrapHandler,
+};

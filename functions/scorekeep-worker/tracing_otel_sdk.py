@@ -1,0 +1,94 @@
+"""tracing_sdk: otel. The OpenTelemetry SDK set up for X-Ray inside Lambda, without a collector.
+
+X-Ray trace ids (AwsXRayIdGenerator), X-Amzn-Trace-Id and W3C traceparent propagation, the
+botocore and requests instrumentations only (each instrumentation costs cold-start time),
+and every span sent as soon as it ends to the Lambda X-Ray daemon as OTLP over UDP, in the
+format of ADOT's OTLP UDP exporter: the daemon header line, ``T1S`` (sampled spans), then the
+base64 of an OTLP protobuf ExportTraceServiceRequest. ADOT's own exporter ships inside
+aws-opentelemetry-distro, which requires some 50 instrumentations; this one is the same
+wire format in a few lines.
+"""
+
+import base64
+import contextlib
+import logging
+import os
+import socket
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.propagators.aws import AwsXRayLambdaPropagator, AwsXRayPropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+logger = logging.getLogger(__name__)
+
+DAEMON_HEADER = b'{"format":"json","version":1}\n'
+SAMPLED_SPANS = b"T1S"
+
+
+def daemon_address(value=None):
+    """``host:port``, or Lambda's ``udp:host:port tcp:host:port`` form."""
+    value = value or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") or "127.0.0.1:2000"
+    parts = value.split()
+    udp = next((p for p in parts if p.startswith("udp:")), parts[0])
+    host, _, port = udp.removeprefix("udp:").rpartition(":")
+    return host, int(port)
+
+
+class UdpSpanExporter(SpanExporter):
+    def __init__(self, address=None):
+        self._address = address or daemon_address()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def export(self, spans):
+        message = DAEMON_HEADER + SAMPLED_SPANS + base64.b64encode(
+            encode_spans(spans).SerializeToString())
+        try:
+            self._socket.sendto(message, self._address)
+        except OSError as exc:
+            logger.warning("sending %d span(s) to the X-Ray daemon at %s:%d failed: %s",
+                           len(spans), *self._address, exc)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        self._socket.close()
+
+
+def _setup():
+    provider = TracerProvider(
+        id_generator=AwsXRayIdGenerator(),
+        resource=Resource.create({
+            "service.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "scorekeep-worker"),
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_lambda",
+        }),
+    )
+    # One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing
+    # is left buffered when Lambda freezes the environment.
+    provider.add_span_processor(SimpleSpanProcessor(UdpSpanExporter()))
+    trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(
+        CompositePropagator([AwsXRayPropagator(), TraceContextTextMapPropagator()]))
+    BotocoreInstrumentor().instrument(tracer_provider=provider)
+    RequestsInstrumentor().instrument(tracer_provider=provider)
+
+
+_setup()
+
+
+@contextlib.contextmanager
+def invocation_context():
+    # Reads _X_AMZN_TRACE_ID, which the Lambda runtime sets for each invocation.
+    token = context.attach(AwsXRayLambdaPropagator().extract({}))
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -1,0 +1,492 @@
+//! `tracing_sdk: otel`: both functions built with the OpenTelemetry SDK in the bundle, run by
+//! `invoke --local` against moto (and the Scorekeep API stub), their spans decoded from what
+//! the real OpenTelemetry SDKs sent to the daemon socket (OTLP over UDP) and asserted in the
+//! same tree the X-Ray SDK's documents make. Also: the bundles hold no X-Ray SDK, rebuild to the
+//! same bytes for x86_64 and arm64, switching SDK is a code change in `plan`, and `otel-layer`
+//! deploys the layer and wrapper but refuses to run locally.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{
+    cli, moto, moto_cli, project_copy, send_message, skip_emulator, stdout_json, tree_nodes,
+    unique_region, up, venv_bin, ApiStub,
+};
+use serde_json::{json, Value};
+
+fn use_sdk(dir: &Path, sdk: &str) {
+    let path = dir.join("scorekeep-deploy.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("tracing_sdk: xray"), "{text}");
+    std::fs::write(
+        &path,
+        text.replace("tracing_sdk: xray", &format!("tracing_sdk: {sdk}")),
+    )
+    .unwrap();
+}
+
+fn invoke_local(dir: &Path, region: &str, function: &str, extra: &[&str]) -> Value {
+    let mut cmd = moto_cli(
+        dir,
+        region,
+        &["invoke", "--local", function, "--output", "json"],
+    );
+    cmd.args(extra);
+    if let Some(root) = pyenv_root() {
+        cmd.env("PYENV_ROOT", root);
+    }
+    let out = cmd.assert().success();
+    stdout_json(out.get_output())
+}
+
+/// `$PYENV_ROOT` or `~/.pyenv`, where the python3.13 the worker needs may be.
+fn pyenv_root() -> Option<PathBuf> {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))
+}
+
+fn has_python_313() -> bool {
+    let on_path = Command::new("python3.13").arg("-V").output();
+    on_path.is_ok_and(|o| o.status.success())
+        || pyenv_root().is_some_and(|r| {
+            std::fs::read_dir(r.join("versions")).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("3.13")))
+            })
+        })
+}
+
+#[test]
+fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel");
+    up(dir.path(), region);
+    let trace_out = dir.path().join("spans.jsonl");
+    let report = invoke_local(
+        dir.path(),
+        region,
+        "random-name",
+        &[
+            "--event",
+            r#"{"userid":"u-1"}"#,
+            "--trace-out",
+            trace_out.to_str().unwrap(),
+        ],
+    );
+    assert!(report["error"].is_null(), "{report:#}");
+    let name = report["result"]["name"].as_str().expect("a name");
+    let trace_id = report["trace_id"].as_str().unwrap();
+    let all = tree_nodes(&report["trace"]);
+    let annotations = all
+        .iter()
+        .find(|n| n["name"] == "annotations")
+        .unwrap_or_else(|| panic!("no annotations span: {report:#}"));
+    assert_eq!(
+        annotations["annotations"],
+        json!({"Name": name, "UserID": "u-1"})
+    );
+    assert_ne!(annotations["orphan"], true, "{report:#}");
+    let publish = all
+        .iter()
+        .find(|n| n["name"] == "SNS" && n["operation"] == "Publish")
+        .unwrap_or_else(|| panic!("no SNS Publish span: {report:#}"));
+    assert_eq!(publish["namespace"], "aws");
+    assert_eq!(publish["http_status"], 200);
+    assert_ne!(
+        publish["orphan"], true,
+        "a child of the Lambda segment: {report:#}"
+    );
+
+    // --trace-out keeps the raw OTLP spans: the annotations span lists its indexed keys in
+    // aws.xray.annotations, and SNS Publish is a CLIENT span; all in the one trace.
+    let raw = std::fs::read_to_string(&trace_out).unwrap();
+    let spans: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .flat_map(|req| spans_of(&req))
+        .collect();
+    let hex_trace = trace_id.trim_start_matches("1-").replace('-', "");
+    assert!(
+        spans.iter().all(|s| s["traceId"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&hex_trace)),
+        "{raw}"
+    );
+    let annotated = spans
+        .iter()
+        .find(|s| s["name"] == "annotations")
+        .expect("raw annotations span");
+    let keys = attribute(annotated, "aws.xray.annotations");
+    let listed: Vec<&str> = keys["arrayValue"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["stringValue"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["Name", "UserID"], "{annotated:#}");
+    let client = spans
+        .iter()
+        .find(|s| {
+            s["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["key"] == "rpc.method" && a["value"]["stringValue"] == "Publish")
+        })
+        .unwrap_or_else(|| panic!("no raw span with rpc.method Publish: {raw}"));
+    // The AWS SDK instrumentation makes SNS Publish a messaging PRODUCER span (named
+    // "<topic> send"); X-Ray, like for CLIENT spans, records it as a downstream call.
+    assert!(
+        client["kind"] == 3 || client["kind"] == 4,
+        "SPAN_KIND_CLIENT or _PRODUCER: {client:#}"
+    );
+    assert_ne!(client["parentSpanId"], "", "{client:#}");
+    assert_eq!(attribute(client, "rpc.service")["stringValue"], "SNS");
+    assert!(moto().actions(region).iter().any(|a| a == "Publish"));
+}
+
+fn spans_of(request: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for rs in request["resourceSpans"].as_array().into_iter().flatten() {
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+        }
+    }
+    out
+}
+
+fn attribute<'a>(span: &'a Value, key: &str) -> &'a Value {
+    span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| &a["value"])
+        .unwrap_or_else(|| panic!("no attribute {key}: {span:#}"))
+}
+
+#[tokio::test]
+async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_headers() {
+    if skip_emulator() {
+        return;
+    }
+    if !has_python_313() {
+        eprintln!(
+            "\n*** no Python 3.13 on PATH or under pyenv: SKIPPING the otel worker run ***\n"
+        );
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel");
+    let outputs = up(dir.path(), region);
+    let queue = outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap();
+    let bucket = outputs["ScorekeepRecordsBucketName"].as_str().unwrap();
+    let stub = ApiStub::start();
+    let base_url = stub.info["base_url"].as_str().unwrap().to_string();
+    let message = json!({
+        "endpoint": stub.info["host_port"], "gameid": stub.info["game_id"],
+        "sessionid": stub.info["session_id"], "bucketname": bucket,
+    });
+    send_message(region, queue, &message.to_string()).await;
+
+    let report = invoke_local(dir.path(), region, "scorekeep-worker", &[]);
+    assert_eq!(
+        report["result"],
+        json!({"processed": 1, "failed": 0}),
+        "{report:#}"
+    );
+    let trace_id = report["trace_id"].as_str().unwrap().to_string();
+    let all = tree_nodes(&report["trace"]);
+    for (service, operation) in [
+        ("SQS", "ReceiveMessage"),
+        ("S3", "PutObject"),
+        ("SQS", "DeleteMessage"),
+    ] {
+        let found: Vec<_> = all
+            .iter()
+            .filter(|n| {
+                n["name"] == service && n["operation"] == operation && n["namespace"] == "aws"
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{service} {operation}: {report:#}");
+        assert_ne!(found[0]["orphan"], true, "{report:#}");
+    }
+    let paths: Vec<String> = stub.info["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    for path in &paths {
+        let url = format!("{base_url}{path}");
+        assert!(
+            all.iter().any(|n| n["namespace"] == "remote"
+                && n["url"] == url.as_str()
+                && n["http_status"] == 200),
+            "no HTTP span for {url}: {report:#}"
+        );
+    }
+    // Every API request carried the trace in both formats, under the Lambda's trace id.
+    let hex_trace = trace_id.trim_start_matches("1-").replace('-', "");
+    let requests = stub.finish_with_traceparent();
+    assert_eq!(requests.len(), paths.len(), "{requests:?}");
+    for r in &requests {
+        let xray = r[1].as_str().unwrap();
+        let traceparent = r[2].as_str().unwrap();
+        assert!(
+            xray.contains(&format!("Root={trace_id}")),
+            "{r}: X-Amzn-Trace-Id not trace {trace_id}"
+        );
+        assert!(
+            traceparent.starts_with(&format!("00-{hex_trace}-")),
+            "{r}: traceparent not trace {hex_trace}"
+        );
+    }
+}
+
+/// The built zips' entry names.
+fn zip_names(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_string())
+        .collect()
+}
+
+fn build(dir: &Path) -> Value {
+    let out = cli(dir)
+        .args(["build", "--force", "--output", "json"])
+        .assert()
+        .success();
+    stdout_json(out.get_output())
+}
+
+fn sha_of(report: &Value, function: &str) -> String {
+    report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["function"] == function)
+        .map(|a| a["manifest"]["sha256_hex"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no {function}: {report:#}"))
+}
+
+#[test]
+fn otel_bundles_have_no_x_ray_sdk_and_rebuild_to_the_same_bytes_on_both_architectures() {
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel");
+    for arch in ["x86_64", "arm64"] {
+        let config = dir.path().join("scorekeep-deploy.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace("architecture: x86_64", &format!("architecture: {arch}"));
+        let text = text.replace("architecture: arm64", &format!("architecture: {arch}"));
+        std::fs::write(&config, text).unwrap();
+        let first = build(dir.path());
+        let second = build(dir.path());
+        for function in ["random-name", "scorekeep-worker"] {
+            assert_eq!(
+                sha_of(&first, function),
+                sha_of(&second, function),
+                "{arch} {function}"
+            );
+        }
+        let artifacts = dir.path().join("target/scorekeep-deploy");
+        let node = zip_names(&artifacts.join("random-name.zip"));
+        let python = zip_names(&artifacts.join("scorekeep-worker.zip"));
+        for names in [&node, &python] {
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.contains("xray-sdk") || n.contains("aws_xray_sdk")),
+                "{arch}"
+            );
+            assert!(!names
+                .iter()
+                .any(|n| n.contains("tracing-xray") || n.contains("tracing_xray")));
+        }
+        assert!(node.iter().any(|n| n == "tracing-otel-sdk.js"));
+        assert!(node
+            .iter()
+            .any(|n| n.starts_with("node_modules/@opentelemetry/instrumentation-aws-sdk/")));
+        assert!(python.iter().any(|n| n == "tracing_otel_sdk.py"));
+        assert!(python
+            .iter()
+            .any(|n| n.starts_with("opentelemetry/instrumentation/botocore/")));
+        let machine = if arch == "arm64" { "aarch64" } else { "x86_64" };
+        assert!(
+            python
+                .iter()
+                .any(|n| n.starts_with("wrapt/_wrappers.cpython-313-")
+                    && n.ends_with(&format!("{machine}-linux-gnu.so"))),
+            "{arch}: {python:?}"
+        );
+    }
+}
+
+#[test]
+fn otel_layer_cannot_run_locally_and_says_so() {
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel-layer");
+    let out = cli(dir.path())
+        .args(["invoke", "--local", "random-name", "--event", "{}"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("function `random-name` has `tracing_sdk: otel-layer`"),
+        "{err}"
+    );
+    assert!(err.contains("tracing_sdk: otel"), "{err}");
+}
+
+#[test]
+fn a_misspelt_tracing_sdk_is_a_config_error_with_a_suggestion() {
+    let dir = project_copy();
+    use_sdk(dir.path(), "otle");
+    let out = cli(dir.path()).args(["render"]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("unknown variant `otle`"), "{err}");
+    assert!(err.contains("did you mean `otel`?"), "{err}");
+}
+
+/// `otel-layer` rendered: the roles get the managed policy AWS documents for its layers, and
+/// cfn-lint and checkov still have nothing to say (as tests/rendered_templates.rs checks for
+/// the committed config).
+#[test]
+fn otel_layer_template_adds_the_documented_policy_and_stays_lint_and_checkov_clean() {
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel-layer");
+    cli(dir.path())
+        .args(["render", "--out", "rendered"])
+        .assert()
+        .success();
+    let file = dir.path().join("rendered/scorekeep-lambda.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("CloudWatchLambdaApplicationSignalsExecutionRolePolicy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RandomNameTracingSdk:") && text.contains("Default: otel-layer"),
+        "{text}"
+    );
+    let lint = Command::new(venv_bin("cfn-lint"))
+        .arg("--")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report =
+        String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
+    assert!(
+        lint.status.success() && report.trim().is_empty(),
+        "cfn-lint:\n{report}"
+    );
+    let checkov = Command::new(venv_bin("checkov"))
+        .args([
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "-o",
+            "json",
+            "-f",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&checkov.stdout).expect("checkov JSON");
+    assert_eq!(
+        report["summary"]["failed"], 0,
+        "{}",
+        report["results"]["failed_checks"]
+    );
+}
+
+/// Publish AWS's OpenTelemetry layers into moto under their names, up to `version`, so the
+/// versions the tool asks for exist (moto looks a layer version up by name and number).
+fn publish_layers(region: &str, version: u32) {
+    let status = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            r#"import boto3, io, sys, zipfile
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, 'w') as z:
+    z.writestr('otel-instrument', '#!/bin/sh\nexec "$@"\n')
+c = boto3.client('lambda', endpoint_url=sys.argv[1], region_name=sys.argv[2],
+                 aws_access_key_id='testing', aws_secret_access_key='testing')
+for name in ('AWSOpenTelemetryDistroJs', 'AWSOpenTelemetryDistroPython'):
+    for _ in range(int(sys.argv[3])):
+        c.publish_layer_version(LayerName=name, Content={'ZipFile': buf.getvalue()},
+                                CompatibleArchitectures=['x86_64', 'arm64'])
+"#,
+            &moto().endpoint,
+            region,
+            &version.to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "publishing the layers in moto failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch() {
+    if skip_emulator() {
+        return;
+    }
+    // A region this binary's unique_region() never hands out (it has 3 emulator tests) and
+    // where src/otel_layer.rs records both languages' layers.
+    let region = "eu-west-3";
+    let dir = project_copy();
+    publish_layers(region, 16);
+    up(dir.path(), region);
+    use_sdk(dir.path(), "otel-layer");
+    let plan = moto_cli(dir.path(), region, &["plan", "--output", "json"])
+        .assert()
+        .success();
+    let plan = String::from_utf8_lossy(&plan.get_output().stdout).into_owned();
+    assert!(plan.contains("layers"), "{plan}");
+    assert!(plan.contains("AWS_LAMBDA_EXEC_WRAPPER"), "{plan}");
+    up(dir.path(), region);
+
+    let lambda = aws_sdk_lambda::Client::new(&crate::util::sdk_config(region).await);
+    for (function, layer) in [
+        ("random-name", ":layer:AWSOpenTelemetryDistroJs:14"),
+        ("scorekeep-worker", ":layer:AWSOpenTelemetryDistroPython:16"),
+    ] {
+        let c = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .unwrap();
+        let arns: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
+        assert!(
+            arns.len() == 1 && arns[0].ends_with(layer),
+            "{function}: {arns:?}"
+        );
+        let vars = c
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            vars.get("AWS_LAMBDA_EXEC_WRAPPER").map(String::as_str),
+            Some("/opt/otel-instrument"),
+            "{function}"
+        );
+    }
+
+    // Where no layer is recorded: an error naming the function and region, before any change.
+    let out = moto_cli(dir.path(), "us-east-2", &["plan"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("for region us-east-2"), "{err}");
+}
