@@ -186,7 +186,7 @@ mod tests {
             Architecture::Arm64,
         )
         .unwrap_err();
-        let text = e.to_string();
+        let text = crate::error::render(e);
         assert!(text.contains("for region eu-south-2"), "{text}");
         assert!(text.contains("function `random-name`"), "{text}");
         assert!(text.contains("us-east-1"), "{text}");

@@ -12,9 +12,24 @@
  * X-Ray annotations; wrapHandler(handler) → the Lambda handler, run in the invocation's trace.
  * This module must be required before the AWS SDK so instrumentations can hook its loading.
  */
-const fs = require('node:fs');
-const path = require('node:path');
+// Whichever implementation the bundle ships: X-Ray's when present, else OpenTelemetry's.
+// Each `require` sits in a `try` so that a single-file bundler (esbuild) bundles the one that
+// is shipped and leaves the other, absent one unresolved instead of failing the build.
+function notShipped(err, name) {
+  return err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${name}'`);
+}
 
-const shipped = (file) => fs.existsSync(path.join(__dirname, file));
+function load() {
+  try {
+    return require('./tracing-xray');
+  } catch (err) {
+    if (!notShipped(err, './tracing-xray')) throw err;
+  }
+  try {
+    return require('./tracing-otel');
+  } catch (err) {
+    throw err;
+  }
+}
 
-module.exports = shipped('tracing-xray.js') ? require('./tracing-xray') : require('./tracing-otel');
+module.exports = load();
