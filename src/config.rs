@@ -13,12 +13,10 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Problem;
 use crate::yaml::{self, PathSegment};
 
-/// Where the configuration is looked for when `--config` is not given.
-pub const DEFAULT_CONFIG_FILE: &str = "scorekeep-deploy.yaml";
-
 /// Lambda runtimes the tool builds for. Deprecated runtimes are refused with a hint.
-pub const NODE_RUNTIMES: &[&str] = &["nodejs22.x", "nodejs24.x"];
-pub const PYTHON_RUNTIMES: &[&str] = &["python3.11", "python3.12", "python3.13", "python3.14"];
+pub(crate) const NODE_RUNTIMES: &[&str] = &["nodejs22.x", "nodejs24.x"];
+pub(crate) const PYTHON_RUNTIMES: &[&str] =
+    &["python3.11", "python3.12", "python3.13", "python3.14"];
 const DEPRECATED_RUNTIMES: &[&str] = &[
     "nodejs14.x",
     "nodejs16.x",
@@ -31,7 +29,7 @@ const DEPRECATED_RUNTIMES: &[&str] = &[
 ];
 
 /// What the Lambda Python runtime already provides; left out of bundles unless configured.
-pub const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
+pub(crate) const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
     "boto3",
     "botocore",
     "s3transfer",
@@ -42,31 +40,31 @@ pub const PYTHON_RUNTIME_PROVIDED: &[&str] = &[
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct Config {
+pub(crate) struct Config {
     /// A short project name, used in output and as the default tag value.
-    pub project: String,
+    pub(crate) project: String,
     /// Region to deploy to when neither `--region`, `AWS_REGION` nor the AWS profile names one.
     #[serde(default)]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// The CloudFormation stacks, deployed in this order.
-    pub stacks: Vec<StackConfig>,
+    pub(crate) stacks: Vec<StackConfig>,
     /// Tags applied to every stack (and so to every resource that supports tags).
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
     /// The Lambda functions, by key. The key is also the default Lambda function name.
-    pub functions: BTreeMap<String, FunctionConfig>,
+    pub(crate) functions: BTreeMap<String, FunctionConfig>,
     /// Optional Elastic Beanstalk environment wiring.
     #[serde(default)]
-    pub beanstalk: Option<BeanstalkConfig>,
+    pub(crate) beanstalk: Option<BeanstalkConfig>,
     /// Where build artifacts go, relative to the project directory.
     #[serde(default = "default_artifact_dir")]
-    pub artifact_dir: PathBuf,
+    pub(crate) artifact_dir: PathBuf,
     /// S3 bucket for bundles over Lambda's 50 MB direct-upload limit.
     #[serde(default)]
-    pub artifact_bucket: Option<String>,
+    pub(crate) artifact_bucket: Option<String>,
     /// Published versions and the alias consumers invoke (issue 13).
     #[serde(default)]
-    pub releases: ReleasesConfig,
+    pub(crate) releases: ReleasesConfig,
 }
 
 /// How releases are kept: the alias that names the running version, and how many old
@@ -76,10 +74,10 @@ pub struct Config {
 pub struct ReleasesConfig {
     /// The alias `up`/`update-functions` move and `rollback` moves back.
     #[serde(default = "default_alias")]
-    pub alias: String,
+    pub(crate) alias: String,
     /// Versions kept per function (older ones without an alias are deleted).
     #[serde(default = "default_keep_versions")]
-    pub keep_versions: u32,
+    pub(crate) keep_versions: u32,
 }
 
 impl Default for ReleasesConfig {
@@ -105,19 +103,19 @@ fn default_artifact_dir() -> PathBuf {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct StackConfig {
-    pub name: String,
+pub(crate) struct StackConfig {
+    pub(crate) name: String,
     /// Template path, relative to the project directory.
-    pub template: PathBuf,
+    pub(crate) template: PathBuf,
     /// Values for template parameters that no function setting provides.
     #[serde(default)]
-    pub parameters: BTreeMap<String, ScalarValue>,
+    pub(crate) parameters: BTreeMap<String, ScalarValue>,
 }
 
 /// A parameter value: YAML strings, numbers and booleans are all accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum ScalarValue {
+pub(crate) enum ScalarValue {
     String(String),
     Integer(i64),
     Float(f64),
@@ -137,62 +135,62 @@ impl fmt::Display for ScalarValue {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct FunctionConfig {
+pub(crate) struct FunctionConfig {
     /// Lambda function name; defaults to the key in `functions:`.
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Source directory, relative to the project directory.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
     /// Build from a `source` outside the project directory (after resolving `..` and
     /// symlinks). Off by default so a config cannot silently bundle files from elsewhere.
     #[serde(default)]
-    pub allow_outside_project: bool,
-    pub runtime: String,
+    pub(crate) allow_outside_project: bool,
+    pub(crate) runtime: String,
     #[serde(default)]
-    pub architecture: Architecture,
-    pub handler: String,
+    pub(crate) architecture: Architecture,
+    pub(crate) handler: String,
     /// Memory in MB.
     #[serde(default = "default_memory")]
-    pub memory: u32,
+    pub(crate) memory: u32,
     /// Timeout in seconds.
     #[serde(default = "default_timeout")]
-    pub timeout: u32,
+    pub(crate) timeout: u32,
     /// Lambda tracing mode.
     #[serde(default)]
-    pub tracing: TracingMode,
+    pub(crate) tracing: TracingMode,
     /// How the function is traced: the X-Ray SDK or OpenTelemetry in the bundle, or
     /// OpenTelemetry from AWS's Lambda layer (see `bundle::tracing_sdk`).
     #[serde(default)]
-    pub tracing_sdk: TracingSdk,
+    pub(crate) tracing_sdk: TracingSdk,
     /// Environment variables. Values may reference stack outputs as `${output:Name}` and the
     /// deploy region as `${region}`.
     #[serde(default)]
-    pub environment: BTreeMap<String, String>,
+    pub(crate) environment: BTreeMap<String, String>,
     /// Schedule expression for a function triggered on a timer (e.g. `rate(5 minutes)`).
     #[serde(default)]
-    pub schedule: Option<String>,
+    pub(crate) schedule: Option<String>,
     /// Python only: packages left out of the bundle because the runtime provides them.
     #[serde(default)]
-    pub runtime_provided: Option<Vec<String>>,
+    pub(crate) runtime_provided: Option<Vec<String>>,
     /// Python only: ship `__pycache__` bytecode compiled by the runtime's Python (default true).
     #[serde(default)]
-    pub bytecode: Option<bool>,
+    pub(crate) bytecode: Option<bool>,
     /// Node only: `esbuild` (default) bundles the handler into one file; `none` ships
     /// `node_modules` as installed.
     #[serde(default)]
-    pub bundler: Option<Bundler>,
+    pub(crate) bundler: Option<Bundler>,
     /// Node with esbuild: where the source map goes (default `external`: beside the zip).
     #[serde(default)]
-    pub sourcemap: Option<SourceMap>,
+    pub(crate) sourcemap: Option<SourceMap>,
     /// Node with esbuild: packages left out of the bundle because the runtime provides them.
     #[serde(default)]
-    pub externals: Option<Vec<String>>,
+    pub(crate) externals: Option<Vec<String>>,
 }
 
 /// How a Node function's code is packaged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Bundler {
+pub(crate) enum Bundler {
     #[default]
     Esbuild,
     None,
@@ -201,7 +199,7 @@ pub enum Bundler {
 /// Where esbuild's source map goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SourceMap {
+pub(crate) enum SourceMap {
     /// Beside the zip, `<function>.js.map`: not shipped, so not loaded at cold start.
     #[default]
     External,
@@ -218,7 +216,7 @@ fn default_timeout() -> u32 {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Architecture {
+pub(crate) enum Architecture {
     #[default]
     #[serde(rename = "x86_64")]
     X86_64,
@@ -227,7 +225,7 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Architecture::X86_64 => "x86_64",
             Architecture::Arm64 => "arm64",
@@ -236,14 +234,14 @@ impl Architecture {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TracingMode {
+pub(crate) enum TracingMode {
     #[default]
     Active,
     PassThrough,
 }
 
 impl TracingMode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TracingMode::Active => "Active",
             TracingMode::PassThrough => "PassThrough",
@@ -252,7 +250,7 @@ impl TracingMode {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TracingSdk {
+pub(crate) enum TracingSdk {
     /// The AWS X-Ray SDK in the bundle.
     #[default]
     #[serde(rename = "xray")]
@@ -266,7 +264,7 @@ pub enum TracingSdk {
 }
 
 impl TracingSdk {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TracingSdk::Xray => "xray",
             TracingSdk::Otel => "otel",
@@ -298,13 +296,13 @@ fn default_true() -> bool {
 /// The language a runtime belongs to, which decides how a function is bundled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Language {
+pub(crate) enum Language {
     Node,
     Python,
 }
 
 impl FunctionConfig {
-    pub fn language(&self) -> Language {
+    pub(crate) fn language(&self) -> Language {
         if self.runtime.starts_with("python") {
             Language::Python
         } else {
@@ -313,24 +311,24 @@ impl FunctionConfig {
     }
 
     /// `python3.13` → `3.13`.
-    pub fn python_version(&self) -> Option<&str> {
+    pub(crate) fn python_version(&self) -> Option<&str> {
         self.runtime.strip_prefix("python")
     }
 
     /// Whether the bundle ships bytecode (Python functions, unless `bytecode: false`).
-    pub fn bytecode(&self) -> bool {
+    pub(crate) fn bytecode(&self) -> bool {
         self.language() == Language::Python && self.bytecode.unwrap_or(true)
     }
 
     /// The Node bundler (`none` for Python functions).
-    pub fn bundler(&self) -> Bundler {
+    pub(crate) fn bundler(&self) -> Bundler {
         match self.language() {
             Language::Node => self.bundler.unwrap_or_default(),
             Language::Python => Bundler::None,
         }
     }
 
-    pub fn runtime_provided(&self) -> Vec<String> {
+    pub(crate) fn runtime_provided(&self) -> Vec<String> {
         self.runtime_provided.clone().unwrap_or_else(|| {
             PYTHON_RUNTIME_PROVIDED
                 .iter()
@@ -375,11 +373,11 @@ impl crate::error::Explain for ConfigError {
 /// A loaded configuration with what is needed to resolve paths and locate later errors.
 #[derive(Debug, Clone)]
 pub struct Project {
-    pub config: Config,
+    pub(crate) config: Config,
     /// The config file as given.
-    pub config_path: PathBuf,
+    pub(crate) config_path: PathBuf,
     /// The directory relative paths in the config resolve against.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     source: String,
 }
 
@@ -394,7 +392,11 @@ impl Project {
         Project::from_source(path, root, source)
     }
 
-    pub fn from_source(path: &Path, root: PathBuf, source: String) -> Result<Project, ConfigError> {
+    pub(crate) fn from_source(
+        path: &Path,
+        root: PathBuf,
+        source: String,
+    ) -> Result<Project, ConfigError> {
         let config: Config = yaml::from_str(&source).map_err(|e| {
             let mut d = Diagnostic::new(path, e.position, e.message.as_str());
             d.hint = e
@@ -414,7 +416,7 @@ impl Project {
     }
 
     /// An error located at `path` inside the config file.
-    pub fn error_at(
+    pub(crate) fn error_at(
         &self,
         path: &[PathSegment],
         message: String,
@@ -424,7 +426,7 @@ impl Project {
     }
 
     /// A diagnostic located at `path` inside the config file.
-    pub fn diagnostic_at(
+    pub(crate) fn diagnostic_at(
         &self,
         path: &[PathSegment],
         message: String,
@@ -438,29 +440,29 @@ impl Project {
         }
     }
 
-    pub fn resolve(&self, relative: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)
     }
 
-    pub fn artifact_dir(&self) -> PathBuf {
+    pub(crate) fn artifact_dir(&self) -> PathBuf {
         self.resolve(&self.config.artifact_dir)
     }
 
     /// Build and deploy state that is not an artifact (installed dependencies, staging, what
     /// was applied): `target/scorekeep-deploy-cache` beside `target/scorekeep-deploy`, so the
     /// artifact directory holds only zips and manifests.
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         cache_dir_for(&self.artifact_dir())
     }
 
     /// The function names in config order, for error messages that list the valid ones.
-    pub fn function_keys(&self) -> Vec<&str> {
+    pub(crate) fn function_keys(&self) -> Vec<&str> {
         self.config.functions.keys().map(String::as_str).collect()
     }
 
     /// The named functions, or all of them when `names` is empty. A name that is not a key
     /// under `functions:` is a usage error about the command-line argument, with a suggestion.
-    pub fn select_functions(
+    pub(crate) fn select_functions(
         &self,
         names: &[String],
     ) -> Result<Vec<(&str, &FunctionConfig)>, Problem> {
@@ -508,7 +510,7 @@ impl Project {
     }
 
     /// Lambda function name for a function key.
-    pub fn lambda_name<'a>(&'a self, key: &'a str) -> &'a str {
+    pub(crate) fn lambda_name<'a>(&'a self, key: &'a str) -> &'a str {
         self.config.functions[key].name.as_deref().unwrap_or(key)
     }
 
@@ -835,7 +837,7 @@ fn is_valid_function_name(name: &str) -> bool {
 }
 
 /// The cache directory that goes with an artifact directory: `<name>-cache` beside it.
-pub fn cache_dir_for(artifact_dir: &Path) -> PathBuf {
+pub(crate) fn cache_dir_for(artifact_dir: &Path) -> PathBuf {
     let name = artifact_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -890,7 +892,7 @@ fn did_you_mean(message: &str) -> String {
 
 /// A piece of a value with references: literal text, a stack output, or the region.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
+pub(crate) enum Piece {
     Text(String),
     Output(String),
     Region,
@@ -900,7 +902,7 @@ pub enum Piece {
 ///
 /// Values may be secrets, so an error says where in the value the problem is (a character
 /// offset, 1-based) and never quotes the value.
-pub fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
+pub(crate) fn parse_references(value: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = value;
@@ -962,7 +964,7 @@ fn reference_piece(reference: &str, at: usize) -> Result<Piece, String> {
 }
 
 /// The output names a value refers to.
-pub fn referenced_outputs(value: &str) -> Vec<String> {
+pub(crate) fn referenced_outputs(value: &str) -> Vec<String> {
     parse_references(value)
         .unwrap_or_default()
         .into_iter()
@@ -975,7 +977,7 @@ pub fn referenced_outputs(value: &str) -> Vec<String> {
 
 /// Resolve references against stack outputs and the region. A missing output is an error
 /// naming it.
-pub fn resolve_references(
+pub(crate) fn resolve_references(
     value: &str,
     outputs: &BTreeMap<String, String>,
     region: &str,
@@ -998,7 +1000,7 @@ pub fn resolve_references(
 mod tests {
     use super::*;
 
-    pub const VALID: &str = include_str!("../scorekeep-deploy.yaml");
+    pub(crate) const VALID: &str = include_str!("../scorekeep-deploy.yaml");
 
     fn load(text: &str) -> Result<Project, ConfigError> {
         Project::from_source(

@@ -8,8 +8,8 @@ use crate::config::{ConfigError, Project};
 use crate::report::Reporter;
 
 pub struct Context {
-    pub global: GlobalArgs,
-    pub reporter: Reporter,
+    pub(crate) global: GlobalArgs,
+    pub(crate) reporter: Reporter,
     project: OnceLock<Project>,
 }
 
@@ -24,7 +24,7 @@ impl Context {
     }
 
     /// The project config, loaded on first use.
-    pub fn project(&self) -> Result<&Project, ConfigError> {
+    pub(crate) fn project(&self) -> Result<&Project, ConfigError> {
         if let Some(p) = self.project.get() {
             return Ok(p);
         }
@@ -33,7 +33,7 @@ impl Context {
     }
 
     /// AWS clients from the standard chain plus our flags and the config's region.
-    pub async fn clients(&self) -> anyhow::Result<Clients> {
+    pub(crate) async fn clients(&self) -> anyhow::Result<Clients> {
         let region = self.project()?.config.region.clone();
         let config = aws::load_config(&self.aws_target(), region.as_deref()).await?;
         Ok(Clients::with_progress(&config, &self.reporter))
@@ -50,7 +50,7 @@ impl Context {
 
     /// Run an async command body on a fresh runtime; Ctrl-C drops it (cancelling what is in
     /// flight) unless the body reports the interruption itself first.
-    pub fn block_on<T>(
+    pub(crate) fn block_on<T>(
         &self,
         future: impl std::future::Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {

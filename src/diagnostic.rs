@@ -7,14 +7,14 @@ use crate::yaml::Position;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    pub file: PathBuf,
-    pub position: Option<Position>,
-    pub message: String,
-    pub hint: Option<String>,
+    pub(crate) file: PathBuf,
+    pub(crate) position: Option<Position>,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn new(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
         Diagnostic {
             file: file.to_path_buf(),
             position,
@@ -23,7 +23,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }

@@ -10,7 +10,7 @@ use std::fmt;
 
 /// Which exit code an error leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// A problem in what the user gave (arguments, config, templates, this machine's setup),
     /// found before anything changed: exit 2.
     Usage,
@@ -21,7 +21,7 @@ pub enum Class {
 }
 
 /// The questions the report and the exit code ask of an error.
-pub trait Explain: std::error::Error {
+pub(crate) trait Explain: std::error::Error {
     fn class(&self) -> Class {
         Class::Failure
     }
@@ -63,7 +63,7 @@ pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Optio
 
 /// The class of the first link that has one other than `Failure` (an interruption or a usage
 /// problem wrapped in context stays what it is), else `Failure`.
-pub fn class_of(err: &anyhow::Error) -> Class {
+pub(crate) fn class_of(err: &anyhow::Error) -> Class {
     let mut class = Class::Failure;
     for cause in err.chain() {
         match explain(cause).map(Explain::class) {
@@ -88,7 +88,7 @@ pub struct Problem {
 
 impl Problem {
     /// Something went wrong (exit 1).
-    pub fn failure(message: impl Into<String>) -> Problem {
+    pub(crate) fn failure(message: impl Into<String>) -> Problem {
         Problem {
             message: message.into(),
             hint: None,
@@ -99,7 +99,7 @@ impl Problem {
     }
 
     /// The user's input or setup is wrong; nothing was changed (exit 2).
-    pub fn usage(message: impl Into<String>) -> Problem {
+    pub(crate) fn usage(message: impl Into<String>) -> Problem {
         Problem {
             class: Class::Usage,
             ..Problem::failure(message)
@@ -107,19 +107,19 @@ impl Problem {
     }
 
     /// Ctrl-C stopped the work (exit 130).
-    pub fn interrupted(message: impl Into<String>) -> Problem {
+    pub(crate) fn interrupted(message: impl Into<String>) -> Problem {
         Problem {
             class: Class::Interrupted,
             ..Problem::failure(message)
         }
     }
 
-    pub fn hint(mut self, hint: impl Into<String>) -> Problem {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Problem {
         self.hint = Some(hint.into());
         self
     }
 
-    pub fn resource(mut self, resource: impl Into<String>) -> Problem {
+    pub(crate) fn resource(mut self, resource: impl Into<String>) -> Problem {
         self.resource = Some(resource.into());
         self
     }
@@ -161,7 +161,7 @@ impl Explain for Problem {
 
 /// `message` followed by each hint on its own indented `hint:` line: the one way hints are
 /// written, for errors and for the notes of a report alike.
-pub fn with_hints<S: AsRef<str>>(message: &str, hints: &[S]) -> String {
+pub(crate) fn with_hints<S: AsRef<str>>(message: &str, hints: &[S]) -> String {
     let mut text = message.to_string();
     for hint in hints {
         text.push_str("\n  hint: ");

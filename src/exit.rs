@@ -5,10 +5,10 @@ use crate::error::{class_of, explain, Class};
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
-pub const USAGE: i32 = 2;
+pub(crate) const USAGE: i32 = 2;
 /// `plan --detailed-exitcode`: something would change.
-pub const CHANGES_PENDING: i32 = 2;
-pub const INTERRUPTED: i32 = 130;
+pub(crate) const CHANGES_PENDING: i32 = 2;
+pub(crate) const INTERRUPTED: i32 = 130;
 
 /// 2 for problems in what the user gave us (nothing was changed), 130 for Ctrl-C, 1 for
 /// everything else.
@@ -25,12 +25,12 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
     /// The causes, outermost first, joined with `: `; hint lines taken out.
-    pub message: String,
+    pub(crate) message: String,
     /// The file position or AWS resource the error is about, when one is known.
-    pub resource: Option<String>,
+    pub(crate) resource: Option<String>,
     /// The next steps, joined with ` ` (`None` when no layer gave one).
-    pub hint: Option<String>,
-    pub exit_code: i32,
+    pub(crate) hint: Option<String>,
+    pub(crate) exit_code: i32,
     /// The same steps one by one, for the text form's `hint:` lines.
     #[serde(skip)]
     hints: Vec<String>,
@@ -70,7 +70,7 @@ impl Failure {
 
     /// The text form of one error among several (e.g. one function's failure in a list),
     /// with its hints on their own lines, indented under it.
-    pub fn render(err: &anyhow::Error) -> String {
+    pub(crate) fn render(err: &anyhow::Error) -> String {
         Failure::from_error(err, code_for(err)).to_string()
     }
 }

@@ -98,7 +98,7 @@ impl Listener {
 }
 
 /// Mark the run as interrupted (the signal listener does this; tests may too).
-pub fn request() {
+pub(crate) fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
     if let Some(tx) = SIGNAL.get() {
         tx.send_replace(true);
@@ -106,12 +106,12 @@ pub fn request() {
 }
 
 /// True once Ctrl-C was pressed.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
 /// Completes when Ctrl-C is pressed (never, when no listener is installed).
-pub async fn cancelled() {
+pub(crate) async fn cancelled() {
     let Some(tx) = SIGNAL.get() else {
         return std::future::pending().await;
     };
@@ -120,7 +120,7 @@ pub async fn cancelled() {
 }
 
 /// An interruption error once Ctrl-C was pressed: call between steps.
-pub fn check() -> Result<(), Problem> {
+pub(crate) fn check() -> Result<(), Problem> {
     if requested() {
         return Err(Problem::interrupted("interrupted (Ctrl-C)"));
     }
@@ -129,7 +129,7 @@ pub fn check() -> Result<(), Problem> {
 
 /// Run `step` unless Ctrl-C comes first; then it is dropped, which cancels its in-flight
 /// request. The step goes first, so its own, more precise, interruption error wins a tie.
-pub async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     check()?;
     tokio::pin!(step);
     tokio::select! {
@@ -147,7 +147,7 @@ pub async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::R
 }
 
 /// [`race`], with the interruption saying what was going on: "interrupted while `doing`".
-pub async fn race_while<T>(
+pub(crate) async fn race_while<T>(
     doing: impl std::fmt::Display,
     step: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
@@ -160,13 +160,13 @@ pub async fn race_while<T>(
 }
 
 /// Remember a child's process group so a second Ctrl-C can kill it.
-pub fn register_child(pgid: i32) {
+pub(crate) fn register_child(pgid: i32) {
     if let Ok(mut c) = CHILDREN.lock() {
         c.push(pgid);
     }
 }
 
-pub fn unregister_child(pgid: i32) {
+pub(crate) fn unregister_child(pgid: i32) {
     if let Ok(mut c) = CHILDREN.lock() {
         c.retain(|p| *p != pgid);
     }
@@ -184,13 +184,13 @@ fn kill_children() {
 
 /// The steps of a run and which of them finished, to say on Ctrl-C what was done and not.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     command: &'static str,
     steps: Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl Journal {
-    pub fn new(command: &'static str, steps: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn new(command: &'static str, steps: impl IntoIterator<Item = String>) -> Self {
         Journal {
             command,
             steps: Mutex::new(steps.into_iter().map(|s| (s, None)).collect()),
@@ -198,7 +198,7 @@ impl Journal {
     }
 
     /// Mark `step` finished with `outcome` (e.g. "created", "unchanged").
-    pub fn done(&self, step: &str, outcome: impl Into<String>) {
+    pub(crate) fn done(&self, step: &str, outcome: impl Into<String>) {
         if let Ok(mut steps) = self.steps.lock() {
             if let Some(entry) = steps.iter_mut().find(|(s, _)| s == step) {
                 entry.1 = Some(outcome.into());
@@ -208,7 +208,7 @@ impl Journal {
 
     /// An interruption becomes one message: where it happened, what was done, what was not,
     /// and how to resume. Other errors pass through unchanged.
-    pub fn explain(&self, err: anyhow::Error) -> anyhow::Error {
+    pub(crate) fn explain(&self, err: anyhow::Error) -> anyhow::Error {
         let Some(cause) = err
             .chain()
             .find(|c| explain(*c).is_some_and(|e| e.class() == Class::Interrupted))

@@ -4,23 +4,23 @@
 //! `commands` (one module per subcommand), `report` (progress and output), `error` (the one error model), `exit` (codes),
 //! `lock` (one run per project).
 
-pub mod atomic_write;
+pub(crate) mod atomic_write;
 pub mod aws;
-pub mod bundle;
+pub(crate) mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
 pub mod deploy;
-pub mod diagnostic;
+pub(crate) mod diagnostic;
 pub mod error;
 pub mod exit;
 pub mod interrupt;
-pub mod invoke;
-pub mod lock;
+pub(crate) mod invoke;
+pub(crate) mod lock;
 pub(crate) mod otel_layer;
 pub mod report;
-pub mod runtime_python;
+pub(crate) mod runtime_python;
 pub mod template;
-pub mod traces;
+pub(crate) mod traces;
 pub mod yaml;

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use crate::report::Reporter;
 
 /// The lock file's name in the cache dir.
-pub const LOCK_FILE: &str = "lock";
+pub(crate) const LOCK_FILE: &str = "lock";
 
 /// Locks this process holds: the open file (the lock lives as long as it is open) and how
 /// many guards share it.
@@ -27,12 +27,12 @@ static HELD: Mutex<BTreeMap<PathBuf, (File, usize)>> = Mutex::new(BTreeMap::new(
 
 /// Holding the project lock; released when the last guard of this process drops.
 #[derive(Debug)]
-pub struct ProjectLock {
+pub(crate) struct ProjectLock {
     path: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error("cannot lock {path}: {source}")]
     Io {
         path: PathBuf,
@@ -63,7 +63,7 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Take the lock on `cache_dir`, waiting (and saying so on the progress stream) while
 /// another process holds it.
-pub fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, LockError> {
+pub(crate) fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, LockError> {
     let path = cache_dir.join(LOCK_FILE);
     let error = |source| LockError::Io {
         path: path.clone(),

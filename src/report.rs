@@ -33,20 +33,20 @@ impl Reporter {
         }
     }
 
-    pub fn format(&self) -> OutputFormat {
+    pub(crate) fn format(&self) -> OutputFormat {
         self.format
     }
 
     /// Progress lines and the text report end up on the same terminal, so whatever progress
     /// listed (e.g. change rows) need not be repeated in the report.
-    pub fn progress_shares_terminal(&self) -> bool {
+    pub(crate) fn progress_shares_terminal(&self) -> bool {
         self.format == OutputFormat::Text
             && std::io::stderr().is_terminal()
             && std::io::stdout().is_terminal()
     }
 
     /// A plain progress line on stderr.
-    pub fn line(&self, message: impl Display) {
+    pub(crate) fn line(&self, message: impl Display) {
         if self.fancy {
             let _ = self.multi.println(message.to_string());
         } else {
@@ -81,12 +81,12 @@ impl Reporter {
     }
 
     /// Print the command's report on stdout, as text or JSON (with `"ok": true`).
-    pub fn emit<T: Serialize + Display>(&self, report: &T) -> anyhow::Result<()> {
+    pub(crate) fn emit<T: Serialize + Display>(&self, report: &T) -> anyhow::Result<()> {
         self.emit_outcome(report, Outcome::Succeeded)
     }
 
     /// [`Reporter::emit`] for a report that describes a failure (e.g. a handler that threw).
-    pub fn emit_outcome<T: Serialize + Display>(
+    pub(crate) fn emit_outcome<T: Serialize + Display>(
         &self,
         report: &T,
         outcome: Outcome,
@@ -106,7 +106,7 @@ impl Reporter {
 
 /// Whether the command did what it was asked: `ok` in JSON reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Succeeded,
     Failed,
 }
@@ -144,7 +144,7 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn set_message(&self, message: impl Into<String>) {
+    pub(crate) fn set_message(&self, message: impl Into<String>) {
         let message = message.into();
         match &self.bar {
             Some(bar) => bar.set_message(message),
@@ -153,7 +153,7 @@ impl Task {
     }
 
     /// Print a line that stays, above the spinner on a terminal.
-    pub fn println(&self, message: impl Into<String>) {
+    pub(crate) fn println(&self, message: impl Into<String>) {
         let message = message.into();
         match &self.bar {
             Some(bar) => bar.println(message),
@@ -161,11 +161,11 @@ impl Task {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
-    pub fn finish(self, message: impl Into<String>) {
+    pub(crate) fn finish(self, message: impl Into<String>) {
         let message = message.into();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -175,7 +175,7 @@ impl Task {
 }
 
 /// `1.2 s`, `340 ms`: short human durations for summaries.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     if d.as_secs_f64() >= 1.0 {
         format!("{:.1} s", d.as_secs_f64())
     } else {
@@ -184,7 +184,7 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// `4.3 MB`, `812 KB`, `90 B`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const KB: f64 = 1000.0;
     let f = n as f64;
     if f >= KB * KB {

@@ -6,23 +6,23 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use serde_yaml::value::{Tag, TaggedValue};
+pub(crate) use serde_yaml::value::TaggedValue;
 pub use serde_yaml::{Mapping, Number, Value};
 
 /// A YAML syntax or shape error, with the 1-based position serde_yaml reports when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
-    pub message: String,
-    pub position: Option<Position>,
+    pub(crate) message: String,
+    pub(crate) position: Option<Position>,
     /// A next step, for the errors this module raises itself (limits, duplicate keys).
-    pub hint: Option<&'static str>,
+    pub(crate) hint: Option<&'static str>,
 }
 
 /// 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Position {
-    pub line: usize,
-    pub column: usize,
+pub(crate) struct Position {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 impl std::fmt::Display for Position {
@@ -85,12 +85,12 @@ fn redact_unexpected(message: &str) -> String {
 
 /// Larger than any config or template needs (CloudFormation's own limit for a template in S3
 /// is 1 MB); checked before parsing.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 1 << 20;
 
 /// Nodes a document may expand to, every alias expansion counted. The committed template has
 /// ~1,500; a few aliases repeated through each other (a "billion laughs") would otherwise
 /// expand to gigabytes, which serde_yaml's own repetition limit does not prevent.
-pub const MAX_NODES: usize = 200_000;
+pub(crate) const MAX_NODES: usize = 200_000;
 
 const DUPLICATE_KEY: &str = "duplicate key";
 const TOO_MANY_NODES: &str = "the document expands to more than";
@@ -274,29 +274,18 @@ mod scan {
     }
 }
 
-pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, YamlError> {
-    serde_yaml::from_value(value).map_err(YamlError::from)
-}
-
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
     serde_yaml::to_string(value).map_err(YamlError::from)
 }
 
 /// The tag name without its leading `!`, e.g. `Ref` for `!Ref`.
-pub fn tag_name(tagged: &TaggedValue) -> String {
+pub(crate) fn tag_name(tagged: &TaggedValue) -> String {
     tagged.tag.to_string().trim_start_matches('!').to_string()
-}
-
-pub fn tagged(tag: &str, value: Value) -> Value {
-    Value::Tagged(Box::new(TaggedValue {
-        tag: Tag::new(tag),
-        value,
-    }))
 }
 
 /// One step of a path into a YAML document: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathSegment {
+pub(crate) enum PathSegment {
     Key(String),
     Index(usize),
 }
@@ -325,7 +314,7 @@ impl From<usize> for PathSegment {
 /// files and templates are written in block style, so walking indentation finds the line of
 /// each key. When a segment cannot be found (flow style, odd layout) the deepest position found
 /// so far is returned, which still points the user at the right block.
-pub fn locate(source: &str, path: &[PathSegment]) -> Option<Position> {
+pub(crate) fn locate(source: &str, path: &[PathSegment]) -> Option<Position> {
     let lines: Vec<Line> = source.lines().enumerate().filter_map(Line::parse).collect();
     let (mut start, mut end) = (0, lines.len());
     let mut found = None;

@@ -14,14 +14,14 @@ use crate::report::Task;
 
 /// One option setting: namespace, option name, value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Setting {
-    pub namespace: String,
-    pub option: String,
-    pub value: String,
+pub(crate) struct Setting {
+    pub(crate) namespace: String,
+    pub(crate) option: String,
+    pub(crate) value: String,
 }
 
 /// Status and health of an environment, or `None` when it does not exist.
-pub async fn environment(
+pub(crate) async fn environment(
     eb: &Client,
     app: &str,
     env: &str,
@@ -50,7 +50,11 @@ pub async fn environment(
         }))
 }
 
-pub async fn live_settings(eb: &Client, app: &str, env: &str) -> anyhow::Result<Vec<Setting>> {
+pub(crate) async fn live_settings(
+    eb: &Client,
+    app: &str,
+    env: &str,
+) -> anyhow::Result<Vec<Setting>> {
     let out = eb
         .describe_configuration_settings()
         .application_name(app)
@@ -78,7 +82,7 @@ pub async fn live_settings(eb: &Client, app: &str, env: &str) -> anyhow::Result<
 }
 
 /// Poll until the environment is Ready, printing its events as they come.
-pub async fn wait_until_ready(
+pub(crate) async fn wait_until_ready(
     eb: &Client,
     app: &str,
     env: &str,

@@ -20,7 +20,7 @@ use crate::report::Reporter;
 
 /// Logs calls and announces retries; see the module docs.
 #[derive(Debug, Clone)]
-pub struct CallLog {
+pub(crate) struct CallLog {
     /// Where retry lines go; without one they are tracing warnings.
     reporter: Option<Reporter>,
     /// The endpoint override, named when a call gets no answer.
@@ -28,7 +28,7 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    pub fn new(reporter: Option<Reporter>, endpoint: Option<String>) -> Self {
+    pub(crate) fn new(reporter: Option<Reporter>, endpoint: Option<String>) -> Self {
         CallLog { reporter, endpoint }
     }
 

@@ -14,16 +14,16 @@ use crate::report::Task;
 
 /// What DescribeStacks says about a stack.
 #[derive(Debug, Clone)]
-pub struct LiveStack {
-    pub status: String,
-    pub reason: Option<String>,
-    pub outputs: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
+pub(crate) struct LiveStack {
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// The states that decide what `up` must do before it can deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StackState {
+pub(crate) enum StackState {
     /// Created or updated successfully (including a completed update rollback).
     Ready,
     /// An operation is running; wait for it.
@@ -38,7 +38,7 @@ pub enum StackState {
     Failed,
 }
 
-pub fn classify(status: &str) -> StackState {
+pub(crate) fn classify(status: &str) -> StackState {
     match status {
         "REVIEW_IN_PROGRESS" => StackState::ReviewInProgress,
         "ROLLBACK_COMPLETE" => StackState::RollbackComplete,
@@ -55,12 +55,12 @@ pub fn classify(status: &str) -> StackState {
 
 /// A stack event, reduced to what we show and reason about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub id: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: Option<String>,
+pub(crate) struct Event {
+    pub(crate) id: String,
+    pub(crate) logical_id: String,
+    pub(crate) resource_type: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
 }
 
 impl fmt::Display for Event {
@@ -79,7 +79,7 @@ impl fmt::Display for Event {
 
 /// The first resource that failed, in chronological `events`, skipping the knock-on
 /// "cancelled" failures CloudFormation reports for resources it stopped.
-pub fn first_failure(events: &[Event]) -> Option<&Event> {
+pub(crate) fn first_failure(events: &[Event]) -> Option<&Event> {
     events
         .iter()
         .find(|e| {
@@ -92,19 +92,19 @@ pub fn first_failure(events: &[Event]) -> Option<&Event> {
 
 /// Both ways an endpoint says a change set has nothing to do: real CloudFormation's FAILED
 /// status reason, and moto's ValidationError.
-pub fn is_no_change_message(message: &str) -> bool {
+pub(crate) fn is_no_change_message(message: &str) -> bool {
     message.contains("didn't contain changes")
         || message.contains("No updates are to be performed")
         || message.contains("does not contain changes")
 }
 
-pub fn desired_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+pub(crate) fn desired_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
 
-pub async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStack>> {
+pub(crate) async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStack>> {
     let out = match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => out,
         Err(err) if error_message(&err).is_some_and(|m| m.contains("does not exist")) => {
@@ -135,7 +135,7 @@ pub async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveSta
 }
 
 /// The template body the stack was last deployed with, as submitted.
-pub async fn deployed_template(cfn: &Client, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn deployed_template(cfn: &Client, name: &str) -> anyhow::Result<String> {
     let out = cfn
         .get_template()
         .stack_name(name)
@@ -147,7 +147,7 @@ pub async fn deployed_template(cfn: &Client, name: &str) -> anyhow::Result<Strin
 }
 
 /// All events of a stack, oldest first (DescribeStackEvents pages newest first).
-pub async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
+pub(crate) async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
     let mut all = Vec::new();
     let mut pages = cfn
         .describe_stack_events()
@@ -177,7 +177,7 @@ pub async fn events(cfn: &Client, name: &str) -> anyhow::Result<Vec<Event>> {
     Ok(all)
 }
 
-pub async fn delete_change_set(cfn: &Client, id: &str) {
+pub(crate) async fn delete_change_set(cfn: &Client, id: &str) {
     // Best effort: a leftover change set is harmless and shows up in the console.
     if let Err(err) = cfn.delete_change_set().change_set_name(id).send().await {
         tracing::debug!("could not delete change set {id}: {err}");
@@ -186,7 +186,7 @@ pub async fn delete_change_set(cfn: &Client, id: &str) {
 
 /// Poll until the stack leaves `*_IN_PROGRESS`, printing events not in `seen` as they come.
 /// Ctrl-C stops waiting (AWS carries on) and says how to resume.
-pub async fn wait_for_stack(
+pub(crate) async fn wait_for_stack(
     cfn: &Client,
     name: &str,
     seen: &HashSet<String>,
@@ -247,7 +247,7 @@ async fn while_waiting<T>(
 
 /// A fresh idempotency token for one stack mutation. The SDK resends the same request (and so
 /// the same token) on retries, which CloudFormation recognises as the same operation.
-pub fn request_token(operation: &str) -> String {
+pub(crate) fn request_token(operation: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static SEQUENCE: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -261,7 +261,11 @@ pub fn request_token(operation: &str) -> String {
     )
 }
 
-pub async fn delete_and_wait(cfn: &Client, name: &str, task: &Task) -> anyhow::Result<LiveStack> {
+pub(crate) async fn delete_and_wait(
+    cfn: &Client,
+    name: &str,
+    task: &Task,
+) -> anyhow::Result<LiveStack> {
     let seen: HashSet<String> = events(cfn, name)
         .await
         .unwrap_or_default()

@@ -30,7 +30,7 @@ pub struct FunctionSettings {
 
 impl FunctionSettings {
     /// A fingerprint of every compared field, to remember what was applied.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let canonical = serde_json::json!([
             self.runtime,
             self.handler,
@@ -59,7 +59,7 @@ pub struct LiveFunction {
 }
 
 /// GetFunctionConfiguration, or `None` when the function does not exist.
-pub async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
+pub(crate) async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
     match lambda
         .get_function_configuration()
         .function_name(name)
@@ -143,7 +143,7 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
 }
 
 /// Where the code comes from: bytes for direct upload, or an S3 object for large bundles.
-pub enum CodeSource {
+pub(crate) enum CodeSource {
     ZipFile(Vec<u8>),
     S3 { bucket: String, key: String },
 }
@@ -179,7 +179,7 @@ where
 }
 
 /// Upload new code and wait until Lambda has applied it.
-pub async fn update_code(
+pub(crate) async fn update_code(
     lambda: &Client,
     name: &str,
     code: &CodeSource,

@@ -4,11 +4,11 @@
 //! the interceptor that logs calls (`-v`) and announces retries on the progress stream.
 
 pub(crate) mod beanstalk;
-pub mod calls;
+pub(crate) mod calls;
 pub(crate) mod cfn;
 pub mod lambda;
 pub(crate) mod lambda_list;
-pub mod timeouts;
+pub(crate) mod timeouts;
 pub(crate) mod versions;
 
 use std::sync::OnceLock;
@@ -44,7 +44,7 @@ impl Clients {
     }
 
     /// Clients whose retry and backoff lines go to `reporter`'s progress stream.
-    pub fn with_progress(config: &SdkConfig, reporter: &Reporter) -> Clients {
+    pub(crate) fn with_progress(config: &SdkConfig, reporter: &Reporter) -> Clients {
         Clients::build(config, Some(reporter.clone()))
     }
 
@@ -83,7 +83,7 @@ impl Clients {
 /// the SDK's standard chain.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Target {
-    pub(crate) region: Option<String>,
+    pub region: Option<String>,
     pub(crate) profile: Option<String>,
     pub(crate) endpoint_url: Option<String>,
 }
@@ -148,11 +148,11 @@ async fn choose_region(global: &Target, project_region: Option<&str>) -> Option<
 /// An AWS call that failed, explained: what we were doing, AWS's code and message, and a hint.
 #[derive(Debug, thiserror::Error)]
 #[error("{action}: {reason}")]
-pub struct AwsError {
-    pub action: String,
-    pub code: Option<String>,
-    pub reason: String,
-    pub hint: Option<String>,
+pub(crate) struct AwsError {
+    pub(crate) action: String,
+    pub(crate) code: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl crate::error::Explain for AwsError {
@@ -162,7 +162,7 @@ impl crate::error::Explain for AwsError {
 }
 
 /// Explain an SDK error. `action` says what we were doing, e.g. "describing stack scorekeep".
-pub fn explain<E>(
+pub(crate) fn explain<E>(
     action: impl Into<String>,
     err: &aws_sdk_cloudformation::error::SdkError<E>,
 ) -> AwsError
@@ -297,14 +297,14 @@ fn hint_for_code(code: Option<&str>) -> Option<String> {
 }
 
 /// The service error code, if the error is one the service returned.
-pub fn error_code<E: ProvideErrorMetadata>(
+pub(crate) fn error_code<E: ProvideErrorMetadata>(
     err: &aws_sdk_cloudformation::error::SdkError<E>,
 ) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
 /// The service error message, if the error is one the service returned.
-pub fn error_message<E: ProvideErrorMetadata>(
+pub(crate) fn error_message<E: ProvideErrorMetadata>(
     err: &aws_sdk_cloudformation::error::SdkError<E>,
 ) -> Option<&str> {
     err.as_service_error().and_then(|e| e.message())

@@ -12,7 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 
 /// What kind of call: the timeouts follow from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallKind {
+pub(crate) enum CallKind {
     /// Describe/Get/Create/Update calls with small bodies (DescribeStacks, CreateStack, ...).
     Api,
     /// UpdateFunctionCode with a zip, PutObject of a bundle or template.
@@ -20,15 +20,15 @@ pub enum CallKind {
 }
 
 /// At most this many attempts per call (1 + 7 retries); the total budget usually ends it first.
-pub const MAX_ATTEMPTS: u32 = 8;
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
 /// Backoff before retry n is random in [0, INITIAL_BACKOFF × 2^(n-1)], capped at MAX_BACKOFF:
 /// short first retries (a deploy makes a few dozen calls, and a throttled one usually passes
 /// on the next try), growing to seconds when throttling persists (0.1 + 0.2 + … + 5 ≈ 11 s).
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl CallKind {
-    pub fn timeouts(self) -> TimeoutConfig {
+    pub(crate) fn timeouts(self) -> TimeoutConfig {
         let (read, attempt, total) = match self {
             CallKind::Api => (8, 8, 20),
             CallKind::Upload => (60, 120, 300),
@@ -44,7 +44,7 @@ impl CallKind {
 
 /// Standard (not adaptive) retries: the adaptive mode's client-side rate limiter made `up`
 /// under 30 % throttling take minutes. Jittered exponential backoff from 100 ms, capped at 5 s.
-pub fn retry_config() -> RetryConfig {
+pub(crate) fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(INITIAL_BACKOFF)
@@ -52,7 +52,7 @@ pub fn retry_config() -> RetryConfig {
 }
 
 /// The longest backoff before retry number `retry` (1-based), for the progress line.
-pub fn max_backoff_before(retry: u32, initial: Duration, max: Duration) -> Duration {
+pub(crate) fn max_backoff_before(retry: u32, initial: Duration, max: Duration) -> Duration {
     let factor = 2u32.saturating_pow(retry.saturating_sub(1));
     initial.saturating_mul(factor).min(max)
 }

@@ -12,17 +12,17 @@ use crate::aws::{error_code, explain};
 /// Where the alias points now, with the revision that guards moving it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AliasState {
-    pub version: String,
-    pub revision_id: String,
+    pub(crate) version: String,
+    pub(crate) revision_id: String,
 }
 
 /// One published version, as ListVersionsByFunction reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VersionInfo {
-    pub version: String,
-    pub code_sha256: String,
+pub(crate) struct VersionInfo {
+    pub(crate) version: String,
+    pub(crate) code_sha256: String,
     /// When the version was published (Lambda's `LastModified` of that version).
-    pub published: String,
+    pub(crate) published: String,
 }
 
 /// GetAlias, or `None` when the alias does not exist.

@@ -11,28 +11,30 @@ use ::zip::write::SimpleFileOptions;
 use ::zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// 1980-01-01T00:00:00Z, the earliest time a zip entry can carry.
-pub const ZIP_EPOCH: i64 = 315_532_800;
+pub(crate) const ZIP_EPOCH: i64 = 315_532_800;
 /// Deflate level: fixed so that output does not depend on a library default.
-pub const COMPRESSION_LEVEL: i64 = 6;
+pub(crate) const COMPRESSION_LEVEL: i64 = 6;
 
 /// Where an entry's bytes come from.
 #[derive(Debug, Clone)]
-pub enum Contents {
+pub(crate) enum Contents {
+    /// In-memory entries (the archive's own tests).
+    #[cfg(test)]
     Bytes(Vec<u8>),
     File(PathBuf),
 }
 
 /// One file in the archive.
 #[derive(Debug, Clone)]
-pub struct ZipEntry {
+pub(crate) struct ZipEntry {
     /// Relative path with `/` separators.
-    pub path: String,
-    pub executable: bool,
-    pub contents: Contents,
+    pub(crate) path: String,
+    pub(crate) executable: bool,
+    pub(crate) contents: Contents,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
+pub(crate) enum ArchiveError {
     #[error("refusing zip entry `{path}`: {reason}")]
     BadPath { path: String, reason: &'static str },
     #[error("two files would be stored as `{0}`")]
@@ -49,7 +51,7 @@ pub enum ArchiveError {
 }
 
 /// Check that `path` is a safe, normalized, relative zip entry name.
-pub fn validate_path(path: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_path(path: &str) -> Result<(), &'static str> {
     if path.is_empty() {
         return Err("empty path");
     }
@@ -78,7 +80,7 @@ pub fn validate_path(path: &str) -> Result<(), &'static str> {
 
 /// The zip timestamp for `SOURCE_DATE_EPOCH` seconds, clamped to what zip can store
 /// (1980-01-01 to 2107-12-31, UTC, even seconds).
-pub fn zip_datetime(epoch_seconds: i64) -> DateTime {
+pub(crate) fn zip_datetime(epoch_seconds: i64) -> DateTime {
     const MAX: i64 = 4_354_819_198; // 2107-12-31T23:59:58Z
     let secs = epoch_seconds.clamp(ZIP_EPOCH, MAX);
     let days = secs.div_euclid(86_400);
@@ -111,7 +113,10 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// Write `entries` as a deterministic zip and return its bytes. Entries are sorted by path
 /// (byte order); duplicate or unsafe paths are refused.
-pub fn write_zip(mut entries: Vec<ZipEntry>, epoch_seconds: i64) -> Result<Vec<u8>, ArchiveError> {
+pub(crate) fn write_zip(
+    mut entries: Vec<ZipEntry>,
+    epoch_seconds: i64,
+) -> Result<Vec<u8>, ArchiveError> {
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     for pair in entries.windows(2) {
         if pair[0].path == pair[1].path {
@@ -132,6 +137,7 @@ pub fn write_zip(mut entries: Vec<ZipEntry>, epoch_seconds: i64) -> Result<Vec<u
         })?;
         let options = base.unix_permissions(if entry.executable { 0o755 } else { 0o644 });
         let data: &[u8] = match &entry.contents {
+            #[cfg(test)]
             Contents::Bytes(b) => b,
             Contents::File(path) => {
                 buf.clear();

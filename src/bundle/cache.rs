@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::manifest::Manifest;
 
 /// The previous manifest when it was built from `inputs_hash` and `zip` still has its bytes.
-pub fn lookup(zip: &Path, manifest: &Path, inputs_hash: &str) -> Option<Manifest> {
+pub(crate) fn lookup(zip: &Path, manifest: &Path, inputs_hash: &str) -> Option<Manifest> {
     let text = std::fs::read(manifest).ok()?;
     let previous: Manifest = serde_json::from_slice(&text).ok()?;
     if previous.inputs_hash != inputs_hash {

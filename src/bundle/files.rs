@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 
 /// A regular file to put in the bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
+pub(crate) struct FileEntry {
     /// Path inside the zip, `/`-separated.
-    pub zip_path: String,
+    pub(crate) zip_path: String,
     /// Where the bytes are on disk.
-    pub disk_path: PathBuf,
-    pub size: u64,
-    pub executable: bool,
+    pub(crate) disk_path: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) executable: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
+pub(crate) enum CollectError {
     #[error("symlink {link} points to {target}, which is outside {root}")]
     SymlinkEscapes {
         link: PathBuf,
@@ -39,7 +39,7 @@ pub enum CollectError {
 /// Every regular file under `root` that `skip` keeps, sorted by zip path. `skip` sees the
 /// path relative to `root` (with `/`) and whether it is a directory; skipping a directory
 /// skips everything in it. Zip paths are `prefix` + the relative path.
-pub fn collect(
+pub(crate) fn collect(
     root: &Path,
     prefix: &str,
     skip: &dyn Fn(&str, bool) -> bool,
@@ -163,14 +163,15 @@ fn name_of(rel: &str) -> &str {
 }
 
 /// Directories left out of a function's sources when at the top of its `source` dir.
-pub const SOURCE_TOP_LEVEL_EXCLUDED: &[&str] = &["test", "tests", "__tests__", "coverage", "venv"];
+pub(crate) const SOURCE_TOP_LEVEL_EXCLUDED: &[&str] =
+    &["test", "tests", "__tests__", "coverage", "venv"];
 
 /// What is left out of a function's own sources:
 /// - dot-files and dot-directories, at any depth (`.git`, `.env`, `.venv`, `.DS_Store`, ...)
 /// - `node_modules/` and `__pycache__/` at any depth (dependencies are installed fresh), and
 ///   `*.pyc` / `*.pyo` files
 /// - at the top of the source dir only: `test/`, `tests/`, `__tests__/`, `coverage/`, `venv/`
-pub fn skip_source(rel: &str, is_dir: bool) -> bool {
+pub(crate) fn skip_source(rel: &str, is_dir: bool) -> bool {
     let name = name_of(rel);
     if name.starts_with('.') {
         return true;
@@ -191,7 +192,7 @@ pub fn skip_source(rel: &str, is_dir: bool) -> bool {
 /// npm's own bookkeeping (`.bin/`, `.package-lock.json`, `.cache/`), TypeScript declarations
 /// (`*.d.ts`, `*.d.mts`, `*.d.cts` and their maps: Node never loads them), and packages'
 /// README/CHANGELOG/HISTORY markdown. Licenses and everything else are kept.
-pub fn skip_node_dependency(rel: &str, is_dir: bool) -> bool {
+pub(crate) fn skip_node_dependency(rel: &str, is_dir: bool) -> bool {
     let name = name_of(rel);
     if is_dir {
         return name == ".bin" || name == ".cache";
@@ -222,7 +223,7 @@ pub fn skip_node_dependency(rel: &str, is_dir: bool) -> bool {
 /// the runtime never reads (`RECORD`, `INSTALLER`, `REQUESTED`, `direct_url.json` in
 /// `*.dist-info/`). `METADATA` and the rest of `*.dist-info` stay, so
 /// `importlib.metadata` keeps working.
-pub fn skip_python_dependency(rel: &str, is_dir: bool) -> bool {
+pub(crate) fn skip_python_dependency(rel: &str, is_dir: bool) -> bool {
     let name = name_of(rel);
     if is_dir {
         return (rel == "bin") || name == "__pycache__";

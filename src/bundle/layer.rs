@@ -27,8 +27,8 @@ const FORMAT: u32 = 1;
 #[derive(Clone, Copy)]
 pub(crate) struct Selection {
     /// Prefix of their zip paths (`node_modules/` or none).
-    pub prefix: &'static str,
-    pub skip: fn(&str, bool) -> bool,
+    pub(crate) prefix: &'static str,
+    pub(crate) skip: fn(&str, bool) -> bool,
 }
 
 /// What a cache entry holds, as far as the bundle is concerned.

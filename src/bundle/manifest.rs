@@ -9,77 +9,77 @@ use sha2::{Digest, Sha256};
 
 /// Bumped whenever what goes into a bundle changes for the same inputs (exclusion rules,
 /// install flags, zip layout), so artifacts from an older build recipe are never reused.
-pub const RECIPE_VERSION: u32 = 1;
+pub(crate) const RECIPE_VERSION: u32 = 1;
 
 /// Lambda's hard limit on a function's unzipped code size.
-pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+pub(crate) const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 /// Larger zips cannot be sent inline with UpdateFunctionCode and go through S3.
-pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+pub(crate) const MAX_DIRECT_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
 /// What `build` knows about one artifact. Written as `<artifact_dir>/<function>.json`; it holds
 /// no timestamps or machine paths, so it is as reproducible as the zip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// The function's key in the project config.
-    pub function: String,
-    pub runtime: String,
-    pub architecture: String,
-    pub sha256_hex: String,
+    pub(crate) function: String,
+    pub(crate) runtime: String,
+    pub(crate) architecture: String,
+    pub(crate) sha256_hex: String,
     /// Base64 SHA-256 of the zip: what Lambda reports as `CodeSha256`.
-    pub sha256_base64: String,
-    pub zip_bytes: u64,
-    pub unzipped_bytes: u64,
-    pub file_count: u64,
+    pub(crate) sha256_base64: String,
+    pub(crate) zip_bytes: u64,
+    pub(crate) unzipped_bytes: u64,
+    pub(crate) file_count: u64,
     /// SHA-256 over everything the zip is made from; see [`InputsSpec`].
-    pub inputs_hash: String,
-    pub tool_version: String,
+    pub(crate) inputs_hash: String,
+    pub(crate) tool_version: String,
     /// Seconds since the Unix epoch stamped on every zip entry.
-    pub source_date_epoch: i64,
+    pub(crate) source_date_epoch: i64,
     /// Over Lambda's 50 MB direct-upload limit: deploy uploads through S3.
-    pub needs_s3_upload: bool,
+    pub(crate) needs_s3_upload: bool,
     /// Installed third-party packages, sorted by name.
-    pub dependencies: Vec<Dependency>,
+    pub(crate) dependencies: Vec<Dependency>,
     /// Python: locked packages left out because the Lambda runtime provides them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub runtime_provided_excluded: Vec<String>,
+    pub(crate) runtime_provided_excluded: Vec<String>,
     /// Python: the wheel platform tags pip was allowed to choose, best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub platform_tags: Vec<String>,
+    pub(crate) platform_tags: Vec<String>,
     /// Node: how the code was packaged (`esbuild` with its version and settings, or `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bundler: Option<BundlerRecord>,
+    pub(crate) bundler: Option<BundlerRecord>,
     /// Python: the bytecode shipped, and which interpreter compiled it (or why none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytecode: Option<BytecodeRecord>,
+    pub(crate) bytecode: Option<BytecodeRecord>,
 }
 
 /// What packaged a Node function's code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BundlerRecord {
+pub(crate) struct BundlerRecord {
     /// `esbuild` or `none`.
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// `cjs` or `esm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
     /// e.g. `node22`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// `external` (beside the zip) or `inline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sourcemap: Option<String>,
+    pub(crate) sourcemap: Option<String>,
     /// Packages left out because the runtime provides them (the user's `externals`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub externals: Vec<String>,
+    pub(crate) externals: Vec<String>,
     /// Packages shipped in `node_modules` beside the bundle, with what they need.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub beside_bundle: Vec<String>,
+    pub(crate) beside_bundle: Vec<String>,
 }
 
 impl BundlerRecord {
     /// `node_modules` shipped as installed.
-    pub fn none() -> BundlerRecord {
+    pub(crate) fn none() -> BundlerRecord {
         BundlerRecord {
             name: "none".into(),
             version: None,
@@ -94,34 +94,34 @@ impl BundlerRecord {
 
 /// The Python bytecode in a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BytecodeRecord {
+pub(crate) struct BytecodeRecord {
     /// `unchecked-hash` (PEP 552), or `none` (source only).
-    pub mode: String,
+    pub(crate) mode: String,
     /// The compiling interpreter's version, e.g. `3.13.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interpreter: Option<String>,
+    pub(crate) interpreter: Option<String>,
     /// Where it was found: `PATH`, `pyenv`, `uv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub found_in: Option<String>,
+    pub(crate) found_in: Option<String>,
     /// `__pycache__` tag, e.g. `cpython-313`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_tag: Option<String>,
+    pub(crate) cache_tag: Option<String>,
     /// Number of `.pyc` files shipped.
     #[serde(default)]
-    pub compiled: u64,
+    pub(crate) compiled: u64,
     /// Why there is no bytecode (mode `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Dependency {
-    pub name: String,
-    pub version: String,
+pub(crate) struct Dependency {
+    pub(crate) name: String,
+    pub(crate) version: String,
 }
 
 /// Hex and base64 SHA-256 of `bytes`.
-pub fn sha256_pair(bytes: &[u8]) -> (String, String) {
+pub(crate) fn sha256_pair(bytes: &[u8]) -> (String, String) {
     let digest = Sha256::digest(bytes);
     (
         hex::encode(digest),
@@ -131,30 +131,30 @@ pub fn sha256_pair(bytes: &[u8]) -> (String, String) {
 
 /// Everything other than file contents that decides a bundle's bytes.
 #[derive(Debug, Clone)]
-pub struct InputsSpec<'a> {
-    pub tool_version: &'a str,
-    pub language: &'a str,
-    pub runtime: &'a str,
-    pub architecture: &'a str,
-    pub source_date_epoch: i64,
+pub(crate) struct InputsSpec<'a> {
+    pub(crate) tool_version: &'a str,
+    pub(crate) language: &'a str,
+    pub(crate) runtime: &'a str,
+    pub(crate) architecture: &'a str,
+    pub(crate) source_date_epoch: i64,
     /// Normalized names, any order (Python only; empty for Node).
-    pub runtime_provided: &'a [String],
+    pub(crate) runtime_provided: &'a [String],
     /// How the code is packaged (bundler, bytecode interpreter), as a stable description.
-    pub packaging: &'a str,
+    pub(crate) packaging: &'a str,
 }
 
 /// One input file: its path in the bundle (or a role like `.npmrc`), its execute bit, and
 /// the SHA-256 of its contents.
 #[derive(Debug, Clone)]
-pub struct InputFile {
-    pub path: String,
-    pub executable: bool,
-    pub sha256: [u8; 32],
+pub(crate) struct InputFile {
+    pub(crate) path: String,
+    pub(crate) executable: bool,
+    pub(crate) sha256: [u8; 32],
 }
 
 /// SHA-256 (hex) over the spec and the files, in a canonical, length-prefixed encoding so
 /// that no two different input sets can produce the same byte stream.
-pub fn inputs_hash(spec: &InputsSpec<'_>, files: &[InputFile]) -> String {
+pub(crate) fn inputs_hash(spec: &InputsSpec<'_>, files: &[InputFile]) -> String {
     let mut h = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
         h.update((name.len() as u64).to_le_bytes());
@@ -188,7 +188,7 @@ pub fn inputs_hash(spec: &InputsSpec<'_>, files: &[InputFile]) -> String {
 
 /// Sizes of the biggest directories among `files` (path, size), at most three levels deep,
 /// largest first: what to show when a bundle is too big. Files at the top count as `.`.
-pub fn largest_directories<'a>(
+pub(crate) fn largest_directories<'a>(
     files: impl IntoIterator<Item = (&'a str, u64)>,
     count: usize,
 ) -> Vec<(String, u64)> {

@@ -23,14 +23,14 @@
 //! `SCOREKEEP_MAX_UNZIPPED_BYTES` and `SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES` (the Lambda limits,
 //! overridable for tests).
 
-pub mod archive;
+pub(crate) mod archive;
 mod bytecode;
 mod cache;
 mod esbuild;
 mod files;
 mod installer;
 mod layer;
-pub mod manifest;
+pub(crate) mod manifest;
 mod node;
 mod packaging;
 pub(crate) mod process;
@@ -45,8 +45,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use files::{skip_node_dependency, skip_python_dependency, skip_source};
-pub use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
+pub(crate) use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
 
 use crate::config::{FunctionConfig, Project};
 use crate::report::{human_bytes, human_duration, Reporter, Task};
@@ -57,44 +56,44 @@ use manifest::{InputFile, InputsSpec};
 use process::{Cmd, RunError};
 
 /// The version recorded in manifests and mixed into the inputs hash.
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, Clone, Default)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     /// Rebuild even when the inputs hash matches the last build.
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// A built (or reused) function bundle.
 #[derive(Debug, Clone, Serialize)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// The function's key in the project config.
-    pub function: String,
-    pub zip_path: PathBuf,
-    pub manifest_path: PathBuf,
-    pub manifest: Manifest,
+    pub(crate) function: String,
+    pub(crate) zip_path: PathBuf,
+    pub(crate) manifest_path: PathBuf,
+    pub(crate) manifest: Manifest,
     /// True when the previous build was reused without running npm or pip.
-    pub cached: bool,
+    pub(crate) cached: bool,
 }
 
 /// Settings read from the environment once per build.
 #[derive(Debug, Clone)]
-pub struct BuildSettings {
-    pub source_date_epoch: i64,
-    pub max_unzipped_bytes: u64,
-    pub max_direct_upload_bytes: u64,
-    pub python: OsString,
+pub(crate) struct BuildSettings {
+    pub(crate) source_date_epoch: i64,
+    pub(crate) max_unzipped_bytes: u64,
+    pub(crate) max_direct_upload_bytes: u64,
+    pub(crate) python: OsString,
 }
 
 impl BuildSettings {
-    pub fn from_env() -> Result<Self, BuildError> {
+    pub(crate) fn from_env() -> Result<Self, BuildError> {
         let mut settings = Self::from_lookup(|k| std::env::var(k).ok())?;
         settings.python = python::python_program();
         Ok(settings)
     }
 
     /// From a variable lookup (pure, for tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
         let source_date_epoch = match get("SOURCE_DATE_EPOCH").filter(|v| !v.trim().is_empty()) {
             None => archive::ZIP_EPOCH,
             Some(v) => v
@@ -126,7 +125,7 @@ impl BuildSettings {
 /// Why a function could not be built. Each message names the function, the cause, and what
 /// to do next.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error("function `{function}` is not in the project config")]
     UnknownFunction { function: String, valid: String },
 
@@ -298,18 +297,18 @@ impl crate::error::Explain for BuildError {
 
 /// An install command (npm ci, pip install) that ran and failed.
 #[derive(Debug)]
-pub struct InstallFailure {
-    pub function: String,
-    pub step: &'static str,
+pub(crate) struct InstallFailure {
+    pub(crate) function: String,
+    pub(crate) step: &'static str,
     /// What it means, e.g. "a downloaded file does not match the hashes in requirements.txt".
-    pub cause: String,
+    pub(crate) cause: String,
     /// The exit status.
-    pub status: String,
+    pub(crate) status: String,
     /// Its last output lines, indented.
-    pub tail: String,
+    pub(crate) tail: String,
     /// A shell line (with `cd DIR &&`) that reproduces it; DIR is kept for that.
-    pub command: String,
-    pub hint: String,
+    pub(crate) command: String,
+    pub(crate) hint: String,
 }
 
 impl std::fmt::Display for InstallFailure {
@@ -355,7 +354,7 @@ fn join_errors(errors: &[BuildError]) -> String {
 /// Build `keys` (config keys) in parallel, reusing unchanged artifacts unless `force`.
 /// Artifacts come back in the order of `keys`. When some fail, the others are still built
 /// and written; the error reports every failure.
-pub fn build_functions(
+pub(crate) fn build_functions(
     project: &Project,
     keys: &[&str],
     options: &BuildOptions,

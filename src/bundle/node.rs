@@ -17,10 +17,10 @@ use crate::config::Architecture;
 use crate::report::Task;
 
 /// Lockfiles `npm ci` installs from, in the order npm prefers them.
-pub const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
+pub(crate) const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
 
 /// Files copied into the clean staging directory `npm ci` runs in.
-pub const INSTALL_INPUTS: &[&str] = &[
+pub(crate) const INSTALL_INPUTS: &[&str] = &[
     "package.json",
     "npm-shrinkwrap.json",
     "package-lock.json",
@@ -29,7 +29,7 @@ pub const INSTALL_INPUTS: &[&str] = &[
 
 /// What is wrong with package.json / the lockfile, found without running npm.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockProblem {
+pub(crate) enum LockProblem {
     Missing,
     OutOfDate(String),
     Invalid(String),
@@ -45,7 +45,7 @@ pub enum LockProblem {
 }
 
 /// npm's default registry, allowed unless configured otherwise.
-pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org/";
+pub(crate) const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org/";
 
 const DEPENDENCY_FIELDS: &[&str] = &[
     "dependencies",
@@ -55,7 +55,7 @@ const DEPENDENCY_FIELDS: &[&str] = &[
 ];
 
 /// Whether `package.json` declares any dependency at all (if not, there is nothing to install).
-pub fn has_dependencies(package_json: &str) -> Result<bool, LockProblem> {
+pub(crate) fn has_dependencies(package_json: &str) -> Result<bool, LockProblem> {
     let pkg: Value = serde_json::from_str(package_json)
         .map_err(|e| LockProblem::Invalid(format!("package.json is not valid JSON: {e}")))?;
     Ok(DEPENDENCY_FIELDS.iter().any(|f| {
@@ -67,7 +67,10 @@ pub fn has_dependencies(package_json: &str) -> Result<bool, LockProblem> {
 
 /// Check that the lockfile exists and records the same dependency specs as package.json
 /// (what `npm ci` would refuse). Lockfiles without a `packages[""]` entry (v1) are left to npm.
-pub fn check_lockfile(package_json: &str, lockfile: Option<&str>) -> Result<(), LockProblem> {
+pub(crate) fn check_lockfile(
+    package_json: &str,
+    lockfile: Option<&str>,
+) -> Result<(), LockProblem> {
     let Some(lockfile) = lockfile else {
         return Err(LockProblem::Missing);
     };
@@ -109,7 +112,10 @@ pub fn check_lockfile(package_json: &str, lockfile: Option<&str>) -> Result<(), 
 /// tarball, as `--require-hashes` makes pip do) and that any `resolved` URL is https on one of
 /// `registry_hosts`: a lockfile edited to drop hashes or to point a package elsewhere is
 /// refused before npm runs. Links (workspaces) and bundled packages have no tarball of their own.
-pub fn check_integrity(lockfile: &str, registry_hosts: &[String]) -> Result<(), LockProblem> {
+pub(crate) fn check_integrity(
+    lockfile: &str,
+    registry_hosts: &[String],
+) -> Result<(), LockProblem> {
     let lock: Value = serde_json::from_str(lockfile)
         .map_err(|e| LockProblem::Invalid(format!("the lockfile is not valid JSON: {e}")))?;
     let mut packages = Vec::new();
@@ -205,7 +211,7 @@ fn mask_credentials(url: &str) -> String {
 /// Hosts packages may come from: npm's default registry, or the `registry=` /
 /// `@scope:registry=` set in the function's `.npmrc` and `npm_config_registry` in the
 /// environment (what npm itself would use).
-pub fn registry_hosts(npmrc: Option<&str>, env_registry: Option<&str>) -> Vec<String> {
+pub(crate) fn registry_hosts(npmrc: Option<&str>, env_registry: Option<&str>) -> Vec<String> {
     let mut registries: Vec<&str> = Vec::new();
     let mut default = env_registry.filter(|r| !r.trim().is_empty());
     for line in npmrc.unwrap_or_default().lines() {
@@ -246,7 +252,7 @@ fn specs(value: Option<&Value>) -> BTreeMap<String, String> {
 }
 
 /// npm's name for a Lambda architecture (`--cpu`).
-pub fn npm_cpu(arch: Architecture) -> &'static str {
+pub(crate) fn npm_cpu(arch: Architecture) -> &'static str {
     match arch {
         Architecture::X86_64 => "x64",
         Architecture::Arm64 => "arm64",
@@ -256,7 +262,7 @@ pub fn npm_cpu(arch: Architecture) -> &'static str {
 /// `npm ci` for production dependencies only, from the lockfile, no lifecycle scripts, using a
 /// warm cache when there is one, choosing optional platform packages for Lambda (linux, glibc,
 /// the function's architecture), with no `.bin` links, audit or funding calls.
-pub fn npm_ci(staging: &Path, arch: Architecture) -> Cmd {
+pub(crate) fn npm_ci(staging: &Path, arch: Architecture) -> Cmd {
     let npm = std::env::var_os("SCOREKEEP_NPM").unwrap_or_else(|| "npm".into());
     Cmd::new(npm, staging)
         .args([
@@ -276,14 +282,14 @@ pub fn npm_ci(staging: &Path, arch: Architecture) -> Cmd {
 }
 
 /// Whether npm's stderr says the lockfile does not match package.json.
-pub fn is_out_of_sync(stderr: &str) -> bool {
+pub(crate) fn is_out_of_sync(stderr: &str) -> bool {
     stderr.contains("are in sync")
         || (stderr.contains("Missing: ") && stderr.contains("from lock file"))
 }
 
 /// Name and version of every installed package, from the `package.json` at each package root
 /// under `node_modules` (nested installs included), sorted and de-duplicated.
-pub fn installed_packages(files: &[FileEntry]) -> Vec<Dependency> {
+pub(crate) fn installed_packages(files: &[FileEntry]) -> Vec<Dependency> {
     let mut deps: Vec<Dependency> = files
         .iter()
         .filter(|f| is_package_root_manifest(&f.zip_path))
@@ -303,7 +309,7 @@ pub fn installed_packages(files: &[FileEntry]) -> Vec<Dependency> {
 
 /// `node_modules/x/package.json`, `node_modules/@s/x/package.json`,
 /// `node_modules/a/node_modules/b/package.json`; not files deeper inside a package.
-pub fn is_package_root_manifest(path: &str) -> bool {
+pub(crate) fn is_package_root_manifest(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     let Some((&"package.json", dirs)) = parts.split_last() else {
         return false;

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 /// A command line to run in a directory, with environment changes.
 #[derive(Debug, Clone)]
-pub struct Cmd {
-    pub program: OsString,
-    pub args: Vec<OsString>,
-    pub cwd: PathBuf,
-    pub env: Vec<(&'static str, Option<OsString>)>,
+pub(crate) struct Cmd {
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) env: Vec<(&'static str, Option<OsString>)>,
 }
 
 /// How a command failed.
 #[derive(Debug)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The program could not be started at all.
     NotFound { program: String },
     /// Another error starting the program.
@@ -38,10 +38,10 @@ pub enum RunError {
 }
 
 /// How many lines of a failed command's output are shown.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 
 impl Cmd {
-    pub fn new(program: impl Into<OsString>, cwd: &Path) -> Self {
+    pub(crate) fn new(program: impl Into<OsString>, cwd: &Path) -> Self {
         Cmd {
             program: program.into(),
             args: Vec::new(),
@@ -50,28 +50,28 @@ impl Cmd {
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+    pub(crate) fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
         self
     }
 
-    pub fn env(mut self, key: &'static str, value: impl Into<OsString>) -> Self {
+    pub(crate) fn env(mut self, key: &'static str, value: impl Into<OsString>) -> Self {
         self.env.push((key, Some(value.into())));
         self
     }
 
-    pub fn env_remove(mut self, key: &'static str) -> Self {
+    pub(crate) fn env_remove(mut self, key: &'static str) -> Self {
         self.env.push((key, None));
         self
     }
 
     /// The command as a shell line, starting with `cd DIR &&`, to reproduce it by hand.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let mut parts = vec![
             "cd".to_string(),
             shell_quote(&self.cwd.to_string_lossy()),
@@ -89,7 +89,7 @@ impl Cmd {
 
     /// Run it with output captured; stdout on success. Ctrl-C stops it: its process group gets
     /// SIGTERM, then SIGKILL after a grace period, and the result is `Interrupted`.
-    pub fn run(&self) -> Result<String, RunError> {
+    pub(crate) fn run(&self) -> Result<String, RunError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -215,7 +215,7 @@ fn stop_group(child: &mut Child) {
 }
 
 /// The last `n` non-empty lines of `text`, each indented for an error message.
-pub fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(n);
     lines[start..]
@@ -226,7 +226,7 @@ pub fn tail(text: &str, n: usize) -> String {
 }
 
 /// Quote `s` for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars().all(|c| {
             c.is_ascii_alphanumeric()

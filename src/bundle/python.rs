@@ -16,11 +16,11 @@ use super::{BuildError, Job};
 use crate::config::Architecture;
 use crate::report::Task;
 
-pub const REQUIREMENTS: &str = "requirements.txt";
+pub(crate) const REQUIREMENTS: &str = "requirements.txt";
 
 /// One logical line of a requirements file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     Requirement(Requirement),
     /// A global option such as `--index-url`, passed through unchanged.
     Option {
@@ -30,31 +30,31 @@ pub enum Line {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
+pub(crate) struct Requirement {
     /// First physical line (1-based).
-    pub line: usize,
-    pub name: String,
+    pub(crate) line: usize,
+    pub(crate) name: String,
     /// PEP 503 normalized name.
-    pub normalized: String,
+    pub(crate) normalized: String,
     /// The requirement without its options, e.g. `certifi==2026.10.19.post1`.
-    pub spec: String,
+    pub(crate) spec: String,
     /// The pinned version, for `==` / `===` pins.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// `--hash=` values, e.g. `sha256:…`.
-    pub hashes: Vec<String>,
+    pub(crate) hashes: Vec<String>,
     /// Other per-requirement options, kept verbatim.
-    pub options: Vec<String>,
+    pub(crate) options: Vec<String>,
 }
 
 /// A problem in requirements.txt, at a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequirementsError {
-    pub line: usize,
-    pub message: String,
+pub(crate) struct RequirementsError {
+    pub(crate) line: usize,
+    pub(crate) message: String,
 }
 
 /// PEP 503: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut sep = false;
     for c in name.trim().chars() {
@@ -146,7 +146,7 @@ fn options_start(line: &str) -> Option<usize> {
 
 /// Parse a requirements file. `-r`, `-c` and `-e` lines are refused: the file must be one
 /// complete lock.
-pub fn parse(text: &str) -> Result<Vec<Line>, RequirementsError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Line>, RequirementsError> {
     let mut lines = Vec::new();
     for (line, logical) in logical_lines(text) {
         if logical.starts_with('-') {
@@ -229,7 +229,7 @@ pub fn parse(text: &str) -> Result<Vec<Line>, RequirementsError> {
 
 /// Every requirement must be pinned (`==`, or a direct URL) and carry at least one hash:
 /// with `--no-deps` the file is the whole dependency set.
-pub fn check_locked(lines: &[Line]) -> Result<(), RequirementsError> {
+pub(crate) fn check_locked(lines: &[Line]) -> Result<(), RequirementsError> {
     for line in lines {
         let Line::Requirement(r) = line else { continue };
         let is_url = r.spec.contains(" @ ") || r.spec.contains("@ ");
@@ -251,17 +251,17 @@ pub fn check_locked(lines: &[Line]) -> Result<(), RequirementsError> {
 
 /// The requirements file pip is given, without the runtime-provided packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filtered {
+pub(crate) struct Filtered {
     /// One logical line per requirement or option.
-    pub text: String,
+    pub(crate) text: String,
     /// Number of requirements kept.
-    pub kept: usize,
+    pub(crate) kept: usize,
     /// Normalized names of the locked packages that were left out, sorted.
-    pub excluded: Vec<String>,
+    pub(crate) excluded: Vec<String>,
 }
 
 /// Drop the requirements whose normalized name is in `provided` (compared normalized).
-pub fn filter(lines: &[Line], provided: &[String]) -> Filtered {
+pub(crate) fn filter(lines: &[Line], provided: &[String]) -> Filtered {
     let provided: BTreeSet<String> = provided.iter().map(|p| normalize(p)).collect();
     let mut text = String::new();
     let mut kept = 0;
@@ -299,7 +299,7 @@ pub fn filter(lines: &[Line], provided: &[String]) -> Filtered {
 
 /// The wheel platform tags a Lambda runtime accepts, best first. Runtimes up to python3.11
 /// run on Amazon Linux 2 (glibc 2.26), later ones on Amazon Linux 2023 (glibc 2.34).
-pub fn platform_tags(python_version: &str, arch: Architecture) -> Vec<String> {
+pub(crate) fn platform_tags(python_version: &str, arch: Architecture) -> Vec<String> {
     let machine = match arch {
         Architecture::X86_64 => "x86_64",
         Architecture::Arm64 => "aarch64",
@@ -329,7 +329,7 @@ pub fn platform_tags(python_version: &str, arch: Architecture) -> Vec<String> {
 }
 
 /// The interpreter whose pip installs the dependencies: `SCOREKEEP_PYTHON`, else `python3`.
-pub fn python_program() -> OsString {
+pub(crate) fn python_program() -> OsString {
     std::env::var_os("SCOREKEEP_PYTHON")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "python3".into())
@@ -337,7 +337,12 @@ pub fn python_program() -> OsString {
 
 /// `pip install --target` for the Lambda runtime, run in `staging` with the filtered
 /// requirements in `staging/requirements.txt`, into `staging/target`.
-pub fn pip_install(python: OsString, staging: &Path, python_version: &str, tags: &[String]) -> Cmd {
+pub(crate) fn pip_install(
+    python: OsString,
+    staging: &Path,
+    python_version: &str,
+    tags: &[String],
+) -> Cmd {
     let mut cmd = Cmd::new(python, staging).args([
         "-m",
         "pip",
@@ -375,7 +380,7 @@ pub fn pip_install(python: OsString, staging: &Path, python_version: &str, tags:
 }
 
 /// What a pip failure means and what to do, from its stderr.
-pub fn explain_pip_failure(
+pub(crate) fn explain_pip_failure(
     stderr: &str,
     python_version: &str,
     arch: Architecture,
@@ -419,7 +424,7 @@ pub fn explain_pip_failure(
 }
 
 /// Name and version of every installed distribution, from `*.dist-info/METADATA`.
-pub fn installed_distributions(files: &[FileEntry]) -> Vec<Dependency> {
+pub(crate) fn installed_distributions(files: &[FileEntry]) -> Vec<Dependency> {
     let mut deps: Vec<Dependency> = files
         .iter()
         .filter(|f| {
@@ -438,7 +443,7 @@ pub fn installed_distributions(files: &[FileEntry]) -> Vec<Dependency> {
 }
 
 /// `Name:` and `Version:` from a METADATA header.
-pub fn metadata_name_version(text: &str) -> Option<Dependency> {
+pub(crate) fn metadata_name_version(text: &str) -> Option<Dependency> {
     let mut name = None;
     let mut version = None;
     for line in text.lines() {

@@ -11,8 +11,8 @@ use crate::report::human_bytes;
 
 /// What `build` prints: one entry per function, with its manifest.
 #[derive(Debug, Serialize)]
-pub struct BuildReport {
-    pub artifacts: Vec<Artifact>,
+pub(crate) struct BuildReport {
+    pub(crate) artifacts: Vec<Artifact>,
 }
 
 impl fmt::Display for BuildReport {

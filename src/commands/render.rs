@@ -11,15 +11,15 @@ use crate::context::Context;
 use crate::template::{self, RenderedStack, INLINE_BODY_LIMIT};
 
 #[derive(Debug, Serialize)]
-pub struct RenderReport {
-    pub stacks: Vec<RenderedFile>,
+pub(crate) struct RenderReport {
+    pub(crate) stacks: Vec<RenderedFile>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RenderedFile {
+pub(crate) struct RenderedFile {
     #[serde(flatten)]
-    pub stack: RenderedStack,
-    pub path: PathBuf,
+    pub(crate) stack: RenderedStack,
+    pub(crate) path: PathBuf,
 }
 
 impl fmt::Display for RenderReport {

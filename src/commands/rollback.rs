@@ -16,24 +16,24 @@ use crate::interrupt::{self, Journal};
 use crate::report::human_duration;
 
 #[derive(Debug, Serialize)]
-pub struct RollbackReport {
-    pub command: &'static str,
-    pub region: String,
-    pub alias: String,
-    pub functions: Vec<FunctionRollback>,
-    pub elapsed_ms: u128,
+pub(crate) struct RollbackReport {
+    pub(crate) command: &'static str,
+    pub(crate) region: String,
+    pub(crate) alias: String,
+    pub(crate) functions: Vec<FunctionRollback>,
+    pub(crate) elapsed_ms: u128,
 }
 
 #[derive(Debug, Serialize)]
-pub struct FunctionRollback {
-    pub function: String,
-    pub name: String,
-    pub from_version: String,
-    pub to_version: String,
-    pub code_sha256: String,
-    pub latest_code_sha256: String,
+pub(crate) struct FunctionRollback {
+    pub(crate) function: String,
+    pub(crate) name: String,
+    pub(crate) from_version: String,
+    pub(crate) to_version: String,
+    pub(crate) code_sha256: String,
+    pub(crate) latest_code_sha256: String,
     /// Unqualified callers (`$LATEST`) still run other code than the alias now names.
-    pub latest_differs: bool,
+    pub(crate) latest_differs: bool,
 }
 
 impl fmt::Display for RollbackReport {

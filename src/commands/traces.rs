@@ -87,14 +87,14 @@ impl Query {
 
 /// One trace as fetched: its documents and their tree.
 #[derive(Debug, Serialize)]
-pub struct TraceReport {
-    pub id: String,
+pub(crate) struct TraceReport {
+    pub(crate) id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_s: Option<f64>,
+    pub(crate) duration_s: Option<f64>,
     /// Top-level segments with their subsegments nested.
-    pub tree: Vec<TraceNode>,
+    pub(crate) tree: Vec<TraceNode>,
     /// The segment documents as X-Ray returned them.
-    pub documents: Vec<Value>,
+    pub(crate) documents: Vec<Value>,
 }
 
 impl fmt::Display for TraceReport {
@@ -106,17 +106,17 @@ impl fmt::Display for TraceReport {
 
 /// The report of one search: `--output json` prints it as one document.
 #[derive(Debug, Serialize)]
-pub struct TracesReport {
-    pub command: &'static str,
-    pub functions: Vec<String>,
+pub(crate) struct TracesReport {
+    pub(crate) command: &'static str,
+    pub(crate) functions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filter_expression: Option<String>,
-    pub since: String,
+    pub(crate) filter_expression: Option<String>,
+    pub(crate) since: String,
     /// Oldest first, so the newest ends up next to the prompt.
-    pub traces: Vec<TraceReport>,
+    pub(crate) traces: Vec<TraceReport>,
     /// Why there is nothing to show, when there is nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl fmt::Display for TracesReport {

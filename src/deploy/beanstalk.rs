@@ -23,9 +23,9 @@ pub const XRAY_OPTION: &str = "XRayEnabled";
 /// A setting that differs. Property values are not shown (they may be secrets); X-Ray is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingChange {
-    pub namespace: String,
-    pub option: String,
-    pub change: String,
+    pub(crate) namespace: String,
+    pub(crate) option: String,
+    pub(crate) change: String,
 }
 
 impl fmt::Display for SettingChange {
@@ -36,21 +36,21 @@ impl fmt::Display for SettingChange {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BeanstalkResult {
-    pub application: String,
-    pub environment: String,
+    pub(crate) application: String,
+    pub(crate) environment: String,
     /// `updated`, `unchanged`, `would_update` (plan) or `skipped` (optional and absent).
     pub action: String,
     pub changes: Vec<SettingChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<String>,
+    pub(crate) health: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// The settings the config asks for, with references resolved.
-pub fn desired_settings(
+pub(crate) fn desired_settings(
     eb: &BeanstalkConfig,
     outputs: &BTreeMap<String, String>,
     region: &str,
@@ -78,7 +78,7 @@ pub fn desired_settings(
 }
 
 /// The desired settings whose live value differs (or is missing).
-pub fn diff(live: &[Setting], desired: &[Setting]) -> Vec<(Setting, SettingChange)> {
+pub(crate) fn diff(live: &[Setting], desired: &[Setting]) -> Vec<(Setting, SettingChange)> {
     desired
         .iter()
         .filter_map(|want| {

@@ -23,10 +23,10 @@ pub struct DesiredFunction {
 
 /// One configuration field that differs. Environment values are not shown: they may be secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigChange {
-    pub field: String,
-    pub live: String,
-    pub desired: String,
+pub(crate) struct ConfigChange {
+    pub(crate) field: String,
+    pub(crate) live: String,
+    pub(crate) desired: String,
 }
 
 impl fmt::Display for ConfigChange {
@@ -36,7 +36,7 @@ impl fmt::Display for ConfigChange {
 }
 
 /// The desired configuration of a function, with `${output:...}` and `${region}` resolved.
-pub fn desired_function(
+pub(crate) fn desired_function(
     project: &Project,
     key: &str,
     outputs: &BTreeMap<String, String>,
@@ -85,7 +85,10 @@ fn otel_layer_settings(
 }
 
 /// Every field where the live function differs from the desired one.
-pub fn config_changes(live: &FunctionSettings, desired: &FunctionSettings) -> Vec<ConfigChange> {
+pub(crate) fn config_changes(
+    live: &FunctionSettings,
+    desired: &FunctionSettings,
+) -> Vec<ConfigChange> {
     let mut changes = Vec::new();
     let mut field = |name: &str, live: String, desired: String| {
         if live != desired {
@@ -144,32 +147,32 @@ pub fn config_changes(live: &FunctionSettings, desired: &FunctionSettings) -> Ve
 /// apply, sending the same update again would change nothing, so a rerun stays a no-op. On
 /// AWS the report equals what was applied, and this reduces to "live equals desired".
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AppliedConfigs {
+pub(crate) struct AppliedConfigs {
     /// Function ARN → (desired fingerprint, reported fingerprint).
-    pub functions: BTreeMap<String, (String, String)>,
+    pub(crate) functions: BTreeMap<String, (String, String)>,
 }
 
 impl AppliedConfigs {
-    pub fn load(path: &Path) -> AppliedConfigs {
+    pub(crate) fn load(path: &Path) -> AppliedConfigs {
         std::fs::read(path)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         crate::atomic_write::write_atomically(path, &bytes)
     }
 
     /// True when `desired` was already applied and the service's report has not moved since.
-    pub fn already_applied(&self, live: &LiveFunction, desired: &DesiredFunction) -> bool {
+    pub(crate) fn already_applied(&self, live: &LiveFunction, desired: &DesiredFunction) -> bool {
         self.functions.get(&live.arn).is_some_and(|(d, r)| {
             *d == desired.settings.fingerprint() && *r == live.settings.fingerprint()
         })
     }
 
-    pub fn record(&mut self, live_after: &LiveFunction, desired: &DesiredFunction) {
+    pub(crate) fn record(&mut self, live_after: &LiveFunction, desired: &DesiredFunction) {
         self.functions.insert(
             live_after.arn.clone(),
             (

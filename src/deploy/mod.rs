@@ -40,7 +40,7 @@ pub enum Mode {
 /// JSON carries these names (`would_update`); the text report words them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Change {
+pub(crate) enum Change {
     Unchanged,
     Updated,
     /// `plan`: the function exists and differs.
@@ -76,24 +76,24 @@ impl Change {
 
 /// What happened (or, for `plan`, would happen) to one function.
 #[derive(Debug, Clone, Serialize)]
-pub struct FunctionResult {
-    pub function: String,
-    pub name: String,
-    pub code: Change,
-    pub code_sha256: String,
+pub(crate) struct FunctionResult {
+    pub(crate) function: String,
+    pub(crate) name: String,
+    pub(crate) code: Change,
+    pub(crate) code_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub live_code_sha256: Option<String>,
-    pub config: Change,
-    pub config_changes: Vec<ConfigChange>,
+    pub(crate) live_code_sha256: Option<String>,
+    pub(crate) config: Change,
+    pub(crate) config_changes: Vec<ConfigChange>,
     /// Fields the endpoint reports differently from what this tool last applied and it did
     /// not change since (an emulator that does not store them): not sent again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unconfirmed_fields: Vec<String>,
+    pub(crate) unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The version published and where the release alias moved (`None`: nothing published).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub release: Option<release::ReleaseResult>,
+    pub(crate) release: Option<release::ReleaseResult>,
 }
 
 impl FunctionResult {
@@ -105,14 +105,14 @@ impl FunctionResult {
 /// The report of `up`, `update-functions` and `plan`.
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
-    pub command: &'static str,
-    pub region: String,
-    pub stacks: Vec<StackResult>,
-    pub functions: Vec<FunctionResult>,
+    pub(crate) command: &'static str,
+    pub(crate) region: String,
+    pub(crate) stacks: Vec<StackResult>,
+    pub(crate) functions: Vec<FunctionResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub beanstalk: Option<BeanstalkResult>,
-    pub changed: bool,
-    pub elapsed_ms: u128,
+    pub(crate) beanstalk: Option<BeanstalkResult>,
+    pub(crate) changed: bool,
+    pub(crate) elapsed_ms: u128,
     #[serde(skip)]
     rows_shown_above: bool,
 }
@@ -175,7 +175,7 @@ impl DeployReport {
     }
 
     /// For the text report: the change rows went to the same terminal as progress lines.
-    pub fn with_rows_shown_above(mut self, shown: bool) -> Self {
+    pub(crate) fn with_rows_shown_above(mut self, shown: bool) -> Self {
         self.rows_shown_above = shown;
         self
     }
@@ -339,7 +339,7 @@ fn planned_steps(project: &Project, flow: Flow, keys: &[&str]) -> Vec<String> {
 /// `up`: render → stacks → (build, in parallel) → function code and configuration → Beanstalk.
 /// Ctrl-C stops at the next step boundary (or cancels the request in flight) and says what was
 /// done and what was not.
-pub async fn up(
+pub(crate) async fn up(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
@@ -486,7 +486,7 @@ async fn wire_beanstalk(
 }
 
 /// `update-functions`: build + code/configuration only, against stacks that exist.
-pub async fn update_functions(
+pub(crate) async fn update_functions(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
@@ -719,7 +719,7 @@ fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
 }
 
 /// Outputs of every configured stack, which must exist and be stable.
-pub async fn existing_outputs(
+pub(crate) async fn existing_outputs(
     clients: &Clients,
     project: &Project,
 ) -> anyhow::Result<BTreeMap<String, String>> {

@@ -17,16 +17,16 @@ pub(crate) use crate::aws::versions::{AliasState, VersionInfo};
 /// What a release did to one function: the version published and where the alias moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleaseResult {
-    pub alias: String,
+    pub(crate) alias: String,
     /// The version the alias pointed at before (`None`: it did not exist).
-    pub previous_version: Option<String>,
+    pub(crate) previous_version: Option<String>,
     pub version: String,
     /// Why a version was published: code or configuration changed, or the alias was missing
     /// or still on `$LATEST`.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
     /// Older versions without an alias that were deleted (beyond `keep_versions`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pruned_versions: Vec<String>,
+    pub(crate) pruned_versions: Vec<String>,
 }
 
 impl fmt::Display for ReleaseResult {
@@ -210,20 +210,24 @@ const STATUS_VERSIONS: usize = 5;
 /// `status`: where the alias points, that version's code and publish time, the newest
 /// versions, and whether `$LATEST` runs other code.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReleaseStatus {
-    pub alias: String,
+pub(crate) struct ReleaseStatus {
+    pub(crate) alias: String,
     /// `None` when the alias does not exist.
-    pub alias_version: Option<String>,
+    pub(crate) alias_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alias_version_info: Option<VersionInfo>,
-    pub latest_code_sha256: String,
+    pub(crate) alias_version_info: Option<VersionInfo>,
+    pub(crate) latest_code_sha256: String,
     /// True when unqualified callers (`$LATEST`) run other code than the alias.
-    pub latest_differs: bool,
+    pub(crate) latest_differs: bool,
     /// The newest published versions, newest first.
-    pub recent_versions: Vec<VersionInfo>,
+    pub(crate) recent_versions: Vec<VersionInfo>,
 }
 
-pub async fn status(lambda: &Client, name: &str, alias: &str) -> anyhow::Result<ReleaseStatus> {
+pub(crate) async fn status(
+    lambda: &Client,
+    name: &str,
+    alias: &str,
+) -> anyhow::Result<ReleaseStatus> {
     let current = get_alias(lambda, name, alias).await?;
     let (versions, latest_sha) = list_versions(lambda, name).await?;
     let info = current

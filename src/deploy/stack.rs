@@ -26,13 +26,13 @@ use crate::template::{RenderedStack, INLINE_BODY_LIMIT};
 
 /// One row of a change set: what CloudFormation will do to one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangeRow {
-    pub action: String,
-    pub logical_id: String,
-    pub resource_type: String,
+pub(crate) struct ChangeRow {
+    pub(crate) action: String,
+    pub(crate) logical_id: String,
+    pub(crate) resource_type: String,
     /// For modifications: `True`, `False` or `Conditional`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
+    pub(crate) replacement: Option<String>,
 }
 
 impl fmt::Display for ChangeRow {
@@ -59,15 +59,15 @@ pub enum StackAction {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StackResult {
-    pub stack: String,
+    pub(crate) stack: String,
     pub action: StackAction,
-    pub status: String,
-    pub changes: Vec<ChangeRow>,
-    pub outputs: BTreeMap<String, String>,
+    pub(crate) status: String,
+    pub(crate) changes: Vec<ChangeRow>,
+    pub(crate) outputs: BTreeMap<String, String>,
 }
 
 /// Rows for a stack that does not exist yet: every resource is added.
-pub fn rows_for_new_stack(rendered: &RenderedStack) -> Vec<ChangeRow> {
+pub(crate) fn rows_for_new_stack(rendered: &RenderedStack) -> Vec<ChangeRow> {
     rendered
         .resources
         .iter()
@@ -333,7 +333,7 @@ async fn create(
 
 /// Create an UPDATE change set and wait until it is ready. `None` when there is nothing to do
 /// (the change set is deleted again).
-pub async fn create_change_set(
+pub(crate) async fn create_change_set(
     cfn: &Client,
     rendered: &RenderedStack,
     template_url: Option<&str>,
@@ -489,7 +489,7 @@ async fn check_success(
 }
 
 /// For `plan`: the rows an update would produce, without executing anything.
-pub async fn preview(
+pub(crate) async fn preview(
     cfn: &Client,
     rendered: &RenderedStack,
     template_url: Option<&str>,

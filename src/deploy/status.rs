@@ -11,48 +11,48 @@ use crate::config::Project;
 use crate::deploy::{beanstalk, function_label, functions};
 
 #[derive(Debug, Serialize)]
-pub struct StatusReport {
-    pub command: &'static str,
-    pub region: String,
-    pub stacks: Vec<StackStatus>,
-    pub functions: Vec<FunctionStatus>,
+pub(crate) struct StatusReport {
+    pub(crate) command: &'static str,
+    pub(crate) region: String,
+    pub(crate) stacks: Vec<StackStatus>,
+    pub(crate) functions: Vec<FunctionStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub beanstalk: Option<BeanstalkStatus>,
+    pub(crate) beanstalk: Option<BeanstalkStatus>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct StackStatus {
-    pub stack: String,
+pub(crate) struct StackStatus {
+    pub(crate) stack: String,
     /// `None` when the stack does not exist.
-    pub status: Option<String>,
-    pub outputs: BTreeMap<String, String>,
+    pub(crate) status: Option<String>,
+    pub(crate) outputs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct FunctionStatus {
-    pub function: String,
-    pub name: String,
-    pub exists: bool,
+pub(crate) struct FunctionStatus {
+    pub(crate) function: String,
+    pub(crate) name: String,
+    pub(crate) exists: bool,
     #[serde(flatten)]
-    pub live: Option<functions::LiveFunction>,
+    pub(crate) live: Option<functions::LiveFunction>,
     /// The base64 SHA-256 of the last local build, if there is one.
-    pub local_code_sha256: Option<String>,
+    pub(crate) local_code_sha256: Option<String>,
     /// Whether the deployed code is the local build (`None` when either is unknown).
-    pub code_in_sync: Option<bool>,
+    pub(crate) code_in_sync: Option<bool>,
     /// Configuration fields whose live value is not the config's (empty when in sync, or when
     /// the config cannot be resolved because the stack outputs are missing).
-    pub drift: Vec<functions::ConfigChange>,
+    pub(crate) drift: Vec<functions::ConfigChange>,
     /// The release alias and the versions behind it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub release: Option<crate::deploy::release::ReleaseStatus>,
+    pub(crate) release: Option<crate::deploy::release::ReleaseStatus>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct BeanstalkStatus {
-    pub application: String,
-    pub environment: String,
-    pub status: Option<String>,
-    pub health: Option<String>,
+pub(crate) struct BeanstalkStatus {
+    pub(crate) application: String,
+    pub(crate) environment: String,
+    pub(crate) status: Option<String>,
+    pub(crate) health: Option<String>,
 }
 
 impl FunctionStatus {

@@ -20,7 +20,7 @@ pub(crate) mod otlp;
 pub(crate) mod process;
 pub(crate) mod provided;
 pub(crate) mod runtime;
-pub mod trace;
+pub(crate) mod trace;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

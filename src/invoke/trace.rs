@@ -17,16 +17,16 @@ use serde_json::Value;
 
 /// The trace context of one invocation: `Root=1-<epoch>-<random>;Parent=<id>;Sampled=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceHeader {
+pub(crate) struct TraceHeader {
     /// The trace id, e.g. `1-6650f1a2-0123456789abcdef01234567`.
-    pub root: String,
+    pub(crate) root: String,
     /// The facade segment's id: the `parent_id` of top-level subsegments.
-    pub parent: String,
+    pub(crate) parent: String,
 }
 
 impl TraceHeader {
     /// A fresh, sampled trace for an invocation starting now.
-    pub fn new_random() -> TraceHeader {
+    pub(crate) fn new_random() -> TraceHeader {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -35,7 +35,7 @@ impl TraceHeader {
     }
 
     /// The header for a trace started at `epoch_secs` with the given random parts.
-    pub fn from_parts(epoch_secs: u64, random: [u8; 12], parent: [u8; 8]) -> TraceHeader {
+    pub(crate) fn from_parts(epoch_secs: u64, random: [u8; 12], parent: [u8; 8]) -> TraceHeader {
         TraceHeader {
             // X-Ray trace ids carry the epoch as 8 hex digits.
             root: format!("1-{:08x}-{}", epoch_secs as u32, hex::encode(random)),
@@ -44,7 +44,7 @@ impl TraceHeader {
     }
 
     /// The value of `_X_AMZN_TRACE_ID`.
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         format!("Root={};Parent={};Sampled=1", self.root, self.parent)
     }
 }
@@ -74,7 +74,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Parse one X-Ray daemon datagram: a JSON header line `{"format":"json","version":1}`, a
 /// newline, then one segment or subsegment document (a JSON object).
-pub fn parse_datagram(bytes: &[u8]) -> Result<Value, String> {
+pub(crate) fn parse_datagram(bytes: &[u8]) -> Result<Value, String> {
     let newline = bytes
         .iter()
         .position(|b| *b == b'\n')
@@ -97,63 +97,63 @@ const INITIALIZATION: &str = "Initialization";
 
 /// One segment or subsegment, reduced to what a reader of a trace looks at.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TraceNode {
-    pub name: String,
+pub(crate) struct TraceNode {
+    pub(crate) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// `function` for the synthetic root, otherwise the document's `type` (`subsegment`).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
     /// A segment's `origin`, e.g. `AWS::Lambda::Function` (the segments Lambda itself sends).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// Lambda's `Initialization` subsegment: this invocation started a new execution
     /// environment (a cold start).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub cold_start: bool,
+    pub(crate) cold_start: bool,
     /// `aws` for AWS SDK calls, `remote` for other HTTP calls.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `aws.operation`, e.g. `Publish`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
+    pub(crate) operation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_method: Option<String>,
+    pub(crate) http_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// `http.response.status`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u64>,
+    pub(crate) http_status: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<f64>,
+    pub(crate) start_time: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<f64>,
+    pub(crate) duration_ms: Option<f64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub in_progress: bool,
+    pub(crate) in_progress: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, Value>,
+    pub(crate) annotations: BTreeMap<String, Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub error: bool,
+    pub(crate) error: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub fault: bool,
+    pub(crate) fault: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub throttle: bool,
+    pub(crate) throttle: bool,
     /// The exceptions recorded in `cause`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub causes: Vec<Cause>,
+    pub(crate) causes: Vec<Cause>,
     /// Its parent was not among the documents received (shown under the root).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub orphan: bool,
-    pub subsegments: Vec<TraceNode>,
+    pub(crate) orphan: bool,
+    pub(crate) subsegments: Vec<TraceNode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Cause {
+pub(crate) struct Cause {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    pub message: String,
+    pub(crate) kind: Option<String>,
+    pub(crate) message: String,
 }
 
 impl TraceNode {
@@ -204,7 +204,7 @@ impl TraceNode {
     }
 
     /// Every node in this tree, depth first.
-    pub fn walk(&self) -> Vec<&TraceNode> {
+    pub(crate) fn walk(&self) -> Vec<&TraceNode> {
         let mut out = vec![self];
         for s in &self.subsegments {
             out.extend(s.walk());
@@ -244,7 +244,7 @@ fn causes(cause: Option<&Value>) -> Vec<Cause> {
 /// header's trace id and the measured `duration_ms`), and under it every document of that
 /// trace, nested by `parent_id` and by nested `subsegments` arrays. Documents of other traces
 /// are left out. Siblings are ordered by start time.
-pub fn build_tree(
+pub(crate) fn build_tree(
     function: &str,
     header: &TraceHeader,
     documents: &[Value],
@@ -465,7 +465,7 @@ fn sort_by_start(nodes: &mut [TraceNode]) {
 }
 
 /// `0.4 ms`, `35.1 ms`, `240 ms`, `1.25 s`.
-pub fn format_ms(ms: f64) -> String {
+pub(crate) fn format_ms(ms: f64) -> String {
     if ms < 100.0 {
         format!("{ms:.1} ms")
     } else if ms < 1000.0 {
@@ -477,7 +477,7 @@ pub fn format_ms(ms: f64) -> String {
 
 /// The tree as text: one line per (sub)segment with its namespace and operation, HTTP method,
 /// URL and status, duration and error flags; its annotations and causes indented below it.
-pub fn render_tree(root: &TraceNode, documents: usize) -> String {
+pub(crate) fn render_tree(root: &TraceNode, documents: usize) -> String {
     let mut out = String::new();
     let trace_id = root.trace_id.as_deref().unwrap_or("?");
     let _ = writeln!(

@@ -5,7 +5,7 @@
 //! source template with each supplied parameter's `Default` set to the configured value, so
 //! the rendered file is self-contained and is byte for byte what CloudFormation receives.
 
-pub mod validate;
+pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, Mapping, PathSegment, Value};
 
 /// CloudFormation's limit for a template passed inline as `TemplateBody`.
-pub const INLINE_BODY_LIMIT: usize = 51_200;
+pub(crate) const INLINE_BODY_LIMIT: usize = 51_200;
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "AWSTemplateFormatVersion",
@@ -33,7 +33,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     #[error("cannot read template {path}: {source}")]
     Read {
         path: PathBuf,
@@ -95,7 +95,7 @@ pub struct RenderedStack {
 }
 
 /// `random-name` → `RandomName`: the prefix of a function's template parameters.
-pub fn parameter_prefix(function_key: &str) -> String {
+pub(crate) fn parameter_prefix(function_key: &str) -> String {
     function_key
         .split(['-', '_'])
         .filter(|part| !part.is_empty())
@@ -110,10 +110,10 @@ pub fn parameter_prefix(function_key: &str) -> String {
 }
 
 /// The template parameter that receives `releases.alias` from the config.
-pub const RELEASE_ALIAS_PARAMETER: &str = "ReleaseAlias";
+pub(crate) const RELEASE_ALIAS_PARAMETER: &str = "ReleaseAlias";
 
 /// The template parameters a function's settings supply, by parameter name.
-pub fn function_parameters(
+pub(crate) fn function_parameters(
     project: &Project,
     key: &str,
     f: &FunctionConfig,
@@ -276,7 +276,7 @@ fn check_constraints(
 
 /// Render every stack in the project. Validates everything before returning anything, so a
 /// caller that writes files writes all of them or none.
-pub fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateError> {
+pub(crate) fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateError> {
     let mut rendered = Vec::new();
     for (index, stack) in project.config.stacks.iter().enumerate() {
         let path = project.resolve(&stack.template);
@@ -291,7 +291,7 @@ pub fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateE
 }
 
 /// Render one stack from its template source.
-pub fn render_stack(
+pub(crate) fn render_stack(
     project: &Project,
     index: usize,
     path: &Path,

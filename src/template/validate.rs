@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::yaml::{self, PathSegment, Value};
 
 /// CloudFormation's pseudo parameters, always valid targets of `Ref` and `Sub`.
-pub const PSEUDO_PARAMETERS: &[&str] = &[
+pub(crate) const PSEUDO_PARAMETERS: &[&str] = &[
     "AWS::AccountId",
     "AWS::NotificationARNs",
     "AWS::NoValue",
@@ -20,14 +20,14 @@ pub const PSEUDO_PARAMETERS: &[&str] = &[
 
 /// The names a template declares.
 #[derive(Debug, Default)]
-pub struct Declared {
-    pub parameters: BTreeSet<String>,
-    pub resources: BTreeSet<String>,
-    pub conditions: BTreeSet<String>,
+pub(crate) struct Declared {
+    pub(crate) parameters: BTreeSet<String>,
+    pub(crate) resources: BTreeSet<String>,
+    pub(crate) conditions: BTreeSet<String>,
 }
 
 impl Declared {
-    pub fn from_template(doc: &Value) -> Declared {
+    pub(crate) fn from_template(doc: &Value) -> Declared {
         let keys = |section: &str| -> BTreeSet<String> {
             doc.get(section)
                 .and_then(Value::as_mapping)
@@ -54,14 +54,14 @@ impl Declared {
 
 /// A dangling reference, at a path into the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: Vec<PathSegment>,
-    pub message: String,
-    pub hint: String,
+pub(crate) struct Problem {
+    pub(crate) path: Vec<PathSegment>,
+    pub(crate) message: String,
+    pub(crate) hint: String,
 }
 
 /// Every dangling reference in the template, in document order.
-pub fn check_references(doc: &Value) -> Vec<Problem> {
+pub(crate) fn check_references(doc: &Value) -> Vec<Problem> {
     let declared = Declared::from_template(doc);
     let mut checker = Checker {
         declared: &declared,
@@ -286,7 +286,7 @@ fn sub_parts(arg: &Value) -> (Option<&str>, BTreeSet<String>) {
 }
 
 /// The `${Name}` variables of a `Sub` string; `${!Literal}` is an escape, not a variable.
-pub fn sub_variables(text: &str) -> Vec<String> {
+pub(crate) fn sub_variables(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -313,15 +313,15 @@ fn closest<'a>(target: &str, candidates: &'a BTreeSet<String>) -> Option<&'a str
 
 /// A parameter value outside its declared constraints: what is wrong and what would fit.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub message: String,
-    pub hint: String,
+pub(crate) struct Violation {
+    pub(crate) message: String,
+    pub(crate) hint: String,
 }
 
 /// Check `value` against a parameter declaration's `Type: Number`, `AllowedValues`,
 /// `AllowedPattern` (a full match, as CloudFormation applies it), `MinLength`/`MaxLength` and
 /// `MinValue`/`MaxValue`.
-pub fn check_parameter_value(declaration: &Value, value: &str) -> Result<(), Violation> {
+pub(crate) fn check_parameter_value(declaration: &Value, value: &str) -> Result<(), Violation> {
     let text_of = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),

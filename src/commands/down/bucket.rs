@@ -21,10 +21,10 @@ const LISTED_FAILURES: usize = 10;
 /// One object version DeleteObjects reported as not deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Undeleted {
-    pub key: String,
-    pub version_id: Option<String>,
-    pub code: String,
-    pub message: String,
+    pub(crate) key: String,
+    pub(crate) version_id: Option<String>,
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 impl Undeleted {

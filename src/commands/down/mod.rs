@@ -18,15 +18,15 @@ use self::retained::{RetainedBuckets, Scope};
 use crate::error::Problem;
 
 #[derive(Debug, Serialize)]
-pub struct DownReport {
-    pub command: &'static str,
-    pub region: String,
-    pub deleted: Vec<String>,
-    pub absent: Vec<String>,
-    pub retained_buckets: Vec<String>,
-    pub deleted_buckets: Vec<String>,
+pub(crate) struct DownReport {
+    pub(crate) command: &'static str,
+    pub(crate) region: String,
+    pub(crate) deleted: Vec<String>,
+    pub(crate) absent: Vec<String>,
+    pub(crate) retained_buckets: Vec<String>,
+    pub(crate) deleted_buckets: Vec<String>,
     /// Object versions and delete markers removed from each deleted bucket.
-    pub deleted_object_versions: BTreeMap<String, usize>,
+    pub(crate) deleted_object_versions: BTreeMap<String, usize>,
 }
 
 impl fmt::Display for DownReport {

@@ -11,15 +11,15 @@ use crate::config::Project;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RetainedBucket {
     /// `aws`, or the endpoint override (an emulator's buckets are not AWS's).
-    pub endpoint: String,
-    pub region: String,
-    pub stack: String,
-    pub bucket: String,
+    pub(crate) endpoint: String,
+    pub(crate) region: String,
+    pub(crate) stack: String,
+    pub(crate) bucket: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RetainedBuckets {
-    pub buckets: Vec<RetainedBucket>,
+    pub(crate) buckets: Vec<RetainedBucket>,
 }
 
 pub(crate) fn record_path(project: &Project) -> PathBuf {
@@ -29,8 +29,8 @@ pub(crate) fn record_path(project: &Project) -> PathBuf {
 /// Where buckets live: `aws` or the endpoint override, and the region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Scope {
-    pub endpoint: String,
-    pub region: String,
+    pub(crate) endpoint: String,
+    pub(crate) region: String,
 }
 
 impl Scope {
