@@ -58,6 +58,39 @@ pub struct LiveFunction {
     pub settings: FunctionSettings,
 }
 
+/// The managed settings of a function, from GetFunctionConfiguration's answer or one entry
+/// of ListFunctions: two SDK types with the same accessors, so a macro rather than a trait.
+macro_rules! settings_of {
+    ($c:expr) => {{
+        let c = $c;
+        FunctionSettings {
+            runtime: c
+                .runtime()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            handler: c.handler().unwrap_or_default().to_string(),
+            memory: c.memory_size().unwrap_or_default(),
+            timeout: c.timeout().unwrap_or_default(),
+            tracing: c
+                .tracing_config()
+                .and_then(|t| t.mode())
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_else(|| "PassThrough".into()),
+            layers: c
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn().map(String::from))
+                .collect(),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }
+    }};
+}
+pub(crate) use settings_of;
+
 /// GetFunctionConfiguration, or `None` when the function does not exist.
 pub(crate) async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
     match lambda
@@ -85,30 +118,7 @@ fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         revision_id: c.revision_id().unwrap_or_default().to_string(),
-        settings: FunctionSettings {
-            runtime: c
-                .runtime()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-            handler: c.handler().unwrap_or_default().to_string(),
-            memory: c.memory_size().unwrap_or_default(),
-            timeout: c.timeout().unwrap_or_default(),
-            tracing: c
-                .tracing_config()
-                .and_then(|t| t.mode())
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_else(|| "PassThrough".into()),
-            layers: c
-                .layers()
-                .iter()
-                .filter_map(|l| l.arn().map(String::from))
-                .collect(),
-            environment: c
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        },
+        settings: settings_of!(c),
     }
 }
 

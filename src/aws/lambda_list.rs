@@ -10,7 +10,7 @@ use aws_sdk_lambda::Client;
 
 use crate::aws::explain;
 
-use super::lambda::{FunctionSettings, LiveFunction};
+use super::lambda::{settings_of, FunctionSettings, LiveFunction};
 
 /// From this many functions on, listing beats reading each.
 pub(crate) const PREFETCH_MIN: usize = 10;
@@ -52,29 +52,6 @@ fn live_from_listed(c: &FunctionConfiguration) -> LiveFunction {
         last_update_status: String::new(),
         state: String::new(),
         revision_id: c.revision_id().unwrap_or_default().to_string(),
-        settings: FunctionSettings {
-            runtime: c
-                .runtime()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-            handler: c.handler().unwrap_or_default().to_string(),
-            memory: c.memory_size().unwrap_or_default(),
-            timeout: c.timeout().unwrap_or_default(),
-            tracing: c
-                .tracing_config()
-                .and_then(|t| t.mode())
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_else(|| "PassThrough".into()),
-            layers: c
-                .layers()
-                .iter()
-                .filter_map(|l| l.arn().map(String::from))
-                .collect(),
-            environment: c
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        },
+        settings: settings_of!(c),
     }
 }

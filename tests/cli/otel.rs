@@ -376,32 +376,9 @@ fn otel_layer_template_adds_the_documented_policy_and_stays_lint_and_checkov_cle
         text.contains("RandomNameTracingSdk:") && text.contains("Default: otel-layer"),
         "{text}"
     );
-    let lint = Command::new(venv_bin("cfn-lint"))
-        .arg("--")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report =
-        String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
-    assert!(
-        lint.status.success() && report.trim().is_empty(),
-        "cfn-lint:\n{report}"
-    );
-    let checkov = Command::new(venv_bin("checkov"))
-        .args([
-            "--framework",
-            "cloudformation",
-            "--compact",
-            "--quiet",
-            "--skip-download",
-            "-o",
-            "json",
-            "-f",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&checkov.stdout).expect("checkov JSON");
+    let lint = crate::rendered_templates::cfn_lint(&file);
+    assert!(lint.trim().is_empty(), "cfn-lint:\n{lint}");
+    let report = crate::rendered_templates::checkov(&file);
     assert_eq!(
         report["summary"]["failed"], 0,
         "{}",
