@@ -358,7 +358,7 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
             run.documents
         );
     }
-    let paths: Vec<String> = serde_json::from_value(stub.info["paths"].clone()).unwrap();
+    let paths = stub.paths();
     let base_url = stub.info["base_url"].as_str().unwrap().to_string();
     for path in &paths {
         let url = format!("{base_url}{path}");

@@ -205,7 +205,6 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     let stub = ApiStub::start();
     let session = stub.info["session_id"].as_str().unwrap().to_string();
     let game = stub.info["game_id"].as_str().unwrap().to_string();
-    let base_url = stub.info["base_url"].as_str().unwrap().to_string();
     let message = json!({
         "endpoint": stub.info["host_port"], "gameid": game, "sessionid": session, "bucketname": bucket,
     });
@@ -300,21 +299,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
             .collect();
         assert_eq!(found.len(), 1, "{service} {operation}: {report:#}");
     }
-    let paths: Vec<String> = stub.info["paths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect();
-    for path in &paths {
-        let url = format!("{base_url}{path}");
-        assert!(
-            all.iter().any(|n| n["namespace"] == "remote"
-                && n["url"] == url.as_str()
-                && n["http_status"] == 200),
-            "no HTTP subsegment for {url}: {report:#}"
-        );
-    }
+    let paths = stub.paths();
+    stub.assert_http_node_per_path(&all, "subsegment", &report);
     // Every API request carried the trace header (requests is patched by the X-Ray SDK).
     let info = stub.info.clone();
     let stub_requests = stub.finish();

@@ -188,7 +188,6 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
     let queue = outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap();
     let bucket = outputs["ScorekeepRecordsBucketName"].as_str().unwrap();
     let stub = ApiStub::start();
-    let base_url = stub.info["base_url"].as_str().unwrap().to_string();
     let message = json!({
         "endpoint": stub.info["host_port"], "gameid": stub.info["game_id"],
         "sessionid": stub.info["session_id"], "bucketname": bucket,
@@ -217,21 +216,8 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
         assert_eq!(found.len(), 1, "{service} {operation}: {report:#}");
         assert_ne!(found[0]["orphan"], true, "{report:#}");
     }
-    let paths: Vec<String> = stub.info["paths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect();
-    for path in &paths {
-        let url = format!("{base_url}{path}");
-        assert!(
-            all.iter().any(|n| n["namespace"] == "remote"
-                && n["url"] == url.as_str()
-                && n["http_status"] == 200),
-            "no HTTP span for {url}: {report:#}"
-        );
-    }
+    let paths = stub.paths();
+    stub.assert_http_node_per_path(&all, "span", &report);
     // Every API request carried the trace in both formats, under the Lambda's trace id.
     let hex_trace = trace_id.trim_start_matches("1-").replace('-', "");
     let requests = stub.finish_with_traceparent();

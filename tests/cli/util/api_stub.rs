@@ -33,6 +33,26 @@ impl ApiStub {
         ApiStub { child, info }
     }
 
+    /// The API paths the worker must request for the game the stub serves.
+    pub fn paths(&self) -> Vec<String> {
+        serde_json::from_value(self.info["paths"].clone()).expect("the stub lists its paths")
+    }
+
+    /// Assert that the trace `nodes` hold one successful remote HTTP call (`what`: subsegment
+    /// or span) for each of the stub's paths.
+    pub fn assert_http_node_per_path(&self, nodes: &[&Value], what: &str, report: &Value) {
+        let base_url = self.info["base_url"].as_str().unwrap();
+        for path in self.paths() {
+            let url = format!("{base_url}{path}");
+            assert!(
+                nodes.iter().any(|n| n["namespace"] == "remote"
+                    && n["url"] == url.as_str()
+                    && n["http_status"] == 200),
+                "no HTTP {what} for {url}: {report:#}"
+            );
+        }
+    }
+
     /// Stop it; returns the requests it served as (path, X-Amzn-Trace-Id).
     pub fn finish(self) -> Vec<(String, String)> {
         self.finish_with_traceparent()
