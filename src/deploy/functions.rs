@@ -66,6 +66,21 @@ pub(crate) fn desired_function(
     })
 }
 
+/// Before any change: every `otel-layer` function among `keys` has a layer in `region`, so a
+/// region AWS publishes none in fails here, not after the stacks were deployed.
+pub(crate) fn check_layers(project: &Project, keys: &[&str], region: &str) -> anyhow::Result<()> {
+    for key in keys {
+        let mut environment = BTreeMap::new();
+        otel_layer_settings(
+            key,
+            &project.config.functions[*key],
+            region,
+            &mut environment,
+        )?;
+    }
+    Ok(())
+}
+
 /// With `tracing_sdk: otel-layer`: AWS's OpenTelemetry layer for the region and the exec
 /// wrapper variable that starts the runtime through it. Otherwise no layer.
 fn otel_layer_settings(

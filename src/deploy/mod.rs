@@ -362,6 +362,7 @@ async fn up_steps(
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    functions::check_layers(project, &project.function_keys(), &clients.region)?;
     let rendered = template::render_project(project)?;
 
     // The build does not depend on the stacks: run it on a thread while CloudFormation works.
@@ -523,6 +524,7 @@ async fn update_functions_steps(
     journal: &Journal,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    functions::check_layers(project, selected, &clients.region)?;
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
     let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
@@ -556,6 +558,7 @@ pub async fn plan(
     reporter: &Reporter,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    functions::check_layers(project, &project.function_keys(), &clients.region)?;
     let rendered = template::render_project(project)?;
     let artifacts = bundle::build_functions(
         project,

@@ -407,7 +407,7 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
     // where src/otel_layer.rs records both languages' layers.
     let region = "eu-west-3";
     let dir = project_copy();
-    publish_layers(region, 16);
+    publish_layers(region, 26);
     up(dir.path(), region);
     use_sdk(dir.path(), "otel-layer");
     let plan = moto_cli(dir.path(), region, &["plan", "--output", "json"])
@@ -420,8 +420,8 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
 
     let lambda = aws_sdk_lambda::Client::new(&crate::util::sdk_config(region).await);
     for (function, layer) in [
-        ("random-name", ":layer:AWSOpenTelemetryDistroJs:14"),
-        ("scorekeep-worker", ":layer:AWSOpenTelemetryDistroPython:16"),
+        ("random-name", ":layer:AWSOpenTelemetryDistroJs:15"),
+        ("scorekeep-worker", ":layer:AWSOpenTelemetryDistroPython:26"),
     ] {
         let c = lambda
             .get_function_configuration()
@@ -446,10 +446,21 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
         );
     }
 
-    // Where no layer is recorded: an error naming the function and region, before any change.
-    let out = moto_cli(dir.path(), "us-east-2", &["plan"])
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains("for region us-east-2"), "{err}");
+    // Where AWS publishes no layer (Python in me-south-1): plan, up and update-functions fail
+    // naming the function and region, and up has created no stack.
+    for command in [
+        &["plan"][..],
+        &["up"],
+        &["update-functions", "scorekeep-worker"],
+    ] {
+        let out = moto_cli(dir.path(), "me-south-1", command).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            err.contains("function `scorekeep-worker`") && err.contains("for region me-south-1"),
+            "{command:?}: {err}"
+        );
+    }
+    let cfn = aws_sdk_cloudformation::Client::new(&crate::util::sdk_config("me-south-1").await);
+    let stacks = cfn.list_stacks().send().await.unwrap();
+    assert!(stacks.stack_summaries().is_empty(), "{stacks:?}");
 }
