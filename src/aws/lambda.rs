@@ -11,7 +11,10 @@ use aws_sdk_lambda::Client;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use aws_sdk_lambda::error::SdkError;
+
 use crate::aws::{error_code, explain};
+use crate::report::Task;
 
 /// The configuration fields `up` manages, as desired or as Lambda reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -158,32 +161,42 @@ pub(crate) enum CodeSource {
     S3 { bucket: String, key: String },
 }
 
-/// Lambda rejects a second update while one is in progress (`ResourceConflictException`):
-/// wait for the function and try again, a few times.
-async fn with_conflict_retry<T, E, F, Fut>(
+/// How many times a call Lambda refuses with `ResourceConflictException` is tried again.
+const CONFLICT_RETRIES: u64 = 5;
+
+/// Lambda refuses a change while another update of the function is in progress
+/// (`ResourceConflictException`): wait for that update, then try again, a few times, each
+/// retry announced on the function's progress line (the SDK's own retries of throttling and
+/// 5xx are announced by `calls::CallLog`). Not for CreateAlias, where the same code means the
+/// alias exists. `Err` is a failed wait; `Ok(Err)` is Lambda's final answer, for the caller to
+/// explain.
+pub(crate) async fn with_conflict_retry<T, E, F, Fut>(
     lambda: &Client,
     name: &str,
     what: &str,
+    task: &Task,
     mut call: F,
-) -> anyhow::Result<T>
+) -> anyhow::Result<Result<T, SdkError<E>>>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_lambda::error::SdkError<E>>>,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
 {
     let mut attempt = 0;
     loop {
         match call().await {
-            Ok(v) => return Ok(v),
-            Err(err) if error_code(&err) == Some("ResourceConflictException") && attempt < 5 => {
+            Err(err)
+                if error_code(&err) == Some("ResourceConflictException")
+                    && attempt < CONFLICT_RETRIES =>
+            {
                 attempt += 1;
-                tracing::info!(
-                    "{what} {name}: an update is in progress, waiting before retry {attempt}"
-                );
+                task.println(format!(
+                    "{what} {name}: an update of the function is in progress (ResourceConflictException); waiting for it, then retry {attempt}/{CONFLICT_RETRIES}"
+                ));
                 wait_until_updated(lambda, name).await?;
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            Err(err) => return Err(explain(format!("{what} {name}"), &err).into()),
+            answer => return Ok(answer),
         }
     }
 }
@@ -193,8 +206,10 @@ pub(crate) async fn update_code(
     lambda: &Client,
     name: &str,
     code: &CodeSource,
+    task: &Task,
 ) -> anyhow::Result<LiveFunction> {
-    with_conflict_retry(lambda, name, "updating the code of function", || async {
+    let what = "updating the code of function";
+    with_conflict_retry(lambda, name, what, task, || async {
         let request = lambda.update_function_code().function_name(name);
         let request = match code {
             CodeSource::ZipFile(bytes) => request.zip_file(Blob::new(bytes.clone())),
@@ -210,7 +225,8 @@ pub(crate) async fn update_code(
             .send()
             .await
     })
-    .await?;
+    .await?
+    .map_err(|err| explain(format!("{what} {name}"), &err))?;
     wait_until_updated(lambda, name).await
 }
 
@@ -221,51 +237,49 @@ pub async fn update_configuration(
     name: &str,
     desired: &FunctionSettings,
     changed: &[&str],
+    task: &Task,
 ) -> anyhow::Result<LiveFunction> {
     let has = |field: &str| {
         changed
             .iter()
             .any(|c| *c == field || c.starts_with(&format!("{field}.")))
     };
-    with_conflict_retry(
-        lambda,
-        name,
-        "updating the configuration of function",
-        || async {
-            let mut request = lambda.update_function_configuration().function_name(name);
-            if has("runtime") {
-                request = request.runtime(Runtime::from(desired.runtime.as_str()));
-            }
-            if has("handler") {
-                request = request.handler(&desired.handler);
-            }
-            if has("memory") {
-                request = request.memory_size(desired.memory);
-            }
-            if has("timeout") {
-                request = request.timeout(desired.timeout);
-            }
-            if has("tracing") {
-                request = request.tracing_config(
-                    TracingConfig::builder()
-                        .mode(TracingMode::from(desired.tracing.as_str()))
-                        .build(),
-                );
-            }
-            if has("layers") {
-                request = request.set_layers(Some(desired.layers.clone()));
-            }
-            if has("environment") {
-                // Lambda replaces the whole map, so send all of it.
-                request = request.environment(
-                    Environment::builder()
-                        .set_variables(Some(desired.environment.clone().into_iter().collect()))
-                        .build(),
-                );
-            }
-            request.send().await
-        },
-    )
-    .await?;
+    let what = "updating the configuration of function";
+    with_conflict_retry(lambda, name, what, task, || async {
+        let mut request = lambda.update_function_configuration().function_name(name);
+        if has("runtime") {
+            request = request.runtime(Runtime::from(desired.runtime.as_str()));
+        }
+        if has("handler") {
+            request = request.handler(&desired.handler);
+        }
+        if has("memory") {
+            request = request.memory_size(desired.memory);
+        }
+        if has("timeout") {
+            request = request.timeout(desired.timeout);
+        }
+        if has("tracing") {
+            request = request.tracing_config(
+                TracingConfig::builder()
+                    .mode(TracingMode::from(desired.tracing.as_str()))
+                    .build(),
+            );
+        }
+        if has("layers") {
+            request = request.set_layers(Some(desired.layers.clone()));
+        }
+        if has("environment") {
+            // Lambda replaces the whole map, so send all of it.
+            request = request.environment(
+                Environment::builder()
+                    .set_variables(Some(desired.environment.clone().into_iter().collect()))
+                    .build(),
+            );
+        }
+        request.send().await
+    })
+    .await?
+    .map_err(|err| explain(format!("{what} {name}"), &err))?;
     wait_until_updated(lambda, name).await
 }

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
-use crate::aws::lambda::LiveFunction;
+use crate::aws::lambda::{with_conflict_retry, LiveFunction};
 use crate::aws::{error_code, explain};
+use crate::report::Task;
 
 /// Where the alias points now, with the revision that guards moving it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,33 +48,42 @@ pub(crate) async fn get_alias(
     }
 }
 
-/// PublishVersion of what Lambda has now, refused by Lambda if it moved since `live` was read.
+/// PublishVersion of what Lambda has now, refused by Lambda if it moved since `live` was read;
+/// retried while an update of the function is in progress.
 pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,
+    task: &Task,
 ) -> anyhow::Result<String> {
-    let mut request = lambda
-        .publish_version()
-        .function_name(name)
-        .code_sha256(&live.code_sha256);
-    if !live.revision_id.is_empty() {
-        request = request.revision_id(&live.revision_id);
-    }
-    match request.send().await {
+    let what = "publishing a version of function";
+    let answer = with_conflict_retry(lambda, name, what, task, || {
+        let mut request = lambda
+            .publish_version()
+            .function_name(name)
+            .code_sha256(&live.code_sha256);
+        if !live.revision_id.is_empty() {
+            request = request.revision_id(&live.revision_id);
+        }
+        request.send()
+    })
+    .await?;
+    match answer {
         Ok(out) => Ok(out.version().unwrap_or_default().to_string()),
         Err(err) if error_code(&err) == Some("PreconditionFailedException") => Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into()),
-        Err(err) => Err(explain(format!("publishing a version of function {name}"), &err).into()),
+        Err(err) => Err(explain(format!("{what} {name}"), &err).into()),
     }
 }
 
-/// CreateAlias when missing, else UpdateAlias guarded by the alias's revision.
+/// CreateAlias when missing, else UpdateAlias guarded by the alias's revision (retried while
+/// an update of the function is in progress; CreateAlias's conflict means the alias exists).
 pub(crate) async fn point_alias(
     lambda: &Client,
     name: &str,
     alias: &str,
     version: &str,
     current: Option<&AliasState>,
+    task: &Task,
 ) -> anyhow::Result<()> {
     let what = format!("pointing alias {alias} of function {name} at version {version}");
     match current {
@@ -88,15 +98,20 @@ pub(crate) async fn point_alias(
                 .map_err(|e| explain(what, &e))?;
         }
         Some(state) => {
-            let mut request = lambda
-                .update_alias()
-                .function_name(name)
-                .name(alias)
-                .function_version(version);
-            if !state.revision_id.is_empty() {
-                request = request.revision_id(&state.revision_id);
-            }
-            request.send().await.map_err(|e| explain(what, &e))?;
+            let moving = format!("moving alias {alias} of function");
+            with_conflict_retry(lambda, name, &moving, task, || {
+                let mut request = lambda
+                    .update_alias()
+                    .function_name(name)
+                    .name(alias)
+                    .function_version(version);
+                if !state.revision_id.is_empty() {
+                    request = request.revision_id(&state.revision_id);
+                }
+                request.send()
+            })
+            .await?
+            .map_err(|e| explain(what, &e))?;
         }
     }
     Ok(())

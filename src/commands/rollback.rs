@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::deploy::concurrent::{combine, run_bounded};
 use crate::deploy::release::{self, VersionInfo};
 use crate::interrupt::{self, Journal};
-use crate::report::human_duration;
+use crate::report::{human_duration, Task};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RollbackReport {
@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> anyhow::Result<()> {
                     let task = ctx.reporter.task(format!("function {name}: rolling back"));
                     let done = interrupt::race_while(
                         format!("moving alias {alias} of function {name} (Lambda may or may not have moved it)"),
-                        one(&clients.lambda, key, name, alias, args.to.as_deref()),
+                        one(&clients.lambda, key, name, alias, args.to.as_deref(), &task),
                     )
                     .await;
                     match &done {
@@ -127,6 +127,7 @@ async fn one(
     name: &str,
     alias: &str,
     to: Option<&str>,
+    task: &Task,
 ) -> anyhow::Result<FunctionRollback> {
     let current = versions::get_alias(lambda, name, alias).await?.ok_or_else(|| {
         anyhow::Error::from(crate::error::Problem::failure(format!("function {name}: alias {alias} does not exist, so there is nothing to roll back")).hint(format!("`scorekeep-deploy up` or `update-functions {key}` publishes a version and creates it")))
@@ -141,7 +142,7 @@ async fn one(
             .hint("`scorekeep-deploy status` lists the versions; pass one with --to"),
         )
     })?;
-    versions::point_alias(lambda, name, alias, &target, Some(&current)).await?;
+    versions::point_alias(lambda, name, alias, &target, Some(&current), task).await?;
     let code_sha256 = sha_of(&versions, &target);
     Ok(FunctionRollback {
         function: key.to_string(),

@@ -982,7 +982,7 @@ impl FunctionSync<'_> {
             ),
             async {
                 let source = code_source(self.clients, self.project, artifact).await?;
-                lambda::update_code(&self.clients.lambda, name, &source).await
+                lambda::update_code(&self.clients.lambda, name, &source, task).await
             },
         )
         .await?;
@@ -1022,6 +1022,7 @@ impl FunctionSync<'_> {
                 name,
                 &self.project.config.releases,
                 changed,
+                task,
             ),
         )
         .await?;
@@ -1070,6 +1071,7 @@ impl FunctionSync<'_> {
                 name,
                 &desired.settings,
                 &changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
+                task,
             ),
         )
         .await?;

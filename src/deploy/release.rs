@@ -13,6 +13,7 @@ use crate::aws::versions::{
     self, aliased_versions, get_alias, list_versions, point_alias, publish,
 };
 pub(crate) use crate::aws::versions::{AliasState, VersionInfo};
+use crate::report::Task;
 
 /// What a release did to one function: the version published and where the alias moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,14 +111,15 @@ pub async fn release(
     name: &str,
     settings: &crate::config::ReleasesConfig,
     changed: Changed,
+    task: &Task,
 ) -> anyhow::Result<Option<ReleaseResult>> {
     let alias = settings.alias.as_str();
     let current = get_alias(lambda, name, alias).await?;
     let Some(reason) = publish_reason(changed, current.as_ref()) else {
         return Ok(None);
     };
-    let version = publish(lambda, name, live).await?;
-    point_alias(lambda, name, alias, &version, current.as_ref()).await?;
+    let version = publish(lambda, name, live, task).await?;
+    point_alias(lambda, name, alias, &version, current.as_ref(), task).await?;
     // Version numbers only grow: while the newest is at most `keep`, there is nothing to prune.
     let keep = settings.keep_versions as usize;
     let pruned = match version.parse::<usize>() {

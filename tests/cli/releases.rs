@@ -6,9 +6,10 @@
 //! moto 5.2.5 accepts PublishVersion's `CodeSha256`/`RevisionId` but never checks them, so
 //! the guard against publishing someone else's change is checked with aws-smithy-mocks below.
 
+use crate::util::proxy::{self, Fault, Proxy, Rule, When};
 use crate::util::{
-    edit, moto, moto_cli, project_copy, sdk_config, skip_emulator, stdout_json, unique_region,
-    CONFIG,
+    cli_via, edit, moto, moto_cli, project_copy, sdk_config, skip_emulator, stdout_json,
+    unique_region, CONFIG,
 };
 
 async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
@@ -163,6 +164,66 @@ async fn up_publishes_1_update_publishes_2_rollback_moves_back_and_a_no_op_publi
     let status = String::from_utf8_lossy(&status);
     assert!(status.contains("alias live -> version 1"), "{status}");
     assert!(status.contains("$LATEST has other code"), "{status}");
+}
+
+/// Lambda refuses UpdateFunctionCode, PublishVersion and UpdateAlias with
+/// ResourceConflictException while the function's previous update is still being applied
+/// (moto never does: the proxy answers it once for each). Each is retried after waiting, and
+/// said on the progress stream, and the release completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicts_while_an_update_is_in_progress_are_retried_and_shown() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    moto_cli(dir.path(), region, &["up"]).assert().success();
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "'use strict';",
+        "'use strict';\nexports.release = 2;",
+    );
+    let conflict_once = |method, suffix| {
+        Rule::new(
+            proxy::method_path_suffix(method, suffix),
+            When::Nth(1),
+            Fault::Conflict,
+        )
+    };
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![
+            conflict_once("PUT", "/random-name/code"),
+            conflict_once("POST", "/random-name/versions"),
+            conflict_once("PUT", "/random-name/aliases/live"),
+        ],
+    );
+    let out = cli_via(
+        dir.path(),
+        &proxy.endpoint,
+        region,
+        &["update-functions", "random-name"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(proxy.injected(), 3, "{stderr}");
+    for what in [
+        "updating the code of function random-name",
+        "publishing a version of function random-name",
+        "moving alias live of function random-name",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.contains(what)
+                && l.contains("ResourceConflictException")
+                && l.contains("retry 1/5")),
+            "no retry line for {what}:\n{stderr}"
+        );
+    }
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    assert_eq!(alias_version(&lambda, "random-name").await, "2");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -83,6 +83,7 @@ async fn tracing_change_sends_only_tracing_and_retries_a_conflict_after_waiting(
         &desired.name,
         &desired.settings,
         &["tracing"],
+        &crate::task(),
     )
     .await
     .unwrap();

@@ -46,6 +46,7 @@ async fn a_function_changed_by_someone_else_is_not_published() {
             "random-name",
             &ReleasesConfig::default(),
             Changed::Yes,
+            &crate::task(),
         )
         .await
         .unwrap_err(),
@@ -70,6 +71,7 @@ async fn an_unchanged_function_with_its_alias_on_a_version_publishes_nothing() {
         "random-name",
         &ReleasesConfig::default(),
         Changed::No,
+        &crate::task(),
     )
     .await
     .unwrap();
@@ -113,6 +115,7 @@ async fn an_unchanged_function_with_its_alias_on_a_version_publishes_nothing() {
         "random-name",
         &ReleasesConfig::default(),
         Changed::No,
+        &crate::task(),
     )
     .await
     .unwrap()

@@ -59,6 +59,9 @@ pub enum Fault {
     Throttle,
     /// Answer HTTP 500 (`InternalFailure`) without forwarding.
     ServerError,
+    /// Answer Lambda's 409 `ResourceConflictException` ("an update is in progress") without
+    /// forwarding, as Lambda does while a function's previous update is still being applied.
+    Conflict,
     /// Forward (moto processes the request), then replace the response with HTTP 500.
     FailAfterForward,
     /// Wait, then forward.
@@ -266,6 +269,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             None => forward(upstream, &raw),
             Some(Fault::Throttle) => Some(error_response(&request, ErrorKind::Throttle)),
             Some(Fault::ServerError) => Some(error_response(&request, ErrorKind::Internal)),
+            Some(Fault::Conflict) => Some(error_response(&request, ErrorKind::Conflict)),
             Some(Fault::FailAfterForward) => {
                 forward(upstream, &raw);
                 Some(error_response(&request, ErrorKind::Internal))
@@ -402,6 +406,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 enum ErrorKind {
     Throttle,
     Internal,
+    Conflict,
 }
 
 /// The error each protocol's SDK deserializer recognises.
@@ -432,6 +437,14 @@ fn error_response(request: &Request, kind: ErrorKind) -> Vec<u8> {
             "x-amzn-ErrorType: ServiceException\r\n".to_string(),
             r#"{"Type":"Service","message":"injected by the test proxy"}"#.to_string(),
         ),
+        (Protocol::RestJson, ErrorKind::Conflict) => (
+            "409 Conflict",
+            "application/json",
+            "x-amzn-ErrorType: ResourceConflictException\r\n".to_string(),
+            r#"{"Type":"User","message":"The operation cannot be performed at this time. An update is in progress for resource: injected by the test proxy"}"#
+                .to_string(),
+        ),
+        (_, ErrorKind::Conflict) => unreachable!("Fault::Conflict is Lambda's (REST-JSON) error"),
         (Protocol::RestXml, ErrorKind::Throttle) => (
             "503 Slow Down",
             "application/xml",
