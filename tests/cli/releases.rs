@@ -226,6 +226,63 @@ async fn conflicts_while_an_update_is_in_progress_are_retried_and_shown() {
     assert_eq!(alias_version(&lambda, "random-name").await, "2");
 }
 
+/// The release pipeline's rollback (scripts/rollback-released, run when the smoke test fails)
+/// moves back only the functions the failed release published: a function the release left
+/// alone keeps its alias, which a plain `rollback` would have moved back a version too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pipeline_rolls_back_only_what_the_release_published() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args);
+    run(&["up"]).assert().success();
+    // Both functions to version 2, then only random-name to 3: the release under test.
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "'use strict';",
+        "'use strict';\nexports.release = 2;",
+    );
+    edit(
+        dir.path(),
+        "functions/scorekeep-worker/lambda_function.py",
+        "import os\n",
+        "import os\nRELEASE = 2\n",
+    );
+    run(&["up"]).assert().success();
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "exports.release = 2;",
+        "exports.release = 3;",
+    );
+    let deploy = run(&["up", "--output", "json"]).assert().success();
+    let report = dir.path().join("deploy.json");
+    std::fs::write(&report, &deploy.get_output().stdout).unwrap();
+
+    let mut script =
+        assert_cmd::Command::new(crate::util::repo_root().join("scripts/rollback-released"));
+    script
+        .arg(&report)
+        .arg(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .current_dir(dir.path());
+    crate::util::aws_env(&mut script, region);
+    let out = script.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rollbacks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rollbacks.as_array().map(Vec::len), Some(1), "{rollbacks}");
+    assert_eq!(
+        rollbacks[0]["functions"][0]["from_version"], "3",
+        "{rollbacks}"
+    );
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    assert_eq!(alias_version(&lambda, "random-name").await, "2");
+    assert_eq!(alias_version(&lambda, "scorekeep-worker").await, "2");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_configuration_only_change_publishes_and_old_versions_are_pruned() {
     if skip_emulator() {
