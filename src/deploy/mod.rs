@@ -396,9 +396,11 @@ async fn up_steps(
         clients,
         project,
         reporter,
-        &rendered,
-        &artifacts,
-        &outputs,
+        FunctionInputs {
+            rendered: &rendered,
+            artifacts: &artifacts,
+            outputs: &outputs,
+        },
         Mode::Apply,
         journal,
     )
@@ -534,9 +536,11 @@ async fn update_functions_steps(
         clients,
         project,
         reporter,
-        &rendered,
-        &artifacts,
-        &outputs,
+        FunctionInputs {
+            rendered: &rendered,
+            artifacts: &artifacts,
+            outputs: &outputs,
+        },
         Mode::Apply,
         journal,
     )
@@ -575,9 +579,11 @@ pub async fn plan(
             clients,
             project,
             reporter,
-            &rendered,
-            &artifacts,
-            &outputs,
+            FunctionInputs {
+                rendered: &rendered,
+                artifacts: &artifacts,
+                outputs: &outputs,
+            },
             Mode::Preview,
             &journal,
         )
@@ -742,19 +748,31 @@ pub(crate) async fn existing_outputs(
     Ok(stacks.outputs())
 }
 
+/// What the function step works from: the earlier steps' results.
+struct FunctionInputs<'a> {
+    /// The rendered stacks (to name the stack that should have created a missing function).
+    rendered: &'a [RenderedStack],
+    /// The built bundles, one per function to sync.
+    artifacts: &'a [Artifact],
+    /// The stacks' outputs, for `${output:...}` in the functions' environments.
+    outputs: &'a BTreeMap<String, String>,
+}
+
 /// Compare each built function with Lambda and, in `Mode::Apply`, update what differs. Each
 /// request races Ctrl-C; finished steps are recorded in `journal`.
-#[allow(clippy::too_many_arguments)]
 async fn sync_functions(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
-    rendered: &[RenderedStack],
-    artifacts: &[Artifact],
-    outputs: &BTreeMap<String, String>,
+    inputs: FunctionInputs<'_>,
     mode: Mode,
     journal: &Journal,
 ) -> anyhow::Result<Vec<FunctionResult>> {
+    let FunctionInputs {
+        rendered,
+        artifacts,
+        outputs,
+    } = inputs;
     let applied_file = applied_path(project, clients);
     let mut desired = Vec::new();
     for artifact in artifacts {
