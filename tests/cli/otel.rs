@@ -315,6 +315,83 @@ fn otel_bundles_have_no_x_ray_sdk_and_rebuild_to_the_same_bytes_on_both_architec
     }
 }
 
+/// The worker's bundled exporter speaks ADOT's wire format exactly: for the same spans it sends
+/// the same datagram, byte for byte, as ADOT's own `OTLPUdpSpanExporter` (PyPI
+/// aws-opentelemetry-distro, installed by scripts/setup into .venv/adot and never bundled:
+/// that package pins some 60 dependencies and its exporter module imports the metrics SDK).
+/// Both run on the OpenTelemetry SDK and OTLP encoder from the built bundle.
+#[test]
+fn the_worker_otel_exporter_sends_what_adots_udp_exporter_sends() {
+    let dir = project_copy();
+    use_sdk(dir.path(), "otel");
+    cli(dir.path())
+        .args(["build", "scorekeep-worker"])
+        .assert()
+        .success();
+    let bundle = dir.path().join("bundle");
+    let zip = std::fs::File::open(
+        dir.path()
+            .join("target/scorekeep-deploy/scorekeep-worker.zip"),
+    );
+    zip::ZipArchive::new(zip.unwrap())
+        .unwrap()
+        .extract(&bundle)
+        .unwrap();
+    let adot = crate::util::repo_root().join(".venv/adot");
+    assert!(adot.join("amazon").is_dir(), "run scripts/setup first");
+    let out = Command::new(venv_bin("python"))
+        .args(["-c", COMPARE_EXPORTERS])
+        .arg(&bundle)
+        .arg(&adot)
+        .env_remove("AWS_XRAY_DAEMON_ADDRESS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let sent: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(sent > 100, "a datagram of {sent} bytes");
+}
+
+/// Two spans (a parent with an indexed annotation and a client child) exported once through
+/// each exporter to its own UDP socket; the two datagrams must be equal.
+const COMPARE_EXPORTERS: &str = r#"
+import socket, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import tracing_otel_sdk
+from amazon.opentelemetry.distro.otlp_udp_exporter import OTLPUdpSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+class Keep(SpanExporter):
+    def __init__(self):
+        self.spans = []
+    def export(self, spans):
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+keep = Keep()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(keep))
+tracer = provider.get_tracer("compare")
+with tracer.start_as_current_span("annotations", attributes={"Name": "Ada", "aws.xray.annotations": ["Name"]}):
+    with tracer.start_as_current_span("SNS.Publish", kind=SpanKind.CLIENT):
+        pass
+
+def datagram(make):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    assert make(sock.getsockname()).export(keep.spans) == SpanExportResult.SUCCESS
+    return sock.recv(65536)
+
+ours = datagram(lambda a: tracing_otel_sdk.UdpSpanExporter(a))
+adots = datagram(lambda a: OTLPUdpSpanExporter(endpoint=f"{a[0]}:{a[1]}"))
+assert len(keep.spans) == 2, keep.spans
+assert ours == adots, (ours[:60], adots[:60])
+print(len(ours))
+"#;
+
 #[test]
 fn otel_layer_cannot_run_locally_and_says_so() {
     let dir = project_copy();
