@@ -416,3 +416,82 @@ async fn ten_functions_are_read_with_one_listing_and_all_released_together() {
         assert_eq!(alias_version(&lambda, &format!("fn-{i}")).await, "2");
     }
 }
+
+/// The README's table of the pipeline roles' permissions lists every AWS operation the tool
+/// calls in the pipeline's commands (plan before and after the stack exists, up,
+/// update-functions, status, rollback), as `-v` logs them against moto: a new call without a
+/// permission fails here rather than in a user's first release.
+#[test]
+fn the_readme_permissions_cover_every_call_the_pipeline_makes() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    let mut calls = std::collections::BTreeSet::new();
+    let mut run = |args: &[&str]| {
+        let out = moto_cli(dir.path(), region, &[args, &["-v"]].concat())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        for line in stderr.lines() {
+            let mut words = line.split_whitespace().skip_while(|w| *w != "aws").skip(1);
+            if let (Some(service), Some(operation)) = (words.next(), words.next()) {
+                calls.insert((service.to_string(), operation.to_string()));
+            }
+        }
+    };
+    run(&["plan"]);
+    run(&["up"]);
+    // A template change: plan and up go through a change set.
+    edit(
+        dir.path(),
+        CONFIG,
+        "LogRetentionDays: 30",
+        "LogRetentionDays: 14",
+    );
+    run(&["plan"]);
+    run(&["up"]);
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "'use strict';",
+        "'use strict';\nexports.release = 2;",
+    );
+    run(&["update-functions"]);
+    run(&["status"]);
+    run(&["rollback", "random-name"]);
+    assert!(
+        calls.contains(&("cloudformation".into(), "CreateChangeSet".into())),
+        "{calls:?}"
+    );
+
+    let readme = std::fs::read_to_string(crate::util::repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("Permissions, from the calls")
+        .expect("permissions table");
+    let end = start
+        + readme[start..]
+            .find("`down` is not in the pipeline")
+            .unwrap();
+    let rows: Vec<&str> = readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .collect();
+    let missing: Vec<String> = calls
+        .iter()
+        .filter(|(service, operation)| {
+            !rows.iter().any(|row| {
+                row.contains(&format!("`{service}:"))
+                    && (row.contains(&format!("`{service}:{operation}`"))
+                        || row.contains(&format!("`{operation}`")))
+            })
+        })
+        .map(|(s, o)| format!("{s}:{o}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README permissions lack {missing:?} (calls: {calls:?})"
+    );
+}
