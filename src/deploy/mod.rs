@@ -390,21 +390,12 @@ async fn up_steps(
     let artifacts = build
         .join()
         .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
-    journal.done("build", format!("{} bundle(s)", artifacts.len()));
-    interrupt::check()?;
-    let functions = sync_functions(
-        clients,
-        project,
-        reporter,
-        FunctionInputs {
-            rendered: &rendered,
-            artifacts: &artifacts,
-            outputs: &outputs,
-        },
-        Mode::Apply,
-        journal,
-    )
-    .await?;
+    let inputs = FunctionInputs {
+        rendered: &rendered,
+        artifacts: &artifacts,
+        outputs: &outputs,
+    };
+    let functions = apply_functions(clients, project, reporter, inputs, journal).await?;
 
     let beanstalk = match &project.config.beanstalk {
         Some(eb) => Some(wire_beanstalk(clients, eb, &outputs, reporter, journal).await?),
@@ -530,21 +521,12 @@ async fn update_functions_steps(
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
     let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
-    journal.done("build", format!("{} bundle(s)", artifacts.len()));
-    interrupt::check()?;
-    let functions = sync_functions(
-        clients,
-        project,
-        reporter,
-        FunctionInputs {
-            rendered: &rendered,
-            artifacts: &artifacts,
-            outputs: &outputs,
-        },
-        Mode::Apply,
-        journal,
-    )
-    .await?;
+    let inputs = FunctionInputs {
+        rendered: &rendered,
+        artifacts: &artifacts,
+        outputs: &outputs,
+    };
+    let functions = apply_functions(clients, project, reporter, inputs, journal).await?;
     Ok(DeployReport::new(
         "update-functions",
         clients,
@@ -746,6 +728,20 @@ pub(crate) async fn existing_outputs(
         }
     }
     Ok(stacks.outputs())
+}
+
+/// After the build (recorded in `journal`): bring each built function up to date, as `up` and
+/// `update-functions` do.
+async fn apply_functions(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    inputs: FunctionInputs<'_>,
+    journal: &Journal,
+) -> anyhow::Result<Vec<FunctionResult>> {
+    journal.done("build", format!("{} bundle(s)", inputs.artifacts.len()));
+    interrupt::check()?;
+    sync_functions(clients, project, reporter, inputs, Mode::Apply, journal).await
 }
 
 /// What the function step works from: the earlier steps' results.
