@@ -108,20 +108,44 @@ pub(crate) async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Opti
     }
 }
 
+/// A function as GetFunctionConfiguration, UpdateFunctionCode or UpdateFunctionConfiguration
+/// answers it (three SDK types with the same accessors).
+macro_rules! live_of {
+    ($c:expr) => {{
+        let c = $c;
+        LiveFunction {
+            arn: c.function_arn().unwrap_or_default().to_string(),
+            code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+            last_update_status: c
+                .last_update_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            state: c
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            revision_id: c.revision_id().unwrap_or_default().to_string(),
+            settings: settings_of!(c),
+        }
+    }};
+}
+
 fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
-    LiveFunction {
-        arn: c.function_arn().unwrap_or_default().to_string(),
-        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        last_update_status: c
-            .last_update_status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        state: c
-            .state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        revision_id: c.revision_id().unwrap_or_default().to_string(),
-        settings: settings_of!(c),
+    live_of!(c)
+}
+
+/// The function after an update call: as the call answered when Lambda reports the update
+/// already applied (`Successful`), else as it is once Lambda has applied it. Saves one read
+/// per update where Lambda applies it at once.
+async fn applied(
+    lambda: &Client,
+    name: &str,
+    answered: Option<&LastUpdateStatus>,
+    live: LiveFunction,
+) -> anyhow::Result<LiveFunction> {
+    match answered {
+        Some(LastUpdateStatus::Successful) => Ok(live),
+        _ => wait_until_updated(lambda, name).await,
     }
 }
 
@@ -209,7 +233,7 @@ pub(crate) async fn update_code(
     task: &Task,
 ) -> anyhow::Result<LiveFunction> {
     let what = "updating the code of function";
-    with_conflict_retry(lambda, name, what, task, || async {
+    let out = with_conflict_retry(lambda, name, what, task, || async {
         let request = lambda.update_function_code().function_name(name);
         let request = match code {
             CodeSource::ZipFile(bytes) => request.zip_file(Blob::new(bytes.clone())),
@@ -227,7 +251,7 @@ pub(crate) async fn update_code(
     })
     .await?
     .map_err(|err| explain(format!("{what} {name}"), &err))?;
-    wait_until_updated(lambda, name).await
+    applied(lambda, name, out.last_update_status(), live_of!(&out)).await
 }
 
 /// Send only the `changed` fields (`memory`, `environment.KEY`, ...) of `desired` and wait
@@ -245,7 +269,7 @@ pub async fn update_configuration(
             .any(|c| *c == field || c.starts_with(&format!("{field}.")))
     };
     let what = "updating the configuration of function";
-    with_conflict_retry(lambda, name, what, task, || async {
+    let out = with_conflict_retry(lambda, name, what, task, || async {
         let mut request = lambda.update_function_configuration().function_name(name);
         if has("runtime") {
             request = request.runtime(Runtime::from(desired.runtime.as_str()));
@@ -281,5 +305,5 @@ pub async fn update_configuration(
     })
     .await?
     .map_err(|err| explain(format!("{what} {name}"), &err))?;
-    wait_until_updated(lambda, name).await
+    applied(lambda, name, out.last_update_status(), live_of!(&out)).await
 }

@@ -116,3 +116,46 @@ async fn a_failed_update_is_reported_with_lambdas_reason() {
     assert!(msg.contains("function random-name"), "{msg}");
     assert!(msg.contains("Unzipped size must be smaller"), "{msg}");
 }
+
+/// An update Lambda answers as already applied (`Successful`) is not read back; one it answers
+/// `InProgress` is read until applied.
+#[tokio::test]
+async fn an_update_answered_as_applied_is_not_polled() {
+    for (answered, reads_expected) in [
+        (LastUpdateStatus::Successful, 0),
+        (LastUpdateStatus::InProgress, 2),
+    ] {
+        let status = answered.clone();
+        let update = mock!(Client::update_function_configuration).then_output(move || {
+            UpdateFunctionConfigurationOutput::builder()
+                .function_name("scorekeep-worker")
+                .last_update_status(status.clone())
+                .tracing_config(
+                    TracingConfigResponse::builder()
+                        .mode(TracingMode::Active)
+                        .build(),
+                )
+                .build()
+        });
+        let reads = mock!(Client::get_function_configuration)
+            .sequence()
+            .output(|| configuration(LastUpdateStatus::InProgress, TracingMode::Active))
+            .output(|| configuration(LastUpdateStatus::Successful, TracingMode::Active))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&update, &reads]);
+        let desired = desired();
+        let live = scorekeep_deploy::aws::lambda::update_configuration(
+            &client,
+            &desired.name,
+            &desired.settings,
+            &["tracing"],
+            &crate::task(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(live.settings.tracing, "Active");
+        assert_eq!(update.num_calls(), 1);
+        assert_eq!(reads.num_calls(), reads_expected, "answered {answered:?}");
+    }
+}
