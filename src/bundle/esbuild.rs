@@ -130,13 +130,17 @@ impl Bundling {
                 externals.push(provided.to_string());
             }
         }
+        // One the user lists as provided by the runtime is `require`d from there (and hooked
+        // there): not shipped beside.
+        let mut beside = beside_bundle(sdk, direct_dependencies);
+        beside.retain(|b| !externals.contains(b));
         Some(Bundling {
             format: format_of(&entry, package_type.as_deref()),
             entry,
             target: node_target(&job.config.runtime),
             sourcemap: job.config.sourcemap.unwrap_or_default(),
             externals,
-            beside: beside_bundle(sdk, direct_dependencies),
+            beside,
         })
     }
 

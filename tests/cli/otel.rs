@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{
-    cli, manifest, moto, moto_cli, project_copy, send_message, skip_emulator, stdout_json,
-    tree_nodes, unique_region, up, venv_bin, ApiStub,
+    cli, edit, manifest, moto, moto_cli, project_copy, send_message, skip_emulator, stdout_json,
+    tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -328,6 +328,11 @@ fn otel_bundles_have_no_x_ray_sdk_and_rebuild_to_the_same_bytes_on_both_architec
 fn build_random_name(dir: &Path, sdk: &str) -> (Vec<(String, Vec<u8>)>, Value) {
     use_sdk(dir, sdk);
     cli(dir).args(["build", "random-name"]).assert().success();
+    random_name_zip(dir)
+}
+
+/// The zip's entries (name, bytes) and manifest of the last random-name build.
+fn random_name_zip(dir: &Path) -> (Vec<(String, Vec<u8>)>, Value) {
     let zip = dir.join("target/scorekeep-deploy/random-name.zip");
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
     let entries = (0..archive.len())
@@ -400,6 +405,22 @@ fn random_name_otel_is_one_bundled_file_with_the_aws_sdk_beside_it() {
     assert!(deps
         .iter()
         .any(|d| d["name"] == "@opentelemetry/sdk-trace-node"));
+
+    // Listed in `externals` (the runtime's AWS SDK): required from there, not shipped beside.
+    edit(
+        first.path(),
+        CONFIG,
+        "    handler: index.handler\n",
+        "    handler: index.handler\n    externals: ['@aws-sdk/client-sns']\n",
+    );
+    cli(first.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
+    let (entries, m) = random_name_zip(first.path());
+    assert_eq!(layout(&entries), (vec!["index.js"], BTreeSet::new()));
+    assert_eq!(m["bundler"]["externals"], json!(["@aws-sdk/client-sns"]));
+    assert!(m["bundler"].get("beside_bundle").is_none(), "{m:#}");
 }
 
 /// Loads the unzipped bundle at `root` as Lambda would with AWS's layer: the layer's
