@@ -5,13 +5,25 @@
  * layer (AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument) has set it up and wraps the handler
  * itself, and @opentelemetry/api is resolved from the layer.
  */
-const fs = require('node:fs');
-const path = require('node:path');
 const api = require('@opentelemetry/api');
 
-const bundledSdk = fs.existsSync(path.join(__dirname, 'tracing-otel-sdk.js'))
-  ? require('./tracing-otel-sdk')
-  : null;
+/**
+ * tracing-otel-sdk.js when the bundle ships it (`otel`), else null (`otel-layer`). A `require`
+ * in a `try`, not a file check: esbuild inlines the module when it is there (no file is left
+ * to check) and leaves the `require` of an absent one to fail here at run time.
+ */
+function loadSdk() {
+  try {
+    return require('./tracing-otel-sdk');
+  } catch (err) {
+    if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes("'./tracing-otel-sdk'")) {
+      return null;
+    }
+    throw err;
+  }
+}
+
+const bundledSdk = loadSdk();
 
 const tracer = api.trace.getTracer('random-name');
 

@@ -26,7 +26,8 @@ const PACKAGE_JSON: &str = include_str!("esbuild/package.json");
 const LOCKFILE: &str = include_str!("esbuild/package-lock.json");
 
 /// Bumped when the esbuild flags change, so bundles made with the old ones are not reused.
-const RECIPE: u32 = 2;
+/// 3: `otel`/`otel-layer` functions bundled, the AWS SDK beside them.
+const RECIPE: u32 = 3;
 
 /// Files of the function that the bundle replaces: modules (inlined) and npm's lock.
 const CODE_EXTENSIONS: &[&str] = &[".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts"];
@@ -66,15 +67,37 @@ pub(crate) struct Bundling {
     beside: Vec<String>,
 }
 
-/// Packages a tracing SDK needs as real files under `node_modules` (OpenTelemetry's
-/// instrumentations hook `require` of the modules they patch): left out of the bundle and
-/// shipped beside it with what they depend on. The X-Ray SDK needs none: its CLS context and
-/// its `package.json` read work bundled (tests/optimised_bundles.rs runs the trace).
-fn beside_bundle(sdk: TracingSdk) -> &'static [&'static str] {
+/// Packages a tracing SDK needs as real files under `node_modules`: left out of the bundle
+/// and shipped beside it with what they depend on. OpenTelemetry's AWS SDK instrumentation
+/// (ours with `otel`, the layer's with `otel-layer`) patches `@smithy/*` and `@aws-sdk/*`
+/// modules as `require` loads them; inlined in the bundle they are never `require`d, so no
+/// span. Derived, not a fixed list: every AWS SDK package the function depends on directly
+/// (the client(s) it uses), so a client added to package.json is hooked too instead of being
+/// silently bundled untraced; what those clients load comes along as their closure. The
+/// X-Ray SDK needs none: `captureAWSv3Client` adds middleware to the client it is given, and
+/// its CLS context works bundled (tests/cli/optimised_bundles.rs runs the trace).
+fn beside_bundle(sdk: TracingSdk, direct_dependencies: &[String]) -> Vec<String> {
     match sdk {
-        TracingSdk::Xray => &[],
-        // Not bundled at all yet (see `for_job`): nothing to list.
-        TracingSdk::Otel | TracingSdk::OtelLayer => &[],
+        TracingSdk::Xray => Vec::new(),
+        TracingSdk::Otel | TracingSdk::OtelLayer => direct_dependencies
+            .iter()
+            .filter(|d| AWS_SDK_SCOPES.iter().any(|s| d.starts_with(s)))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// npm scopes the AWS SDK for JavaScript v3 publishes under.
+const AWS_SDK_SCOPES: &[&str] = &["@aws-sdk/", "@smithy/"];
+
+/// Packages a tracing SDK's runtime provides, left out of the bundle and not shipped. With
+/// `otel-layer`, AWS's layer sets up the SDK and puts its `@opentelemetry/api` on Node's path
+/// (`/opt/nodejs/node_modules`): the function must use that one, the one the layer's
+/// provider is registered in, and does not install it.
+fn provided_by_sdk(sdk: TracingSdk) -> &'static [&'static str] {
+    match sdk {
+        TracingSdk::OtelLayer => &["@opentelemetry/api"],
+        TracingSdk::Xray | TracingSdk::Otel => &[],
     }
 }
 
@@ -85,14 +108,17 @@ pub(crate) struct Bundled {
 }
 
 impl Bundling {
-    /// `None` for `bundler: none` (and Python functions).
-    pub(crate) fn for_job(job: &Job, sources: &[FileEntry]) -> Option<Bundling> {
-        // OpenTelemetry's instrumentations patch the modules they trace as `require` loads
-        // them, which a single-file bundle bypasses: `otel` and `otel-layer` functions keep
-        // the node_modules layout until the packages to ship beside the bundle are worked out.
-        if job.config.bundler() != Bundler::Esbuild || job.config.tracing_sdk != TracingSdk::Xray {
+    /// `None` for `bundler: none` (and Python functions). `direct_dependencies`: the names
+    /// in the mode's package.json, for [`beside_bundle`].
+    pub(crate) fn for_job(
+        job: &Job,
+        sources: &[FileEntry],
+        direct_dependencies: &[String],
+    ) -> Option<Bundling> {
+        if job.config.bundler() != Bundler::Esbuild {
             return None;
         }
+        let sdk = job.config.tracing_sdk;
         let module = job.config.handler.rsplit_once('.').map_or("", |(m, _)| m);
         let entry = [".js", ".mjs", ".cjs"]
             .iter()
@@ -100,16 +126,23 @@ impl Bundling {
             .find(|p| sources.iter().any(|f| &f.zip_path == p))
             .unwrap_or_else(|| format!("{module}.js"));
         let package_type = package_type(sources);
+        let mut externals = job.config.externals.clone().unwrap_or_default();
+        for provided in provided_by_sdk(sdk) {
+            if !externals.iter().any(|e| e == provided) {
+                externals.push(provided.to_string());
+            }
+        }
+        // One the user lists as provided by the runtime is `require`d from there (and hooked
+        // there): not shipped beside.
+        let mut beside = beside_bundle(sdk, direct_dependencies);
+        beside.retain(|b| !externals.contains(b));
         Some(Bundling {
             format: format_of(&entry, package_type.as_deref()),
             entry,
             target: node_target(&job.config.runtime),
             sourcemap: job.config.sourcemap.unwrap_or_default(),
-            externals: job.config.externals.clone().unwrap_or_default(),
-            beside: beside_bundle(job.config.tracing_sdk)
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
+            externals,
+            beside,
         })
     }
 
@@ -256,15 +289,10 @@ fn package_closure(all: &[FileEntry], roots: &[String]) -> Vec<String> {
     found
 }
 
-/// `dependencies` and `optionalDependencies` of a package.json.
+/// `dependencies` and `optionalDependencies` of an installed package's package.json.
 fn package_dependencies(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    ["dependencies", "optionalDependencies"]
-        .iter()
-        .filter_map(|k| v.get(k).and_then(serde_json::Value::as_object))
-        .flat_map(|m| m.keys().cloned())
-        .collect()
+    super::node::direct_dependencies(&text)
 }
 
 /// Where `require(dep)` from package `dir` finds it: `dir/node_modules/dep`, then each
@@ -505,6 +533,34 @@ mod tests {
         assert_eq!(format_of("index.cjs", Some("module")), Format::Cjs);
         assert_eq!(node_target("nodejs22.x"), "node22");
         assert_eq!(node_target("nodejs24.x"), "node24");
+    }
+
+    #[test]
+    fn otel_modes_keep_the_aws_sdk_packages_the_function_depends_on_beside_the_bundle() {
+        let deps: Vec<String> = [
+            "@aws-sdk/client-s3",
+            "@aws-sdk/client-sns",
+            "@opentelemetry/api",
+            "@smithy/util-retry",
+            "aws-sdk-client-mock",
+            "chance",
+        ]
+        .map(String::from)
+        .into();
+        let aws = [
+            "@aws-sdk/client-s3",
+            "@aws-sdk/client-sns",
+            "@smithy/util-retry",
+        ];
+        assert_eq!(beside_bundle(TracingSdk::Otel, &deps), aws);
+        assert_eq!(beside_bundle(TracingSdk::OtelLayer, &deps), aws);
+        assert!(beside_bundle(TracingSdk::Xray, &deps).is_empty());
+        assert_eq!(
+            provided_by_sdk(TracingSdk::OtelLayer),
+            ["@opentelemetry/api"]
+        );
+        assert!(provided_by_sdk(TracingSdk::Otel).is_empty());
+        assert!(provided_by_sdk(TracingSdk::Xray).is_empty());
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(super) struct Plan {
     pub(super) extra_inputs: Vec<(String, PathBuf)>,
     /// Requirements left out because the runtime provides them (for the manifest).
     pub(super) excluded: Vec<String>,
+    /// Node: the packages package.json names in `dependencies` and `optionalDependencies`
+    /// (what the function's own code may `require`), sorted.
+    pub(super) direct_dependencies: Vec<String>,
 }
 
 impl Plan {
@@ -43,6 +46,7 @@ impl Plan {
             runtime_provided: Vec::new(),
             extra_inputs: Vec::new(),
             excluded: Vec::new(),
+            direct_dependencies: Vec::new(),
         }
     }
 }

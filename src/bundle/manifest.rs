@@ -69,7 +69,8 @@ pub(crate) struct BundlerRecord {
     /// `external` (beside the zip) or `inline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sourcemap: Option<String>,
-    /// Packages left out because the runtime provides them (the user's `externals`).
+    /// Packages left out and not shipped because the runtime provides them: the user's
+    /// `externals`, and with `otel-layer` the layer's `@opentelemetry/api`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) externals: Vec<String>,
     /// Packages shipped in `node_modules` beside the bundle, with what they need.

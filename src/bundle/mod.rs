@@ -565,7 +565,7 @@ impl Job<'_> {
     fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
         let sources = self.collect_sources()?;
         let plan = Plan::for_job(self)?;
-        let packaging = packaging::Packaging::for_job(self, &sources);
+        let packaging = packaging::Packaging::for_job(self, &sources, &plan);
         let inputs_hash = self.inputs_hash(&sources, &plan, &packaging.key())?;
         let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
         if let Some(artifact) = self.reuse(&paths, &inputs_hash) {

@@ -240,6 +240,19 @@ pub(crate) fn registry_hosts(npmrc: Option<&str>, env_registry: Option<&str>) ->
     hosts
 }
 
+/// The names in package.json's `dependencies` and `optionalDependencies`, sorted (the JSON
+/// was already checked by [`has_dependencies`]).
+pub(crate) fn direct_dependencies(package_json: &str) -> Vec<String> {
+    let pkg: Value = serde_json::from_str(package_json).unwrap_or_default();
+    let mut names: Vec<String> = ["dependencies", "optionalDependencies"]
+        .iter()
+        .flat_map(|f| specs(pkg.get(*f)).into_keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn specs(value: Option<&Value>) -> BTreeMap<String, String> {
     value
         .and_then(Value::as_object)
@@ -364,6 +377,7 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
         return Ok(plan);
     }
     check_lock(job, &text)?;
+    plan.direct_dependencies = direct_dependencies(&text);
     let inputs: Vec<PathBuf> = INSTALL_INPUTS
         .iter()
         .map(|name| job.manifest_dir().join(name))
@@ -501,6 +515,18 @@ mod tests {
     const PKG: &str =
         r#"{"name":"f","dependencies":{"chance":"1.1.13","@aws-sdk/client-sns":"3.1.0"}}"#;
     const LOCK: &str = r#"{"lockfileVersion":3,"packages":{"":{"name":"f","dependencies":{"@aws-sdk/client-sns":"3.1.0","chance":"1.1.13"}},"node_modules/chance":{"version":"1.1.13"}}}"#;
+
+    #[test]
+    fn direct_dependencies_are_what_the_function_may_require() {
+        let pkg = r#"{"dependencies":{"chance":"1","@aws-sdk/client-sns":"3"},
+            "optionalDependencies":{"fsevents":"2"},"devDependencies":{"mocha":"1"},
+            "peerDependencies":{"@aws-sdk/client-s3":"3"}}"#;
+        assert_eq!(
+            direct_dependencies(pkg),
+            ["@aws-sdk/client-sns", "chance", "fsevents"]
+        );
+        assert!(direct_dependencies("{}").is_empty());
+    }
 
     #[test]
     fn lockfile_in_sync_passes() {

@@ -6,6 +6,7 @@
 use super::bytecode::Bytecode;
 use super::esbuild::Bundling;
 use super::files::FileEntry;
+use super::installer::Plan;
 use super::manifest::{BundlerRecord, BytecodeRecord, Manifest};
 use super::{BuildError, Job};
 use crate::config::Language;
@@ -30,10 +31,10 @@ pub(super) struct Packaged {
 }
 
 impl Packaging {
-    pub(super) fn for_job(job: &Job, sources: &[FileEntry]) -> Packaging {
+    pub(super) fn for_job(job: &Job, sources: &[FileEntry], plan: &Plan) -> Packaging {
         Packaging {
             language: job.config.language(),
-            bundling: Bundling::for_job(job, sources),
+            bundling: Bundling::for_job(job, sources, &plan.direct_dependencies),
             bytecode: Bytecode::for_job(job),
         }
     }

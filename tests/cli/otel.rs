@@ -5,12 +5,13 @@
 //! same bytes for x86_64 and arm64, switching SDK is a code change in `plan`, and `otel-layer`
 //! deploys the layer and wrapper but refuses to run locally.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{
-    cli, moto, moto_cli, project_copy, send_message, skip_emulator, stdout_json, tree_nodes,
-    unique_region, up, venv_bin, ApiStub,
+    cli, edit, manifest, moto, moto_cli, project_copy, send_message, skip_emulator, stdout_json,
+    tree_nodes, unique_region, up, venv_bin, ApiStub, CONFIG,
 };
 use serde_json::{json, Value};
 
@@ -148,6 +149,11 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
     assert_ne!(client["parentSpanId"], "", "{client:#}");
     assert_eq!(attribute(client, "rpc.service")["stringValue"], "SNS");
     assert!(moto().actions(region).iter().any(|a| a == "Publish"));
+    // What ran is the single-file bundle, the instrumented AWS SDK beside it: the span above
+    // exists only because the instrumentation still hooked the client's `require`.
+    let bundler = &manifest(dir.path(), "random-name")["bundler"];
+    assert_eq!(bundler["name"], "esbuild", "{bundler}");
+    assert_eq!(bundler["beside_bundle"], json!(["@aws-sdk/client-sns"]));
 }
 
 fn spans_of(request: &Value) -> Vec<Value> {
@@ -296,10 +302,13 @@ fn otel_bundles_have_no_x_ray_sdk_and_rebuild_to_the_same_bytes_on_both_architec
                 .iter()
                 .any(|n| n.contains("tracing-xray") || n.contains("tracing_xray")));
         }
-        assert!(node.iter().any(|n| n == "tracing-otel-sdk.js"));
+        // One esbuild file with the SDK inlined, the AWS SDK client beside it (see
+        // random_name_otel_is_one_bundled_file_with_the_aws_sdk_beside_it).
+        assert!(node.iter().any(|n| n == "index.js"));
+        assert!(!node.iter().any(|n| n.starts_with("tracing")), "{node:?}");
         assert!(node
             .iter()
-            .any(|n| n.starts_with("node_modules/@opentelemetry/instrumentation-aws-sdk/")));
+            .any(|n| n.starts_with("node_modules/@aws-sdk/client-sns/")));
         assert!(python.iter().any(|n| n == "tracing_otel_sdk.py"));
         assert!(python
             .iter()
@@ -391,6 +400,194 @@ assert len(keep.spans) == 2, keep.spans
 assert ours == adots, (ours[:60], adots[:60])
 print(len(ours))
 "#;
+
+/// Build random-name alone with `sdk`: the zip's entries (name, bytes) and its manifest.
+fn build_random_name(dir: &Path, sdk: &str) -> (Vec<(String, Vec<u8>)>, Value) {
+    use_sdk(dir, sdk);
+    cli(dir).args(["build", "random-name"]).assert().success();
+    random_name_zip(dir)
+}
+
+/// The zip's entries (name, bytes) and manifest of the last random-name build.
+fn random_name_zip(dir: &Path) -> (Vec<(String, Vec<u8>)>, Value) {
+    let zip = dir.join("target/scorekeep-deploy/random-name.zip");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let entries = (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+            (f.name().to_string(), bytes)
+        })
+        .collect();
+    (entries, manifest(dir, "random-name"))
+}
+
+/// The entries outside `node_modules`, and the packages (`name`, `@scope/name`) in it.
+fn layout(entries: &[(String, Vec<u8>)]) -> (Vec<&str>, BTreeSet<String>) {
+    let mut top = Vec::new();
+    let mut packages = BTreeSet::new();
+    for (name, _) in entries {
+        match name.strip_prefix("node_modules/") {
+            None => top.push(name.as_str()),
+            Some(rest) => {
+                let depth = if rest.starts_with('@') { 2 } else { 1 };
+                let package: Vec<&str> = rest.splitn(depth + 1, '/').take(depth).collect();
+                packages.insert(package.join("/"));
+            }
+        }
+    }
+    (top, packages)
+}
+
+#[test]
+fn random_name_otel_is_one_bundled_file_with_the_aws_sdk_beside_it() {
+    let first = project_copy();
+    let second = project_copy();
+    let (entries, m) = build_random_name(first.path(), "otel");
+    let (again, m2) = build_random_name(second.path(), "otel");
+    // Byte-identical from another directory: zip, manifest and the map beside the zip.
+    assert!(entries == again, "the two otel bundles differ");
+    assert_eq!(m, m2);
+    let map = |d: &Path| std::fs::read(d.join("target/scorekeep-deploy/random-name.js.map"));
+    assert_eq!(map(first.path()).unwrap(), map(second.path()).unwrap());
+
+    let (top, packages) = layout(&entries);
+    assert_eq!(top, ["index.js"], "one file; tracing-otel*.js are inlined");
+    for kept in ["@aws-sdk/client-sns", "@aws-sdk/core", "@smithy/core"] {
+        assert!(packages.contains(kept), "{kept} beside: {packages:?}");
+    }
+    for bundled in [
+        "@opentelemetry/",
+        "chance",
+        "require-in-the-middle",
+        "aws-xray",
+    ] {
+        assert!(
+            !packages.iter().any(|p| p.starts_with(bundled)),
+            "{bundled} should be in index.js: {packages:?}"
+        );
+    }
+    let bundler = &m["bundler"];
+    assert_eq!(bundler["name"], "esbuild", "{m:#}");
+    assert_eq!(bundler["beside_bundle"], json!(["@aws-sdk/client-sns"]));
+    assert!(bundler.get("externals").is_none(), "{bundler}");
+    // The SDK is in the file (class names survive --keep-names), the client is required.
+    let bundle = String::from_utf8(entries[0].1.clone()).unwrap();
+    assert!(bundle.contains("AWSXRayIdGenerator") && bundle.contains("AwsInstrumentation"));
+    assert!(bundle.contains(r#"require("@aws-sdk/client-sns")"#));
+    assert!(!bundle.contains(r#"require("@opentelemetry/"#));
+    // What was bundled is still listed as a dependency.
+    let deps = m["dependencies"].as_array().unwrap();
+    assert!(deps
+        .iter()
+        .any(|d| d["name"] == "@opentelemetry/sdk-trace-node"));
+
+    // Listed in `externals` (the runtime's AWS SDK): required from there, not shipped beside.
+    edit(
+        first.path(),
+        CONFIG,
+        "    handler: index.handler\n",
+        "    handler: index.handler\n    externals: ['@aws-sdk/client-sns']\n",
+    );
+    cli(first.path())
+        .args(["build", "random-name"])
+        .assert()
+        .success();
+    let (entries, m) = random_name_zip(first.path());
+    assert_eq!(layout(&entries), (vec!["index.js"], BTreeSet::new()));
+    assert_eq!(m["bundler"]["externals"], json!(["@aws-sdk/client-sns"]));
+    assert!(m["bundler"].get("beside_bundle").is_none(), "{m:#}");
+}
+
+/// Loads the unzipped bundle at `root` as Lambda would with AWS's layer: the layer's
+/// `@opentelemetry/api` (a stub here) on NODE_PATH, as `/opt/nodejs/node_modules` is, and a
+/// preload that hooks `Module.prototype.require` as the layer's instrumentations do
+/// (require-in-the-middle). Prints the ids it saw and the handler's name.
+fn load_as_the_layer_would(root: &Path) -> Value {
+    let opt = tempfile::tempdir().unwrap();
+    let api = opt.path().join("nodejs/node_modules/@opentelemetry/api");
+    std::fs::create_dir_all(&api).unwrap();
+    std::fs::write(
+        api.join("package.json"),
+        r#"{"name":"@opentelemetry/api","main":"index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        api.join("index.js"),
+        "exports.trace = { getTracer: () => ({ startSpan: () => ({ end() {} }) }) };\n",
+    )
+    .unwrap();
+    let hook = opt.path().join("hook.js");
+    std::fs::write(
+        &hook,
+        "const Module = require('module');\nconst original = Module.prototype.require;\n\
+globalThis.seen = [];\nModule.prototype.require = function (id) { globalThis.seen.push(id); return original.apply(this, arguments); };\n",
+    )
+    .unwrap();
+    let out = Command::new("node")
+        .arg("--require")
+        .arg(&hook)
+        .args([
+            "-e",
+            "const m = require(process.argv[1] + '/index.js'); console.log(JSON.stringify({ seen: globalThis.seen, handler: m.handler.name }));",
+        ])
+        .arg(root)
+        .env("NODE_PATH", opt.path().join("nodejs/node_modules"))
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn random_name_otel_layer_is_bundled_without_the_api_and_the_layers_hooks_see_the_aws_sdk() {
+    let dir = project_copy();
+    let (entries, m) = build_random_name(dir.path(), "otel-layer");
+    let (top, packages) = layout(&entries);
+    assert_eq!(top, ["index.js"]);
+    assert!(packages.contains("@aws-sdk/client-sns"), "{packages:?}");
+    assert!(
+        !packages
+            .iter()
+            .any(|p| p.starts_with("@opentelemetry/") || p == "chance"),
+        "{packages:?}"
+    );
+    let bundler = &m["bundler"];
+    assert_eq!(bundler["name"], "esbuild", "{m:#}");
+    assert_eq!(bundler["externals"], json!(["@opentelemetry/api"]));
+    assert_eq!(bundler["beside_bundle"], json!(["@aws-sdk/client-sns"]));
+
+    let root = tempfile::tempdir().unwrap();
+    for (name, bytes) in &entries {
+        let path = root.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let loaded = load_as_the_layer_would(root.path());
+    let seen: Vec<&str> = loaded["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The layer's hooks get the client and the smithy Client whose `send` they patch, and
+    // the function uses the layer's API.
+    for id in [
+        "@aws-sdk/client-sns",
+        "@smithy/core/client",
+        "@opentelemetry/api",
+    ] {
+        assert!(seen.contains(&id), "{id} not required: {seen:?}");
+    }
+    // No SDK of its own: the layer wraps the handler, tracing-otel.js leaves it as it is.
+    assert_eq!(loaded["handler"], "handler", "{loaded}");
+}
 
 #[test]
 fn otel_layer_cannot_run_locally_and_says_so() {
