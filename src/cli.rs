@@ -166,7 +166,7 @@ pub enum Command {
   scorekeep-deploy status --output json")]
     Status,
 
-    /// Run a built function on this machine and show the X-Ray trace it emits (no Docker).
+    /// Run a built function on this machine and show the trace it emits, X-Ray or OpenTelemetry, as a tree (no Docker).
     #[command(after_help = "Examples:
   scorekeep-deploy invoke --local random-name --event '{\"userid\": \"u-1\"}'
   scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
@@ -297,7 +297,7 @@ pub struct InvokeArgs {
     /// Set or override an environment variable (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Write the raw X-Ray documents, one JSON per line.
+    /// Write what the function sent, one JSON per line: X-Ray documents, or the OTLP requests (OpenTelemetry JSON) with `tracing_sdk: otel`.
     #[arg(long, value_name = "PATH")]
     pub trace_out: Option<PathBuf>,
     /// Kill the handler after this many seconds (default: the function's configured timeout).
