@@ -28,14 +28,59 @@ pub(crate) const MODE: &str = "unchecked-hash";
 /// Reads `files.json` ([source path, path in the bundle] pairs) and writes each pyc under
 /// `out/` at `importlib.util.cache_from_source(<path in the bundle>)`; then `result.json`.
 /// A file this Python cannot compile (e.g. a Python 2 leftover in a package) ships as source.
+///
+/// Compiled pycs are kept in the cache dir (argv 2), keyed by this interpreter's exact
+/// version, the path in the bundle and the source bytes: the pyc a compile would write, since
+/// it depends on nothing else (fixed hash seed). Editing a function's own module then compiles
+/// that module only, not its dependencies again. A cached pyc is used only if its header names
+/// this interpreter, unchecked-hash mode and this source's hash, and its code unmarshals;
+/// otherwise the file is compiled again and the entry replaced (written aside, then renamed).
 const COMPILE_SCRIPT: &str = r#"
-import importlib.util, json, os, py_compile, sys
-work = sys.argv[1]
+import hashlib, importlib.util, json, marshal, os, py_compile, shutil, sys
+work, cache = sys.argv[1], sys.argv[2]
+CODE = type(compile("", "", "exec"))
+UNCHECKED_HASH = (1).to_bytes(4, "little")
 with open(os.path.join(work, "files.json")) as f:
     pairs = json.load(f)
-compiled, skipped = 0, []
+
+def entry_for(source, rel):
+    key = hashlib.sha256(json.dumps([sys.version, rel]).encode() + b"\0" + source).hexdigest()
+    return os.path.join(cache, key[:2], key + ".pyc")
+
+def cached(entry, source):
+    try:
+        with open(entry, "rb") as f:
+            data = f.read()
+        if (data[:4] == importlib.util.MAGIC_NUMBER and data[4:8] == UNCHECKED_HASH
+                and data[8:16] == importlib.util.source_hash(source)
+                and isinstance(marshal.loads(data[16:]), CODE)):
+            return data
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    return None
+
+def keep(out, entry):
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        aside = "%s.%d.tmp" % (entry, os.getpid())
+        shutil.copyfile(out, aside)
+        os.replace(aside, entry)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next build time
+
+compiled, reused, skipped = 0, 0, []
 for src, rel in pairs:
     out = os.path.join(work, "out", importlib.util.cache_from_source(rel))
+    with open(src, "rb") as f:
+        source = f.read()
+    entry = entry_for(source, rel)
+    data = cached(entry, source)
+    if data is not None:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(data)
+        compiled, reused = compiled + 1, reused + 1
+        continue
     try:
         py_compile.compile(src, cfile=out, dfile=rel, doraise=True, optimize=0,
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
@@ -43,8 +88,10 @@ for src, rel in pairs:
         skipped.append([rel, e.msg])
         continue
     compiled += 1
+    keep(out, entry)
 with open(os.path.join(work, "result.json"), "w") as f:
-    json.dump({"cache_tag": sys.implementation.cache_tag, "compiled": compiled, "skipped": skipped}, f)
+    json.dump({"cache_tag": sys.implementation.cache_tag, "compiled": compiled, "reused": reused,
+               "skipped": skipped}, f)
 "#;
 
 /// Whether the bundle gets bytecode; the interpreter is looked for only when a bundle is
@@ -63,6 +110,9 @@ static SAID_SOURCE_ONLY: AtomicBool = AtomicBool::new(false);
 struct CompileResult {
     cache_tag: String,
     compiled: u64,
+    /// Of `compiled`, how many came from the pyc cache (not in the manifest: a build's record
+    /// must not depend on what an earlier build left in the cache).
+    reused: u64,
     skipped: Vec<(String, String)>,
 }
 
@@ -124,6 +174,12 @@ impl Bytecode {
         for (path, why) in &result.skipped {
             tracing::debug!("{}: {path} ships as source: {why}", job.key);
         }
+        tracing::debug!(
+            "{}: bytecode: {} pyc(s), {} of them from the cache",
+            job.key,
+            result.compiled,
+            result.reused
+        );
         let out = work.path().join("out");
         let pycs = match out.is_dir() {
             true => files::collect(&out, "", &|_, _| false).map_err(|e| job.collect_error(e))?,
@@ -176,7 +232,9 @@ fn compile(
     let json = serde_json::to_vec(&pairs).expect("paths serialize");
     std::fs::write(&list, json).map_err(job.io(format!("writing {}", list.display())))?;
     let dir = std::path::absolute(work.path()).map_err(job.io("resolving the staging path"))?;
-    let cmd = compile_command(&python.program, &dir);
+    let cache = std::path::absolute(job.cache_dir().join("bytecode"))
+        .map_err(job.io("resolving the bytecode cache path"))?;
+    let cmd = compile_command(&python.program, &dir, &cache);
     job.run_install(cmd, "python bytecode compilation", work, |_| {
         (
             "the runtime's Python could not compile the bundle".into(),
@@ -189,12 +247,13 @@ fn compile(
         .map_err(|e| job.io(format!("reading {}", result.display()))(std::io::Error::other(e)))
 }
 
-/// `python -s -S -B -c SCRIPT WORK` without site-packages, with a fixed hash seed (the order
-/// of frozenset constants follows it). Not `-I`: that would ignore PYTHONHASHSEED.
-fn compile_command(python: &Path, work: &Path) -> Cmd {
+/// `python -s -S -B -c SCRIPT WORK CACHE` without site-packages, with a fixed hash seed (the
+/// order of frozenset constants follows it). Not `-I`: that would ignore PYTHONHASHSEED.
+fn compile_command(python: &Path, work: &Path, cache: &Path) -> Cmd {
     Cmd::new(python.as_os_str(), work)
         .args(["-s", "-S", "-B", "-c", COMPILE_SCRIPT])
         .arg(work.as_os_str())
+        .arg(cache.as_os_str())
         .env("PYTHONHASHSEED", "0")
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME")
@@ -228,7 +287,8 @@ mod tests {
 
     #[test]
     fn compile_command_fixes_the_hash_seed_and_isolates() {
-        let line = compile_command(Path::new("/p/python3.13"), Path::new("/w")).display();
+        let line =
+            compile_command(Path::new("/p/python3.13"), Path::new("/w"), Path::new("/c")).display();
         assert!(line.contains("PYTHONHASHSEED=0"), "{line}");
         assert!(line.contains(" -s -S -B -c "), "{line}");
     }

@@ -444,3 +444,82 @@ export const handler = async () => ({ word: word(), h: createHash('sha1').update
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["word"], "bundled");
 }
+
+/// `(compiled, from the cache)` from the build's `-vv` bytecode line for the worker.
+fn bytecode_counts(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("scorekeep-worker: bytecode: "))
+        .unwrap_or_else(|| panic!("no bytecode line:\n{stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let n = numbers.len();
+    (numbers[n - 2], numbers[n - 1])
+}
+
+fn build_worker_verbose(dir: &Path) -> (u64, u64) {
+    let out = cli(dir)
+        .args(["build", "scorekeep-worker", "-vv"])
+        .assert()
+        .success();
+    bytecode_counts(&String::from_utf8_lossy(&out.get_output().stderr))
+}
+
+/// Editing the worker's own module recompiles that module only: its dependencies' pycs come
+/// from the cache. The bundle is the same bytes as one compiled with an empty cache, and a
+/// damaged cache entry is compiled again rather than shipped.
+#[test]
+fn an_edit_recompiles_only_the_edited_module_and_the_pyc_cache_changes_no_byte() {
+    if python313().is_none() {
+        return;
+    }
+    let edited = |dir: &Path| {
+        edit(
+            dir,
+            "functions/scorekeep-worker/lambda_function.py",
+            "import os\n",
+            "import os\nRELEASE = 2\n",
+        )
+    };
+    let dir = project_copy();
+    let (compiled, reused) = build_worker_verbose(dir.path());
+    assert!(compiled > 100 && reused == 0, "{compiled} {reused}");
+    edited(dir.path());
+    let (compiled, reused) = build_worker_verbose(dir.path());
+    assert_eq!(reused, compiled - 1, "only lambda_function.py is compiled");
+    let with_cache = manifest(dir.path(), "scorekeep-worker")["sha256_base64"].clone();
+
+    let fresh = project_copy();
+    edited(fresh.path());
+    let (_, reused) = build_worker_verbose(fresh.path());
+    assert_eq!(reused, 0);
+    assert_eq!(
+        manifest(fresh.path(), "scorekeep-worker")["sha256_base64"],
+        with_cache
+    );
+
+    // Truncate every cached pyc: each is compiled again, and the bundle does not change.
+    let cache = dir.path().join("target/scorekeep-deploy-cache/bytecode");
+    let mut damaged = 0;
+    for shard in std::fs::read_dir(&cache).unwrap() {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 100, "{damaged} cache entries");
+    let out = cli(dir.path())
+        .args(["build", "scorekeep-worker", "--force", "-vv"])
+        .assert()
+        .success();
+    let (_, reused) = bytecode_counts(&String::from_utf8_lossy(&out.get_output().stderr));
+    assert_eq!(reused, 0, "a damaged entry was used");
+    assert_eq!(
+        manifest(dir.path(), "scorekeep-worker")["sha256_base64"],
+        with_cache
+    );
+}
