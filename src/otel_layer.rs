@@ -207,7 +207,8 @@ pub(crate) struct NoLayer {
     pub(crate) function: String,
     pub(crate) language: &'static str,
     pub(crate) region: String,
-    pub(crate) known: String,
+    /// The regions the table has a layer of this language for.
+    pub(crate) known: Vec<&'static str>,
 }
 
 impl crate::error::Explain for NoLayer {
@@ -215,7 +216,17 @@ impl crate::error::Explain for NoLayer {
         crate::error::Class::Usage
     }
     fn hint(&self) -> Option<String> {
-        Some(format!("add the layer version AWS publishes for {} to that table, deploy to one of: {}; or use `tracing_sdk: otel`, which bundles the SDK and works in every region", self.region, self.known))
+        let near: Vec<&str> = self
+            .known
+            .iter()
+            .filter(|r| r.split('-').next() == self.region.split('-').next())
+            .copied()
+            .collect();
+        let elsewhere = match near.is_empty() {
+            true => String::new(),
+            false => format!(" (nearby: {})", near.join(", ")),
+        };
+        Some(format!("use `tracing_sdk: otel`, which bundles the SDK and works in every region, or deploy to one of the {} regions the table has a {} layer for{elsewhere}; if AWS has since published one for {}, add its ARN to the table", self.known.len(), self.language, self.region))
     }
 }
 
@@ -233,7 +244,7 @@ pub(crate) fn layer_arn(
     if let Some(arn) = LAYERS.iter().find(|r| r.0 == region).and_then(pick) {
         return Ok(arn);
     }
-    let known: Vec<&str> = LAYERS
+    let known: Vec<&'static str> = LAYERS
         .iter()
         .filter(|r| pick(r).is_some())
         .map(|r| r.0)
@@ -245,7 +256,7 @@ pub(crate) fn layer_arn(
             Language::Python => "Python",
         },
         region: region.to_string(),
-        known: known.join(", "),
+        known,
     })
 }
 
@@ -297,7 +308,8 @@ mod tests {
         assert!(text.contains("Python layer"), "{text}");
         assert!(text.contains("for region me-south-1"), "{text}");
         assert!(text.contains("function `random-name`"), "{text}");
-        assert!(text.contains("us-east-1"), "{text}");
+        assert!(text.contains("one of the 35 regions"), "{text}");
+        assert!(text.contains("nearby: me-central-1"), "{text}");
         assert!(text.contains("tracing_sdk: otel"), "{text}");
     }
 }
