@@ -70,13 +70,10 @@ pub(crate) fn desired_function(
 /// region AWS publishes none in fails here, not after the stacks were deployed.
 pub(crate) fn check_layers(project: &Project, keys: &[&str], region: &str) -> anyhow::Result<()> {
     for key in keys {
-        let mut environment = BTreeMap::new();
-        otel_layer_settings(
-            key,
-            &project.config.functions[*key],
-            region,
-            &mut environment,
-        )?;
+        let f = &project.config.functions[*key];
+        if f.tracing_sdk == crate::config::TracingSdk::OtelLayer {
+            crate::otel_layer::layer_arn(key, f.language(), region, f.architecture)?;
+        }
     }
     Ok(())
 }
