@@ -150,7 +150,8 @@ pub enum Command {
     /// Release fast path: build and update function code and configuration only.
     #[command(after_help = "Examples:
   scorekeep-deploy update-functions            # all functions, only the changed ones are uploaded
-  scorekeep-deploy update-functions scorekeep-worker")]
+  scorekeep-deploy update-functions scorekeep-worker
+  scorekeep-deploy update-functions random-name --unpin   # release again after a rollback pinned it")]
     UpdateFunctions(UpdateFunctionsArgs),
 
     /// Move the release alias back to the previous (or a given) version: no build, no upload,
@@ -268,6 +269,9 @@ pub struct UpdateFunctionsArgs {
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,
+    /// Release functions that `rollback` pinned (otherwise they are left alone), clearing the pin.
+    #[arg(long)]
+    pub unpin: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 use scorekeep_deploy::cli::{self, Command, OutputFormat};
 use scorekeep_deploy::commands;
 use scorekeep_deploy::context::Context;
-use scorekeep_deploy::report::FailureReport;
+use scorekeep_deploy::report::{FailureReport, PartialResults};
 use scorekeep_deploy::{exit, interrupt};
 
 fn main() {
@@ -43,6 +43,7 @@ fn main() {
                     command: command_name(&cli.command),
                     ok: false,
                     error: &failure,
+                    functions: err.downcast_ref::<PartialResults>().map(|p| &p.functions),
                 }
                 .print();
             }

@@ -125,6 +125,22 @@ pub struct FailureReport<'a> {
     pub command: &'a str,
     pub ok: bool,
     pub error: &'a crate::exit::Failure,
+    /// `up`/`update-functions`: each function's result as far as it got (what was released).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub functions: Option<&'a serde_json::Value>,
+}
+
+/// Carried by a failed `up`/`update-functions` error (as context that prints nothing): the
+/// functions' results so far, for [`FailureReport::functions`].
+#[derive(Debug)]
+pub struct PartialResults {
+    pub functions: serde_json::Value,
+}
+
+impl std::fmt::Display for PartialResults {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
 }
 
 impl FailureReport<'_> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, LastUpdateStatus, Runtime, TracingConfig, TracingMode};
+use aws_sdk_lambda::types::{
+    Architecture, Environment, LastUpdateStatus, Runtime, TracingConfig, TracingMode,
+};
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -24,6 +26,8 @@ pub struct FunctionSettings {
     pub memory: i32,
     pub timeout: i32,
     pub tracing: String,
+    /// `x86_64` or `arm64`: set with the code (UpdateFunctionCode), not the configuration.
+    pub architecture: String,
     /// Layer version ARNs (AWS's OpenTelemetry layer with `tracing_sdk: otel-layer`).
     pub layers: Vec<String>,
     /// Not serialized: values may be secrets.
@@ -40,6 +44,7 @@ impl FunctionSettings {
             self.memory,
             self.timeout,
             self.tracing,
+            self.architecture,
             self.environment,
             self.layers
         ]);
@@ -57,6 +62,9 @@ pub struct LiveFunction {
     /// Guards PublishVersion against publishing a change made by someone else meanwhile.
     #[serde(skip)]
     pub revision_id: String,
+    /// `$LATEST`, or the published version this configuration is of.
+    #[serde(skip)]
+    pub version: String,
     #[serde(flatten)]
     pub settings: FunctionSettings,
 }
@@ -79,6 +87,11 @@ macro_rules! settings_of {
                 .and_then(|t| t.mode())
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_else(|| "PassThrough".into()),
+            architecture: c
+                .architectures()
+                .first()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_else(|| "x86_64".into()),
             layers: c
                 .layers()
                 .iter()
@@ -96,16 +109,69 @@ pub(crate) use settings_of;
 
 /// GetFunctionConfiguration, or `None` when the function does not exist.
 pub(crate) async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
+    get_live_at(lambda, name, None).await
+}
+
+/// GetFunctionConfiguration of a version or alias (`qualifier`; `None`: `$LATEST`), or `None`
+/// when it does not exist. An alias answers with the version it points at (`version`).
+pub(crate) async fn get_live_at(
+    lambda: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> anyhow::Result<Option<LiveFunction>> {
     match lambda
         .get_function_configuration()
         .function_name(name)
+        .set_qualifier(qualifier.map(String::from))
         .send()
         .await
     {
         Ok(c) => Ok(Some(live_from(&c))),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
-        Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
+        Err(err) => {
+            let what = match qualifier {
+                Some(q) => format!("reading function {name}:{q}"),
+                None => format!("reading function {name}"),
+            };
+            Err(explain(what, &err).into())
+        }
     }
+}
+
+/// The tag that records which fields an endpoint accepted and then reported otherwise (moto
+/// does not store TracingConfig or Architectures). It lives on the function, so every machine
+/// sees it: no local record decides what is deployed.
+pub(crate) const UNSTORED_TAG: &str = "scorekeep-deploy:unstored";
+
+/// The function's [`UNSTORED_TAG`] value (empty when it has none).
+pub(crate) async fn unstored_tag(lambda: &Client, arn: &str) -> anyhow::Result<String> {
+    let out = lambda
+        .list_tags()
+        .resource(arn)
+        .send()
+        .await
+        .map_err(|e| explain(format!("reading the tags of function {arn}"), &e))?;
+    Ok(out
+        .tags()
+        .and_then(|t| t.get(UNSTORED_TAG))
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Set the function's [`UNSTORED_TAG`].
+pub(crate) async fn set_unstored_tag(
+    lambda: &Client,
+    arn: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    lambda
+        .tag_resource()
+        .resource(arn)
+        .tags(UNSTORED_TAG, value)
+        .send()
+        .await
+        .map_err(|e| explain(format!("tagging function {arn}"), &e))?;
+    Ok(())
 }
 
 /// A function as GetFunctionConfiguration, UpdateFunctionCode or UpdateFunctionConfiguration
@@ -125,6 +191,7 @@ macro_rules! live_of {
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default(),
             revision_id: c.revision_id().unwrap_or_default().to_string(),
+            version: c.version().unwrap_or("$LATEST").to_string(),
             settings: settings_of!(c),
         }
     }};
@@ -225,16 +292,21 @@ where
     }
 }
 
-/// Upload new code and wait until Lambda has applied it.
+/// Upload new code built for `architecture` (sent together, so Lambda never runs a bundle
+/// on another architecture) and wait until Lambda has applied it.
 pub(crate) async fn update_code(
     lambda: &Client,
     name: &str,
     code: &CodeSource,
+    architecture: &str,
     task: &Task,
 ) -> anyhow::Result<LiveFunction> {
     let what = "updating the code of function";
     let out = with_conflict_retry(lambda, name, what, task, || async {
-        let request = lambda.update_function_code().function_name(name);
+        let request = lambda
+            .update_function_code()
+            .function_name(name)
+            .architectures(Architecture::from(architecture));
         let request = match code {
             CodeSource::ZipFile(bytes) => request.zip_file(Blob::new(bytes.clone())),
             CodeSource::S3 { bucket, key } => request.s3_bucket(bucket).s3_key(key),

@@ -52,6 +52,7 @@ fn live_from_listed(c: &FunctionConfiguration) -> LiveFunction {
         last_update_status: String::new(),
         state: String::new(),
         revision_id: c.revision_id().unwrap_or_default().to_string(),
+        version: "$LATEST".to_string(),
         settings: settings_of!(c),
     }
 }

@@ -9,7 +9,7 @@ pub(crate) mod cfn;
 pub mod lambda;
 pub(crate) mod lambda_list;
 pub(crate) mod timeouts;
-pub(crate) mod versions;
+pub mod versions;
 
 use std::sync::OnceLock;
 

@@ -1,20 +1,43 @@
 //! Lambda versions and aliases: read and move an alias, publish a version (guarded by the
 //! code sha and revision just read), list versions and aliases, delete a version.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
-use crate::aws::lambda::{with_conflict_retry, LiveFunction};
+use crate::aws::lambda::{with_conflict_retry, FunctionSettings, LiveFunction};
 use crate::aws::{error_code, explain};
 use crate::report::Task;
 
 /// Where the alias points now, with the revision that guards moving it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AliasState {
-    pub(crate) version: String,
-    pub(crate) revision_id: String,
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AliasState {
+    pub version: String,
+    pub revision_id: String,
+    /// Where `rollback` writes its pin, so every machine sees it.
+    pub description: String,
+    /// Additional versions and their weights (a weighted alias runs more than `version`).
+    pub routing: BTreeMap<String, f64>,
+}
+
+impl AliasState {
+    fn from_parts(
+        version: Option<&str>,
+        revision_id: Option<&str>,
+        description: Option<&str>,
+        routing: Option<&aws_sdk_lambda::types::AliasRoutingConfiguration>,
+    ) -> AliasState {
+        AliasState {
+            version: version.unwrap_or_default().to_string(),
+            revision_id: revision_id.unwrap_or_default().to_string(),
+            description: description.unwrap_or_default().to_string(),
+            routing: routing
+                .and_then(|r| r.additional_version_weights())
+                .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// One published version, as ListVersionsByFunction reports it.
@@ -24,6 +47,9 @@ pub(crate) struct VersionInfo {
     pub(crate) code_sha256: String,
     /// When the version was published (Lambda's `LastModified` of that version).
     pub(crate) published: String,
+    /// The version's configuration fingerprint, to find a version equal to `$LATEST`.
+    #[serde(skip)]
+    pub(crate) fingerprint: String,
 }
 
 /// GetAlias, or `None` when the alias does not exist.
@@ -39,17 +65,22 @@ pub(crate) async fn get_alias(
         .send()
         .await
     {
-        Ok(out) => Ok(Some(AliasState {
-            version: out.function_version().unwrap_or_default().to_string(),
-            revision_id: out.revision_id().unwrap_or_default().to_string(),
-        })),
+        Ok(out) => Ok(Some(AliasState::from_parts(
+            out.function_version(),
+            out.revision_id(),
+            out.description(),
+            out.routing_config(),
+        ))),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
         Err(err) => Err(explain(format!("reading alias {alias} of function {name}"), &err).into()),
     }
 }
 
 /// PublishVersion of what Lambda has now, refused by Lambda if it moved since `live` was read;
-/// retried while an update of the function is in progress.
+/// retried while an update of the function is in progress. Lambda answers an unchanged
+/// `$LATEST` with the version already published, so a retry after a lost answer publishes
+/// nothing twice; a retry refused for its used RevisionId takes the version that holds
+/// exactly `live`'s code and configuration.
 pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
@@ -70,51 +101,177 @@ pub(crate) async fn publish(
     .await?;
     match answer {
         Ok(out) => Ok(out.version().unwrap_or_default().to_string()),
-        Err(err) if error_code(&err) == Some("PreconditionFailedException") => Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into()),
+        Err(err) if error_code(&err) == Some("PreconditionFailedException") => {
+            let (versions, _) = list_versions(lambda, name).await?;
+            match matching_version(&versions, live) {
+                Some(v) => Ok(v.to_string()),
+                None => Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into()),
+            }
+        }
         Err(err) => Err(explain(format!("{what} {name}"), &err).into()),
     }
 }
 
+/// The newest published version with exactly `live`'s code and configuration.
+pub(crate) fn matching_version<'a>(
+    versions: &'a [VersionInfo],
+    live: &LiveFunction,
+) -> Option<&'a str> {
+    let fingerprint = live.settings.fingerprint();
+    versions
+        .iter()
+        .rev()
+        .find(|v| v.code_sha256 == live.code_sha256 && v.fingerprint == fingerprint)
+        .map(|v| v.version.as_str())
+}
+
 /// CreateAlias when missing, else UpdateAlias guarded by the alias's revision (retried while
-/// an update of the function is in progress; CreateAlias's conflict means the alias exists).
+/// an update of the function is in progress). `description` replaces the alias's (a pin, or
+/// empty to clear one) and a weighted alias loses its weights. An answer lost after Lambda
+/// acted (CreateAlias "already exists", UpdateAlias's RevisionId already used) is checked by
+/// reading the alias: done when it names `version` as asked.
 pub(crate) async fn point_alias(
     lambda: &Client,
     name: &str,
     alias: &str,
     version: &str,
     current: Option<&AliasState>,
+    description: &str,
     task: &Task,
 ) -> anyhow::Result<()> {
     let what = format!("pointing alias {alias} of function {name} at version {version}");
-    match current {
-        None => {
-            lambda
-                .create_alias()
-                .function_name(name)
-                .name(alias)
-                .function_version(version)
-                .send()
-                .await
-                .map_err(|e| explain(what, &e))?;
-        }
-        Some(state) => {
-            let moving = format!("moving alias {alias} of function");
-            with_conflict_retry(lambda, name, &moving, task, || {
-                let mut request = lambda
-                    .update_alias()
-                    .function_name(name)
-                    .name(alias)
-                    .function_version(version);
-                if !state.revision_id.is_empty() {
-                    request = request.revision_id(&state.revision_id);
-                }
-                request.send()
-            })
-            .await?
-            .map_err(|e| explain(what, &e))?;
-        }
+    let target = AliasTarget {
+        name,
+        alias,
+        version,
+        description,
+        what: &what,
+    };
+    let refusal = match current {
+        None => create_alias(lambda, &target).await,
+        Some(state) => update_alias(lambda, &target, state, task).await?,
+    };
+    let refusal = match refusal {
+        Ok(()) => return Ok(()),
+        Err(AliasRefusal::Other(err)) => return Err(err.into()),
+        Err(refusal) => refusal,
+    };
+    let now = get_alias(lambda, name, alias).await?;
+    if now.as_ref().is_some_and(|a| target.reached(a)) {
+        return Ok(());
     }
-    Ok(())
+    if let (AliasRefusal::Exists, Some(state)) = (&refusal, &now) {
+        if let Err(again) = update_alias(lambda, &target, state, task).await? {
+            return Err(again.into_error(&target, Some(state)));
+        }
+        return Ok(());
+    }
+    Err(refusal.into_error(&target, now.as_ref()))
+}
+
+/// Where `point_alias` is to leave the alias.
+struct AliasTarget<'a> {
+    name: &'a str,
+    alias: &'a str,
+    version: &'a str,
+    description: &'a str,
+    what: &'a str,
+}
+
+impl AliasTarget<'_> {
+    fn reached(&self, a: &AliasState) -> bool {
+        a.version == self.version && a.description == self.description && a.routing.is_empty()
+    }
+}
+
+/// Why Lambda refused to point an alias, when reading it back may show the work was done.
+enum AliasRefusal {
+    /// CreateAlias: the alias exists (made by a first attempt whose answer was lost?).
+    Exists,
+    /// UpdateAlias: the RevisionId no longer matches (used by a first attempt?).
+    Moved,
+    /// Any other refusal, explained.
+    Other(crate::aws::AwsError),
+}
+
+impl AliasRefusal {
+    fn into_error(self, target: &AliasTarget<'_>, now: Option<&AliasState>) -> anyhow::Error {
+        let why = match self {
+            AliasRefusal::Other(err) => return err.into(),
+            AliasRefusal::Exists => "the alias already exists",
+            AliasRefusal::Moved => "the alias changed since it was read",
+        };
+        let at = now.map_or("(none)", |a| a.version.as_str());
+        crate::error::Problem::failure(format!(
+            "{}: {why}, and it now names version {at}",
+            target.what
+        ))
+        .hint(format!(
+            "another deploy or a hand edit moved it meanwhile; `scorekeep-deploy plan` shows the state, then rerun `update-functions {}`",
+            target.name
+        ))
+        .into()
+    }
+}
+
+async fn create_alias(lambda: &Client, t: &AliasTarget<'_>) -> Result<(), AliasRefusal> {
+    let answer = lambda
+        .create_alias()
+        .function_name(t.name)
+        .name(t.alias)
+        .function_version(t.version)
+        .description(t.description)
+        .send()
+        .await;
+    match answer {
+        Ok(_) => Ok(()),
+        Err(err)
+            if matches!(
+                error_code(&err),
+                Some("ResourceConflictException" | "ConflictException")
+            ) =>
+        {
+            Err(AliasRefusal::Exists)
+        }
+        Err(err) => Err(AliasRefusal::Other(explain(t.what, &err))),
+    }
+}
+
+/// UpdateAlias guarded by `state`'s revision; the outer `Err` is a failed conflict wait.
+async fn update_alias(
+    lambda: &Client,
+    t: &AliasTarget<'_>,
+    state: &AliasState,
+    task: &Task,
+) -> anyhow::Result<Result<(), AliasRefusal>> {
+    let moving = format!("moving alias {} of function", t.alias);
+    let answer = with_conflict_retry(lambda, t.name, &moving, task, || {
+        let mut request = lambda
+            .update_alias()
+            .function_name(t.name)
+            .name(t.alias)
+            .function_version(t.version)
+            .description(t.description);
+        if !state.routing.is_empty() {
+            request = request.routing_config(
+                aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                    .set_additional_version_weights(Some(Default::default()))
+                    .build(),
+            );
+        }
+        if !state.revision_id.is_empty() {
+            request = request.revision_id(&state.revision_id);
+        }
+        request.send()
+    })
+    .await?;
+    Ok(match answer {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("PreconditionFailedException") => {
+            Err(AliasRefusal::Moved)
+        }
+        Err(err) => Err(AliasRefusal::Other(explain(t.what, &err))),
+    })
 }
 
 /// Every published version (not `$LATEST`), oldest first, and `$LATEST`'s code sha.
@@ -144,6 +301,7 @@ pub(crate) async fn list_versions(
                 version,
                 code_sha256: sha,
                 published: v.last_modified().unwrap_or_default().to_string(),
+                fingerprint: crate::aws::lambda::settings_of!(v).fingerprint(),
             });
         }
         match out.next_marker() {

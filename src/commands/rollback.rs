@@ -1,5 +1,5 @@
-//! `rollback [FUNCTION…] [--to VERSION]`: move each function's release alias back, one
-//! UpdateAlias per function after two reads. Nothing is built or uploaded and CloudFormation
+//! `rollback [FUNCTION…] [--to VERSION]`: move each function's release alias back and pin it
+//! there (in the alias's description), one UpdateAlias per function after two reads. Nothing is built or uploaded and CloudFormation
 //! is not called, so it takes as long as three Lambda requests.
 
 use std::fmt;
@@ -44,10 +44,15 @@ impl fmt::Display for RollbackReport {
                 "function {}: alias {} {} -> {} (code sha256 {})",
                 r.name, self.alias, r.from_version, r.to_version, r.code_sha256
             )?;
+            writeln!(
+                f,
+                "  pinned: `up` and `update-functions` leave {} alone until `scorekeep-deploy update-functions {} --unpin`",
+                r.name, r.function
+            )?;
             if r.latest_differs {
                 writeln!(
                     f,
-                    "  note: $LATEST still has code {}: callers that invoke `{}` without `:{}` still run it; the next `update-functions` publishes what the source holds then",
+                    "  note: $LATEST still has code {}: callers that invoke `{}` without `:{}` still run it",
                     r.latest_code_sha256, r.name, self.alias
                 )?;
             }
@@ -142,7 +147,22 @@ async fn one(
             .hint("`scorekeep-deploy status` lists the versions; pass one with --to"),
         )
     })?;
-    versions::point_alias(lambda, name, alias, &target, Some(&current), task).await?;
+    // The pin goes on the alias itself, so `up` and `update-functions` on any machine leave
+    // the function alone until `update-functions --unpin`.
+    let pin = release::Pin {
+        version: target.clone(),
+        from: current.version.clone(),
+    };
+    versions::point_alias(
+        lambda,
+        name,
+        alias,
+        &target,
+        Some(&current),
+        &pin.description(),
+        task,
+    )
+    .await?;
     let code_sha256 = sha_of(&versions, &target);
     Ok(FunctionRollback {
         function: key.to_string(),

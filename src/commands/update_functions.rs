@@ -4,6 +4,7 @@ use crate::bundle::BuildOptions;
 use crate::cli::UpdateFunctionsArgs;
 use crate::context::Context;
 use crate::deploy;
+use crate::deploy::release::Unpin;
 
 pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
@@ -22,6 +23,7 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
             &ctx.reporter,
             &args.functions,
             build_options,
+            if args.unpin { Unpin::Yes } else { Unpin::No },
         )
         .await
     })?;

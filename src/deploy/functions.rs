@@ -1,12 +1,11 @@
-//! Post-deploy function steps (what the `.ebextensions` scripts did): upload code only when
-//! its hash differs from Lambda's `CodeSha256`, then set only the configuration that differs,
-//! waiting for Lambda between the two.
+//! What a function should be (the desired configuration, resolved) and how it differs from
+//! what Lambda reports: code sha and architecture, configuration fields, and the endpoint's
+//! known echoes of settings it does not store ([`Unstored`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub(crate) use crate::aws::lambda::{FunctionSettings, LiveFunction};
 use crate::config::{resolve_references, Project};
@@ -60,6 +59,7 @@ pub(crate) fn desired_function(
             memory: f.memory as i32,
             timeout: f.timeout as i32,
             tracing: f.tracing.as_str().to_string(),
+            architecture: f.architecture.as_str().to_string(),
             layers,
             environment,
         },
@@ -96,7 +96,8 @@ fn otel_layer_settings(
     Ok(vec![arn.to_string()])
 }
 
-/// Every field where the live function differs from the desired one.
+/// Every configuration field where the live function differs from the desired one
+/// (architecture is the code step's: Lambda sets it with the code).
 pub(crate) fn config_changes(
     live: &FunctionSettings,
     desired: &FunctionSettings,
@@ -152,47 +153,122 @@ pub(crate) fn config_changes(
     changes
 }
 
-/// What the tool last applied to each function and what the service reported right after.
+/// The fields an endpoint accepted and then reported otherwise, read from and written to the
+/// function's tag ([`crate::aws::lambda::UNSTORED_TAG`]): field → (sent, reported).
 ///
-/// Some endpoints accept a setting and report another (moto does not store `TracingConfig`).
-/// When neither the desired configuration nor the service's report has moved since the last
-/// apply, sending the same update again would change nothing, so a rerun stays a no-op. On
-/// AWS the report equals what was applied, and this reduces to "live equals desired".
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct AppliedConfigs {
-    /// Function ARN → (desired fingerprint, reported fingerprint).
-    pub(crate) functions: BTreeMap<String, (String, String)>,
+/// moto does not store TracingConfig or Architectures: a function set to `Active` reports
+/// `PassThrough` forever. A difference exactly as recorded here is such an echo, not drift, and
+/// is not sent again. On AWS every update is stored, the tag is never written, and comparing
+/// is plain "live equals desired". Environment values are never recorded (they may be secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Unstored(BTreeMap<String, (String, String)>);
+
+/// The fields [`Unstored`] may record: those whose values fit a tag value.
+const RECORDABLE: [&str; 6] = [
+    "runtime",
+    "handler",
+    "memory",
+    "timeout",
+    "tracing",
+    "architecture",
+];
+
+impl Unstored {
+    /// Parse `tracing=Active/PassThrough architecture=arm64/x86_64`; malformed parts are ignored.
+    pub(crate) fn parse(tag: &str) -> Unstored {
+        let fields = tag
+            .split_whitespace()
+            .filter_map(|part| {
+                let (field, values) = part.split_once('=')?;
+                let (sent, reported) = values.split_once('/')?;
+                Some((field.to_string(), (sent.to_string(), reported.to_string())))
+            })
+            .collect();
+        Unstored(fields)
+    }
+
+    pub(crate) fn to_tag(&self) -> String {
+        self.0
+            .iter()
+            .map(|(field, (sent, reported))| format!("{field}={sent}/{reported}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// True when `change` is the endpoint's known echo: it reports `live` for what was sent
+    /// as `desired`.
+    pub(crate) fn explains(&self, change: &ConfigChange) -> bool {
+        self.0
+            .get(&change.field)
+            .is_some_and(|(sent, reported)| *sent == change.desired && *reported == change.live)
+    }
+
+    /// After an update that sent `sent`: record each field the answer still reports otherwise.
+    /// True when the record changed (the tag is then written).
+    pub(crate) fn learn(&mut self, sent: &[ConfigChange], reported: &[ConfigChange]) -> bool {
+        let mut changed = false;
+        for change in reported {
+            let recordable = RECORDABLE.contains(&change.field.as_str())
+                && sent.iter().any(|s| s.field == change.field)
+                && tag_safe(&change.desired)
+                && tag_safe(&change.live);
+            if recordable && !self.explains(change) {
+                let pair = (change.desired.clone(), change.live.clone());
+                self.0.insert(change.field.clone(), pair);
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
-impl AppliedConfigs {
-    pub(crate) fn load(path: &Path) -> AppliedConfigs {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
+/// Whether a value may go into a Lambda tag value as one `field=sent/reported` part.
+fn tag_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:+-@".contains(c))
+}
 
-    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::atomic_write::write_atomically(path, &bytes)
-    }
+/// Whether any of `changes` is in a field [`Unstored`] may explain (worth reading the tag for).
+pub(crate) fn may_be_unstored(changes: &[ConfigChange]) -> bool {
+    changes
+        .iter()
+        .any(|c| RECORDABLE.contains(&c.field.as_str()))
+}
 
-    /// True when `desired` was already applied and the service's report has not moved since.
-    pub(crate) fn already_applied(&self, live: &LiveFunction, desired: &DesiredFunction) -> bool {
-        self.functions.get(&live.arn).is_some_and(|(d, r)| {
-            *d == desired.settings.fingerprint() && *r == live.settings.fingerprint()
-        })
+/// The code-side difference: the bundle's sha, and the architecture it was built for.
+pub(crate) fn code_changes(
+    live: &LiveFunction,
+    desired_sha: &str,
+    desired: &FunctionSettings,
+) -> Vec<ConfigChange> {
+    let mut changes = Vec::new();
+    if live.code_sha256 != desired_sha {
+        changes.push(ConfigChange {
+            field: "code".into(),
+            live: live.code_sha256.clone(),
+            desired: desired_sha.to_string(),
+        });
     }
+    if live.settings.architecture != desired.architecture {
+        changes.push(ConfigChange {
+            field: "architecture".into(),
+            live: live.settings.architecture.clone(),
+            desired: desired.architecture.clone(),
+        });
+    }
+    changes
+}
 
-    pub(crate) fn record(&mut self, live_after: &LiveFunction, desired: &DesiredFunction) {
-        self.functions.insert(
-            live_after.arn.clone(),
-            (
-                desired.settings.fingerprint(),
-                live_after.settings.fingerprint(),
-            ),
-        );
-    }
+/// `changes` split into those to act on and those [`Unstored`] explains (their field names).
+pub(crate) fn split_unstored(
+    changes: Vec<ConfigChange>,
+    unstored: &Unstored,
+) -> (Vec<ConfigChange>, Vec<String>) {
+    let (echoes, real): (Vec<ConfigChange>, Vec<ConfigChange>) =
+        changes.into_iter().partition(|c| unstored.explains(c));
+    (real, echoes.into_iter().map(|c| c.field).collect())
 }
 
 #[cfg(test)]
@@ -209,6 +285,7 @@ mod tests {
                 memory: 128,
                 timeout: 10,
                 tracing: "Active".into(),
+                architecture: "x86_64".into(),
                 layers: Vec::new(),
                 environment: BTreeMap::from([("TOPIC_ARN".into(), "arn:topic".into())]),
             },
@@ -222,6 +299,7 @@ mod tests {
             last_update_status: "Successful".into(),
             state: "Active".into(),
             revision_id: "rev".into(),
+            version: "$LATEST".into(),
             settings: desired().settings,
         }
     }
@@ -257,21 +335,57 @@ mod tests {
     }
 
     #[test]
-    fn applied_history_makes_an_ignored_setting_a_no_op_until_something_moves() {
+    fn an_unstored_echo_is_explained_until_something_moves() {
         let d = desired();
         let mut reported = live_matching();
         reported.settings.tracing = "PassThrough".into(); // the endpoint ignored TracingConfig
-        let mut history = AppliedConfigs::default();
-        assert!(!history.already_applied(&reported, &d));
-        history.record(&reported, &d);
-        assert!(history.already_applied(&reported, &d));
+        let sent = config_changes(&reported.settings, &d.settings);
+        let mut unstored = Unstored::default();
+        assert!(unstored.learn(&sent, &sent));
+        assert!(!unstored.learn(&sent, &sent), "learnt once");
+        let tag = unstored.to_tag();
+        assert_eq!(tag, "tracing=Active/PassThrough");
+        let unstored = Unstored::parse(&tag);
+        let (real, echoes) =
+            split_unstored(config_changes(&reported.settings, &d.settings), &unstored);
+        assert!(real.is_empty(), "{real:?}");
+        assert_eq!(echoes, vec!["tracing"]);
 
-        let mut changed_desire = d.clone();
-        changed_desire.settings.memory = 512;
-        assert!(!history.already_applied(&reported, &changed_desire));
+        // Another desired value, or another reported one, is a real difference again.
+        let mut other = d.clone();
+        other.settings.tracing = "PassThrough".into();
+        reported.settings.tracing = "Active".into();
+        let (real, _) = split_unstored(
+            config_changes(&reported.settings, &other.settings),
+            &unstored,
+        );
+        assert_eq!(real.len(), 1);
+    }
 
-        let mut drifted = reported.clone();
-        drifted.settings.handler = "other.handler".into();
-        assert!(!history.already_applied(&drifted, &d));
+    #[test]
+    fn environment_values_and_untaggable_values_are_never_recorded() {
+        let d = desired();
+        let mut reported = live_matching();
+        reported.settings.environment.clear();
+        reported.settings.layers = vec!["arn:a,b".into()];
+        let changes = config_changes(&reported.settings, &d.settings);
+        let mut unstored = Unstored::default();
+        assert!(!unstored.learn(&changes, &changes));
+        assert_eq!(unstored.to_tag(), "");
+        assert_eq!(Unstored::parse("junk tracing=x"), Unstored::default());
+    }
+
+    #[test]
+    fn code_differs_by_sha_or_architecture() {
+        let live = live_matching();
+        assert!(code_changes(&live, "abc", &desired().settings).is_empty());
+        assert_eq!(
+            code_changes(&live, "new", &desired().settings)[0].field,
+            "code"
+        );
+        let mut arm = desired().settings;
+        arm.architecture = "arm64".into();
+        let changes = code_changes(&live, "abc", &arm);
+        assert_eq!(changes[0].to_string(), "architecture: x86_64 -> arm64");
     }
 }

@@ -7,10 +7,10 @@ pub mod functions;
 pub mod release;
 pub mod stack;
 pub(crate) mod status;
+pub(crate) mod sync;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -20,14 +20,16 @@ use crate::bundle::{self, Artifact, BuildOptions};
 use crate::config::Project;
 use crate::error::Problem;
 use crate::interrupt::{self, Journal};
-use crate::report::{human_bytes, human_duration, Reporter, Task};
+use crate::report::{human_duration, Reporter};
 use crate::template::{self, RenderedStack};
 
 use self::beanstalk::BeanstalkResult;
-use self::functions::{AppliedConfigs, ConfigChange, DesiredFunction};
+use self::functions::ConfigChange;
+use self::release::Unpin;
 use self::stack::{StackAction, StackOptions, StackResult};
+use self::sync::{sync_functions, FunctionInputs, How, Ledger, Run};
 use crate::aws::cfn::{StackState, Stacks};
-use crate::aws::lambda::{self, CodeSource, LiveFunction};
+use crate::aws::lambda::LiveFunction;
 
 /// Whether a flow changes what differs (`up`, `update-functions`) or only reports it (`plan`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,14 @@ pub(crate) enum Change {
 }
 
 impl Change {
-    fn code_text(self) -> &'static str {
+    pub(crate) fn code_text(self) -> &'static str {
         match self {
             Change::WouldCreate => "would be uploaded",
             other => other.text(),
         }
     }
 
-    fn config_text(self) -> &'static str {
+    pub(crate) fn config_text(self) -> &'static str {
         match self {
             Change::WouldCreate => "would be set",
             other => other.text(),
@@ -85,8 +87,8 @@ pub(crate) struct FunctionResult {
     pub(crate) live_code_sha256: Option<String>,
     pub(crate) config: Change,
     pub(crate) config_changes: Vec<ConfigChange>,
-    /// Fields the endpoint reports differently from what this tool last applied and it did
-    /// not change since (an emulator that does not store them): not sent again.
+    /// Fields the endpoint reports differently from what was applied, as the function's
+    /// unstored tag records (an emulator that does not store them): not sent again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) unconfirmed_fields: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -94,11 +96,78 @@ pub(crate) struct FunctionResult {
     /// The version published and where the release alias moved (`None`: nothing published).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) release: Option<release::ReleaseResult>,
+    /// `plan`: the alias would move, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pending_release: Option<PendingRelease>,
+    /// `rollback` pinned the alias: the function was left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pinned: Option<release::Pin>,
+    /// In a failure report: why this function did not finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// `plan`: where the release alias is and why it would move.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PendingRelease {
+    pub(crate) alias: String,
+    /// `None`: the alias does not exist.
+    pub(crate) current_version: Option<String>,
+    pub(crate) reason: String,
+}
+
+impl fmt::Display for PendingRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let from = self.current_version.as_deref().unwrap_or("(none)");
+        write!(
+            f,
+            "alias {} (now version {from}) would move to a version of the source: {}",
+            self.alias, self.reason
+        )
+    }
 }
 
 impl FunctionResult {
-    fn changed(&self) -> bool {
-        self.code != Change::Unchanged || self.config != Change::Unchanged || self.release.is_some()
+    /// Nothing done yet to the function `latest` describes.
+    pub(crate) fn new(key: &str, name: &str, sha: &str, latest: &LiveFunction) -> Self {
+        FunctionResult {
+            function: key.to_string(),
+            name: name.to_string(),
+            code: Change::Unchanged,
+            code_sha256: sha.to_string(),
+            live_code_sha256: Some(latest.code_sha256.clone()),
+            config: Change::Unchanged,
+            config_changes: Vec::new(),
+            unconfirmed_fields: Vec::new(),
+            notes: Vec::new(),
+            release: None,
+            pending_release: None,
+            pinned: None,
+            error: None,
+        }
+    }
+
+    pub(crate) fn changed(&self) -> bool {
+        self.code != Change::Unchanged
+            || self.config != Change::Unchanged
+            || self.release.is_some()
+            || self.pending_release.is_some()
+    }
+
+    /// The function's last progress line.
+    pub(crate) fn progress_line(&self) -> String {
+        let alias = match (&self.pinned, &self.release, &self.pending_release) {
+            (Some(_), _, _) => ", pinned by a rollback".to_string(),
+            (_, Some(r), _) => format!(", alias {} -> version {}", r.alias, r.version),
+            (_, _, Some(p)) => format!(", alias {} would move", p.alias),
+            _ => String::new(),
+        };
+        format!(
+            "function {}: code {}, configuration {}{alias}",
+            self.name,
+            self.code.code_text(),
+            self.config.config_text()
+        )
     }
 }
 
@@ -209,7 +278,7 @@ impl DeployReport {
                 .join("; ")
         };
         Some(format!(
-            "the endpoint reports {what} differently from what was last applied (emulators may not store it); not sending the same update again"
+            "the endpoint reports {what} differently from what was applied, as the function's tag {} records (emulators may not store it); not sending the same update again", crate::aws::lambda::UNSTORED_TAG
         ))
     }
 }
@@ -248,6 +317,9 @@ impl fmt::Display for DeployReport {
             if let Some(r) = &func.release {
                 writeln!(f, "  {r}")?;
             }
+            if let Some(p) = &func.pending_release {
+                writeln!(f, "  {p}")?;
+            }
             for n in &func.notes {
                 writeln!(f, "  note: {n}")?;
             }
@@ -284,21 +356,6 @@ impl fmt::Display for DeployReport {
             human_duration(std::time::Duration::from_millis(self.elapsed_ms as u64))
         )
     }
-}
-
-/// Where the applied-configuration record for this endpoint and region lives.
-fn applied_path(project: &Project, clients: &Clients) -> PathBuf {
-    use sha2::Digest;
-    let scope = format!(
-        "{} {}",
-        clients.endpoint.as_deref().unwrap_or("aws"),
-        clients.region
-    );
-    let name = hex::encode(sha2::Sha256::digest(scope.as_bytes()));
-    project
-        .cache_dir()
-        .join("applied")
-        .join(format!("{}.json", &name[..16]))
 }
 
 /// Which flow a journal is for: `up` also deploys stacks and wires Beanstalk,
@@ -348,9 +405,23 @@ pub(crate) async fn up(
 ) -> anyhow::Result<DeployReport> {
     let keys = project.function_keys();
     let journal = Journal::new("up", planned_steps(project, Flow::Up, &keys));
-    up_steps(clients, project, reporter, options, build_options, &journal)
+    let ledger = Ledger::default();
+    let run = Run {
+        journal: &journal,
+        ledger: &ledger,
+    };
+    up_steps(clients, project, reporter, options, build_options, run)
         .await
-        .map_err(|e| journal.explain(e))
+        .map_err(|e| with_results(journal.explain(e), &ledger))
+}
+
+/// A failed or interrupted `up`/`update-functions` error, carrying each function's result so
+/// far: `--output json` prints them, so a pipeline can roll back what was released.
+fn with_results(err: anyhow::Error, ledger: &Ledger) -> anyhow::Error {
+    match serde_json::to_value(ledger.results()) {
+        Ok(functions) => err.context(crate::report::PartialResults { functions }),
+        Err(_) => err,
+    }
 }
 
 async fn up_steps(
@@ -359,8 +430,9 @@ async fn up_steps(
     reporter: &Reporter,
     options: StackOptions,
     build_options: BuildOptions,
-    journal: &Journal,
+    run: Run<'_>,
 ) -> anyhow::Result<DeployReport> {
+    let journal = run.journal;
     let started = Instant::now();
     functions::check_layers(project, &project.function_keys(), &clients.region)?;
     let rendered = template::render_project(project)?;
@@ -395,7 +467,7 @@ async fn up_steps(
         artifacts: &artifacts,
         outputs: &outputs,
     };
-    let functions = apply_functions(clients, project, reporter, inputs, journal).await?;
+    let functions = apply_functions(clients, project, reporter, inputs, Unpin::No, run).await?;
 
     let beanstalk = match &project.config.beanstalk {
         Some(eb) => Some(wire_beanstalk(clients, eb, &outputs, reporter, journal).await?),
@@ -486,6 +558,7 @@ pub(crate) async fn update_functions(
     reporter: &Reporter,
     names: &[String],
     build_options: BuildOptions,
+    unpin: Unpin,
 ) -> anyhow::Result<DeployReport> {
     let selected: Vec<&str> = project
         .select_functions(names)?
@@ -496,26 +569,40 @@ pub(crate) async fn update_functions(
         "update-functions",
         planned_steps(project, Flow::UpdateFunctions, &selected),
     );
-    update_functions_steps(
-        clients,
-        project,
-        reporter,
-        &selected,
+    let ledger = Ledger::default();
+    let run = Run {
+        journal: &journal,
+        ledger: &ledger,
+    };
+    let steps = FunctionsStep {
+        selected: &selected,
         build_options,
-        &journal,
-    )
-    .await
-    .map_err(|e| journal.explain(e))
+        unpin,
+    };
+    update_functions_steps(clients, project, reporter, steps, run)
+        .await
+        .map_err(|e| with_results(journal.explain(e), &ledger))
+}
+
+/// What `update-functions` was asked to do.
+struct FunctionsStep<'a> {
+    selected: &'a [&'a str],
+    build_options: BuildOptions,
+    unpin: Unpin,
 }
 
 async fn update_functions_steps(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
-    selected: &[&str],
-    build_options: BuildOptions,
-    journal: &Journal,
+    steps: FunctionsStep<'_>,
+    run: Run<'_>,
 ) -> anyhow::Result<DeployReport> {
+    let FunctionsStep {
+        selected,
+        build_options,
+        unpin,
+    } = steps;
     let started = Instant::now();
     functions::check_layers(project, selected, &clients.region)?;
     let rendered = template::render_project(project)?;
@@ -526,7 +613,7 @@ async fn update_functions_steps(
         artifacts: &artifacts,
         outputs: &outputs,
     };
-    let functions = apply_functions(clients, project, reporter, inputs, journal).await?;
+    let functions = apply_functions(clients, project, reporter, inputs, unpin, run).await?;
     Ok(DeployReport::new(
         "update-functions",
         clients,
@@ -557,19 +644,21 @@ pub async fn plan(
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());
     let functions = if all_exist {
         let journal = Journal::new("plan", Vec::new());
-        sync_functions(
-            clients,
-            project,
-            reporter,
-            FunctionInputs {
-                rendered: &rendered,
-                artifacts: &artifacts,
-                outputs: &outputs,
-            },
-            Mode::Preview,
-            &journal,
-        )
-        .await?
+        let ledger = Ledger::default();
+        let how = How {
+            mode: Mode::Preview,
+            unpin: Unpin::No,
+        };
+        let run = Run {
+            journal: &journal,
+            ledger: &ledger,
+        };
+        let inputs = FunctionInputs {
+            rendered: &rendered,
+            artifacts: &artifacts,
+            outputs: &outputs,
+        };
+        sync_functions(clients, project, reporter, inputs, how, run).await?
     } else {
         functions_before_create(project, &artifacts)
     };
@@ -637,6 +726,9 @@ fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<Fun
             unconfirmed_fields: Vec::new(),
             notes: vec!["its stack does not exist yet".into()],
             release: None,
+            pending_release: None,
+            pinned: None,
+            error: None,
         })
         .collect()
 }
@@ -737,410 +829,17 @@ async fn apply_functions(
     project: &Project,
     reporter: &Reporter,
     inputs: FunctionInputs<'_>,
-    journal: &Journal,
+    unpin: Unpin,
+    run: Run<'_>,
 ) -> anyhow::Result<Vec<FunctionResult>> {
-    journal.done("build", format!("{} bundle(s)", inputs.artifacts.len()));
+    run.journal
+        .done("build", format!("{} bundle(s)", inputs.artifacts.len()));
     interrupt::check()?;
-    sync_functions(clients, project, reporter, inputs, Mode::Apply, journal).await
-}
-
-/// What the function step works from: the earlier steps' results.
-struct FunctionInputs<'a> {
-    /// The rendered stacks (to name the stack that should have created a missing function).
-    rendered: &'a [RenderedStack],
-    /// The built bundles, one per function to sync.
-    artifacts: &'a [Artifact],
-    /// The stacks' outputs, for `${output:...}` in the functions' environments.
-    outputs: &'a BTreeMap<String, String>,
-}
-
-/// Compare each built function with Lambda and, in `Mode::Apply`, update what differs. Each
-/// request races Ctrl-C; finished steps are recorded in `journal`.
-async fn sync_functions(
-    clients: &Clients,
-    project: &Project,
-    reporter: &Reporter,
-    inputs: FunctionInputs<'_>,
-    mode: Mode,
-    journal: &Journal,
-) -> anyhow::Result<Vec<FunctionResult>> {
-    let FunctionInputs {
-        rendered,
-        artifacts,
-        outputs,
-    } = inputs;
-    let applied_file = applied_path(project, clients);
-    let mut desired = Vec::new();
-    for artifact in artifacts {
-        let key = artifact.function.as_str();
-        desired.push(functions::desired_function(
-            project,
-            key,
-            outputs,
-            &clients.region,
-        )?);
-    }
-    let prefetched = if desired.len() >= crate::aws::lambda_list::PREFETCH_MIN {
-        let names = desired.iter().map(|d| d.name.clone()).collect();
-        interrupt::race_while(
-            "listing functions",
-            crate::aws::lambda_list::live_functions(&clients.lambda, &names),
-        )
-        .await?
-    } else {
-        BTreeMap::new()
+    let how = How {
+        mode: Mode::Apply,
+        unpin,
     };
-    let sync = FunctionSync {
-        clients,
-        project,
-        mode,
-        journal,
-        applied: std::sync::Mutex::new(AppliedConfigs::load(&applied_file)),
-        released: std::sync::Mutex::new(release::ReleasedRecord::load(&released_path(
-            &applied_file,
-        ))),
-        prefetched,
-    };
-    // Functions are independent: their steps overlap, a bounded number at a time.
-    let jobs: Vec<_> = artifacts
-        .iter()
-        .zip(&desired)
-        .map(|(artifact, desired)| sync.check_and_sync(reporter, rendered, artifact, desired))
-        .collect();
-    let results = concurrent::run_bounded(jobs).await;
-    let labels: Vec<String> = desired
-        .iter()
-        .map(|d| function_label(&d.key, &d.name))
-        .collect();
-    let results = concurrent::combine(&labels, results, |r: &FunctionResult| {
-        format!(
-            "code {}, configuration {}",
-            r.code.code_text(),
-            r.config.config_text()
-        )
-    });
-    if mode == Mode::Apply {
-        let applied = sync.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let released = sync.released.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(err) = released.save(&released_path(&applied_file)) {
-            tracing::warn!("could not record confirmed release aliases: {err}");
-        }
-        if let Err(err) = applied.save(&applied_file) {
-            tracing::warn!(
-                "could not record applied configuration in {}: {err}",
-                applied_file.display()
-            );
-        }
-    }
-    results
-}
-
-/// A function its stack should have created is missing: name that stack, so the fix is clear.
-fn missing_function(
-    clients: &Clients,
-    rendered: &[RenderedStack],
-    key: &str,
-    name: &str,
-) -> anyhow::Error {
-    let creator = rendered
-        .iter()
-        .find(|r| r.functions.iter().any(|f| f == key))
-        .map(|r| r.stack.as_str())
-        .unwrap_or("(none)");
-    anyhow::Error::from(
-        Problem::failure(format!(
-            "function {name} does not exist in {}: stack {creator} should have created it",
-            clients.region
-        ))
-        .hint(format!(
-            "run `scorekeep-deploy up` to create or repair stack {creator}"
-        )),
-    )
-}
-
-/// What the per-function steps of `sync_functions` share, so each step takes only what is
-/// particular to it.
-struct FunctionSync<'a> {
-    clients: &'a Clients,
-    project: &'a Project,
-    mode: Mode,
-    journal: &'a Journal,
-    /// What this tool last applied per function, to recognise fields an emulator drops.
-    /// Shared by the functions being synced at once; held only to read or record.
-    applied: std::sync::Mutex<AppliedConfigs>,
-    /// Functions whose alias was confirmed for their current code and configuration.
-    released: std::sync::Mutex<release::ReleasedRecord>,
-    /// Functions already read by one listing (many functions), by Lambda name.
-    prefetched: BTreeMap<String, LiveFunction>,
-}
-
-/// The release record beside the applied-configuration record (same endpoint and region).
-fn released_path(applied_file: &std::path::Path) -> PathBuf {
-    let name = applied_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    applied_file.with_file_name(format!("released-{name}"))
-}
-
-impl FunctionSync<'_> {
-    /// Read one function from Lambda, then sync it; a function its stack should have created
-    /// and that is missing is an error naming that stack.
-    async fn check_and_sync(
-        &self,
-        reporter: &Reporter,
-        rendered: &[RenderedStack],
-        artifact: &Artifact,
-        desired: &DesiredFunction,
-    ) -> anyhow::Result<FunctionResult> {
-        interrupt::check()?;
-        let task = reporter.task(format!("function {}: checking", desired.name));
-        let found = match self.prefetched.get(&desired.name) {
-            Some(live) => Some(live.clone()),
-            None => {
-                interrupt::race_while(
-                    format!("reading function {}", desired.name),
-                    lambda::get_live(&self.clients.lambda, &desired.name),
-                )
-                .await?
-            }
-        };
-        let Some(live) = found else {
-            task.finish(format!("function {}: missing", desired.name));
-            return Err(missing_function(
-                self.clients,
-                rendered,
-                &artifact.function,
-                &desired.name,
-            ));
-        };
-        self.one(artifact, desired, live, task).await
-    }
-
-    /// One function: its code, then its configuration, each journaled once decided.
-    async fn one(
-        &self,
-        artifact: &Artifact,
-        desired: &DesiredFunction,
-        live: LiveFunction,
-        task: Task,
-    ) -> anyhow::Result<FunctionResult> {
-        let name = desired.name.as_str();
-        let mut result = FunctionResult {
-            function: artifact.function.clone(),
-            name: name.to_string(),
-            code: Change::Unchanged,
-            code_sha256: artifact.manifest.sha256_base64.clone(),
-            live_code_sha256: Some(live.code_sha256.clone()),
-            config: Change::Unchanged,
-            config_changes: Vec::new(),
-            unconfirmed_fields: Vec::new(),
-            notes: Vec::new(),
-            release: None,
-        };
-        let live = self.code(artifact, name, live, &mut result, &task).await?;
-        self.journal
-            .done(&format!("function {name} code"), result.code.code_text());
-        interrupt::check()?;
-        let live = self
-            .configuration(desired, live, &mut result, &task)
-            .await?;
-        self.journal.done(
-            &format!("function {name} configuration"),
-            result.config.config_text(),
-        );
-        if self.mode == Mode::Apply {
-            interrupt::check()?;
-            result.release = self.release(name, &live, &result, &task).await?;
-            let what = result
-                .release
-                .as_ref()
-                .map(|r| format!("version {}", r.version));
-            self.journal.done(
-                &format!("function {name} release"),
-                what.unwrap_or_else(|| "nothing to publish".into()),
-            );
-        }
-        task.finish(format!(
-            "function {name}: code {}, configuration {}",
-            result.code.code_text(),
-            result.config.config_text()
-        ));
-        Ok(result)
-    }
-
-    /// Upload the bundle when its hash differs from Lambda's (or, previewing, say it would),
-    /// and check Lambda stored exactly the bundle; the function as Lambda now has it.
-    async fn code(
-        &self,
-        artifact: &Artifact,
-        name: &str,
-        live: LiveFunction,
-        result: &mut FunctionResult,
-        task: &Task,
-    ) -> anyhow::Result<LiveFunction> {
-        if live.code_sha256 == artifact.manifest.sha256_base64 {
-            return Ok(live);
-        }
-        if self.mode == Mode::Preview {
-            result.code = Change::WouldUpdate;
-            return Ok(live);
-        }
-        task.set_message(format!(
-            "function {name}: uploading {}",
-            human_bytes(artifact.manifest.zip_bytes)
-        ));
-        let live = interrupt::race_while(
-            format!(
-                "uploading the code of function {name} (Lambda may or may not have received it)"
-            ),
-            async {
-                let source = code_source(self.clients, self.project, artifact).await?;
-                lambda::update_code(&self.clients.lambda, name, &source, task).await
-            },
-        )
-        .await?;
-        if live.code_sha256 != artifact.manifest.sha256_base64 {
-            return Err(Problem::failure(format!("function {name}: Lambda reports CodeSha256 {} after the upload, but the bundle's is {}", live.code_sha256, artifact.manifest.sha256_base64)).hint("rerun; if it persists, the upload was altered on the way").into());
-        }
-        result.code = Change::Updated;
-        Ok(live)
-    }
-
-    /// Publish a version and move the release alias when code or configuration changed
-    /// (or the alias is missing or on `$LATEST`); racing Ctrl-C.
-    async fn release(
-        &self,
-        name: &str,
-        live: &LiveFunction,
-        result: &FunctionResult,
-        task: &Task,
-    ) -> anyhow::Result<Option<release::ReleaseResult>> {
-        let changed = if result.changed() {
-            release::Changed::Yes
-        } else {
-            release::Changed::No
-        };
-        let confirmed = self.released.lock().is_ok_and(|r| r.confirmed(live));
-        if changed == release::Changed::No && confirmed {
-            return Ok(None);
-        }
-        task.set_message(format!("function {name}: checking release alias"));
-        let outcome = interrupt::race_while(
-            format!(
-                "publishing a version of function {name} (Lambda may or may not have published it)"
-            ),
-            release::release(
-                &self.clients.lambda,
-                live,
-                name,
-                &self.project.config.releases,
-                changed,
-                task,
-            ),
-        )
-        .await?;
-        // Published now, or the alias already names a version: either way settled for the
-        // function as it is.
-        if let Ok(mut released) = self.released.lock() {
-            released.record(live);
-        }
-        Ok(outcome)
-    }
-
-    /// Send the configuration fields that differ (or, previewing, list them); fields this
-    /// tool already applied and the endpoint does not store are noted, not sent again.
-    /// Returns the function as Lambda has it afterwards.
-    async fn configuration(
-        &self,
-        desired: &DesiredFunction,
-        live: LiveFunction,
-        result: &mut FunctionResult,
-        task: &Task,
-    ) -> anyhow::Result<LiveFunction> {
-        let name = desired.name.as_str();
-        let changes = functions::config_changes(&live.settings, &desired.settings);
-        if changes.is_empty() {
-            return Ok(live);
-        }
-        let already = self
-            .applied
-            .lock()
-            .is_ok_and(|a| a.already_applied(&live, desired));
-        if already {
-            // Said once for all functions in the report, not once per function.
-            result.unconfirmed_fields = changes.iter().map(|c| c.field.clone()).collect();
-            return Ok(live);
-        }
-        result.config_changes = changes.clone();
-        if self.mode == Mode::Preview {
-            result.config = Change::WouldUpdate;
-            return Ok(live);
-        }
-        task.set_message(format!("function {name}: updating configuration"));
-        let live = interrupt::race_while(
-            format!("updating the configuration of function {name} (Lambda may or may not have applied it)"),
-            lambda::update_configuration(
-                &self.clients.lambda,
-                name,
-                &desired.settings,
-                &changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
-                task,
-            ),
-        )
-        .await?;
-        if let Ok(mut applied) = self.applied.lock() {
-            applied.record(&live, desired);
-        }
-        result.config = Change::Updated;
-        Ok(live)
-    }
-}
-
-/// Direct upload under Lambda's 50 MB limit; through the configured S3 bucket above it.
-async fn code_source(
-    clients: &Clients,
-    project: &Project,
-    artifact: &Artifact,
-) -> anyhow::Result<CodeSource> {
-    if !artifact.manifest.needs_s3_upload {
-        let bytes = std::fs::read(&artifact.zip_path).map_err(|e| {
-            anyhow::Error::from(
-                Problem::failure(format!(
-                    "reading bundle {}: {e}",
-                    artifact.zip_path.display()
-                ))
-                .hint("rerun `scorekeep-deploy build --force`"),
-            )
-        })?;
-        return Ok(CodeSource::ZipFile(bytes));
-    }
-    let Some(bucket) = &project.config.artifact_bucket else {
-        return Err(Problem::failure(format!(
-            "function {}: the bundle is {} zipped, over Lambda's 50 MB direct upload limit",
-            artifact.function,
-            human_bytes(artifact.manifest.zip_bytes)
-        ))
-        .hint("set `artifact_bucket:` in the config to an S3 bucket the deploy may write to")
-        .into());
-    };
-    let key = format!(
-        "scorekeep-deploy/{}/{}.zip",
-        artifact.function, artifact.manifest.sha256_hex
-    );
-    let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.zip_path).await?;
-    upload(
-        clients,
-        bucket,
-        &key,
-        body,
-        &format!("bundle of {}", artifact.function),
-    )
-    .await?;
-    Ok(CodeSource::S3 {
-        bucket: bucket.clone(),
-        key,
-    })
+    sync_functions(clients, project, reporter, inputs, how, run).await
 }
 
 /// Where CloudFormation fetches a template that is over the inline limit: uploaded once to

@@ -1,6 +1,7 @@
-//! Releases (issue 13): after a function's code or configuration changed, publish a version
-//! and point the release alias at it; `rollback` moves the alias back; old versions without an
-//! alias are pruned. Every call here is Lambda's: no build, upload or CloudFormation.
+//! Releases: the release alias must name a version with the source's code and configuration.
+//! [`alias_verdict`] decides from what Lambda reports whether it does; [`release`] publishes
+//! and moves it when not; `rollback` moves it back and pins it ([`Pin`], in the alias's
+//! description); old versions without an alias are pruned. Every call here is Lambda's.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,10 +10,11 @@ use aws_sdk_lambda::Client;
 use serde::Serialize;
 
 use crate::aws::lambda::LiveFunction;
+pub use crate::aws::versions::AliasState;
+pub(crate) use crate::aws::versions::VersionInfo;
 use crate::aws::versions::{
     self, aliased_versions, get_alias, list_versions, point_alias, publish,
 };
-pub(crate) use crate::aws::versions::{AliasState, VersionInfo};
 use crate::report::Task;
 
 /// What a release did to one function: the version published and where the alias moved.
@@ -22,9 +24,9 @@ pub struct ReleaseResult {
     /// The version the alias pointed at before (`None`: it did not exist).
     pub(crate) previous_version: Option<String>,
     pub version: String,
-    /// Why a version was published: code or configuration changed, or the alias was missing
-    /// or still on `$LATEST`.
-    pub(crate) reason: &'static str,
+    /// Why the alias moved: it was missing, on `$LATEST`, weighted, pinned and released, or
+    /// named a version other than the source's.
+    pub(crate) reason: String,
     /// Older versions without an alias that were deleted (beyond `keep_versions`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) pruned_versions: Vec<String>,
@@ -49,90 +51,162 @@ impl fmt::Display for ReleaseResult {
     }
 }
 
-/// Whether this run changed the function's code or configuration.
+/// What a rollback wrote on the alias: held at `version`, rolled back from `from`. Kept in
+/// the alias's description, so every machine and CI runner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Pin {
+    pub(crate) version: String,
+    pub(crate) from: String,
+}
+
+const PIN_PREFIX: &str = "scorekeep-deploy: pinned at version ";
+
+impl Pin {
+    /// The alias description that records this pin.
+    pub(crate) fn description(&self) -> String {
+        format!(
+            "{PIN_PREFIX}{} by a rollback from {}; `update-functions --unpin` releases the source again",
+            self.version, self.from
+        )
+    }
+
+    /// The pin an alias description records, if any.
+    pub(crate) fn parse(description: &str) -> Option<Pin> {
+        let rest = description.strip_prefix(PIN_PREFIX)?;
+        let (version, rest) = rest.split_once(" by a rollback from ")?;
+        let from = rest.split(';').next()?.trim();
+        Some(Pin {
+            version: version.to_string(),
+            from: from.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pinned at version {} by a rollback from {}",
+            self.version, self.from
+        )
+    }
+}
+
+/// Whether this run may release a function that `rollback` pinned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Changed {
-    Yes,
+pub(crate) enum Unpin {
+    /// Leave pinned functions alone (the default).
     No,
+    /// `--unpin`: release the source again and clear the pin.
+    Yes,
 }
 
-/// Per function ARN, the code and configuration its alias was last seen to name a published
-/// version of (or a version `rollback` chose while they stayed so). While a function still
-/// has them, a run that changed nothing does not even read the alias: a no-op stays as cheap
-/// as before releases existed. A fresh machine has no record and reads every alias once.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub(crate) struct ReleasedRecord {
-    functions: std::collections::BTreeMap<String, String>,
+/// Why the alias must move to a version of the function as desired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum MoveReason {
+    /// No alias yet.
+    Missing,
+    /// The alias names `$LATEST`, which any later update changes under it.
+    OnLatest,
+    /// The alias sends part of its traffic to other versions.
+    Weighted,
+    /// The alias names a version with other code or configuration: a release stopped before
+    /// the alias moved, or someone moved the alias. `differs` names what.
+    Behind {
+        version: String,
+        differs: Vec<String>,
+    },
+    /// `--unpin` released a pinned alias.
+    Unpinned,
 }
 
-impl ReleasedRecord {
-    pub(crate) fn load(path: &std::path::Path) -> ReleasedRecord {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::atomic_write::write_atomically(path, &bytes)
-    }
-
-    fn state(live: &LiveFunction) -> String {
-        format!("{} {}", live.code_sha256, live.settings.fingerprint())
-    }
-
-    /// True when the alias was confirmed for the function exactly as `live` has it.
-    pub(crate) fn confirmed(&self, live: &LiveFunction) -> bool {
-        self.functions.get(&live.arn) == Some(&Self::state(live))
-    }
-
-    pub(crate) fn record(&mut self, live: &LiveFunction) {
-        self.functions.insert(live.arn.clone(), Self::state(live));
+impl fmt::Display for MoveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MoveReason::Missing => f.write_str("the alias did not exist"),
+            MoveReason::OnLatest => f.write_str("the alias was on $LATEST"),
+            MoveReason::Weighted => {
+                f.write_str("the alias routed traffic to more than one version")
+            }
+            MoveReason::Behind { version, differs } => write!(
+                f,
+                "version {version}, which the alias named, has other {} than the source (a release stopped before the alias moved, or the alias was moved by hand)",
+                differs.join(", ")
+            ),
+            MoveReason::Unpinned => f.write_str("--unpin released the rollback pin"),
+        }
     }
 }
 
-/// Why a version must be published, or `None` when the alias already names this release.
-/// A no-op run publishes nothing; an alias a `rollback` moved stays where it is.
-pub(crate) fn publish_reason(changed: Changed, alias: Option<&AliasState>) -> Option<&'static str> {
-    match (changed, alias) {
-        (Changed::Yes, _) => Some("code or configuration changed"),
-        (Changed::No, None) => Some("the alias did not exist"),
-        (Changed::No, Some(a)) if a.version == "$LATEST" => Some("the alias was on $LATEST"),
-        (Changed::No, Some(_)) => None,
+/// What the release alias needs, decided from what Lambda reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AliasVerdict {
+    /// The alias names a version with the desired code and configuration.
+    Serves,
+    /// `rollback` pinned it and this run does not unpin: the function is left alone.
+    Pinned(Pin),
+    /// Publish (or find) a version of the function as desired and move the alias to it.
+    Move(MoveReason),
+}
+
+/// Decide the alias's step. `served_differs` lists what the version the alias names has other
+/// than desired (code, configuration fields), echoes of unstored settings already left out.
+pub(crate) fn alias_verdict(
+    alias: Option<&AliasState>,
+    served_differs: Vec<String>,
+    unpin: Unpin,
+) -> AliasVerdict {
+    let Some(alias) = alias else {
+        return AliasVerdict::Move(MoveReason::Missing);
+    };
+    match (Pin::parse(&alias.description), unpin) {
+        (Some(pin), Unpin::No) => return AliasVerdict::Pinned(pin),
+        (Some(_), Unpin::Yes) => return AliasVerdict::Move(MoveReason::Unpinned),
+        (None, _) => {}
+    }
+    if alias.version == "$LATEST" {
+        AliasVerdict::Move(MoveReason::OnLatest)
+    } else if !served_differs.is_empty() {
+        AliasVerdict::Move(MoveReason::Behind {
+            version: alias.version.clone(),
+            differs: served_differs,
+        })
+    } else if !alias.routing.is_empty() {
+        AliasVerdict::Move(MoveReason::Weighted)
+    } else {
+        AliasVerdict::Serves
     }
 }
 
 /// Publish `live` (guarded by its CodeSha256 and RevisionId, so a concurrent change is not
-/// published by mistake), move the alias to it and prune old versions.
+/// published by mistake; Lambda answers an unchanged function with its existing version),
+/// move the alias to it, clearing any pin, and prune old versions.
 pub async fn release(
     lambda: &Client,
     live: &LiveFunction,
     name: &str,
     settings: &crate::config::ReleasesConfig,
-    changed: Changed,
+    current: Option<&AliasState>,
+    reason: &MoveReason,
     task: &Task,
-) -> anyhow::Result<Option<ReleaseResult>> {
+) -> anyhow::Result<ReleaseResult> {
     let alias = settings.alias.as_str();
-    let current = get_alias(lambda, name, alias).await?;
-    let Some(reason) = publish_reason(changed, current.as_ref()) else {
-        return Ok(None);
-    };
     let version = publish(lambda, name, live, task).await?;
-    point_alias(lambda, name, alias, &version, current.as_ref(), task).await?;
+    point_alias(lambda, name, alias, &version, current, "", task).await?;
     // Version numbers only grow: while the newest is at most `keep`, there is nothing to prune.
     let keep = settings.keep_versions as usize;
     let pruned = match version.parse::<usize>() {
         Ok(n) if n <= keep => Vec::new(),
         _ => prune(lambda, name, keep).await?,
     };
-    Ok(Some(ReleaseResult {
+    Ok(ReleaseResult {
         alias: alias.to_string(),
-        previous_version: current.map(|c| c.version),
+        previous_version: current.map(|c| c.version.clone()),
         version,
-        reason,
+        reason: reason.to_string(),
         pruned_versions: pruned,
-    }))
+    })
 }
 
 /// The versions to delete: all but the newest `keep`, except those an alias points at.
@@ -221,6 +295,9 @@ pub(crate) struct ReleaseStatus {
     pub(crate) latest_code_sha256: String,
     /// True when unqualified callers (`$LATEST`) run other code than the alias.
     pub(crate) latest_differs: bool,
+    /// `rollback` pinned the alias here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pinned: Option<Pin>,
     /// The newest published versions, newest first.
     pub(crate) recent_versions: Vec<VersionInfo>,
 }
@@ -235,6 +312,7 @@ pub(crate) async fn status(
     let info = current
         .as_ref()
         .and_then(|c| versions.iter().find(|v| v.version == c.version).cloned());
+    let pinned = current.as_ref().and_then(|c| Pin::parse(&c.description));
     let latest_differs = match &info {
         Some(v) => v.code_sha256 != latest_sha,
         None => false,
@@ -245,6 +323,7 @@ pub(crate) async fn status(
         alias_version_info: info,
         latest_code_sha256: latest_sha,
         latest_differs,
+        pinned,
         recent_versions: versions
             .iter()
             .rev()
@@ -268,6 +347,12 @@ impl fmt::Display for ReleaseStatus {
                 self.alias, i.code_sha256, i.published
             )?,
             (Some(v), None) => write!(f, "alias {} -> {v}", self.alias)?,
+        }
+        if let Some(pin) = &self.pinned {
+            write!(
+                f,
+                "\n  {pin}: `up` and `update-functions` leave it alone until `--unpin`"
+            )?;
         }
         if self.latest_differs {
             write!(
@@ -298,39 +383,66 @@ mod tests {
                 version: n.to_string(),
                 code_sha256: format!("sha{n}"),
                 published: String::new(),
+                fingerprint: String::new(),
             })
             .collect()
     }
 
-    #[test]
-    fn a_no_op_publishes_nothing_unless_the_alias_is_missing_or_on_latest() {
-        let at = |v: &str| AliasState {
-            version: v.into(),
+    fn alias(version: &str, description: &str) -> AliasState {
+        AliasState {
+            version: version.into(),
             revision_id: "r".into(),
-        };
-        assert_eq!(publish_reason(Changed::No, Some(&at("3"))), None);
-        assert!(publish_reason(Changed::Yes, Some(&at("3"))).is_some());
-        assert!(publish_reason(Changed::No, None).is_some());
-        assert!(publish_reason(Changed::No, Some(&at("$LATEST"))).is_some());
+            description: description.into(),
+            routing: Default::default(),
+        }
     }
 
     #[test]
-    fn the_record_is_settled_only_for_the_same_code_and_configuration() {
-        let live = LiveFunction {
-            arn: "arn:fn".into(),
-            code_sha256: "a=".into(),
-            ..Default::default()
+    fn the_alias_moves_exactly_when_it_does_not_serve_the_source() {
+        let serves = alias_verdict(Some(&alias("3", "")), vec![], Unpin::No);
+        assert_eq!(serves, AliasVerdict::Serves);
+        assert_eq!(
+            alias_verdict(None, vec![], Unpin::No),
+            AliasVerdict::Move(MoveReason::Missing)
+        );
+        assert_eq!(
+            alias_verdict(Some(&alias("$LATEST", "")), vec![], Unpin::No),
+            AliasVerdict::Move(MoveReason::OnLatest)
+        );
+        let behind = alias_verdict(Some(&alias("3", "")), vec!["code".into()], Unpin::No);
+        let AliasVerdict::Move(reason) = behind else {
+            panic!("{behind:?}")
         };
-        let mut record = ReleasedRecord::default();
-        assert!(!record.confirmed(&live));
-        record.record(&live);
-        assert!(record.confirmed(&live));
-        let mut new_code = live.clone();
-        new_code.code_sha256 = "b=".into();
-        assert!(!record.confirmed(&new_code));
-        let mut new_config = live.clone();
-        new_config.settings.memory = 512;
-        assert!(!record.confirmed(&new_config));
+        assert!(reason
+            .to_string()
+            .starts_with("version 3, which the alias named, has other code"));
+        let mut weighted = alias("3", "");
+        weighted.routing.insert("2".into(), 0.1);
+        assert_eq!(
+            alias_verdict(Some(&weighted), vec![], Unpin::No),
+            AliasVerdict::Move(MoveReason::Weighted)
+        );
+    }
+
+    #[test]
+    fn a_pin_holds_until_unpinned_and_reads_back_from_the_description() {
+        let pin = Pin {
+            version: "2".into(),
+            from: "3".into(),
+        };
+        assert_eq!(Pin::parse(&pin.description()), Some(pin.clone()));
+        assert_eq!(Pin::parse("a hand-written description"), None);
+        let pinned = alias("2", &pin.description());
+        assert_eq!(
+            alias_verdict(Some(&pinned), vec!["code".into()], Unpin::No),
+            AliasVerdict::Pinned(pin.clone())
+        );
+        assert_eq!(
+            alias_verdict(Some(&pinned), vec![], Unpin::Yes),
+            AliasVerdict::Move(MoveReason::Unpinned)
+        );
+        assert_eq!(pin.to_string(), "pinned at version 2 by a rollback from 3");
+        assert!(pin.description().len() <= 256, "Lambda's description limit");
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn desired() -> functions::DesiredFunction {
             memory: 256,
             timeout: 60,
             tracing: "Active".into(),
+            architecture: "x86_64".into(),
             layers: Vec::new(),
             environment: BTreeMap::from([("WORKER_QUEUE".into(), "https://q".into())]),
         },
