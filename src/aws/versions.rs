@@ -76,11 +76,15 @@ pub(crate) async fn get_alias(
     }
 }
 
+/// How many times a PublishVersion without an answer is tried.
+const PUBLISH_ATTEMPTS: u32 = 5;
+
 /// PublishVersion of what Lambda has now, refused by Lambda if it moved since `live` was read;
-/// retried while an update of the function is in progress. Lambda answers an unchanged
-/// `$LATEST` with the version already published, so a retry after a lost answer publishes
-/// nothing twice; a retry refused for its used RevisionId takes the version that holds
-/// exactly `live`'s code and configuration.
+/// retried while an update of the function is in progress. The SDK does not retry it: a
+/// publish whose answer was lost (5xx, timeout, dropped connection) may have made a version,
+/// and a blind retry could make a second one (moto does), so the versions are read first and
+/// one with exactly `live`'s code and configuration is taken. A refusal for the RevisionId is
+/// checked the same way (our own earlier attempt may have used it).
 pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
@@ -88,27 +92,72 @@ pub(crate) async fn publish(
     task: &Task,
 ) -> anyhow::Result<String> {
     let what = "publishing a version of function";
-    let answer = with_conflict_retry(lambda, name, what, task, || {
-        let mut request = lambda
-            .publish_version()
-            .function_name(name)
-            .code_sha256(&live.code_sha256);
-        if !live.revision_id.is_empty() {
-            request = request.revision_id(&live.revision_id);
-        }
-        request.send()
-    })
-    .await?;
-    match answer {
-        Ok(out) => Ok(out.version().unwrap_or_default().to_string()),
-        Err(err) if error_code(&err) == Some("PreconditionFailedException") => {
-            let (versions, _) = list_versions(lambda, name).await?;
-            match matching_version(&versions, live) {
-                Some(v) => Ok(v.to_string()),
-                None => Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into()),
+    let mut attempt = 1;
+    loop {
+        let answer = with_conflict_retry(lambda, name, what, task, || {
+            let mut request = lambda
+                .publish_version()
+                .function_name(name)
+                .code_sha256(&live.code_sha256);
+            if !live.revision_id.is_empty() {
+                request = request.revision_id(&live.revision_id);
             }
+            request
+                .customize()
+                .config_override(
+                    aws_sdk_lambda::config::Builder::default()
+                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+                )
+                .send()
+        })
+        .await?;
+        let err = match answer {
+            Ok(out) => return Ok(out.version().unwrap_or_default().to_string()),
+            Err(err) => err,
+        };
+        let precondition = error_code(&err) == Some("PreconditionFailedException");
+        let retry = answer_lost(&err) && attempt < PUBLISH_ATTEMPTS;
+        if !precondition && !retry {
+            return Err(explain(format!("{what} {name}"), &err).into());
         }
-        Err(err) => Err(explain(format!("{what} {name}"), &err).into()),
+        if retry {
+            task.println(format!("{what} {name}: no answer ({}); checking whether Lambda published it, then retry {attempt}/{}", lost_text(&err), PUBLISH_ATTEMPTS - 1));
+            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+        }
+        let (versions, _) = list_versions(lambda, name).await?;
+        if let Some(v) = matching_version(&versions, live) {
+            return Ok(v.to_string());
+        }
+        if precondition {
+            return Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into());
+        }
+        attempt += 1;
+    }
+}
+
+/// A few words on how the answer was lost, for the progress line.
+fn lost_text<E>(err: &aws_sdk_lambda::error::SdkError<E>) -> String {
+    use aws_sdk_lambda::error::SdkError;
+    match err {
+        SdkError::ServiceError(e) => format!("HTTP {}", e.raw().status().as_u16()),
+        SdkError::TimeoutError(_) => "timed out".into(),
+        _ => "the connection failed".into(),
+    }
+}
+
+/// Whether a failed call may have been carried out with its answer lost on the way (or not
+/// carried out for a reason worth a retry: throttling, a server error).
+fn answer_lost<E>(err: &aws_sdk_lambda::error::SdkError<E>) -> bool {
+    use aws_sdk_lambda::error::SdkError;
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            status >= 500 || status == 429
+        }
+        _ => false,
     }
 }
 

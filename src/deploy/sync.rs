@@ -477,7 +477,7 @@ impl FunctionSync<'_> {
         let sha = artifact.manifest.sha256_base64.as_str();
         let verdict = release::alias_verdict(
             actual.alias.as_ref(),
-            served_differs(&actual, sha, desired),
+            served_differs(actual, sha, desired),
             self.how.unpin,
         );
         let AliasVerdict::Move(reason) = verdict else {

@@ -8,6 +8,7 @@
 mod util;
 
 mod build;
+mod converge;
 mod deploy;
 mod faults;
 mod functions_e2e;
