@@ -11,6 +11,7 @@ mod build;
 mod deploy;
 mod faults;
 mod functions_e2e;
+mod hardening;
 mod invoke_local;
 mod optimised_bundles;
 mod otel;
