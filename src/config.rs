@@ -525,6 +525,11 @@ impl Project {
 
     /// Checks serde cannot express (names, ranges, references), each at its config line.
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(region) = &self.config.region {
+            // As `--region`: it becomes part of the endpoint's host name.
+            crate::checks::region(region)
+                .map_err(|message| self.error_at(&["region".into()], message, None))?;
+        }
         self.validate_stacks()?;
         for (key, f) in &self.config.functions {
             self.validate_function(key, f)?;

@@ -183,6 +183,13 @@ fn bad_arguments_and_settings_are_usage_errors_before_any_aws_call() {
         assert!(original.contains(from), "{from}");
         std::fs::write(&config, original.replacen(from, to, 1)).unwrap();
     };
+    with("region: us-east-1", "region: us-east-1;id");
+    let stderr = run(&["render"]);
+    assert!(stderr.contains("scorekeep-deploy.yaml:6:"), "{stderr}");
+    assert!(
+        stderr.contains("`us-east-1;id` is not an AWS region name"),
+        "{stderr}"
+    );
     with("rate(5 minutes)", "rate(1 minutes)");
     let stderr = run(&["render"]);
     assert!(
@@ -333,4 +340,45 @@ fn files_esbuild_reads_from_outside_the_function_are_checked_and_rebuild_when_ed
     std::fs::write(&outside, r#"{"marker": "edited-3a5f"}"#).unwrap();
     build().success();
     assert!(zip_text(&zip, "index.js").contains("edited-3a5f"));
+}
+
+#[test]
+fn invoke_local_shows_escape_sequences_in_the_handlers_error_instead_of_obeying_them() {
+    let dir = project_copy();
+    let d = dir.path();
+    util::edit(
+        d,
+        CONFIG,
+        "\nbeanstalk:",
+        "\n  evil:\n    source: functions/evil\n    runtime: python3.11\n    handler: app.handler\n\nbeanstalk:",
+    );
+    std::fs::create_dir_all(d.join("functions/evil")).unwrap();
+    std::fs::write(
+        d.join("functions/evil/app.py"),
+        "def handler(event, context):\n    raise ValueError('\\x1b]0;pwned\\x07\\x1b[2J')\n",
+    )
+    .unwrap();
+    let run = |json: bool| {
+        let mut cmd = cli(d);
+        cmd.env("AWS_ENDPOINT_URL", NOWHERE)
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "x")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["invoke", "--local", "evil", "--event", "{}"]);
+        if json {
+            cmd.args(["--output", "json"]);
+        }
+        cmd.assert().code(1)
+    };
+    let out = run(false);
+    let stderr = &out.get_output().stderr;
+    let text = String::from_utf8_lossy(stderr);
+    // The phase aimed at: the handler ran and its error was printed.
+    assert!(
+        text.contains("failed: ValueError: \\e]0;pwned\\a\\e[2J"),
+        "{text}"
+    );
+    assert!(!stderr.contains(&0x1b) && !stderr.contains(&0x07), "{text}");
+    let report = stdout_json(run(true).get_output());
+    assert_eq!(report["error"]["message"], "\u{1b}]0;pwned\u{7}\u{1b}[2J");
 }
