@@ -93,7 +93,7 @@ pub struct GlobalArgs {
     )]
     pub config: PathBuf,
     /// AWS region (default: AWS_REGION/AWS_DEFAULT_REGION, the profile's, the config's `region`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = crate::checks::region)]
     pub region: Option<String>,
     /// Named AWS profile (default: AWS_PROFILE).
     #[arg(long, global = true)]
@@ -280,7 +280,7 @@ pub struct RollbackArgs {
     #[arg(value_name = "FUNCTION")]
     pub functions: Vec<String>,
     /// The version to point the alias at (default: the one before the alias's version).
-    #[arg(long, value_name = "VERSION", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_name = "VERSION", value_parser = crate::checks::version_number)]
     pub to: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{self, Input};
 use crate::diagnostic::Diagnostic;
 use crate::error::Problem;
 use crate::yaml::{self, PathSegment};
@@ -356,6 +357,10 @@ impl crate::error::Explain for ConfigError {
     }
     fn hint(&self) -> Option<String> {
         match self {
+            ConfigError::Read { source, .. } if bounded::is_too_large(source) => Some(
+                "check that --config names the project's YAML file (the limits are in the README)"
+                    .into(),
+            ),
             ConfigError::Read { .. } => {
                 Some("run from the project directory or pass --config PATH".into())
             }
@@ -383,9 +388,13 @@ pub struct Project {
 
 impl Project {
     pub fn load(path: &Path) -> Result<Project, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = bounded::read(path, Input::Config).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
+        })?;
+        let source = bounded::utf8(bytes).map_err(|at| {
+            Diagnostic::new(path, Some(at), "this byte is not UTF-8")
+                .with_hint("save the config as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
         })?;
         // An empty root keeps paths relative to the working directory as the user wrote them.
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -516,6 +525,11 @@ impl Project {
 
     /// Checks serde cannot express (names, ranges, references), each at its config line.
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(region) = &self.config.region {
+            // As `--region`: it becomes part of the endpoint's host name.
+            crate::checks::region(region)
+                .map_err(|message| self.error_at(&["region".into()], message, None))?;
+        }
         self.validate_stacks()?;
         for (key, f) in &self.config.functions {
             self.validate_function(key, f)?;
@@ -543,11 +557,12 @@ impl Project {
                 ),
             ));
         }
-        if r.keep_versions == 0 {
+        // 1 would delete the previous release, the one a failed smoke test rolls back to.
+        if r.keep_versions < 2 {
             return Err(self.error_at(
                 &["releases".into(), "keep_versions".into()],
-                "`keep_versions` must be at least 1".into(),
-                Some("the version the alias points at is always kept; 5 is the default".into()),
+                "`keep_versions` must be at least 2".into(),
+                Some("the release the alias points at and the one before it (the rollback target) are kept; 5 is the default".into()),
             ));
         }
         Ok(())
@@ -593,7 +608,22 @@ impl Project {
         self.validate_limits(key, f)?;
         self.validate_handler(key, f)?;
         self.validate_packaging(key, f)?;
+        self.validate_schedule(key, f)?;
         self.validate_environment(key, f)
+    }
+
+    /// A schedule EventBridge would refuse only when the stack is deployed.
+    fn validate_schedule(&self, key: &str, f: &FunctionConfig) -> Result<(), ConfigError> {
+        let Some(schedule) = &f.schedule else {
+            return Ok(());
+        };
+        crate::checks::schedule(schedule).map_err(|message| {
+            self.error_at(
+                &function_field(key, "schedule"),
+                format!("function `{key}`: schedule {message}"),
+                Some("see EventBridge's schedule expressions: rate(5 minutes), rate(1 hour), cron(0 12 * * ? *)".into()),
+            )
+        })
     }
 
     /// Packaging keys of the other language are mistakes, not silently ignored settings.

@@ -57,8 +57,11 @@ impl Failure {
             }
             message.push_str(&text);
         }
+        // The one report of an error, text and JSON: no URL credentials in either.
+        let redact = |s: &str| crate::text::redact_credentials(s).into_owned();
+        let hints: Vec<String> = hints.iter().map(|h| redact(h)).collect();
         Failure {
-            message,
+            message: redact(&message),
             resource: err
                 .chain()
                 .find_map(|cause| explain(cause).and_then(|e| e.resource())),
@@ -77,7 +80,9 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::error::with_hints(&self.message, &self.hints))
+        // Messages quote AWS and handlers: shown, not obeyed, on a terminal.
+        let text = crate::error::with_hints(&self.message, &self.hints);
+        f.write_str(&crate::text::visible(&text, crate::text::Lines::Keep))
     }
 }
 

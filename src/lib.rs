@@ -6,7 +6,9 @@
 
 pub(crate) mod atomic_write;
 pub mod aws;
+pub(crate) mod bounded;
 pub(crate) mod bundle;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -22,5 +24,6 @@ pub(crate) mod otel_layer;
 pub mod report;
 pub(crate) mod runtime_python;
 pub mod template;
+pub mod text;
 pub(crate) mod traces;
 pub mod yaml;

@@ -86,7 +86,7 @@ fn init_logging(verbose: u8) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| scorekeep_deploy::text::RedactingStderr)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
         .with_target(verbose >= 3)
         .without_time()

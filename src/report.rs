@@ -3,6 +3,8 @@
 //! Commands build a report value that is both `Serialize` and `Display`; text and JSON output
 //! are two views of that one value. Progress goes to stderr: an indicatif spinner on a
 //! terminal, plain lines otherwise (not a TTY, `CI` set, `--no-progress`, `--output json`).
+//! Text on the terminal has its control characters made visible ([`crate::text`]): much of it
+//! quotes AWS or a handler; JSON is written exactly.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -12,6 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
+use crate::text::{self, Lines};
 
 #[derive(Debug, Clone)]
 pub struct Reporter {
@@ -47,8 +50,11 @@ impl Reporter {
 
     /// A plain progress line on stderr.
     pub(crate) fn line(&self, message: impl Display) {
+        let message = message.to_string();
+        let message = text::redact_credentials(&message);
+        let message = text::visible(&message, Lines::Keep);
         if self.fancy {
-            let _ = self.multi.println(message.to_string());
+            let _ = self.multi.println(message);
         } else {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{message}");
@@ -93,7 +99,10 @@ impl Reporter {
     ) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         match self.format {
-            OutputFormat::Text => write!(out, "{report}")?,
+            OutputFormat::Text => {
+                let text = report.to_string();
+                write!(out, "{}", text::visible(&text, Lines::Keep))?;
+            }
             OutputFormat::Json => {
                 let ok = outcome == Outcome::Succeeded;
                 serde_json::to_writer_pretty(&mut out, &Envelope { ok, report })?;
@@ -163,7 +172,7 @@ impl Task {
     pub(crate) fn set_message(&self, message: impl Into<String>) {
         let message = message.into();
         match &self.bar {
-            Some(bar) => bar.set_message(message),
+            Some(bar) => bar.set_message(text::visible(&message, Lines::Keep).into_owned()),
             None => self.reporter.line(format!("  {message}")),
         }
     }
@@ -172,7 +181,7 @@ impl Task {
     pub(crate) fn println(&self, message: impl Into<String>) {
         let message = message.into();
         match &self.bar {
-            Some(bar) => bar.println(message),
+            Some(bar) => bar.println(text::visible(&message, Lines::Keep)),
             None => self.reporter.line(format!("  {message}")),
         }
     }

@@ -43,7 +43,7 @@ impl From<serde_yaml::Error> for YamlError {
         if let Some(idx) = message.find(" at line ") {
             message.truncate(idx);
         }
-        message = redact_unexpected(&message);
+        message = in_words(&redact_unexpected(&message));
         // serde_yaml's own guard against alias loops trips before our budget on small files.
         if message.contains("repetition limit exceeded") {
             message = format!(
@@ -81,6 +81,21 @@ fn redact_unexpected(message: &str) -> String {
         }
     }
     message.to_string()
+}
+
+/// serde names Rust types ("expected u32"); a config's author reads words.
+fn in_words(message: &str) -> String {
+    let Some((head, expected)) = message.split_once(", expected ") else {
+        return message.to_string();
+    };
+    let words = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        other => other,
+    };
+    format!("{head}, expected {words}")
 }
 
 /// Larger than any config or template needs (CloudFormation's own limit for a template in S3
@@ -513,7 +528,8 @@ stacks:
         );
         let err = from_str::<S>("a: x\nb: s3cr3t\n").unwrap_err();
         assert!(
-            err.message.ends_with("invalid type: string, expected u32"),
+            err.message
+                .ends_with("invalid type: string, expected a whole number (0 or more)"),
             "{err:?}"
         );
         let err = from_str::<S>("a: x\nb: -1\n").unwrap_err();

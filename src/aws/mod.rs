@@ -21,7 +21,8 @@ use crate::report::Reporter;
 use self::calls::CallLog;
 use self::timeouts::CallKind;
 
-/// The endpoint override in effect, for errors that must name it (set by `load_config`).
+/// The endpoint override in effect, for errors that must name it (set by `load_config`),
+/// without the credentials a URL may carry.
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
 /// The service clients a deploy needs, built once from one `SdkConfig`.
@@ -33,7 +34,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub xray: aws_sdk_xray::Client,
     pub region: String,
-    /// The endpoint override in effect, if any (for messages).
+    /// The endpoint override in effect, if any, as given (credentials included: print it
+    /// only through [`crate::text::redact_credentials`]).
     pub endpoint: Option<String>,
 }
 
@@ -49,7 +51,10 @@ impl Clients {
     }
 
     fn build(config: &SdkConfig, reporter: Option<Reporter>) -> Clients {
-        let log = CallLog::new(reporter, config.endpoint_url().map(String::from));
+        let shown = config
+            .endpoint_url()
+            .map(|e| crate::text::redact_credentials(e).into_owned());
+        let log = CallLog::new(reporter, shown);
         // Path-style S3 addressing works with AWS and with emulators on 127.0.0.1.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)
@@ -110,7 +115,7 @@ pub(crate) async fn load_config(
     }
     let config = loader.load().await;
     if let Some(endpoint) = config.endpoint_url() {
-        let _ = ENDPOINT.set(endpoint.to_string());
+        let _ = ENDPOINT.set(crate::text::redact_credentials(endpoint).into_owned());
     }
     if config.region().is_none() {
         anyhow::bail!(crate::error::Problem::usage("no AWS region is configured").hint(

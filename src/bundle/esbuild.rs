@@ -14,11 +14,15 @@ use sha2::{Digest, Sha256};
 
 use super::files::{self, FileEntry};
 use super::layer::{self, Selection};
-use super::manifest::BundlerRecord;
+use super::manifest::{BundlerRecord, OutsideInput};
 use super::process::Cmd;
 use super::{BuildError, Job};
 use crate::config::{Bundler, SourceMap, TracingSdk};
 use crate::report::Task;
+use inputs::outside_inputs;
+pub(crate) use inputs::outside_inputs_unchanged;
+
+mod inputs;
 
 /// The pinned esbuild (also in `esbuild/package.json` and its lockfile).
 pub(crate) const VERSION: &str = "0.28.2";
@@ -177,7 +181,10 @@ impl Bundling {
         let tree = work_dir.join("tree");
         link_tree(job, all, &tree)?;
         let out = work_dir.join("out");
-        let cmd = self.command(&esbuild, &tree, &out);
+        let metafile = work_dir.join("meta.json");
+        let cmd = self
+            .command(&esbuild, &tree, &out)
+            .arg(format!("--metafile={}", metafile.display()));
         job.run_install(cmd, "esbuild bundling", work, |stderr| {
             (
                 format!("esbuild could not bundle {}", self.entry),
@@ -187,6 +194,7 @@ impl Bundling {
                 },
             )
         })?;
+        let outside = outside_inputs(job, &tree, &metafile)?;
         let bundle = out.join(&self.entry);
         let sourcemap = match self.sourcemap {
             SourceMap::External => {
@@ -207,12 +215,12 @@ impl Bundling {
             executable: false,
         });
         Ok(Bundled {
-            record: self.record(),
+            record: self.record(outside),
             sourcemap,
         })
     }
 
-    fn record(&self) -> BundlerRecord {
+    fn record(&self, outside_inputs: Vec<OutsideInput>) -> BundlerRecord {
         BundlerRecord {
             name: "esbuild".into(),
             version: Some(VERSION.into()),
@@ -221,6 +229,7 @@ impl Bundling {
             sourcemap: Some(format!("{:?}", self.sourcemap).to_lowercase()),
             externals: self.externals.clone(),
             beside_bundle: self.beside.clone(),
+            outside_inputs,
         }
     }
 

@@ -27,14 +27,19 @@ pub(crate) enum CollectError {
     },
     #[error("symlink {link} (-> {target}) is broken or part of a loop")]
     BrokenLink { link: PathBuf, target: PathBuf },
-    #[error("{path}: the file name is not valid UTF-8, which a zip cannot store portably")]
-    NonUtf8 { path: PathBuf },
+    #[error("{path}: {why}")]
+    Unportable { path: PathBuf, why: &'static str },
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
 }
+
+const NON_UTF8: &str = "the file name is not valid UTF-8, which a zip cannot store portably";
+/// Zip readers (Lambda's among them) may take `\` for a directory separator.
+const BACKSLASH: &str =
+    "the file name has a backslash, which unzips as a directory separator on some systems";
 
 /// Every regular file under `root` that `skip` keeps, sorted by zip path. `skip` sees the
 /// path relative to `root` (with `/`) and whether it is a directory; skipping a directory
@@ -67,9 +72,17 @@ pub(crate) fn collect(
         if entry.depth() == 0 {
             continue;
         }
-        let rel = relative(root, entry.path()).ok_or_else(|| CollectError::NonUtf8 {
+        let rel = relative(root, entry.path()).ok_or_else(|| CollectError::Unportable {
             path: entry.path().to_path_buf(),
+            why: NON_UTF8,
         })?;
+        // Refused here, named, rather than at zipping with a disk-error hint.
+        if rel.contains('\\') {
+            return Err(CollectError::Unportable {
+                path: entry.path().to_path_buf(),
+                why: BACKSLASH,
+            });
+        }
         if entry.path_is_symlink() {
             let link = entry.path().to_path_buf();
             let target = std::fs::read_link(&link).unwrap_or_default();
@@ -386,6 +399,19 @@ mod tests {
         let msg = collect(&root, "", &skip_source).unwrap_err().to_string();
         assert!(msg.contains("lib/up") && msg.contains("outside"), "{msg}");
         std::fs::remove_file(root.join("lib/up")).unwrap();
+
+        std::fs::write(root.join("a\\b.js"), "x").unwrap();
+        let err = collect(&root, "", &skip_source).unwrap_err();
+        assert!(
+            matches!(err, CollectError::Unportable { why: BACKSLASH, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("a\\b.js: the file name has a backslash"),
+            "{err}"
+        );
+        std::fs::remove_file(root.join("a\\b.js")).unwrap();
 
         symlink("missing.js", root.join("dangling.js")).unwrap();
         let msg = collect(&root, "", &skip_source).unwrap_err().to_string();

@@ -76,6 +76,17 @@ pub(crate) struct BundlerRecord {
     /// Packages shipped in `node_modules` beside the bundle, with what they need.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) beside_bundle: Vec<String>,
+    /// Files esbuild read from outside the function's directory (an absolute `require`, where
+    /// allowed), with their SHA-256: a change to one makes the last build stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) outside_inputs: Vec<OutsideInput>,
+}
+
+/// One file outside the function that went into its bundle.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct OutsideInput {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) sha256: String,
 }
 
 impl BundlerRecord {
@@ -89,6 +100,7 @@ impl BundlerRecord {
             sourcemap: None,
             externals: Vec::new(),
             beside_bundle: Vec::new(),
+            outside_inputs: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ mod esbuild;
 mod files;
 mod installer;
 mod layer;
+pub(crate) mod limits;
 pub(crate) mod manifest;
 mod node;
 mod packaging;
@@ -215,6 +216,13 @@ pub(crate) enum BuildError {
         root: PathBuf,
     },
 
+    #[error("function `{function}`: esbuild bundled {path}, which is outside the project directory {root}")]
+    OutsideInput {
+        function: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
+
     #[error("function `{function}`: symlink {link} (-> {target}) is broken or part of a loop")]
     BrokenLink {
         function: String,
@@ -222,8 +230,12 @@ pub(crate) enum BuildError {
         target: PathBuf,
     },
 
-    #[error("function `{function}`: {path}: the file name is not valid UTF-8")]
-    NonUtf8Path { function: String, path: PathBuf },
+    #[error("function `{function}`: {path}: {why}")]
+    UnportableName {
+        function: String,
+        path: PathBuf,
+        why: &'static str,
+    },
 
     #[error("function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}", human_bytes(*size), human_bytes(*limit))]
     TooLarge {
@@ -281,8 +293,9 @@ impl crate::error::Explain for BuildError {
             BuildError::ToolMissing { hint, .. } => hint.to_string(),
             BuildError::Install(failure) => failure.hint.clone(),
             BuildError::SymlinkEscapes { root, .. } => format!("bundles never include files from outside the function; replace the link with a copy of its target, or move the target inside {}", root.display()),
+            BuildError::OutsideInput { .. } => "require a copy inside the function's directory, or add `allow_outside_project: true` to the function to bundle it on purpose".into(),
             BuildError::BrokenLink { .. } => "fix or remove the link".into(),
-            BuildError::NonUtf8Path { .. } => "rename the file; zip entry names must be portable".into(),
+            BuildError::UnportableName { .. } => "rename the file (or leave it out of the function's directory); zip entry names must be portable".into(),
             BuildError::TooLarge { .. } => "drop unneeded dependencies (or list runtime-provided ones in `runtime_provided`), or move large data to S3".into(),
             BuildError::PathConflict { .. } => "rename the function's file so it does not shadow the dependency".into(),
             BuildError::Io { .. } => "check that the path exists and is readable/writable, and that the disk has space".into(),
@@ -361,6 +374,8 @@ pub(crate) fn build_functions(
     reporter: &Reporter,
 ) -> Result<Vec<Artifact>, BuildError> {
     let settings = BuildSettings::from_env()?;
+    let project_root = project.resolve(Path::new("."));
+    let project_root = project_root.canonicalize().unwrap_or(project_root);
     let mut jobs = Vec::new();
     for key in keys {
         let (key, config) = project
@@ -378,6 +393,7 @@ pub(crate) fn build_functions(
             artifact_dir: project.artifact_dir(),
             settings: &settings,
             force: options.force,
+            project_root: project_root.clone(),
         });
     }
     // Another build (or `up`) in this project would install into, replace and read the same
@@ -437,6 +453,8 @@ struct Job<'a> {
     artifact_dir: PathBuf,
     settings: &'a BuildSettings,
     force: bool,
+    /// The project directory, resolved: what esbuild may read from beyond the function.
+    project_root: PathBuf,
 }
 
 /// Where a function's artifact and its manifest are written.
@@ -553,7 +571,11 @@ impl Job<'_> {
                 link,
                 target,
             },
-            CollectError::NonUtf8 { path } => BuildError::NonUtf8Path { function, path },
+            CollectError::Unportable { path, why } => BuildError::UnportableName {
+                function,
+                path,
+                why,
+            },
             CollectError::Io { path, source } => BuildError::Io {
                 function,
                 action: format!("reading {}", path.display()),
@@ -652,6 +674,10 @@ impl Job<'_> {
             return None;
         }
         let mut previous = cache::lookup(&paths.zip, &paths.manifest, inputs_hash)?;
+        // Files esbuild read from outside the function are part of the key too.
+        if !esbuild::outside_inputs_unchanged(previous.bundler.as_ref()) {
+            return None;
+        }
         if previous.unzipped_bytes > self.settings.max_unzipped_bytes {
             return None;
         }
@@ -1198,6 +1224,7 @@ functions:
             artifact_dir: dir.path().join("out"),
             settings: &settings(&[("SCOREKEEP_MAX_UNZIPPED_BYTES", "1000")]).unwrap(),
             force: false,
+            project_root: dir.path().to_path_buf(),
         };
         let e = job.run(&quiet()).unwrap_err().to_string();
         assert!(

@@ -4,6 +4,7 @@ use crate::cli::{InvokeArgs, OutputFormat};
 use crate::context::Context;
 use crate::exit;
 use crate::invoke;
+use crate::text::{self, Lines};
 
 /// Returns the exit code: 1 when the handler threw, timed out or ended without a result.
 ///
@@ -14,7 +15,8 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.trace_text());
         if let Some(error) = report.error_text() {
-            eprintln!("error: {error}");
+            // The handler's own words: shown, not obeyed.
+            eprintln!("error: {}", text::visible(&error, Lines::Keep));
         }
     }
     let outcome = if report.failed() {

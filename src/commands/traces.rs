@@ -18,6 +18,7 @@ use crate::context::Context;
 use crate::error::Problem;
 use crate::exit;
 use crate::invoke::trace::{self, TraceNode};
+use crate::text::{self, Lines};
 use crate::traces::{self as logic, Backoff, PollResult, XrayOperation};
 
 /// What to look for, checked before any AWS call.
@@ -237,7 +238,7 @@ fn print_one(ctx: &Context, t: &TraceReport) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match ctx.reporter.format() {
-        OutputFormat::Text => writeln!(out, "{t}")?,
+        OutputFormat::Text => writeln!(out, "{}", text::visible(&t.to_string(), Lines::Keep))?,
         OutputFormat::Json => writeln!(out, "{}", serde_json::to_string(t)?)?,
     }
     out.flush()?;

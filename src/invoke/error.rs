@@ -100,6 +100,7 @@ impl crate::error::Explain for InvokeError {
         Some(match self {
             InvokeError::NotLocal { function } => format!("scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`"),
             InvokeError::BadEvent { .. } => "pass one JSON document, e.g. --event '{\"userid\": \"u-1\"}' or --event-file event.json".into(),
+            InvokeError::EventRead { cause, .. } if crate::bounded::is_too_large(cause) => "Lambda takes events of at most 6 MB: pass a smaller event".into(),
             InvokeError::EventRead { .. } => "check the path, or pass the event inline with --event JSON".into(),
             InvokeError::BadEnvArg { .. } => "write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)".into(),
             InvokeError::OtelLayer { .. } => "set `tracing_sdk: otel` (the same OpenTelemetry tracing, bundled) to run it with invoke --local, or invoke the deployed function".into(),

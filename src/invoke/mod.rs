@@ -25,7 +25,6 @@ pub(crate) mod trace;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +33,7 @@ use serde_json::Value;
 
 use crate::aws::cfn::Stacks;
 use crate::aws::{self, Clients};
+use crate::bounded::{self, Input};
 use crate::bundle::{self, BuildOptions};
 use crate::cli::InvokeArgs;
 use crate::config::{FunctionConfig, Language, Project};
@@ -73,25 +73,23 @@ impl EventSource {
         }
     }
 
+    /// Capped bytes as text, or the error naming this source.
+    fn text(&self, read: std::io::Result<Vec<u8>>) -> Result<String, InvokeError> {
+        let bytes = read.map_err(|cause| InvokeError::EventRead {
+            from: self.describe(),
+            cause,
+        })?;
+        String::from_utf8(bytes).map_err(|e| InvokeError::EventRead {
+            from: self.describe(),
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
     pub(crate) fn read(&self) -> Result<Value, InvokeError> {
         let text = match self {
             EventSource::Inline(text) => text.clone(),
-            EventSource::File(path) => {
-                std::fs::read_to_string(path).map_err(|cause| InvokeError::EventRead {
-                    from: self.describe(),
-                    cause,
-                })?
-            }
-            EventSource::Stdin => {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|cause| InvokeError::EventRead {
-                        from: self.describe(),
-                        cause,
-                    })?;
-                text
-            }
+            EventSource::File(path) => self.text(bounded::read(path, Input::Event))?,
+            EventSource::Stdin => self.text(bounded::read_from(std::io::stdin(), Input::Event))?,
         };
         parse_event(&text, &self.describe())
     }
@@ -408,6 +406,9 @@ pin them there with hashes to import them",
 pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, InvokeError> {
     let inputs = check_inputs(ctx, args)?;
     let mut warnings = Warnings::new(&ctx.reporter);
+    if let Some(w) = over_payload_limit(Payload::Event, &inputs.event) {
+        warnings.warn(w);
+    }
     let interpreter = choose_interpreter(&inputs, args.runtime_path.as_deref(), &mut warnings)?;
     let environment = resolve_environment(ctx, &inputs, &mut warnings)?;
     let prepared = prepare_workspace(&inputs, &ctx.reporter)?;
@@ -426,7 +427,45 @@ pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport
         args.trace_out.as_deref(),
         &mut warnings,
     )?;
-    Ok(report(&inputs, &interpreter, &header, run, trace, warnings))
+    let mut report = report(&inputs, &interpreter, &header, run, trace, warnings);
+    if let Some(w) = over_payload_limit(Payload::Result, &report.result) {
+        ctx.reporter.line(format!("warning: {w}"));
+        report.warnings.push(w);
+    }
+    Ok(report)
+}
+
+/// Lambda's limit for a synchronous invocation's request and response, each.
+const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Which side of an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    Event,
+    Result,
+}
+
+/// A warning when `value` as JSON is over Lambda's payload limit: a local run takes it, the
+/// deployed function would not.
+fn over_payload_limit(side: Payload, value: &Value) -> Option<String> {
+    let bytes = serde_json::to_vec(value).map_or(0, |v| v.len());
+    if bytes <= PAYLOAD_LIMIT {
+        return None;
+    }
+    let (what, lambda) = match side {
+        Payload::Event => (
+            "the event",
+            "refuses the invocation (RequestEntityTooLargeException)",
+        ),
+        Payload::Result => (
+            "the handler's result",
+            "fails the invocation (the response is too large)",
+        ),
+    };
+    Some(format!(
+        "{what} is {} as JSON, over Lambda's 6 MB payload limit: deployed, Lambda {lambda}",
+        crate::report::human_bytes(bytes as u64)
+    ))
 }
 
 /// Warnings go to the report and are also shown as they happen, so a slow run is explained
@@ -959,6 +998,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, InvokeError::EventRead { .. }), "{e}");
         assert!(e.to_string().contains("/nonexistent/event.json"), "{e}");
+    }
+
+    #[test]
+    fn payloads_over_six_mb_are_warned_about() {
+        let small = serde_json::json!({"userid": "u-1"});
+        assert_eq!(over_payload_limit(Payload::Event, &small), None);
+        let big = Value::String("x".repeat(PAYLOAD_LIMIT));
+        let w = over_payload_limit(Payload::Result, &big).unwrap();
+        assert!(
+            w.starts_with("the handler's result is 6.29 MB as JSON, over Lambda's 6 MB"),
+            "{w}"
+        );
+        assert!(over_payload_limit(Payload::Event, &big)
+            .unwrap()
+            .contains("RequestEntityTooLarge"));
     }
 
     fn report(error: Option<ReportError>) -> InvokeReport {

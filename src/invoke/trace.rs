@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::text;
+
 /// The trace context of one invocation: `Root=1-<epoch>-<random>;Parent=<id>;Sampled=1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TraceHeader {
@@ -479,7 +481,7 @@ pub(crate) fn format_ms(ms: f64) -> String {
 /// URL and status, duration and error flags; its annotations and causes indented below it.
 pub(crate) fn render_tree(root: &TraceNode, documents: usize) -> String {
     let mut out = String::new();
-    let trace_id = root.trace_id.as_deref().unwrap_or("?");
+    let trace_id = text::field(root.trace_id.as_deref().unwrap_or("?"));
     let _ = writeln!(
         out,
         "X-Ray trace {trace_id} ({documents} document{} received)",
@@ -499,6 +501,7 @@ pub(crate) fn render_tree(root: &TraceNode, documents: usize) -> String {
 /// [`render_tree`]: a header line (marking a cold start), then each top-level segment.
 pub(crate) fn render_forest(trace_id: &str, roots: &[TraceNode], documents: usize) -> String {
     let mut out = String::new();
+    let trace_id = text::field(trace_id);
     let cold = roots.iter().any(|r| r.walk().iter().any(|n| n.cold_start));
     let _ = writeln!(
         out,
@@ -512,27 +515,30 @@ pub(crate) fn render_forest(trace_id: &str, roots: &[TraceNode], documents: usiz
     out
 }
 
+/// One line per node; every string in it came from a trace document, so each is shown with
+/// its control characters made visible.
 fn head(node: &TraceNode, is_root: bool) -> String {
-    let mut parts = vec![node.name.clone()];
+    let shown = |s: &str| text::field(s).into_owned();
+    let mut parts = vec![shown(&node.name)];
     if is_root && node.kind == "function" {
         parts.push("(Lambda function, run locally)".into());
     }
     if let Some(origin) = &node.origin {
-        parts.push(origin.clone());
+        parts.push(shown(origin));
     }
     if node.cold_start {
         parts.push("(cold start)".into());
     }
     match (&node.namespace, &node.operation) {
-        (Some(ns), Some(op)) => parts.push(format!("{ns} {op}")),
-        (Some(ns), None) => parts.push(ns.clone()),
-        (None, Some(op)) => parts.push(op.clone()),
+        (Some(ns), Some(op)) => parts.push(format!("{} {}", shown(ns), shown(op))),
+        (Some(ns), None) => parts.push(shown(ns)),
+        (None, Some(op)) => parts.push(shown(op)),
         (None, None) => {}
     }
     if node.operation.is_none() {
         match (&node.http_method, &node.url) {
-            (Some(m), Some(u)) => parts.push(format!("{m} {u}")),
-            (None, Some(u)) => parts.push(u.clone()),
+            (Some(m), Some(u)) => parts.push(format!("{} {}", shown(m), shown(u))),
+            (None, Some(u)) => parts.push(shown(u)),
             _ => {}
         }
     }
@@ -577,15 +583,18 @@ fn render_node(out: &mut String, node: &TraceNode, prefix: &str, last: bool, is_
         format!("{child_prefix}│  ")
     };
     for (key, value) in &node.annotations {
+        let key = text::field(key);
         let _ = writeln!(out, "{detail_prefix}annotation {key} = {value}");
     }
     for cause in &node.causes {
         match &cause.kind {
             Some(kind) => {
-                let _ = writeln!(out, "{detail_prefix}cause {kind}: {}", cause.message);
+                let (kind, message) = (text::field(kind), text::field(&cause.message));
+                let _ = writeln!(out, "{detail_prefix}cause {kind}: {message}");
             }
             None => {
-                let _ = writeln!(out, "{detail_prefix}cause {}", cause.message);
+                let message = text::field(&cause.message);
+                let _ = writeln!(out, "{detail_prefix}cause {message}");
             }
         }
     }

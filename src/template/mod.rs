@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bounded::{self, Input};
 use crate::config::{ConfigError, FunctionConfig, Project, ScalarValue};
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, Mapping, PathSegment, Value};
@@ -49,6 +50,10 @@ impl crate::error::Explain for TemplateError {
     }
     fn hint(&self) -> Option<String> {
         match self {
+            TemplateError::Read { source, .. } if bounded::is_too_large(source) => Some(
+                "CloudFormation takes templates of at most 1 MB: check what `stacks[].template` points to"
+                    .into(),
+            ),
             TemplateError::Read { .. } => Some(
                 "check `stacks[].template` in the config; paths are relative to the config file"
                     .into(),
@@ -280,7 +285,11 @@ pub(crate) fn render_project(project: &Project) -> Result<Vec<RenderedStack>, Te
     let mut rendered = Vec::new();
     for (index, stack) in project.config.stacks.iter().enumerate() {
         let path = project.resolve(&stack.template);
-        let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+        let read = bounded::read(&path, Input::Template).and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        });
+        let source = read.map_err(|source| TemplateError::Read {
             path: path.clone(),
             source,
         })?;

@@ -12,6 +12,7 @@ mod converge;
 mod deploy;
 mod faults;
 mod functions_e2e;
+mod hardening;
 mod invoke_local;
 mod optimised_bundles;
 mod otel;

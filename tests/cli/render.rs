@@ -408,17 +408,19 @@ fn stack_parameter_outside_allowed_values_is_located_in_the_config() {
 
 #[test]
 fn function_setting_outside_allowed_pattern_is_located_at_the_setting() {
+    // A handler with a space passes the config's own check (it has a `.`), not the pattern.
+    // (A bad schedule is refused by the config check first: see tests/cli/hardening.rs.)
     assert_rejected(
         |d| {
             edit(
                 d,
                 "scorekeep-deploy.yaml",
-                "schedule: rate(5 minutes)",
-                "schedule: every 5 minutes",
+                "handler: index.handler",
+                "handler: index. handler",
             )
         },
         "scorekeep-deploy.yaml",
-        "schedule: every 5 minutes",
+        "handler: index. handler",
         "does not match its AllowedPattern",
     );
 }

@@ -116,7 +116,7 @@ mod users_list_fix {
 }
 
 /// `traces` with `args` against moto (through [`users_list_fix`]) in `region`.
-fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
+pub(crate) fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = cli_via(dir, users_list_fix::endpoint(), region, &["traces"]);
     cmd.args(args);
     cmd

@@ -36,7 +36,11 @@ pub(crate) struct Scope {
 impl Scope {
     pub(crate) fn of(clients: &Clients) -> Scope {
         Scope {
-            endpoint: clients.endpoint.clone().unwrap_or_else(|| "aws".into()),
+            // Written to the record and printed: never with the URL's credentials.
+            endpoint: clients.endpoint.as_deref().map_or_else(
+                || "aws".into(),
+                |e| crate::text::redact_credentials(e).into_owned(),
+            ),
             region: clients.region.clone(),
         }
     }
