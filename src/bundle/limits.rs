@@ -9,11 +9,23 @@ use super::{Artifact, BuildSettings};
 use crate::error::Problem;
 use crate::report::human_bytes;
 
+/// [`check`] with the project's `artifact_bucket` and the build's limits: `plan`, and `up` and
+/// `update-functions` before any change.
+pub(crate) fn check_project(
+    project: &crate::config::Project,
+    artifacts: &[Artifact],
+) -> anyhow::Result<()> {
+    let settings = BuildSettings::from_env()?;
+    check(
+        artifacts,
+        project.config.artifact_bucket.as_deref(),
+        &settings,
+    )?;
+    Ok(())
+}
+
 /// Every artifact within Lambda's limits for how it will be uploaded, or one usage error
 /// naming each function over a limit (exit 2: nothing was changed).
-// The flows that call it (`plan`, `up`) are in `deploy/mod.rs`, being reworked on another
-// branch; it is wired there when that lands.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn check(
     artifacts: &[Artifact],
     artifact_bucket: Option<&str>,

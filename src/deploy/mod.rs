@@ -437,31 +437,15 @@ async fn up_steps(
     functions::check_layers(project, &project.function_keys(), &clients.region)?;
     let rendered = template::render_project(project)?;
 
-    // The build does not depend on the stacks: run it on a thread while CloudFormation works.
-    // It stops by itself on Ctrl-C (npm/pip are killed).
-    let build = {
-        let project = project.clone();
-        let reporter = reporter.clone();
-        std::thread::spawn(move || {
-            let keys = project.function_keys();
-            bundle::build_functions(&project, &keys, &build_options, &reporter)
-        })
-    };
-
-    let stacks = match deploy_stacks(clients, project, reporter, &rendered, options, journal).await
-    {
-        Ok(stacks) => stacks,
-        Err(err) => {
-            // Let the build finish so its threads do not outlive the error report.
-            let _ = build.join();
-            return Err(err);
-        }
-    };
+    // The build comes first, so a bundle over Lambda's limits stops `up` before the stacks
+    // change (it stops by itself on Ctrl-C: npm/pip are killed).
+    let artifacts =
+        bundle::build_functions(project, &project.function_keys(), &build_options, reporter)?;
+    bundle::limits::check_project(project, &artifacts)?;
+    journal.done("build", format!("{} bundle(s)", artifacts.len()));
+    interrupt::check()?;
+    let stacks = deploy_stacks(clients, project, reporter, &rendered, options, journal).await?;
     let outputs = merged_outputs(&stacks);
-
-    let artifacts = build
-        .join()
-        .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
     let inputs = FunctionInputs {
         rendered: &rendered,
         artifacts: &artifacts,
@@ -608,6 +592,7 @@ async fn update_functions_steps(
     let rendered = template::render_project(project)?;
     let outputs = existing_outputs(clients, project).await?;
     let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
+    bundle::limits::check_project(project, &artifacts)?;
     let inputs = FunctionInputs {
         rendered: &rendered,
         artifacts: &artifacts,
@@ -639,6 +624,7 @@ pub async fn plan(
         &BuildOptions { force: false },
         reporter,
     )?;
+    bundle::limits::check_project(project, &artifacts)?;
     let stacks = preview_stacks(clients, project, reporter, &rendered).await?;
     let outputs = merged_outputs(&stacks);
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());

@@ -382,3 +382,32 @@ fn invoke_local_shows_escape_sequences_in_the_handlers_error_instead_of_obeying_
     let report = stdout_json(run(true).get_output());
     assert_eq!(report["error"]["message"], "\u{1b}]0;pwned\u{7}\u{1b}[2J");
 }
+
+/// A bundle over Lambda's direct-upload limit without `artifact_bucket` stops `plan` and `up`
+/// with a usage error before any change: no stack is created (the limit is lowered through the
+/// build's setting so a small bundle is "over" it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_over_lambdas_upload_limit_stops_plan_and_up_before_any_change() {
+    if util::skip_emulator() {
+        return;
+    }
+    let region = util::unique_region();
+    let dir = project_copy();
+    for command in ["plan", "up"] {
+        let out = util::moto_cli(dir.path(), region, &[command])
+            .env("SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES", "1000")
+            .output()
+            .unwrap();
+        let stderr = util::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("over Lambda's direct-upload limit")
+                && stderr.contains("function `random-name`")
+                && stderr.contains("hint: add `artifact_bucket: BUCKET`"),
+            "{command}: {stderr}"
+        );
+    }
+    let cfn = aws_sdk_cloudformation::Client::new(&util::sdk_config(region).await);
+    let stacks = cfn.describe_stacks().send().await.unwrap();
+    assert!(stacks.stacks().is_empty(), "{:?}", stacks.stacks());
+}
