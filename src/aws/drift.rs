@@ -42,11 +42,13 @@ pub(crate) struct DetectionStatus {
     pub(crate) stack_drift: Option<String>,
 }
 
-/// Hint for the drift calls: the permissions, and that some endpoints lack them.
+/// Hint for the drift calls: the permissions, and that some endpoints lack them (an answer
+/// without an AWS error code, e.g. moto's HTTP 500, says more about that than about the URL).
 fn with_hint(mut err: AwsError) -> AwsError {
-    err.hint.get_or_insert_with(|| {
-        "drift detection needs cloudformation:DetectStackDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts; endpoints without them (moto 5.2.5 answers HTTP 500) cannot run `plan --drift`".into()
-    });
+    let unsupported = err.code.is_none() && err.reason.starts_with("HTTP ");
+    if unsupported || err.hint.is_none() {
+        err.hint = Some("drift detection needs cloudformation:DetectStackDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts; an endpoint without them (moto 5.2.5 answers HTTP 500) cannot run `plan --drift`: run `plan` without it there".into());
+    }
     err
 }
 
