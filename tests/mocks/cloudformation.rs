@@ -686,3 +686,87 @@ async fn drift_detection_waits_and_lists_drifted_resources_and_properties() {
         "{json}"
     );
 }
+
+/// An ExecuteChangeSet that was processed but whose answer was lost, retried against an
+/// endpoint that ignores the ClientRequestToken: InvalidChangeSetStatus. The change set is
+/// read; executing (or executed) means the first attempt went through, so the deploy waits
+/// for the stack instead of failing.
+#[tokio::test]
+async fn a_retried_execute_finds_its_change_set_executing() {
+    use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError;
+    use aws_sdk_cloudformation::types::error::InvalidChangeSetStatusException;
+    use aws_sdk_cloudformation::types::ExecutionStatus;
+    let describe =
+        mock!(Client::describe_stacks).then_output(|| stack_in(StackStatus::UpdateComplete));
+    let template = mock!(Client::get_template).then_output(|| {
+        GetTemplateOutput::builder()
+            .template_body("old body")
+            .build()
+    });
+    let create = mock!(Client::create_change_set)
+        .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+    let describe_cs = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .execution_status(ExecutionStatus::ExecuteInProgress)
+            .build()
+    });
+    let execute = mock!(Client::execute_change_set).then_error(|| {
+        ExecuteChangeSetError::InvalidChangeSetStatusException(
+            InvalidChangeSetStatusException::builder()
+                .message("ChangeSet [cs-1] cannot be executed in its current status of [EXECUTE_IN_PROGRESS]")
+                .meta(ErrorMetadata::builder().code("InvalidChangeSetStatus").build())
+                .build(),
+        )
+    });
+    let events = mock!(Client::describe_stack_events).then_output(no_events);
+    let delete_cs = mock!(Client::delete_change_set).then_output(|| {
+        aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &template,
+            &create,
+            &describe_cs,
+            &execute,
+            &events,
+            &delete_cs
+        ]
+    );
+    let result = deploy(&client, stack::StackOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(result.action, stack::StackAction::Updated);
+    assert_eq!(delete_cs.num_calls(), 0, "the executing change set is kept");
+
+    // Any other status (here: never executed, still AVAILABLE) is the error it was.
+    let describe_cs = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .execution_status(ExecutionStatus::Available)
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &template,
+            &create,
+            &describe_cs,
+            &execute,
+            &events,
+            &delete_cs
+        ]
+    );
+    let err = deploy(&client, stack::StackOptions::default())
+        .await
+        .unwrap_err();
+    let msg = scorekeep_deploy::error::render(err);
+    assert!(msg.contains("InvalidChangeSetStatus"), "{msg}");
+    assert!(msg.contains("keeps its previous template"), "{msg}");
+}
