@@ -12,7 +12,7 @@
 //!   while the stack's parameter becomes 14.
 //! - DetectStackDrift and the other drift operations answer HTTP 500, and DeploymentMode is
 //!   ignored: drift detection and REVERT_DRIFT change sets are tested with aws-smithy-mocks
-//!   (tests/mocks/cloudformation.rs); here only what the tool sends and how it fails.
+//!   (tests/mocks/change_sets.rs); here only what the tool sends and how it fails.
 
 use std::path::Path;
 

@@ -17,6 +17,7 @@ fn task() -> scorekeep_deploy::report::Task {
 }
 
 // One module per AWS service.
+mod change_sets;
 mod cloudformation;
 mod elastic_beanstalk;
 mod lambda;
