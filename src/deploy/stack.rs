@@ -274,7 +274,7 @@ async fn update(
         task.println(format!("change  {row}"));
     }
     let mut pending = pending;
-    if ready.rows.is_empty() && pending.is_empty() {
+    if ready.rows.is_empty() && pending.is_empty() && deployed != desired.rendered.body {
         pending.push(StackChange::template_only());
     }
     for change in &pending {
