@@ -137,14 +137,16 @@ pub enum Command {
     /// Show what `up` would change, without changing anything.
     #[command(after_help = "Examples:
   scorekeep-deploy plan
-  scorekeep-deploy plan --detailed-exitcode    # exit 0: no changes, 2: changes, 1: error")]
+  scorekeep-deploy plan --detailed-exitcode    # exit 0: no changes, 2: changes, 1: error
+  scorekeep-deploy plan --drift                # also list resources changed outside CloudFormation")]
     Plan(PlanArgs),
 
     /// Deploy everything: stacks, function code and configuration, Beanstalk wiring.
     #[command(after_help = "Examples:
   scorekeep-deploy up
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy up --output json
-  scorekeep-deploy up --replace-failed         # recreate a stack left in ROLLBACK_COMPLETE")]
+  scorekeep-deploy up --replace-failed         # recreate a stack left in ROLLBACK_COMPLETE
+  scorekeep-deploy up --revert-drift           # also put drifted resources back to the template")]
     Up(UpArgs),
 
     /// Release fast path: build and update function code and configuration only.
@@ -246,6 +248,10 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also run CloudFormation drift detection on each stack and list drifted resources
+    /// (drift counts as a pending change).
+    #[arg(long)]
+    pub drift: bool,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +262,10 @@ pub struct UpArgs {
     /// Run ContinueUpdateRollback on a stack in UPDATE_ROLLBACK_FAILED, then deploy.
     #[arg(long)]
     pub continue_rollback: bool,
+    /// Put resources changed outside CloudFormation back to the template (change sets with
+    /// DeploymentMode REVERT_DRIFT; see `plan --drift`).
+    #[arg(long)]
+    pub revert_drift: bool,
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,

@@ -19,6 +19,8 @@ pub(crate) struct LiveStack {
     pub(crate) reason: Option<String>,
     pub(crate) outputs: BTreeMap<String, String>,
     pub(crate) tags: BTreeMap<String, String>,
+    /// Parameter values in use (NoEcho ones masked as `****` by CloudFormation).
+    pub(crate) parameters: BTreeMap<String, String>,
 }
 
 /// The states that decide what `up` must do before it can deploy.
@@ -131,6 +133,16 @@ pub(crate) async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect(),
+        parameters: stack
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_string(),
+                    p.parameter_value()?.to_string(),
+                ))
+            })
+            .collect(),
     }))
 }
 
@@ -210,6 +222,7 @@ pub(crate) async fn wait_for_stack(
                 reason: None,
                 outputs: BTreeMap::new(),
                 tags: BTreeMap::new(),
+                parameters: BTreeMap::new(),
             });
         };
         if !live.status.ends_with("_IN_PROGRESS") {

@@ -10,7 +10,12 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<i32> {
     let project = ctx.project()?;
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        deploy::plan(&clients, project, &ctx.reporter).await
+        let drift = if args.drift {
+            deploy::drift::DriftCheck::Detect
+        } else {
+            deploy::drift::DriftCheck::Skip
+        };
+        deploy::plan_with(&clients, project, &ctx.reporter, drift).await
     })?;
     let changed = report.changed;
     ctx.reporter

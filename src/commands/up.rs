@@ -3,7 +3,7 @@
 use crate::bundle::BuildOptions;
 use crate::cli::UpArgs;
 use crate::context::Context;
-use crate::deploy::{self, stack::StackOptions};
+use crate::deploy::{self, change_set::ChangeSetMode, stack::StackOptions};
 
 pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
@@ -12,6 +12,11 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
     let options = StackOptions {
         replace_failed: args.replace_failed,
         continue_rollback: args.continue_rollback,
+        change_sets: if args.revert_drift {
+            ChangeSetMode::RevertDrift
+        } else {
+            ChangeSetMode::Standard
+        },
     };
     let build_options = BuildOptions {
         force: args.force_build,

@@ -2,10 +2,13 @@
 //! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
 
 pub mod beanstalk;
+pub mod change_set;
 pub(crate) mod concurrent;
+pub mod drift;
 pub mod functions;
 pub mod release;
 pub mod stack;
+pub mod stack_diff;
 pub(crate) mod status;
 pub(crate) mod sync;
 
@@ -210,7 +213,9 @@ impl DeployReport {
 
     fn finish(mut self, started: Instant) -> Self {
         self.changed = self.stacks.iter().any(|s| {
-            s.action != StackAction::Unchanged || (self.command == "plan" && !s.changes.is_empty())
+            s.action != StackAction::Unchanged
+                || (self.command == "plan" && !s.changes.is_empty())
+                || s.drift.as_ref().is_some_and(drift::StackDrift::drifted)
         }) || self.functions.iter().any(FunctionResult::changed)
             || self
                 .beanstalk
@@ -234,11 +239,19 @@ impl DeployReport {
     /// A stack's change rows, or a count when the progress stream already listed them on
     /// the same terminal.
     fn fmt_rows(&self, f: &mut fmt::Formatter<'_>, s: &StackResult) -> fmt::Result {
-        if self.rows_shown_above && !s.changes.is_empty() {
-            return writeln!(f, "  {} change(s), listed above", s.changes.len());
+        let listed = s.changes.len() + s.stack_changes.len();
+        if self.rows_shown_above && listed > 0 {
+            writeln!(f, "  {listed} change(s), listed above")?;
+        } else {
+            for row in &s.changes {
+                writeln!(f, "  {row}")?;
+            }
+            for change in &s.stack_changes {
+                writeln!(f, "  {change}")?;
+            }
         }
-        for row in &s.changes {
-            writeln!(f, "  {row}")?;
+        for line in s.drift.iter().flat_map(drift::StackDrift::lines) {
+            writeln!(f, "  {line}")?;
         }
         Ok(())
     }
@@ -289,7 +302,7 @@ impl fmt::Display for DeployReport {
         for s in &self.stacks {
             let action = match (plan, s.action) {
                 (true, _) if s.status.is_empty() => "would be created".to_string(),
-                (true, _) if s.changes.is_empty() => "unchanged".to_string(),
+                (true, StackAction::Unchanged) => "unchanged".to_string(),
                 (true, _) => "would be updated".to_string(),
                 (false, a) => format!("{a:?}").to_lowercase(),
             };
@@ -615,6 +628,16 @@ pub async fn plan(
     project: &Project,
     reporter: &Reporter,
 ) -> anyhow::Result<DeployReport> {
+    plan_with(clients, project, reporter, drift::DriftCheck::Skip).await
+}
+
+/// `plan`, with or without CloudFormation drift detection (`--drift`).
+pub async fn plan_with(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    drift_check: drift::DriftCheck,
+) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     functions::check_layers(project, &project.function_keys(), &clients.region)?;
     let rendered = template::render_project(project)?;
@@ -625,7 +648,7 @@ pub async fn plan(
         reporter,
     )?;
     bundle::limits::check_project(project, &artifacts)?;
-    let stacks = preview_stacks(clients, project, reporter, &rendered).await?;
+    let stacks = preview_stacks(clients, project, reporter, &rendered, drift_check).await?;
     let outputs = merged_outputs(&stacks);
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());
     let functions = if all_exist {
@@ -658,39 +681,50 @@ pub async fn plan(
     ))
 }
 
-/// The stack step of `plan`: each rendered stack's change rows, from a change set that is
-/// deleted again, or every resource for a stack that does not exist.
+/// The stack step of `plan`: each rendered stack's change rows and output, parameter and tag
+/// changes, from a change set that is deleted again, or every resource for a stack that does
+/// not exist; with `--drift`, what drift detection finds in each existing stack.
 async fn preview_stacks(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
     rendered: &[RenderedStack],
+    drift_check: drift::DriftCheck,
 ) -> anyhow::Result<Vec<StackResult>> {
     let mut stacks = Vec::new();
     for r in rendered {
         let task = reporter.task(format!("stack {}: comparing", r.stack));
         let url = template_url(clients, project, r).await?;
-        let (live, rows) = stack::preview(
-            &clients.cloudformation,
-            r,
-            url.as_deref(),
-            &project.config.tags,
-            &task,
-        )
-        .await?;
-        task.finish(format!("stack {}: {} change(s)", r.stack, rows.len()));
+        let cfn = &clients.cloudformation;
+        let preview = stack::preview(cfn, r, url.as_deref(), &project.config.tags, &task).await?;
+        let drift = match (drift_check, &preview.live) {
+            (drift::DriftCheck::Detect, Some(_)) => Some(
+                interrupt::race_while(
+                    format!("detecting drift on stack {}", r.stack),
+                    drift::detect(cfn, &r.stack, &task),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let pending = preview.rows.len() + preview.stack_changes.len();
+        task.finish(format!("stack {}: {pending} change(s)", r.stack));
         stacks.push(StackResult {
             stack: r.stack.clone(),
-            action: if rows.is_empty() {
-                StackAction::Unchanged
-            } else if live.is_some() {
-                StackAction::Updated
-            } else {
-                StackAction::Created
+            action: match &preview.live {
+                _ if pending == 0 => StackAction::Unchanged,
+                Some(_) => StackAction::Updated,
+                None => StackAction::Created,
             },
-            status: live.as_ref().map(|l| l.status.clone()).unwrap_or_default(),
-            changes: rows,
-            outputs: live.map(|l| l.outputs).unwrap_or_default(),
+            status: preview
+                .live
+                .as_ref()
+                .map(|l| l.status.clone())
+                .unwrap_or_default(),
+            changes: preview.rows,
+            stack_changes: preview.stack_changes,
+            outputs: preview.live.map(|l| l.outputs).unwrap_or_default(),
+            drift,
         });
     }
     Ok(stacks)
@@ -915,6 +949,7 @@ mod tests {
                     replacement: Some("False".into()),
                 }],
                 outputs: BTreeMap::from([("QueueUrl".to_string(), "https://q".to_string())]),
+                ..StackResult::default()
             }],
             functions: Vec::new(),
             beanstalk: None,
@@ -945,6 +980,39 @@ mod tests {
         assert!(!report("plan", StackAction::Updated)
             .to_string()
             .contains("output "));
+    }
+
+    #[test]
+    fn a_plan_with_only_an_output_change_or_only_drift_is_pending() {
+        use crate::deploy::stack_diff::{PartAction, StackChange, StackPart};
+        let mut plan = report("plan", StackAction::Updated);
+        plan.stacks[0].changes.clear();
+        plan.stacks[0].stack_changes = vec![StackChange {
+            part: StackPart::Output,
+            name: "Extra".into(),
+            action: PartAction::Add,
+            from: None,
+            to: None,
+        }];
+        let plan = plan.finish(Instant::now());
+        assert!(plan.changed);
+        let text = plan.to_string();
+        assert!(text.contains("stack s: would be updated"), "{text}");
+        assert!(text.contains("Add      output Extra"), "{text}");
+
+        let mut drifted = report("plan", StackAction::Unchanged);
+        drifted.stacks[0].changes.clear();
+        drifted.stacks[0].drift = Some(drift::StackDrift {
+            stack_drift_status: "DRIFTED".into(),
+            incomplete: None,
+            resources: Vec::new(),
+        });
+        let drifted = drifted.finish(Instant::now());
+        assert!(drifted.changed, "drift is a pending change");
+        assert!(drifted.to_string().contains("drift: DRIFTED"), "{drifted}");
+        let mut in_sync = report("plan", StackAction::Unchanged);
+        in_sync.stacks[0].changes.clear();
+        assert!(!in_sync.finish(Instant::now()).changed);
     }
 
     #[test]

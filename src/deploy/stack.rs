@@ -7,19 +7,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::time::Duration;
 
-use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Tag};
+use aws_sdk_cloudformation::types::{Capability, Tag};
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
+use super::change_set::{self, ChangeSetMode, ReadyChangeSet};
+use super::drift::StackDrift;
+use super::stack_diff::{stack_changes, StackChange};
 use crate::aws::cfn::{
     classify, delete_and_wait, delete_change_set, deployed_template, describe, desired_tags,
-    events, first_failure, is_no_change_message, request_token, wait_for_stack, Event, LiveStack,
-    StackState,
+    events, first_failure, request_token, wait_for_stack, Event, LiveStack, StackState,
 };
-use crate::aws::{error_code, error_message, explain};
+use crate::aws::{error_code, explain};
 use crate::error::Problem;
 use crate::report::Task;
 use crate::template::{RenderedStack, INLINE_BODY_LIMIT};
@@ -49,21 +49,29 @@ impl fmt::Display for ChangeRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StackAction {
     Created,
     Updated,
+    #[default]
     Unchanged,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StackResult {
     pub(crate) stack: String,
     pub action: StackAction,
     pub(crate) status: String,
     pub(crate) changes: Vec<ChangeRow>,
+    /// Outputs, parameter values and tags the update changes (CloudFormation's change set has
+    /// no rows for them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack_changes: Vec<StackChange>,
     pub(crate) outputs: BTreeMap<String, String>,
+    /// `plan --drift`: what CloudFormation's drift detection found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<StackDrift>,
 }
 
 /// Rows for a stack that does not exist yet: every resource is added.
@@ -80,11 +88,13 @@ pub(crate) fn rows_for_new_stack(rendered: &RenderedStack) -> Vec<ChangeRow> {
         .collect()
 }
 
-/// Options that change how `up` treats a stack in a stuck state.
+/// Options that change how `up` treats a stack in a stuck state, and drifted resources.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StackOptions {
     pub replace_failed: bool,
     pub continue_rollback: bool,
+    /// `--revert-drift`: change sets with `DeploymentMode: REVERT_DRIFT`.
+    pub change_sets: ChangeSetMode,
 }
 
 /// Deploy one rendered stack: create it, or update it through a change set, or nothing.
@@ -104,7 +114,14 @@ pub async fn deploy(
     let live = settle(cfn, name, options, task).await?;
     match live {
         None => create(cfn, rendered, template_url, desired_tags(tags), task).await,
-        Some(current) => update(cfn, rendered, template_url, tags, current, task).await,
+        Some(current) => {
+            let desired = Desired {
+                rendered,
+                template_url,
+                tags,
+            };
+            update(cfn, desired, current, options.change_sets, task).await
+        }
     }
 }
 
@@ -209,67 +226,87 @@ async fn update_rollback_failed_error(cfn: &Client, name: &str) -> anyhow::Error
     anyhow::Error::from(Problem::failure(format!("stack {name} is in UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback\n  resources that blocked the rollback:\n{}", if blockers.is_empty() { "    (none reported)".to_string() } else { blockers.join("\n") })).hint("fix those resources, then rerun with --continue-rollback"))
 }
 
+/// What one stack should be: the rendered template (uploaded to `template_url` when over the
+/// inline limit) and the config's tags.
+#[derive(Clone, Copy)]
+struct Desired<'a> {
+    rendered: &'a RenderedStack,
+    template_url: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+}
+
 /// Update an existing Ready stack through a change set, or report it unchanged when its
-/// template and tags already match (or the change set has nothing to do).
+/// template, parameter values and tags already match (or CloudFormation says the change set
+/// has nothing to do). `RevertDrift` always asks CloudFormation: drift is not in the template.
 async fn update(
     cfn: &Client,
-    rendered: &RenderedStack,
-    template_url: Option<&str>,
-    tags: &BTreeMap<String, String>,
+    desired: Desired<'_>,
     current: LiveStack,
+    mode: ChangeSetMode,
     task: &Task,
 ) -> anyhow::Result<StackResult> {
-    let name = rendered.stack.as_str();
+    let name = desired.rendered.stack.as_str();
     let unchanged = |current: LiveStack| StackResult {
         stack: name.to_string(),
-        action: StackAction::Unchanged,
         status: current.status,
-        changes: Vec::new(),
         outputs: current.outputs,
+        ..StackResult::default()
     };
-    if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
+    let deployed = deployed_template(cfn, name).await?;
+    let pending = stack_changes(&current, &deployed, &desired.rendered.body, desired.tags);
+    if mode == ChangeSetMode::Standard && pending.is_empty() && deployed == desired.rendered.body {
         return Ok(unchanged(current));
     }
-    let tag_list = desired_tags(tags);
-    let Some((change_set, rows)) =
-        create_change_set(cfn, rendered, template_url, tag_list, task).await?
-    else {
+    let tag_list = desired_tags(desired.tags);
+    let created = change_set::create(
+        cfn,
+        desired.rendered,
+        desired.template_url,
+        tag_list,
+        mode,
+        task,
+    )
+    .await?;
+    let Some(ready) = created else {
         return Ok(unchanged(current));
     };
-    for row in &rows {
+    for row in &ready.rows {
         task.println(format!("change  {row}"));
     }
-    let done = execute_change_set(cfn, name, &change_set, &rows, task).await?;
+    let mut pending = pending;
+    if ready.rows.is_empty() && pending.is_empty() && deployed != desired.rendered.body {
+        pending.push(StackChange::template_only());
+    }
+    for change in &pending {
+        task.println(format!("change  {change}"));
+    }
+    let done = execute_change_set(cfn, name, &ready, task).await?;
     Ok(StackResult {
         stack: name.to_string(),
         action: StackAction::Updated,
         status: done.status,
-        changes: rows,
+        changes: ready.rows,
+        stack_changes: pending,
         outputs: done.outputs,
+        drift: None,
     })
 }
 
-/// Execute a ready change set and wait for the stack, failing with the first failed resource;
-/// a synchronous rejection names the rows being applied.
+/// Execute a computed change set (with or without resource rows) and wait for the stack,
+/// failing with the first failed resource; a synchronous rejection names the rows being
+/// applied.
 async fn execute_change_set(
     cfn: &Client,
     name: &str,
-    change_set: &str,
-    rows: &[ChangeRow],
+    ready: &ReadyChangeSet,
     task: &Task,
 ) -> anyhow::Result<LiveStack> {
     let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-    if let Err(err) = cfn
-        .execute_change_set()
-        .change_set_name(change_set)
-        .client_request_token(request_token("execute"))
-        .send()
-        .await
-    {
+    if let Err(err) = change_set::execute(cfn, &ready.id).await {
         // Some endpoints (moto) reject a bad change synchronously instead of failing a resource
         // event; name the resources being changed so the failure is still traceable.
-        let applying: Vec<String> = rows.iter().map(|r| format!("    {r}")).collect();
-        delete_change_set(cfn, change_set).await;
+        let applying: Vec<String> = ready.rows.iter().map(|r| format!("    {r}")).collect();
+        delete_change_set(cfn, &ready.id).await;
         return Err(anyhow::Error::new(explain(format!("executing the change set for stack {name}"), &err)).context(format!(
             "stack {name}: the update was rejected; the stack keeps its previous template\n  changes being applied:\n{}",
             applying.join("\n")
@@ -328,124 +365,8 @@ async fn create(
         status: done.status,
         changes: rows,
         outputs: done.outputs,
+        ..StackResult::default()
     })
-}
-
-/// Create an UPDATE change set and wait until it is ready. `None` when there is nothing to do
-/// (the change set is deleted again).
-pub(crate) async fn create_change_set(
-    cfn: &Client,
-    rendered: &RenderedStack,
-    template_url: Option<&str>,
-    tags: Vec<Tag>,
-    task: &Task,
-) -> anyhow::Result<Option<(String, Vec<ChangeRow>)>> {
-    let Some(id) = request_change_set(cfn, rendered, template_url, tags, task).await? else {
-        return Ok(None);
-    };
-    await_change_set(cfn, rendered.stack.as_str(), &id).await
-}
-
-/// Send CreateChangeSet under a fresh name; its id, or `None` when the endpoint already says
-/// there is nothing to change.
-async fn request_change_set(
-    cfn: &Client,
-    rendered: &RenderedStack,
-    template_url: Option<&str>,
-    tags: Vec<Tag>,
-    task: &Task,
-) -> anyhow::Result<Option<String>> {
-    let name = rendered.stack.as_str();
-    let change_set_name = format!(
-        "scorekeep-deploy-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
-    task.set_message(format!("stack {name}: creating change set"));
-    let request = cfn.create_change_set();
-    let request = match template_url {
-        Some(url) => request.template_url(url),
-        None => request.template_body(&rendered.body),
-    };
-    let created = request
-        .stack_name(name)
-        .change_set_name(&change_set_name)
-        .change_set_type(ChangeSetType::Update)
-        .capabilities(Capability::CapabilityNamedIam)
-        .set_tags(Some(tags))
-        .send()
-        .await;
-    match created {
-        Ok(out) => Ok(Some(out.id().unwrap_or(&change_set_name).to_string())),
-        Err(err) if error_message(&err).is_some_and(is_no_change_message) => Ok(None),
-        Err(err) => Err(explain(format!("creating a change set for stack {name}"), &err).into()),
-    }
-}
-
-/// Poll the change set until CloudFormation has computed it: its rows, or `None` (deleted
-/// again) when it changes nothing; a rejected change set fails with CloudFormation's reason.
-async fn await_change_set(
-    cfn: &Client,
-    name: &str,
-    id: &str,
-) -> anyhow::Result<Option<(String, Vec<ChangeRow>)>> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let out = cfn
-            .describe_change_set()
-            .change_set_name(id)
-            .send()
-            .await
-            .map_err(|e| explain(format!("reading the change set of stack {name}"), &e))?;
-        match out.status() {
-            Some(ChangeSetStatus::CreateComplete) => {
-                let rows = change_rows(&out);
-                if rows.is_empty() {
-                    delete_change_set(cfn, id).await;
-                    return Ok(None);
-                }
-                return Ok(Some((id.to_string(), rows)));
-            }
-            Some(ChangeSetStatus::Failed) => {
-                let reason = out.status_reason().unwrap_or("no reason given").to_string();
-                delete_change_set(cfn, id).await;
-                if is_no_change_message(&reason) {
-                    return Ok(None);
-                }
-                return Err(Problem::failure(format!(
-                    "stack {name}: CloudFormation rejected the change set: {reason}"
-                ))
-                .hint(
-                    "fix the template (run `scorekeep-deploy render` and cfn-lint on it) and rerun",
-                )
-                .into());
-            }
-            _ => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
-            }
-        }
-    }
-}
-
-/// The resource rows of a computed change set, in CloudFormation's order.
-fn change_rows(out: &DescribeChangeSetOutput) -> Vec<ChangeRow> {
-    out.changes()
-        .iter()
-        .filter_map(|c| c.resource_change())
-        .map(|rc| ChangeRow {
-            action: rc
-                .action()
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_default(),
-            logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
-            resource_type: rc.resource_type().unwrap_or_default().to_string(),
-            replacement: rc.replacement().map(|r| r.as_str().to_string()),
-        })
-        .filter(|r| !r.logical_id.is_empty())
-        .collect()
 }
 
 /// Fail with the first failed resource and CloudFormation's reason unless the stack ended in
@@ -488,18 +409,32 @@ async fn check_success(
     )
 }
 
-/// For `plan`: the rows an update would produce, without executing anything.
+/// For `plan`: what an update would change, without executing anything.
+pub(crate) struct Preview {
+    /// The stack as it is (`None`: it does not exist).
+    pub(crate) live: Option<LiveStack>,
+    pub(crate) rows: Vec<ChangeRow>,
+    pub(crate) stack_changes: Vec<StackChange>,
+}
+
+/// For `plan`: the rows an update would produce and the outputs, parameter values and tags it
+/// would change, from a change set that is deleted again. CloudFormation's verdict decides:
+/// a change set it computes is pending even with no rows, one it fails as empty is not.
 pub(crate) async fn preview(
     cfn: &Client,
     rendered: &RenderedStack,
     template_url: Option<&str>,
     tags: &BTreeMap<String, String>,
     task: &Task,
-) -> anyhow::Result<(Option<LiveStack>, Vec<ChangeRow>)> {
+) -> anyhow::Result<Preview> {
     let name = rendered.stack.as_str();
-    let live = describe(cfn, name).await?;
-    let Some(current) = live else {
-        return Ok((None, rows_for_new_stack(rendered)));
+    let Some(current) = describe(cfn, name).await? else {
+        let rows = rows_for_new_stack(rendered);
+        return Ok(Preview {
+            live: None,
+            rows,
+            stack_changes: Vec::new(),
+        });
     };
     if classify(&current.status) != StackState::Ready {
         return Err(Problem::failure(format!(
@@ -509,16 +444,34 @@ pub(crate) async fn preview(
         .hint("`scorekeep-deploy up` explains and handles this state")
         .into());
     }
-    if current.tags == *tags && deployed_template(cfn, name).await? == rendered.body {
-        return Ok((Some(current), Vec::new()));
+    let deployed = deployed_template(cfn, name).await?;
+    let pending = stack_changes(&current, &deployed, &rendered.body, tags);
+    let mut preview = Preview {
+        live: Some(current),
+        rows: Vec::new(),
+        stack_changes: Vec::new(),
+    };
+    if pending.is_empty() && deployed == rendered.body {
+        return Ok(preview);
     }
-    let rows =
-        match create_change_set(cfn, rendered, template_url, desired_tags(tags), task).await? {
-            Some((id, rows)) => {
-                delete_change_set(cfn, &id).await;
-                rows
-            }
-            None => Vec::new(),
-        };
-    Ok((Some(current), rows))
+    let created = change_set::create(
+        cfn,
+        rendered,
+        template_url,
+        desired_tags(tags),
+        ChangeSetMode::Standard,
+        task,
+    )
+    .await?;
+    if let Some(ready) = created {
+        delete_change_set(cfn, &ready.id).await;
+        preview.rows = ready.rows;
+        preview.stack_changes = pending;
+        if preview.rows.is_empty() && preview.stack_changes.is_empty() {
+            // The template changed in a way that moves no output, value or resource (a
+            // Description, Metadata): still an update CloudFormation would apply.
+            preview.stack_changes.push(StackChange::template_only());
+        }
+    }
+    Ok(preview)
 }

@@ -19,4 +19,5 @@ mod otel;
 mod releases;
 mod render;
 mod rendered_templates;
+mod stacks;
 mod traces;

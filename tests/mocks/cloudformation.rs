@@ -17,7 +17,7 @@ use aws_sdk_cloudformation::types::{
 use aws_sdk_cloudformation::Client;
 use aws_smithy_types::error::ErrorMetadata;
 
-fn rendered() -> scorekeep_deploy::template::RenderedStack {
+pub(crate) fn rendered() -> scorekeep_deploy::template::RenderedStack {
     scorekeep_deploy::template::RenderedStack {
         stack: "scorekeep-lambda".into(),
         source: "templates/scorekeep.yaml".into(),
@@ -31,7 +31,7 @@ fn rendered() -> scorekeep_deploy::template::RenderedStack {
     }
 }
 
-async fn deploy(
+pub(crate) async fn deploy(
     client: &Client,
     options: stack::StackOptions,
 ) -> anyhow::Result<stack::StackResult> {
@@ -46,7 +46,7 @@ async fn deploy(
     .await
 }
 
-fn stack_in(status: StackStatus) -> DescribeStacksOutput {
+pub(crate) fn stack_in(status: StackStatus) -> DescribeStacksOutput {
     DescribeStacksOutput::builder()
         .stacks(
             Stack::builder()
@@ -130,7 +130,7 @@ async fn replace_failed_deletes_then_creates() {
     );
     let options = stack::StackOptions {
         replace_failed: true,
-        continue_rollback: false,
+        ..Default::default()
     };
     let result = deploy(&client, options).await.unwrap();
     assert_eq!(result.action, stack::StackAction::Created);
@@ -181,8 +181,8 @@ async fn update_rollback_failed_names_blockers_and_continue_rollback_resumes() {
         [&describe, &events, &resume, &template]
     );
     let options = stack::StackOptions {
-        replace_failed: false,
         continue_rollback: true,
+        ..Default::default()
     };
     let result = deploy(&client, options).await.unwrap();
     assert_eq!(resume.num_calls(), 1);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use scorekeep_deploy::cli::OutputFormat;
 use scorekeep_deploy::config::BeanstalkConfig;
-use scorekeep_deploy::deploy::{beanstalk, functions, stack, Mode};
+use scorekeep_deploy::deploy::{beanstalk, change_set, drift, functions, stack, Mode};
 use scorekeep_deploy::report::Reporter;
 
 fn task() -> scorekeep_deploy::report::Task {
@@ -17,6 +17,7 @@ fn task() -> scorekeep_deploy::report::Task {
 }
 
 // One module per AWS service.
+mod change_sets;
 mod cloudformation;
 mod elastic_beanstalk;
 mod lambda;
