@@ -189,7 +189,7 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     // The committed config (python3.13), on a PATH where `python3` is 3.11 and `python3.13` is
     // a pyenv shim for a version not selected: the finder goes on to pyenv's versions (or uv).
     let Some(pyenv_root) = pyenv_root_with("3.13") else {
-        eprintln!("\n*** no Python 3.13 under $PYENV_ROOT or ~/.pyenv: SKIPPING the python3.13 worker run (pyenv install 3.13) ***\n");
+        crate::util::cannot_run("no Python 3.13 under $PYENV_ROOT or ~/.pyenv for the python3.13 worker run (pyenv install 3.13)");
         return;
     };
     let region = unique_region();

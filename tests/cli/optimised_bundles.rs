@@ -44,7 +44,7 @@ fn python313() -> Option<PathBuf> {
     found.sort();
     let python = found.pop();
     if python.is_none() {
-        eprintln!("\n*** no Python 3.13 under pyenv: SKIPPING (pyenv install 3.13) ***\n");
+        crate::util::cannot_run("no Python 3.13 under pyenv (pyenv install 3.13)");
     }
     python
 }

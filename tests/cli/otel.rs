@@ -182,9 +182,7 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
         return;
     }
     if !has_python_313() {
-        eprintln!(
-            "\n*** no Python 3.13 on PATH or under pyenv: SKIPPING the otel worker run ***\n"
-        );
+        crate::util::cannot_run("no Python 3.13 on PATH or under pyenv for the otel worker run");
         return;
     }
     let region = unique_region();
