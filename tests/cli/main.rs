@@ -17,4 +17,5 @@ mod otel;
 mod releases;
 mod render;
 mod rendered_templates;
+mod signals;
 mod traces;
