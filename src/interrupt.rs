@@ -59,7 +59,7 @@ pub fn install() {
                 let first = listener.next().await;
                 request(first);
                 say(&format!(
-                    "interrupted: stopping after the current step{} ({} again to abort at once)",
+                    "interrupted: stopping after the current step{} ({})",
                     first.received(),
                     first.again()
                 ));
@@ -129,8 +129,8 @@ impl Signal {
 
     fn again(self) -> &'static str {
         match self {
-            Signal::Interrupt => "Ctrl-C",
-            _ => "a second signal",
+            Signal::Interrupt => "Ctrl-C again to abort at once",
+            _ => "a second signal aborts at once",
         }
     }
 }

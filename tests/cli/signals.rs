@@ -159,6 +159,13 @@ fn assert_nothing_left(marker: &str) {
     assert!(none_left, "still running: {:#?}", procs::mentioning(marker));
 }
 
+fn assert_no_sleep_left(sleep: &Path) {
+    let none_left = eventually(Duration::from_millis(500), || {
+        procs::running(sleep).is_empty()
+    });
+    assert!(none_left, "still running: {:#?}", procs::running(sleep));
+}
+
 // ---- the deploy engine --------------------------------------------------------------------------
 
 #[test]
@@ -322,6 +329,19 @@ fn sighup_during_a_build_exits_129_and_stops_npm() {
 
 // ---- invoke --local ------------------------------------------------------------------------------
 
+/// Test-only functions: `invoke --local` needs a function in the config and its sources.
+const SPAWNERS: &str = "
+  spawner:
+    source: functions/spawner
+    runtime: python3.11
+    handler: app.handler
+    timeout: 60
+  node-spawner:
+    source: functions/node-spawner
+    runtime: nodejs22.x
+    handler: index.handler
+";
+
 /// Handlers that start children (one in the background, some in sessions of their own, one
 /// orphaned at once) through `dir/bin/sleep`, then hang; their output pipes are inherited.
 fn copy_with_spawners() -> tempfile::TempDir {
@@ -330,8 +350,7 @@ fn copy_with_spawners() -> tempfile::TempDir {
         dir.path(),
         CONFIG,
         "\nbeanstalk:",
-        "\n  spawner:\n    source: functions/spawner\n    runtime: python3.11\n    handler: app.handler\n    timeout: 60\n\
-  node-spawner:\n    source: functions/node-spawner\n    runtime: nodejs22.x\n    handler: index.handler\n\nbeanstalk:",
+        &format!("{SPAWNERS}\nbeanstalk:"),
     );
     let write = |path: &str, text: &str| {
         let path = dir.path().join("functions").join(path);
@@ -393,8 +412,7 @@ fn invoke_through_cat(dir: &Path, function: &str, sleeps: usize) -> (String, Dur
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let marker = sleep.to_str().unwrap();
-    let found = procs::wait_for(marker, sleeps, Duration::from_secs(60));
+    let found = procs::wait_for_program(&sleep, sleeps, Duration::from_secs(60));
     assert_eq!(found.len(), sleeps, "the handler's sleeps: {found:#?}");
     let output = wait_with_limit(child, Duration::from_secs(30));
     (output, started.elapsed())
@@ -437,7 +455,7 @@ fn assert_timed_out_with_nothing_left(dir: &Path, function: &str, sleeps: usize)
         took < Duration::from_secs(2 + 2),
         "`invoke --timeout 2 | cat` took {took:?}"
     );
-    assert_nothing_left(dir.join("bin/sleep").to_str().unwrap());
+    assert_no_sleep_left(&dir.join("bin/sleep"));
 }
 
 #[test]
@@ -463,7 +481,7 @@ fn sigterm_during_invoke_local_stops_the_handler_and_all_it_started() {
         &["invoke", "--local", "spawner", "--env", &env],
         &[],
     );
-    let found = procs::wait_for(sleep.to_str().unwrap(), 5, Duration::from_secs(60));
+    let found = procs::wait_for_program(&sleep, 5, Duration::from_secs(60));
     run.assert_running("the handler's children ran");
     assert_eq!(found.len(), 5, "the handler's sleeps: {found:#?}");
     let run = run.signal(libc::SIGTERM);
@@ -476,5 +494,5 @@ fn sigterm_during_invoke_local_stops_the_handler_and_all_it_started() {
         run.stderr
     );
     assert!(run.stderr.contains("spawned"), "{}", run.stderr);
-    assert_nothing_left(sleep.to_str().unwrap());
+    assert_no_sleep_left(&sleep);
 }

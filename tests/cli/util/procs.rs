@@ -32,6 +32,27 @@ pub fn mentioning(marker: &str) -> Vec<Found> {
         .collect()
 }
 
+/// Every live process started as `program` (its first argument, as a shell or `exec` gives it).
+pub fn running(program: &Path) -> Vec<Found> {
+    let program = program.to_str().expect("a UTF-8 path");
+    mentioning(program)
+        .into_iter()
+        .filter(|f| f.cmdline.split(' ').next() == Some(program))
+        .collect()
+}
+
+/// Wait until at least `n` live processes run `program` (or `limit` passes); what was found.
+pub fn wait_for_program(program: &Path, n: usize, limit: Duration) -> Vec<Found> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = running(program);
+        if found.len() >= n || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Running (a zombie waiting to be reaped does not count).
 pub fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
