@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::procs::{self, descends_from, marked_sleep};
+use crate::util::procs::{self, descends_from, marked_sleep, KillOnDrop};
 use crate::util::proxy::{self, Fault, Proxy, Rule, When};
 use crate::util::{cli, edit, moto, project_copy, skip_emulator, unique_region, CONFIG};
 use serde_json::Value;
@@ -294,6 +294,7 @@ fn sigterm_during_npm_ci_exits_143_and_no_process_of_the_build_survives() {
         return;
     }
     let dir = project_copy();
+    let _cleanup = KillOnDrop::Mentioning(dir.path().to_str().unwrap().to_string());
     let run = start_with_npm_running(
         dir.path(),
         &["up"],
@@ -314,6 +315,7 @@ fn sigterm_during_npm_ci_exits_143_and_no_process_of_the_build_survives() {
 #[test]
 fn sighup_during_a_build_exits_129_and_stops_npm() {
     let dir = project_copy();
+    let _cleanup = KillOnDrop::Mentioning(dir.path().to_str().unwrap().to_string());
     let run = start_with_npm_running(dir.path(), &["build", "random-name"], &[]);
     let run = run.signal(libc::SIGHUP);
 
@@ -443,6 +445,8 @@ fn build_first(dir: &Path, function: &str) {
 }
 
 fn assert_timed_out_with_nothing_left(dir: &Path, function: &str, sleeps: usize) {
+    // Dropped after the asserts: it only cleans up after a failure.
+    let _cleanup = KillOnDrop::Program(marked_sleep(dir));
     build_first(dir, function);
     let (output, took) = invoke_through_cat(dir, function, sleeps);
     eprintln!("{function}: `invoke --timeout 2 | cat` took {took:?}\n{output}");
@@ -475,6 +479,7 @@ fn sigterm_during_invoke_local_stops_the_handler_and_all_it_started() {
     let dir = copy_with_spawners();
     build_first(dir.path(), "spawner");
     let sleep = marked_sleep(dir.path());
+    let _cleanup = KillOnDrop::Program(sleep.clone());
     let env = format!("SLEEP={}", sleep.display());
     let mut run = start(
         dir.path(),

@@ -107,3 +107,23 @@ pub fn marked_sleep(dir: &Path) -> std::path::PathBuf {
     }
     link
 }
+
+/// Kills, when dropped, what a test's run may have left (a failing test must not leave
+/// `sleep 1000`s behind): every live process running `program`, or mentioning `marker`.
+pub enum KillOnDrop {
+    Program(std::path::PathBuf),
+    Mentioning(String),
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let found = match self {
+            KillOnDrop::Program(p) => running(p),
+            KillOnDrop::Mentioning(m) => mentioning(m),
+        };
+        for f in found {
+            // SAFETY: kill(2) on a process this test's run started; no memory involved.
+            unsafe { libc::kill(f.pid as i32, libc::SIGKILL) };
+        }
+    }
+}
