@@ -135,30 +135,60 @@ impl Signal {
     }
 }
 
+/// One stream per signal; `None` for a signal this process was started with ignored: `nohup`
+/// (SIGHUP) and `cmd &` in a script (SIGINT) mean "do not stop on it", and listening would
+/// undo that.
 #[cfg(unix)]
 struct Listener {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 #[cfg(unix)]
 impl Listener {
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind| -> std::io::Result<_> {
+            if ignored(kind.as_raw_value()) {
+                return Ok(None);
+            }
+            signal(kind).map(Some)
+        };
         Ok(Listener {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-            hangup: signal(SignalKind::hangup())?,
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
         })
     }
 
     async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.interrupt.recv() => Signal::Interrupt,
-            _ = self.terminate.recv() => Signal::Terminate,
-            _ = self.hangup.recv() => Signal::Hangup,
+            _ = recv(&mut self.interrupt) => Signal::Interrupt,
+            _ = recv(&mut self.terminate) => Signal::Terminate,
+            _ = recv(&mut self.hangup) => Signal::Hangup,
         }
+    }
+}
+
+#[cfg(unix)]
+async fn recv(stream: &mut Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as a parent like `nohup` left it.
+#[cfg(unix)]
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) only reads the current disposition into a zeroed struct we own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }
 

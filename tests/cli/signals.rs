@@ -31,9 +31,22 @@ struct Started {
 }
 
 fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
+    start_under(None, dir, args, env)
+}
+
+/// [`start`], through `wrapper` (e.g. `nohup`) when one is given.
+fn start_under(wrapper: Option<&str>, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
     let stdout = dir.join("stdout.txt");
     let stderr = dir.join("stderr.txt");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"));
+    let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
+    let mut cmd = match wrapper {
+        Some(w) => {
+            let mut cmd = Command::new(w);
+            cmd.arg(&bin);
+            cmd
+        }
+        None => Command::new(&bin),
+    };
     cmd.current_dir(dir)
         .args(args)
         .env("CI", "true")
@@ -263,10 +276,19 @@ wait\n",
 /// Start `args` with the slow npm, and wait until npm and the three processes it starts run
 /// below the tool: the signal must hit the install, not something before it.
 fn start_with_npm_running(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
+    start_with_npm_running_under(None, dir, args, env)
+}
+
+fn start_with_npm_running_under(
+    wrapper: Option<&str>,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Started {
     let npm = slow_npm(dir);
     let mut env = env.to_vec();
     env.push(("SCOREKEEP_NPM", npm.to_str().unwrap()));
-    let mut run = start(dir, args, &env);
+    let mut run = start_under(wrapper, dir, args, &env);
     let marker = dir.to_str().unwrap();
     let found = procs::wait_for(marker, 4, Duration::from_secs(180));
     run.assert_running("npm ran");
@@ -327,6 +349,27 @@ fn sighup_during_a_build_exits_129_and_stops_npm() {
     );
     assert_nothing_left(dir.path().to_str().unwrap());
     assert_no_staging_left(dir.path());
+}
+
+/// Under `nohup` SIGHUP is ignored, and stays so: the run goes on (SIGTERM still stops it).
+#[test]
+fn under_nohup_sighup_is_ignored_as_asked() {
+    let dir = project_copy();
+    let _cleanup = KillOnDrop::Mentioning(dir.path().to_str().unwrap().to_string());
+    let mut run =
+        start_with_npm_running_under(Some("nohup"), dir.path(), &["build", "random-name"], &[]);
+    // SAFETY: kill(2) on the child this test spawned (nohup exec'd the tool).
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    run.assert_running("SIGTERM (SIGHUP must not stop it under nohup)");
+    assert!(
+        !run.stderr_text().contains("interrupted"),
+        "{}",
+        run.stderr_text()
+    );
+    let run = run.signal(libc::SIGTERM);
+    run.assert_stopped_by("SIGTERM", 143);
+    assert_nothing_left(dir.path().to_str().unwrap());
 }
 
 // ---- invoke --local ------------------------------------------------------------------------------
