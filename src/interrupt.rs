@@ -301,12 +301,17 @@ pub(crate) fn unregister_child(pgid: i32) {
 /// The abort: every registered process group, then whatever else descends from us (what
 /// left its group with setsid).
 fn kill_children() {
+    use crate::process_tree::{kill_descendants, kill_group, live_descendants, signal_each, Sig};
+    // Looked up first: once a group's leader dies, what it started outside the group is
+    // init's (a build is no subreaper) and no longer found below us.
+    let below = live_descendants(std::process::id());
     if let Ok(children) = CHILDREN.lock() {
         for pgid in children.iter() {
-            crate::process_tree::kill_group(*pgid);
+            kill_group(*pgid);
         }
     }
-    crate::process_tree::kill_descendants(crate::process_tree::Reap::Leave);
+    signal_each(&below, Sig::Kill);
+    kill_descendants(crate::process_tree::Reap::Leave);
 }
 
 /// The steps of a run and which of them finished, to say on a signal what was done and not.

@@ -250,16 +250,29 @@ fn sigterm_during_up_exits_143_with_the_summary_and_an_interrupted_json_report()
     );
 }
 
+/// How the npm stand-in takes SIGTERM.
+#[derive(Clone, Copy, PartialEq)]
+enum OnTerm {
+    Exit,
+    /// `trap '' TERM`, so only SIGKILL stops it (and the first signal waits out the grace).
+    Ignore,
+}
+
 /// An npm stand-in that starts a Node.js process, a sleep, and a sleep in a session of its
 /// own (out of npm's process group), then waits: `npm ci` running its install scripts.
-fn slow_npm(dir: &Path) -> PathBuf {
+fn slow_npm(dir: &Path, on_term: OnTerm) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let sleep = marked_sleep(dir);
     let script = dir.join("slow-npm");
+    let trap = if on_term == OnTerm::Ignore {
+        "trap '' TERM\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\n\
+            "#!/bin/sh\n{trap}\
 node -e 'setInterval(() => {{}}, 1000)' '{dir}' &\n\
 '{sleep}' 1000 &\n\
 setsid '{sleep}' 1001 &\n\
@@ -276,16 +289,17 @@ wait\n",
 /// Start `args` with the slow npm, and wait until npm and the three processes it starts run
 /// below the tool: the signal must hit the install, not something before it.
 fn start_with_npm_running(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
-    start_with_npm_running_under(None, dir, args, env)
+    start_with_npm_running_under(None, OnTerm::Exit, dir, args, env)
 }
 
 fn start_with_npm_running_under(
     wrapper: Option<&str>,
+    on_term: OnTerm,
     dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Started {
-    let npm = slow_npm(dir);
+    let npm = slow_npm(dir, on_term);
     let mut env = env.to_vec();
     env.push(("SCOREKEEP_NPM", npm.to_str().unwrap()));
     let mut run = start_under(wrapper, dir, args, &env);
@@ -351,13 +365,55 @@ fn sighup_during_a_build_exits_129_and_stops_npm() {
     assert_no_staging_left(dir.path());
 }
 
+/// A second SIGTERM aborts at once, as a second Ctrl-C does: npm ignores SIGTERM, so the first
+/// would wait out the grace period before SIGKILL.
+#[test]
+fn a_second_sigterm_aborts_at_once_and_kills_npm() {
+    let dir = project_copy();
+    let _cleanup = KillOnDrop::Mentioning(dir.path().to_str().unwrap().to_string());
+    let run = start_with_npm_running_under(
+        None,
+        OnTerm::Ignore,
+        dir.path(),
+        &["build", "random-name"],
+        &[],
+    );
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
+    // Two signals that arrive before the listener runs are one to it: send the second once
+    // the tool said it saw the first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run.stderr_text().contains("interrupted: stopping") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let run = run.signal(libc::SIGTERM);
+
+    assert_eq!(run.status.code(), Some(143), "{}", run.stderr);
+    assert!(
+        run.after_signal < Duration::from_secs(1),
+        "took {:?}",
+        run.after_signal
+    );
+    assert!(
+        run.stderr.contains("aborted: a second SIGTERM"),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_left(dir.path().to_str().unwrap());
+}
+
 /// Under `nohup` SIGHUP is ignored, and stays so: the run goes on (SIGTERM still stops it).
 #[test]
 fn under_nohup_sighup_is_ignored_as_asked() {
     let dir = project_copy();
     let _cleanup = KillOnDrop::Mentioning(dir.path().to_str().unwrap().to_string());
-    let mut run =
-        start_with_npm_running_under(Some("nohup"), dir.path(), &["build", "random-name"], &[]);
+    let mut run = start_with_npm_running_under(
+        Some("nohup"),
+        OnTerm::Exit,
+        dir.path(),
+        &["build", "random-name"],
+        &[],
+    );
     // SAFETY: kill(2) on the child this test spawned (nohup exec'd the tool).
     unsafe { libc::kill(run.child.id() as i32, libc::SIGHUP) };
     std::thread::sleep(Duration::from_millis(500));
@@ -433,8 +489,9 @@ exports.handler = () => {
     dir
 }
 
-/// `invoke --local FN --timeout SECS --output json 2>&1 | cat`, through sh: the report that
-/// reached cat, the time the pipeline took, and the sleeps seen while the handler ran.
+/// `invoke --local FN --timeout 2 --output json 2>&1 | cat`, through sh, once the handler's
+/// `sleeps` children were seen running: the output that reached cat, and the time from then
+/// to the pipeline's end.
 fn invoke_through_cat(dir: &Path, function: &str, sleeps: usize) -> (String, Duration) {
     let sleep = marked_sleep(dir);
     let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
@@ -458,9 +515,16 @@ fn invoke_through_cat(dir: &Path, function: &str, sleeps: usize) -> (String, Dur
         .spawn()
         .unwrap();
     let found = procs::wait_for_program(&sleep, sleeps, Duration::from_secs(60));
+    let running = Instant::now();
     assert_eq!(found.len(), sleeps, "the handler's sleeps: {found:#?}");
     let output = wait_with_limit(child, Duration::from_secs(30));
-    (output, started.elapsed())
+    eprintln!(
+        "{function}: `invoke --timeout 2 | cat` took {:?} in all",
+        started.elapsed()
+    );
+    // From the handler's children seen running: the interpreter's start before the timeout
+    // clock runs is not what is measured.
+    (output, running.elapsed())
 }
 
 /// The child's stdout once it exits; a panic (and the child killed) past `limit`.
@@ -492,7 +556,7 @@ fn assert_timed_out_with_nothing_left(dir: &Path, function: &str, sleeps: usize)
     let _cleanup = KillOnDrop::Program(marked_sleep(dir));
     build_first(dir, function);
     let (output, took) = invoke_through_cat(dir, function, sleeps);
-    eprintln!("{function}: `invoke --timeout 2 | cat` took {took:?}\n{output}");
+    eprintln!("{function}: the pipeline ended {took:?} after the handler's children ran\n{output}");
     // The report is the JSON document among the lines cat passed on (stderr came too).
     let start = output.find("\n{").map_or(0, |i| i + 1);
     let report: Value = serde_json::from_str(&output[start..])
@@ -500,7 +564,7 @@ fn assert_timed_out_with_nothing_left(dir: &Path, function: &str, sleeps: usize)
     assert_eq!(report["timed_out"], true, "{report:#}");
     assert!(
         took < Duration::from_secs(2 + 2),
-        "`invoke --timeout 2 | cat` took {took:?}"
+        "`invoke --timeout 2 | cat` ended {took:?} after the handler's children ran"
     );
     assert_no_sleep_left(&dir.join("bin/sleep"));
 }
