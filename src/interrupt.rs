@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
@@ -21,6 +21,8 @@ use crate::error::{explain, Problem};
 /// The signal that stopped the run: 0 while none came, else [`Signal::number`].
 static STOPPED_BY: AtomicU8 = AtomicU8::new(0);
 static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
+/// Set by the second signal while it kills the children: see [`settle`].
+static ABORTING: AtomicBool = AtomicBool::new(false);
 /// Process groups of running children (npm, pip, a local handler), killed on the abort.
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
@@ -64,11 +66,12 @@ pub fn install() {
                     first.again()
                 ));
                 let second = listener.next().await;
-                kill_children();
+                ABORTING.store(true, Ordering::SeqCst);
                 say(&format!(
                     "aborted: a second {}; what was in flight may or may not have been applied",
                     second.describe()
                 ));
+                kill_children();
                 std::process::exit(crate::exit::for_signal(second));
             })
         });
@@ -282,6 +285,15 @@ pub(crate) async fn race_while<T>(
         biased;
         result = step => result,
         _ = cancelled() => Err(Problem::interrupted(format!("{} while {doing}", interrupted())).into()),
+    }
+}
+
+/// Call before exiting: while a second signal is killing the children, wait for it to end the
+/// process (at most 3 s), so the run's own exit does not cut the kill short.
+pub fn settle() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while ABORTING.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

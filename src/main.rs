@@ -27,6 +27,7 @@ fn main() {
         Command::Invoke(args) => commands::invoke::run(&ctx, args),
         Command::Traces(args) => commands::traces::run(&ctx, args),
     };
+    interrupt::settle();
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
