@@ -12,6 +12,8 @@ Exit codes:
   2  bad usage, configuration or template (nothing was changed)
      (for `plan --detailed-exitcode`: changes are pending; errors are then 1)
   130  interrupted (Ctrl-C); AWS keeps going, rerun the command to attach
+  143  stopped by SIGTERM (a cancelled CI job), as Ctrl-C: summary, children killed
+  129  stopped by SIGHUP (the terminal went away), as Ctrl-C
 
 Coming from another tool: deploy/apply -> up, destroy/delete/remove -> down, diff -> plan,
 package -> build, synth -> render.";
@@ -314,7 +316,7 @@ pub struct InvokeArgs {
     /// Write what the function sent, one JSON per line: X-Ray documents, or the OTLP requests (OpenTelemetry JSON) with `tracing_sdk: otel`.
     #[arg(long, value_name = "PATH")]
     pub trace_out: Option<PathBuf>,
-    /// Kill the handler after this many seconds (default: the function's configured timeout).
+    /// Kill the handler, and every process it started, after this many seconds (default: the function's configured timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
     /// Interpreter to run the handler with (default: for pythonX.Y the first that runs of

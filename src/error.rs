@@ -16,8 +16,14 @@ pub(crate) enum Class {
     Usage,
     /// Anything else that went wrong: exit 1.
     Failure,
-    /// Ctrl-C: exit 130.
-    Interrupted,
+    /// A signal stopped the work: exit 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
+    Interrupted(crate::interrupt::Signal),
+}
+
+impl Class {
+    pub(crate) fn is_interrupted(self) -> bool {
+        matches!(self, Class::Interrupted(_))
+    }
 }
 
 /// The questions the report and the exit code ask of an error.
@@ -67,7 +73,7 @@ pub(crate) fn class_of(err: &anyhow::Error) -> Class {
     let mut class = Class::Failure;
     for cause in err.chain() {
         match explain(cause).map(Explain::class) {
-            Some(Class::Interrupted) => return Class::Interrupted,
+            Some(Class::Interrupted(signal)) => return Class::Interrupted(signal),
             Some(Class::Usage) => class = Class::Usage,
             _ => {}
         }
@@ -106,10 +112,11 @@ impl Problem {
         }
     }
 
-    /// Ctrl-C stopped the work (exit 130).
+    /// A signal stopped the work (exit 130 for Ctrl-C): the one interruption error, carrying
+    /// the signal that asked the run to stop (Ctrl-C when none did, e.g. in unit tests).
     pub(crate) fn interrupted(message: impl Into<String>) -> Problem {
         Problem {
-            class: Class::Interrupted,
+            class: Class::Interrupted(crate::interrupt::signal()),
             ..Problem::failure(message)
         }
     }
@@ -199,7 +206,10 @@ mod tests {
         assert_eq!(class_of(&usage), Class::Usage);
         let interrupted =
             anyhow::Error::new(Problem::interrupted("stopped")).context(Problem::usage("outer"));
-        assert_eq!(class_of(&interrupted), Class::Interrupted);
+        assert_eq!(
+            class_of(&interrupted),
+            Class::Interrupted(crate::interrupt::Signal::Interrupt)
+        );
         assert_eq!(class_of(&anyhow::anyhow!("plain")), Class::Failure);
     }
 

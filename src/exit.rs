@@ -2,20 +2,34 @@
 //! (see [`crate::error`]).
 
 use crate::error::{class_of, explain, Class};
+use crate::interrupt::Signal;
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
 pub(crate) const USAGE: i32 = 2;
 /// `plan --detailed-exitcode`: something would change.
 pub(crate) const CHANGES_PENDING: i32 = 2;
+/// Stopped by a signal: 128 + its number, as a shell reports a process the signal killed, so
+/// a pipeline tells a cancelled run from a failed one.
 pub(crate) const INTERRUPTED: i32 = 130;
+pub(crate) const TERMINATED: i32 = 143;
+pub(crate) const HUNG_UP: i32 = 129;
 
-/// 2 for problems in what the user gave us (nothing was changed), 130 for Ctrl-C, 1 for
-/// everything else.
+/// The exit code of a run that `signal` stopped.
+pub(crate) fn for_signal(signal: Signal) -> i32 {
+    match signal {
+        Signal::Interrupt => INTERRUPTED,
+        Signal::Terminate => TERMINATED,
+        Signal::Hangup => HUNG_UP,
+    }
+}
+
+/// 2 for problems in what the user gave us (nothing was changed), 130/143/129 for Ctrl-C,
+/// SIGTERM and SIGHUP, 1 for everything else.
 pub fn code_for(err: &anyhow::Error) -> i32 {
     match class_of(err) {
         Class::Usage => USAGE,
-        Class::Interrupted => INTERRUPTED,
+        Class::Interrupted(signal) => for_signal(signal),
         Class::Failure => FAILURE,
     }
 }
@@ -31,6 +45,10 @@ pub struct Failure {
     /// The next steps, joined with ` ` (`None` when no layer gave one).
     pub(crate) hint: Option<String>,
     pub(crate) exit_code: i32,
+    /// The signal that stopped the run ("Ctrl-C", "SIGTERM", "SIGHUP"), when one did: a
+    /// pipeline tells a cancelled run from a failed one without parsing the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) interrupted_by: Option<&'static str>,
     /// The same steps one by one, for the text form's `hint:` lines.
     #[serde(skip)]
     hints: Vec<String>,
@@ -67,6 +85,10 @@ impl Failure {
                 .find_map(|cause| explain(cause).and_then(|e| e.resource())),
             hint: (!hints.is_empty()).then(|| hints.join(" ")),
             exit_code,
+            interrupted_by: match class_of(err) {
+                Class::Interrupted(signal) => Some(signal.describe()),
+                _ => None,
+            },
             hints,
         }
     }
@@ -160,5 +182,18 @@ mod tests {
         assert_eq!(f.resource.as_deref(), Some("c.yaml:3:5"));
         assert_eq!(f.exit_code, USAGE);
         assert_eq!(f.hint, None);
+        assert_eq!(f.interrupted_by, None);
+    }
+
+    #[test]
+    fn each_signal_has_its_own_exit_code() {
+        assert_eq!(for_signal(Signal::Interrupt), 130);
+        assert_eq!(for_signal(Signal::Terminate), 143);
+        assert_eq!(for_signal(Signal::Hangup), 129);
+        let err = anyhow::Error::new(Problem::interrupted("interrupted (Ctrl-C)"));
+        let f = Failure::from_error(&err, code_for(&err));
+        assert_eq!((f.exit_code, f.interrupted_by), (130, Some("Ctrl-C")));
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["interrupted_by"], "Ctrl-C");
     }
 }

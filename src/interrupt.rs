@@ -1,26 +1,34 @@
-//! Ctrl-C, handled once for the whole process.
+//! Ctrl-C, SIGTERM and SIGHUP, handled once for the whole process.
 //!
-//! `install` (called by `main` at startup) registers one SIGINT listener. The first Ctrl-C sets
-//! a flag and wakes every [`cancelled`] future: the running step drops its in-flight request
-//! (or kills its npm/pip child), and the command reports what was done and what was not and
-//! exits 130. A second Ctrl-C exits 130 at once, killing any child process group first.
+//! `install` (called by `main` at startup) registers one listener for the three. The first
+//! signal sets a flag and wakes every [`cancelled`] future: the running step drops its
+//! in-flight request (or kills its npm/pip child, or the local handler), and the command
+//! reports what was done and what was not and exits 128 + the signal's number (130 Ctrl-C,
+//! 143 SIGTERM, 129 SIGHUP). CI runners cancel a job with SIGTERM, and a closed terminal sends
+//! SIGHUP: both deserve the same summary as Ctrl-C. A second signal of any kind exits at once,
+//! killing every child process (and what they started) first.
 //! Registering `tokio::signal::ctrl_c` per wait only caught the signal while that wait ran.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
-use crate::error::{explain, Class, Problem};
+use crate::error::{explain, Problem};
 
-static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The signal that stopped the run: 0 while none came, else [`Signal::number`].
+static STOPPED_BY: AtomicU8 = AtomicU8::new(0);
 static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
-/// Process groups of running npm/pip children, killed on the second Ctrl-C.
+/// Set by the second signal while it kills the children: see [`settle`].
+static ABORTING: AtomicBool = AtomicBool::new(false);
+/// Process groups of running children (npm, pip, a local handler), killed on the abort.
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Listen for SIGINT for the rest of the process. The handler is registered before this
-/// returns, so no Ctrl-C falls back to the default "die without a report".
+/// Listen for SIGINT, SIGTERM and SIGHUP for the rest of the process. The handlers are
+/// registered before this returns, so no signal falls back to the default "die without a
+/// report".
 pub fn install() {
     let (tx, _) = watch::channel(false);
     if SIGNAL.set(tx).is_err() {
@@ -32,7 +40,7 @@ pub fn install() {
     {
         Ok(rt) => rt,
         Err(err) => {
-            tracing::warn!("cannot listen for Ctrl-C: {err}");
+            tracing::warn!("cannot listen for Ctrl-C, SIGTERM and SIGHUP: {err}");
             return;
         }
     };
@@ -41,7 +49,7 @@ pub fn install() {
         match Listener::new() {
             Ok(l) => l,
             Err(err) => {
-                tracing::warn!("cannot listen for Ctrl-C: {err}");
+                tracing::warn!("cannot listen for Ctrl-C, SIGTERM and SIGHUP: {err}");
                 return;
             }
         }
@@ -50,36 +58,140 @@ pub fn install() {
         .name("ctrl-c".into())
         .spawn(move || {
             runtime.block_on(async move {
-                listener.next().await;
-                request();
-                eprintln!(
-                    "interrupted: stopping after the current step (Ctrl-C again to abort at once)"
-                );
-                listener.next().await;
+                let first = listener.next().await;
+                request(first);
+                say(&format!(
+                    "interrupted: stopping after the current step{} ({})",
+                    first.received(),
+                    first.again()
+                ));
+                let second = listener.next().await;
+                ABORTING.store(true, Ordering::SeqCst);
+                say(&format!(
+                    "aborted: a second {}; what was in flight may or may not have been applied",
+                    second.describe()
+                ));
                 kill_children();
-                eprintln!(
-                    "aborted: a second Ctrl-C; what was in flight may or may not have been applied"
-                );
-                std::process::exit(crate::exit::INTERRUPTED);
+                std::process::exit(crate::exit::for_signal(second));
             })
         });
     if let Err(err) = spawned {
-        tracing::warn!("cannot listen for Ctrl-C: {err}");
+        tracing::warn!("cannot listen for Ctrl-C, SIGTERM and SIGHUP: {err}");
     }
 }
 
+/// A line on stderr that may go nowhere: after SIGHUP the terminal is gone, and a failed
+/// write must not panic the listener (eprintln! would).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The signals that stop a run, each with its own exit code ([`crate::exit::for_signal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+    /// SIGTERM: how CI runners and `kill` cancel a job.
+    Terminate,
+    /// SIGHUP: the terminal or SSH session went away.
+    Hangup,
+}
+
+impl Signal {
+    /// The signal's number on Linux and the BSDs (the exit code is 128 + it).
+    pub fn number(self) -> u8 {
+        match self {
+            Signal::Hangup => 1,
+            Signal::Interrupt => 2,
+            Signal::Terminate => 15,
+        }
+    }
+
+    fn from_number(n: u8) -> Option<Signal> {
+        [Signal::Hangup, Signal::Interrupt, Signal::Terminate]
+            .into_iter()
+            .find(|s| s.number() == n)
+    }
+
+    /// As messages name it: "Ctrl-C", "SIGTERM", "SIGHUP".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C",
+            Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
+        }
+    }
+
+    /// " on SIGTERM" for the first-signal line; nothing for Ctrl-C, whose user just pressed it.
+    fn received(self) -> String {
+        match self {
+            Signal::Interrupt => String::new(),
+            other => format!(" on {}", other.describe()),
+        }
+    }
+
+    fn again(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C again to abort at once",
+            _ => "a second signal aborts at once",
+        }
+    }
+}
+
+/// One stream per signal; `None` for a signal this process was started with ignored: `nohup`
+/// (SIGHUP) and `cmd &` in a script (SIGINT) mean "do not stop on it", and listening would
+/// undo that.
 #[cfg(unix)]
-struct Listener(tokio::signal::unix::Signal);
+struct Listener {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
 
 #[cfg(unix)]
 impl Listener {
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        signal(SignalKind::interrupt()).map(Listener)
+        let listen = |kind: SignalKind| -> std::io::Result<_> {
+            if ignored(kind.as_raw_value()) {
+                return Ok(None);
+            }
+            signal(kind).map(Some)
+        };
+        Ok(Listener {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
     }
 
-    async fn next(&mut self) {
-        self.0.recv().await;
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = recv(&mut self.interrupt) => Signal::Interrupt,
+            _ = recv(&mut self.terminate) => Signal::Terminate,
+            _ = recv(&mut self.hangup) => Signal::Hangup,
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn recv(stream: &mut Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as a parent like `nohup` left it.
+#[cfg(unix)]
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) only reads the current disposition into a zeroed struct we own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }
 
@@ -92,25 +204,42 @@ impl Listener {
         Ok(Listener)
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Signal {
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Interrupt
     }
 }
 
-/// Mark the run as interrupted (the signal listener does this; tests may too).
-pub(crate) fn request() {
-    REQUESTED.store(true, Ordering::SeqCst);
+/// Mark the run as stopped by `signal` (the listener does this; tests may too). The first
+/// signal is the one the run reports and exits with.
+pub(crate) fn request(signal: Signal) {
+    let _ = STOPPED_BY.compare_exchange(0, signal.number(), Ordering::SeqCst, Ordering::SeqCst);
     if let Some(tx) = SIGNAL.get() {
         tx.send_replace(true);
     }
 }
 
-/// True once Ctrl-C was pressed.
+/// True once a signal asked the run to stop.
 pub(crate) fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    stopped_by().is_some()
 }
 
-/// Completes when Ctrl-C is pressed (never, when no listener is installed).
+/// The signal that asked the run to stop, if one did.
+pub(crate) fn stopped_by() -> Option<Signal> {
+    Signal::from_number(STOPPED_BY.load(Ordering::SeqCst))
+}
+
+/// The signal that stopped the run; Ctrl-C when none did (an interruption made in a test).
+pub(crate) fn signal() -> Signal {
+    stopped_by().unwrap_or(Signal::Interrupt)
+}
+
+/// "interrupted (SIGTERM)": the start of every interruption message.
+pub(crate) fn interrupted() -> String {
+    format!("interrupted ({})", signal().describe())
+}
+
+/// Completes when a signal asks the run to stop (never, when no listener is installed).
 pub(crate) async fn cancelled() {
     let Some(tx) = SIGNAL.get() else {
         return std::future::pending().await;
@@ -119,15 +248,15 @@ pub(crate) async fn cancelled() {
     let _ = rx.wait_for(|pressed| *pressed).await;
 }
 
-/// An interruption error once Ctrl-C was pressed: call between steps.
+/// An interruption error once a signal asked the run to stop: call between steps.
 pub(crate) fn check() -> Result<(), Problem> {
     if requested() {
-        return Err(Problem::interrupted("interrupted (Ctrl-C)"));
+        return Err(Problem::interrupted(interrupted()));
     }
     Ok(())
 }
 
-/// Run `step` unless Ctrl-C comes first; then it is dropped, which cancels its in-flight
+/// Run `step` unless a signal comes first; then it is dropped, which cancels its in-flight
 /// request. The step goes first, so its own, more precise, interruption error wins a tie.
 pub(crate) async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     check()?;
@@ -140,7 +269,7 @@ pub(crate) async fn race<T>(step: impl Future<Output = anyhow::Result<T>>) -> an
             // was not; give it a moment to, so a scheduling race does not lose that report.
             match tokio::time::timeout(std::time::Duration::from_millis(300), &mut step).await {
                 Ok(result) => result,
-                Err(_) => Err(Problem::interrupted("interrupted (Ctrl-C)").into()),
+                Err(_) => Err(Problem::interrupted(interrupted()).into()),
             }
         }
     }
@@ -155,11 +284,20 @@ pub(crate) async fn race_while<T>(
     tokio::select! {
         biased;
         result = step => result,
-        _ = cancelled() => Err(Problem::interrupted(format!("interrupted (Ctrl-C) while {doing}")).into()),
+        _ = cancelled() => Err(Problem::interrupted(format!("{} while {doing}", interrupted())).into()),
     }
 }
 
-/// Remember a child's process group so a second Ctrl-C can kill it.
+/// Call before exiting: while a second signal is killing the children, wait for it to end the
+/// process (at most 3 s), so the run's own exit does not cut the kill short.
+pub fn settle() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while ABORTING.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Remember a child's process group so the abort (a second signal) can kill it.
 pub(crate) fn register_child(pgid: i32) {
     if let Ok(mut c) = CHILDREN.lock() {
         c.push(pgid);
@@ -172,17 +310,23 @@ pub(crate) fn unregister_child(pgid: i32) {
     }
 }
 
+/// The abort: every registered process group, then whatever else descends from us (what
+/// left its group with setsid).
 fn kill_children() {
-    #[cfg(unix)]
+    use crate::process_tree::{kill_descendants, kill_group, live_descendants, signal_each, Sig};
+    // Looked up first: once a group's leader dies, what it started outside the group is
+    // init's (a build is no subreaper) and no longer found below us.
+    let below = live_descendants(std::process::id());
     if let Ok(children) = CHILDREN.lock() {
         for pgid in children.iter() {
-            // SAFETY: kill(2) on a process group this process created; no memory involved.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            kill_group(*pgid);
         }
     }
+    signal_each(&below, Sig::Kill);
+    kill_descendants(crate::process_tree::Reap::Leave);
 }
 
-/// The steps of a run and which of them finished, to say on Ctrl-C what was done and not.
+/// The steps of a run and which of them finished, to say on a signal what was done and not.
 #[derive(Debug)]
 pub(crate) struct Journal {
     command: &'static str,
@@ -211,7 +355,7 @@ impl Journal {
     pub(crate) fn explain(&self, err: anyhow::Error) -> anyhow::Error {
         let Some(cause) = err
             .chain()
-            .find(|c| explain(*c).is_some_and(|e| e.class() == Class::Interrupted))
+            .find(|c| explain(*c).is_some_and(|e| e.class().is_interrupted()))
             .map(|c| c.to_string())
         else {
             return err;

@@ -94,7 +94,8 @@ pub(crate) fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLo
         while !try_flock(&file).map_err(error)? {
             crate::interrupt::check().map_err(|_| {
                 LockError::Interrupted(crate::error::Problem::interrupted(format!(
-                    "interrupted while waiting for the lock on {}; nothing was done",
+                    "{} while waiting for the lock on {}; nothing was done",
+                    crate::interrupt::interrupted(),
                     path.display()
                 )))
             })?;

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use scorekeep_deploy::cli::{self, Command, OutputFormat};
 use scorekeep_deploy::commands;
 use scorekeep_deploy::context::Context;
@@ -7,10 +9,9 @@ use scorekeep_deploy::{exit, interrupt};
 fn main() {
     let cli = cli::parse();
     init_logging(cli.global.verbose);
-    // `invoke --local` runs a handler in the foreground: Ctrl-C keeps its default meaning there.
-    if !matches!(cli.command, Command::Invoke(_)) {
-        interrupt::install();
-    }
+    // Ctrl-C, SIGTERM and SIGHUP stop every command at a safe point, with a summary (and
+    // `invoke --local` kills the handler and all it started).
+    interrupt::install();
     let ctx = Context::new(cli.global.clone());
     let result = match &cli.command {
         Command::Render(args) => commands::render::run(&ctx, args).map(|()| exit::OK),
@@ -26,6 +27,7 @@ fn main() {
         Command::Invoke(args) => commands::invoke::run(&ctx, args),
         Command::Traces(args) => commands::traces::run(&ctx, args),
     };
+    interrupt::settle();
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
@@ -37,7 +39,9 @@ fn main() {
                 exit::code_for(&err)
             };
             let failure = exit::Failure::from_error(&err, code);
-            eprintln!("error: {failure}");
+            // Not eprintln!: after SIGHUP the terminal may be gone, and a panic would lose the
+            // exit code.
+            let _ = writeln!(std::io::stderr(), "error: {failure}");
             if cli.global.output == OutputFormat::Json {
                 FailureReport {
                     command: command_name(&cli.command),

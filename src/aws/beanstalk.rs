@@ -131,7 +131,8 @@ pub(crate) async fn wait_until_ready(
             _ = tokio::time::sleep(delay) => {}
             _ = crate::interrupt::cancelled() => {
                 return Err(Problem::interrupted(format!(
-                    "interrupted while Beanstalk environment {env} is {status}: the update carries on"
+                    "{} while Beanstalk environment {env} is {status}: the update carries on",
+                    crate::interrupt::interrupted()
                 ))
                 .hint("rerun to check the result")
                 .into());

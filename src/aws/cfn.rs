@@ -251,7 +251,8 @@ async fn while_waiting<T>(
         biased;
         result = step => result,
         _ = crate::interrupt::cancelled() => Err(Problem::interrupted(format!(
-            "interrupted while stack {name} is {status}: CloudFormation carries on"
+            "{} while stack {name} is {status}: CloudFormation carries on",
+            crate::interrupt::interrupted()
         ))
         .hint("rerun the same command to wait for it and continue")
         .into()),

@@ -867,7 +867,8 @@ impl Job<'_> {
             // The staging dir is dropped (removed) on the way out: nothing half-installed stays.
             Err(RunError::Interrupted { program }) => Err(BuildError::Interrupted(
                 crate::error::Problem::interrupted(format!(
-                    "interrupted while `{program}` ran for {step} of function {}",
+                    "{} while `{program}` ran for {step} of function {}",
+                    crate::interrupt::interrupted(),
                     self.function()
                 )),
             )),

@@ -25,7 +25,7 @@ pub(crate) enum RunError {
         program: String,
         source: std::io::Error,
     },
-    /// Ctrl-C: the command was stopped (its whole process group) before it finished.
+    /// A signal stopped the run: the command was stopped (its whole process group) first.
     Interrupted { program: String },
     /// It ran and exited unsuccessfully.
     Failed {
@@ -87,8 +87,9 @@ impl Cmd {
         parts.join(" ")
     }
 
-    /// Run it with output captured; stdout on success. Ctrl-C stops it: its process group gets
-    /// SIGTERM, then SIGKILL after a grace period, and the result is `Interrupted`.
+    /// Run it with output captured; stdout on success. A signal (Ctrl-C, SIGTERM, SIGHUP) stops
+    /// it: its process group gets SIGTERM, then SIGKILL after a grace period, and the result is
+    /// `Interrupted`.
     pub(crate) fn run(&self) -> Result<String, RunError> {
         let mut command = Command::new(&self.program);
         command
@@ -97,7 +98,8 @@ impl Cmd {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // Its own process group: Ctrl-C reaches us, and we stop npm/pip and all they started.
+        // Its own process group: a signal reaches us only, and we stop npm/pip and all they
+        // started.
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         for (key, value) in &self.env {
@@ -145,11 +147,11 @@ impl Cmd {
 }
 
 /// How long npm/pip get to exit after SIGTERM before SIGKILL: short, since what they leave
-/// behind is thrown away with the staging dir, and Ctrl-C must stop within a second.
+/// behind is thrown away with the staging dir, and a signal must stop the run within a second.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 
 /// Wait for `child`, reading its output on threads (so full pipes never block it); `None`
-/// when Ctrl-C stopped it first.
+/// when a signal stopped it first.
 fn wait_interruptibly(mut child: Child) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -192,24 +194,28 @@ fn wait_interruptibly(mut child: Child) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)
     }
 }
 
-/// SIGTERM to the child's process group, SIGKILL after the grace period, then reap it.
+/// SIGTERM to the child's process group, SIGKILL after the grace period, then reap it. What
+/// left the group (setsid) is found below the child first and stopped the same way.
 fn stop_group(child: &mut Child) {
-    #[cfg(unix)]
-    {
-        let pgid = child.id() as i32;
-        // SAFETY: kill(2) on the process group we created for this child.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + TERM_GRACE;
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                // The group may outlive its leader: make sure nothing of it keeps running.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    use crate::process_tree::{live_descendants, signal_each, signal_group, Sig};
+    let pgid = child.id() as i32;
+    // Looked up while the child lives: once it exits, its strays belong to init.
+    let mut strays = live_descendants(child.id());
+    signal_group(pgid, Sig::Term);
+    signal_each(&strays, Sig::Term);
+    let deadline = Instant::now() + TERM_GRACE;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
         }
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        strays.extend(live_descendants(child.id()));
+        std::thread::sleep(Duration::from_millis(50));
     }
+    // The group may outlive its leader: make sure nothing of it keeps running.
+    strays.sort_unstable();
+    strays.dedup();
+    signal_group(pgid, Sig::Kill);
+    signal_each(&strays, Sig::Kill);
     let _ = child.kill();
     let _ = child.wait();
 }

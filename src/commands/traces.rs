@@ -216,8 +216,9 @@ async fn follow(ctx: &Context, xray: &mut Xray, query: &Query) -> anyhow::Result
                 Err(err) => return Err(err),
             },
             _ = &mut ctrl_c => {
-                ctx.reporter.line("stopped following traces (Ctrl-C)");
-                return Ok(exit::INTERRUPTED);
+                let signal = crate::interrupt::signal();
+                ctx.reporter.line(format!("stopped following traces ({})", signal.describe()));
+                return Ok(exit::for_signal(signal));
             }
         };
         let found = if traces.is_empty() {

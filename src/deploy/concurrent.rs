@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::error::{class_of, Class, Problem};
+use crate::error::{class_of, Problem};
 
 /// How many functions are worked on at once.
 pub(crate) const FUNCTION_CONCURRENCY: usize = 8;
@@ -64,7 +64,7 @@ pub(crate) fn combine<T>(
             .map(|r| r.expect("no failure"))
             .collect());
     }
-    let is_interruption = |e: &anyhow::Error| class_of(e) == Class::Interrupted;
+    let is_interruption = |e: &anyhow::Error| class_of(e).is_interrupted();
     if failed == 1
         || results
             .iter()
@@ -168,6 +168,6 @@ mod tests {
             ],
             |_: &i32| String::new(),
         );
-        assert_eq!(class_of(&interrupted.unwrap_err()), Class::Interrupted);
+        assert!(class_of(&interrupted.unwrap_err()).is_interrupted());
     }
 }

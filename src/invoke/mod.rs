@@ -922,7 +922,7 @@ impl Ended {
                 ReportError {
                     kind: "Timeout".into(),
                     message: format!(
-                        "did not finish within {timeout_secs} s; killed its process ({program}, pid {pid})"
+                        "did not finish within {timeout_secs} s; killed its process and all it started ({program}, pid {pid})"
                     ),
                     stack: Vec::new(),
                     hint: Some(

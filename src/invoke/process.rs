@@ -2,14 +2,20 @@
 //! script, a UDP socket standing in for the X-Ray daemon, and the child process with its
 //! timeout. The handler's own output (stdout and stderr) goes to our stderr; its result comes
 //! back through a file, so the two never mix.
+//!
+//! The handler runs in its own process group with its output piped (never our own stdio), and
+//! when it ends (returned, timed out, or a signal stopped us) the group and every process
+//! below us are killed: a `sleep 1000 &` it left, or a `setsid` child, would otherwise keep
+//! running and hold the output open, so `invoke … | cat` would never end.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Language;
+use crate::process_tree::{self, Reap};
 
 use super::error::InvokeError;
 
@@ -204,30 +211,52 @@ struct RunnerResult {
     duration_ms: Option<f64>,
 }
 
-/// Run the handler and wait for it (at most `timeout`), then for late datagrams.
+/// Run the handler and wait for it (at most `timeout`), then for late datagrams. Whatever
+/// it started is killed when it ends; a signal stops it and is the error.
 pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     let ws = spec.workspace;
+    // Orphans of the handler (a setsid child whose parent exited) become ours, so they are
+    // found and killed below instead of living on under init.
+    process_tree::become_subreaper();
     let started = Instant::now();
     let mut child = command(&spec).spawn().map_err(InvokeError::io(
         format!("starting {}", spec.program.display()),
         "check --runtime-path, or that the interpreter on PATH can be run",
     ))?;
     let pid = child.id();
-    let ended = wait(&mut child, started + spec.timeout)?;
+    crate::interrupt::register_child(pid as i32);
+    let output = Copiers::start(&mut child);
+    let ended = wait(&mut child, started + spec.timeout);
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The handler was reaped by `wait`: what is left below us is what it started.
+    process_tree::kill_group(pid as i32);
+    process_tree::kill_descendants(Reap::Orphans);
+    crate::interrupt::unregister_child(pid as i32);
+    output.finish();
+    let (outcome, duration_ms) = match ended? {
+        Ended::Exited(status) => read_outcome(&ws.result_path, status),
+        Ended::TimedOut => (Outcome::TimedOut, None),
+        Ended::Interrupted => return Err(interrupted(pid)),
+    };
     std::thread::sleep(GRACE);
     let datagrams = spec.collector.finish();
-
-    let (outcome, duration_ms) = match ended {
-        Ended::TimedOut => (Outcome::TimedOut, None),
-        Ended::Exited(status) => read_outcome(&ws.result_path, status),
-    };
     Ok(RunResult {
         outcome,
         duration_ms: duration_ms.unwrap_or(wall_ms),
         pid,
         datagrams,
     })
+}
+
+fn interrupted(pid: u32) -> InvokeError {
+    InvokeError::Other(
+        crate::error::Problem::interrupted(format!(
+            "{} while the handler ran (pid {pid}); it and every process it started were stopped",
+            crate::interrupt::interrupted()
+        ))
+        .hint("rerun the invocation; stopping it changed nothing outside this machine")
+        .into(),
+    )
 }
 
 /// The runner under the interpreter, in the task root, with the handler's environment only.
@@ -254,8 +283,12 @@ fn command(spec: &RunSpec<'_>) -> Command {
         .env_clear()
         .envs(&spec.env)
         .stdin(Stdio::null())
-        .stdout(stdout_to_stderr())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own group: killing the group stops what it forked, and Ctrl-C on the terminal
+    // reaches us only (we stop it and report).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd
 }
 
@@ -264,25 +297,99 @@ enum Ended {
     Exited(ExitStatus),
     /// Killed at the deadline.
     TimedOut,
+    /// Killed because a signal (Ctrl-C, SIGTERM, SIGHUP) asked us to stop.
+    Interrupted,
 }
 
-/// Wait for the child until `deadline`, then kill it: a hung handler must not hang us.
+/// Wait for the child until `deadline` or a signal, then kill it: a hung handler must not hang
+/// us. The child is reaped on every path.
 fn wait(child: &mut Child, deadline: Instant) -> Result<Ended, InvokeError> {
-    let pid = child.id();
     loop {
-        if let Some(status) = child.try_wait().map_err(InvokeError::io(
-            format!("waiting for process {pid}"),
-            "rerun the invocation",
-        ))? {
+        let status = match child.try_wait() {
+            Ok(status) => status,
+            Err(e) => {
+                stop(child);
+                return Err(InvokeError::io(
+                    format!("waiting for process {}", child.id()),
+                    "rerun the invocation",
+                )(e));
+            }
+        };
+        if let Some(status) = status {
             return Ok(Ended::Exited(status));
         }
+        if crate::interrupt::requested() {
+            stop(child);
+            return Ok(Ended::Interrupted);
+        }
         if Instant::now() >= deadline {
-            // Our own child, by its handle: SIGKILL on Unix.
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(child);
             return Ok(Ended::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// SIGKILL to the handler's group (it leads it), then reap it.
+fn stop(child: &mut Child) {
+    process_tree::kill_group(child.id() as i32);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// How long the handler's output is still copied after everything below us was killed: the
+/// pipes close then, unless something we could not find still holds one (it must not hang us).
+const COPY_GRACE: Duration = Duration::from_millis(500);
+
+/// The handler's stdout and stderr, each copied to our stderr by a thread as it comes.
+struct Copiers {
+    done: mpsc::Receiver<()>,
+    count: usize,
+}
+
+impl Copiers {
+    fn start(child: &mut Child) -> Copiers {
+        let (tx, done) = mpsc::channel();
+        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+            child.stdout.take().map(|p| Box::new(p) as _),
+            child.stderr.take().map(|p| Box::new(p) as _),
+        ];
+        let mut count = 0;
+        for mut pipe in pipes.into_iter().flatten() {
+            let tx = tx.clone();
+            count += 1;
+            std::thread::spawn(move || {
+                copy_to_stderr(&mut pipe);
+                let _ = tx.send(());
+            });
+        }
+        Copiers { done, count }
+    }
+
+    /// Wait until both pipes end, at most [`COPY_GRACE`].
+    fn finish(self) {
+        let deadline = Instant::now() + COPY_GRACE;
+        for _ in 0..self.count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.done.recv_timeout(left).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn copy_to_stderr(pipe: &mut dyn Read) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                // Our stderr may be gone (a closed terminal): keep draining the pipe anyway.
+                let _ = std::io::stderr().lock().write_all(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
     }
 }
 
@@ -309,18 +416,6 @@ fn read_outcome(result_path: &Path, status: ExitStatus) -> (Outcome, Option<f64>
             None,
         ),
     }
-}
-
-/// The child's stdout goes to our stderr: our stdout is the report.
-fn stdout_to_stderr() -> Stdio {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
-            return Stdio::from(fd);
-        }
-    }
-    Stdio::inherit()
 }
 
 #[cfg(test)]

@@ -19,5 +19,6 @@ mod otel;
 mod releases;
 mod render;
 mod rendered_templates;
+mod signals;
 mod stacks;
 mod traces;

@@ -6,6 +6,7 @@
 
 mod api_stub;
 mod moto;
+pub mod procs;
 pub mod proxy;
 
 pub use api_stub::{assert_game_stored, utc_date, ApiStub};
