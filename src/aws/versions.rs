@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::publish_version::PublishVersionError;
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
@@ -76,88 +78,123 @@ pub(crate) async fn get_alias(
     }
 }
 
-/// How many times a PublishVersion without an answer is tried.
-const PUBLISH_ATTEMPTS: u32 = 5;
-
 /// PublishVersion of what Lambda has now, refused by Lambda if it moved since `live` was read;
 /// retried while an update of the function is in progress. The SDK does not retry it: a
 /// publish whose answer was lost (5xx, timeout, dropped connection) may have made a version,
 /// and a blind retry could make a second one (moto does), so the versions are read first and
 /// one with exactly `live`'s code and configuration is taken. A refusal for the RevisionId is
-/// checked the same way (our own earlier attempt may have used it).
+/// checked the same way (our own earlier attempt may have used it). Throttling was not carried
+/// out: it is retried after a backoff, as the SDK would.
 pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,
     task: &Task,
 ) -> anyhow::Result<String> {
+    use crate::aws::timeouts::{max_backoff_before, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF};
     let what = "publishing a version of function";
     let mut attempt = 1;
     loop {
-        let answer = with_conflict_retry(lambda, name, what, task, || {
-            let mut request = lambda
-                .publish_version()
-                .function_name(name)
-                .code_sha256(&live.code_sha256);
-            if !live.revision_id.is_empty() {
-                request = request.revision_id(&live.revision_id);
-            }
-            request
-                .customize()
-                .config_override(
-                    aws_sdk_lambda::config::Builder::default()
-                        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-                )
-                .send()
-        })
-        .await?;
-        let err = match answer {
-            Ok(out) => return Ok(out.version().unwrap_or_default().to_string()),
+        let err = match publish_once(lambda, name, live, task).await? {
+            Ok(version) => return Ok(version),
             Err(err) => err,
         };
-        let precondition = error_code(&err) == Some("PreconditionFailedException");
-        let retry = answer_lost(&err) && attempt < PUBLISH_ATTEMPTS;
-        if !precondition && !retry {
-            return Err(explain(format!("{what} {name}"), &err).into());
-        }
-        if retry {
-            task.println(format!("{what} {name}: no answer ({}); checking whether Lambda published it, then retry {attempt}/{}", lost_text(&err), PUBLISH_ATTEMPTS - 1));
-            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-        }
-        let (versions, _) = list_versions(lambda, name).await?;
-        if let Some(v) = matching_version(&versions, live) {
-            return Ok(v.to_string());
-        }
-        if precondition {
-            return Err(crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into());
+        let last = attempt >= MAX_ATTEMPTS;
+        let wait = max_backoff_before(attempt, INITIAL_BACKOFF, MAX_BACKOFF);
+        match PublishFailure::of(&err) {
+            PublishFailure::Other => return Err(explain(format!("{what} {name}"), &err).into()),
+            PublishFailure::Throttled | PublishFailure::Lost(_) if last => {
+                return Err(explain(format!("{what} {name}"), &err).into())
+            }
+            PublishFailure::Throttled => {
+                task.println(format!("{what} {name}: throttled (TooManyRequestsException); retrying within {:.1} s ({}/{MAX_ATTEMPTS})", wait.as_secs_f64(), attempt + 1));
+                tokio::time::sleep(wait).await;
+            }
+            PublishFailure::Lost(how) => {
+                task.println(format!("{what} {name}: no answer ({how}); checking whether Lambda published it, then retrying ({}/{MAX_ATTEMPTS})", attempt + 1));
+                tokio::time::sleep(wait).await;
+                if let Some(v) = published_already(lambda, name, live).await? {
+                    return Ok(v);
+                }
+            }
+            PublishFailure::Precondition => {
+                return published_already(lambda, name, live).await?.ok_or_else(|| crate::error::Problem::failure(format!("function {name}: not published: its code or configuration changed after this run updated it (another deploy or a console edit?)")).hint(format!("rerun `scorekeep-deploy update-functions {name}` once the other change is done")).into());
+            }
         }
         attempt += 1;
     }
 }
 
-/// A few words on how the answer was lost, for the progress line.
-fn lost_text<E>(err: &aws_sdk_lambda::error::SdkError<E>) -> String {
-    use aws_sdk_lambda::error::SdkError;
-    match err {
-        SdkError::ServiceError(e) => format!("HTTP {}", e.raw().status().as_u16()),
-        SdkError::TimeoutError(_) => "timed out".into(),
-        _ => "the connection failed".into(),
-    }
+type PublishAnswer = Result<String, SdkError<PublishVersionError>>;
+
+/// One PublishVersion, without the SDK's retries (see [`publish`]); conflicts are waited for.
+async fn publish_once(
+    lambda: &Client,
+    name: &str,
+    live: &LiveFunction,
+    task: &Task,
+) -> anyhow::Result<PublishAnswer> {
+    let what = "publishing a version of function";
+    let answer = with_conflict_retry(lambda, name, what, task, || {
+        let mut request = lambda
+            .publish_version()
+            .function_name(name)
+            .code_sha256(&live.code_sha256);
+        if !live.revision_id.is_empty() {
+            request = request.revision_id(&live.revision_id);
+        }
+        request
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+            )
+            .send()
+    })
+    .await?;
+    Ok(answer.map(|out| out.version().unwrap_or_default().to_string()))
 }
 
-/// Whether a failed call may have been carried out with its answer lost on the way (or not
-/// carried out for a reason worth a retry: throttling, a server error).
-fn answer_lost<E>(err: &aws_sdk_lambda::error::SdkError<E>) -> bool {
-    use aws_sdk_lambda::error::SdkError;
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
+/// The version that already holds exactly `live`'s code and configuration, if any.
+async fn published_already(
+    lambda: &Client,
+    name: &str,
+    live: &LiveFunction,
+) -> anyhow::Result<Option<String>> {
+    let (versions, _) = list_versions(lambda, name).await?;
+    Ok(matching_version(&versions, live).map(String::from))
+}
+
+/// How a PublishVersion failed, as far as retrying it goes.
+enum PublishFailure {
+    /// Throttled: not carried out.
+    Throttled,
+    /// No usable answer (how): it may have been carried out.
+    Lost(String),
+    /// The RevisionId no longer matches.
+    Precondition,
+    /// Anything else: Lambda's final answer.
+    Other,
+}
+
+impl PublishFailure {
+    fn of(err: &SdkError<PublishVersionError>) -> PublishFailure {
+        match err {
+            SdkError::TimeoutError(_) => PublishFailure::Lost("timed out".into()),
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                PublishFailure::Lost("the connection failed".into())
+            }
+            SdkError::ServiceError(e) => {
+                let status = e.raw().status().as_u16();
+                match error_code(err) {
+                    Some("PreconditionFailedException") => PublishFailure::Precondition,
+                    _ if status == 429 => PublishFailure::Throttled,
+                    _ if status >= 500 => PublishFailure::Lost(format!("HTTP {status}")),
+                    _ => PublishFailure::Other,
+                }
+            }
+            _ => PublishFailure::Other,
         }
-        SdkError::ServiceError(e) => {
-            let status = e.raw().status().as_u16();
-            status >= 500 || status == 429
-        }
-        _ => false,
     }
 }
 
