@@ -465,7 +465,7 @@ fn ctrl_c_during_the_configuration_update_stops_at_once() {
     );
 }
 
-/// moto answers Beanstalk's update calls with HTTP 500 (see README), and its environment does
+/// moto answers Beanstalk's update calls with HTTP 500 (see docs/architecture.md), and its environment does
 /// not exist there, so the Beanstalk step is interrupted at its first call, DescribeEnvironments.
 /// The wait for `Ready` after an update uses the same listener (`interrupt::cancelled`).
 #[test]

@@ -430,7 +430,7 @@ async fn ten_functions_are_read_with_one_listing_and_all_released_together() {
     }
 }
 
-/// The README's table of the pipeline roles' permissions lists every AWS operation the tool
+/// The table of the pipeline roles' permissions in docs/ci.md lists every AWS operation the tool
 /// calls in the pipeline's commands (plan before and after the stack exists, up,
 /// update-functions, status, rollback), as `-v` logs them against moto: a new call without a
 /// permission fails here rather than in a user's first release.
@@ -480,15 +480,12 @@ fn the_readme_permissions_cover_every_call_the_pipeline_makes() {
         "{calls:?}"
     );
 
-    let readme = std::fs::read_to_string(crate::util::repo_root().join("README.md")).unwrap();
-    let start = readme
+    let doc = std::fs::read_to_string(crate::util::repo_root().join("docs/ci.md")).unwrap();
+    let start = doc
         .find("Permissions, from the calls")
         .expect("permissions table");
-    let end = start
-        + readme[start..]
-            .find("`down` is not in the pipeline")
-            .unwrap();
-    let rows: Vec<&str> = readme[start..end]
+    let end = start + doc[start..].find("`down` is not in the pipeline").unwrap();
+    let rows: Vec<&str> = doc[start..end]
         .lines()
         .filter(|l| l.starts_with('|'))
         .collect();
@@ -505,6 +502,6 @@ fn the_readme_permissions_cover_every_call_the_pipeline_makes() {
         .collect();
     assert!(
         missing.is_empty(),
-        "README permissions lack {missing:?} (calls: {calls:?})"
+        "docs/ci.md permissions lack {missing:?} (calls: {calls:?})"
     );
 }
