@@ -10,7 +10,7 @@ use aws_sdk_cloudformation::Client;
 
 use crate::aws::{error_message, explain};
 use crate::error::Problem;
-use crate::report::Task;
+use super::progress::Progress;
 
 /// What DescribeStacks says about a stack.
 #[derive(Debug, Clone)]
@@ -202,17 +202,18 @@ pub(crate) async fn wait_for_stack(
     cfn: &Client,
     name: &str,
     seen: &HashSet<String>,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveStack> {
     let mut shown: HashSet<String> = seen.clone();
     let mut delay = Duration::from_millis(100);
     let mut status = "in progress".to_string();
     loop {
-        let live = while_waiting(name, &status, describe(cfn, name)).await?;
-        let history = while_waiting(name, &status, async { Ok(events(cfn, name).await) }).await?;
+        let live = while_waiting(name, &status, task, describe(cfn, name)).await?;
+        let history =
+            while_waiting(name, &status, task, async { Ok(events(cfn, name).await) }).await?;
         for event in history.unwrap_or_default() {
             if shown.insert(event.id.clone()) {
-                task.println(format!("event   {event}"));
+                task.note(format!("event   {event}"));
             }
         }
         let Some(live) = live else {
@@ -229,9 +230,9 @@ pub(crate) async fn wait_for_stack(
             return Ok(live);
         }
         status = live.status.clone();
-        task.set_message(format!("stack {name}: {status}"));
+        task.status(format!("stack {name}: {status}"));
         tracing::debug!("stack {name} is {status}; checking again in {delay:?}");
-        while_waiting(name, &status, async {
+        while_waiting(name, &status, task, async {
             tokio::time::sleep(delay).await;
             Ok(())
         })
@@ -245,14 +246,14 @@ pub(crate) async fn wait_for_stack(
 async fn while_waiting<T>(
     name: &str,
     status: &str,
+    progress: &dyn Progress,
     step: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     tokio::select! {
         biased;
         result = step => result,
-        _ = crate::interrupt::cancelled() => Err(Problem::interrupted(format!(
-            "{} while stack {name} is {status}: CloudFormation carries on",
-            crate::interrupt::interrupted()
+        why = progress.stopped() => Err(Problem::interrupted(format!(
+            "{why} while stack {name} is {status}: CloudFormation carries on"
         ))
         .hint("rerun the same command to wait for it and continue")
         .into()),
@@ -278,7 +279,7 @@ pub(crate) fn request_token(operation: &str) -> String {
 pub(crate) async fn delete_and_wait(
     cfn: &Client,
     name: &str,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveStack> {
     let seen: HashSet<String> = events(cfn, name)
         .await

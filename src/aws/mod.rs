@@ -1,7 +1,9 @@
 //! AWS configuration and the one way AWS errors are explained to users.
 //!
 //! `timeouts`: connect/read/attempt timeouts and the total budget per kind of call; `calls`:
-//! the interceptor that logs calls (`-v`) and announces retries on the progress stream.
+//! the interceptor that logs calls (`-v`) and announces retries on the progress stream;
+//! `progress`: how the calls here report progress and learn of Ctrl-C without the UI. One
+//! module per service (`cfn`, `lambda`, `s3`, `xray`, ...) holds every SDK call of the crate.
 
 pub(crate) mod beanstalk;
 pub(crate) mod calls;
@@ -9,15 +11,18 @@ pub(crate) mod cfn;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
+pub mod progress;
+pub(crate) mod s3;
 pub(crate) mod timeouts;
 pub mod versions;
+pub(crate) mod xray;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::report::Reporter;
+use self::progress::Progress;
 
 use self::calls::CallLog;
 use self::timeouts::CallKind;
@@ -46,16 +51,19 @@ impl Clients {
         Clients::build(config, None)
     }
 
-    /// Clients whose retry and backoff lines go to `reporter`'s progress stream.
-    pub(crate) fn with_progress(config: &SdkConfig, reporter: &Reporter) -> Clients {
-        Clients::build(config, Some(reporter.clone()))
+    /// Clients whose retry and backoff lines go to `progress` (the reporter's stream).
+    pub(crate) fn with_progress(
+        config: &SdkConfig,
+        progress: Arc<dyn Progress + Send>,
+    ) -> Clients {
+        Clients::build(config, Some(progress))
     }
 
-    fn build(config: &SdkConfig, reporter: Option<Reporter>) -> Clients {
+    fn build(config: &SdkConfig, progress: Option<Arc<dyn Progress + Send>>) -> Clients {
         let shown = config
             .endpoint_url()
             .map(|e| crate::text::redact_credentials(e).into_owned());
-        let log = CallLog::new(reporter, shown);
+        let log = CallLog::new(progress, shown);
         // Path-style S3 addressing works with AWS and with emulators on 127.0.0.1.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::aws::lambda::{with_conflict_retry, FunctionSettings, LiveFunction};
 use crate::aws::{error_code, explain};
-use crate::report::Task;
+use super::progress::Progress;
 
 /// Where the alias points now, with the revision that guards moving it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -89,7 +89,7 @@ pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<String> {
     let what = "publishing a version of function";
     let mut attempt = 1;
@@ -121,7 +121,7 @@ pub(crate) async fn publish(
             return Err(explain(format!("{what} {name}"), &err).into());
         }
         if retry {
-            task.println(format!("{what} {name}: no answer ({}); checking whether Lambda published it, then retry {attempt}/{}", lost_text(&err), PUBLISH_ATTEMPTS - 1));
+            task.note(format!("{what} {name}: no answer ({}); checking whether Lambda published it, then retry {attempt}/{}", lost_text(&err), PUBLISH_ATTEMPTS - 1));
             tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
         }
         let (versions, _) = list_versions(lambda, name).await?;
@@ -186,7 +186,7 @@ pub(crate) async fn point_alias(
     version: &str,
     current: Option<&AliasState>,
     description: &str,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<()> {
     let what = format!("pointing alias {alias} of function {name} at version {version}");
     let target = AliasTarget {
@@ -291,7 +291,7 @@ async fn update_alias(
     lambda: &Client,
     t: &AliasTarget<'_>,
     state: &AliasState,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<Result<(), AliasRefusal>> {
     let moving = format!("moving alias {} of function", t.alias);
     let answer = with_conflict_retry(lambda, t.name, &moving, task, || {
