@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{Tag, TemplateStage};
+use aws_sdk_cloudformation::error::SdkError;
+use aws_sdk_cloudformation::operation::create_stack::CreateStackError;
+use aws_sdk_cloudformation::types::{Capability, Tag, TemplateStage};
 use aws_sdk_cloudformation::Client;
 
 use crate::aws::{error_message, explain};
@@ -258,6 +260,67 @@ async fn while_waiting<T>(
         .hint("rerun the same command to wait for it and continue")
         .into()),
     }
+}
+
+/// Where CloudFormation reads a template from: inline, or an S3 URL (over the inline limit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TemplateSource<'a> {
+    Body(&'a str),
+    Url(&'a str),
+}
+
+/// CreateStack with CAPABILITY_NAMED_IAM and a fresh ClientRequestToken. Errors are the
+/// SDK's, for the caller to tell "already exists" apart.
+pub(crate) async fn create_stack(
+    cfn: &Client,
+    name: &str,
+    template: TemplateSource<'_>,
+    tags: Vec<Tag>,
+) -> Result<(), SdkError<CreateStackError>> {
+    let request = cfn.create_stack();
+    let request = match template {
+        TemplateSource::Url(url) => request.template_url(url),
+        TemplateSource::Body(body) => request.template_body(body),
+    };
+    request
+        .stack_name(name)
+        .capabilities(Capability::CapabilityNamedIam)
+        .set_tags(Some(tags))
+        .client_request_token(request_token("create"))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// ContinueUpdateRollback of a stack in UPDATE_ROLLBACK_FAILED (the caller waits).
+pub(crate) async fn continue_update_rollback(cfn: &Client, name: &str) -> anyhow::Result<()> {
+    cfn.continue_update_rollback()
+        .stack_name(name)
+        .client_request_token(request_token("continue-rollback"))
+        .send()
+        .await
+        .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
+    Ok(())
+}
+
+/// The physical ids of the stack's resources of `resource_type` (e.g. `AWS::S3::Bucket`).
+pub(crate) async fn physical_ids(
+    cfn: &Client,
+    name: &str,
+    resource_type: &str,
+) -> anyhow::Result<Vec<String>> {
+    let out = cfn
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| explain(format!("listing resources of stack {name}"), &e))?;
+    Ok(out
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some(resource_type))
+        .filter_map(|r| r.physical_resource_id().map(String::from))
+        .collect())
 }
 
 /// A fresh idempotency token for one stack mutation. The SDK resends the same request (and so

@@ -8,6 +8,7 @@
 pub(crate) mod beanstalk;
 pub(crate) mod calls;
 pub(crate) mod cfn;
+pub(crate) mod change_set;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
