@@ -337,4 +337,49 @@ mod tests {
         assert!(hint_for_code(Some("SomethingElse")).is_none());
         assert!(hint_for_code(None).is_none());
     }
+
+    /// Every `.rs` file under `dir`, with its path relative to the crate root.
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((relative, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// The layering this module promises: every SDK request is sent from src/aws, and
+    /// src/aws does not reach up into the UI or the signal handling.
+    #[test]
+    fn every_aws_call_is_sent_from_src_aws_which_imports_no_ui() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        assert!(files.len() > 50, "found {} files", files.len());
+        assert!(files.iter().any(|(p, t)| p == "src/aws/s3.rs" && t.contains(".send()")));
+        let outside: Vec<&str> = files
+            .iter()
+            .filter(|(p, t)| !p.starts_with("src/aws/") && t.contains(".send()"))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert!(outside.is_empty(), "AWS calls outside src/aws: {outside:?}");
+        let upward: Vec<&str> = files
+            .iter()
+            .filter(|(p, t)| {
+                p.starts_with("src/aws/")
+                    && ["report", "interrupt"]
+                        .iter()
+                        // Built here so that this test's own text does not match.
+                        .any(|m| t.contains(&format!("crate::{m}")))
+            })
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert!(upward.is_empty(), "src/aws importing the UI: {upward:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! How the service layer reports progress and learns that the run should stop, without
-//! knowing the UI or the signal handling: the caller hands in a [`Progress`] (the UI's
-//! `report::Task` and `report::Reporter` implement it).
+//! knowing the UI or the signal handling: the caller hands in a [`Progress`] (the UI's task
+//! and reporter implement it).
 
 use std::future::Future;
 use std::pin::Pin;
