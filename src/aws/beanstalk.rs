@@ -8,9 +8,9 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentStatus};
 use aws_sdk_elasticbeanstalk::Client;
 
+use super::progress::Progress;
 use crate::aws::explain;
 use crate::error::Problem;
-use super::progress::Progress;
 
 /// One option setting: namespace, option name, value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

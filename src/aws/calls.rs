@@ -16,8 +16,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::retry::RetryConfig;
 
-use super::timeouts::max_backoff_before;
 use super::progress::Progress;
+use super::timeouts::max_backoff_before;
 
 /// Logs calls and announces retries; see the module docs.
 #[derive(Clone)]
@@ -38,7 +38,10 @@ impl std::fmt::Debug for CallLog {
 }
 
 impl CallLog {
-    pub(crate) fn new(progress: Option<Arc<dyn Progress + Send>>, endpoint: Option<String>) -> Self {
+    pub(crate) fn new(
+        progress: Option<Arc<dyn Progress + Send>>,
+        endpoint: Option<String>,
+    ) -> Self {
         CallLog { progress, endpoint }
     }
 

@@ -10,9 +10,9 @@ use aws_sdk_cloudformation::operation::create_stack::CreateStackError;
 use aws_sdk_cloudformation::types::{Capability, Tag, TemplateStage};
 use aws_sdk_cloudformation::Client;
 
+use super::progress::Progress;
 use crate::aws::{error_message, explain};
 use crate::error::Problem;
-use super::progress::Progress;
 
 /// What DescribeStacks says about a stack.
 #[derive(Debug, Clone)]

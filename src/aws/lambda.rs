@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use aws_sdk_lambda::error::SdkError;
 
-use crate::aws::{error_code, explain};
 use super::progress::Progress;
+use crate::aws::{error_code, explain};
 
 /// The configuration fields `up` manages, as desired or as Lambda reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

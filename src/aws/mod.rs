@@ -53,10 +53,7 @@ impl Clients {
     }
 
     /// Clients whose retry and backoff lines go to `progress` (the reporter's stream).
-    pub(crate) fn with_progress(
-        config: &SdkConfig,
-        progress: Arc<dyn Progress + Send>,
-    ) -> Clients {
+    pub(crate) fn with_progress(config: &SdkConfig, progress: Arc<dyn Progress + Send>) -> Clients {
         Clients::build(config, Some(progress))
     }
 
@@ -362,7 +359,9 @@ mod tests {
             &mut files,
         );
         assert!(files.len() > 50, "found {} files", files.len());
-        assert!(files.iter().any(|(p, t)| p == "src/aws/s3.rs" && t.contains(".send()")));
+        assert!(files
+            .iter()
+            .any(|(p, t)| p == "src/aws/s3.rs" && t.contains(".send()")));
         let outside: Vec<&str> = files
             .iter()
             .filter(|(p, t)| !p.starts_with("src/aws/") && t.contains(".send()"))

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
+use super::progress::Progress;
 use crate::aws::lambda::{with_conflict_retry, FunctionSettings, LiveFunction};
 use crate::aws::{error_code, explain};
-use super::progress::Progress;
 
 /// Where the alias points now, with the revision that guards moving it.
 #[derive(Debug, Clone, Default, PartialEq)]

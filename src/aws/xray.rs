@@ -88,14 +88,16 @@ pub(crate) async fn batch_get_traces(
             .send()
             .await
             .map_err(|e| explain("X-Ray BatchGetTraces", &e))?;
-        traces.extend(out.traces().iter().map(|t| FetchedTrace {
-            id: t.id().unwrap_or_default().to_string(),
-            duration_s: t.duration(),
-            documents: t
-                .segments()
-                .iter()
-                .filter_map(|s| s.document().map(String::from))
-                .collect(),
+        traces.extend(out.traces().iter().map(|t| {
+            FetchedTrace {
+                id: t.id().unwrap_or_default().to_string(),
+                duration_s: t.duration(),
+                documents: t
+                    .segments()
+                    .iter()
+                    .filter_map(|s| s.document().map(String::from))
+                    .collect(),
+            }
         }));
         unprocessed.extend(out.unprocessed_trace_ids().iter().cloned());
         match out.next_token() {

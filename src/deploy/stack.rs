@@ -16,9 +16,8 @@ use super::change_set::{self, ChangeSetMode, ReadyChangeSet};
 use super::drift::StackDrift;
 use super::stack_diff::{stack_changes, StackChange};
 use crate::aws::cfn::{
-    self, classify, delete_and_wait, delete_change_set, deployed_template, describe,
-    desired_tags, events, first_failure, wait_for_stack, Event, LiveStack, StackState,
-    TemplateSource,
+    self, classify, delete_and_wait, delete_change_set, deployed_template, describe, desired_tags,
+    events, first_failure, wait_for_stack, Event, LiveStack, StackState, TemplateSource,
 };
 use crate::aws::{error_code, explain};
 use crate::error::Problem;

@@ -76,7 +76,8 @@ async fn one_pass(clients: &Clients, bucket: &str) -> anyhow::Result<Pass> {
     loop {
         let page = s3::list_versions_page(&clients.s3, bucket, from.take()).await?;
         if !page.versions.is_empty() {
-            let (deleted, failed) = s3::delete_versions(&clients.s3, bucket, &page.versions).await?;
+            let (deleted, failed) =
+                s3::delete_versions(&clients.s3, bucket, &page.versions).await?;
             pass.deleted += deleted;
             pass.failed.extend(failed);
         }
