@@ -36,7 +36,10 @@ impl Context {
     pub(crate) async fn clients(&self) -> anyhow::Result<Clients> {
         let region = self.project()?.config.region.clone();
         let config = aws::load_config(&self.aws_target(), region.as_deref()).await?;
-        Ok(Clients::with_progress(&config, &self.reporter))
+        Ok(Clients::with_progress(
+            &config,
+            std::sync::Arc::new(self.reporter.clone()),
+        ))
     }
 
     /// The region, profile and endpoint flags, for `aws::load_config`.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::aws::progress::{Progress, Stopped};
 use crate::cli::OutputFormat;
 use crate::text::{self, Lines};
 
@@ -159,6 +160,40 @@ impl FailureReport<'_> {
             let _ = writeln!(out);
         }
     }
+}
+
+/// The service layer's progress ([`crate::aws::progress`]): a task's lines and status, and
+/// the process-wide signal handling as what stops its waits.
+impl Progress for Task {
+    fn note(&self, line: String) {
+        self.println(line);
+    }
+    fn status(&self, message: String) {
+        self.set_message(message);
+    }
+    fn stopped(&self) -> Stopped<'_> {
+        stopped_by_signal()
+    }
+}
+
+/// Without a task (e.g. retry lines of any call), every line is a plain progress line.
+impl Progress for Reporter {
+    fn note(&self, line: String) {
+        self.line(line);
+    }
+    fn status(&self, message: String) {
+        self.line(message);
+    }
+    fn stopped(&self) -> Stopped<'_> {
+        stopped_by_signal()
+    }
+}
+
+fn stopped_by_signal() -> Stopped<'static> {
+    Box::pin(async {
+        crate::interrupt::cancelled().await;
+        crate::interrupt::interrupted()
+    })
 }
 
 /// One step in progress; see [`Reporter::task`].

@@ -8,9 +8,9 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, EnvironmentStatus};
 use aws_sdk_elasticbeanstalk::Client;
 
+use super::progress::Progress;
 use crate::aws::explain;
 use crate::error::Problem;
-use crate::report::Task;
 
 /// One option setting: namespace, option name, value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,7 +87,7 @@ pub(crate) async fn wait_until_ready(
     app: &str,
     env: &str,
     since: SystemTime,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<(String, String)> {
     let mut shown: HashSet<String> = HashSet::new();
     let mut delay = Duration::from_millis(200);
@@ -110,7 +110,7 @@ pub(crate) async fn wait_until_ready(
                 e.message().unwrap_or_default()
             );
             if shown.insert(line.clone()) {
-                task.println(format!("event   {line}"));
+                task.note(format!("event   {line}"));
             }
         }
         let Some((status, health)) = environment(eb, app, env).await? else {
@@ -125,14 +125,13 @@ pub(crate) async fn wait_until_ready(
                 hint = "check its events in the console"
             );
         }
-        task.set_message(format!("beanstalk {env}: {status}"));
+        task.status(format!("beanstalk {env}: {status}"));
         tracing::debug!("beanstalk {env} is {status}; checking again in {delay:?}");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = crate::interrupt::cancelled() => {
+            why = task.stopped() => {
                 return Err(Problem::interrupted(format!(
-                    "{} while Beanstalk environment {env} is {status}: the update carries on",
-                    crate::interrupt::interrupted()
+                    "{why} while Beanstalk environment {env} is {status}: the update carries on"
                 ))
                 .hint("rerun to check the result")
                 .into());

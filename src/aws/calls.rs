@@ -2,6 +2,7 @@
 //! resource, HTTP status, duration) and puts a line on the progress stream whenever a call is
 //! about to be retried, so throttling and flaky endpoints are never silent.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -15,26 +16,38 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::retry::RetryConfig;
 
+use super::progress::Progress;
 use super::timeouts::max_backoff_before;
-use crate::report::Reporter;
 
 /// Logs calls and announces retries; see the module docs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct CallLog {
     /// Where retry lines go; without one they are tracing warnings.
-    reporter: Option<Reporter>,
+    progress: Option<Arc<dyn Progress + Send>>,
     /// The endpoint override, named when a call gets no answer.
     endpoint: Option<String>,
 }
 
+impl std::fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallLog")
+            .field("progress", &self.progress.is_some())
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
 impl CallLog {
-    pub(crate) fn new(reporter: Option<Reporter>, endpoint: Option<String>) -> Self {
-        CallLog { reporter, endpoint }
+    pub(crate) fn new(
+        progress: Option<Arc<dyn Progress + Send>>,
+        endpoint: Option<String>,
+    ) -> Self {
+        CallLog { progress, endpoint }
     }
 
     fn progress(&self, line: String) {
-        match &self.reporter {
-            Some(r) => r.line(line),
+        match &self.progress {
+            Some(p) => p.note(line),
             None => tracing::warn!("{line}"),
         }
     }

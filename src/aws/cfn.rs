@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{Tag, TemplateStage};
+use aws_sdk_cloudformation::error::SdkError;
+use aws_sdk_cloudformation::operation::create_stack::CreateStackError;
+use aws_sdk_cloudformation::types::{Capability, Tag, TemplateStage};
 use aws_sdk_cloudformation::Client;
 
+use super::progress::Progress;
 use crate::aws::{error_message, explain};
 use crate::error::Problem;
-use crate::report::Task;
 
 /// What DescribeStacks says about a stack.
 #[derive(Debug, Clone)]
@@ -202,17 +204,18 @@ pub(crate) async fn wait_for_stack(
     cfn: &Client,
     name: &str,
     seen: &HashSet<String>,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveStack> {
     let mut shown: HashSet<String> = seen.clone();
     let mut delay = Duration::from_millis(100);
     let mut status = "in progress".to_string();
     loop {
-        let live = while_waiting(name, &status, describe(cfn, name)).await?;
-        let history = while_waiting(name, &status, async { Ok(events(cfn, name).await) }).await?;
+        let live = while_waiting(name, &status, task, describe(cfn, name)).await?;
+        let history =
+            while_waiting(name, &status, task, async { Ok(events(cfn, name).await) }).await?;
         for event in history.unwrap_or_default() {
             if shown.insert(event.id.clone()) {
-                task.println(format!("event   {event}"));
+                task.note(format!("event   {event}"));
             }
         }
         let Some(live) = live else {
@@ -229,9 +232,9 @@ pub(crate) async fn wait_for_stack(
             return Ok(live);
         }
         status = live.status.clone();
-        task.set_message(format!("stack {name}: {status}"));
+        task.status(format!("stack {name}: {status}"));
         tracing::debug!("stack {name} is {status}; checking again in {delay:?}");
-        while_waiting(name, &status, async {
+        while_waiting(name, &status, task, async {
             tokio::time::sleep(delay).await;
             Ok(())
         })
@@ -245,18 +248,79 @@ pub(crate) async fn wait_for_stack(
 async fn while_waiting<T>(
     name: &str,
     status: &str,
+    progress: &dyn Progress,
     step: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     tokio::select! {
         biased;
         result = step => result,
-        _ = crate::interrupt::cancelled() => Err(Problem::interrupted(format!(
-            "{} while stack {name} is {status}: CloudFormation carries on",
-            crate::interrupt::interrupted()
+        why = progress.stopped() => Err(Problem::interrupted(format!(
+            "{why} while stack {name} is {status}: CloudFormation carries on"
         ))
         .hint("rerun the same command to wait for it and continue")
         .into()),
     }
+}
+
+/// Where CloudFormation reads a template from: inline, or an S3 URL (over the inline limit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TemplateSource<'a> {
+    Body(&'a str),
+    Url(&'a str),
+}
+
+/// CreateStack with CAPABILITY_NAMED_IAM and a fresh ClientRequestToken. Errors are the
+/// SDK's, for the caller to tell "already exists" apart.
+pub(crate) async fn create_stack(
+    cfn: &Client,
+    name: &str,
+    template: TemplateSource<'_>,
+    tags: Vec<Tag>,
+) -> Result<(), SdkError<CreateStackError>> {
+    let request = cfn.create_stack();
+    let request = match template {
+        TemplateSource::Url(url) => request.template_url(url),
+        TemplateSource::Body(body) => request.template_body(body),
+    };
+    request
+        .stack_name(name)
+        .capabilities(Capability::CapabilityNamedIam)
+        .set_tags(Some(tags))
+        .client_request_token(request_token("create"))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// ContinueUpdateRollback of a stack in UPDATE_ROLLBACK_FAILED (the caller waits).
+pub(crate) async fn continue_update_rollback(cfn: &Client, name: &str) -> anyhow::Result<()> {
+    cfn.continue_update_rollback()
+        .stack_name(name)
+        .client_request_token(request_token("continue-rollback"))
+        .send()
+        .await
+        .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
+    Ok(())
+}
+
+/// The physical ids of the stack's resources of `resource_type` (e.g. `AWS::S3::Bucket`).
+pub(crate) async fn physical_ids(
+    cfn: &Client,
+    name: &str,
+    resource_type: &str,
+) -> anyhow::Result<Vec<String>> {
+    let out = cfn
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| explain(format!("listing resources of stack {name}"), &e))?;
+    Ok(out
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some(resource_type))
+        .filter_map(|r| r.physical_resource_id().map(String::from))
+        .collect())
 }
 
 /// A fresh idempotency token for one stack mutation. The SDK resends the same request (and so
@@ -278,7 +342,7 @@ pub(crate) fn request_token(operation: &str) -> String {
 pub(crate) async fn delete_and_wait(
     cfn: &Client,
     name: &str,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveStack> {
     let seen: HashSet<String> = events(cfn, name)
         .await

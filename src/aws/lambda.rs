@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use aws_sdk_lambda::error::SdkError;
 
+use super::progress::Progress;
 use crate::aws::{error_code, explain};
-use crate::report::Task;
 
 /// The configuration fields `up` manages, as desired or as Lambda reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -265,7 +265,7 @@ pub(crate) async fn with_conflict_retry<T, E, F, Fut>(
     lambda: &Client,
     name: &str,
     what: &str,
-    task: &Task,
+    task: &dyn Progress,
     mut call: F,
 ) -> anyhow::Result<Result<T, SdkError<E>>>
 where
@@ -281,7 +281,7 @@ where
                     && attempt < CONFLICT_RETRIES =>
             {
                 attempt += 1;
-                task.println(format!(
+                task.note(format!(
                     "{what} {name}: an update of the function is in progress (ResourceConflictException); waiting for it, then retry {attempt}/{CONFLICT_RETRIES}"
                 ));
                 wait_until_updated(lambda, name).await?;
@@ -299,7 +299,7 @@ pub(crate) async fn update_code(
     name: &str,
     code: &CodeSource,
     architecture: &str,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveFunction> {
     let what = "updating the code of function";
     let out = with_conflict_retry(lambda, name, what, task, || async {
@@ -333,7 +333,7 @@ pub async fn update_configuration(
     name: &str,
     desired: &FunctionSettings,
     changed: &[&str],
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<LiveFunction> {
     let has = |field: &str| {
         changed
@@ -378,4 +378,35 @@ pub async fn update_configuration(
     .await?
     .map_err(|err| explain(format!("{what} {name}"), &err))?;
     applied(lambda, name, out.last_update_status(), live_of!(&out)).await
+}
+
+/// What GetFunctionConfiguration says of a function's tracing (for `traces` to explain an
+/// empty window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FunctionTracing {
+    /// The function does not exist.
+    NoFunction,
+    /// The answer carries no tracing mode.
+    Unreported,
+    /// `Active` or `PassThrough`.
+    Mode(String),
+}
+
+/// The function's tracing mode as Lambda reports it.
+pub(crate) async fn tracing_mode(lambda: &Client, name: &str) -> anyhow::Result<FunctionTracing> {
+    match lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(c) => Ok(match c.tracing_config().and_then(|t| t.mode()) {
+            Some(mode) => FunctionTracing::Mode(mode.as_str().to_string()),
+            None => FunctionTracing::Unreported,
+        }),
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => {
+            Ok(FunctionTracing::NoFunction)
+        }
+        Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
+    }
 }

@@ -1,23 +1,29 @@
 //! AWS configuration and the one way AWS errors are explained to users.
 //!
 //! `timeouts`: connect/read/attempt timeouts and the total budget per kind of call; `calls`:
-//! the interceptor that logs calls (`-v`) and announces retries on the progress stream.
+//! the interceptor that logs calls (`-v`) and announces retries on the progress stream;
+//! `progress`: how the calls here report progress and learn of Ctrl-C without the UI. One
+//! module per service (`cfn`, `lambda`, `s3`, `xray`, ...) holds every SDK call of the crate.
 
 pub(crate) mod beanstalk;
 pub(crate) mod calls;
 pub(crate) mod cfn;
+pub(crate) mod change_set;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
+pub mod progress;
+pub(crate) mod s3;
 pub(crate) mod timeouts;
 pub mod versions;
+pub(crate) mod xray;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::report::Reporter;
+use self::progress::Progress;
 
 use self::calls::CallLog;
 use self::timeouts::CallKind;
@@ -46,16 +52,16 @@ impl Clients {
         Clients::build(config, None)
     }
 
-    /// Clients whose retry and backoff lines go to `reporter`'s progress stream.
-    pub(crate) fn with_progress(config: &SdkConfig, reporter: &Reporter) -> Clients {
-        Clients::build(config, Some(reporter.clone()))
+    /// Clients whose retry and backoff lines go to `progress` (the reporter's stream).
+    pub(crate) fn with_progress(config: &SdkConfig, progress: Arc<dyn Progress + Send>) -> Clients {
+        Clients::build(config, Some(progress))
     }
 
-    fn build(config: &SdkConfig, reporter: Option<Reporter>) -> Clients {
+    fn build(config: &SdkConfig, progress: Option<Arc<dyn Progress + Send>>) -> Clients {
         let shown = config
             .endpoint_url()
             .map(|e| crate::text::redact_credentials(e).into_owned());
-        let log = CallLog::new(reporter, shown);
+        let log = CallLog::new(progress, shown);
         // Path-style S3 addressing works with AWS and with emulators on 127.0.0.1.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)
@@ -327,5 +333,52 @@ mod tests {
             .contains("sso login"));
         assert!(hint_for_code(Some("SomethingElse")).is_none());
         assert!(hint_for_code(None).is_none());
+    }
+
+    /// Every `.rs` file under `dir`, with its path relative to the crate root.
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((relative, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// The layering this module promises: every SDK request is sent from src/aws, and
+    /// src/aws does not reach up into the UI or the signal handling.
+    #[test]
+    fn every_aws_call_is_sent_from_src_aws_which_imports_no_ui() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        assert!(files.len() > 50, "found {} files", files.len());
+        assert!(files
+            .iter()
+            .any(|(p, t)| p == "src/aws/s3.rs" && t.contains(".send()")));
+        let outside: Vec<&str> = files
+            .iter()
+            .filter(|(p, t)| !p.starts_with("src/aws/") && t.contains(".send()"))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert!(outside.is_empty(), "AWS calls outside src/aws: {outside:?}");
+        let upward: Vec<&str> = files
+            .iter()
+            .filter(|(p, t)| {
+                p.starts_with("src/aws/")
+                    && ["report", "interrupt"]
+                        .iter()
+                        // Built here so that this test's own text does not match.
+                        .any(|m| t.contains(&format!("crate::{m}")))
+            })
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert!(upward.is_empty(), "src/aws importing the UI: {upward:?}");
     }
 }

@@ -8,9 +8,9 @@ use aws_sdk_lambda::operation::publish_version::PublishVersionError;
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
+use super::progress::Progress;
 use crate::aws::lambda::{with_conflict_retry, FunctionSettings, LiveFunction};
 use crate::aws::{error_code, explain};
-use crate::report::Task;
 
 /// Where the alias points now, with the revision that guards moving it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -89,7 +89,7 @@ pub(crate) async fn publish(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<String> {
     use crate::aws::timeouts::{max_backoff_before, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF};
     let what = "publishing a version of function";
@@ -107,11 +107,11 @@ pub(crate) async fn publish(
                 return Err(explain(format!("{what} {name}"), &err).into())
             }
             PublishFailure::Throttled => {
-                task.println(format!("{what} {name}: throttled (TooManyRequestsException); retrying within {:.1} s ({}/{MAX_ATTEMPTS})", wait.as_secs_f64(), attempt + 1));
+                task.note(format!("{what} {name}: throttled (TooManyRequestsException); retrying within {:.1} s ({}/{MAX_ATTEMPTS})", wait.as_secs_f64(), attempt + 1));
                 tokio::time::sleep(wait).await;
             }
             PublishFailure::Lost(how) => {
-                task.println(format!("{what} {name}: no answer ({how}); checking whether Lambda published it, then retrying ({}/{MAX_ATTEMPTS})", attempt + 1));
+                task.note(format!("{what} {name}: no answer ({how}); checking whether Lambda published it, then retrying ({}/{MAX_ATTEMPTS})", attempt + 1));
                 tokio::time::sleep(wait).await;
                 if let Some(v) = published_already(lambda, name, live).await? {
                     return Ok(v);
@@ -132,7 +132,7 @@ async fn publish_once(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<PublishAnswer> {
     let what = "publishing a version of function";
     let answer = with_conflict_retry(lambda, name, what, task, || {
@@ -223,7 +223,7 @@ pub(crate) async fn point_alias(
     version: &str,
     current: Option<&AliasState>,
     description: &str,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<()> {
     let what = format!("pointing alias {alias} of function {name} at version {version}");
     let target = AliasTarget {
@@ -328,7 +328,7 @@ async fn update_alias(
     lambda: &Client,
     t: &AliasTarget<'_>,
     state: &AliasState,
-    task: &Task,
+    task: &dyn Progress,
 ) -> anyhow::Result<Result<(), AliasRefusal>> {
     let moving = format!("moving alias {} of function", t.alias);
     let answer = with_conflict_retry(lambda, t.name, &moving, task, || {

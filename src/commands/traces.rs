@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use aws_smithy_types::DateTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::{self, AwsError};
+use crate::aws::lambda::{self, FunctionTracing};
+use crate::aws::xray::{self, FetchedTrace};
+use crate::aws::AwsError;
 use crate::cli::{OutputFormat, TracesArgs};
 use crate::context::Context;
 use crate::error::Problem;
@@ -395,105 +395,48 @@ impl Xray {
         // When a failure of our own filter can be answered by selecting here, one retry is
         // enough: the configured attempts against an endpoint that never evaluates filters
         // (moto) cost ~7 s of silence, and the fallback gives the same traces.
-        let quick = filter.is_some() && self.may_select_here(query);
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let request = self
-                .client
-                .get_trace_summaries()
-                .start_time(DateTime::from_secs(start as i64))
-                .end_time(DateTime::from_secs(end as i64))
-                .set_filter_expression(filter.clone())
-                .set_next_token(token.take());
-            let sent = if quick {
-                let one_retry =
-                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2);
-                request
-                    .customize()
-                    .config_override(
-                        aws_sdk_xray::config::Builder::default().retry_config(one_retry),
-                    )
-                    .send()
-                    .await
-            } else {
-                request.send().await
-            };
-            let out = sent
-                .map_err(|e| explained(XrayOperation::GetTraceSummaries, filter.as_deref(), &e))?;
-            ids.extend(
-                out.trace_summaries()
-                    .iter()
-                    .filter_map(|s| s.id().map(String::from)),
-            );
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(ids),
-            }
-        }
+        let retries = if filter.is_some() && self.may_select_here(query) {
+            xray::Retries::One
+        } else {
+            xray::Retries::Configured
+        };
+        xray::trace_ids(&self.client, (start, end), filter.as_deref(), retries)
+            .await
+            .map_err(|e| hinted(XrayOperation::GetTraceSummaries, e))
     }
 
     /// BatchGetTraces for at most the API's limit of ids (all pages): the traces, and the ids
     /// X-Ray did not return.
     async fn batch_get(&self, ids: &[String]) -> anyhow::Result<(Vec<TraceReport>, Vec<String>)> {
-        let mut traces = Vec::new();
-        let mut unprocessed = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .batch_get_traces()
-                .set_trace_ids(Some(ids.to_vec()))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| explained(XrayOperation::BatchGetTraces, None, &e))?;
-            traces.extend(out.traces().iter().map(trace_report));
-            unprocessed.extend(out.unprocessed_trace_ids().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok((traces, unprocessed)),
-            }
-        }
+        let (fetched, unprocessed) = xray::batch_get_traces(&self.client, ids)
+            .await
+            .map_err(|e| hinted(XrayOperation::BatchGetTraces, e))?;
+        Ok((fetched.into_iter().map(trace_report).collect(), unprocessed))
     }
 }
 
 /// A fetched trace: its documents parsed (one that is not JSON is kept as a string, so
 /// nothing is hidden) and nested into trees.
-fn trace_report(t: &aws_sdk_xray::types::Trace) -> TraceReport {
-    let id = t.id().unwrap_or_default().to_string();
+fn trace_report(t: FetchedTrace) -> TraceReport {
     let documents: Vec<Value> = t
-        .segments()
-        .iter()
-        .filter_map(|s| s.document())
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_string())))
+        .documents
+        .into_iter()
+        .map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d)))
         .collect();
     TraceReport {
-        tree: trace::build_forest(&id, &documents),
-        duration_s: t.duration(),
-        id,
+        tree: trace::build_forest(&t.id, &documents),
+        duration_s: t.duration_s,
+        id: t.id,
         documents,
     }
 }
 
-/// An X-Ray error explained, with the missing permission named when access was denied.
-fn explained<E>(
-    operation: XrayOperation,
-    filter: Option<&str>,
-    err: &aws_sdk_xray::error::SdkError<E>,
-) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let action = match filter {
-        Some(f) => format!("X-Ray {} with filter `{f}`", operation.name()),
-        None => format!("X-Ray {}", operation.name()),
-    };
-    let mut explained = aws::explain(action, err);
-    if let Some(hint) = logic::hint_for(operation, explained.code.as_deref()) {
-        explained.hint = Some(hint);
+/// An X-Ray error with the missing permission named when access was denied.
+fn hinted(operation: XrayOperation, mut err: AwsError) -> AwsError {
+    if let Some(hint) = logic::hint_for(operation, err.code.as_deref()) {
+        err.hint = Some(hint);
     }
-    explained
+    err
 }
 
 /// What Lambda says about the selected functions, to explain an empty window: not deployed,
@@ -504,22 +447,14 @@ async fn function_notes(lambda: &aws_sdk_lambda::Client, query: &Query) -> Vec<S
     }
     let mut notes = Vec::new();
     for (key, name) in query.keys.iter().zip(&query.lambda_names) {
-        let answer = lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await;
-        match answer {
-            Ok(c) => {
-                let mode = c.tracing_config().and_then(|t| t.mode());
-                if let Some(mode) = mode.filter(|m| m.as_str() != "Active") {
-                    notes.push(format!(
-                        "{key}: Lambda reports tracing {} for function `{name}`; only Active traces every invocation by itself: set `tracing: Active` in the config and run `scorekeep-deploy up`",
-                        mode.as_str()
-                    ));
-                }
+        match lambda::tracing_mode(lambda, name).await {
+            Ok(FunctionTracing::Mode(mode)) if mode != "Active" => {
+                notes.push(format!(
+                    "{key}: Lambda reports tracing {mode} for function `{name}`; only Active traces every invocation by itself: set `tracing: Active` in the config and run `scorekeep-deploy up`"
+                ));
             }
-            Err(err) if aws::error_code(&err) == Some("ResourceNotFoundException") => {
+            Ok(FunctionTracing::Mode(_) | FunctionTracing::Unreported) => {}
+            Ok(FunctionTracing::NoFunction) => {
                 notes.push(format!(
                     "{key}: Lambda function `{name}` does not exist in this region; deploy it with `scorekeep-deploy up`"
                 ));
@@ -544,6 +479,7 @@ mod tests {
     use aws_sdk_xray::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
+    use aws_smithy_types::DateTime;
 
     fn query(filter: Option<&str>, limit: usize) -> Query {
         Query {

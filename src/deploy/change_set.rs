@@ -9,13 +9,12 @@
 use std::time::Duration;
 
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, DeploymentMode, ExecutionStatus, Tag,
-};
+use aws_sdk_cloudformation::types::{ChangeSetStatus, DeploymentMode, Tag};
 use aws_sdk_cloudformation::Client;
 
 use super::stack::ChangeRow;
-use crate::aws::cfn::{delete_change_set, is_no_change_message, request_token};
+use crate::aws::cfn::{delete_change_set, is_no_change_message, TemplateSource};
+use crate::aws::change_set::{self as aws_change_set, NewChangeSet};
 use crate::aws::{error_code, error_message, explain};
 use crate::error::Problem;
 use crate::report::Task;
@@ -112,26 +111,24 @@ impl Request<'_> {
                 .unwrap_or_default()
         );
         task.set_message(format!("stack {stack}: creating change set"));
-        let request = cfn.create_change_set();
-        let request = match self.template_url {
-            Some(url) => request.template_url(url),
-            None => request.template_body(&self.rendered.body),
+        let template = match self.template_url {
+            Some(url) => TemplateSource::Url(url),
+            None => TemplateSource::Body(&self.rendered.body),
         };
-        let request = match self.mode {
-            ChangeSetMode::Standard => request,
-            ChangeSetMode::RevertDrift => request.deployment_mode(DeploymentMode::RevertDrift),
+        let deployment_mode = match self.mode {
+            ChangeSetMode::Standard => None,
+            ChangeSetMode::RevertDrift => Some(DeploymentMode::RevertDrift),
         };
-        let created = request
-            .stack_name(stack)
-            .change_set_name(&change_set_name)
-            .change_set_type(ChangeSetType::Update)
-            .capabilities(Capability::CapabilityNamedIam)
-            .set_tags(Some(self.tags))
-            .client_token(request_token("change-set"))
-            .send()
-            .await;
+        let new = NewChangeSet {
+            stack,
+            name: &change_set_name,
+            template,
+            tags: self.tags,
+            deployment_mode,
+        };
+        let created = aws_change_set::create(cfn, new).await;
         match created {
-            Ok(out) => Ok(Some(out.id().unwrap_or(&change_set_name).to_string())),
+            Ok(id) => Ok(Some(id)),
             Err(err) if error_message(&err).is_some_and(is_no_change_message) => Ok(None),
             Err(err) if error_code(&err) == Some("AlreadyExistsException") => {
                 Ok(Some(existing_id(cfn, stack, &change_set_name).await?))
@@ -145,11 +142,7 @@ impl Request<'_> {
 
 /// The id of the change set `name` of `stack` (found after a retried create).
 async fn existing_id(cfn: &Client, stack: &str, name: &str) -> anyhow::Result<String> {
-    let out = cfn
-        .describe_change_set()
-        .stack_name(stack)
-        .change_set_name(name)
-        .send()
+    let out = aws_change_set::describe(cfn, Some(stack), name)
         .await
         .map_err(|e| explain(format!("reading change set {name} of stack {stack}"), &e))?;
     Ok(out.change_set_id().unwrap_or(name).to_string())
@@ -161,10 +154,7 @@ async fn existing_id(cfn: &Client, stack: &str, name: &str) -> anyhow::Result<St
 async fn await_ready(cfn: &Client, name: &str, id: &str) -> anyhow::Result<Option<ReadyChangeSet>> {
     let mut delay = Duration::from_millis(100);
     loop {
-        let out = cfn
-            .describe_change_set()
-            .change_set_name(id)
-            .send()
+        let out = aws_change_set::describe(cfn, None, id)
             .await
             .map_err(|e| explain(format!("reading the change set of stack {name}"), &e))?;
         match computed(out.status(), out.status_reason()) {
@@ -212,41 +202,6 @@ fn change_rows(out: &DescribeChangeSetOutput) -> Vec<ChangeRow> {
         })
         .filter(|r| !r.logical_id.is_empty())
         .collect()
-}
-
-/// ExecuteChangeSet with a ClientRequestToken. A retry whose first attempt was processed
-/// (its answer lost) on an endpoint that ignores the token finds the change set executing
-/// or executed: that is success, not an error.
-pub(crate) async fn execute(
-    cfn: &Client,
-    change_set: &str,
-) -> Result<
-    (),
-    aws_sdk_cloudformation::error::SdkError<
-        aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError,
-    >,
-> {
-    let sent = cfn
-        .execute_change_set()
-        .change_set_name(change_set)
-        .client_request_token(request_token("execute"))
-        .send()
-        .await;
-    let Err(err) = sent else { return Ok(()) };
-    if error_code(&err) != Some("InvalidChangeSetStatus") {
-        return Err(err);
-    }
-    let status = cfn
-        .describe_change_set()
-        .change_set_name(change_set)
-        .send()
-        .await
-        .ok()
-        .and_then(|out| out.execution_status().cloned());
-    match status {
-        Some(ExecutionStatus::ExecuteInProgress | ExecutionStatus::ExecuteComplete) => Ok(()),
-        _ => Err(err),
-    }
 }
 
 #[cfg(test)]

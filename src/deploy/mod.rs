@@ -878,55 +878,15 @@ async fn template_url(
     };
     let sha = hex::encode(sha2::Sha256::digest(rendered.body.as_bytes()));
     let key = format!("scorekeep-deploy/templates/{}/{sha}.yaml", rendered.stack);
-    let exists = clients
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        let body = aws_sdk_s3::primitives::ByteStream::from(rendered.body.clone().into_bytes());
-        upload(
-            clients,
-            bucket,
-            &key,
-            body,
-            &format!("template of stack {}", rendered.stack),
-        )
-        .await?;
+    if !crate::aws::s3::object_exists(&clients.s3, bucket, &key).await {
+        let what = format!("template of stack {}", rendered.stack);
+        let body = rendered.body.clone().into_bytes();
+        crate::aws::s3::upload_bytes(&clients.s3, bucket, &key, body, &what).await?;
     }
     Ok(Some(format!(
         "https://{bucket}.s3.{}.amazonaws.com/{key}",
         clients.region
     )))
-}
-
-async fn upload(
-    clients: &Clients,
-    bucket: &str,
-    key: &str,
-    body: aws_sdk_s3::primitives::ByteStream,
-    what: &str,
-) -> anyhow::Result<()> {
-    clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body)
-        .customize()
-        .config_override(
-            aws_sdk_s3::config::Builder::default()
-                .timeout_config(crate::aws::timeouts::CallKind::Upload.timeouts()),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            crate::aws::explain(format!("uploading the {what} to s3://{bucket}/{key}"), &e)
-        })?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use aws_sdk_cloudformation::types::{Capability, Tag};
+use aws_sdk_cloudformation::types::Tag;
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
@@ -16,8 +16,8 @@ use super::change_set::{self, ChangeSetMode, ReadyChangeSet};
 use super::drift::StackDrift;
 use super::stack_diff::{stack_changes, StackChange};
 use crate::aws::cfn::{
-    classify, delete_and_wait, delete_change_set, deployed_template, describe, desired_tags,
-    events, first_failure, request_token, wait_for_stack, Event, LiveStack, StackState,
+    self, classify, delete_and_wait, delete_change_set, deployed_template, describe, desired_tags,
+    events, first_failure, wait_for_stack, Event, LiveStack, StackState, TemplateSource,
 };
 use crate::aws::{error_code, explain};
 use crate::error::Problem;
@@ -204,12 +204,7 @@ async fn continue_rollback(cfn: &Client, name: &str, task: &Task) -> anyhow::Res
         "stack {name} is UPDATE_ROLLBACK_FAILED; continuing the rollback (--continue-rollback)"
     ));
     let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-    cfn.continue_update_rollback()
-        .stack_name(name)
-        .client_request_token(request_token("continue-rollback"))
-        .send()
-        .await
-        .map_err(|e| explain(format!("continuing the rollback of stack {name}"), &e))?;
+    cfn::continue_update_rollback(cfn, name).await?;
     wait_for_stack(cfn, name, &seen, task).await?;
     Ok(())
 }
@@ -302,7 +297,7 @@ async fn execute_change_set(
     task: &Task,
 ) -> anyhow::Result<LiveStack> {
     let seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
-    if let Err(err) = change_set::execute(cfn, &ready.id).await {
+    if let Err(err) = crate::aws::change_set::execute(cfn, &ready.id).await {
         // Some endpoints (moto) reject a bad change synchronously instead of failing a resource
         // event; name the resources being changed so the failure is still traceable.
         let applying: Vec<String> = ready.rows.iter().map(|r| format!("    {r}")).collect();
@@ -329,19 +324,11 @@ async fn create(
     for row in &rows {
         task.println(format!("change  {row}"));
     }
-    let request = cfn.create_stack();
-    let request = match template_url {
-        Some(url) => request.template_url(url),
-        None => request.template_body(&rendered.body),
+    let template = match template_url {
+        Some(url) => TemplateSource::Url(url),
+        None => TemplateSource::Body(&rendered.body),
     };
-    let sent = request
-        .stack_name(name)
-        .capabilities(Capability::CapabilityNamedIam)
-        .set_tags(Some(tags))
-        .client_request_token(request_token("create"))
-        .send()
-        .await;
-    let attached = match sent {
+    let attached = match cfn::create_stack(cfn, name, template, tags).await {
         Ok(_) => false,
         // A retry of a CreateStack that was processed but whose answer was lost, on an
         // endpoint that ignores the token: the stack is ours; wait for it like any other.

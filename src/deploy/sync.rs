@@ -592,15 +592,8 @@ async fn code_source(
         "scorekeep-deploy/{}/{}.zip",
         artifact.function, artifact.manifest.sha256_hex
     );
-    let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.zip_path).await?;
-    super::upload(
-        clients,
-        bucket,
-        &key,
-        body,
-        &format!("bundle of {}", artifact.function),
-    )
-    .await?;
+    let what = format!("bundle of {}", artifact.function);
+    crate::aws::s3::upload_file(&clients.s3, bucket, &key, &artifact.zip_path, &what).await?;
     Ok(CodeSource::S3 {
         bucket: bucket.clone(),
         key,

@@ -173,13 +173,6 @@ pub(crate) enum XrayOperation {
 }
 
 impl XrayOperation {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            XrayOperation::GetTraceSummaries => "GetTraceSummaries",
-            XrayOperation::BatchGetTraces => "BatchGetTraces",
-        }
-    }
-
     pub(crate) fn permission(self) -> &'static str {
         match self {
             XrayOperation::GetTraceSummaries => "xray:GetTraceSummaries",

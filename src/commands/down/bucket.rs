@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-
-use crate::aws::{explain, Clients};
+use crate::aws::s3::{self, Undeleted};
+use crate::aws::Clients;
 use crate::error::Problem;
 
 /// Full list-and-delete passes before giving up on objects that keep failing transiently
@@ -18,23 +17,12 @@ const MAX_PASSES: usize = 4;
 /// How many failed objects an error message lists before "… and N more".
 const LISTED_FAILURES: usize = 10;
 
-/// One object version DeleteObjects reported as not deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Undeleted {
-    pub(crate) key: String,
-    pub(crate) version_id: Option<String>,
-    pub(crate) code: String,
-    pub(crate) message: String,
-}
-
-impl Undeleted {
-    /// S3's own retryable codes; anything else (AccessDenied, ...) fails the same way again.
-    fn is_transient(&self) -> bool {
-        matches!(
-            self.code.as_str(),
-            "InternalError" | "SlowDown" | "ServiceUnavailable" | "RequestTimeout"
-        )
-    }
+/// S3's own retryable codes; anything else (AccessDenied, ...) fails the same way again.
+fn is_transient(u: &Undeleted) -> bool {
+    matches!(
+        u.code.as_str(),
+        "InternalError" | "SlowDown" | "ServiceUnavailable" | "RequestTimeout"
+    )
 }
 
 /// What one pass over the bucket did.
@@ -53,7 +41,7 @@ pub(crate) async fn empty(clients: &Clients, bucket: &str) -> anyhow::Result<usi
         if pass.failed.is_empty() && pass.deleted == 0 {
             return Ok(deleted);
         }
-        let permanent = pass.failed.iter().any(|u| !u.is_transient());
+        let permanent = pass.failed.iter().any(|u| !is_transient(u));
         if permanent || (pass_no == MAX_PASSES && !pass.failed.is_empty()) {
             return Err(not_emptied(bucket, &pass.failed).into());
         }
@@ -72,103 +60,32 @@ pub(crate) async fn empty(clients: &Clients, bucket: &str) -> anyhow::Result<usi
 /// Empty the bucket (see [`empty`]), then delete it.
 pub(crate) async fn delete(clients: &Clients, bucket: &str) -> anyhow::Result<usize> {
     let deleted = empty(clients, bucket).await?;
-    clients
-        .s3
-        .delete_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| explain(format!("deleting bucket {bucket}"), &e))?;
+    s3::delete_bucket(&clients.s3, bucket).await?;
     Ok(deleted)
 }
 
-/// Whether the bucket exists (any answer but NotFound counts as existing, so that a denied
-/// HeadBucket is reported by the delete that follows rather than hidden).
+/// Whether the bucket exists (see [`s3::bucket_exists`]).
 pub(crate) async fn exists(clients: &Clients, bucket: &str) -> bool {
-    match clients.s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => true,
-        Err(e) => !e.as_service_error().is_some_and(|s| s.is_not_found()),
-    }
+    s3::bucket_exists(&clients.s3, bucket).await
 }
 
 /// List every page once, deleting each page's versions with one DeleteObjects call.
 async fn one_pass(clients: &Clients, bucket: &str) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
-    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    let mut from = None;
     loop {
-        let page = clients
-            .s3
-            .list_object_versions()
-            .bucket(bucket)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-            .map_err(|e| explain(format!("listing objects of bucket {bucket}"), &e))?;
-        let ids = page_identifiers(&page);
-        if !ids.is_empty() {
-            let (deleted, failed) = delete_page(clients, bucket, ids).await?;
+        let page = s3::list_versions_page(&clients.s3, bucket, from.take()).await?;
+        if !page.versions.is_empty() {
+            let (deleted, failed) =
+                s3::delete_versions(&clients.s3, bucket, &page.versions).await?;
             pass.deleted += deleted;
             pass.failed.extend(failed);
         }
-        if page.is_truncated() != Some(true) {
-            return Ok(pass);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => return Ok(pass),
         }
-        key_marker = page.next_key_marker().map(String::from);
-        version_marker = page.next_version_id_marker().map(String::from);
     }
-}
-
-fn page_identifiers(
-    page: &aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput,
-) -> Vec<ObjectIdentifier> {
-    page.versions()
-        .iter()
-        .map(|v| (v.key(), v.version_id()))
-        .chain(
-            page.delete_markers()
-                .iter()
-                .map(|m| (m.key(), m.version_id())),
-        )
-        .filter_map(|(k, v)| {
-            ObjectIdentifier::builder()
-                .key(k?)
-                .set_version_id(v.map(String::from))
-                .build()
-                .ok()
-        })
-        .collect()
-}
-
-async fn delete_page(
-    clients: &Clients,
-    bucket: &str,
-    ids: Vec<ObjectIdentifier>,
-) -> anyhow::Result<(usize, Vec<Undeleted>)> {
-    let out = clients
-        .s3
-        .delete_objects()
-        .bucket(bucket)
-        .delete(
-            Delete::builder()
-                .set_objects(Some(ids))
-                .quiet(false)
-                .build()?,
-        )
-        .send()
-        .await
-        .map_err(|e| explain(format!("deleting objects of bucket {bucket}"), &e))?;
-    let failed = out
-        .errors()
-        .iter()
-        .map(|e| Undeleted {
-            key: e.key().unwrap_or("(no key)").to_string(),
-            version_id: e.version_id().map(String::from),
-            code: e.code().unwrap_or("UnknownError").to_string(),
-            message: e.message().unwrap_or_default().to_string(),
-        })
-        .collect();
-    Ok((out.deleted().len(), failed))
 }
 
 /// The error for objects that could not be deleted: the bucket, each key with S3's reason,
@@ -243,7 +160,7 @@ mod tests {
 
     #[test]
     fn only_s3_retryable_codes_are_transient() {
-        assert!(undeleted("k", "SlowDown").is_transient());
-        assert!(!undeleted("k", "AccessDenied").is_transient());
+        assert!(is_transient(&undeleted("k", "SlowDown")));
+        assert!(!is_transient(&undeleted("k", "AccessDenied")));
     }
 }

@@ -10,7 +10,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde::Serialize;
 
 use crate::aws::cfn;
-use crate::aws::{explain, Clients};
+use crate::aws::Clients;
 use crate::cli::DownArgs;
 use crate::context::Context;
 
@@ -254,17 +254,5 @@ fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()
 
 /// Physical names of the S3 buckets a stack owns (read before the stack is deleted).
 async fn stack_buckets(clients: &Clients, name: &str) -> anyhow::Result<Vec<String>> {
-    let out = clients
-        .cloudformation
-        .describe_stack_resources()
-        .stack_name(name)
-        .send()
-        .await
-        .map_err(|e| explain(format!("listing resources of stack {name}"), &e))?;
-    Ok(out
-        .stack_resources()
-        .iter()
-        .filter(|r| r.resource_type() == Some("AWS::S3::Bucket"))
-        .filter_map(|r| r.physical_resource_id().map(String::from))
-        .collect())
+    cfn::physical_ids(&clients.cloudformation, name, "AWS::S3::Bucket").await
 }
