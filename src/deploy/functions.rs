@@ -230,11 +230,10 @@ fn tag_safe(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.:+-@".contains(c))
 }
 
-/// Whether any of `changes` is in a field [`Unstored`] may explain (worth reading the tag for).
-pub(crate) fn may_be_unstored(changes: &[ConfigChange]) -> bool {
-    changes
-        .iter()
-        .any(|c| RECORDABLE.contains(&c.field.as_str()))
+/// Whether any of the differing `fields` is one [`Unstored`] may explain (worth reading the
+/// tag for).
+pub(crate) fn may_be_unstored<'a>(mut fields: impl Iterator<Item = &'a str>) -> bool {
+    fields.any(|f| RECORDABLE.contains(&f))
 }
 
 /// The code-side difference: the bundle's sha, and the architecture it was built for.

@@ -606,6 +606,8 @@ async fn update_functions_steps(
     let outputs = existing_outputs(clients, project).await?;
     let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
     bundle::limits::check_project(project, &artifacts)?;
+    run.journal
+        .done("build", format!("{} bundle(s)", artifacts.len()));
     let inputs = FunctionInputs {
         rendered: &rendered,
         artifacts: &artifacts,
@@ -842,8 +844,7 @@ pub(crate) async fn existing_outputs(
     Ok(stacks.outputs())
 }
 
-/// After the build (recorded in `journal`): bring each built function up to date, as `up` and
-/// `update-functions` do.
+/// After the build: bring each built function up to date, as `up` and `update-functions` do.
 async fn apply_functions(
     clients: &Clients,
     project: &Project,
@@ -852,8 +853,6 @@ async fn apply_functions(
     unpin: Unpin,
     run: Run<'_>,
 ) -> anyhow::Result<Vec<FunctionResult>> {
-    run.journal
-        .done("build", format!("{} bundle(s)", inputs.artifacts.len()));
     interrupt::check()?;
     let how = How {
         mode: Mode::Apply,

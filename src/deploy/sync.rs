@@ -277,17 +277,13 @@ impl FunctionSync<'_> {
         let sha = artifact.manifest.sha256_base64.as_str();
         let raw = differences(&actual, sha, desired);
         let served_raw = served_differs(&actual, sha, desired);
-        let candidates: Vec<ConfigChange> = raw
+        let fields = raw
             .code
-            .into_iter()
-            .chain(raw.config)
-            .chain(served_raw.into_iter().map(|field| ConfigChange {
-                field,
-                live: String::new(),
-                desired: String::new(),
-            }))
-            .collect();
-        if functions::may_be_unstored(&candidates) {
+            .iter()
+            .chain(&raw.config)
+            .map(|c| c.field.as_str())
+            .chain(served_raw.iter().map(String::as_str));
+        if functions::may_be_unstored(fields) {
             actual.unstored =
                 Unstored::parse(&lambda::unstored_tag(lambda, &actual.latest.arn).await?);
         }

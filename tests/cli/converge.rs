@@ -5,13 +5,13 @@
 //! each function released. Each case creates the state or injects the fault itself.
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::util::proxy::{self, Fault, Proxy, Request, Rule, When};
 use crate::util::{
-    cli_via, edit, manifest, moto, moto_cli, project_copy, sdk_config, skip_emulator, stdout,
-    stdout_json, unique_region, CONFIG,
+    background_cli, cli_via, edit, manifest, moto, moto_cli, project_copy, sdk_config,
+    skip_emulator, stdout, stdout_json, unique_region, CONFIG,
 };
 
 /// Where the alias `live` of `function` points, and its description (a rollback pin).
@@ -249,20 +249,9 @@ fn interrupted_run(
     mut ready: impl FnMut(Duration) -> bool,
 ) -> (ExitStatus, String) {
     let stderr_path = dir.join("stderr.txt");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env("CI", "true")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = background_cli(dir, endpoint, region, args, &stderr_path)
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let mut signalled = false;
     let status = loop {

@@ -3,7 +3,7 @@
 //! Ctrl-C (SIGINT) sent at chosen moments of `up`.
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crate::util::proxy::{self, Fault, Proxy, Request, Rule, When};
@@ -244,19 +244,7 @@ fn interrupt_up(
 ) -> Interrupted {
     let region = unique_region();
     let stderr_path = dir.join("stderr.txt");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"));
-    cmd.current_dir(dir)
-        .arg("up")
-        .env("CI", "true")
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("AWS_REGION", region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let mut cmd = util::background_cli(dir, &proxy.endpoint, region, &["up"], &stderr_path);
     for (k, v) in env {
         cmd.env(k, v);
     }

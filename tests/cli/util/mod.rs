@@ -11,8 +11,8 @@ pub mod proxy;
 
 pub use api_stub::{assert_game_stored, utc_date, ApiStub};
 pub use moto::{
-    aws_env, cli_via, count, emulator_project, moto, moto_cli, s3_client, sdk_config, send_message,
-    skip_emulator, sqs_client, unique_region, up,
+    aws_env, background_cli, cli_via, count, emulator_project, moto, moto_cli, s3_client,
+    sdk_config, send_message, skip_emulator, sqs_client, unique_region, up,
 };
 
 use std::path::{Path, PathBuf};

@@ -227,6 +227,32 @@ pub fn aws_env(cmd: &mut assert_cmd::Command, region: &str) {
         .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
+/// The CLI as a child process to signal while it runs (std's `Command`, not assert_cmd's):
+/// from `dir` with `args`, against `endpoint` in `region`, `CI=true`, dummy credentials, no
+/// stdin, stdout discarded and stderr into `stderr` (a file the caller reads).
+pub fn background_cli(
+    dir: &Path,
+    endpoint: &str,
+    region: &str,
+    args: &[&str],
+    stderr: &Path,
+) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("CI", "true")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap());
+    cmd
+}
+
 /// The CLI run from `dir` with `args`, against moto in `region`.
 pub fn moto_cli(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
     cli_via(dir, &moto().endpoint, region, args)
