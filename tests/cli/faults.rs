@@ -1,6 +1,8 @@
 //! Faults injected between the CLI and a real moto server by the proxy in
-//! `tests/common/proxy.rs` (hung endpoint, throttling, lost responses, slow requests), and
-//! Ctrl-C (SIGINT) sent at chosen moments of `up`.
+//! `tests/cli/util/proxy.rs` (hung endpoint, throttling, lost responses, slow requests), and
+//! Ctrl-C (SIGINT) sent at chosen moments of `up`: each such test checks, just before the
+//! signal, that the run is in the phase it aims at (the chosen request in flight at the proxy,
+//! or the stand-in npm running) and that `up` is still running.
 
 use std::path::Path;
 use std::process::ExitStatus;
@@ -55,49 +57,73 @@ fn up_under_30_percent_throttling_finishes_and_says_it_is_retrying() {
         return;
     }
     let dir = project_copy();
-    // Build first so both timed runs deploy the same cached bundles.
+    // Build first so both runs deploy the same cached bundles.
     util::cli(dir.path()).arg("build").assert().success();
 
+    let (plain_region, region) = (unique_region(), unique_region());
     let plain = Proxy::start(&moto().endpoint, Vec::new());
-    // moto's first calls are slow (it loads its backends): keep that out of the measurement.
-    cli_via(dir.path(), &plain.endpoint, unique_region(), &["status"])
+    cli_via(dir.path(), &plain.endpoint, plain_region, &["up"])
         .assert()
         .success();
-    let started = Instant::now();
-    cli_via(dir.path(), &plain.endpoint, unique_region(), &["up"])
-        .assert()
-        .success();
-    let unthrottled = started.elapsed();
 
     let throttling = Proxy::start(
         &moto().endpoint,
         vec![Rule::new(proxy::any(), When::Probability(0.3), Fault::Throttle).seed(7)],
     );
-    let started = Instant::now();
-    let output = cli_via(dir.path(), &throttling.endpoint, unique_region(), &["up"])
+    let output = cli_via(dir.path(), &throttling.endpoint, region, &["up"])
         .timeout(Duration::from_secs(300))
         .output()
         .unwrap();
-    let throttled = started.elapsed();
     let stderr = stderr(&output);
+    let (sent, throttled) = (throttling.requests().len(), throttling.injected());
     eprintln!(
-        "up unthrottled: {unthrottled:?} ({} requests incl. a warm-up status); up with 30 % throttling: {throttled:?} ({} requests, {} throttled)",
+        "up unthrottled: {} requests; up with 30 % throttling: {sent} requests, {throttled} throttled",
         plain.requests().len(),
-        throttling.requests().len(),
-        throttling.injected()
     );
     assert!(output.status.success(), "{stderr}");
-    assert!(throttling.injected() > 0, "the proxy throttled nothing");
+    assert!(throttled > 0, "the proxy throttled nothing");
     assert!(
         stderr
             .lines()
             .any(|l| l.contains("throttled by ") && l.contains("retrying within")),
         "no retry line on stderr:\n{stderr}"
     );
-    assert!(
-        throttled < unthrottled * 3 + Duration::from_secs(10),
-        "throttled {throttled:?} vs unthrottled {unthrottled:?}"
+    // Every write reached moto exactly once, as without throttling: a throttled call was
+    // retried until it went through, and none was sent twice or given up on.
+    assert_eq!(
+        writes(&throttling.requests(), region),
+        writes(&plain.requests(), plain_region),
+        "the writes moto received differ from an unthrottled run's"
     );
+    // Retries are bounded: at 30 % each attempt is throttled, so about 0.43 retries per call
+    // reached moto; twice that allows for the seeded draw, not for a retry storm.
+    let forwarded = sent - throttled;
+    assert!(
+        throttled * 100 <= forwarded * 86,
+        "{throttled} throttled for {forwarded} forwarded requests"
+    );
+}
+
+/// The write calls among `requests` that reached moto, as sorted operation names (the query
+/// `Action`, else method and path, `region` replaced by `{region}` for ARNs in paths): reads
+/// are left out because waiters poll a timing-dependent number of times.
+fn writes(requests: &[Request], region: &str) -> Vec<String> {
+    let mut ops: Vec<String> = requests
+        .iter()
+        .filter(|r| r.forwarded())
+        .filter_map(|r| match r.action() {
+            Some(a) => (!["Describe", "Get", "List", "Validate", "Estimate"]
+                .iter()
+                .any(|p| a.starts_with(p)))
+            .then(|| a.to_string()),
+            None => (!["GET", "HEAD"].contains(&r.method.as_str())).then(|| {
+                let path = r.path.split('?').next().unwrap_or("");
+                format!("{} {}", r.method, path.replace(region, "{region}"))
+            }),
+        })
+        .collect();
+    ops.sort();
+    ops
 }
 
 #[test]
@@ -234,13 +260,16 @@ struct Interrupted {
     after_signal: Duration,
 }
 
-/// Run `up` through `proxy` and send SIGINT `signals` times (100 ms apart) once `ready` says so.
+/// Run `up` through `proxy` and send SIGINT `signals` times once `ready` says so. Just before
+/// the first signal, `up` must still run and `in_phase` hold (e.g. the chosen request is still
+/// in flight): a test that interrupted some other moment would prove nothing.
 fn interrupt_up(
     dir: &Path,
     proxy: &Proxy,
     env: &[(&str, &str)],
     signals: usize,
     ready: impl Fn(&Proxy) -> bool,
+    in_phase: impl Fn(&Proxy) -> bool,
 ) -> Interrupted {
     let region = unique_region();
     let stderr_path = dir.join("stderr.txt");
@@ -265,6 +294,21 @@ fn interrupt_up(
     }
     // Let the request be in flight.
     std::thread::sleep(Duration::from_millis(300));
+    if let Some(status) = child.try_wait().unwrap() {
+        panic!(
+            "up ended ({status}) before SIGINT:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
+    }
+    assert!(
+        in_phase(proxy),
+        "up is not in the phase to interrupt; the proxy saw {:?}",
+        proxy
+            .requests()
+            .iter()
+            .map(|r| r.action().unwrap_or(&r.path).to_string())
+            .collect::<Vec<_>>()
+    );
     let mut sent = Instant::now();
     for i in 0..signals {
         if i > 0 {
@@ -313,6 +357,10 @@ fn wait_for_text(path: &Path, text: &str, limit: Duration) {
 
 fn seen(pred: impl Fn(&Request) -> bool) -> impl Fn(&Proxy) -> bool {
     move |p: &Proxy| p.count(&pred) > 0
+}
+
+fn in_flight(pred: impl Fn(&Request) -> bool) -> impl Fn(&Proxy) -> bool {
+    move |p: &Proxy| p.in_flight(&pred) > 0
 }
 
 fn assert_interrupted(run: &Interrupted, done: &[&str], not_done: &[&str]) {
@@ -367,6 +415,7 @@ fn ctrl_c_during_create_stack_stops_at_once() {
         &[],
         1,
         seen(proxy::action("CreateStack")),
+        in_flight(proxy::action("CreateStack")),
     );
     assert_interrupted(
         &run,
@@ -401,6 +450,7 @@ fn ctrl_c_during_the_code_upload_stops_at_once() {
         &[],
         1,
         seen(proxy::method_path_suffix("PUT", "/random-name/code")),
+        in_flight(proxy::method_path_suffix("PUT", "/random-name/code")),
     );
     assert_interrupted(
         &run,
@@ -441,6 +491,10 @@ fn ctrl_c_during_the_configuration_update_stops_at_once() {
             "PUT",
             "/random-name/configuration",
         )),
+        in_flight(proxy::method_path_suffix(
+            "PUT",
+            "/random-name/configuration",
+        )),
     );
     assert_interrupted(
         &run,
@@ -476,6 +530,7 @@ fn ctrl_c_during_the_beanstalk_step_stops_at_once() {
         &[],
         1,
         seen(proxy::action("DescribeEnvironments")),
+        in_flight(proxy::action("DescribeEnvironments")),
     );
     assert_interrupted(
         &run,
@@ -499,6 +554,13 @@ fn interrupt_npm(ignore_term: bool, signals: usize) -> (tempfile::TempDir, Inter
         &[("SCOREKEEP_NPM", npm.to_str().unwrap())],
         signals,
         |_| pid_file.exists(),
+        // npm (its stand-in's sleep) is running: the build is the phase.
+        |_| {
+            std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .is_some_and(process_alive)
+        },
     );
     (dir, run)
 }

@@ -5,7 +5,8 @@
 //! the CLI at [`Proxy::endpoint`] through `AWS_ENDPOINT_URL`. A rule matches requests with a
 //! predicate, fires always, with a probability (seeded, so runs repeat) or on the nth match,
 //! and injects one [`Fault`]. The first rule that matches and fires decides. Every request is
-//! recorded so tests can wait for one (e.g. to send SIGINT while it is in flight).
+//! recorded with the fault it got, and the proxy knows which are still unanswered, so tests
+//! can count what reached moto and send SIGINT while a chosen request is in flight.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -21,6 +22,8 @@ pub struct Request {
     #[allow(dead_code)] // for predicates on a header; none needs one today
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The fault injected into this request, if a rule fired.
+    pub fault: Option<Fault>,
 }
 
 impl Request {
@@ -29,6 +32,15 @@ impl Request {
         self.body
             .split('&')
             .find_map(|kv| kv.strip_prefix("Action="))
+    }
+
+    /// Whether moto received it: no fault, or one that forwards (a delay, or a failure after
+    /// forwarding).
+    pub fn forwarded(&self) -> bool {
+        matches!(
+            self.fault,
+            None | Some(Fault::Delay(_)) | Some(Fault::FailAfterForward)
+        )
     }
 
     fn protocol(&self) -> Protocol {
@@ -165,6 +177,8 @@ struct State {
     rules: Vec<Rule>,
     seen: Vec<Request>,
     injected: usize,
+    /// Requests read but not yet answered (or dropped), by their index in `seen`.
+    in_flight: Vec<usize>,
 }
 
 pub struct Proxy {
@@ -182,6 +196,7 @@ impl Proxy {
             rules,
             seen: Vec::new(),
             injected: 0,
+            in_flight: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let upstream_addr = upstream.trim_start_matches("http://").to_string();
@@ -223,6 +238,12 @@ impl Proxy {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// Requests that satisfy `pred` and are in flight now: read, not yet answered or dropped.
+    pub fn in_flight(&self, pred: impl Fn(&Request) -> bool) -> usize {
+        let s = self.state.lock().unwrap();
+        s.in_flight.iter().filter(|&&i| pred(&s.seen[i])).count()
+    }
+
     /// How many faults were injected.
     pub fn injected(&self) -> usize {
         self.state.lock().unwrap().injected
@@ -252,10 +273,9 @@ impl Drop for Proxy {
 
 /// Serve one client connection: requests one after another until it closes.
 fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &AtomicBool) {
-    while let Some((raw, request)) = read_request(&mut client) {
-        let fault = {
+    while let Some((raw, mut request)) = read_request(&mut client) {
+        let (fault, index) = {
             let mut s = state.lock().unwrap();
-            s.seen.push(request.clone());
             let fault = s
                 .rules
                 .iter_mut()
@@ -263,7 +283,11 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             if fault.is_some() {
                 s.injected += 1;
             }
-            fault
+            request.fault = fault;
+            let index = s.seen.len();
+            s.seen.push(request.clone());
+            s.in_flight.push(index);
+            (fault, index)
         };
         let response = match fault {
             None => forward(upstream, &raw),
@@ -286,11 +310,15 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             }
             Some(Fault::Drop) => None,
         };
-        let Some(response) = response else {
-            let _ = client.shutdown(Shutdown::Both);
-            return;
+        let written = match response {
+            Some(response) => client.write_all(&response).is_ok(),
+            None => {
+                let _ = client.shutdown(Shutdown::Both);
+                false
+            }
         };
-        if client.write_all(&response).is_err() {
+        state.lock().unwrap().in_flight.retain(|&i| i != index);
+        if !written {
             return;
         }
     }
@@ -346,6 +374,7 @@ fn read_request(client: &mut TcpStream) -> Option<(Vec<u8>, Request)> {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        fault: None,
     };
     Some((raw, request))
 }
