@@ -1,5 +1,6 @@
-//! The deploy engine: `up`, `update-functions`, `plan` and `status` (in `status.rs`) as flows over the
-//! stack, function and Beanstalk steps. Each flow returns a report value; the commands print it.
+//! The deploy engine: `up` and `update-functions` (here), `plan` (in `plan.rs`) and `status` (in
+//! `status.rs`) as flows over the stack, function and Beanstalk steps. Each flow returns a report
+//! value (`results.rs`); the commands print it.
 
 pub(crate) mod actual;
 pub mod beanstalk;

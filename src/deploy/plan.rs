@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use super::beanstalk::{self, BeanstalkResult};
 use super::release::Unpin;
+use super::results::SdkSwitch;
 use super::stack::{self, StackAction, StackResult};
+use super::stack_diff::{StackChange, StackPart};
 use super::sync::{sync_functions, FunctionInputs, How, Ledger, Run};
 use super::{
     drift, functions, merged_outputs, template_url, Change, DeployReport, FunctionResult, Mode,
@@ -48,7 +50,7 @@ pub async fn plan_with(
     let stacks = preview_stacks(clients, project, reporter, &rendered, drift_check).await?;
     let outputs = merged_outputs(&stacks);
     let all_exist = stacks.iter().all(|s| !s.status.is_empty());
-    let functions = if all_exist {
+    let mut functions = if all_exist {
         let journal = Journal::new("plan", Vec::new());
         let ledger = Ledger::default();
         let how = How {
@@ -68,6 +70,7 @@ pub async fn plan_with(
     } else {
         functions_before_create(project, &artifacts)
     };
+    name_tracing_sdk_switches(&stacks, &mut functions);
     let beanstalk = match (&project.config.beanstalk, all_exist) {
         (Some(eb), true) => Some(beanstalk_compare(clients, eb, &outputs, reporter).await?),
         (Some(eb), false) => Some(beanstalk_before_create(clients, eb, reporter).await?),
@@ -146,6 +149,7 @@ fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<Fun
             pending_release: None,
             pinned: None,
             error: None,
+            tracing_sdk: None,
         })
         .collect()
 }
@@ -212,4 +216,28 @@ async fn beanstalk_before_create(
         result.changes.len()
     ));
     Ok(result)
+}
+
+/// The tracing SDK a function's deployed stack records (its `<Prefix>TracingSdk` parameter, the
+/// SDK the deployed bundle was built with) against the config's: a switch is named on the
+/// function, not only as a parameter row, since it changes what the bundle contains.
+fn name_tracing_sdk_switches(stacks: &[StackResult], functions: &mut [FunctionResult]) {
+    for func in functions {
+        let parameter = format!("{}TracingSdk", template::parameter_prefix(&func.function));
+        let change = stacks
+            .iter()
+            .flat_map(|s| &s.stack_changes)
+            .find(|c| c.part == StackPart::Parameter && c.name == parameter);
+        if let Some(StackChange {
+            from: Some(from),
+            to: Some(to),
+            ..
+        }) = change
+        {
+            func.tracing_sdk = Some(SdkSwitch {
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
+    }
 }

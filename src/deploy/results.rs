@@ -89,6 +89,18 @@ pub(crate) struct FunctionResult {
     /// In a failure report: why this function did not finish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// `plan`: the tracing SDK the function is built with changes (from the stack's
+    /// `<Prefix>TracingSdk` parameter to the config's `tracing_sdk`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tracing_sdk: Option<SdkSwitch>,
+}
+
+/// `plan`: a function's tracing SDK, as deployed and as configured (`xray`, `otel`,
+/// `otel-layer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SdkSwitch {
+    pub(crate) from: String,
+    pub(crate) to: String,
 }
 
 /// `plan`: where the release alias is and why it would move.
@@ -128,6 +140,7 @@ impl FunctionResult {
             pending_release: None,
             pinned: None,
             error: None,
+            tracing_sdk: None,
         }
     }
 
@@ -205,6 +218,11 @@ impl DeployReport {
         self.elapsed_ms = started.elapsed().as_millis();
         self
     }
+}
+
+/// The first characters of a base64 SHA-256: enough to tell two builds apart at a glance.
+fn short_sha(sha: &str) -> &str {
+    sha.char_indices().nth(12).map_or(sha, |(i, _)| &sha[..i])
 }
 
 /// `function random-name`, or `function key (lambda-name)` when the two differ.
@@ -304,7 +322,17 @@ impl fmt::Display for DeployReport {
                 func.code.code_text(),
                 func.config.config_text()
             )?;
-            writeln!(f, "  code sha256 {}", func.code_sha256)?;
+            match func.live_code_sha256.as_deref() {
+                // A pending code change names both bundles, short: which build replaces which.
+                Some(live) if func.code == Change::WouldUpdate && live != func.code_sha256 => {
+                    let (from, to) = (short_sha(live), short_sha(&func.code_sha256));
+                    writeln!(f, "  code sha256 {from} -> {to}")?
+                }
+                _ => writeln!(f, "  code sha256 {}", func.code_sha256)?,
+            }
+            if let Some(sdk) = &func.tracing_sdk {
+                writeln!(f, "  tracing SDK {} -> {}", sdk.from, sdk.to)?;
+            }
             for c in &func.config_changes {
                 writeln!(f, "  {c}")?;
             }
@@ -449,5 +477,35 @@ mod tests {
             function_label("worker", "scorekeep-worker"),
             "function worker (scorekeep-worker)"
         );
+    }
+
+    fn function(code: Change, live: &str) -> FunctionResult {
+        let latest = LiveFunction {
+            code_sha256: live.into(),
+            ..Default::default()
+        };
+        let mut f = FunctionResult::new("random-name", "random-name", "NEWSHAabcdefghij=", &latest);
+        f.code = code;
+        f
+    }
+
+    #[test]
+    fn a_planned_code_change_names_the_old_and_new_sha_short() {
+        let mut plan = report("plan", StackAction::Unchanged);
+        let mut f = function(Change::WouldUpdate, "OLDSHAabcdefghij=");
+        f.tracing_sdk = Some(SdkSwitch {
+            from: "xray".into(),
+            to: "otel".into(),
+        });
+        plan.functions = vec![f, function(Change::Unchanged, "NEWSHAabcdefghij=")];
+        let text = plan.to_string();
+        assert!(
+            text.contains("code sha256 OLDSHAabcdef -> NEWSHAabcdef\n"),
+            "{text}"
+        );
+        assert!(text.contains("tracing SDK xray -> otel\n"), "{text}");
+        // Unchanged code: the one sha, in full.
+        assert!(text.contains("code sha256 NEWSHAabcdefghij=\n"), "{text}");
+        assert_eq!(text.matches("tracing SDK").count(), 1, "{text}");
     }
 }

@@ -1,9 +1,10 @@
-//! The function step of `up`, `update-functions` and `plan`. For each function it reads what
-//! Lambda has (`$LATEST`, the release alias and the version the alias names), compares that with
-//! the local build and the resolved configuration, and in [`Mode::Apply`] does exactly the steps
-//! the difference needs: upload code, update configuration, publish and move the alias. No local
-//! record takes part, so a rerun after any stop finishes what is left, and an alias moved by
-//! hand is moved back (unless `rollback` pinned it).
+//! The function step of `up`, `update-functions` and `plan`. For each function it takes what
+//! Lambda has (`$LATEST`, the release alias and the version the alias names: read by
+//! [`super::actual`]), compares that with the local build and the resolved configuration, and in
+//! [`Mode::Apply`] does exactly the steps the difference needs: upload code, update
+//! configuration, publish and move the alias. No local record takes part, so a rerun after any
+//! stop finishes what is left, and an alias moved by hand is moved back (unless `rollback`
+//! pinned it).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
