@@ -102,12 +102,14 @@ impl Prefetched {
         let aliases = async {
             let jobs = names.iter().map(|n| get_alias(lambda, n, alias)).collect();
             let results = concurrent::run_with_limit(READ_CONCURRENCY, jobs).await;
-            names
+            // A failed read is left out: that function is read on its own and fails alone.
+            let read: BTreeMap<_, _> = names
                 .iter()
                 .cloned()
                 .zip(results)
-                .map(|(name, r)| r.map(|a| (name, a)))
-                .collect::<anyhow::Result<BTreeMap<_, _>>>()
+                .filter_map(|(name, r)| r.ok().map(|a| (name, a)))
+                .collect();
+            Ok::<_, anyhow::Error>(read)
         };
         let (listed, aliases) =
             tokio::try_join!(lambda_list::live_versions(lambda, names), aliases)?;
