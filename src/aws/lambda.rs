@@ -107,6 +107,30 @@ macro_rules! settings_of {
 }
 pub(crate) use settings_of;
 
+/// A function as GetFunctionConfiguration, UpdateFunctionCode, UpdateFunctionConfiguration,
+/// GetFunction or ListFunctions answers it (SDK types with the same accessors).
+macro_rules! live_of {
+    ($c:expr) => {{
+        let c = $c;
+        LiveFunction {
+            arn: c.function_arn().unwrap_or_default().to_string(),
+            code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+            last_update_status: c
+                .last_update_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            state: c
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            revision_id: c.revision_id().unwrap_or_default().to_string(),
+            version: c.version().unwrap_or("$LATEST").to_string(),
+            settings: settings_of!(c),
+        }
+    }};
+}
+pub(crate) use live_of;
+
 /// GetFunctionConfiguration, or `None` when the function does not exist.
 pub(crate) async fn get_live(lambda: &Client, name: &str) -> anyhow::Result<Option<LiveFunction>> {
     get_live_at(lambda, name, None).await
@@ -135,6 +159,52 @@ pub(crate) async fn get_live_at(
             };
             Err(explain(what, &err).into())
         }
+    }
+}
+
+/// A function as GetFunction reports it: `$LATEST` and its [`UNSTORED_TAG`] (empty if none).
+#[derive(Debug, Clone)]
+pub(crate) struct FunctionWithTags {
+    pub(crate) live: LiveFunction,
+    pub(crate) unstored_tag: String,
+}
+
+/// GetFunction (`$LATEST` with the function's tags in one request), or `None` when the function
+/// does not exist.
+pub(crate) async fn get_function(
+    lambda: &Client,
+    name: &str,
+) -> anyhow::Result<Option<FunctionWithTags>> {
+    match lambda.get_function().function_name(name).send().await {
+        Ok(out) => {
+            let Some(c) = out.configuration() else {
+                crate::fail!(
+                    "reading function {name}: Lambda's answer has no configuration";
+                    hint = "rerun; if it persists, check the endpoint"
+                );
+            };
+            let mut live = live_of!(c);
+            // GetFunction names `$LATEST` by the unqualified ARN, as the tag calls want it.
+            live.arn = unqualified_arn(&live.arn).to_string();
+            let unstored_tag = out
+                .tags()
+                .and_then(|t| t.get(UNSTORED_TAG))
+                .cloned()
+                .unwrap_or_default();
+            Ok(Some(FunctionWithTags { live, unstored_tag }))
+        }
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(None),
+        Err(err) => Err(explain(format!("reading function {name}"), &err).into()),
+    }
+}
+
+/// A function's ARN without a version or alias qualifier (the tag calls refuse a qualified
+/// one; a listing of every version may qualify even `$LATEST`).
+pub(crate) fn unqualified_arn(arn: &str) -> &str {
+    // arn:partition:lambda:region:account:function:name[:qualifier]
+    match arn.match_indices(':').nth(6) {
+        Some((i, _)) => &arn[..i],
+        None => arn,
     }
 }
 
@@ -174,29 +244,6 @@ pub(crate) async fn set_unstored_tag(
     Ok(())
 }
 
-/// A function as GetFunctionConfiguration, UpdateFunctionCode or UpdateFunctionConfiguration
-/// answers it (three SDK types with the same accessors).
-macro_rules! live_of {
-    ($c:expr) => {{
-        let c = $c;
-        LiveFunction {
-            arn: c.function_arn().unwrap_or_default().to_string(),
-            code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-            last_update_status: c
-                .last_update_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            state: c
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            revision_id: c.revision_id().unwrap_or_default().to_string(),
-            version: c.version().unwrap_or("$LATEST").to_string(),
-            settings: settings_of!(c),
-        }
-    }};
-}
-
 fn live_from(c: &GetFunctionConfigurationOutput) -> LiveFunction {
     live_of!(c)
 }
@@ -217,10 +264,14 @@ async fn applied(
 }
 
 /// Wait until Lambda has finished applying the last update (`LastUpdateStatus` leaves
-/// `InProgress`); a failed update is an error with Lambda's reason.
+/// `InProgress`); a failed update is an error with Lambda's reason. Each function backs off
+/// from 100 ms to 3 s between polls, and all polls of the region share one rate
+/// ([`crate::aws::timeouts::lambda_polls`]).
 pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<LiveFunction> {
     let mut delay = Duration::from_millis(100);
+    let polls = crate::aws::timeouts::lambda_polls(&region_of(lambda));
     for _ in 0..120 {
+        polls.acquire().await;
         let out = lambda
             .get_function_configuration()
             .function_name(name)
@@ -244,6 +295,15 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
         "function {name}: the update did not finish in time";
         hint = "check the function in the Lambda console and rerun"
     )
+}
+
+/// The client's region: Lambda's quotas, and so the poll rate, are per region.
+fn region_of(lambda: &Client) -> String {
+    lambda
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 /// Where the code comes from: bytes for direct upload, or an S3 object for large bundles.

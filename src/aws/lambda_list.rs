@@ -1,32 +1,41 @@
-//! Reading many functions at once: one ListFunctions page holds up to 50 functions' code sha
-//! and configuration, where GetFunctionConfiguration reads one. Used when a run syncs
-//! [`PREFETCH_MIN`] or more functions; a function not found this way is read on its own
-//! (which also tells a missing function apart).
+//! Reading many functions at once: ListFunctions with `FunctionVersion=ALL` holds every
+//! function's `$LATEST` and published versions (code sha and configuration), 50 a page, where
+//! GetFunctionConfiguration reads one. `deploy::actual` uses it from a handful of functions on.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use aws_sdk_lambda::types::FunctionConfiguration;
+use aws_sdk_lambda::types::{FunctionConfiguration, FunctionVersion};
 use aws_sdk_lambda::Client;
 
 use crate::aws::explain;
 
-use super::lambda::{settings_of, FunctionSettings, LiveFunction};
+use super::lambda::{live_of, settings_of, unqualified_arn, FunctionSettings, LiveFunction};
 
-/// From this many functions on, listing beats reading each.
-pub(crate) const PREFETCH_MIN: usize = 10;
+/// At most this many pages are read (2,500 versions); what is not found by then is read on its
+/// own, so an account with very many functions costs no more than reading each.
+const MAX_PAGES: usize = 50;
 
-/// The named functions as ListFunctions reports them (pages until all are found or the list
-/// ends). ListFunctions leaves out `State` and `LastUpdateStatus`: the sync waits for the
-/// function itself after any update, so it does not need them here.
-pub(crate) async fn live_functions(
+/// One listed configuration of a named function.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub(crate) name: String,
+    /// `version` is `$LATEST` or the published version's number.
+    pub(crate) function: LiveFunction,
+}
+
+/// Every version of the named functions that ListFunctions reports (all pages, up to
+/// [`MAX_PAGES`]). ListFunctions leaves out `State` and `LastUpdateStatus`: the sync waits for
+/// the function itself after any update, so it does not need them here.
+pub(crate) async fn live_versions(
     lambda: &Client,
     names: &BTreeSet<String>,
-) -> anyhow::Result<BTreeMap<String, LiveFunction>> {
-    let mut found = BTreeMap::new();
+) -> anyhow::Result<Vec<Listed>> {
+    let mut found = Vec::new();
     let mut marker: Option<String> = None;
-    loop {
+    for _ in 0..MAX_PAGES {
         let out = lambda
             .list_functions()
+            .function_version(FunctionVersion::All)
             .max_items(50)
             .set_marker(marker.take())
             .send()
@@ -35,24 +44,41 @@ pub(crate) async fn live_functions(
         for f in out.functions() {
             let name = f.function_name().unwrap_or_default();
             if names.contains(name) {
-                found.insert(name.to_string(), live_from_listed(f));
+                found.push(Listed {
+                    name: name.to_string(),
+                    function: live_from_listed(f),
+                });
             }
         }
         match out.next_marker() {
-            Some(m) if !m.is_empty() && found.len() < names.len() => marker = Some(m.to_string()),
-            _ => return Ok(found),
+            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
         }
     }
+    Ok(found)
 }
 
 fn live_from_listed(c: &FunctionConfiguration) -> LiveFunction {
-    LiveFunction {
-        arn: c.function_arn().unwrap_or_default().to_string(),
-        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        last_update_status: String::new(),
-        state: String::new(),
-        revision_id: c.revision_id().unwrap_or_default().to_string(),
-        version: "$LATEST".to_string(),
-        settings: settings_of!(c),
+    let mut live = live_of!(c);
+    live.arn = unqualified_arn(&live.arn).to_string();
+    live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_latest_keeps_an_unqualified_arn() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:fn-1";
+        let listed = FunctionConfiguration::builder()
+            .function_arn(format!("{arn}:$LATEST"))
+            .version("$LATEST")
+            .build();
+        let live = live_from_listed(&listed);
+        assert_eq!(live.arn, arn);
+        assert_eq!(live.version, "$LATEST");
+        assert_eq!(unqualified_arn(arn), arn);
+        assert_eq!(unqualified_arn(&format!("{arn}:3")), arn);
     }
 }

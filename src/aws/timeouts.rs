@@ -4,7 +4,15 @@
 //! bounds all its attempts and backoffs, so a hung endpoint fails in well under 30 s instead of
 //! the SDK's 5 × 60 s. Code and template uploads get a longer read budget: their request body
 //! is megabytes, not bytes.
+//!
+//! Waiting for Lambda to apply an update polls GetFunctionConfiguration; several functions wait
+//! at once, so every poll of a process takes a token from one [`TokenBucket`] per region
+//! ([`lambda_polls`]): at most [`POLLS_PER_SECOND`] polls a second after a burst of
+//! [`POLL_BURST`], however many functions wait (Lambda's control-plane quota is per account and
+//! region, and the deploy's own updates and publishes need their share of it).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -57,6 +65,72 @@ pub(crate) fn max_backoff_before(retry: u32, initial: Duration, max: Duration) -
     initial.saturating_mul(factor).min(max)
 }
 
+/// Lambda polls a second, across all functions of a region, once the burst is spent.
+pub(crate) const POLLS_PER_SECOND: u32 = 10;
+/// Polls that may go at once (8 functions starting their waits together).
+pub(crate) const POLL_BURST: u32 = 10;
+
+/// A token bucket: `acquire` takes a token and waits until the bucket's rate allows it. Each
+/// caller reserves its token at once (the count may go below zero) and sleeps for its turn,
+/// so waiters are served in order and none spins; in any span of `t` seconds at most
+/// `burst + rate × t` acquisitions return.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled: tokio::time::Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(per_second: u32, burst: u32) -> TokenBucket {
+        TokenBucket {
+            per_second: f64::from(per_second.max(1)),
+            burst: f64::from(burst.max(1)),
+            state: Mutex::new(Bucket {
+                tokens: f64::from(burst.max(1)),
+                refilled: tokio::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// Take one token, waiting for it when the bucket is empty.
+    pub(crate) async fn acquire(&self) {
+        let wait = {
+            // A poisoned lock only means another waiter panicked: the count is still usable.
+            let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            let earned = now.saturating_duration_since(b.refilled).as_secs_f64() * self.per_second;
+            b.tokens = (b.tokens + earned).min(self.burst) - 1.0;
+            b.refilled = now;
+            if b.tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-b.tokens / self.per_second)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The one bucket for Lambda polls in `region` (every client of the process shares it).
+pub(crate) fn lambda_polls(region: &str) -> Arc<TokenBucket> {
+    static BUCKETS: OnceLock<Mutex<HashMap<String, Arc<TokenBucket>>>> = OnceLock::new();
+    let buckets = BUCKETS.get_or_init(Default::default);
+    let mut buckets = buckets.lock().unwrap_or_else(|e| e.into_inner());
+    buckets
+        .entry(region.to_string())
+        .or_insert_with(|| Arc::new(TokenBucket::new(POLLS_PER_SECOND, POLL_BURST)))
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +150,60 @@ mod tests {
         assert_eq!(max_backoff_before(1, i, m), Duration::from_millis(100));
         assert_eq!(max_backoff_before(3, i, m), Duration::from_millis(400));
         assert_eq!(max_backoff_before(7, i, m), Duration::from_secs(5));
+    }
+
+    /// Acquisitions (as offsets from the start) of `tasks` tasks taking `each` tokens each.
+    async fn acquisitions(bucket: Arc<TokenBucket>, tasks: usize, each: usize) -> Vec<Duration> {
+        let start = tokio::time::Instant::now();
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for _ in 0..tasks {
+            let (bucket, times) = (bucket.clone(), times.clone());
+            handles.push(tokio::spawn(async move {
+                for _ in 0..each {
+                    bucket.acquire().await;
+                    times.lock().unwrap().push(start.elapsed());
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        let mut times = times.lock().unwrap().clone();
+        times.sort();
+        times
+    }
+
+    /// The most acquisitions within any window of `window` starting at an acquisition.
+    fn most_within(times: &[Duration], window: Duration) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t - times[i] < window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn eight_waiters_share_one_rate() {
+        // 8 tasks × 4 tokens at 20/s with a burst of 5: unlimited, all 32 would go at once.
+        let bucket = Arc::new(TokenBucket::new(20, 5));
+        let times = acquisitions(bucket, 8, 4).await;
+        assert_eq!(times.len(), 32);
+        // Any half second holds at most the burst plus half a second's rate (plus one for
+        // the window's edge).
+        let most = most_within(&times, Duration::from_millis(500));
+        assert!(most <= 5 + 10 + 1, "{most} in 0.5 s: {times:?}");
+        // The burst does go at once: the bucket does not slow an idle start.
+        assert!(times[4] < Duration::from_millis(50), "{times:?}");
+    }
+
+    #[test]
+    fn one_bucket_per_region() {
+        assert!(Arc::ptr_eq(&lambda_polls("r-1"), &lambda_polls("r-1")));
+        assert!(!Arc::ptr_eq(&lambda_polls("r-1"), &lambda_polls("r-2")));
     }
 }

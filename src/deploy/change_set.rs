@@ -12,7 +12,7 @@ use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOut
 use aws_sdk_cloudformation::types::{ChangeSetStatus, DeploymentMode, Tag};
 use aws_sdk_cloudformation::Client;
 
-use super::stack::ChangeRow;
+use super::change_row::ChangeRow;
 use crate::aws::cfn::{delete_change_set, is_no_change_message, TemplateSource};
 use crate::aws::change_set::{self as aws_change_set, NewChangeSet};
 use crate::aws::{error_code, error_message, explain};

@@ -18,7 +18,15 @@ pub(crate) async fn run_bounded<T, F>(jobs: Vec<F>) -> Vec<anyhow::Result<T>>
 where
     F: Future<Output = anyhow::Result<T>>,
 {
-    let permits = tokio::sync::Semaphore::new(FUNCTION_CONCURRENCY);
+    run_with_limit(FUNCTION_CONCURRENCY, jobs).await
+}
+
+/// Run `jobs` with at most `limit` in flight; results in the jobs' order.
+pub(crate) async fn run_with_limit<T, F>(limit: usize, jobs: Vec<F>) -> Vec<anyhow::Result<T>>
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let permits = tokio::sync::Semaphore::new(limit.max(1));
     let permits = &permits;
     let mut pending: Vec<Pin<Box<dyn Future<Output = anyhow::Result<T>> + '_>>> = jobs
         .into_iter()

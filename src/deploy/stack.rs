@@ -6,12 +6,12 @@
 //! stacks created from change sets (measured with moto 5.2.5).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use aws_sdk_cloudformation::types::Tag;
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
+use super::change_row::ChangeRow;
 use super::change_set::{self, ChangeSetMode, ReadyChangeSet};
 use super::drift::StackDrift;
 use super::stack_diff::{stack_changes, StackChange};
@@ -23,31 +23,6 @@ use crate::aws::{error_code, explain};
 use crate::error::Problem;
 use crate::report::Task;
 use crate::template::{RenderedStack, INLINE_BODY_LIMIT};
-
-/// One row of a change set: what CloudFormation will do to one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ChangeRow {
-    pub(crate) action: String,
-    pub(crate) logical_id: String,
-    pub(crate) resource_type: String,
-    /// For modifications: `True`, `False` or `Conditional`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) replacement: Option<String>,
-}
-
-impl fmt::Display for ChangeRow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<8} {:<32} {}",
-            self.action, self.logical_id, self.resource_type
-        )?;
-        if let Some(r) = &self.replacement {
-            write!(f, " (replacement: {r})")?;
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

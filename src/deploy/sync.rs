@@ -1,15 +1,15 @@
-//! The function step of `up`, `update-functions` and `plan`. For each function it reads what
-//! Lambda has (`$LATEST`, the release alias and the version the alias names), compares that with
-//! the local build and the resolved configuration, and in [`Mode::Apply`] does exactly the steps
-//! the difference needs: upload code, update configuration, publish and move the alias. No local
-//! record takes part, so a rerun after any stop finishes what is left, and an alias moved by
-//! hand is moved back (unless `rollback` pinned it).
+//! The function step of `up`, `update-functions` and `plan`. For each function it takes what
+//! Lambda has (`$LATEST`, the release alias and the version the alias names: read by
+//! [`super::actual`]), compares that with the local build and the resolved configuration, and in
+//! [`Mode::Apply`] does exactly the steps the difference needs: upload code, update
+//! configuration, publish and move the alias. No local record takes part, so a rerun after any
+//! stop finishes what is left, and an alias moved by hand is moved back (unless `rollback`
+//! pinned it).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::aws::lambda::{self, CodeSource, LiveFunction};
-use crate::aws::versions::get_alias;
+use crate::aws::lambda::{self, CodeSource};
 use crate::aws::Clients;
 use crate::bundle::Artifact;
 use crate::config::Project;
@@ -18,8 +18,9 @@ use crate::interrupt::{self, Journal};
 use crate::report::{human_bytes, Reporter, Task};
 use crate::template::RenderedStack;
 
-use super::functions::{self, ConfigChange, DesiredFunction, Unstored};
-use super::release::{self, AliasState, AliasVerdict, MoveReason, Unpin};
+use super::actual::{self, differences, served_differs, Actual, Prefetched};
+use super::functions::{self, ConfigChange, DesiredFunction};
+use super::release::{self, AliasVerdict, MoveReason, Unpin};
 use super::{concurrent, function_label, Change, FunctionResult, Mode, PendingRelease};
 
 /// What the function step works from: the earlier steps' results.
@@ -61,60 +62,6 @@ impl Ledger {
     }
 }
 
-/// What Lambda reports about one function.
-#[derive(Debug, Clone)]
-pub(crate) struct Actual {
-    pub(crate) latest: LiveFunction,
-    pub(crate) alias: Option<AliasState>,
-    /// The version the alias names, as Lambda reports it (`None` without an alias).
-    pub(crate) served: Option<LiveFunction>,
-    pub(crate) unstored: Unstored,
-}
-
-/// The differences that decide the steps, echoes of unstored settings left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Differences {
-    /// Code sha and architecture of `$LATEST`.
-    pub(crate) code: Vec<ConfigChange>,
-    /// Configuration fields of `$LATEST`.
-    pub(crate) config: Vec<ConfigChange>,
-    /// Fields that differ only as the function's unstored tag says the endpoint reports them.
-    pub(crate) echoes: Vec<String>,
-}
-
-/// Compare `$LATEST` with the desired build and configuration.
-pub(crate) fn differences(actual: &Actual, sha: &str, desired: &DesiredFunction) -> Differences {
-    let (code, mut echoes) = functions::split_unstored(
-        functions::code_changes(&actual.latest, sha, &desired.settings),
-        &actual.unstored,
-    );
-    let (config, more) = functions::split_unstored(
-        functions::config_changes(&actual.latest.settings, &desired.settings),
-        &actual.unstored,
-    );
-    echoes.extend(more);
-    Differences {
-        code,
-        config,
-        echoes,
-    }
-}
-
-/// What the alias's version has other than desired: `code`, `architecture`, config fields.
-pub(crate) fn served_differs(actual: &Actual, sha: &str, desired: &DesiredFunction) -> Vec<String> {
-    let Some(served) = &actual.served else {
-        return Vec::new();
-    };
-    let all = functions::code_changes(served, sha, &desired.settings)
-        .into_iter()
-        .chain(functions::config_changes(
-            &served.settings,
-            &desired.settings,
-        ));
-    let (real, _) = functions::split_unstored(all.collect(), &actual.unstored);
-    real.into_iter().map(|c| c.field).collect()
-}
-
 /// Compare each built function with Lambda and, in `Mode::Apply`, do what differs. Each
 /// request races Ctrl-C; finished steps are recorded in `journal`, results in `ledger`.
 pub(crate) async fn sync_functions(
@@ -135,16 +82,13 @@ pub(crate) async fn sync_functions(
             &clients.region,
         )?);
     }
-    let prefetched = if desired.len() >= crate::aws::lambda_list::PREFETCH_MIN {
-        let names = desired.iter().map(|d| d.name.clone()).collect();
-        interrupt::race_while(
-            "listing functions",
-            crate::aws::lambda_list::live_functions(&clients.lambda, &names),
-        )
-        .await?
-    } else {
-        BTreeMap::new()
-    };
+    let names = desired.iter().map(|d| d.name.clone()).collect();
+    let alias = project.config.releases.alias.as_str();
+    let prefetched = interrupt::race_while(
+        "reading the functions",
+        Prefetched::read(&clients.lambda, &names, alias),
+    )
+    .await?;
     let sync = FunctionSync {
         clients,
         project,
@@ -196,8 +140,8 @@ struct FunctionSync<'a> {
     project: &'a Project,
     how: How,
     run: Run<'a>,
-    /// Functions already read by one listing (many functions), by Lambda name.
-    prefetched: BTreeMap<String, LiveFunction>,
+    /// The bulk read of many functions (empty for a few).
+    prefetched: Prefetched,
 }
 
 impl FunctionSync<'_> {
@@ -237,57 +181,20 @@ impl FunctionSync<'_> {
         result
     }
 
-    /// `$LATEST`, the alias and the alias's version, read at once; the unstored tag only when
-    /// a difference is in a field it may explain. `None`: the function does not exist.
+    /// What Lambda has for the function (see [`actual::read`]).
     async fn read_actual(
         &self,
         artifact: &Artifact,
         desired: &DesiredFunction,
     ) -> anyhow::Result<Option<Actual>> {
-        let (lambda, name) = (&self.clients.lambda, desired.name.as_str());
-        let alias_name = self.project.config.releases.alias.as_str();
-        let latest = async {
-            match self.prefetched.get(name) {
-                Some(live) => Ok(Some(live.clone())),
-                None => lambda::get_live(lambda, name).await,
-            }
-        };
-        let (latest, alias, served) = tokio::try_join!(
-            latest,
-            get_alias(lambda, name, alias_name),
-            lambda::get_live_at(lambda, name, Some(alias_name)),
-        )?;
-        let Some(latest) = latest else {
-            return Ok(None);
-        };
-        // The alias may have moved between the two reads: read the version it names.
-        let served = match (&alias, served) {
-            (Some(a), Some(s)) if s.version != a.version => {
-                lambda::get_live_at(lambda, name, Some(&a.version)).await?
-            }
-            (Some(_), served) => served,
-            (None, _) => None,
-        };
-        let mut actual = Actual {
-            latest,
-            alias,
-            served,
-            unstored: Unstored::default(),
-        };
-        let sha = artifact.manifest.sha256_base64.as_str();
-        let raw = differences(&actual, sha, desired);
-        let served_raw = served_differs(&actual, sha, desired);
-        let fields = raw
-            .code
-            .iter()
-            .chain(&raw.config)
-            .map(|c| c.field.as_str())
-            .chain(served_raw.iter().map(String::as_str));
-        if functions::may_be_unstored(fields) {
-            actual.unstored =
-                Unstored::parse(&lambda::unstored_tag(lambda, &actual.latest.arn).await?);
-        }
-        Ok(Some(actual))
+        actual::read(
+            &self.clients.lambda,
+            &self.prefetched,
+            self.project.config.releases.alias.as_str(),
+            artifact.manifest.sha256_base64.as_str(),
+            desired,
+        )
+        .await
     }
 
     /// One function: its code, then its configuration, then its alias, each journaled once
@@ -594,91 +501,4 @@ async fn code_source(
         bucket: bucket.clone(),
         key,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> lambda::FunctionSettings {
-        lambda::FunctionSettings {
-            runtime: "nodejs22.x".into(),
-            handler: "index.handler".into(),
-            memory: 128,
-            timeout: 10,
-            tracing: "Active".into(),
-            architecture: "x86_64".into(),
-            layers: Vec::new(),
-            environment: BTreeMap::new(),
-        }
-    }
-
-    fn live(sha: &str, version: &str) -> LiveFunction {
-        LiveFunction {
-            arn: "arn:fn".into(),
-            code_sha256: sha.into(),
-            version: version.into(),
-            settings: settings(),
-            ..Default::default()
-        }
-    }
-
-    fn desired() -> DesiredFunction {
-        DesiredFunction {
-            key: "f".into(),
-            name: "f".into(),
-            settings: settings(),
-        }
-    }
-
-    fn actual(latest: &str, served: Option<&str>) -> Actual {
-        Actual {
-            latest: live(latest, "$LATEST"),
-            alias: served.map(|_| AliasState {
-                version: "2".into(),
-                ..Default::default()
-            }),
-            served: served.map(|sha| live(sha, "2")),
-            unstored: Unstored::default(),
-        }
-    }
-
-    #[test]
-    fn a_stopped_release_is_seen_from_the_alias_not_from_this_run() {
-        // The code reached $LATEST, the alias still names the old version: nothing to upload,
-        // but the alias's version has other code.
-        let a = actual("new", Some("old"));
-        assert_eq!(differences(&a, "new", &desired()).code, vec![]);
-        assert_eq!(served_differs(&a, "new", &desired()), vec!["code"]);
-        // Everything in place: nothing differs anywhere.
-        let a = actual("new", Some("new"));
-        assert!(served_differs(&a, "new", &desired()).is_empty());
-    }
-
-    #[test]
-    fn configuration_of_the_alias_version_counts_and_echoes_do_not() {
-        let mut a = actual("s", Some("s"));
-        a.served.as_mut().unwrap().settings.memory = 256;
-        assert_eq!(served_differs(&a, "s", &desired()), vec!["memory"]);
-        let mut a = actual("s", Some("s"));
-        a.latest.settings.tracing = "PassThrough".into();
-        a.served.as_mut().unwrap().settings.tracing = "PassThrough".into();
-        assert_eq!(served_differs(&a, "s", &desired()), vec!["tracing"]);
-        a.unstored = Unstored::parse("tracing=Active/PassThrough");
-        assert!(served_differs(&a, "s", &desired()).is_empty());
-        let d = differences(&a, "s", &desired());
-        assert!(d.config.is_empty());
-        assert_eq!(d.echoes, vec!["tracing"]);
-    }
-
-    #[test]
-    fn another_architecture_is_a_code_change() {
-        let a = actual("s", Some("s"));
-        let mut arm = desired();
-        arm.settings.architecture = "arm64".into();
-        let d = differences(&a, "s", &arm);
-        assert_eq!(d.code.len(), 1);
-        assert_eq!(d.code[0].field, "architecture");
-        assert_eq!(served_differs(&a, "s", &arm), vec!["architecture"]);
-    }
 }

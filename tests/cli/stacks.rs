@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use crate::util::proxy::{action, Fault, Proxy, Rule, When};
 use crate::util::{
-    cli_via, count, edit, emulator_project, moto, moto_cli, sdk_config, stderr, stdout_json, up,
-    CONFIG, TEMPLATE,
+    cli_via, count, edit, emulator_project, manifest, moto, moto_cli, sdk_config, stderr, stdout,
+    stdout_json, up, CONFIG, TEMPLATE,
 };
 
 const STACK: &str = "scorekeep-lambda";
@@ -202,6 +202,57 @@ async fn after_switching_tracing_sdk_the_second_up_is_a_no_op() {
         "{report}"
     );
     assert_settled(dir.path(), region);
+}
+
+/// Issue 20: `plan` after switching `tracing_sdk` names the switch on the function (from the
+/// deployed stack's parameter) and the old and new code sha, short, in text; both in JSON.
+#[test]
+fn plan_names_a_tracing_sdk_switch_and_the_old_and_new_code_sha() {
+    let Some((region, dir)) = emulator_project() else {
+        return;
+    };
+    up(dir.path(), region);
+    let sha = |f: &str| {
+        manifest(dir.path(), f)["sha256_base64"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let old = sha("random-name");
+    edit(dir.path(), CONFIG, "tracing_sdk: xray", "tracing_sdk: otel");
+    let out = moto_cli(dir.path(), region, &["plan", "--output", "json"])
+        .assert()
+        .success();
+    let report = stdout_json(out.get_output());
+    let new = sha("random-name");
+    assert_ne!(old, new, "the otel bundle is another build");
+    let function = |name: &str| {
+        report["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {report}"))
+    };
+    let random = function("random-name");
+    assert_eq!(random["code"], "would_update", "{random}");
+    assert_eq!(random["live_code_sha256"], old.as_str(), "{random}");
+    assert_eq!(random["code_sha256"], new.as_str(), "{random}");
+    assert_eq!(random["tracing_sdk"]["from"], "xray", "{random}");
+    assert_eq!(random["tracing_sdk"]["to"], "otel", "{random}");
+    let worker = function("scorekeep-worker");
+    assert!(worker.get("tracing_sdk").is_none(), "{worker}");
+
+    let text = stdout(
+        moto_cli(dir.path(), region, &["plan"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert!(text.contains("  tracing SDK xray -> otel\n"), "{text}");
+    let line = format!("  code sha256 {} -> {}\n", &old[..12], &new[..12]);
+    assert!(text.contains(&line), "no `{line}` in:\n{text}");
 }
 
 /// A CreateChangeSet and an ExecuteChangeSet each processed by moto but answered 500: the SDK

@@ -160,3 +160,60 @@ async fn an_update_answered_as_applied_is_not_polled() {
         assert_eq!(reads.num_calls(), reads_expected, "answered {answered:?}");
     }
 }
+
+/// Issue 20: eight functions waiting at once share one poll rate. Unbounded, their backoffs
+/// (100 ms, 200 ms, 400 ms, ...) would send 32 polls within 0.7 s; the region's bucket lets 10
+/// go at once and then 10 a second (docs/deploying.md), so no second holds more than 21.
+/// Counted from when each poll reached the endpoint, not from how long the run took.
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_waits_share_one_poll_rate() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let polls: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let answer = |status: LastUpdateStatus| {
+        let polls = polls.clone();
+        move || {
+            polls.lock().unwrap().push(Instant::now());
+            configuration(status.clone(), TracingMode::Active)
+        }
+    };
+    // Shared by the eight waits: 32 InProgress answers, then Successful for each.
+    let reads = mock!(Client::get_function_configuration)
+        .sequence()
+        .output(answer(LastUpdateStatus::InProgress))
+        .times(32)
+        .output(answer(LastUpdateStatus::Successful))
+        .repeatedly()
+        .build();
+    // A region of its own: the bucket is per region, and other tests poll in us-east-1.
+    let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&reads], |c| c.region(
+        aws_sdk_lambda::config::Region::from_static("poll-rate-test")
+    ));
+    let waits: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                scorekeep_deploy::aws::lambda::wait_until_updated(&client, "scorekeep-worker").await
+            })
+        })
+        .collect();
+    for wait in waits {
+        wait.await.unwrap().unwrap();
+    }
+    let polls = polls.lock().unwrap().clone();
+    assert_eq!(polls.len(), 40, "each wait polled until Successful");
+    assert_eq!(reads.num_calls(), 40);
+    let most_in_a_second = (0..polls.len())
+        .map(|i| {
+            polls[i..]
+                .iter()
+                .take_while(|t| t.duration_since(polls[i]) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        most_in_a_second <= 10 + 10 + 1,
+        "{most_in_a_second} polls within one second"
+    );
+}
