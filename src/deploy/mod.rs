@@ -4,9 +4,11 @@
 pub mod beanstalk;
 pub mod change_set;
 pub(crate) mod concurrent;
+pub(crate) mod down;
 pub mod drift;
 pub mod functions;
 pub mod release;
+pub(crate) mod rollback;
 pub mod stack;
 pub mod stack_diff;
 pub(crate) mod status;
