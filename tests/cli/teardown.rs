@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{cannot_run, emulator_project, moto, moto_cli, stdout_json, up};
+use crate::util::{cannot_run, emulator_project, moto, moto_cli, sdk_config, stdout_json, up};
 
 /// `scorekeep-deploy ARGS` on a pseudo-terminal (so stdin is a TTY), against moto in `region`,
 /// answering `answer` to the prompt: the exit code and everything the terminal showed.
@@ -131,6 +131,30 @@ async fn rollback_of_a_function_that_does_not_exist_says_so() {
             .as_str()
             .unwrap()
             .starts_with("`scorekeep-deploy up` creates it"),
+        "{error}"
+    );
+
+    // The function exists but its alias does not: that is what the error names then.
+    up(dir.path(), region);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(region).await);
+    lambda
+        .delete_alias()
+        .function_name("random-name")
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["rollback", "random-name", "--output", "json"],
+    )
+    .assert()
+    .code(1);
+    let error = &stdout_json(out.get_output())["error"];
+    assert_eq!(
+        error["message"],
+        "function random-name: alias live does not exist, so there is nothing to roll back",
         "{error}"
     );
 }
