@@ -1,4 +1,6 @@
-//! Writing files so that a reader (or a crash) never sees half a file.
+//! Writing files so that a reader (or a crash) never sees half a file, and the small JSON
+//! records kept that way in the cache dir (written whole, read back as "none" when missing
+//! or unreadable: a record is a convenience that the next run rebuilds).
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -19,4 +21,14 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+/// `value` as pretty JSON, written with [`write_atomically`].
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    write_atomically(path, &bytes)
+}
+
+/// The JSON record at `path`, or `None` when it is missing or does not parse as a `T`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }

@@ -498,14 +498,12 @@ impl Project {
     fn unknown_function(&self, name: &str) -> Problem {
         let keys = self.function_keys();
         // A typo, or a part of the name (`worker` for `scorekeep-worker`).
-        let guess = crate::template::validate::closest_str(name, &keys).or_else(|| {
+        let guess = crate::suggest::closest(name, keys.iter().copied()).or_else(|| {
             keys.iter()
                 .copied()
                 .find(|k| !name.is_empty() && (k.contains(name) || name.contains(k)))
         });
-        let guess = guess
-            .map(|g| format!("did you mean `{g}`? "))
-            .unwrap_or_default();
+        let guess = guess.map(crate::suggest::hint).unwrap_or_default();
         Problem::usage(format!("unknown function `{name}` on the command line")).hint(format!(
             "{guess}the functions in {} are {}",
             self.config_path.display(),
@@ -915,9 +913,7 @@ fn did_you_mean(message: &str) -> String {
     let Some((unknown, valid)) = quoted.split_first() else {
         return String::new();
     };
-    crate::template::validate::closest_str(unknown, valid)
-        .map(|g| format!("did you mean `{g}`? "))
-        .unwrap_or_default()
+    crate::suggest::did_you_mean(unknown, valid.iter().copied())
 }
 
 /// A piece of a value with references: literal text, a stack output, or the region.
@@ -980,7 +976,7 @@ fn reference_piece(reference: &str, at: usize) -> Result<Piece, String> {
     }
     // Name the keyword the user probably meant, without quoting what they wrote.
     let kind = reference.split(':').next().unwrap_or_default();
-    let guess = crate::template::validate::closest_str(kind, &["output", "region"])
+    let guess = crate::suggest::closest(kind, ["output", "region"])
         .map(|k| {
             format!(
                 ": did you mean `${{{k}{}}}`?",

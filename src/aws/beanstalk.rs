@@ -1,5 +1,6 @@
-//! Elastic Beanstalk: an environment's status and option settings, updating settings, and the
-//! wait for Ready that streams the environment's events.
+//! Elastic Beanstalk: an environment's status, health and option settings, updating settings,
+//! and a bounded, interruptible watch of the environment that streams its events (what to wait
+//! for, and what counts as failure, is decided in `deploy/beanstalk.rs`).
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -11,6 +12,7 @@ use aws_sdk_elasticbeanstalk::Client;
 use super::progress::Progress;
 use crate::aws::explain;
 use crate::error::Problem;
+use crate::text::{self, Lines};
 
 /// One option setting: namespace, option name, value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,12 +22,32 @@ pub(crate) struct Setting {
     pub(crate) value: String,
 }
 
+/// What DescribeEnvironments says about an environment now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Environment {
+    /// `Launching`, `Updating`, `Ready`, `Terminating`, …
+    pub(crate) status: String,
+    /// The colour: `Green`, `Yellow`, `Red`, `Grey`.
+    pub(crate) health: String,
+    /// Enhanced health (`Ok`, `Warning`, `Degraded`, `Severe`, …), when it is on.
+    pub(crate) health_status: Option<String>,
+}
+
 /// Status and health of an environment, or `None` when it does not exist.
 pub(crate) async fn environment(
     eb: &Client,
     app: &str,
     env: &str,
 ) -> anyhow::Result<Option<(String, String)>> {
+    Ok(describe(eb, app, env).await?.map(|e| (e.status, e.health)))
+}
+
+/// The environment (not a terminated one of the same name), or `None` when it does not exist.
+pub(crate) async fn describe(
+    eb: &Client,
+    app: &str,
+    env: &str,
+) -> anyhow::Result<Option<Environment>> {
     let out = eb
         .describe_environments()
         .application_name(app)
@@ -38,15 +60,16 @@ pub(crate) async fn environment(
         .environments()
         .iter()
         .find(|e| e.status() != Some(&EnvironmentStatus::Terminated))
-        .map(|e| {
-            (
-                e.status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                e.health()
-                    .map(|h| h.as_str().to_string())
-                    .unwrap_or_default(),
-            )
+        .map(|e| Environment {
+            status: e
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            health: e
+                .health()
+                .map(|h| h.as_str().to_string())
+                .unwrap_or_default(),
+            health_status: e.health_status().map(|h| h.as_str().to_string()),
         }))
 }
 
@@ -81,67 +104,136 @@ pub(crate) async fn live_settings(
         .collect())
 }
 
-/// Poll until the environment is Ready, printing its events as they come.
-pub(crate) async fn wait_until_ready(
-    eb: &Client,
-    app: &str,
-    env: &str,
-    since: SystemTime,
-    task: &dyn Progress,
-) -> anyhow::Result<(String, String)> {
-    let mut shown: HashSet<String> = HashSet::new();
-    let mut delay = Duration::from_millis(200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30 * 60);
-    loop {
-        let events = eb
+/// One of the environment's events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Event {
+    /// `TRACE` … `INFO`, `WARN`, `ERROR`, `FATAL`.
+    pub(crate) severity: String,
+    pub(crate) message: String,
+    /// When it happened (ISO 8601), to tell two events with the same text apart.
+    pub(crate) date: String,
+}
+
+/// Polls an environment (and its events since a moment, shown as they come) with a bounded
+/// back-off; every event seen stays in [`Watcher::events`], oldest first.
+pub(crate) struct Watcher<'a> {
+    eb: &'a Client,
+    app: &'a str,
+    env: &'a str,
+    /// Events from this moment on are read (none when `None`).
+    since: Option<SystemTime>,
+    task: &'a dyn Progress,
+    pub(crate) events: Vec<Event>,
+    seen: HashSet<Event>,
+}
+
+/// How a [`Watcher::until`] ended.
+#[derive(Debug)]
+pub(crate) enum Watched {
+    /// `done` said so, on this state.
+    Done(Environment),
+    /// The limit passed first; the last state.
+    TimedOut(Environment),
+}
+
+impl<'a> Watcher<'a> {
+    pub(crate) fn new(
+        eb: &'a Client,
+        app: &'a str,
+        env: &'a str,
+        since: Option<SystemTime>,
+        task: &'a dyn Progress,
+    ) -> Watcher<'a> {
+        Watcher {
+            eb,
+            app,
+            env,
+            since,
+            task,
+            events: Vec::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Poll until `done(state, events so far)` or `limit` passes; `why` is the progress status
+    /// (e.g. "waiting for Ready before updating"). Ctrl-C stops the wait (AWS carries on).
+    pub(crate) async fn until(
+        &mut self,
+        limit: Duration,
+        why: &str,
+        done: impl Fn(&Environment, &[Event]) -> bool,
+    ) -> anyhow::Result<Watched> {
+        let env = self.env;
+        let mut delay = Duration::from_millis(200);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            self.read_events().await?;
+            let Some(state) = describe(self.eb, self.app, env).await? else {
+                crate::fail!(
+                    "Beanstalk environment {env} disappeared while {why}";
+                    hint = "check its events in the console"
+                );
+            };
+            if done(&state, &self.events) {
+                return Ok(Watched::Done(state));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(Watched::TimedOut(state));
+            }
+            let (status, health) = (&state.status, &state.health);
+            self.task.status(format!(
+                "beanstalk {env}: {status}, health {health} ({why})"
+            ));
+            tracing::debug!("beanstalk {env} is {status}; checking again in {delay:?}");
+            tokio::select! {
+                _ = tokio::time::sleep(delay.min(deadline - std::time::Instant::now())) => {}
+                stopped = self.task.stopped() => {
+                    return Err(Problem::interrupted(format!(
+                        "{stopped} while {why}: Beanstalk environment {env} is {status}; what was sent carries on"
+                    ))
+                    .hint("rerun to check the result")
+                    .into());
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// New events since [`Watcher::since`], each shown once.
+    async fn read_events(&mut self) -> anyhow::Result<()> {
+        let Some(since) = self.since else {
+            return Ok(());
+        };
+        let env = self.env;
+        let out = self
+            .eb
             .describe_events()
-            .application_name(app)
+            .application_name(self.app)
             .environment_name(env)
             .start_time(DateTime::from(since))
             .send()
             .await
             .map_err(|e| explain(format!("reading events of Beanstalk environment {env}"), &e))?;
-        let mut fresh: Vec<_> = events.events().iter().collect();
-        fresh.reverse(); // newest first from the API
-        for e in fresh {
-            let line = format!(
-                "{} {}",
-                e.severity().map(|s| s.as_str()).unwrap_or("INFO"),
-                e.message().unwrap_or_default()
-            );
-            if shown.insert(line.clone()) {
-                task.note(format!("event   {line}"));
+        // Newest first from the API.
+        for e in out.events().iter().rev() {
+            let event = Event {
+                severity: e.severity().map_or("INFO", |s| s.as_str()).to_string(),
+                message: e.message().unwrap_or_default().to_string(),
+                date: e.event_date().map(|d| d.to_string()).unwrap_or_default(),
+            };
+            if self.seen.insert(event.clone()) {
+                // Outside text, on one line.
+                let message = text::visible(&event.message, Lines::Escape);
+                self.task
+                    .note(format!("event   {} {message}", event.severity));
+                self.events.push(event);
             }
         }
-        let Some((status, health)) = environment(eb, app, env).await? else {
-            anyhow::bail!("Beanstalk environment {env} disappeared while updating");
-        };
-        if status == "Ready" {
-            return Ok((status, health));
-        }
-        if std::time::Instant::now() > deadline {
-            crate::fail!(
-                "Beanstalk environment {env} is still {status} after 30 minutes";
-                hint = "check its events in the console"
-            );
-        }
-        task.status(format!("beanstalk {env}: {status}"));
-        tracing::debug!("beanstalk {env} is {status}; checking again in {delay:?}");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            why = task.stopped() => {
-                return Err(Problem::interrupted(format!(
-                    "{why} while Beanstalk environment {env} is {status}: the update carries on"
-                ))
-                .hint("rerun to check the result")
-                .into());
-            }
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        Ok(())
     }
 }
 
-/// UpdateEnvironment with these option settings (the caller waits with [`wait_until_ready`]).
+/// UpdateEnvironment with these option settings (the caller waits with a [`Watcher`]).
 pub(crate) async fn update_settings(
     eb: &Client,
     app: &str,

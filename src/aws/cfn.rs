@@ -309,6 +309,16 @@ pub(crate) async fn physical_ids(
     name: &str,
     resource_type: &str,
 ) -> anyhow::Result<Vec<String>> {
+    Ok(resources(cfn, name)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| t == resource_type)
+        .map(|(_, id)| id)
+        .collect())
+}
+
+/// Every resource of a stack that has a physical id: (resource type, physical id).
+pub(crate) async fn resources(cfn: &Client, name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let out = cfn
         .describe_stack_resources()
         .stack_name(name)
@@ -318,8 +328,7 @@ pub(crate) async fn physical_ids(
     Ok(out
         .stack_resources()
         .iter()
-        .filter(|r| r.resource_type() == Some(resource_type))
-        .filter_map(|r| r.physical_resource_id().map(String::from))
+        .filter_map(|r| Some((r.resource_type()?.into(), r.physical_resource_id()?.into())))
         .collect())
 }
 

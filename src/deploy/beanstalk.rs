@@ -1,18 +1,25 @@
 //! Elastic Beanstalk wiring (what `env.config` and `xray.config` did): environment properties
 //! from stack outputs and X-Ray on/off, changed only where they differ.
+//!
+//! An update is sent only to a Ready environment (AWS rejects one while it is Launching or
+//! Updating), so the step first waits for Ready. Ready afterwards is not success: Beanstalk
+//! reports a failed or rolled-back deployment through events and health, so the step fails on
+//! an ERROR or FATAL event since the update, an event saying it failed or was rolled back, or
+//! Red health, and gives a Yellow (Degraded, Grey) environment a bounded time to settle.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_elasticbeanstalk::Client;
 use serde::Serialize;
 
 pub(crate) use crate::aws::beanstalk::{environment, Setting};
-use crate::aws::beanstalk::{live_settings, update_settings, wait_until_ready};
+use crate::aws::beanstalk::{live_settings, update_settings, Environment, Event, Watched, Watcher};
 use crate::config::{resolve_references, BeanstalkConfig};
 use crate::error::Problem;
-use crate::report::Task;
+use crate::report::{human_duration, Task};
+use crate::text::{self, Lines};
 
 use super::Mode;
 
@@ -44,9 +51,32 @@ pub struct BeanstalkResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) health: Option<String>,
+    pub health: Option<String>,
+    /// Said on every run (on stderr as it happens, and here): e.g. an optional environment
+    /// that does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) note: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// How long the step waits, at most, for each phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// For an environment busy with another operation to be Ready before the update.
+    pub before_update: Duration,
+    /// For the update to finish (Ready again).
+    pub update: Duration,
+    /// For Yellow/Degraded health after the update to turn Green.
+    pub settle: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            before_update: Duration::from_secs(20 * 60),
+            update: Duration::from_secs(30 * 60),
+            settle: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 /// The settings the config asks for, with references resolved.
@@ -108,7 +138,8 @@ pub(crate) fn diff(live: &[Setting], desired: &[Setting]) -> Vec<(Setting, Setti
         .collect()
 }
 
-/// Compare and, with `Mode::Apply`, update the environment and wait for it to be Ready again.
+/// Compare and, with `Mode::Apply`, update the environment and judge the update (see the
+/// module docs), with the default [`Waits`].
 pub async fn wire(
     eb: &Client,
     config: &BeanstalkConfig,
@@ -116,6 +147,19 @@ pub async fn wire(
     region: &str,
     mode: Mode,
     task: &Task,
+) -> anyhow::Result<BeanstalkResult> {
+    wire_with(eb, config, outputs, region, mode, task, Waits::default()).await
+}
+
+/// [`wire`] with the given waits.
+pub async fn wire_with(
+    eb: &Client,
+    config: &BeanstalkConfig,
+    outputs: &BTreeMap<String, String>,
+    region: &str,
+    mode: Mode,
+    task: &Task,
+    waits: Waits,
 ) -> anyhow::Result<BeanstalkResult> {
     let (app, env) = (config.application.as_str(), config.environment.as_str());
     let mut result = BeanstalkResult {
@@ -125,14 +169,16 @@ pub async fn wire(
         changes: Vec::new(),
         status: None,
         health: None,
-        note: None,
+        warning: None,
     };
     let Some((status, health)) = environment(eb, app, env).await? else {
         if config.optional {
+            let warning = format!(
+                "Beanstalk environment {env} of application {app} does not exist: not wired (optional: true)"
+            );
+            task.println(format!("warning: {warning}"));
             result.action = "skipped".into();
-            result.note = Some(format!(
-                "environment {env} of application {app} does not exist (optional: skipped)"
-            ));
+            result.warning = Some(warning);
             return Ok(result);
         }
         return Err(Problem::failure(format!("Beanstalk environment {env} of application {app} does not exist")).hint("create it, fix `beanstalk.environment` in the config, or set `beanstalk.optional: true`").into());
@@ -151,14 +197,163 @@ pub async fn wire(
         return Ok(result);
     }
 
+    ready_for_update(eb, app, env, waits.before_update, task).await?;
     let started = SystemTime::now();
     let settings: Vec<Setting> = differences.into_iter().map(|(s, _)| s).collect();
     update_settings(eb, app, env, &settings).await?;
-    let (status, health) = wait_until_ready(eb, app, env, started, task).await?;
+    let state = judge_update(env, Watcher::new(eb, app, env, Some(started), task), waits).await?;
     result.action = "updated".into();
-    result.status = Some(status);
-    result.health = Some(health);
+    result.status = Some(state.status);
+    result.health = Some(state.health);
     Ok(result)
+}
+
+/// Wait (bounded) until the environment is Ready: an update sent while it is Launching or
+/// Updating is rejected.
+async fn ready_for_update(
+    eb: &Client,
+    app: &str,
+    env: &str,
+    limit: Duration,
+    task: &Task,
+) -> anyhow::Result<()> {
+    let mut watcher = Watcher::new(eb, app, env, None, task);
+    // Terminating never becomes Ready: stop at once.
+    let why = "waiting for Ready before updating";
+    let settled =
+        |e: &Environment, _: &[Event]| e.status == "Ready" || e.status.starts_with("Terminat");
+    let state = match watcher.until(limit, why, settled).await? {
+        Watched::Done(state) if state.status == "Ready" => return Ok(()),
+        Watched::Done(state) => state,
+        Watched::TimedOut(state) => {
+            return Err(Problem::failure(format!(
+                "Beanstalk environment {env} is still {} after {}, so its settings were not updated (AWS rejects an update until it is Ready)",
+                state.status,
+                human_duration(limit)
+            ))
+            .resource(format!("beanstalk environment {env}"))
+            .hint("let the environment's current operation finish (its events are in the Beanstalk console), then rerun `scorekeep-deploy up`")
+            .into())
+        }
+    };
+    Err(Problem::failure(format!(
+        "Beanstalk environment {env} is {}, so its settings were not updated",
+        state.status
+    ))
+    .resource(format!("beanstalk environment {env}"))
+    .hint("recreate the environment (or point `beanstalk.environment` at another), then rerun `scorekeep-deploy up`")
+    .into())
+}
+
+/// After UpdateEnvironment: Ready again, no failure event, and health not Red; Yellow gets
+/// `waits.settle` to turn Green.
+async fn judge_update(
+    env: &str,
+    mut watcher: Watcher<'_>,
+    waits: Waits,
+) -> anyhow::Result<Environment> {
+    let done = |e: &Environment, events: &[Event]| e.status == "Ready" || failure(events).is_some();
+    let state = match watcher.until(waits.update, "updating", done).await? {
+        Watched::Done(state) => state,
+        Watched::TimedOut(state) => {
+            return Err(update_problem(
+                env,
+                format!(
+                    "is still {} {} after the update was sent",
+                    state.status,
+                    human_duration(waits.update)
+                ),
+            ))
+        }
+    };
+    if let Some(event) = failure(&watcher.events) {
+        return Err(failed_event(env, event));
+    }
+    let mut state = state;
+    if !healthy(&state) && !unhealthy(&state) {
+        let done = |e: &Environment, events: &[Event]| {
+            healthy(e) || unhealthy(e) || failure(events).is_some()
+        };
+        state = match watcher
+            .until(waits.settle, "settling after the update", done)
+            .await?
+        {
+            Watched::Done(state) | Watched::TimedOut(state) => state,
+        };
+        if let Some(event) = failure(&watcher.events) {
+            return Err(failed_event(env, event));
+        }
+    }
+    if healthy(&state) {
+        return Ok(state);
+    }
+    let health = describe_health(&state);
+    let why = if unhealthy(&state) {
+        format!("is {health} after the update")
+    } else {
+        format!(
+            "is still {health} {} after the update",
+            human_duration(waits.settle)
+        )
+    };
+    Err(update_problem(env, why))
+}
+
+/// Green (and, with enhanced health, Ok or Info).
+fn healthy(e: &Environment) -> bool {
+    e.health == "Green"
+        && e.health_status
+            .as_deref()
+            .is_none_or(|h| matches!(h, "Ok" | "Info"))
+}
+
+/// Red, or Severe enhanced health: the update is not going to settle by itself.
+fn unhealthy(e: &Environment) -> bool {
+    e.health == "Red" || e.health_status.as_deref() == Some("Severe")
+}
+
+fn describe_health(e: &Environment) -> String {
+    match &e.health_status {
+        Some(h) => format!("{} ({h})", e.health),
+        None => e.health.clone(),
+    }
+}
+
+/// The first event since the update that says it failed: ERROR or FATAL severity, or a
+/// message about a failure, a rollback or a revert.
+fn failure(events: &[Event]) -> Option<&Event> {
+    events.iter().find(|e| {
+        let message = e.message.to_lowercase();
+        matches!(e.severity.as_str(), "ERROR" | "FATAL")
+            || [
+                "failed",
+                "rolled back",
+                "rolling back",
+                "reverted",
+                "with errors",
+            ]
+            .iter()
+            .any(|words| message.contains(words))
+    })
+}
+
+fn failed_event(env: &str, event: &Event) -> anyhow::Error {
+    // The event is Beanstalk's (outside) text, quoted inside our one-line message.
+    let message = text::visible(&event.message, Lines::Escape);
+    update_problem(
+        env,
+        format!(
+            "reported the update failed: {} event: {message}",
+            event.severity
+        ),
+    )
+}
+
+fn update_problem(env: &str, what: String) -> anyhow::Error {
+    Problem::failure(format!("Beanstalk environment {env} {what}"))
+        .resource(format!("beanstalk environment {env}"))
+        .hint("the settings were sent: read the environment's events and health in the Beanstalk console (or `aws elasticbeanstalk describe-events --environment-name ENV`), fix the cause, then rerun `scorekeep-deploy up`")
+        .into()
 }
 
 #[cfg(test)]

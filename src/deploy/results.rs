@@ -360,8 +360,8 @@ impl fmt::Display for DeployReport {
             if let (Some(s), Some(h)) = (&b.status, &b.health) {
                 writeln!(f, "  status {s}, health {h}")?;
             }
-            if let Some(n) = &b.note {
-                writeln!(f, "  note: {n}")?;
+            if let Some(w) = &b.warning {
+                writeln!(f, "  warning: {w}")?;
             }
         }
         if let Some(note) = self.unconfirmed_note() {

@@ -143,14 +143,6 @@ pub(crate) fn function_parameters(
         .collect()
 }
 
-/// "did you mean `X`? " when one of `candidates` is close to `typed`, else nothing.
-fn did_you_mean(typed: &str, candidates: &[String]) -> String {
-    let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
-    validate::closest_str(typed, &candidates)
-        .map(|c| format!("did you mean `{c}`? "))
-        .unwrap_or_default()
-}
-
 /// Parameter values the config supplies to one stack's template.
 struct Supplied {
     values: BTreeMap<String, Value>,
@@ -207,7 +199,7 @@ fn supplied_values(
                         path.display()
                     ),
                     Some(
-                        did_you_mean(name, declared)
+                        crate::suggest::did_you_mean(name, declared.iter().map(String::as_str))
                             + &format!("declared parameters: {}", declared.join(", ")),
                     ),
                 )

@@ -254,7 +254,7 @@ impl Checker<'_> {
     }
 
     fn suggest(&self, target: &str, candidates: &BTreeSet<String>) -> String {
-        match closest(target, candidates) {
+        match crate::suggest::closest(target, candidates.iter().map(String::as_str)) {
             Some(near) => format!("did you mean `{near}`?"),
             None if candidates.is_empty() => "declare it, or remove the reference".to_string(),
             None => format!(
@@ -299,16 +299,6 @@ pub(crate) fn sub_variables(text: &str) -> Vec<String> {
         rest = &body[end + 1..];
     }
     out
-}
-
-/// The candidate with the smallest edit distance, when it is close enough to be a typo.
-fn closest<'a>(target: &str, candidates: &'a BTreeSet<String>) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&target.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
 }
 
 /// A parameter value outside its declared constraints: what is wrong and what would fit.
@@ -384,31 +374,6 @@ pub(crate) fn check_parameter_value(declaration: &Value, value: &str) -> Result<
         }
     }
     Ok(())
-}
-
-/// The candidate closest to `target` when it is close enough to be a typo: for did-you-mean
-/// hints outside templates (config keys, function names, reference kinds).
-pub(crate) fn closest_str<'a>(target: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&target.to_lowercase(), &c.to_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

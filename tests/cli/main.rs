@@ -7,6 +7,7 @@
 
 mod util;
 
+mod beanstalk;
 mod build;
 mod converge;
 mod deploy;
@@ -21,4 +22,5 @@ mod render;
 mod rendered_templates;
 mod signals;
 mod stacks;
+mod teardown;
 mod traces;

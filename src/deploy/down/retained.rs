@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write::{read_json, write_json};
 use crate::aws::Clients;
 use crate::config::Project;
 
@@ -54,15 +55,11 @@ impl RetainedBuckets {
     /// The record, or an empty one when there is none (or it cannot be read: it is a
     /// convenience, and `--bucket NAME` covers a lost record).
     pub(crate) fn load(path: &Path) -> RetainedBuckets {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        read_json(path).unwrap_or_default()
     }
 
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::atomic_write::write_atomically(path, &bytes)
+        write_json(path, self)
     }
 
     /// Buckets retained from `stack` against this endpoint and region.

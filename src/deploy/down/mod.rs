@@ -1,21 +1,26 @@
-//! `down`: delete the stacks; keep the records bucket unless asked otherwise.
+//! The `down` flow: delete the stacks; keep the records bucket unless asked otherwise.
+//!
+//! It lives in `deploy/` beside `up` because it is the same kind of flow over the same
+//! stacks (the stack waits of `aws/cfn.rs`, the report model); the command only confirms,
+//! calls [`down`] and prints the report. [`preview`] is what the confirmation lists.
 
 mod bucket;
+mod preview;
 mod retained;
+
+pub(crate) use self::preview::{preview, Teardown};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Serialize;
 
 use crate::aws::cfn;
 use crate::aws::Clients;
-use crate::cli::DownArgs;
-use crate::context::Context;
+use crate::config::Project;
+use crate::report::Reporter;
 
 use self::retained::{RetainedBuckets, Scope};
-use crate::error::Problem;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct DownReport {
@@ -54,54 +59,69 @@ impl fmt::Display for DownReport {
     }
 }
 
-pub fn run(ctx: &Context, args: &DownArgs) -> anyhow::Result<()> {
-    let project = ctx.project()?;
-    let names: Vec<String> = project
+/// What `down` is asked to do besides deleting the stacks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DownOptions {
+    /// Empty and delete the stacks' buckets (and those an earlier `down` retained).
+    pub(crate) delete_data: bool,
+    /// Further buckets to empty and delete (with `delete_data`), e.g. retained elsewhere.
+    pub(crate) buckets: Vec<String>,
+}
+
+/// The stacks in the order `down` deletes them: the reverse of the order they are deployed.
+pub(crate) fn stacks_to_delete(project: &Project) -> Vec<String> {
+    project
         .config
         .stacks
         .iter()
         .rev()
         .map(|s| s.name.clone())
-        .collect();
+        .collect()
+}
+
+/// `down`: delete the stacks; their buckets are retained (and remembered) or, with
+/// `delete_data`, emptied and deleted.
+pub(crate) async fn down(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    options: &DownOptions,
+) -> anyhow::Result<DownReport> {
+    let names = stacks_to_delete(project);
     let record_path = retained::record_path(project);
-    let report = ctx.block_on(async {
-        let clients = ctx.clients().await?;
-        confirm(args, &names, &clients.region)?;
-        let mut run = DownRun {
-            ctx,
-            args,
-            clients: &clients,
-            scope: Scope::of(&clients),
-            record: RetainedBuckets::load(&record_path),
-            report: DownReport {
-                command: "down",
-                region: clients.region.clone(),
-                deleted: Vec::new(),
-                absent: Vec::new(),
-                retained_buckets: Vec::new(),
-                deleted_buckets: Vec::new(),
-                deleted_object_versions: BTreeMap::new(),
-            },
-        };
-        let before = run.record.clone();
-        let result = run.all_stacks(&names).await;
-        // Whatever happened, remember what is retained (and forget what is gone).
-        let changed = run.record != before;
-        if let Err(err) = changed.then(|| run.record.save(&record_path)).transpose() {
-            tracing::warn!(
-                "could not record retained buckets in {}: {err}",
-                record_path.display()
-            );
-        }
-        result.map(|()| run.report)
-    })?;
-    ctx.reporter.emit(&report)
+    let mut run = DownRun {
+        reporter,
+        options,
+        clients,
+        scope: Scope::of(clients),
+        record: RetainedBuckets::load(&record_path),
+        report: DownReport {
+            command: "down",
+            region: clients.region.clone(),
+            deleted: Vec::new(),
+            absent: Vec::new(),
+            retained_buckets: Vec::new(),
+            deleted_buckets: Vec::new(),
+            deleted_object_versions: BTreeMap::new(),
+        },
+    };
+    let before = run.record.clone();
+    let result = run.all_stacks(&names).await;
+    // Whatever happened, remember what is retained (and forget what is gone).
+    let changed = run.record != before;
+    if let Err(err) = changed.then(|| run.record.save(&record_path)).transpose() {
+        tracing::warn!(
+            "could not record retained buckets in {}: {err}",
+            record_path.display()
+        );
+    }
+    result.map(|()| run.report)
 }
 
 /// One `down`: the report so far and the record of retained buckets.
 struct DownRun<'a> {
-    ctx: &'a Context,
-    args: &'a DownArgs,
+    reporter: &'a Reporter,
+    options: &'a DownOptions,
     clients: &'a Clients,
     scope: Scope,
     record: RetainedBuckets,
@@ -124,8 +144,8 @@ impl DownRun<'_> {
             self.leftover_buckets(name).await?;
         }
         // `--bucket NAME`: buckets named on the command line, e.g. from another checkout.
-        if self.args.delete_data {
-            for bucket in &self.args.buckets {
+        if self.options.delete_data {
+            for bucket in &self.options.buckets {
                 if !self.report.deleted_buckets.contains(bucket) {
                     self.delete_bucket(None, bucket).await?;
                 }
@@ -138,9 +158,9 @@ impl DownRun<'_> {
     /// in place), then delete the stack, then the emptied buckets it retained.
     async fn one_stack(&mut self, name: &str) -> anyhow::Result<()> {
         let buckets = stack_buckets(self.clients, name).await?;
-        if self.args.delete_data {
+        if self.options.delete_data {
             for bucket in &buckets {
-                let task = self.ctx.reporter.task(format!("bucket {bucket}: emptying"));
+                let task = self.reporter.task(format!("bucket {bucket}: emptying"));
                 let n = match bucket::empty(self.clients, bucket).await {
                     Ok(n) => n,
                     Err(err) => {
@@ -158,13 +178,13 @@ impl DownRun<'_> {
                     .or_default() += n;
             }
         }
-        let task = self.ctx.reporter.task(format!("stack {name}: deleting"));
+        let task = self.reporter.task(format!("stack {name}: deleting"));
         cfn::delete_and_wait(&self.clients.cloudformation, name, &task).await?;
         let took = crate::report::human_duration(task.elapsed());
         task.finish(format!("stack {name}: deleted ({took})"));
         self.report.deleted.push(name.to_string());
         for bucket in buckets {
-            if self.args.delete_data {
+            if self.options.delete_data {
                 self.delete_bucket(Some(name), &bucket).await?;
             } else {
                 self.record.add(&self.scope, name, &bucket);
@@ -187,7 +207,7 @@ impl DownRun<'_> {
             if !bucket::exists(self.clients, &bucket).await {
                 // Deleted by other means: nothing to report, nothing to remember.
                 self.record.remove(&self.scope, &bucket);
-            } else if self.args.delete_data {
+            } else if self.options.delete_data {
                 self.delete_bucket(Some(name), &bucket).await?;
             } else {
                 self.report.retained_buckets.push(bucket);
@@ -197,7 +217,7 @@ impl DownRun<'_> {
     }
 
     async fn delete_bucket(&mut self, stack: Option<&str>, bucket: &str) -> anyhow::Result<()> {
-        let task = self.ctx.reporter.task(format!("bucket {bucket}: deleting"));
+        let task = self.reporter.task(format!("bucket {bucket}: deleting"));
         let n = bucket::delete(self.clients, bucket).await.inspect_err(|_| {
             // Keep it findable: the stack may be gone by now.
             if let Some(stack) = stack {
@@ -221,35 +241,6 @@ impl DownRun<'_> {
         self.report.deleted_buckets.push(bucket.to_string());
         Ok(())
     }
-}
-
-/// Ask on a terminal; require `--yes` without one.
-fn confirm(args: &DownArgs, names: &[String], region: &str) -> anyhow::Result<()> {
-    if args.yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!(Problem::usage(format!(
-            "`down` deletes stacks {} in {region}; without a terminal to confirm, pass --yes",
-            names.join(", ")
-        )));
-    }
-    eprint!(
-        "Delete stacks {} in {region}{}? [y/N] ",
-        names.join(", "),
-        if args.delete_data {
-            " AND the records bucket with its data"
-        } else {
-            ""
-        }
-    );
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        anyhow::bail!(Problem::usage("not confirmed; nothing was deleted"));
-    }
-    Ok(())
 }
 
 /// Physical names of the S3 buckets a stack owns (read before the stack is deleted).
