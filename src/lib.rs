@@ -26,5 +26,5 @@ pub mod report;
 pub(crate) mod runtime_python;
 pub mod template;
 pub mod text;
-pub(crate) mod traces;
+pub(crate) mod trace;
 pub mod yaml;

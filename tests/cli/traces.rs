@@ -12,7 +12,7 @@
 //! tool from the documents (it says so), and a user's `--filter` cannot be evaluated: the test
 //! asserts the clear error. That `--filter` selects only the matching trace (the expression
 //! sent, only that trace fetched and printed) is checked with aws-smithy-mocks beside the code,
-//! in `src/commands/traces.rs`.
+//! in `src/trace/fetch.rs`.
 //!
 //! moto also writes each summary's `Users` as `{}` instead of a list; see [`users_list_fix`].
 
