@@ -17,6 +17,8 @@ pub(crate) struct Interpreter {
     pub(crate) found_in: &'static str,
     /// Places looked at first that gave none, and why.
     pub(crate) skipped: Vec<String>,
+    /// Node.js of another major version than the runtime's, which the run has warned about.
+    pub(crate) other_node_major: bool,
 }
 
 impl Interpreter {
@@ -51,6 +53,7 @@ pub(crate) fn find_interpreter(
             program: found.program,
             found_in: found.found_in.as_str(),
             skipped: found.tried.iter().map(ToString::to_string).collect(),
+            other_node_major: false,
         });
     }
     let program = runtime::explicit_or_node(explicit);
@@ -64,6 +67,7 @@ pub(crate) fn find_interpreter(
                 "PATH"
             },
             skipped: Vec::new(),
+            other_node_major: false,
         }),
         Err(e) => Err(InvokeError::InterpreterNotFound {
             function: key.to_string(),
@@ -91,7 +95,7 @@ pub(crate) fn choose_interpreter(
     warnings: &mut Warnings<'_>,
 ) -> Result<Interpreter, InvokeError> {
     let (key, config) = (inputs.key, inputs.config);
-    let interpreter = find_interpreter(key, config, explicit)?;
+    let mut interpreter = find_interpreter(key, config, explicit)?;
     let checked = runtime::check_version(
         key,
         &config.runtime,
@@ -100,7 +104,10 @@ pub(crate) fn choose_interpreter(
         interpreter.version,
     );
     match checked {
-        Ok(Some(warning)) => warnings.warn(warning),
+        Ok(Some(warning)) => {
+            warnings.warn(warning);
+            interpreter.other_node_major = true;
+        }
         Ok(None) => {}
         Err(m) => {
             let mut detail = m.detail;

@@ -23,6 +23,7 @@ pub(crate) mod process;
 pub(crate) mod provided;
 pub(crate) mod report;
 pub(crate) mod runtime;
+pub(crate) mod sourcemap;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -35,7 +36,7 @@ use crate::aws::cfn::Stacks;
 use crate::aws::{self, Clients};
 use crate::bundle::{self, BuildOptions};
 use crate::cli::InvokeArgs;
-use crate::config::{FunctionConfig, Project};
+use crate::config::{Bundler, FunctionConfig, Language, Project};
 use crate::context::Context;
 use crate::report::Reporter;
 
@@ -47,6 +48,7 @@ use interpreter::{choose_interpreter, Interpreter};
 use process::{Collector, RunResult, RunSpec, Workspace};
 use report::report;
 pub(crate) use report::InvokeReport;
+use sourcemap::StackMap;
 
 /// Outputs of the configured stacks that exist, and the names of those that do not.
 async fn stack_outputs(
@@ -208,6 +210,10 @@ pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport
         &mut warnings,
     )?;
     let mut report = report(&inputs, &interpreter, &header, run, trace, warnings);
+    // A minified bundle's positions mean nothing to the reader: the sources' are shown.
+    if let (Some(map), Some(error)) = (&prepared.stack_map, report.error.as_mut()) {
+        error.stack = map.apply(&error.stack);
+    }
     if let Some(w) = over_payload_limit(Payload::Result, &report.result) {
         ctx.reporter.line(format!("warning: {w}"));
         report.warnings.push(w);
@@ -340,6 +346,8 @@ struct Prepared {
     workspace: Workspace,
     /// Python: the runtime-provided packages' directory.
     runtime_provided: Option<PathBuf>,
+    /// A Node bundle made by esbuild: its source map, for the stack of an error.
+    stack_map: Option<StackMap>,
 }
 
 /// The bundle exactly as `build` makes it, unpacked into a temporary task root, so the local
@@ -371,9 +379,20 @@ fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> Result<Prepare
         hint: m.hint,
     })?;
     let runtime_provided = runtime_provided_dir(inputs.project, key, config, reporter)?;
+    let stack_map = (config.language() == Language::Node && config.bundler() == Bundler::Esbuild)
+        .then(|| {
+            StackMap::for_bundle(
+                &workspace.task_root,
+                &config.handler,
+                &artifact.zip_path,
+                &config.source,
+            )
+        })
+        .flatten();
     Ok(Prepared {
         workspace,
         runtime_provided,
+        stack_map,
     })
 }
 
@@ -464,11 +483,20 @@ fn handler_environment(
         .program
         .parent()
         .map(|d| d.to_string_lossy().into_owned());
-    env::process_environment(
+    let mut variables = env::process_environment(
         &env::base_variables(interpreter_dir.as_deref()),
         &passed,
         &environment.aws,
         lambda,
         &environment.function,
-    )
+    );
+    // The run has said once that this Node.js is not the runtime's; the AWS SDK in the handler
+    // would say it again, at length, on every invocation (Lambda's own Node.js never makes it).
+    if interpreter.other_node_major {
+        variables.insert(
+            env::SDK_NODE_WARNING_OFF.0.into(),
+            env::SDK_NODE_WARNING_OFF.1.into(),
+        );
+    }
+    variables
 }

@@ -99,7 +99,8 @@ impl TraceNode {
             http_method: str_at("/http/request/method"),
             url: str_at("/http/request/url"),
             http_status: doc.pointer("/http/response/status").and_then(Value::as_u64),
-            start_time,
+            // Shown to the millisecond: documents carry microseconds (or more, as floats).
+            start_time: start_time.map(|t| (t * 1000.0).round() / 1000.0),
             duration_ms: match (start_time, end_time) {
                 (Some(s), Some(e)) if e >= s => Some(((e - s) * 1000.0 * 1000.0).round() / 1000.0),
                 _ => None,
@@ -456,6 +457,19 @@ mod tests {
         let docs = vec![sub("a", "b", "A", 1.0, 2.0), sub("b", "a", "B", 1.0, 2.0)];
         let root = build_tree("f", &h, &docs, None);
         assert_eq!(root.walk().len(), 3, "{root:#?}");
+    }
+
+    #[test]
+    fn start_times_are_shown_to_the_millisecond() {
+        let h = header();
+        let doc = json!({"type": "subsegment", "id": "a1", "parent_id": h.parent, "name": "x",
+            "trace_id": h.root, "start_time": 1764843328.4857242, "end_time": 1764843328.5});
+        let root = build_tree("f", &h, &[doc], None);
+        let node = &root.subsegments[0];
+        let json = serde_json::to_string(node).unwrap();
+        assert!(json.contains("\"start_time\":1764843328.486,"), "{json}");
+        assert!(json.contains("\"duration_ms\":14.276,"), "{json}");
+        assert_eq!(root.start_time, Some(1764843328.486));
     }
 
     #[test]
