@@ -8,7 +8,8 @@
 //! temporary task root and check its compiled code; then run the handler through an embedded
 //! runner under the environment Lambda provides, with `AWS_XRAY_DAEMON_ADDRESS` pointing at a
 //! UDP socket we read (`process`); finally nest the documents received into a tree
-//! ([`collect`], with `crate::trace`) and report ([`report`]).
+//! ([`collect`], with `crate::trace`) and report ([`report`]), a bundled Node handler's
+//! error stack mapped back to its sources ([`sourcemap`]).
 //!
 //! `run_local` calls one function per step, in that order: `check_inputs`,
 //! `choose_interpreter` ([`interpreter`]), `resolve_environment`, `prepare_workspace`,
@@ -39,7 +40,6 @@ use crate::cli::InvokeArgs;
 use crate::config::{Bundler, FunctionConfig, Language, Project};
 use crate::context::Context;
 use crate::report::Reporter;
-
 use crate::trace::daemon::TraceHeader;
 use collect::collect_trace;
 pub(crate) use error::InvokeError;
