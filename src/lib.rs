@@ -27,5 +27,5 @@ pub(crate) mod runtime_python;
 pub(crate) mod suggest;
 pub mod template;
 pub mod text;
-pub(crate) mod traces;
+pub(crate) mod trace;
 pub mod yaml;

@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry as _, RetryAction};
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -240,7 +241,7 @@ impl Intercept for CallLog {
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
+        runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg
@@ -276,8 +277,13 @@ impl Intercept for CallLog {
             .load::<RequestAttempts>()
             .map(|a| a.attempts())
             .unwrap_or(1);
+        // A classifier of the call's own (e.g. X-Ray's for answers that are final) may forbid
+        // what the standard ones would retry.
+        let forbidden = runtime_components
+            .retry_classifiers()
+            .any(|c| c.classify_retry(context.inner()) == RetryAction::RetryForbidden);
         if let Some(retry) = cfg.load::<RetryConfig>() {
-            if outcome.is_retryable() && attempts < retry.max_attempts() {
+            if outcome.is_retryable() && !forbidden && attempts < retry.max_attempts() {
                 let backoff =
                     max_backoff_before(attempts, retry.initial_backoff(), retry.max_backoff());
                 self.progress(retry_line(

@@ -6,6 +6,11 @@ use std::ffi::OsString;
 
 use crate::config::{referenced_outputs, resolve_references};
 
+/// Turns off the AWS SDK for JavaScript's `NodeVersionSupportWarning`, for a handler run on
+/// another Node.js major version than its runtime's (which the tool has warned about).
+pub(crate) const SDK_NODE_WARNING_OFF: (&str, &str) =
+    ("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
+
 /// Parse `--env KEY=VALUE` arguments. The value may contain `=`; the key may not be empty.
 /// Returns the first malformed argument on error.
 pub(crate) fn parse_overrides(args: &[String]) -> Result<BTreeMap<String, String>, String> {

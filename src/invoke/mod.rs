@@ -8,265 +8,47 @@
 //! temporary task root and check its compiled code; then run the handler through an embedded
 //! runner under the environment Lambda provides, with `AWS_XRAY_DAEMON_ADDRESS` pointing at a
 //! UDP socket we read (`process`); finally nest the documents received into a tree
-//! ([`trace`]).
+//! ([`collect`], with `crate::trace`) and report ([`report`]), a bundled Node handler's
+//! error stack mapped back to its sources ([`sourcemap`]).
 //!
 //! `run_local` calls one function per step, in that order: `check_inputs`,
-//! `choose_interpreter`, `resolve_environment`, `prepare_workspace`, `run_handler`,
-//! `collect_trace`, `report`.
+//! `choose_interpreter` ([`interpreter`]), `resolve_environment`, `prepare_workspace`,
+//! `run_handler`, `collect_trace`, `report`. The event is read in [`event`].
 
+pub(crate) mod collect;
 pub(crate) mod env;
 pub(crate) mod error;
-pub(crate) mod otlp;
+pub(crate) mod event;
+pub(crate) mod interpreter;
 pub(crate) mod process;
 pub(crate) mod provided;
+pub(crate) mod report;
 pub(crate) mod runtime;
-pub(crate) mod trace;
+pub(crate) mod sourcemap;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::cfn::Stacks;
 use crate::aws::{self, Clients};
-use crate::bounded::{self, Input};
 use crate::bundle::{self, BuildOptions};
 use crate::cli::InvokeArgs;
-use crate::config::{FunctionConfig, Language, Project};
+use crate::config::{Bundler, FunctionConfig, Language, Project};
 use crate::context::Context;
 use crate::report::Reporter;
-use crate::runtime_python::{self, PyMinor};
-
+use crate::trace::daemon::TraceHeader;
+use collect::collect_trace;
 pub(crate) use error::InvokeError;
-use process::{Collector, Outcome, RunResult, RunSpec, Workspace};
-use trace::{TraceHeader, TraceNode};
-
-/// Where the event comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EventSource {
-    Inline(String),
-    File(PathBuf),
-    Stdin,
-}
-
-impl EventSource {
-    /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
-    pub(crate) fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
-        match (event, event_file) {
-            (Some(json), _) => EventSource::Inline(json.to_string()),
-            (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
-            (None, Some(p)) => EventSource::File(p.to_path_buf()),
-            (None, None) => EventSource::Inline("{}".into()),
-        }
-    }
-
-    /// How error messages name the source.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            EventSource::Inline(_) => "--event (inline)".into(),
-            EventSource::File(p) => format!("--event-file {}", p.display()),
-            EventSource::Stdin => "standard input (--event-file -)".into(),
-        }
-    }
-
-    /// Capped bytes as text, or the error naming this source.
-    fn text(&self, read: std::io::Result<Vec<u8>>) -> Result<String, InvokeError> {
-        let bytes = read.map_err(|cause| InvokeError::EventRead {
-            from: self.describe(),
-            cause,
-        })?;
-        String::from_utf8(bytes).map_err(|e| InvokeError::EventRead {
-            from: self.describe(),
-            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })
-    }
-
-    pub(crate) fn read(&self) -> Result<Value, InvokeError> {
-        let text = match self {
-            EventSource::Inline(text) => text.clone(),
-            EventSource::File(path) => self.text(bounded::read(path, Input::Event))?,
-            EventSource::Stdin => self.text(bounded::read_from(std::io::stdin(), Input::Event))?,
-        };
-        parse_event(&text, &self.describe())
-    }
-}
-
-/// Parse an event; a syntax error names the source and serde_json's line and column.
-pub(crate) fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
-    serde_json::from_str(text).map_err(|e| {
-        let full = e.to_string();
-        let message = full
-            .rsplit_once(" at line ")
-            .map(|(m, _)| m.to_string())
-            .unwrap_or(full);
-        InvokeError::BadEvent {
-            from: from.to_string(),
-            message,
-            line: e.line(),
-            column: e.column(),
-        }
-    })
-}
-
-/// The error of a failed invocation, in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ReportError {
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-    pub(crate) message: String,
-    pub(crate) stack: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) hint: Option<String>,
-}
-
-/// What `invoke --local` reports: text mode prints the result on stdout (the trace and any
-/// error go to stderr); `--output json` prints all of it as one document.
-#[derive(Debug, Serialize)]
-pub(crate) struct InvokeReport {
-    /// The function's key in the config.
-    pub(crate) function: String,
-    /// Its Lambda function name (`AWS_LAMBDA_FUNCTION_NAME`).
-    pub(crate) name: String,
-    pub(crate) runtime: String,
-    /// The interpreter that ran it and its version, e.g. `/usr/bin/python3.13 3.13.0`.
-    pub(crate) interpreter: String,
-    /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
-    pub(crate) interpreter_found_in: String,
-    pub(crate) trace_id: String,
-    /// The handler's result (`null` when it failed).
-    pub(crate) result: Value,
-    pub(crate) error: Option<ReportError>,
-    pub(crate) timed_out: bool,
-    pub(crate) duration_ms: f64,
-    /// One tree: the function (standing in for Lambda's facade segment) and its subsegments.
-    pub(crate) trace: Vec<TraceNode>,
-    /// X-Ray documents of this trace received from the function.
-    pub(crate) documents_received: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) warnings: Vec<String>,
-}
-
-impl InvokeReport {
-    pub(crate) fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-
-    /// The trace tree as text.
-    pub(crate) fn trace_text(&self) -> String {
-        match self.trace.first() {
-            Some(root) => trace::render_tree(root, self.documents_received),
-            None => String::new(),
-        }
-    }
-
-    /// The error with its stack and hint, as text (without a leading `error: `).
-    pub(crate) fn error_text(&self) -> Option<String> {
-        let e = self.error.as_ref()?;
-        let mut s = format!(
-            "function `{}` failed: {}: {}",
-            self.function, e.kind, e.message
-        );
-        for line in &e.stack {
-            // The first line of a JavaScript stack repeats the type and message.
-            if line.trim().is_empty() || *line == format!("{}: {}", e.kind, e.message) {
-                continue;
-            }
-            s.push_str("\n  ");
-            s.push_str(line);
-        }
-        Some(crate::error::with_hints(&s, e.hint.as_slice()))
-    }
-}
-
-impl fmt::Display for InvokeReport {
-    /// The text view on stdout: the handler's result as JSON, nothing when it failed.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.error.is_none() {
-            let json = serde_json::to_string_pretty(&self.result).map_err(|_| fmt::Error)?;
-            writeln!(f, "{json}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The interpreter chosen for a function.
-struct Interpreter {
-    /// The real executable, run with the handler's environment only.
-    program: PathBuf,
-    version: runtime::Version,
-    /// Where it was found: `--runtime-path`, `PATH`, `pyenv` or `uv`.
-    found_in: &'static str,
-    /// Places looked at first that gave none, and why.
-    skipped: Vec<String>,
-}
-
-impl Interpreter {
-    fn display(&self) -> String {
-        self.program.to_string_lossy().into_owned()
-    }
-}
-
-/// `--runtime-path` when given; else for Python the runtime's exact version wherever it is
-/// installed ([`crate::runtime_python`]), for Node.js `node` on PATH.
-fn find_interpreter(
-    key: &str,
-    config: &FunctionConfig,
-    explicit: Option<&Path>,
-) -> Result<Interpreter, InvokeError> {
-    let language = config.language();
-    let wanted = PyMinor::parse(&config.runtime).filter(|_| language == Language::Python);
-    if let (Some(wanted), None) = (wanted, explicit) {
-        let found = runtime_python::find_python(wanted).map_err(|not_found| {
-            InvokeError::PythonNotFound {
-                function: key.to_string(),
-                runtime: config.runtime.clone(),
-                not_found,
-            }
-        })?;
-        return Ok(Interpreter {
-            version: runtime::Version::parse(&found.version).unwrap_or(runtime::Version {
-                major: wanted.major,
-                minor: wanted.minor,
-                patch: 0,
-            }),
-            program: found.program,
-            found_in: found.found_in.as_str(),
-            skipped: found.tried.iter().map(ToString::to_string).collect(),
-        });
-    }
-    let program = runtime::explicit_or_node(explicit);
-    match runtime::probe(&program, language) {
-        Ok(probe) => Ok(Interpreter {
-            program: probe.executable,
-            version: probe.version,
-            found_in: if explicit.is_some() {
-                "--runtime-path"
-            } else {
-                "PATH"
-            },
-            skipped: Vec::new(),
-        }),
-        Err(e) => Err(InvokeError::InterpreterNotFound {
-            function: key.to_string(),
-            runtime: config.runtime.clone(),
-            tried: format!("`{}`: {e}", program.to_string_lossy()),
-            hint: match (explicit, wanted) {
-                (Some(_), Some(w)) => {
-                    format!("point --runtime-path at a working Python {w} interpreter")
-                }
-                (Some(_), None) => "point --runtime-path at a working Node.js interpreter".into(),
-                (None, _) => {
-                    "install Node.js (https://nodejs.org), or pass --runtime-path /path/to/node"
-                        .into()
-                }
-            },
-        }),
-    }
-}
+use event::{over_payload_limit, EventSource, Payload};
+use interpreter::{choose_interpreter, Interpreter};
+use process::{Collector, RunResult, RunSpec, Workspace};
+use report::report;
+pub(crate) use report::InvokeReport;
+use sourcemap::StackMap;
 
 /// Outputs of the configured stacks that exist, and the names of those that do not.
 async fn stack_outputs(
@@ -428,6 +210,10 @@ pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport
         &mut warnings,
     )?;
     let mut report = report(&inputs, &interpreter, &header, run, trace, warnings);
+    // A minified bundle's positions mean nothing to the reader: the sources' are shown.
+    if let (Some(map), Some(error)) = (&prepared.stack_map, report.error.as_mut()) {
+        error.stack = map.apply(&error.stack);
+    }
     if let Some(w) = over_payload_limit(Payload::Result, &report.result) {
         ctx.reporter.line(format!("warning: {w}"));
         report.warnings.push(w);
@@ -435,44 +221,11 @@ pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport
     Ok(report)
 }
 
-/// Lambda's limit for a synchronous invocation's request and response, each.
-const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
-
-/// Which side of an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Payload {
-    Event,
-    Result,
-}
-
-/// A warning when `value` as JSON is over Lambda's payload limit: a local run takes it, the
-/// deployed function would not.
-fn over_payload_limit(side: Payload, value: &Value) -> Option<String> {
-    let bytes = serde_json::to_vec(value).map_or(0, |v| v.len());
-    if bytes <= PAYLOAD_LIMIT {
-        return None;
-    }
-    let (what, lambda) = match side {
-        Payload::Event => (
-            "the event",
-            "refuses the invocation (RequestEntityTooLargeException)",
-        ),
-        Payload::Result => (
-            "the handler's result",
-            "fails the invocation (the response is too large)",
-        ),
-    };
-    Some(format!(
-        "{what} is {} as JSON, over Lambda's 6 MB payload limit: deployed, Lambda {lambda}",
-        crate::report::human_bytes(bytes as u64)
-    ))
-}
-
 /// Warnings go to the report and are also shown as they happen, so a slow run is explained
 /// while it runs.
-struct Warnings<'a> {
-    reporter: &'a Reporter,
-    messages: Vec<String>,
+pub(crate) struct Warnings<'a> {
+    pub(crate) reporter: &'a Reporter,
+    pub(crate) messages: Vec<String>,
 }
 
 impl<'a> Warnings<'a> {
@@ -483,23 +236,23 @@ impl<'a> Warnings<'a> {
         }
     }
 
-    fn warn(&mut self, message: String) {
+    pub(crate) fn warn(&mut self, message: String) {
         self.reporter.line(format!("warning: {message}"));
         self.messages.push(message);
     }
 }
 
 /// What the user asked for, checked.
-struct Inputs<'a> {
-    project: &'a Project,
+pub(crate) struct Inputs<'a> {
+    pub(crate) project: &'a Project,
     /// The function's key in the config.
-    key: &'a str,
-    config: &'a FunctionConfig,
+    pub(crate) key: &'a str,
+    pub(crate) config: &'a FunctionConfig,
     /// Its Lambda function name.
-    name: String,
-    event: Value,
-    overrides: BTreeMap<String, String>,
-    timeout_secs: u64,
+    pub(crate) name: String,
+    pub(crate) event: Value,
+    pub(crate) overrides: BTreeMap<String, String>,
+    pub(crate) timeout_secs: u64,
 }
 
 /// Everything given on the command line, checked before an interpreter is looked for or
@@ -557,39 +310,6 @@ fn check_trace_out(path: Option<&Path>) -> Result<(), InvokeError> {
     }
 }
 
-/// This machine's interpreter for the function's runtime. A version that cannot stand in for
-/// the runtime stops here, with every place that was looked at, before anything is built.
-fn choose_interpreter(
-    inputs: &Inputs<'_>,
-    explicit: Option<&Path>,
-    warnings: &mut Warnings<'_>,
-) -> Result<Interpreter, InvokeError> {
-    let (key, config) = (inputs.key, inputs.config);
-    let interpreter = find_interpreter(key, config, explicit)?;
-    let checked = runtime::check_version(
-        key,
-        &config.runtime,
-        config.language(),
-        &interpreter.display(),
-        interpreter.version,
-    );
-    match checked {
-        Ok(Some(warning)) => warnings.warn(warning),
-        Ok(None) => {}
-        Err(m) => {
-            let mut detail = m.detail;
-            for skipped in &interpreter.skipped {
-                detail.push_str(&format!("\n  (tried first: {skipped})"));
-            }
-            return Err(InvokeError::RuntimeMismatch {
-                detail,
-                hint: m.hint,
-            });
-        }
-    }
-    Ok(interpreter)
-}
-
 /// The variables the handler's environment is made of, besides Lambda's own.
 struct Environment {
     region: String,
@@ -626,6 +346,8 @@ struct Prepared {
     workspace: Workspace,
     /// Python: the runtime-provided packages' directory.
     runtime_provided: Option<PathBuf>,
+    /// A Node bundle made by esbuild: its source map, for the stack of an error.
+    stack_map: Option<StackMap>,
 }
 
 /// The bundle exactly as `build` makes it, unpacked into a temporary task root, so the local
@@ -657,9 +379,20 @@ fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> Result<Prepare
         hint: m.hint,
     })?;
     let runtime_provided = runtime_provided_dir(inputs.project, key, config, reporter)?;
+    let stack_map = (config.language() == Language::Node && config.bundler() == Bundler::Esbuild)
+        .then(|| {
+            StackMap::for_bundle(
+                &workspace.task_root,
+                &config.handler,
+                &artifact.zip_path,
+                &config.source,
+            )
+        })
+        .flatten();
     Ok(Prepared {
         workspace,
         runtime_provided,
+        stack_map,
     })
 }
 
@@ -750,314 +483,20 @@ fn handler_environment(
         .program
         .parent()
         .map(|d| d.to_string_lossy().into_owned());
-    env::process_environment(
+    let mut variables = env::process_environment(
         &env::base_variables(interpreter_dir.as_deref()),
         &passed,
         &environment.aws,
         lambda,
         &environment.function,
-    )
-}
-
-/// This run's trace, nested into one tree.
-struct Trace {
-    tree: TraceNode,
-    /// X-Ray documents of this trace received from the function.
-    documents_received: usize,
-}
-
-/// The X-Ray documents the function sent (OpenTelemetry spans converted to the documents X-Ray
-/// makes of them, [`otlp`]), written to `--trace-out` as received and nested into one tree.
-/// Unreadable datagrams and other traces' documents are a warning, not a failure: the
-/// handler's result still stands.
-fn collect_trace(
-    name: &str,
-    header: &TraceHeader,
-    run: &RunResult,
-    trace_out: Option<&Path>,
-    warnings: &mut Warnings<'_>,
-) -> Result<Trace, InvokeError> {
-    let received = parse_documents(&run.datagrams, warnings);
-    let documents = received.documents;
-    let ours = documents
-        .iter()
-        .filter(|d| d.get("trace_id").and_then(Value::as_str) == Some(header.root.as_str()))
-        .count();
-    if ours < documents.len() {
-        warnings.warn(format!(
-            "{} X-Ray document(s) of other traces were ignored",
-            documents.len() - ours
-        ));
-    }
-    if let Some(path) = trace_out {
-        write_trace_out(path, &received.raw)?;
-    }
-    Ok(Trace {
-        tree: trace::build_tree(name, header, &documents, Some(run.duration_ms)),
-        documents_received: ours,
-    })
-}
-
-/// What came in on the daemon socket.
-struct Received {
-    /// X-Ray documents, one per X-Ray SDK datagram and one per OpenTelemetry span.
-    documents: Vec<Value>,
-    /// For `--trace-out`, as received: the X-Ray SDK's documents and the OTLP requests
-    /// (OpenTelemetry's JSON form of `ExportTraceServiceRequest`, with the raw spans).
-    raw: Vec<Value>,
-}
-
-/// The datagrams that are X-Ray documents or OTLP spans; the others are counted in one warning.
-fn parse_documents(datagrams: &[Vec<u8>], warnings: &mut Warnings<'_>) -> Received {
-    let mut received = Received {
-        documents: Vec::new(),
-        raw: Vec::new(),
-    };
-    let mut malformed = Vec::new();
-    for datagram in datagrams {
-        if otlp::is_otlp(datagram) {
-            match otlp::decode(datagram) {
-                Ok(request) => {
-                    received.documents.extend(otlp::documents(&request));
-                    received
-                        .raw
-                        .push(serde_json::to_value(&request).unwrap_or(Value::Null));
-                }
-                Err(why) => malformed.push(why),
-            }
-            continue;
-        }
-        match trace::parse_datagram(datagram) {
-            Ok(doc) => {
-                received.raw.push(doc.clone());
-                received.documents.push(doc);
-            }
-            Err(why) => malformed.push(why),
-        }
-    }
-    if !malformed.is_empty() {
-        warnings.warn(format!(
-            "{} datagram{} on the X-Ray socket could not be read (first: {})",
-            malformed.len(),
-            if malformed.len() == 1 { "" } else { "s" },
-            malformed[0]
-        ));
-    }
-    received
-}
-
-/// `--trace-out`: everything received (X-Ray documents, OTLP span requests), one JSON line
-/// each, written atomically so a reader never sees half a file.
-fn write_trace_out(path: &Path, documents: &[Value]) -> Result<(), InvokeError> {
-    let mut lines = String::new();
-    for doc in documents {
-        lines.push_str(&doc.to_string());
-        lines.push('\n');
-    }
-    crate::atomic_write::write_atomically(path, lines.as_bytes()).map_err(InvokeError::io(
-        format!("writing the trace documents to {}", path.display()),
-        "check that the path is writable",
-    ))
-}
-
-/// The report of a run that happened, whatever its outcome.
-fn report(
-    inputs: &Inputs<'_>,
-    interpreter: &Interpreter,
-    header: &TraceHeader,
-    run: RunResult,
-    trace: Trace,
-    warnings: Warnings<'_>,
-) -> InvokeReport {
-    let program = interpreter.display();
-    let ended = Ended::from_outcome(run.outcome, inputs.timeout_secs, &program, run.pid);
-    InvokeReport {
-        function: inputs.key.to_string(),
-        name: inputs.name.clone(),
-        runtime: inputs.config.runtime.clone(),
-        interpreter: format!("{program} {}", interpreter.version),
-        interpreter_found_in: interpreter.found_in.to_string(),
-        trace_id: header.root.clone(),
-        result: ended.result,
-        error: ended.error,
-        timed_out: ended.timed_out,
-        duration_ms: (run.duration_ms * 1000.0).round() / 1000.0,
-        trace: vec![trace.tree],
-        documents_received: trace.documents_received,
-        warnings: warnings.messages,
-    }
-}
-
-/// How the handler ended, as the report's `result`, `error` and `timed_out`.
-struct Ended {
-    result: Value,
-    error: Option<ReportError>,
-    timed_out: bool,
-}
-
-impl Ended {
-    /// A failure that is not the handler's own error gets a hint: what to look at next.
-    fn from_outcome(outcome: Outcome, timeout_secs: u64, program: &str, pid: u32) -> Ended {
-        let failed = |error: ReportError, timed_out| Ended {
-            result: Value::Null,
-            error: Some(error),
-            timed_out,
-        };
-        match outcome {
-            Outcome::Returned(value) => Ended {
-                result: value,
-                error: None,
-                timed_out: false,
-            },
-            Outcome::Threw(e) => failed(
-                ReportError {
-                    kind: e.kind,
-                    message: e.message,
-                    stack: e.stack,
-                    hint: None,
-                },
-                false,
-            ),
-            Outcome::TimedOut => failed(
-                ReportError {
-                    kind: "Timeout".into(),
-                    message: format!(
-                        "did not finish within {timeout_secs} s; killed its process and all it started ({program}, pid {pid})"
-                    ),
-                    stack: Vec::new(),
-                    hint: Some(
-                        "if it needs longer, raise --timeout (or `timeout` in the config); otherwise look for a call \
-that never returns, e.g. a network call without a timeout"
-                            .into(),
-                    ),
-                },
-                true,
-            ),
-            Outcome::NoResult { status } => failed(
-                ReportError {
-                    kind: "Runtime.ExitError".into(),
-                    message: format!("its process ended ({status}) without returning a result"),
-                    stack: Vec::new(),
-                    hint: Some(
-                        "see its output above; a Node.js handler whose promise never settles, or that calls \
-process.exit, ends like this"
-                            .into(),
-                    ),
-                },
-                false,
-            ),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_sources_come_from_the_flags() {
-        assert_eq!(
-            EventSource::from_args(None, None),
-            EventSource::Inline("{}".into())
-        );
-        assert_eq!(
-            EventSource::from_args(Some("{\"a\":1}"), None),
-            EventSource::Inline("{\"a\":1}".into())
-        );
-        assert_eq!(
-            EventSource::from_args(None, Some(Path::new("-"))),
-            EventSource::Stdin
-        );
-        assert_eq!(
-            EventSource::from_args(None, Some(Path::new("e.json"))).describe(),
-            "--event-file e.json"
+    );
+    // The run has said once that this Node.js is not the runtime's; the AWS SDK in the handler
+    // would say it again, at length, on every invocation (Lambda's own Node.js never makes it).
+    if interpreter.other_node_major {
+        variables.insert(
+            env::SDK_NODE_WARNING_OFF.0.into(),
+            env::SDK_NODE_WARNING_OFF.1.into(),
         );
     }
-
-    #[test]
-    fn malformed_events_name_the_source_line_and_column() {
-        assert_eq!(
-            parse_event("{\"userid\": \"u-1\"}", "x").unwrap(),
-            serde_json::json!({"userid": "u-1"})
-        );
-        let e = parse_event("{\n  \"userid\": u-1\n}", "--event-file e.json").unwrap_err();
-        assert!(e.is_usage());
-        let text = crate::error::render(e.into_anyhow());
-        assert!(
-            text.starts_with("the event from --event-file e.json is not valid JSON: expected value at line 2, column 13"),
-            "{text}"
-        );
-        assert!(text.contains("hint: "), "{text}");
-        let e = parse_event("", "--event (inline)").unwrap_err().to_string();
-        assert!(
-            e.contains("EOF while parsing a value at line 1, column 0"),
-            "{e}"
-        );
-        let e = EventSource::File(PathBuf::from("/nonexistent/event.json"))
-            .read()
-            .unwrap_err();
-        assert!(matches!(e, InvokeError::EventRead { .. }), "{e}");
-        assert!(e.to_string().contains("/nonexistent/event.json"), "{e}");
-    }
-
-    #[test]
-    fn payloads_over_six_mb_are_warned_about() {
-        let small = serde_json::json!({"userid": "u-1"});
-        assert_eq!(over_payload_limit(Payload::Event, &small), None);
-        let big = Value::String("x".repeat(PAYLOAD_LIMIT));
-        let w = over_payload_limit(Payload::Result, &big).unwrap();
-        assert!(
-            w.starts_with("the handler's result is 6.29 MB as JSON, over Lambda's 6 MB"),
-            "{w}"
-        );
-        assert!(over_payload_limit(Payload::Event, &big)
-            .unwrap()
-            .contains("RequestEntityTooLarge"));
-    }
-
-    fn report(error: Option<ReportError>) -> InvokeReport {
-        InvokeReport {
-            function: "random-name".into(),
-            name: "random-name".into(),
-            runtime: "nodejs22.x".into(),
-            interpreter: "/usr/bin/node 20.20.2".into(),
-            interpreter_found_in: "PATH".into(),
-            trace_id: "1-00000000-000000000000000000000000".into(),
-            result: if error.is_some() {
-                Value::Null
-            } else {
-                serde_json::json!({"name": "Ann"})
-            },
-            error,
-            timed_out: false,
-            duration_ms: 1.0,
-            trace: Vec::new(),
-            documents_received: 0,
-            warnings: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn text_view_is_the_result_and_errors_carry_their_stack() {
-        let ok = report(None);
-        assert_eq!(ok.to_string(), "{\n  \"name\": \"Ann\"\n}\n");
-        assert_eq!(ok.error_text(), None);
-        let failed = report(Some(ReportError {
-            kind: "Error".into(),
-            message: "random-name: event.userid is missing".into(),
-            stack: vec![
-                "Error: random-name: event.userid is missing".into(),
-                "    at handler (/tmp/task/index.js:64:13)".into(),
-            ],
-            hint: None,
-        }));
-        assert_eq!(failed.to_string(), "");
-        assert_eq!(
-            failed.error_text().unwrap(),
-            "function `random-name` failed: Error: random-name: event.userid is missing\n      at handler (/tmp/task/index.js:64:13)"
-        );
-        let json = serde_json::to_value(&failed).unwrap();
-        assert_eq!(json["error"]["type"], "Error");
-        assert_eq!(json["result"], Value::Null);
-    }
+    variables
 }

@@ -1,4 +1,4 @@
-//! `traces` through the binary against moto's X-Ray API.
+//! `traces` through the binary against moto's X-Ray API, as it answers.
 //!
 //! The documents are real: `invoke --local --trace-out` runs each function here against moto
 //! and keeps what its X-Ray SDK sent. In AWS, Lambda itself adds its `AWS::Lambda::Function`
@@ -7,14 +7,13 @@
 //! with PutTraceSegments, which stores segment documents as X-Ray does.
 //!
 //! moto 5.2.5's limits (moto/xray/models.py): GetTraceSummaries answers ANY FilterExpression
-//! with `500 InternalFailure: Not implemented yet - moto`, and its summaries carry no
-//! annotations or service ids. So against moto the functions' traces are picked out by the
-//! tool from the documents (it says so), and a user's `--filter` cannot be evaluated: the test
-//! asserts the clear error. That `--filter` selects only the matching trace (the expression
-//! sent, only that trace fetched and printed) is checked with aws-smithy-mocks beside the code,
-//! in `src/commands/traces.rs`.
-//!
-//! moto also writes each summary's `Users` as `{}` instead of a list; see [`users_list_fix`].
+//! with `500 InternalFailure: Not implemented yet - moto`, its summaries carry no annotations
+//! or service ids, and it writes each summary's `Users` as `{}` where the API has a list. So
+//! against moto the functions' traces are picked out by the tool from the documents (it says
+//! so), a user's `--filter` fails at once with a clear error, and the summaries are read for
+//! their ids (the SDK refuses them as a whole). That `--filter` selects only the matching
+//! trace (the expression sent, only that trace fetched and printed) is checked with
+//! aws-smithy-mocks beside the code, in `src/trace/fetch.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,101 +22,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    self, cli_via, emulator_project, moto, moto_cli, project_copy, read_jsonl, skip_emulator,
-    stdout_json, tree_nodes, unique_region, up, worker_on_this_python,
+    self, emulator_project, moto, moto_cli, project_copy, read_jsonl, skip_emulator, stdout_json,
+    tree_nodes, unique_region, up, worker_on_this_python,
 };
 use serde_json::{json, Value};
 
-/// moto 5.2.5 writes each trace summary's `Users` as `{}` where the X-Ray API has a list, and
-/// the SDK rightly refuses to parse that ("expected start array or null"). This proxy in front
-/// of moto forwards every request as is and rewrites only that one field of the response to
-/// `[]` (what moto means: no users); everything else is moto's answer. One request per
-/// connection (`Connection: close`), which the SDK's client handles.
-mod users_list_fix {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::OnceLock;
-
-    pub fn endpoint() -> &'static str {
-        static ENDPOINT: OnceLock<String> = OnceLock::new();
-        ENDPOINT.get_or_init(|| {
-            let upstream = super::moto()
-                .endpoint
-                .trim_start_matches("http://")
-                .to_string();
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            std::thread::spawn(move || {
-                for client in listener.incoming().map_while(Result::ok) {
-                    let upstream = upstream.clone();
-                    std::thread::spawn(move || {
-                        let _ = forward(client, &upstream);
-                    });
-                }
-            });
-            format!("http://127.0.0.1:{port}")
-        })
-    }
-
-    fn forward(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
-        let mut reader = BufReader::new(client.try_clone()?);
-        let mut head = String::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if lower.starts_with("connection:") {
-                continue;
-            }
-            if line == "\r\n" {
-                head.push_str("Connection: close\r\n\r\n");
-                break;
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0u8; length];
-        reader.read_exact(&mut body)?;
-        let mut server = TcpStream::connect(upstream)?;
-        server.write_all(head.as_bytes())?;
-        server.write_all(&body)?;
-        let mut response = Vec::new();
-        server.read_to_end(&mut response)?;
-        client.write_all(&rewrite(&response))?;
-        client.flush()
-    }
-
-    /// The response with `"Users": {}` as `"Users": []` and its Content-Length updated.
-    fn rewrite(response: &[u8]) -> Vec<u8> {
-        let text = String::from_utf8_lossy(response);
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            return response.to_vec();
-        };
-        let body = body
-            .replace("\"Users\": {}", "\"Users\": []")
-            .replace("\"Users\":{}", "\"Users\":[]");
-        let head: Vec<String> = head
-            .lines()
-            .map(|l| {
-                if l.to_ascii_lowercase().starts_with("content-length:") {
-                    format!("Content-Length: {}", body.len())
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
-    }
-}
-
-/// `traces` with `args` against moto (through [`users_list_fix`]) in `region`.
+/// `traces` with `args` against moto in `region`.
 pub(crate) fn traces_cmd(dir: &Path, region: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = cli_via(dir, users_list_fix::endpoint(), region, &["traces"]);
+    let mut cmd = moto_cli(dir, region, &["traces"]);
     cmd.args(args);
     cmd
 }
@@ -238,6 +150,28 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     std::thread::sleep(Duration::from_millis(1100));
     let u7 = capture(d, region, "random-name", r#"{"userid":"u-7"}"#, false);
     let worker = capture(d, region, "scorekeep-worker", "{}", true);
+
+    // Nothing put yet: the empty window's hints ask for neither the --since given nor the
+    // `tracing: Active` the config has (moto stores no tracing mode, so reports PassThrough).
+    let out = traces_cmd(d, region, &["random-name", "--since", "1h"])
+        .assert()
+        .success();
+    let stderr = util::stderr(out.get_output());
+    assert!(
+        stderr.contains("no X-Ray traces of random-name in the last 1h"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--since 1h"), "{stderr}");
+    assert!(
+        stderr.contains("look further back with --since 6h"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Lambda reports tracing PassThrough for function `random-name`, though the config already asks for Active"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("set `tracing: Active`"), "{stderr}");
+
     put(region, &[&u42, &u7, &worker]);
 
     // Text: both random-name traces, not the worker's.
@@ -309,22 +243,36 @@ fn deployed_traces_print_as_trees_with_annotations_sns_publish_and_cold_start() 
     assert_eq!(stdout.matches("X-Ray trace ").count(), 1, "{stdout}");
     assert!(stdout.contains(&u7.trace_id), "{stdout}");
 
-    // moto cannot evaluate a user's filter expression: a clear failure, not a wrong answer.
+    // moto cannot evaluate a user's filter expression: a clear failure at its first answer (no
+    // retries of its 500: `-v` logs each attempt), not a wrong answer.
+    let started = Instant::now();
     let out = traces_cmd(
         d,
         region,
-        &["random-name", "--filter", r#"annotation.UserID = "u-42""#],
+        &[
+            "random-name",
+            "-v",
+            "--filter",
+            r#"annotation.UserID = "u-42""#,
+        ],
     )
     .assert()
     .code(1);
     let stderr = util::stderr(out.get_output());
+    assert_eq!(
+        stderr.matches("aws xray GetTraceSummaries").count(),
+        1,
+        "one attempt, in {:?}: {stderr}",
+        started.elapsed()
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
     assert!(
         stderr.contains("X-Ray GetTraceSummaries with filter `(service(\"random-name\")) AND (annotation.UserID = \"u-42\")`"),
         "{stderr}"
     );
-    assert!(stderr.contains("InternalFailure"), "{stderr}");
+    assert!(stderr.contains("Not implemented yet"), "{stderr}");
     assert!(
-        stderr.contains("hint: X-Ray failed on its side"),
+        stderr.contains("hint: this X-Ray endpoint does not evaluate filter expressions"),
         "{stderr}"
     );
     assert!(util::stdout(out.get_output()).is_empty());
@@ -418,7 +366,7 @@ fn follow_prints_new_traces_as_they_arrive_and_stops_on_ctrl_c_with_130() {
     // The environment of `moto_cli`, for a child spawned directly (to signal it).
     cmd.current_dir(d)
         .env("CI", "true")
-        .env("AWS_ENDPOINT_URL", users_list_fix::endpoint())
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
         .env("AWS_REGION", region)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

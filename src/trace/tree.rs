@@ -1,98 +1,18 @@
-//! X-Ray on this machine: the trace header a local invocation runs under, the daemon
-//! datagrams the tracing SDKs send, and the tree those documents form.
+//! The tree of a trace: segment and subsegment documents reduced to what a reader looks at
+//! and nested by `parent_id` and by nested `subsegments` arrays.
 //!
 //! In Lambda mode both X-Ray SDKs (Node.js and Python) build a *facade* segment from
 //! `_X_AMZN_TRACE_ID` that they never send; every subsegment goes to the daemon as its own
-//! UDP datagram (`{"format":"json","version":1}\n{document}`) carrying `trace_id` and
-//! `parent_id`. The tree therefore has a synthetic root standing in for the facade: the
-//! function, named after it, with the trace id.
+//! datagram carrying `trace_id` and `parent_id`. A local run's tree ([`build_tree`]) therefore
+//! has a synthetic root standing in for the facade: the function, named after it, with the
+//! trace id. A stored trace ([`build_forest`]) has Lambda's own segments as its roots.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::text;
-
-/// The trace context of one invocation: `Root=1-<epoch>-<random>;Parent=<id>;Sampled=1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TraceHeader {
-    /// The trace id, e.g. `1-6650f1a2-0123456789abcdef01234567`.
-    pub(crate) root: String,
-    /// The facade segment's id: the `parent_id` of top-level subsegments.
-    pub(crate) parent: String,
-}
-
-impl TraceHeader {
-    /// A fresh, sampled trace for an invocation starting now.
-    pub(crate) fn new_random() -> TraceHeader {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        TraceHeader::from_parts(secs, random_bytes(), random_bytes())
-    }
-
-    /// The header for a trace started at `epoch_secs` with the given random parts.
-    pub(crate) fn from_parts(epoch_secs: u64, random: [u8; 12], parent: [u8; 8]) -> TraceHeader {
-        TraceHeader {
-            // X-Ray trace ids carry the epoch as 8 hex digits.
-            root: format!("1-{:08x}-{}", epoch_secs as u32, hex::encode(random)),
-            parent: hex::encode(parent),
-        }
-    }
-
-    /// The value of `_X_AMZN_TRACE_ID`.
-    pub(crate) fn header(&self) -> String {
-        format!("Root={};Parent={};Sampled=1", self.root, self.parent)
-    }
-}
-
-/// Random bytes without a dependency: every `RandomState` is seeded from the OS's randomness
-/// (once per process, then incremented per instance), and hashing a fresh counter and the clock
-/// through it mixes that seed. Plenty for trace ids, which need uniqueness, not secrecy.
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut out = [0u8; N];
-    for chunk in out.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        h.write_u32(std::process::id());
-        let bytes = h.finish().to_le_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
-    }
-    out
-}
-
-/// Parse one X-Ray daemon datagram: a JSON header line `{"format":"json","version":1}`, a
-/// newline, then one segment or subsegment document (a JSON object).
-pub(crate) fn parse_datagram(bytes: &[u8]) -> Result<Value, String> {
-    let newline = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or("no header line (expected `{\"format\":\"json\",\"version\":1}` and a newline)")?;
-    let header: Value = serde_json::from_slice(&bytes[..newline])
-        .map_err(|e| format!("header is not JSON: {e}"))?;
-    if header.get("format").and_then(Value::as_str) != Some("json") {
-        return Err(format!("unexpected header {header}"));
-    }
-    let doc: Value = serde_json::from_slice(&bytes[newline + 1..])
-        .map_err(|e| format!("document is not JSON: {e}"))?;
-    if !doc.is_object() {
-        return Err("document is not a JSON object".into());
-    }
-    Ok(doc)
-}
+use super::daemon::TraceHeader;
 
 /// The name of the subsegment Lambda adds to its function segment on a cold start.
 const INITIALIZATION: &str = "Initialization";
@@ -179,7 +99,8 @@ impl TraceNode {
             http_method: str_at("/http/request/method"),
             url: str_at("/http/request/url"),
             http_status: doc.pointer("/http/response/status").and_then(Value::as_u64),
-            start_time,
+            // Shown to the millisecond: documents carry microseconds (or more, as floats).
+            start_time: start_time.map(|t| (t * 1000.0).round() / 1000.0),
             duration_ms: match (start_time, end_time) {
                 (Some(s), Some(e)) if e >= s => Some(((e - s) * 1000.0 * 1000.0).round() / 1000.0),
                 _ => None,
@@ -466,204 +387,12 @@ fn sort_by_start(nodes: &mut [TraceNode]) {
     });
 }
 
-/// `0.4 ms`, `35.1 ms`, `240 ms`, `1.25 s`.
-pub(crate) fn format_ms(ms: f64) -> String {
-    if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
-
-/// The tree as text: one line per (sub)segment with its namespace and operation, HTTP method,
-/// URL and status, duration and error flags; its annotations and causes indented below it.
-pub(crate) fn render_tree(root: &TraceNode, documents: usize) -> String {
-    let mut out = String::new();
-    let trace_id = text::field(root.trace_id.as_deref().unwrap_or("?"));
-    let _ = writeln!(
-        out,
-        "X-Ray trace {trace_id} ({documents} document{} received)",
-        if documents == 1 { "" } else { "s" }
-    );
-    render_node(&mut out, root, "", true, true);
-    if root.subsegments.is_empty() {
-        let _ = writeln!(
-            out,
-            "   (no subsegments: the function made no traced call, or its tracing SDK is not set up)"
-        );
-    }
-    out
-}
-
-/// The trees of one stored trace (see [`build_forest`]) as text, in the same form as
-/// [`render_tree`]: a header line (marking a cold start), then each top-level segment.
-pub(crate) fn render_forest(trace_id: &str, roots: &[TraceNode], documents: usize) -> String {
-    let mut out = String::new();
-    let trace_id = text::field(trace_id);
-    let cold = roots.iter().any(|r| r.walk().iter().any(|n| n.cold_start));
-    let _ = writeln!(
-        out,
-        "X-Ray trace {trace_id} ({documents} document{}){}",
-        if documents == 1 { "" } else { "s" },
-        if cold { "  cold start" } else { "" }
-    );
-    for root in roots {
-        render_node(&mut out, root, "", true, true);
-    }
-    out
-}
-
-/// One line per node; every string in it came from a trace document, so each is shown with
-/// its control characters made visible.
-fn head(node: &TraceNode, is_root: bool) -> String {
-    let shown = |s: &str| text::field(s).into_owned();
-    let mut parts = vec![shown(&node.name)];
-    if is_root && node.kind == "function" {
-        parts.push("(Lambda function, run locally)".into());
-    }
-    if let Some(origin) = &node.origin {
-        parts.push(shown(origin));
-    }
-    if node.cold_start {
-        parts.push("(cold start)".into());
-    }
-    match (&node.namespace, &node.operation) {
-        (Some(ns), Some(op)) => parts.push(format!("{} {}", shown(ns), shown(op))),
-        (Some(ns), None) => parts.push(shown(ns)),
-        (None, Some(op)) => parts.push(shown(op)),
-        (None, None) => {}
-    }
-    if node.operation.is_none() {
-        match (&node.http_method, &node.url) {
-            (Some(m), Some(u)) => parts.push(format!("{} {}", shown(m), shown(u))),
-            (None, Some(u)) => parts.push(shown(u)),
-            _ => {}
-        }
-    }
-    if let Some(status) = node.http_status {
-        parts.push(format!("HTTP {status}"));
-    }
-    match node.duration_ms {
-        Some(ms) => parts.push(format_ms(ms)),
-        None if node.in_progress => parts.push("(in progress)".into()),
-        None => {}
-    }
-    let flags: Vec<&str> = [
-        (node.error, "ERROR"),
-        (node.fault, "FAULT"),
-        (node.throttle, "THROTTLE"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, name)| *name)
-    .collect();
-    if !flags.is_empty() {
-        parts.push(flags.join(" "));
-    }
-    if node.orphan {
-        parts.push("(parent not received)".into());
-    }
-    parts.join("  ")
-}
-
-fn render_node(out: &mut String, node: &TraceNode, prefix: &str, last: bool, is_root: bool) {
-    let (line_prefix, child_prefix) = if is_root {
-        (String::new(), String::new())
-    } else if last {
-        (format!("{prefix}└─ "), format!("{prefix}   "))
-    } else {
-        (format!("{prefix}├─ "), format!("{prefix}│  "))
-    };
-    let _ = writeln!(out, "{line_prefix}{}", head(node, is_root));
-    let detail_prefix = if node.subsegments.is_empty() {
-        format!("{child_prefix}   ")
-    } else {
-        format!("{child_prefix}│  ")
-    };
-    for (key, value) in &node.annotations {
-        let key = text::field(key);
-        let _ = writeln!(out, "{detail_prefix}annotation {key} = {value}");
-    }
-    for cause in &node.causes {
-        match &cause.kind {
-            Some(kind) => {
-                let (kind, message) = (text::field(kind), text::field(&cause.message));
-                let _ = writeln!(out, "{detail_prefix}cause {kind}: {message}");
-            }
-            None => {
-                let message = text::field(&cause.message);
-                let _ = writeln!(out, "{detail_prefix}cause {message}");
-            }
-        }
-    }
-    let count = node.subsegments.len();
-    for (i, child) in node.subsegments.iter().enumerate() {
-        render_node(out, child, &child_prefix, i + 1 == count, false);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::daemon::tests::header;
+    use crate::trace::render::{render_forest, render_tree};
     use serde_json::json;
-
-    fn header() -> TraceHeader {
-        TraceHeader::from_parts(0x6650_f1a2, [0xab; 12], [0x01; 8])
-    }
-
-    #[test]
-    fn trace_header_has_the_x_ray_format() {
-        let h = header();
-        assert_eq!(h.root, "1-6650f1a2-abababababababababababab");
-        assert_eq!(h.parent, "0101010101010101");
-        assert_eq!(
-            h.header(),
-            "Root=1-6650f1a2-abababababababababababab;Parent=0101010101010101;Sampled=1"
-        );
-
-        let a = TraceHeader::new_random();
-        let b = TraceHeader::new_random();
-        assert_ne!(a, b);
-        let parts: Vec<&str> = a.root.split('-').collect();
-        assert_eq!(parts.len(), 3, "{}", a.root);
-        assert_eq!(parts[0], "1");
-        let epoch = u64::from_str_radix(parts[1], 16).unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        assert!(now.abs_diff(epoch) < 5, "{epoch} vs {now}");
-        assert_eq!(parts[2].len(), 24);
-        assert_eq!(a.parent.len(), 16);
-        assert!(a
-            .root
-            .chars()
-            .chain(a.parent.chars())
-            .all(|c| c.is_ascii_hexdigit() || c == '-'));
-    }
-
-    #[test]
-    fn datagrams_parse_or_say_why_not() {
-        let doc =
-            parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{\"name\":\"SNS\"}").unwrap();
-        assert_eq!(doc, json!({"name": "SNS"}));
-        assert!(parse_datagram(b"{\"name\":\"SNS\"}")
-            .unwrap_err()
-            .contains("no header line"));
-        assert!(parse_datagram(b"{\"format\":\"xml\"}\n{}")
-            .unwrap_err()
-            .contains("unexpected header"));
-        assert!(
-            parse_datagram(b"{\"format\":\"json\",\"version\":1}\n{nope")
-                .unwrap_err()
-                .contains("document is not JSON")
-        );
-        assert!(parse_datagram(b"{\"format\":\"json\",\"version\":1}\n[1]")
-            .unwrap_err()
-            .contains("not a JSON object"));
-    }
 
     fn sub(id: &str, parent: &str, name: &str, start: f64, end: f64) -> Value {
         json!({
@@ -728,6 +457,19 @@ mod tests {
         let docs = vec![sub("a", "b", "A", 1.0, 2.0), sub("b", "a", "B", 1.0, 2.0)];
         let root = build_tree("f", &h, &docs, None);
         assert_eq!(root.walk().len(), 3, "{root:#?}");
+    }
+
+    #[test]
+    fn start_times_are_shown_to_the_millisecond() {
+        let h = header();
+        let doc = json!({"type": "subsegment", "id": "a1", "parent_id": h.parent, "name": "x",
+            "trace_id": h.root, "start_time": 1764843328.4857242, "end_time": 1764843328.5});
+        let root = build_tree("f", &h, &[doc], None);
+        let node = &root.subsegments[0];
+        let json = serde_json::to_string(node).unwrap();
+        assert!(json.contains("\"start_time\":1764843328.486,"), "{json}");
+        assert!(json.contains("\"duration_ms\":14.276,"), "{json}");
+        assert_eq!(root.start_time, Some(1764843328.486));
     }
 
     #[test]
@@ -886,13 +628,5 @@ lost  500 ms  (parent not received)
             ),
             "{text}"
         );
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(format_ms(0.42), "0.4 ms");
-        assert_eq!(format_ms(35.14), "35.1 ms");
-        assert_eq!(format_ms(240.4), "240 ms");
-        assert_eq!(format_ms(1250.0), "1.25 s");
     }
 }

@@ -1,7 +1,7 @@
 //! `traces`: the pure parts of finding deployed functions' X-Ray traces — the `--since`
 //! window, the filter expression, batching ids by the API's limit, the `--follow` back-off,
-//! selecting a function's traces from their documents, and what an access-denied error means.
-//! The AWS calls are in `commands::traces`.
+//! selecting a function's traces from their documents, and the hints for errors and for an
+//! empty window. The lookups are in [`super::fetch`].
 
 use std::time::Duration;
 
@@ -181,37 +181,63 @@ impl XrayOperation {
     }
 }
 
-/// The hint for an X-Ray error code, if it means something specific here: access denied names
-/// the missing permission (the generic hint cannot know it).
-pub(crate) fn hint_for(operation: XrayOperation, code: Option<&str>) -> Option<String> {
+/// The hint for an X-Ray error, if it means something specific here: access denied names
+/// the missing permission (the generic hint cannot know it); a filter expression the endpoint
+/// has not implemented (moto) or cannot parse points at `--filter`.
+pub(crate) fn hint_for(
+    operation: XrayOperation,
+    code: Option<&str>,
+    reason: &str,
+) -> Option<String> {
+    let summaries = operation == XrayOperation::GetTraceSummaries;
+    if summaries && crate::aws::xray::is_not_implemented(reason) {
+        return Some(
+            "this X-Ray endpoint does not evaluate filter expressions (moto answers every one so): drop --filter to list the window's traces, or query AWS's X-Ray".into(),
+        );
+    }
     match code? {
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => Some(format!(
             "the credentials in use lack the IAM permission `{}`; add it to the caller's policy (AWSXrayReadOnlyAccess grants it) and rerun",
             operation.permission()
         )),
-        // moto answers every filter expression so; in AWS it is a transient server fault.
-        "InternalFailure" if operation == XrayOperation::GetTraceSummaries => Some(
-            "X-Ray failed on its side: rerun in a moment; an emulator (moto) cannot evaluate --filter expressions at all, so drop --filter there".into(),
-        ),
-        "InvalidRequestException" if operation == XrayOperation::GetTraceSummaries => Some(
+        "InternalFailure" if summaries => Some("X-Ray failed on its side: rerun in a moment".into()),
+        "InvalidRequestException" if summaries => Some(
             "check the --filter expression's syntax (e.g. `annotation.UserID = \"u-42\"`): https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html".into(),
         ),
         _ => None,
     }
 }
 
-/// What to say when the window holds no traces: how long traces take to appear, `--since`,
-/// and anything known about the functions (tracing not Active, not deployed).
-pub(crate) fn no_traces_message(since: &str, selection: &str, notes: &[String]) -> String {
+/// What to say when the window holds no traces: how long traces take to appear, a longer
+/// `--since` than the one given (never the same one), and anything known about the functions
+/// (tracing not Active, not deployed).
+pub(crate) fn no_traces_message(
+    since_text: &str,
+    since: Duration,
+    selection: &str,
+    notes: &[String],
+) -> String {
+    let further = match longer_window(since) {
+        Some(longer) => format!("or look further back with --since {longer}"),
+        None => "or, for traces older than 24h, use the X-Ray console".to_string(),
+    };
     let mut text = crate::error::with_hints(
-        &format!("no X-Ray traces {selection} in the last {since}"),
-        &["traces appear in X-Ray about 30 s after an invocation ends; invoke the function, wait, and rerun, or look further back with --since 1h"],
+        &format!("no X-Ray traces {selection} in the last {since_text}"),
+        &[format!("traces appear in X-Ray about 30 s after an invocation ends; invoke the function, wait, and rerun, {further}")],
     );
     for note in notes {
         text.push_str("\n  note: ");
         text.push_str(note);
     }
     text
+}
+
+/// The next window worth trying after `since`: 1h, 6h, then the 24h maximum.
+fn longer_window(since: Duration) -> Option<&'static str> {
+    [("1h", 3600), ("6h", 6 * 3600), ("24h", 24 * 3600)]
+        .into_iter()
+        .find(|(_, secs)| Duration::from_secs(*secs) > since)
+        .map(|(text, _)| text)
 }
 
 #[cfg(test)]
@@ -319,31 +345,36 @@ mod tests {
 
     #[test]
     fn access_denied_names_the_missing_permission() {
+        use XrayOperation::{BatchGetTraces, GetTraceSummaries};
         for code in ["AccessDeniedException", "AccessDenied"] {
-            let hint = hint_for(XrayOperation::GetTraceSummaries, Some(code)).unwrap();
+            let hint = hint_for(GetTraceSummaries, Some(code), "").unwrap();
             assert!(hint.contains("`xray:GetTraceSummaries`"), "{hint}");
-            let hint = hint_for(XrayOperation::BatchGetTraces, Some(code)).unwrap();
+            let hint = hint_for(BatchGetTraces, Some(code), "").unwrap();
             assert!(hint.contains("`xray:BatchGetTraces`"), "{hint}");
         }
-        assert!(hint_for(
-            XrayOperation::GetTraceSummaries,
-            Some("InvalidRequestException")
-        )
-        .unwrap()
-        .contains("--filter"));
         assert!(
-            hint_for(XrayOperation::GetTraceSummaries, Some("InternalFailure"))
+            hint_for(GetTraceSummaries, Some("InvalidRequestException"), "")
                 .unwrap()
-                .contains("drop --filter")
+                .contains("--filter")
         );
-        assert_eq!(hint_for(XrayOperation::BatchGetTraces, Some("Other")), None);
-        assert_eq!(hint_for(XrayOperation::BatchGetTraces, None), None);
+        let moto = "InternalFailure: Not implemented yet - moto";
+        let hint = hint_for(GetTraceSummaries, Some("InternalFailure"), moto).unwrap();
+        assert!(
+            hint.contains("does not evaluate filter expressions"),
+            "{hint}"
+        );
+        assert!(hint.contains("drop --filter"), "{hint}");
+        let hint = hint_for(GetTraceSummaries, Some("InternalFailure"), "boom").unwrap();
+        assert_eq!(hint, "X-Ray failed on its side: rerun in a moment");
+        assert_eq!(hint_for(BatchGetTraces, Some("Other"), ""), None);
+        assert_eq!(hint_for(BatchGetTraces, None, ""), None);
     }
 
     #[test]
-    fn the_empty_window_message_says_when_traces_appear_and_suggests_since() {
+    fn the_empty_window_message_suggests_a_longer_since_than_the_one_given() {
         let text = no_traces_message(
             "15m",
+            Duration::from_secs(900),
             "of random-name",
             &["random-name: Lambda reports tracing PassThrough".into()],
         );
@@ -351,5 +382,21 @@ mod tests {
         assert!(text.contains("about 30 s"), "{text}");
         assert!(text.contains("--since 1h"), "{text}");
         assert!(text.contains("note: random-name: Lambda reports tracing PassThrough"));
+        // Given 1h (however written), the hint goes further back; at 24h, to the console.
+        for (given, secs, next) in [
+            ("1h", 3600, "--since 6h"),
+            ("60m", 3600, "--since 6h"),
+            ("6h", 6 * 3600, "--since 24h"),
+        ] {
+            let text = no_traces_message(given, Duration::from_secs(secs), "of f", &[]);
+            assert!(text.contains(next), "{given}: {text}");
+            assert!(
+                !text.contains(&format!("--since {given}")),
+                "{given}: {text}"
+            );
+        }
+        let text = no_traces_message("1d", Duration::from_secs(86_400), "of f", &[]);
+        assert!(!text.contains("--since"), "{text}");
+        assert!(text.contains("X-Ray console"), "{text}");
     }
 }

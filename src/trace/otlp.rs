@@ -76,8 +76,8 @@ pub(crate) fn document(span: &Span) -> Value {
         "id": hex::encode(&span.span_id),
         "trace_id": xray_trace_id(&span.trace_id),
         "type": if span.kind() == span::SpanKind::Server { "segment" } else { "subsegment" },
-        "start_time": span.start_time_unix_nano as f64 / 1e9,
-        "end_time": span.end_time_unix_nano as f64 / 1e9,
+        "start_time": epoch_seconds(span.start_time_unix_nano),
+        "end_time": epoch_seconds(span.end_time_unix_nano),
     });
     if !span.parent_span_id.is_empty() {
         doc["parent_id"] = json!(hex::encode(&span.parent_span_id));
@@ -94,6 +94,12 @@ pub(crate) fn document(span: &Span) -> Value {
     doc["metadata"] = json!({ "default": metadata });
     add_errors(&mut doc, span, &attrs);
     doc
+}
+
+/// Epoch seconds with microseconds, as X-Ray's documents have them: a span's nanoseconds
+/// would only show as float noise (`…328.4857242`).
+fn epoch_seconds(unix_nanos: u64) -> f64 {
+    (unix_nanos / 1000) as f64 / 1e6
 }
 
 /// AWS SDK spans are named by service (`SNS`), HTTP client spans by host, as X-Ray does.
@@ -399,5 +405,14 @@ mod tests {
         assert!(e.contains("base64"), "{e}");
         let e = decode(b"{\"format\":\"json\",\"version\":1}\nT1S/w==").unwrap_err();
         assert!(e.contains("ExportTraceServiceRequest"), "{e}");
+    }
+
+    #[test]
+    fn span_times_become_epoch_seconds_with_microseconds() {
+        assert_eq!(epoch_seconds(1_764_843_328_485_724_213), 1764843328.485724);
+        assert_eq!(
+            json!(epoch_seconds(1_764_843_328_485_724_999)).to_string(),
+            "1764843328.485724"
+        );
     }
 }

@@ -1,0 +1,175 @@
+//! The event an invocation gets (`--event`, `--event-file`, standard input) and Lambda's
+//! payload limit, which a local run does not enforce but warns about.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::InvokeError;
+use crate::bounded::{self, Input};
+
+/// Where the event comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventSource {
+    Inline(String),
+    File(PathBuf),
+    Stdin,
+}
+
+impl EventSource {
+    /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
+    pub(crate) fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
+        match (event, event_file) {
+            (Some(json), _) => EventSource::Inline(json.to_string()),
+            (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
+            (None, Some(p)) => EventSource::File(p.to_path_buf()),
+            (None, None) => EventSource::Inline("{}".into()),
+        }
+    }
+
+    /// How error messages name the source.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            EventSource::Inline(_) => "--event (inline)".into(),
+            EventSource::File(p) => format!("--event-file {}", p.display()),
+            EventSource::Stdin => "standard input (--event-file -)".into(),
+        }
+    }
+
+    /// Capped bytes as text, or the error naming this source.
+    fn text(&self, read: std::io::Result<Vec<u8>>) -> Result<String, InvokeError> {
+        let bytes = read.map_err(|cause| InvokeError::EventRead {
+            from: self.describe(),
+            cause,
+        })?;
+        String::from_utf8(bytes).map_err(|e| InvokeError::EventRead {
+            from: self.describe(),
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    pub(crate) fn read(&self) -> Result<Value, InvokeError> {
+        let text = match self {
+            EventSource::Inline(text) => text.clone(),
+            EventSource::File(path) => self.text(bounded::read(path, Input::Event))?,
+            EventSource::Stdin => self.text(bounded::read_from(std::io::stdin(), Input::Event))?,
+        };
+        parse_event(&text, &self.describe())
+    }
+}
+
+/// Parse an event; a syntax error names the source and serde_json's line and column.
+pub(crate) fn parse_event(text: &str, from: &str) -> Result<Value, InvokeError> {
+    serde_json::from_str(text).map_err(|e| {
+        let full = e.to_string();
+        let message = full
+            .rsplit_once(" at line ")
+            .map(|(m, _)| m.to_string())
+            .unwrap_or(full);
+        InvokeError::BadEvent {
+            from: from.to_string(),
+            message,
+            line: e.line(),
+            column: e.column(),
+        }
+    })
+}
+
+/// Lambda's limit for a synchronous invocation's request and response, each.
+pub(crate) const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Which side of an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Payload {
+    Event,
+    Result,
+}
+
+/// A warning when `value` as JSON is over Lambda's payload limit: a local run takes it, the
+/// deployed function would not.
+pub(crate) fn over_payload_limit(side: Payload, value: &Value) -> Option<String> {
+    let bytes = serde_json::to_vec(value).map_or(0, |v| v.len());
+    if bytes <= PAYLOAD_LIMIT {
+        return None;
+    }
+    let (what, lambda) = match side {
+        Payload::Event => (
+            "the event",
+            "refuses the invocation (RequestEntityTooLargeException)",
+        ),
+        Payload::Result => (
+            "the handler's result",
+            "fails the invocation (the response is too large)",
+        ),
+    };
+    Some(format!(
+        "{what} is {} as JSON, over Lambda's 6 MB payload limit: deployed, Lambda {lambda}",
+        crate::report::human_bytes(bytes as u64)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_sources_come_from_the_flags() {
+        assert_eq!(
+            EventSource::from_args(None, None),
+            EventSource::Inline("{}".into())
+        );
+        assert_eq!(
+            EventSource::from_args(Some("{\"a\":1}"), None),
+            EventSource::Inline("{\"a\":1}".into())
+        );
+        assert_eq!(
+            EventSource::from_args(None, Some(Path::new("-"))),
+            EventSource::Stdin
+        );
+        assert_eq!(
+            EventSource::from_args(None, Some(Path::new("e.json"))).describe(),
+            "--event-file e.json"
+        );
+    }
+
+    #[test]
+    fn malformed_events_name_the_source_line_and_column() {
+        assert_eq!(
+            parse_event("{\"userid\": \"u-1\"}", "x").unwrap(),
+            serde_json::json!({"userid": "u-1"})
+        );
+        let e = parse_event("{\n  \"userid\": u-1\n}", "--event-file e.json").unwrap_err();
+        assert!(e.is_usage());
+        let text = crate::error::render(e.into_anyhow());
+        assert!(
+            text.starts_with("the event from --event-file e.json is not valid JSON: expected value at line 2, column 13"),
+            "{text}"
+        );
+        assert!(text.contains("hint: "), "{text}");
+        let e = parse_event("", "--event (inline)").unwrap_err().to_string();
+        assert!(
+            e.contains("EOF while parsing a value at line 1, column 0"),
+            "{e}"
+        );
+        let e = EventSource::File(PathBuf::from("/nonexistent/event.json"))
+            .read()
+            .unwrap_err();
+        assert!(matches!(e, InvokeError::EventRead { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/event.json"), "{e}");
+    }
+
+    #[test]
+    fn payloads_over_six_mb_are_warned_about() {
+        let small = serde_json::json!({"userid": "u-1"});
+        assert_eq!(over_payload_limit(Payload::Event, &small), None);
+        let big = Value::String("x".repeat(PAYLOAD_LIMIT));
+        let w = over_payload_limit(Payload::Result, &big).unwrap();
+        assert!(
+            w.starts_with("the handler's result is 6.29 MB as JSON, over Lambda's 6 MB"),
+            "{w}"
+        );
+        assert!(over_payload_limit(Payload::Event, &big)
+            .unwrap()
+            .contains("RequestEntityTooLarge"));
+    }
+}
