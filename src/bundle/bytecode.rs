@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::files::{self, FileEntry};
 use super::manifest::BytecodeRecord;
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{BuildError, Job};
 use crate::report::Task;
 use crate::runtime_python::{find_python, Found, NotFound, PyMinor};

@@ -4,7 +4,7 @@
 //! esbuild itself is the npm package pinned in `esbuild/package-lock.json` (every platform
 //! binary with its `integrity`), installed by `npm ci --ignore-scripts` into the tool's cache
 //! (`<cache>/tools/esbuild-<version>/`, never globally) with a completion record that is
-//! verified before each use, like a dependency layer. The source map goes beside the zip
+//! verified before each use, like a dependency cache entry. The source map goes beside the zip
 //! (`<function>.js.map`) unless `sourcemap: inline`.
 
 use std::path::{Path, PathBuf};
@@ -12,10 +12,10 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use super::dependency_cache::{self, Selection};
 use super::files::{self, FileEntry};
-use super::layer::{self, Selection};
 use super::manifest::{BundlerRecord, OutsideInput};
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{BuildError, Job};
 use crate::config::{Bundler, SourceMap, TracingSdk};
 use crate::report::Task;
@@ -394,15 +394,15 @@ fn verify_or_install(job: &Job, task: &Task, entry: &Path) -> Result<Esbuild, Bu
         prefix: "",
         skip: |_, _| false,
     };
-    match layer::lookup(entry, all) {
-        layer::Lookup::Verified(_) => return Ok(cli(&layer::tree_of(entry))),
-        layer::Lookup::Missing => {}
-        layer::Lookup::Damaged(why) => {
+    match dependency_cache::lookup(entry, all) {
+        dependency_cache::Lookup::Verified(_) => return Ok(cli(&dependency_cache::tree_of(entry))),
+        dependency_cache::Lookup::Missing => {}
+        dependency_cache::Lookup::Damaged(why) => {
             task.println(format!(
                 "{}: the cached esbuild failed verification ({why}); reinstalling it",
                 job.key
             ));
-            let _ = layer::discard(entry);
+            let _ = dependency_cache::discard(entry);
         }
     }
     task.set_message(format!(
@@ -437,9 +437,9 @@ fn verify_or_install(job: &Job, task: &Task, entry: &Path) -> Result<Esbuild, Bu
     // Node's resolution, which needs the `node_modules` directory name.
     let installed = staging.path().to_path_buf();
     let found = files::collect(&installed, "", &|_, _| false).map_err(|e| job.collect_error(e))?;
-    let record =
-        layer::record(&found).map_err(job.io(format!("reading {}", installed.display())))?;
-    let tree = layer::commit(&installed, entry, &record);
+    let record = dependency_cache::record(&found)
+        .map_err(job.io(format!("reading {}", installed.display())))?;
+    let tree = dependency_cache::commit(&installed, entry, &record);
     Ok(cli(&tree))
 }
 

@@ -7,11 +7,11 @@ use sha2::{Digest, Sha256};
 
 use serde_json::Value;
 
+use super::dependency_cache::Selection;
 use super::files::FileEntry;
 use super::installer::{Installer, Plan};
-use super::layer::Selection;
 use super::manifest::Dependency;
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{name_some, BuildError, Job};
 use crate::config::Architecture;
 use crate::report::Task;

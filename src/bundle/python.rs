@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::dependency_cache::Selection;
 use super::files::FileEntry;
 use super::installer::{Installer, Plan};
-use super::layer::Selection;
 use super::manifest::Dependency;
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{BuildError, Job};
 use crate::config::Architecture;
 use crate::report::Task;
