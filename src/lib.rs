@@ -21,7 +21,7 @@ pub mod interrupt;
 pub(crate) mod invoke;
 pub(crate) mod lock;
 pub(crate) mod otel_layer;
-pub(crate) mod process_tree;
+pub(crate) mod process;
 pub mod report;
 pub(crate) mod runtime_python;
 pub mod template;

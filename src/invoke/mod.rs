@@ -16,8 +16,8 @@
 
 pub(crate) mod env;
 pub(crate) mod error;
+pub(crate) mod handler_run;
 pub(crate) mod otlp;
-pub(crate) mod process;
 pub(crate) mod provided;
 pub(crate) mod runtime;
 pub(crate) mod trace;
@@ -42,7 +42,7 @@ use crate::report::Reporter;
 use crate::runtime_python::{self, PyMinor};
 
 pub(crate) use error::InvokeError;
-use process::{Collector, Outcome, RunResult, RunSpec, Workspace};
+use handler_run::{Collector, Outcome, RunResult, RunSpec, Workspace};
 use trace::{TraceHeader, TraceNode};
 
 /// Where the event comes from.
@@ -698,7 +698,7 @@ fn run_handler(
         inputs.timeout_secs,
         header.root
     ));
-    let run = process::run(RunSpec {
+    let run = handler_run::run(RunSpec {
         program: &interpreter.program,
         workspace: &prepared.workspace,
         handler: &config.handler,
