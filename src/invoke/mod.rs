@@ -38,8 +38,8 @@ use crate::bundle::{self, BuildOptions};
 use crate::cli::InvokeArgs;
 use crate::config::{FunctionConfig, Language, Project};
 use crate::context::Context;
+use crate::interpreter::{self, PyMinor};
 use crate::report::Reporter;
-use crate::runtime_python::{self, PyMinor};
 
 pub(crate) use error::InvokeError;
 use handler_run::{Collector, Outcome, RunResult, RunSpec, Workspace};
@@ -211,7 +211,7 @@ impl Interpreter {
 }
 
 /// `--runtime-path` when given; else for Python the runtime's exact version wherever it is
-/// installed ([`crate::runtime_python`]), for Node.js `node` on PATH.
+/// installed ([`crate::interpreter`]), for Node.js `node` on PATH.
 fn find_interpreter(
     key: &str,
     config: &FunctionConfig,
@@ -220,13 +220,12 @@ fn find_interpreter(
     let language = config.language();
     let wanted = PyMinor::parse(&config.runtime).filter(|_| language == Language::Python);
     if let (Some(wanted), None) = (wanted, explicit) {
-        let found = runtime_python::find_python(wanted).map_err(|not_found| {
-            InvokeError::PythonNotFound {
+        let found =
+            interpreter::find_python(wanted).map_err(|not_found| InvokeError::PythonNotFound {
                 function: key.to_string(),
                 runtime: config.runtime.clone(),
                 not_found,
-            }
-        })?;
+            })?;
         return Ok(Interpreter {
             version: runtime::Version::parse(&found.version).unwrap_or(runtime::Version {
                 major: wanted.major,
