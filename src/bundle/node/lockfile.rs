@@ -10,6 +10,7 @@ use serde_json::Value;
 /// Lockfiles `npm ci` installs from, in the order npm prefers them.
 pub(crate) const LOCKFILES: &[&str] = &["npm-shrinkwrap.json", "package-lock.json"];
 
+/// What is wrong with package.json / the lockfile, found without running npm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LockProblem {
     Missing,

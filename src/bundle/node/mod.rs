@@ -29,7 +29,6 @@ pub(crate) const INSTALL_INPUTS: &[&str] = &[
     ".npmrc",
 ];
 
-/// What is wrong with package.json / the lockfile, found without running npm.
 /// npm's name for a Lambda architecture (`--cpu`).
 pub(crate) fn npm_cpu(arch: Architecture) -> &'static str {
     match arch {
