@@ -234,9 +234,10 @@ pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     tree::kill_descendants(Reap::Orphans);
     drop(group);
     output.finish();
-    let ended = ended.map_err(|e| {
-        InvokeError::io(format!("waiting for process {pid}"), "rerun the invocation")(e)
-    })?;
+    let ended = ended.map_err(InvokeError::io(
+        format!("waiting for process {pid}"),
+        "rerun the invocation",
+    ))?;
     let (outcome, duration_ms) = match ended {
         Ended::Exited(status) => read_outcome(&ws.result_path, status),
         Ended::TimedOut => (Outcome::TimedOut, None),
