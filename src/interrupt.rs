@@ -313,7 +313,7 @@ pub(crate) fn unregister_child(pgid: i32) {
 /// The abort: every registered process group, then whatever else descends from us (what
 /// left its group with setsid).
 fn kill_children() {
-    use crate::process_tree::{kill_descendants, kill_group, live_descendants, signal_each, Sig};
+    use crate::process::tree::{kill_descendants, kill_group, live_descendants, signal_each, Sig};
     // Looked up first: once a group's leader dies, what it started outside the group is
     // init's (a build is no subreaper) and no longer found below us.
     let below = live_descendants(std::process::id());
@@ -323,7 +323,7 @@ fn kill_children() {
         }
     }
     signal_each(&below, Sig::Kill);
-    kill_descendants(crate::process_tree::Reap::Leave);
+    kill_descendants(crate::process::tree::Reap::Leave);
 }
 
 /// The steps of a run and which of them finished, to say on a signal what was done and not.

@@ -17,10 +17,10 @@ use serde::Deserialize;
 
 use super::files::{self, FileEntry};
 use super::manifest::BytecodeRecord;
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{BuildError, Job};
+use crate::interpreter::{find_python, Found, NotFound, PyMinor};
 use crate::report::Task;
-use crate::runtime_python::{find_python, Found, NotFound, PyMinor};
 
 /// PEP 552 mode written into every pyc.
 pub(crate) const MODE: &str = "unchecked-hash";
@@ -210,7 +210,10 @@ fn announce_source_only(job: &Job, task: &Task, not_found: &NotFound) {
             job.key,
             looked.join("; ")
         ),
-        &[format!("install Python {v} (`pyenv install {v}`, `uv python install {v}` or `apt install python{v}`) and build again, or set `bytecode: false` to say source only is meant")],
+        &[format!(
+            "{}, and build again; or set `bytecode: false` to say source only is meant",
+            not_found.how_to_install()
+        )],
     ));
 }
 

@@ -1,33 +1,24 @@
 //! Node functions as one minified file: esbuild bundles the handler module and what it
-//! requires, for the runtime's Node version, in the module format the function uses.
+//! requires, for the runtime's Node version, in the module format the function uses. The
+//! source map goes beside the zip (`<function>.js.map`) unless `sourcemap: inline`.
 //!
-//! esbuild itself is the npm package pinned in `esbuild/package-lock.json` (every platform
-//! binary with its `integrity`), installed by `npm ci --ignore-scripts` into the tool's cache
-//! (`<cache>/tools/esbuild-<version>/`, never globally) with a completion record that is
-//! verified before each use, like a dependency layer. The source map goes beside the zip
-//! (`<function>.js.map`) unless `sourcemap: inline`.
+//! esbuild itself, pinned and installed into the tool's cache, is [`tool`]'s; which files esbuild
+//! read from outside the function (part of the reuse key) is [`inputs`]'s.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use super::files::{self, FileEntry};
-use super::layer::{self, Selection};
+use super::files::FileEntry;
 use super::manifest::{BundlerRecord, OutsideInput};
-use super::process::Cmd;
+use super::tool_run::Cmd;
 use super::{BuildError, Job};
 use crate::config::{Bundler, SourceMap, TracingSdk};
 use crate::report::Task;
 use inputs::outside_inputs;
 pub(crate) use inputs::outside_inputs_unchanged;
+use tool::{Esbuild, VERSION};
 
 mod inputs;
-
-/// The pinned esbuild (also in `esbuild/package.json` and its lockfile).
-pub(crate) const VERSION: &str = "0.28.2";
-const PACKAGE_JSON: &str = include_str!("esbuild/package.json");
-const LOCKFILE: &str = include_str!("esbuild/package-lock.json");
+mod tool;
 
 /// Bumped when the esbuild flags change, so bundles made with the old ones are not reused.
 /// 3: `otel`/`otel-layer` functions bundled, the AWS SDK beside them.
@@ -36,11 +27,6 @@ const RECIPE: u32 = 3;
 /// Files of the function that the bundle replaces: modules (inlined) and npm's lock.
 const CODE_EXTENSIONS: &[&str] = &[".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts"];
 const REPLACED: &[&str] = &["package-lock.json", "npm-shrinkwrap.json"];
-
-/// Parallel builds of Node functions install esbuild once, and verify the cached install once
-/// per run: its tree is 12 MB to hash, which each function would otherwise do in turn. Holds
-/// the cache entry verified (or installed) in this process, and what to run there.
-static INSTALLED: Mutex<Option<(PathBuf, Esbuild)>> = Mutex::new(None);
 
 /// `cjs` or `esm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +158,7 @@ impl Bundling {
         work: &mut tempfile::TempDir,
     ) -> Result<Bundled, BuildError> {
         // esbuild runs in the tree: the paths it is given must not be relative to here.
-        let esbuild = install(job, task)?
+        let esbuild = tool::install(job, task)?
             .absolute()
             .map_err(job.io("resolving the esbuild path"))?;
         task.set_message(format!("{}: bundling with esbuild {VERSION}", job.key));
@@ -374,164 +360,9 @@ fn node_target(runtime: &str) -> String {
     format!("node{major}")
 }
 
-/// The verified esbuild in the tool's cache, installed first if needed; verified once per run.
-fn install(job: &Job, task: &Task) -> Result<Esbuild, BuildError> {
-    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = tool_entry(&job.cache_dir());
-    if let Some((done, esbuild)) = installed.as_ref() {
-        if *done == entry {
-            return Ok(esbuild.clone());
-        }
-    }
-    let esbuild = verify_or_install(job, task, &entry)?;
-    *installed = Some((entry, esbuild.clone()));
-    Ok(esbuild)
-}
-
-/// The esbuild at `entry` if it passes verification, else a fresh install there.
-fn verify_or_install(job: &Job, task: &Task, entry: &Path) -> Result<Esbuild, BuildError> {
-    let all = Selection {
-        prefix: "",
-        skip: |_, _| false,
-    };
-    match layer::lookup(entry, all) {
-        layer::Lookup::Verified(_) => return Ok(cli(&layer::tree_of(entry))),
-        layer::Lookup::Missing => {}
-        layer::Lookup::Damaged(why) => {
-            task.println(format!(
-                "{}: the cached esbuild failed verification ({why}); reinstalling it",
-                job.key
-            ));
-            let _ = layer::discard(entry);
-        }
-    }
-    task.set_message(format!(
-        "{}: installing esbuild {VERSION} (npm ci)",
-        job.key
-    ));
-    let mut staging = job.staging_dir()?;
-    for (name, text) in [
-        ("package.json", PACKAGE_JSON),
-        ("package-lock.json", LOCKFILE),
-    ] {
-        let path = staging.path().join(name);
-        std::fs::write(&path, text).map_err(job.io(format!("writing {}", path.display())))?;
-    }
-    let npm = std::env::var_os("SCOREKEEP_NPM").unwrap_or_else(|| "npm".into());
-    let cmd = Cmd::new(npm, staging.path())
-        .args([
-            "ci",
-            "--ignore-scripts",
-            "--prefer-offline",
-            "--no-audit",
-            "--no-fund",
-        ])
-        .args(["--loglevel=warn", "--update-notifier=false"]);
-    job.run_install(cmd, "npm ci (esbuild)", &mut staging, |_| {
-        (
-            format!("npm could not install esbuild {VERSION}"),
-            "check registry access (npm's registry settings apply); the command below reproduces it, or set `bundler: none`".into(),
-        )
-    })?;
-    // The whole install dir is the entry's tree: the CLI finds its platform package by
-    // Node's resolution, which needs the `node_modules` directory name.
-    let installed = staging.path().to_path_buf();
-    let found = files::collect(&installed, "", &|_, _| false).map_err(|e| job.collect_error(e))?;
-    let record =
-        layer::record(&found).map_err(job.io(format!("reading {}", installed.display())))?;
-    let tree = layer::commit(&installed, entry, &record);
-    Ok(cli(&tree))
-}
-
-/// `<cache>/tools/esbuild-<version>-<lockfile digest>`.
-fn tool_entry(cache_dir: &Path) -> PathBuf {
-    let digest = hex::encode(Sha256::digest(LOCKFILE.as_bytes()));
-    // Its own directory: committing an entry removes the others beside it.
-    cache_dir
-        .join("tools")
-        .join("esbuild")
-        .join(format!("{VERSION}-{}", &digest[..12]))
-}
-
-/// The installed esbuild, as it is run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Esbuild {
-    /// This machine's platform package binary (`@esbuild/linux-x64/bin/esbuild`), run
-    /// directly: about 10 ms a function instead of the script's 85 ms, most of it Node starting.
-    Native(PathBuf),
-    /// The `esbuild` package's Node script (npm's postinstall, which `--ignore-scripts` skips,
-    /// would have replaced it with the binary): it finds and runs the platform binary itself.
-    /// For platforms [`platform_package`] does not map.
-    Script(PathBuf),
-}
-
-impl Esbuild {
-    fn absolute(self) -> std::io::Result<Esbuild> {
-        Ok(match self {
-            Esbuild::Native(p) => Esbuild::Native(std::path::absolute(p)?),
-            Esbuild::Script(p) => Esbuild::Script(std::path::absolute(p)?),
-        })
-    }
-}
-
-/// esbuild's platform package for this machine (npm installs only the matching one).
-fn platform_package(os: &str, arch: &str) -> Option<&'static str> {
-    match (os, arch) {
-        ("linux", "x86_64") => Some("linux-x64"),
-        ("linux", "aarch64") => Some("linux-arm64"),
-        ("macos", "x86_64") => Some("darwin-x64"),
-        ("macos", "aarch64") => Some("darwin-arm64"),
-        _ => None,
-    }
-}
-
-/// The binary in `tree` when this platform's package is there, else the script.
-fn cli(tree: &Path) -> Esbuild {
-    let native = platform_package(std::env::consts::OS, std::env::consts::ARCH)
-        .map(|p| tree.join(format!("node_modules/@esbuild/{p}/bin/esbuild")))
-        .filter(|binary| binary.is_file());
-    match native {
-        Some(binary) => Esbuild::Native(binary),
-        None => Esbuild::Script(tree.join("node_modules/esbuild/bin/esbuild")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pinned_lockfile_is_verified_and_matches_the_version() {
-        let hosts = vec!["registry.npmjs.org".to_string()];
-        super::super::node::check_integrity(LOCKFILE, &hosts).unwrap();
-        super::super::node::check_lockfile(PACKAGE_JSON, Some(LOCKFILE)).unwrap();
-        let lock: serde_json::Value = serde_json::from_str(LOCKFILE).unwrap();
-        assert_eq!(lock["packages"]["node_modules/esbuild"]["version"], VERSION);
-        assert_eq!(
-            lock["packages"]["node_modules/@esbuild/linux-x64"]["version"],
-            VERSION
-        );
-    }
-
-    #[test]
-    fn the_platform_binary_is_run_when_installed_else_the_script() {
-        let tree = tempfile::tempdir().unwrap();
-        assert_eq!(
-            cli(tree.path()),
-            Esbuild::Script(tree.path().join("node_modules/esbuild/bin/esbuild"))
-        );
-        let Some(package) = platform_package(std::env::consts::OS, std::env::consts::ARCH) else {
-            return;
-        };
-        let binary = tree
-            .path()
-            .join(format!("node_modules/@esbuild/{package}/bin/esbuild"));
-        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-        std::fs::write(&binary, b"").unwrap();
-        assert_eq!(cli(tree.path()), Esbuild::Native(binary));
-        assert_eq!(platform_package("linux", "aarch64"), Some("linux-arm64"));
-        assert_eq!(platform_package("freebsd", "x86_64"), None);
-    }
 
     #[test]
     fn module_format_follows_node_rules() {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use sha2::Sha256;
 
+use super::dependency_cache::Selection;
 use super::files::FileEntry;
-use super::layer::Selection;
 use super::manifest::Dependency;
 use super::{node, python, BuildError, Job};
 use crate::config::Language;

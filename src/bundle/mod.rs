@@ -14,9 +14,14 @@
 //! architecture, runtime-provided list, tool version, `SOURCE_DATE_EPOCH`) matches the last
 //! manifest and the zip on disk still has the manifest's SHA-256, the artifact is reused
 //! without running npm or pip. Installed dependencies are cached too, per function, in
-//! entries that are verified before each use ([`layer`]); builds in one project take turns
-//! ([`crate::lock`]), and each starts by removing what killed builds left in staging
+//! entries that are verified before each use ([`dependency_cache`]); builds in one project take
+//! turns ([`crate::lock`]), and each starts by removing what killed builds left in staging
 //! ([`staging`]).
+//!
+//! Where things are: this file has the error type, the build of all functions (in parallel)
+//! and the two steps of one function's build that end it early (a failed or interrupted
+//! install, the final packaging and writing); [`job`] the other steps of one function's
+//! build, [`dependencies`] getting its dependencies installed, [`settings`] the environment.
 //!
 //! Environment: `SOURCE_DATE_EPOCH` (zip timestamps), `SCOREKEEP_PYTHON` (interpreter whose
 //! pip installs Python dependencies, default `python3`), `SCOREKEEP_NPM` (default `npm`),
@@ -26,35 +31,35 @@
 pub(crate) mod archive;
 mod bytecode;
 mod cache;
+mod dependencies;
+mod dependency_cache;
 mod esbuild;
 mod files;
 mod installer;
-mod layer;
+mod job;
 pub(crate) mod limits;
 pub(crate) mod manifest;
 mod node;
 mod packaging;
-pub(crate) mod process;
 pub(crate) mod python;
+mod settings;
 mod staging;
+pub(crate) mod tool_run;
 pub(crate) mod tracing_sdk;
 
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-pub(crate) use manifest::{Dependency, Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
+pub(crate) use manifest::{Manifest, MAX_DIRECT_UPLOAD_BYTES, MAX_UNZIPPED_BYTES};
+pub(crate) use settings::BuildSettings;
 
-use crate::config::{FunctionConfig, Project};
-use crate::report::{human_bytes, human_duration, Reporter, Task};
-use archive::{Contents, ZipEntry};
-use files::{CollectError, FileEntry};
-use installer::{Installer, Plan};
-use manifest::{InputFile, InputsSpec};
-use process::{Cmd, RunError};
+use crate::config::Project;
+use crate::report::{human_bytes, Reporter, Task};
+use dependencies::Installed;
+use job::{ArtifactPaths, BundleContents, Job};
+use tool_run::{Cmd, RunError};
 
 /// The version recorded in manifests and mixed into the inputs hash.
 pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -75,52 +80,6 @@ pub(crate) struct Artifact {
     pub(crate) manifest: Manifest,
     /// True when the previous build was reused without running npm or pip.
     pub(crate) cached: bool,
-}
-
-/// Settings read from the environment once per build.
-#[derive(Debug, Clone)]
-pub(crate) struct BuildSettings {
-    pub(crate) source_date_epoch: i64,
-    pub(crate) max_unzipped_bytes: u64,
-    pub(crate) max_direct_upload_bytes: u64,
-    pub(crate) python: OsString,
-}
-
-impl BuildSettings {
-    pub(crate) fn from_env() -> Result<Self, BuildError> {
-        let mut settings = Self::from_lookup(|k| std::env::var(k).ok())?;
-        settings.python = python::python_program();
-        Ok(settings)
-    }
-
-    /// From a variable lookup (pure, for tests).
-    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
-        let source_date_epoch = match get("SOURCE_DATE_EPOCH").filter(|v| !v.trim().is_empty()) {
-            None => archive::ZIP_EPOCH,
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| BuildError::SourceDateEpoch { value: v.clone() })?,
-        };
-        let limit = |name: &'static str, default: u64| -> Result<u64, BuildError> {
-            match get(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map_err(|_| BuildError::BadSetting {
-                    name,
-                    value: v.clone(),
-                }),
-            }
-        };
-        Ok(BuildSettings {
-            source_date_epoch,
-            max_unzipped_bytes: limit("SCOREKEEP_MAX_UNZIPPED_BYTES", MAX_UNZIPPED_BYTES)?,
-            max_direct_upload_bytes: limit(
-                "SCOREKEEP_MAX_DIRECT_UPLOAD_BYTES",
-                MAX_DIRECT_UPLOAD_BYTES,
-            )?,
-            python: "python3".into(),
-        })
-    }
 }
 
 /// Why a function could not be built. Each message names the function, the cause, and what
@@ -445,407 +404,7 @@ fn one_interruption(errors: Vec<BuildError>) -> BuildError {
     BuildError::Interrupted(crate::error::Problem::interrupted(what.join("; ")))
 }
 
-/// One function to build.
-struct Job<'a> {
-    key: &'a str,
-    config: &'a FunctionConfig,
-    source_dir: PathBuf,
-    artifact_dir: PathBuf,
-    settings: &'a BuildSettings,
-    force: bool,
-    /// The project directory, resolved: what esbuild may read from beyond the function.
-    project_root: PathBuf,
-}
-
-/// Where a function's artifact and its manifest are written.
-struct ArtifactPaths {
-    zip: PathBuf,
-    manifest: PathBuf,
-}
-
-impl ArtifactPaths {
-    fn new(artifact_dir: &Path, key: &str) -> ArtifactPaths {
-        ArtifactPaths {
-            zip: artifact_dir.join(format!("{key}.zip")),
-            manifest: artifact_dir.join(format!("{key}.json")),
-        }
-    }
-}
-
-/// Everything that goes into the zip and the manifest besides the function's settings.
-struct BundleContents {
-    sources: Vec<FileEntry>,
-    installed: Installed,
-    inputs_hash: String,
-    runtime_provided_excluded: Vec<String>,
-    packaging: packaging::Packaging,
-}
-
-/// Installed dependencies ready to bundle.
-#[derive(Default)]
-struct Installed {
-    files: Vec<FileEntry>,
-    dependencies: Vec<Dependency>,
-    platform_tags: Vec<String>,
-    /// Where `files` are when they could not be moved into the cache; removed when dropped.
-    _staging: Option<tempfile::TempDir>,
-}
-
 impl Job<'_> {
-    fn run(&self, reporter: &Reporter) -> Result<Artifact, BuildError> {
-        let task = reporter.task(format!("{}: checking inputs", self.key));
-        let result = self.build(&task);
-        let took = human_duration(task.elapsed());
-        match &result {
-            Ok(a) if a.cached => task.finish(format!(
-                "{}: unchanged, cached {} ({} zip) [{took}]",
-                self.key,
-                a.zip_path.display(),
-                human_bytes(a.manifest.zip_bytes)
-            )),
-            Ok(a) => task.finish(format!(
-                "{}: built {} ({} zip, {} unzipped, {} dependencies) in {took}",
-                self.key,
-                a.zip_path.display(),
-                human_bytes(a.manifest.zip_bytes),
-                human_bytes(a.manifest.unzipped_bytes),
-                a.manifest.dependencies.len()
-            )),
-            Err(_) => task.finish(format!("{}: failed after {took}", self.key)),
-        }
-        result
-    }
-
-    fn function(&self) -> String {
-        self.key.to_string()
-    }
-
-    /// Where the dependency manifests for the function's `tracing_sdk` are.
-    fn manifest_dir(&self) -> PathBuf {
-        tracing_sdk::manifest_dir(&self.source_dir, self.config.tracing_sdk)
-    }
-
-    /// A `tracing_sdk` other than `xray` must have its own manifest (`names`, any of them).
-    fn check_tracing_manifest(&self, names: &[&str]) -> Result<(), BuildError> {
-        let sdk = self.config.tracing_sdk;
-        match tracing_sdk::missing_manifest(&self.source_dir, sdk, names) {
-            None => Ok(()),
-            Some(path) => Err(BuildError::TracingSdkManifest {
-                function: self.function(),
-                sdk: sdk.as_str(),
-                path,
-            }),
-        }
-    }
-
-    /// A file of the function's that may be absent (no package.json, no requirements.txt:
-    /// nothing to install).
-    fn read_optional(&self, path: &Path) -> Result<Option<String>, BuildError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io(format!("reading {}", path.display()))(e)),
-        }
-    }
-
-    fn io(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-        let action = action.into();
-        move |source| BuildError::Io {
-            function: self.function(),
-            action,
-            source,
-        }
-    }
-
-    fn collect_error(&self, e: CollectError) -> BuildError {
-        let function = self.function();
-        match e {
-            CollectError::SymlinkEscapes { link, target, root } => BuildError::SymlinkEscapes {
-                function,
-                link,
-                target,
-                root,
-            },
-            CollectError::BrokenLink { link, target } => BuildError::BrokenLink {
-                function,
-                link,
-                target,
-            },
-            CollectError::Unportable { path, why } => BuildError::UnportableName {
-                function,
-                path,
-                why,
-            },
-            CollectError::Io { path, source } => BuildError::Io {
-                function,
-                action: format!("reading {}", path.display()),
-                source,
-            },
-        }
-    }
-
-    fn build(&self, task: &Task) -> Result<Artifact, BuildError> {
-        let sources = self.collect_sources()?;
-        let plan = Plan::for_job(self)?;
-        let packaging = packaging::Packaging::for_job(self, &sources, &plan);
-        let inputs_hash = self.inputs_hash(&sources, &plan, &packaging.key())?;
-        let paths = ArtifactPaths::new(&self.artifact_dir, self.key);
-        if let Some(artifact) = self.reuse(&paths, &inputs_hash) {
-            if packaging.still_current(&artifact.manifest) {
-                return Ok(artifact);
-            }
-        }
-        let installed = self.install_dependencies(task, &plan.installer)?;
-        // The dependency files may be read from the staging dir while zipping (when they
-        // could not be cached): `installed` keeps it until `finish` is done.
-        let contents = BundleContents {
-            sources,
-            installed,
-            inputs_hash,
-            runtime_provided_excluded: plan.excluded,
-            packaging,
-        };
-        self.finish(task, contents, paths)
-    }
-
-    /// The function's own files, without the artifact and cache dirs, within the size limit.
-    fn collect_sources(&self) -> Result<Vec<FileEntry>, BuildError> {
-        if !self.source_dir.is_dir() {
-            return Err(BuildError::SourceMissing {
-                function: self.function(),
-                path: self.source_dir.clone(),
-            });
-        }
-        let mut sources = files::collect(&self.source_dir, "", &files::skip_source)
-            .map_err(|e| self.collect_error(e))?;
-        // An artifact dir inside the source dir must not bundle (and re-key on) old artifacts,
-        // nor its cache dir (lock, installed dependencies) beside it.
-        let cache_dir = self.cache_dir();
-        sources.retain(|f| {
-            !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
-        });
-        // Only the tracing implementation of the function's `tracing_sdk`.
-        sources.retain(|f| tracing_sdk::bundled(&f.zip_path, self.config.tracing_sdk));
-        self.check_size(&sources)?;
-        Ok(sources)
-    }
-
-    /// The hash of everything that decides the bundle: the sources, the install inputs and
-    /// the settings in [`InputsSpec`].
-    fn inputs_hash(
-        &self,
-        sources: &[FileEntry],
-        plan: &Plan,
-        packaging: &str,
-    ) -> Result<String, BuildError> {
-        let mut inputs = Vec::with_capacity(sources.len() + plan.extra_inputs.len());
-        for f in sources {
-            inputs.push(InputFile {
-                path: f.zip_path.clone(),
-                executable: f.executable,
-                sha256: self.hash_file(&f.disk_path)?,
-            });
-        }
-        for (name, path) in &plan.extra_inputs {
-            inputs.push(InputFile {
-                path: format!("(install input) {name}"),
-                executable: false,
-                sha256: self.hash_file(path)?,
-            });
-        }
-        Ok(manifest::inputs_hash(
-            &InputsSpec {
-                tool_version: TOOL_VERSION,
-                language: plan.language,
-                runtime: &self.config.runtime,
-                architecture: self.config.architecture.as_str(),
-                source_date_epoch: self.settings.source_date_epoch,
-                runtime_provided: &plan.runtime_provided,
-                packaging,
-            },
-            &inputs,
-        ))
-    }
-
-    /// The last build's artifact when its inputs hash matches, its zip is intact and it is
-    /// within the size limit (never with `--force`).
-    fn reuse(&self, paths: &ArtifactPaths, inputs_hash: &str) -> Option<Artifact> {
-        if self.force {
-            return None;
-        }
-        let mut previous = cache::lookup(&paths.zip, &paths.manifest, inputs_hash)?;
-        // Files esbuild read from outside the function are part of the key too.
-        if !esbuild::outside_inputs_unchanged(previous.bundler.as_ref()) {
-            return None;
-        }
-        if previous.unzipped_bytes > self.settings.max_unzipped_bytes {
-            return None;
-        }
-        previous.needs_s3_upload = previous.zip_bytes > self.settings.max_direct_upload_bytes;
-        Some(Artifact {
-            function: self.function(),
-            zip_path: paths.zip.clone(),
-            manifest_path: paths.manifest.clone(),
-            manifest: previous,
-            cached: true,
-        })
-    }
-
-    /// The dependency files to bundle: from a verified cache entry, else installed now in a
-    /// clean staging directory and then moved into the cache.
-    fn install_dependencies(
-        &self,
-        task: &Task,
-        installer: &Installer,
-    ) -> Result<Installed, BuildError> {
-        let Some(selection) = installer.selection() else {
-            return Ok(Installed::default());
-        };
-        let entry = self.dependency_layer(installer)?;
-        let (files, staging) = match self.cached_layer(task, &entry, selection) {
-            Some(files) => (files, None),
-            None => {
-                let (files, staging) = self.fresh_layer(task, installer, &entry, selection)?;
-                (files, Some(staging))
-            }
-        };
-        Ok(Installed {
-            dependencies: installer.dependencies(&files),
-            files,
-            platform_tags: installer.platform_tags(),
-            _staging: staging,
-        })
-    }
-
-    /// The cache entry's files when it is there and verified (never with `--force`). A
-    /// damaged entry is said so on the progress stream and discarded.
-    fn cached_layer(
-        &self,
-        task: &Task,
-        entry: &Path,
-        selection: layer::Selection,
-    ) -> Option<Vec<FileEntry>> {
-        if self.force {
-            return None;
-        }
-        match layer::lookup(entry, selection) {
-            layer::Lookup::Missing => None,
-            layer::Lookup::Verified(files) => {
-                task.set_message(format!("{}: reusing installed dependencies", self.key));
-                // What killed builds left beside it (we hold the project lock).
-                if let Some(parent) = entry.parent() {
-                    layer::remove_others(parent, entry);
-                }
-                Some(files)
-            }
-            layer::Lookup::Damaged(why) => {
-                task.println(format!(
-                    "{}: cached dependencies failed verification ({why}); discarding {} and reinstalling",
-                    self.key,
-                    entry.display()
-                ));
-                if let Err(e) = layer::discard(entry) {
-                    // The fresh install replaces it anyway; it is never read unverified.
-                    tracing::debug!("discarding {}: {e}", entry.display());
-                }
-                None
-            }
-        }
-    }
-
-    /// Run npm or pip in a new staging dir, record what it installed and move that into the
-    /// cache as `entry`; the files come back at their new place.
-    fn fresh_layer(
-        &self,
-        task: &Task,
-        installer: &Installer,
-        entry: &Path,
-        selection: layer::Selection,
-    ) -> Result<(Vec<FileEntry>, tempfile::TempDir), BuildError> {
-        let mut staging = self.staging_dir()?;
-        let installed = installer.install(self, task, &mut staging)?;
-        // Nothing installed (e.g. only other platforms' optional packages) is cached too.
-        std::fs::create_dir_all(&installed)
-            .map_err(self.io(format!("creating {}", installed.display())))?;
-        let files = files::collect(&installed, selection.prefix, &selection.skip)
-            .map_err(|e| self.collect_error(e))?;
-        let record =
-            layer::record(&files).map_err(self.io(format!("reading {}", installed.display())))?;
-        let tree = layer::commit(&installed, entry, &record);
-        let files = files
-            .into_iter()
-            .map(|mut f| {
-                if let Ok(rel) = f.disk_path.strip_prefix(&installed) {
-                    f.disk_path = tree.join(rel);
-                }
-                f
-            })
-            .collect();
-        Ok((files, staging))
-    }
-
-    /// A new staging dir, `<cache>/staging/<function>-XXXXXX`: beside the dependency cache so
-    /// what is installed there can be renamed into it (a rename cannot cross file systems).
-    fn staging_dir(&self) -> Result<tempfile::TempDir, BuildError> {
-        let parent = self.cache_dir().join(staging::DIR);
-        std::fs::create_dir_all(&parent)
-            .map_err(self.io(format!("creating {}", parent.display())))?;
-        tempfile::Builder::new()
-            .prefix(&format!("{}-", self.key))
-            .tempdir_in(&parent)
-            .map_err(self.io("creating a staging directory"))
-    }
-
-    /// Where this function's installed dependencies are cached, keyed by everything that
-    /// decides them (and the cache's format, so entries of older layouts are never read).
-    fn dependency_layer(&self, installer: &Installer) -> Result<PathBuf, BuildError> {
-        let mut hasher = Sha256::new();
-        hasher.update(b"deps-v2");
-        hasher.update(TOOL_VERSION.as_bytes());
-        hasher.update(self.config.runtime.as_bytes());
-        hasher.update(self.config.architecture.as_str().as_bytes());
-        installer.hash_into(self, &mut hasher)?;
-        let digest = hex::encode(hasher.finalize());
-        Ok(self
-            .cache_dir()
-            .join("deps")
-            .join(self.key)
-            .join(&digest[..16]))
-    }
-
-    /// See [`Project::cache_dir`].
-    fn cache_dir(&self) -> PathBuf {
-        crate::config::cache_dir_for(&self.artifact_dir)
-    }
-
-    fn hash_file(&self, path: &Path) -> Result<[u8; 32], BuildError> {
-        let bytes = std::fs::read(path).map_err(self.io(format!("reading {}", path.display())))?;
-        Ok(Sha256::digest(&bytes).into())
-    }
-
-    fn check_size(&self, files: &[FileEntry]) -> Result<u64, BuildError> {
-        let size: u64 = files.iter().map(|f| f.size).sum();
-        if size > self.settings.max_unzipped_bytes {
-            let mut largest = String::new();
-            for (dir, bytes) in manifest::largest_directories(
-                files.iter().map(|f| (f.zip_path.as_str(), f.size)),
-                8,
-            )
-            .into_iter()
-            .filter(|(_, bytes)| *bytes > 0)
-            {
-                let _ = writeln!(largest, "    {:>10}  {dir}", human_bytes(bytes));
-            }
-            return Err(BuildError::TooLarge {
-                function: self.function(),
-                size,
-                limit: self.settings.max_unzipped_bytes,
-                largest: largest.trim_end().to_string(),
-            });
-        }
-        Ok(size)
-    }
-
     /// Run an install command; on failure keep the staging dir so the printed command can be
     /// rerun as is.
     fn run_install(
@@ -965,58 +524,6 @@ impl Job<'_> {
             manifest_path: paths.manifest,
             manifest,
             cached: false,
-        })
-    }
-
-    /// esbuild's external map as `<function>.js.map` beside the zip; an older one is removed
-    /// when there is none, so it never describes another bundle.
-    fn write_sourcemap(&self, paths: &ArtifactPaths, map: Option<&[u8]>) -> Result<(), BuildError> {
-        let path = paths.zip.with_extension("js.map");
-        match map {
-            Some(bytes) => crate::atomic_write::write_atomically(&path, bytes)
-                .map_err(self.io(format!("writing {}", path.display()))),
-            None => match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(self.io(format!("removing {}", path.display()))(e))
-                }
-                _ => Ok(()),
-            },
-        }
-    }
-
-    /// The sources and the dependency files in zip order; one path in both is refused.
-    fn merge(
-        &self,
-        sources: Vec<FileEntry>,
-        dependency_files: Vec<FileEntry>,
-    ) -> Result<Vec<FileEntry>, BuildError> {
-        let mut all = sources;
-        all.extend(dependency_files);
-        all.sort_by(|a, b| a.zip_path.as_bytes().cmp(b.zip_path.as_bytes()));
-        if let Some(pair) = all.windows(2).find(|p| p[0].zip_path == p[1].zip_path) {
-            return Err(BuildError::PathConflict {
-                function: self.function(),
-                path: pair[0].zip_path.clone(),
-            });
-        }
-        Ok(all)
-    }
-
-    /// The reproducible zip of `files` (already in zip order).
-    fn zip(&self, files: Vec<FileEntry>) -> Result<Vec<u8>, BuildError> {
-        let entries: Vec<ZipEntry> = files
-            .into_iter()
-            .map(|f| ZipEntry {
-                path: f.zip_path,
-                executable: f.executable,
-                contents: Contents::File(f.disk_path),
-            })
-            .collect();
-        archive::write_zip(entries, self.settings.source_date_epoch).map_err(|source| {
-            BuildError::Zip {
-                function: self.function(),
-                source,
-            }
         })
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::process::RunResult;
+use super::handler_run::RunResult;
 use super::{InvokeError, Warnings};
 use crate::trace::daemon::{self, TraceHeader};
 use crate::trace::otlp;

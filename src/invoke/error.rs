@@ -66,7 +66,7 @@ pub(crate) enum InvokeError {
     PythonNotFound {
         function: String,
         runtime: String,
-        not_found: crate::runtime_python::NotFound,
+        not_found: crate::interpreter::NotFound,
     },
 
     #[error("--pass-env `{name}` is not a variable name")]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::runtime;
 use super::{Inputs, InvokeError, Warnings};
 use crate::config::{FunctionConfig, Language};
-use crate::runtime_python::{self, PyMinor};
+use crate::interpreter::{self, PyMinor};
 
 /// The interpreter chosen for a function.
 pub(crate) struct Interpreter {
@@ -28,7 +28,7 @@ impl Interpreter {
 }
 
 /// `--runtime-path` when given; else for Python the runtime's exact version wherever it is
-/// installed ([`crate::runtime_python`]), for Node.js `node` on PATH.
+/// installed ([`crate::interpreter`]), for Node.js `node` on PATH.
 pub(crate) fn find_interpreter(
     key: &str,
     config: &FunctionConfig,
@@ -37,7 +37,7 @@ pub(crate) fn find_interpreter(
     let language = config.language();
     let wanted = PyMinor::parse(&config.runtime).filter(|_| language == Language::Python);
     if let (Some(wanted), None) = (wanted, explicit) {
-        let found = runtime_python::find_python(wanted).map_err(|not_found| {
+        let found = interpreter::find_python(wanted).map_err(|not_found| {
             InvokeError::PythonNotFound {
                 function: key.to_string(),
                 runtime: config.runtime.clone(),

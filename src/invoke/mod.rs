@@ -20,7 +20,7 @@ pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod interpreter;
-pub(crate) mod process;
+pub(crate) mod handler_run;
 pub(crate) mod provided;
 pub(crate) mod report;
 pub(crate) mod runtime;
@@ -45,7 +45,7 @@ use collect::collect_trace;
 pub(crate) use error::InvokeError;
 use event::{over_payload_limit, EventSource, Payload};
 use interpreter::{choose_interpreter, Interpreter};
-use process::{Collector, RunResult, RunSpec, Workspace};
+use handler_run::{Collector, RunResult, RunSpec, Workspace};
 use report::report;
 pub(crate) use report::InvokeReport;
 use sourcemap::StackMap;
@@ -431,7 +431,7 @@ fn run_handler(
         inputs.timeout_secs,
         header.root
     ));
-    let run = process::run(RunSpec {
+    let run = handler_run::run(RunSpec {
         program: &interpreter.program,
         workspace: &prepared.workspace,
         handler: &config.handler,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::bundle::process::{Cmd, RunError};
 use crate::bundle::python::{self, Line};
+use crate::bundle::tool_run::{Cmd, RunError};
 use crate::bundle::{BuildError, InstallFailure, TOOL_VERSION};
 use crate::config::Architecture;
 

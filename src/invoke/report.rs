@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::collect::Trace;
 use super::interpreter::Interpreter;
-use super::process::{Outcome, RunResult};
+use super::handler_run::{Outcome, RunResult};
 use super::{Inputs, Warnings};
 use crate::trace::daemon::TraceHeader;
 use crate::trace::render;

@@ -3,47 +3,12 @@
 //! for it), compiled code must be for this machine's architecture and OS, and a different
 //! Node.js major version is only worth a warning (the bundle is JavaScript).
 
-use std::ffi::{OsStr, OsString};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::ffi::OsString;
+use std::path::Path;
 
 use crate::config::Language;
-
-/// An interpreter version, e.g. `3.11.7` or (Node.js) `20.20.2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Version {
-    pub(crate) major: u32,
-    pub(crate) minor: u32,
-    pub(crate) patch: u32,
-}
-
-impl Version {
-    /// `3.11.7`, `v20.20.2`, `3.13.0rc1` (the suffix is ignored), `3.12`.
-    pub(crate) fn parse(text: &str) -> Option<Version> {
-        let text = text.trim().trim_start_matches('v');
-        let mut parts = text.split('.');
-        let number = |s: Option<&str>| -> Option<u32> {
-            let s = s?;
-            let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        };
-        let major = number(parts.next())?;
-        let minor = number(parts.next()).unwrap_or(0);
-        let patch = number(parts.next()).unwrap_or(0);
-        Some(Version {
-            major,
-            minor,
-            patch,
-        })
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
+// The one interpreter probe is `crate::interpreter`'s; `invoke/mod.rs` reaches it through here.
+pub(crate) use crate::interpreter::{probe, Version};
 
 /// The language version a Lambda runtime stands for: `python3.13` → (3, Some(13)),
 /// `nodejs22.x` → (22, None).
@@ -57,80 +22,11 @@ pub(crate) fn runtime_version(runtime: &str) -> Option<(u32, Option<u32>)> {
 }
 
 /// The interpreter to probe when none is searched for: `--runtime-path` when given, else
-/// `node` (Python without `--runtime-path` goes through [`crate::runtime_python`]).
+/// `node` (Python without `--runtime-path` goes through [`crate::interpreter::find_python`]).
 pub(crate) fn explicit_or_node(explicit: Option<&Path>) -> OsString {
     match explicit {
         Some(path) => path.as_os_str().to_owned(),
         None => "node".into(),
-    }
-}
-
-/// What running the interpreter told us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Probe {
-    pub(crate) version: Version,
-    /// The real executable (Python's `sys.executable`, Node's `process.execPath`), so the
-    /// handler runs without the PATH (or shim setup) that found it.
-    pub(crate) executable: PathBuf,
-}
-
-/// Why an interpreter could not be used.
-#[derive(Debug)]
-pub(crate) enum ProbeError {
-    /// Not on PATH / no such file.
-    NotFound(std::io::Error),
-    /// It ran but did not say its version (e.g. a pyenv shim for a version not selected).
-    Failed(String),
-}
-
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProbeError::NotFound(e) => write!(f, "{e}"),
-            ProbeError::Failed(s) => f.write_str(s),
-        }
-    }
-}
-
-const PYTHON_PROBE: &str =
-    "import sys\nprint('%d.%d.%d' % tuple(sys.version_info[:3]))\nprint(sys.executable)\n";
-const NODE_PROBE: &str = "process.version + '\\n' + process.execPath";
-
-/// Ask `program` its version and where its executable is.
-pub(crate) fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
-    let mut cmd = Command::new(program);
-    match language {
-        Language::Python => cmd.arg("-c").arg(PYTHON_PROBE),
-        Language::Node => cmd.arg("-p").arg(NODE_PROBE),
-    };
-    let out = cmd.output().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ProbeError::NotFound(e)
-        } else {
-            ProbeError::Failed(e.to_string())
-        }
-    })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines();
-    let version = lines.next().and_then(Version::parse);
-    match (out.status.success(), version) {
-        (true, Some(version)) => Ok(Probe {
-            version,
-            executable: lines
-                .next()
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map_or_else(|| PathBuf::from(program), PathBuf::from),
-        }),
-        _ => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let said = stderr
-                .lines()
-                .chain(stdout.lines())
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output");
-            Err(ProbeError::Failed(format!("{} ({said})", out.status)))
-        }
     }
 }
 
@@ -324,34 +220,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_and_runtimes_parse() {
-        assert_eq!(
-            Version::parse("v20.20.2"),
-            Some(Version {
-                major: 20,
-                minor: 20,
-                patch: 2
-            })
-        );
-        assert_eq!(Version::parse("3.13.0rc1").unwrap().to_string(), "3.13.0");
-        assert_eq!(Version::parse("3.12").unwrap().to_string(), "3.12.0");
-        assert_eq!(Version::parse("pyenv: nope"), None);
+    fn runtimes_parse() {
         assert_eq!(runtime_version("python3.13"), Some((3, Some(13))));
         assert_eq!(runtime_version("nodejs22.x"), Some((22, None)));
         assert_eq!(runtime_version("java21"), None);
     }
 
     #[test]
-    fn without_runtime_path_node_is_probed_and_reports_its_executable() {
+    fn without_runtime_path_node_is_probed() {
         assert_eq!(explicit_or_node(None), OsString::from("node"));
         assert_eq!(
             explicit_or_node(Some(Path::new("/opt/py/bin/python"))),
             OsString::from("/opt/py/bin/python")
         );
-        if let Ok(p) = probe(OsStr::new("node"), Language::Node) {
-            assert!(p.executable.is_absolute(), "{p:?}");
-            assert!(p.executable.ends_with("node"), "{p:?}");
-        }
     }
 
     fn v(s: &str) -> Version {

@@ -1,10 +1,14 @@
-//! Running npm and pip with captured output, and describing a failure so it can be reproduced.
+//! Running the build's tools (npm, pip, esbuild, python) with their output captured, and
+//! describing a failure so it can be reproduced. Starting, waiting and stopping are
+//! [`crate::process`]'s.
 
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use crate::process::{Ended, Group};
 
 /// A command line to run in a directory, with environment changes.
 #[derive(Debug, Clone)]
@@ -88,20 +92,11 @@ impl Cmd {
     }
 
     /// Run it with output captured; stdout on success. A signal (Ctrl-C, SIGTERM, SIGHUP) stops
-    /// it: its process group gets SIGTERM, then SIGKILL after a grace period, and the result is
-    /// `Interrupted`.
+    /// it: its process group gets SIGTERM, then SIGKILL after [`TERM_GRACE`], and the result
+    /// is `Interrupted`.
     pub(crate) fn run(&self) -> Result<String, RunError> {
         let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // Its own process group: a signal reaches us only, and we stop npm/pip and all they
-        // started.
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        command.args(&self.args).current_dir(&self.cwd);
         for (key, value) in &self.env {
             match value {
                 Some(v) => command.env(key, v),
@@ -109,7 +104,9 @@ impl Cmd {
             };
         }
         let program = self.program.to_string_lossy().into_owned();
-        let child = command.spawn().map_err(|source| {
+        // Its own process group (see `crate::process`): a signal reaches us only, and we stop
+        // npm/pip and all they started.
+        let group = Group::spawn(&mut command).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 RunError::NotFound {
                     program: program.clone(),
@@ -121,11 +118,7 @@ impl Cmd {
                 }
             }
         })?;
-        let pgid = child.id() as i32;
-        crate::interrupt::register_child(pgid);
-        let finished = wait_interruptibly(child);
-        crate::interrupt::unregister_child(pgid);
-        let Some((status, stdout, stderr)) = finished else {
+        let Some((status, stdout, stderr)) = wait_capturing(group) else {
             return Err(RunError::Interrupted { program });
         };
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
@@ -150,9 +143,10 @@ impl Cmd {
 /// behind is thrown away with the staging dir, and a signal must stop the run within a second.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 
-/// Wait for `child`, reading its output on threads (so full pipes never block it); `None`
-/// when a signal stopped it first.
-fn wait_interruptibly(mut child: Child) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
+/// Wait for the child (no deadline: installs take what they take), reading its output on
+/// threads so full pipes never block it; `None` when a signal stopped it first (or it could
+/// not be waited for, which stops it too).
+fn wait_capturing(mut group: Group) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -162,62 +156,17 @@ fn wait_interruptibly(mut child: Child) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)
             bytes
         })
     };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let stdout = out.join().unwrap_or_default();
-                let stderr = err.join().unwrap_or_default();
-                return Some((status, stdout, stderr));
-            }
-            Ok(None) if crate::interrupt::requested() => {
-                stop_group(&mut child);
-                return None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(_) => {
-                stop_group(&mut child);
-                return None;
-            }
+    let child = group.child();
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    match group.wait(None, TERM_GRACE) {
+        Ok(Ended::Exited(status)) => {
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            Some((status, stdout, stderr))
         }
+        Ok(Ended::Interrupted | Ended::TimedOut) | Err(_) => None,
     }
-}
-
-/// SIGTERM to the child's process group, SIGKILL after the grace period, then reap it. What
-/// left the group (setsid) is found below the child first and stopped the same way.
-fn stop_group(child: &mut Child) {
-    use crate::process_tree::{live_descendants, signal_each, signal_group, Sig};
-    let pgid = child.id() as i32;
-    // Looked up while the child lives: once it exits, its strays belong to init.
-    let mut strays = live_descendants(child.id());
-    signal_group(pgid, Sig::Term);
-    signal_each(&strays, Sig::Term);
-    let deadline = Instant::now() + TERM_GRACE;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            break;
-        }
-        strays.extend(live_descendants(child.id()));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The group may outlive its leader: make sure nothing of it keeps running.
-    strays.sort_unstable();
-    strays.dedup();
-    signal_group(pgid, Sig::Kill);
-    signal_each(&strays, Sig::Kill);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The last `n` non-empty lines of `text`, each indented for an error message.

@@ -1,15 +1,21 @@
-//! Finding a Python interpreter of one exact minor version (e.g. 3.13) where people have them:
-//! `python3.13` on PATH, `python3` on PATH when it is that version, pyenv's versions directory,
-//! then `uv python find`. Every candidate is run before it is chosen: a pyenv shim for a
-//! version that is installed but not selected is on PATH yet prints "command not found".
+//! Finding and asking interpreters, for the build and for `invoke --local` alike: one probe
+//! ([`probe`]: the version and the real executable of a Python or Node.js, e.g. the one given
+//! with `--runtime-path`) and one search for a Python of one exact minor version (e.g. 3.13)
+//! where people have them ([`find_python`]: `python3.13` on PATH, `python3` on PATH when it is
+//! that version, pyenv's versions directory, pyenv's shims, then `uv python find`). Every
+//! candidate is run before it is chosen: a pyenv shim for a version that is installed but not
+//! selected is on PATH yet prints "command not found". When none is found, [`NotFound`] lists
+//! every place looked at and says how to install one.
 //!
-//! Used by `invoke --local` (to run a handler) and meant for any step that needs the
-//! runtime's own Python (e.g. compiling bytecode for it).
+//! Used by the build (to compile bytecode with the runtime's own Python) and `invoke --local`
+//! (to run a handler).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::config::Language;
 
 /// A Python minor version, e.g. 3.13.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +39,133 @@ impl fmt::Display for PyMinor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
     }
+}
+
+/// An interpreter version, e.g. `3.11.7` or (Node.js) `20.20.2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Version {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+    pub(crate) patch: u32,
+}
+
+impl Version {
+    /// `3.11.7`, `v20.20.2`, `3.13.0rc1` (the suffix is ignored), `3.12`.
+    pub(crate) fn parse(text: &str) -> Option<Version> {
+        let text = text.trim().trim_start_matches('v');
+        let mut parts = text.split('.');
+        let number = |s: Option<&str>| -> Option<u32> {
+            let s = s?;
+            let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let major = number(parts.next())?;
+        let minor = number(parts.next()).unwrap_or(0);
+        let patch = number(parts.next()).unwrap_or(0);
+        Some(Version {
+            major,
+            minor,
+            patch,
+        })
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// What running the interpreter told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub(crate) version: Version,
+    /// The real executable (Python's `sys.executable`, Node's `process.execPath`), so what
+    /// runs on it needs no PATH (or shim setup) that found it.
+    pub(crate) executable: PathBuf,
+}
+
+/// Why an interpreter could not be used.
+#[derive(Debug)]
+pub(crate) enum ProbeError {
+    /// Not on PATH / no such file.
+    NotFound(std::io::Error),
+    /// It did not run, or ran but did not say its version (e.g. a pyenv shim for a version
+    /// not selected): the exit status and its first line of output.
+    Failed(String),
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::NotFound(e) => write!(f, "cannot run ({e})"),
+            ProbeError::Failed(s) => f.write_str(s),
+        }
+    }
+}
+
+const PYTHON_PROBE: &str =
+    "import sys\nprint('%d.%d.%d' % tuple(sys.version_info[:3]))\nprint(sys.executable)\n";
+const NODE_PROBE: &str = "process.version + '\\n' + process.execPath";
+
+/// Ask `program` (a path, or a name looked up on PATH) its version and where its executable is.
+pub(crate) fn probe(program: &OsStr, language: Language) -> Result<Probe, ProbeError> {
+    probe_with_path(program, language, None)
+}
+
+/// [`probe`], with `PATH` set for it when given (pyenv's shims look things up on it).
+fn probe_with_path(
+    program: &OsStr,
+    language: Language,
+    path: Option<&OsStr>,
+) -> Result<Probe, ProbeError> {
+    let mut cmd = Command::new(program);
+    match language {
+        Language::Python => cmd.arg("-c").arg(PYTHON_PROBE),
+        Language::Node => cmd.arg("-p").arg(NODE_PROBE),
+    };
+    cmd.stdin(std::process::Stdio::null());
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ProbeError::NotFound(e)
+        } else {
+            ProbeError::Failed(format!("cannot run ({e})"))
+        }
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let version = lines.next().and_then(Version::parse);
+    match (out.status.success(), version) {
+        (true, Some(version)) => Ok(Probe {
+            version,
+            executable: lines
+                .next()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map_or_else(|| PathBuf::from(program), PathBuf::from),
+        }),
+        _ => Err(ProbeError::Failed(format!(
+            "{} ({})",
+            out.status,
+            first_line(&out.stderr, &out.stdout)
+        ))),
+    }
+}
+
+/// The first non-empty line a command printed, stderr first, for messages.
+fn first_line(stderr: &[u8], stdout: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let stdout = String::from_utf8_lossy(stdout);
+    stderr
+        .lines()
+        .chain(stdout.lines())
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .trim()
+        .to_string()
 }
 
 /// Where an interpreter was found, in search order.
@@ -92,13 +225,21 @@ pub(crate) struct NotFound {
 }
 
 impl NotFound {
-    /// How to get one, in the order the search would find it.
-    pub(crate) fn how_to_get(&self) -> String {
+    /// How to install one so the search finds it, for every caller's hint.
+    pub(crate) fn how_to_install(&self) -> String {
         let v = self.wanted;
         format!(
             "install Python {v}: `pyenv install {v}` or `uv python install {v}` (both are found without further setup), \
-or your system's package (`sudo apt install python{v}`; on Ubuntu releases without it, from the deadsnakes PPA), \
-or pass --runtime-path /path/to/python{v}"
+or your system's package (`sudo apt install python{v}`; on Ubuntu releases without it, from the deadsnakes PPA)"
+        )
+    }
+
+    /// [`NotFound::how_to_install`], or name one (`invoke --local`'s hint).
+    pub(crate) fn how_to_get(&self) -> String {
+        format!(
+            "{}, or pass --runtime-path /path/to/python{}",
+            self.how_to_install(),
+            self.wanted
         )
     }
 }
@@ -138,12 +279,23 @@ impl Search {
             .collect()
     }
 
-    fn pyenv_versions(&self) -> Option<PathBuf> {
-        let root = self
-            .pyenv_root
+    /// `PYENV_ROOT`, else `~/.pyenv`.
+    fn pyenv_root(&self) -> Option<PathBuf> {
+        self.pyenv_root
             .clone()
-            .or_else(|| self.home.as_ref().map(|h| h.join(".pyenv")))?;
-        Some(root.join("versions"))
+            .or_else(|| self.home.as_ref().map(|h| h.join(".pyenv")))
+    }
+
+    fn pyenv_versions(&self) -> Option<PathBuf> {
+        Some(self.pyenv_root()?.join("versions"))
+    }
+
+    /// Whether `program` is one of pyenv's shims (`<root>/shims/NAME`, or a plugin's).
+    fn is_pyenv_shim(&self, program: &Path) -> bool {
+        self.pyenv_root().is_some_and(|root| {
+            program.starts_with(&root)
+                && program.parent().and_then(Path::file_name) == Some(OsStr::new("shims"))
+        })
     }
 }
 
@@ -158,30 +310,61 @@ pub(crate) fn find_python(wanted: PyMinor) -> Result<Found, NotFound> {
 }
 
 /// Find Python `wanted`: `python3.X` on PATH (every one, in order), `python3` on PATH,
-/// pyenv's `versions/3.X.*` (newest patch first), `uv python find 3.X`.
+/// pyenv's `versions/3.X.*` (newest patch first), pyenv's shims of those two names, then
+/// `uv python find 3.X`.
+///
+/// pyenv's shims are tried after its versions directory although PATH lists them first: a
+/// shim only ever runs one of those versions (or the system's interpreter, which PATH lists
+/// after the shims and is looked at anyway), yet each run of one costs pyenv's version
+/// selection (a shell script, 0.1 s and more) and often just answers "command not found" or
+/// another version. Tried last, they still find what the directory names otherwise (a
+/// virtualenv, a `-dev` build).
 pub(crate) fn find_python_in(wanted: PyMinor, search: &Search) -> Result<Found, NotFound> {
+    let exact_place = format!("python{wanted} on PATH");
+    let (exact_shims, exact): (Vec<PathBuf>, Vec<PathBuf>) = search
+        .on_path(&format!("python{wanted}"))
+        .into_iter()
+        .partition(|p| search.is_pyenv_shim(p));
+    // Only the first `python3`: it is the one `python3` means here.
+    let (python3_shim, python3): (Vec<PathBuf>, Vec<PathBuf>) = search
+        .on_path("python3")
+        .into_iter()
+        .take(1)
+        .partition(|p| search.is_pyenv_shim(p));
     let mut tried = Vec::new();
-    let steps: [(FoundIn, Step); 4] = [
-        (FoundIn::PathExact, path_exact),
-        (FoundIn::PathPython3, path_python3),
-        (FoundIn::Pyenv, pyenv),
-        (FoundIn::Uv, uv),
-    ];
-    for (found_in, step) in steps {
-        if let Some(p) = step(wanted, search, &mut tried) {
-            return Ok(Found {
-                program: p.executable,
-                version: p.version,
-                found_in,
-                tried,
-            });
-        }
+    if exact.is_empty() && exact_shims.is_empty() {
+        tried.push(Tried {
+            place: exact_place.clone(),
+            outcome: "none".into(),
+        });
     }
-    Err(NotFound { wanted, tried })
+    let python3_place = "python3 on PATH";
+    let found = first_that_runs(exact, &exact_place, wanted, search, &mut tried)
+        .map(|p| (FoundIn::PathExact, p))
+        .or_else(|| {
+            first_that_runs(python3, python3_place, wanted, search, &mut tried)
+                .map(|p| (FoundIn::PathPython3, p))
+        })
+        .or_else(|| pyenv(wanted, search, &mut tried).map(|p| (FoundIn::Pyenv, p)))
+        .or_else(|| {
+            first_that_runs(exact_shims, &exact_place, wanted, search, &mut tried)
+                .map(|p| (FoundIn::PathExact, p))
+        })
+        .or_else(|| {
+            first_that_runs(python3_shim, python3_place, wanted, search, &mut tried)
+                .map(|p| (FoundIn::PathPython3, p))
+        })
+        .or_else(|| uv(wanted, search, &mut tried).map(|p| (FoundIn::Uv, p)));
+    match found {
+        Some((found_in, p)) => Ok(Found {
+            program: p.executable,
+            version: p.version,
+            found_in,
+            tried,
+        }),
+        None => Err(NotFound { wanted, tried }),
+    }
 }
-
-/// One place to look: the interpreter found there, recording what was tried.
-type Step = fn(PyMinor, &Search, &mut Vec<Tried>) -> Option<Probed>;
 
 /// What running a candidate told us.
 struct Probed {
@@ -191,53 +374,20 @@ struct Probed {
 
 /// Run `program` and check it is Python `wanted`; the outcome for messages otherwise.
 fn check(program: &Path, wanted: PyMinor, search: &Search) -> Result<Probed, String> {
-    const PROBE: &str =
-        "import sys\nprint('%d.%d.%d' % sys.version_info[:3])\nprint(sys.executable)";
-    let mut cmd = Command::new(program);
-    cmd.args(["-c", PROBE]).stdin(std::process::Stdio::null());
-    if let Some(path) = &search.path {
-        cmd.env("PATH", path); // shims look things up on it
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{} cannot run ({e})", program.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines();
-    let version = lines.next().unwrap_or_default().trim().to_string();
-    if !out.status.success() || version.is_empty() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output");
-        return Err(format!("{} {} ({said})", program.display(), out.status));
-    }
-    let prefix = format!("{wanted}.");
-    if !version.starts_with(&prefix) {
+    let probed = probe_with_path(
+        program.as_os_str(),
+        Language::Python,
+        search.path.as_deref(),
+    )
+    .map_err(|e| format!("{} {e}", program.display()))?;
+    let version = probed.version;
+    if (version.major, version.minor) != (wanted.major, wanted.minor) {
         return Err(format!("{} is Python {version}", program.display()));
     }
-    let executable = lines
-        .next()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map_or_else(|| program.to_path_buf(), PathBuf::from);
     Ok(Probed {
-        version,
-        executable,
+        version: version.to_string(),
+        executable: probed.executable,
     })
-}
-
-fn path_exact(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
-    let place = format!("python{wanted} on PATH");
-    let candidates = search.on_path(&format!("python{wanted}"));
-    if candidates.is_empty() {
-        tried.push(Tried {
-            place,
-            outcome: "none".into(),
-        });
-        return None;
-    }
-    first_that_runs(candidates, &place, wanted, search, tried)
 }
 
 /// The first candidate that runs as Python `wanted`; each one that does not is recorded under
@@ -259,20 +409,6 @@ fn first_that_runs(
         }
     }
     None
-}
-
-fn path_python3(wanted: PyMinor, search: &Search, tried: &mut Vec<Tried>) -> Option<Probed> {
-    let program = search.on_path("python3").into_iter().next()?;
-    match check(&program, wanted, search) {
-        Ok(p) => Some(p),
-        Err(outcome) => {
-            tried.push(Tried {
-                place: "python3 on PATH".into(),
-                outcome,
-            });
-            None
-        }
-    }
 }
 
 /// The names under pyenv's `versions/` that are CPython `3.X.N` releases, newest first
@@ -476,6 +612,40 @@ mod tests {
     }
 
     #[test]
+    fn pyenv_shims_are_run_only_after_pyenv_versions() {
+        let f = Fakes::new();
+        // Shims that leave a mark when run: none must be, as versions/ has 3.13.
+        let ran = f.path("shim-ran");
+        let mark = format!("touch {}; exit 127", ran.display());
+        f.script("pyenv/shims/python3.13", &mark);
+        f.script("pyenv/shims/python3", &mark);
+        let system = f.python("usr/bin/python3.13", "3.13.1");
+        let pyenv = f.python("pyenv/versions/3.13.0/bin/python3.13", "3.13.0");
+        // A real python3.13 after the shims on PATH is still found first, as before.
+        let search = f.search(&["pyenv/shims", "usr/bin"]);
+        assert_eq!(find_python_in(V313, &search).unwrap().program, system);
+        std::fs::remove_file(&system).unwrap();
+        let found = find_python_in(V313, &search).unwrap();
+        assert_eq!((found.program, found.found_in), (pyenv, FoundIn::Pyenv));
+        assert!(found.tried.is_empty(), "{:?}", found.tried);
+        assert!(!ran.exists(), "a pyenv shim was run");
+        // With nothing under versions/ the shims are still tried, after it.
+        std::fs::remove_dir_all(f.path("pyenv/versions/3.13.0")).unwrap();
+        let venv = f.python("pyenv/versions/venv313/bin/python3.13", "3.13.2");
+        f.script(
+            "pyenv/shims/python3.13",
+            &format!("echo 3.13.2; echo {}", venv.display()),
+        );
+        let found = find_python_in(V313, &search).unwrap();
+        assert_eq!((found.program, found.found_in), (venv, FoundIn::PathExact));
+        let tried: Vec<String> = found.tried.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            tried,
+            [format!("{}: no 3.13.*", f.path("pyenv/versions").display())]
+        );
+    }
+
+    #[test]
     fn uv_comes_last_and_what_it_finds_is_run_too() {
         let f = Fakes::new();
         let managed = f.python("uv-pythons/cpython-3.13.5/bin/python3.13", "3.13.5");
@@ -533,6 +703,41 @@ mod tests {
             "--runtime-path",
         ] {
             assert!(how.contains(expected), "{how}");
+        }
+    }
+
+    #[test]
+    fn interpreter_versions_parse() {
+        assert_eq!(
+            Version::parse("v20.20.2"),
+            Some(Version {
+                major: 20,
+                minor: 20,
+                patch: 2
+            })
+        );
+        assert_eq!(Version::parse("3.13.0rc1").unwrap().to_string(), "3.13.0");
+        assert_eq!(Version::parse("3.12").unwrap().to_string(), "3.12.0");
+        assert_eq!(Version::parse("pyenv: nope"), None);
+    }
+
+    #[test]
+    fn node_and_an_explicit_python_are_asked_by_the_same_probe() {
+        let f = Fakes::new();
+        let real = f.python("opt/bin/python3.12", "3.12.4");
+        let p = probe(real.as_os_str(), Language::Python).unwrap();
+        assert_eq!(
+            (p.version.to_string(), p.executable),
+            ("3.12.4".into(), real)
+        );
+        let shim = f.shim("shims/python3.13");
+        let e = probe(shim.as_os_str(), Language::Python).unwrap_err();
+        assert!(e.to_string().contains("command not found"), "{e}");
+        let e = probe(OsStr::new("scorekeep-no-such-python"), Language::Python).unwrap_err();
+        assert!(matches!(e, ProbeError::NotFound(_)), "{e:?}");
+        if let Ok(p) = probe(OsStr::new("node"), Language::Node) {
+            assert!(p.executable.is_absolute(), "{p:?}");
+            assert!(p.executable.ends_with("node"), "{p:?}");
         }
     }
 

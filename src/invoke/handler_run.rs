@@ -3,9 +3,9 @@
 //! timeout. The handler's own output (stdout and stderr) goes to our stderr; its result comes
 //! back through a file, so the two never mix.
 //!
-//! The handler runs in its own process group with its output piped (never our own stdio), and
-//! when it ends (returned, timed out, or a signal stopped us) the group and every process
-//! below us are killed: a `sleep 1000 &` it left, or a `setsid` child, would otherwise keep
+//! The handler runs in its own process group with its output piped (never our own stdio;
+//! started and waited for by [`crate::process`]), and when it ends (returned, timed out, or a
+//! signal stopped us) the group and every process below us are killed: a `sleep 1000 &` it left, or a `setsid` child, would otherwise keep
 //! running and hold the output open, so `invoke … | cat` would never end.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Language;
-use crate::process_tree::{self, Reap};
+use crate::process::tree::{self, Reap};
+use crate::process::{Ended, Group};
 
 use super::error::InvokeError;
 
@@ -217,23 +218,27 @@ pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     let ws = spec.workspace;
     // Orphans of the handler (a setsid child whose parent exited) become ours, so they are
     // found and killed below instead of living on under init.
-    process_tree::become_subreaper();
+    tree::become_subreaper();
     let started = Instant::now();
-    let mut child = command(&spec).spawn().map_err(InvokeError::io(
+    let mut group = Group::spawn(&mut command(&spec)).map_err(InvokeError::io(
         format!("starting {}", spec.program.display()),
         "check --runtime-path, or that the interpreter on PATH can be run",
     ))?;
-    let pid = child.id();
-    crate::interrupt::register_child(pid as i32);
-    let output = Copiers::start(&mut child);
-    let ended = wait(&mut child, started + spec.timeout);
+    let pid = group.id();
+    let output = Copiers::start(group.child());
+    // A hung handler must not hang us: killed at once at the deadline (no grace, like Lambda).
+    let ended = group.wait(Some(started + spec.timeout), Duration::ZERO);
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     // The handler was reaped by `wait`: what is left below us is what it started.
-    process_tree::kill_group(pid as i32);
-    process_tree::kill_descendants(Reap::Orphans);
-    crate::interrupt::unregister_child(pid as i32);
+    tree::kill_group(pid as i32);
+    tree::kill_descendants(Reap::Orphans);
+    drop(group);
     output.finish();
-    let (outcome, duration_ms) = match ended? {
+    let ended = ended.map_err(InvokeError::io(
+        format!("waiting for process {pid}"),
+        "rerun the invocation",
+    ))?;
+    let (outcome, duration_ms) = match ended {
         Ended::Exited(status) => read_outcome(&ws.result_path, status),
         Ended::TimedOut => (Outcome::TimedOut, None),
         Ended::Interrupted => return Err(interrupted(pid)),
@@ -281,60 +286,8 @@ fn command(spec: &RunSpec<'_>) -> Command {
         )
         .current_dir(&ws.task_root)
         .env_clear()
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Its own group: killing the group stops what it forked, and Ctrl-C on the terminal
-    // reaches us only (we stop it and report).
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        .envs(&spec.env);
     cmd
-}
-
-/// How the child process ended.
-enum Ended {
-    Exited(ExitStatus),
-    /// Killed at the deadline.
-    TimedOut,
-    /// Killed because a signal (Ctrl-C, SIGTERM, SIGHUP) asked us to stop.
-    Interrupted,
-}
-
-/// Wait for the child until `deadline` or a signal, then kill it: a hung handler must not hang
-/// us. The child is reaped on every path.
-fn wait(child: &mut Child, deadline: Instant) -> Result<Ended, InvokeError> {
-    loop {
-        let status = match child.try_wait() {
-            Ok(status) => status,
-            Err(e) => {
-                stop(child);
-                return Err(InvokeError::io(
-                    format!("waiting for process {}", child.id()),
-                    "rerun the invocation",
-                )(e));
-            }
-        };
-        if let Some(status) = status {
-            return Ok(Ended::Exited(status));
-        }
-        if crate::interrupt::requested() {
-            stop(child);
-            return Ok(Ended::Interrupted);
-        }
-        if Instant::now() >= deadline {
-            stop(child);
-            return Ok(Ended::TimedOut);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// SIGKILL to the handler's group (it leads it), then reap it.
-fn stop(child: &mut Child) {
-    process_tree::kill_group(child.id() as i32);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// How long the handler's output is still copied after everything below us was killed: the
