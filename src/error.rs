@@ -3,10 +3,18 @@
 //! what to do next, and which exit-code [`Class`] it belongs to. `exit` and the failure report
 //! ask these questions of each link of an error chain; no message carries its hint as text.
 //!
-//! Module error enums (config, template, bundle, invoke, AWS) implement [`Explain`]; one-off
-//! failures use [`Problem`], built with a message and, where there is one, a hint.
+//! Module error enums (config and templates, bundle, invoke, AWS, the lock) implement
+//! [`Explain`] and enter an `anyhow` chain only inside [`Explained`], through the
+//! `From<TheirType> for anyhow::Error` that [`explained!`](crate::explained) writes for them.
+//! They do not implement `std::error::Error`, so anyhow's own conversion does not apply: an
+//! error whose type is not wired does not compile (`?` finds no `From`), rather than losing its
+//! hint and exit code. This module therefore lists no error types and imports nothing above it.
+//! One-off failures use [`Problem`], built with a message and, where there is one, a hint;
+//! `Problem::interrupted` is the one error for a run stopped by a signal.
 
 use std::fmt;
+
+use crate::signal::Signal;
 
 /// Which exit code an error leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +25,7 @@ pub(crate) enum Class {
     /// Anything else that went wrong: exit 1.
     Failure,
     /// A signal stopped the work: exit 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
-    Interrupted(crate::interrupt::Signal),
+    Interrupted(Signal),
 }
 
 impl Class {
@@ -26,8 +34,9 @@ impl Class {
     }
 }
 
-/// The questions the report and the exit code ask of an error.
-pub(crate) trait Explain: std::error::Error {
+/// The questions the report and the exit code ask of an error. Implemented by a type that
+/// [`explained!`](crate::explained) wired into anyhow (that is what [`Wired`] asks for).
+pub(crate) trait Explain: fmt::Display + fmt::Debug + Send + Sync + Wired + 'static {
     fn class(&self) -> Class {
         Class::Failure
     }
@@ -39,32 +48,66 @@ pub(crate) trait Explain: std::error::Error {
     fn resource(&self) -> Option<String> {
         None
     }
+    /// The error this one wraps: the next link of the chain (`std::error::Error::source`).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        None
+    }
 }
 
-/// The link of a chain as [`Explain`], if it is one of this crate's error types. anyhow can
-/// downcast only to concrete types, so the types are listed here, once.
-pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Explain> {
-    macro_rules! first_of {
-        ($($t:ty),* $(,)?) => {{
-            $(
-                if let Some(e) = cause.downcast_ref::<$t>() {
-                    return Some(e);
-                }
-            )*
-            None
-        }};
+/// Written only by [`explained!`](crate::explained), together with the type's conversion into
+/// anyhow: an `impl Explain` without that conversion does not compile.
+#[doc(hidden)]
+pub(crate) trait Wired {}
+
+/// An [`Explain`] error as a link of an anyhow chain: what [`explain`] finds there.
+pub(crate) struct Explained(Box<dyn Explain>);
+
+impl Explained {
+    pub(crate) fn new(error: impl Explain) -> Explained {
+        Explained(Box::new(error))
     }
-    first_of!(
-        Problem,
-        crate::diagnostic::Diagnostic,
-        crate::config::ConfigError,
-        crate::template::TemplateError,
-        crate::bundle::BuildError,
-        crate::invoke::InvokeError,
-        crate::aws::AwsError,
-        crate::lock::LockError,
-        crate::otel_layer::NoLayer,
-    )
+}
+
+impl fmt::Display for Explained {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Explained {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Explained {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// `impl From<T> for anyhow::Error` (through [`Explained`]) and [`Wired`], for each module
+/// error type `T` that implements [`Explain`]. `T` must not implement `std::error::Error`:
+/// anyhow's blanket conversion would clash with this one.
+#[macro_export]
+macro_rules! explained {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $crate::error::Wired for $t {}
+        impl ::core::convert::From<$t> for ::anyhow::Error {
+            fn from(error: $t) -> ::anyhow::Error {
+                ::anyhow::Error::new($crate::error::Explained::new(error))
+            }
+        }
+    )+};
+}
+
+/// The link of a chain as [`Explain`], if it is one of this crate's errors: a [`Problem`], or
+/// any module error, which sits in the chain as an [`Explained`].
+pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Explain> {
+    if let Some(p) = cause.downcast_ref::<Problem>() {
+        return Some(p);
+    }
+    cause.downcast_ref::<Explained>().map(|e| e.0.as_ref())
 }
 
 /// The class of the first link that has one other than `Failure` (an interruption or a usage
@@ -116,7 +159,7 @@ impl Problem {
     /// the signal that asked the run to stop (Ctrl-C when none did, e.g. in unit tests).
     pub(crate) fn interrupted(message: impl Into<String>) -> Problem {
         Problem {
-            class: Class::Interrupted(crate::interrupt::signal()),
+            class: Class::Interrupted(crate::signal::signal()),
             ..Problem::failure(message)
         }
     }
@@ -154,7 +197,14 @@ impl std::error::Error for Problem {
     }
 }
 
+/// A `Problem` sits in the chain as itself: it is a `std::error::Error`, and [`explain`]
+/// looks for it by name.
+impl Wired for Problem {}
+
 impl Explain for Problem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(self)
+    }
     fn class(&self) -> Class {
         self.class
     }
@@ -208,7 +258,7 @@ mod tests {
             anyhow::Error::new(Problem::interrupted("stopped")).context(Problem::usage("outer"));
         assert_eq!(
             class_of(&interrupted),
-            Class::Interrupted(crate::interrupt::Signal::Interrupt)
+            Class::Interrupted(Signal::Interrupt)
         );
         assert_eq!(class_of(&anyhow::anyhow!("plain")), Class::Failure);
     }

@@ -2,7 +2,7 @@
 //! (see [`crate::error`]).
 
 use crate::error::{class_of, explain, Class};
-use crate::interrupt::Signal;
+use crate::signal::Signal;
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
@@ -177,7 +177,7 @@ mod tests {
             Some(crate::yaml::Position { line: 3, column: 5 }),
             "unknown key",
         );
-        let err = anyhow::Error::new(d);
+        let err = anyhow::Error::from(d);
         let f = Failure::from_error(&err, code_for(&err));
         assert_eq!(f.resource.as_deref(), Some("c.yaml:3:5"));
         assert_eq!(f.exit_code, USAGE);

@@ -24,6 +24,7 @@ pub(crate) mod otel_layer;
 pub(crate) mod process_tree;
 pub mod report;
 pub(crate) mod runtime_python;
+pub(crate) mod signal;
 pub mod template;
 pub mod text;
 pub(crate) mod traces;
