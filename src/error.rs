@@ -227,9 +227,59 @@ pub(crate) fn with_hints<S: AsRef<str>>(message: &str, hints: &[S]) -> String {
     text
 }
 
+/// What a chain says, each link asked once: the text `error:` and `--output json` show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Told {
+    /// The causes, outermost first, joined with `: `; URL credentials redacted.
+    pub(crate) message: String,
+    /// The next steps of every link, in order, each once; URL credentials redacted.
+    pub(crate) hints: Vec<String>,
+    /// The first file position or AWS resource a link names.
+    pub(crate) resource: Option<String>,
+}
+
+pub(crate) fn tell(err: &anyhow::Error) -> Told {
+    let mut message = String::new();
+    let mut hints: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        if let Some(h) = explain(cause).and_then(|e| e.hint()) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+        // A layer that already printed its source (`{source}` in its message) makes the
+        // source's own text a repeat: keep it once.
+        let text = cause.to_string();
+        if text.trim().is_empty() || message.contains(text.trim()) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    // The one report of an error, text and JSON: no URL credentials in either.
+    let redact = |s: &str| crate::text::redact_credentials(s).into_owned();
+    Told {
+        message: redact(&message),
+        hints: hints.iter().map(|h| redact(h)).collect(),
+        resource: err
+            .chain()
+            .find_map(|cause| explain(cause).and_then(|e| e.resource())),
+    }
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote AWS and handlers: shown, not obeyed, on a terminal.
+        let text = with_hints(&self.message, &self.hints);
+        f.write_str(&crate::text::visible(&text, crate::text::Lines::Keep))
+    }
+}
+
 /// An error as the user reads it: message, then its hints (for tests and lists of errors).
 pub fn render(err: impl Into<anyhow::Error>) -> String {
-    crate::exit::Failure::render(&err.into())
+    tell(&err.into()).to_string()
 }
 
 /// `Err(Problem::failure(format!(...)).hint(format!(...)).into())`, shorter: the message
@@ -261,6 +311,95 @@ mod tests {
             Class::Interrupted(Signal::Interrupt)
         );
         assert_eq!(class_of(&anyhow::anyhow!("plain")), Class::Failure);
+    }
+
+    /// A module error as the wrapper carries it: class, hint, resource and a source of its own.
+    #[derive(Debug)]
+    struct Located {
+        usage: bool,
+        source: std::io::Error,
+    }
+
+    impl fmt::Display for Located {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "reading c.yaml: {}", self.source)
+        }
+    }
+
+    impl Explain for Located {
+        fn class(&self) -> Class {
+            if self.usage {
+                Class::Usage
+            } else {
+                Class::Failure
+            }
+        }
+        fn hint(&self) -> Option<String> {
+            Some("pass --config PATH".into())
+        }
+        fn resource(&self) -> Option<String> {
+            Some("c.yaml:3:5".into())
+        }
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    crate::explained!(Located);
+
+    fn located(usage: bool) -> Located {
+        Located {
+            usage,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        }
+    }
+
+    #[test]
+    fn a_wired_error_keeps_class_hint_and_resource_under_context() {
+        let err = anyhow::Error::from(located(true))
+            .context("loading the project")
+            .context("running plan");
+        assert_eq!(class_of(&err), Class::Usage);
+        let told = tell(&err);
+        assert_eq!(told.hints, ["pass --config PATH"]);
+        assert_eq!(told.resource.as_deref(), Some("c.yaml:3:5"));
+        // Its source is the next link, and is not repeated after the message that shows it.
+        assert_eq!(err.chain().count(), 4);
+        assert_eq!(err.chain().last().unwrap().to_string(), "gone");
+        assert_eq!(
+            told.message,
+            "running plan: loading the project: reading c.yaml: gone"
+        );
+        // `?` takes the same way in.
+        fn load() -> anyhow::Result<()> {
+            Err(located(false))?
+        }
+        let err = load().unwrap_err();
+        assert!(explain(err.as_ref()).is_some_and(|e| e.resource().is_some()));
+        assert_eq!(class_of(&err), Class::Failure);
+    }
+
+    #[test]
+    fn an_interruption_beats_a_usage_error_wherever_it_is() {
+        let inner_usage =
+            anyhow::Error::new(Problem::interrupted("stopped").because(located(true)));
+        assert!(class_of(&inner_usage).is_interrupted());
+        let outer_usage = anyhow::Error::from(located(true)).context("x");
+        let outer_usage = anyhow::Error::new(Problem::usage("bad").because(outer_usage));
+        assert_eq!(class_of(&outer_usage), Class::Usage);
+        let wrapped = anyhow::Error::new(
+            Problem::usage("outer").because(Problem::interrupted("stopped while waiting")),
+        );
+        assert_eq!(class_of(&wrapped), Class::Interrupted(Signal::Interrupt));
+    }
+
+    #[test]
+    fn a_plain_error_is_no_link_of_ours() {
+        let io = std::io::Error::other("disk");
+        assert!(explain(&io).is_none());
+        let err = anyhow::Error::new(io).context("writing");
+        assert_eq!(tell(&err).hints, Vec::<String>::new());
+        assert_eq!(class_of(&err), Class::Failure);
     }
 
     #[test]

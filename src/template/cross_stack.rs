@@ -36,15 +36,13 @@ fn check_function_creator(
                 &["functions".into(), key.into()],
                 format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
                 Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
-            )
-            .into()),
+            )),
         _ => Err(project
             .error_at(
                 &["functions".into(), key.into()],
                 format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
                 Some(format!("declare `{parameter}` in one template only")),
-            )
-            .into()),
+            )),
     }
 }
 
@@ -61,16 +59,11 @@ fn check_function_schedule(
     if rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
         return Ok(());
     }
-    Err(project
-        .error_at(
-            &["functions".into(), key.into(), "schedule".into()],
-            format!("function `{key}` has a schedule but no template declares `{wanted}`"),
-            Some(
-                "add the parameter and a schedule rule to the template, or remove `schedule`"
-                    .into(),
-            ),
-        )
-        .into())
+    Err(project.error_at(
+        &["functions".into(), key.into(), "schedule".into()],
+        format!("function `{key}` has a schedule but no template declares `{wanted}`"),
+        Some("add the parameter and a schedule rule to the template, or remove `schedule`".into()),
+    ))
 }
 
 /// Every config value that may hold `${output:…}` references, with its config path.
@@ -116,13 +109,11 @@ fn check_output_references(
     for (path, value) in config_references(project) {
         for name in crate::config::referenced_outputs(&value) {
             if !outputs.contains(&name.as_str()) {
-                return Err(project
-                    .error_at(
-                        &path,
-                        format!("`${{output:{name}}}` is not an output of any stack"),
-                        Some(format!("outputs: {}", outputs.join(", "))),
-                    )
-                    .into());
+                return Err(project.error_at(
+                    &path,
+                    format!("`${{output:{name}}}` is not an output of any stack"),
+                    Some(format!("outputs: {}", outputs.join(", "))),
+                ));
             }
         }
     }

@@ -105,20 +105,18 @@ pub(super) fn supplied_values(
             name.as_str().into(),
         ];
         if !declared.contains(name) {
-            return Err(project
-                .error_at(
-                    &at,
-                    format!(
-                        "stack `{}`: parameter `{name}` is not declared by {}",
-                        stack.name,
-                        path.display()
-                    ),
-                    Some(
-                        did_you_mean(name, declared)
-                            + &format!("declared parameters: {}", declared.join(", ")),
-                    ),
-                )
-                .into());
+            return Err(project.error_at(
+                &at,
+                format!(
+                    "stack `{}`: parameter `{name}` is not declared by {}",
+                    stack.name,
+                    path.display()
+                ),
+                Some(
+                    did_you_mean(name, declared)
+                        + &format!("declared parameters: {}", declared.join(", ")),
+                ),
+            ));
         }
         origins.insert(name.clone(), at);
         supplied.insert(name.clone(), scalar_to_value(value));
@@ -170,17 +168,15 @@ pub(super) fn check_constraints(
         let text = scalar_text(value);
         if let Err(violation) = validate::check_parameter_value(declaration, &text) {
             let path = origins.get(name).cloned().unwrap_or_default();
-            return Err(project
-                .error_at(
-                    &path,
-                    format!(
-                        "`{name}` = {text} {} (declared in {})",
-                        violation.message,
-                        template.display()
-                    ),
-                    Some(violation.hint),
-                )
-                .into());
+            return Err(project.error_at(
+                &path,
+                format!(
+                    "`{name}` = {text} {} (declared in {})",
+                    violation.message,
+                    template.display()
+                ),
+                Some(violation.hint),
+            ));
         }
     }
     Ok(())
