@@ -8,7 +8,7 @@ use crate::yaml::Position;
 
 /// What is being read, and so how much of it is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Input {
+pub enum Input {
     /// `scorekeep-deploy.yaml`: a few KB in practice.
     Config,
     /// A CloudFormation template: CloudFormation itself takes at most 1 MB (from S3).

@@ -4,7 +4,8 @@ use std::sync::OnceLock;
 
 use crate::aws::{self, Clients};
 use crate::cli::GlobalArgs;
-use crate::config::{ConfigError, Project};
+use crate::config::Project;
+use crate::diagnostic::SourceError;
 use crate::report::Reporter;
 
 pub struct Context {
@@ -24,7 +25,7 @@ impl Context {
     }
 
     /// The project config, loaded on first use.
-    pub(crate) fn project(&self) -> Result<&Project, ConfigError> {
+    pub(crate) fn project(&self) -> Result<&Project, SourceError> {
         if let Some(p) = self.project.get() {
             return Ok(p);
         }

@@ -1,8 +1,8 @@
 //! Exit codes, decided in one place by asking the error that ended the command its class
 //! (see [`crate::error`]).
 
-use crate::error::{class_of, explain, Class};
-use crate::interrupt::Signal;
+use crate::error::{class_of, tell, Class, Told};
+use crate::signal::Signal;
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
@@ -56,33 +56,14 @@ pub struct Failure {
 
 impl Failure {
     pub fn from_error(err: &anyhow::Error, exit_code: i32) -> Failure {
-        let mut message = String::new();
-        let mut hints: Vec<String> = Vec::new();
-        for cause in err.chain() {
-            if let Some(h) = explain(cause).and_then(|e| e.hint()) {
-                if !hints.contains(&h) {
-                    hints.push(h);
-                }
-            }
-            // A layer that already printed its source (`{source}` in its message) makes the
-            // source's own text a repeat: keep it once.
-            let text = cause.to_string();
-            if text.trim().is_empty() || message.contains(text.trim()) {
-                continue;
-            }
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-        // The one report of an error, text and JSON: no URL credentials in either.
-        let redact = |s: &str| crate::text::redact_credentials(s).into_owned();
-        let hints: Vec<String> = hints.iter().map(|h| redact(h)).collect();
+        let Told {
+            message,
+            hints,
+            resource,
+        } = tell(err);
         Failure {
-            message: redact(&message),
-            resource: err
-                .chain()
-                .find_map(|cause| explain(cause).and_then(|e| e.resource())),
+            message,
+            resource,
             hint: (!hints.is_empty()).then(|| hints.join(" ")),
             exit_code,
             interrupted_by: match class_of(err) {
@@ -177,7 +158,7 @@ mod tests {
             Some(crate::yaml::Position { line: 3, column: 5 }),
             "unknown key",
         );
-        let err = anyhow::Error::new(d);
+        let err = anyhow::Error::from(d);
         let f = Failure::from_error(&err, code_for(&err));
         assert_eq!(f.resource.as_deref(), Some("c.yaml:3:5"));
         assert_eq!(f.exit_code, USAGE);

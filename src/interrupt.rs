@@ -11,15 +11,15 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
 use crate::error::{explain, Problem};
+pub use crate::signal::Signal;
+pub(crate) use crate::signal::{signal, stopped_by};
 
-/// The signal that stopped the run: 0 while none came, else [`Signal::number`].
-static STOPPED_BY: AtomicU8 = AtomicU8::new(0);
 static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
 /// Set by the second signal while it kills the children: see [`settle`].
 static ABORTING: AtomicBool = AtomicBool::new(false);
@@ -84,58 +84,6 @@ pub fn install() {
 /// write must not panic the listener (eprintln! would).
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// The signals that stop a run, each with its own exit code ([`crate::exit::for_signal`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT: Ctrl-C.
-    Interrupt,
-    /// SIGTERM: how CI runners and `kill` cancel a job.
-    Terminate,
-    /// SIGHUP: the terminal or SSH session went away.
-    Hangup,
-}
-
-impl Signal {
-    /// The signal's number on Linux and the BSDs (the exit code is 128 + it).
-    pub fn number(self) -> u8 {
-        match self {
-            Signal::Hangup => 1,
-            Signal::Interrupt => 2,
-            Signal::Terminate => 15,
-        }
-    }
-
-    fn from_number(n: u8) -> Option<Signal> {
-        [Signal::Hangup, Signal::Interrupt, Signal::Terminate]
-            .into_iter()
-            .find(|s| s.number() == n)
-    }
-
-    /// As messages name it: "Ctrl-C", "SIGTERM", "SIGHUP".
-    pub fn describe(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "Ctrl-C",
-            Signal::Terminate => "SIGTERM",
-            Signal::Hangup => "SIGHUP",
-        }
-    }
-
-    /// " on SIGTERM" for the first-signal line; nothing for Ctrl-C, whose user just pressed it.
-    fn received(self) -> String {
-        match self {
-            Signal::Interrupt => String::new(),
-            other => format!(" on {}", other.describe()),
-        }
-    }
-
-    fn again(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "Ctrl-C again to abort at once",
-            _ => "a second signal aborts at once",
-        }
-    }
 }
 
 /// One stream per signal; `None` for a signal this process was started with ignored: `nohup`
@@ -213,7 +161,7 @@ impl Listener {
 /// Mark the run as stopped by `signal` (the listener does this; tests may too). The first
 /// signal is the one the run reports and exits with.
 pub(crate) fn request(signal: Signal) {
-    let _ = STOPPED_BY.compare_exchange(0, signal.number(), Ordering::SeqCst, Ordering::SeqCst);
+    crate::signal::record(signal);
     if let Some(tx) = SIGNAL.get() {
         tx.send_replace(true);
     }
@@ -222,16 +170,6 @@ pub(crate) fn request(signal: Signal) {
 /// True once a signal asked the run to stop.
 pub(crate) fn requested() -> bool {
     stopped_by().is_some()
-}
-
-/// The signal that asked the run to stop, if one did.
-pub(crate) fn stopped_by() -> Option<Signal> {
-    Signal::from_number(STOPPED_BY.load(Ordering::SeqCst))
-}
-
-/// The signal that stopped the run; Ctrl-C when none did (an interruption made in a test).
-pub(crate) fn signal() -> Signal {
-    stopped_by().unwrap_or(Signal::Interrupt)
 }
 
 /// "interrupted (SIGTERM)": the start of every interruption message.

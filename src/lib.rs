@@ -24,6 +24,7 @@ pub(crate) mod lock;
 pub(crate) mod otel_layer;
 pub(crate) mod process;
 pub mod report;
+pub(crate) mod signal;
 pub(crate) mod suggest;
 pub mod template;
 pub mod text;

@@ -16,6 +16,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::error::Problem;
 use crate::report::Reporter;
 
 /// The lock file's name in the cache dir.
@@ -31,41 +32,39 @@ pub(crate) struct ProjectLock {
     path: PathBuf,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LockError {
-    #[error("cannot lock {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// Ctrl-C while waiting for the other run.
-    #[error("{0}")]
-    Interrupted(crate::error::Problem),
+/// The lock file cannot be created or locked.
+#[derive(Debug)]
+pub(crate) struct LockError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot lock {}: {}", self.path.display(), self.source)
+    }
 }
 
 impl crate::error::Explain for LockError {
-    fn class(&self) -> crate::error::Class {
-        match self {
-            LockError::Io { .. } => crate::error::Class::Failure,
-            LockError::Interrupted(p) => crate::error::Explain::class(p),
-        }
-    }
     fn hint(&self) -> Option<String> {
-        match self {
-            LockError::Io { .. } => Some("the project's cache dir must be writable; check its permissions and that the disk has space".into()),
-            LockError::Interrupted(p) => crate::error::Explain::hint(p),
-        }
+        Some("the project's cache dir must be writable; check its permissions and that the disk has space".into())
+    }
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
+
+crate::explained!(LockError);
 
 /// How often a waiting run looks at the lock again (and at Ctrl-C).
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Take the lock on `cache_dir`, waiting (and saying so on the progress stream) while
-/// another process holds it.
-pub(crate) fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLock, LockError> {
+/// another process holds it. Errors: a [`LockError`], or [`Problem::interrupted`] when a signal
+/// stops the wait.
+pub(crate) fn acquire(cache_dir: &Path, reporter: &Reporter) -> anyhow::Result<ProjectLock> {
     let path = cache_dir.join(LOCK_FILE);
-    let error = |source| LockError::Io {
+    let error = |source| LockError {
         path: path.clone(),
         source,
     };
@@ -93,11 +92,11 @@ pub(crate) fn acquire(cache_dir: &Path, reporter: &Reporter) -> Result<ProjectLo
         // Polled rather than blocking, so Ctrl-C stops the wait promptly.
         while !try_flock(&file).map_err(error)? {
             crate::interrupt::check().map_err(|_| {
-                LockError::Interrupted(crate::error::Problem::interrupted(format!(
+                Problem::interrupted(format!(
                     "{} while waiting for the lock on {}; nothing was done",
                     crate::interrupt::interrupted(),
                     path.display()
-                )))
+                ))
             })?;
             std::thread::sleep(POLL);
         }

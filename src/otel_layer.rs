@@ -201,8 +201,7 @@ const LAYERS: &[(&str, Option<&str>, Option<&str>)] = &[
 ];
 
 /// No layer recorded for a function's language in a region.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("function `{function}`: `tracing_sdk: otel-layer`: no AWS OpenTelemetry {language} layer is recorded for region {region} (the table in src/otel_layer.rs)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NoLayer {
     pub(crate) function: String,
     pub(crate) language: &'static str,
@@ -210,6 +209,14 @@ pub(crate) struct NoLayer {
     /// The regions the table has a layer of this language for.
     pub(crate) known: Vec<&'static str>,
 }
+
+impl std::fmt::Display for NoLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "function `{}`: `tracing_sdk: otel-layer`: no AWS OpenTelemetry {} layer is recorded for region {} (the table in src/otel_layer.rs)", self.function, self.language, self.region)
+    }
+}
+
+crate::explained!(NoLayer);
 
 impl crate::error::Explain for NoLayer {
     fn class(&self) -> crate::error::Class {

@@ -158,8 +158,7 @@ async fn choose_region(global: &Target, project_region: Option<&str>) -> Option<
 }
 
 /// An AWS call that failed, explained: what we were doing, AWS's code and message, and a hint.
-#[derive(Debug, thiserror::Error)]
-#[error("{action}: {reason}")]
+#[derive(Debug)]
 pub(crate) struct AwsError {
     pub(crate) action: String,
     pub(crate) code: Option<String>,
@@ -167,11 +166,19 @@ pub(crate) struct AwsError {
     pub(crate) hint: Option<String>,
 }
 
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.action, self.reason)
+    }
+}
+
 impl crate::error::Explain for AwsError {
     fn hint(&self) -> Option<String> {
         self.hint.clone()
     }
 }
+
+crate::explained!(AwsError);
 
 /// Explain an SDK error. `action` says what we were doing, e.g. "describing stack scorekeep".
 pub(crate) fn explain<E>(

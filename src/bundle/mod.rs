@@ -83,32 +83,39 @@ pub(crate) struct Artifact {
 }
 
 /// Why a function could not be built. Each message names the function, the cause, and what
-/// to do next.
-#[derive(Debug, thiserror::Error)]
+/// to do next. Not a `std::error::Error`: it enters anyhow through `explained!` (below).
+#[derive(Debug)]
 pub(crate) enum BuildError {
-    #[error("function `{function}` is not in the project config")]
-    UnknownFunction { function: String, valid: String },
+    UnknownFunction {
+        function: String,
+        valid: String,
+    },
 
-    #[error("SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970")]
-    SourceDateEpoch { value: String },
+    SourceDateEpoch {
+        value: String,
+    },
 
-    #[error("{name}=`{value}` is not a number of bytes")]
-    BadSetting { name: &'static str, value: String },
+    BadSetting {
+        name: &'static str,
+        value: String,
+    },
 
-    #[error("function `{function}`: source directory {path} does not exist")]
-    SourceMissing { function: String, path: PathBuf },
+    SourceMissing {
+        function: String,
+        path: PathBuf,
+    },
 
-    #[error("function `{function}`: `tracing_sdk: {sdk}` needs its locked dependencies in {path}, which does not exist")]
     TracingSdkManifest {
         function: String,
         sdk: &'static str,
         path: PathBuf,
     },
 
-    #[error("function `{function}`: {dir}/package.json declares dependencies but there is no package-lock.json")]
-    LockfileMissing { function: String, dir: PathBuf },
+    LockfileMissing {
+        function: String,
+        dir: PathBuf,
+    },
 
-    #[error("function `{function}`: {lockfile} is out of date with package.json: {detail}")]
     LockfileOutOfDate {
         function: String,
         dir: PathBuf,
@@ -117,7 +124,6 @@ pub(crate) enum BuildError {
         detail: String,
     },
 
-    #[error("function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified", .lockfile.display())]
     LockfileUnverified {
         function: String,
         dir: PathBuf,
@@ -126,7 +132,6 @@ pub(crate) enum BuildError {
         packages: String,
     },
 
-    #[error("function `{function}`: {}: {detail}", .lockfile.display())]
     LockfileSource {
         function: String,
         dir: PathBuf,
@@ -135,14 +140,12 @@ pub(crate) enum BuildError {
         detail: String,
     },
 
-    #[error("function `{function}`: {path}: {detail}")]
     InvalidPackageJson {
         function: String,
         path: PathBuf,
         detail: String,
     },
 
-    #[error("function `{function}`: {path}:{line}: {message}")]
     Requirements {
         function: String,
         path: PathBuf,
@@ -150,7 +153,6 @@ pub(crate) enum BuildError {
         message: String,
     },
 
-    #[error("function `{function}`: cannot run `{program}` for {step}: {detail}")]
     ToolMissing {
         function: String,
         program: String,
@@ -160,14 +162,15 @@ pub(crate) enum BuildError {
     },
 
     /// npm or pip ran and failed (boxed: it carries the command's output).
-    #[error("{0}")]
     Install(Box<InstallFailure>),
 
-    /// A link of its own in the error chain, so the exit code and the run's journal find it.
-    #[error("{0}")]
-    Interrupted(crate::error::Problem),
+    /// A signal stopped this function's build (`message` says while doing what). A fact, not
+    /// the run's interruption error: [`build_functions`] makes that one, a
+    /// [`Problem::interrupted`](crate::error::Problem::interrupted) naming every function.
+    Stopped {
+        message: String,
+    },
 
-    #[error("function `{function}`: symlink {link} points to {target}, outside {root}")]
     SymlinkEscapes {
         function: String,
         link: PathBuf,
@@ -175,28 +178,24 @@ pub(crate) enum BuildError {
         root: PathBuf,
     },
 
-    #[error("function `{function}`: esbuild bundled {path}, which is outside the project directory {root}")]
     OutsideInput {
         function: String,
         path: PathBuf,
         root: PathBuf,
     },
 
-    #[error("function `{function}`: symlink {link} (-> {target}) is broken or part of a loop")]
     BrokenLink {
         function: String,
         link: PathBuf,
         target: PathBuf,
     },
 
-    #[error("function `{function}`: {path}: {why}")]
     UnportableName {
         function: String,
         path: PathBuf,
         why: &'static str,
     },
 
-    #[error("function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}", human_bytes(*size), human_bytes(*limit))]
     TooLarge {
         function: String,
         size: u64,
@@ -204,38 +203,59 @@ pub(crate) enum BuildError {
         largest: String,
     },
 
-    #[error("function `{function}`: `{path}` is both one of the function's files and installed by a dependency")]
-    PathConflict { function: String, path: String },
+    PathConflict {
+        function: String,
+        path: String,
+    },
 
-    #[error("function `{function}`: {action}: {source}")]
     Io {
         function: String,
         action: String,
         source: std::io::Error,
     },
 
-    #[error("function `{function}`: writing the zip failed: {source}")]
     Zip {
         function: String,
         source: archive::ArchiveError,
     },
 
-    #[error("{0}")]
-    Lock(Box<crate::lock::LockError>),
-
-    #[error("{} functions failed to build:\n{}", .0.len(), join_errors(.0))]
     Several(Vec<BuildError>),
 }
 
-impl crate::error::Explain for BuildError {
-    fn class(&self) -> crate::error::Class {
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use BuildError as E;
         match self {
-            BuildError::Interrupted(p) => crate::error::Explain::class(p),
-            BuildError::Lock(l) => crate::error::Explain::class(l.as_ref()),
-            _ => crate::error::Class::Failure,
+            E::UnknownFunction { function, .. } => write!(f, "function `{function}` is not in the project config"),
+            E::SourceDateEpoch { value } => write!(f, "SOURCE_DATE_EPOCH=`{value}` is not a whole number of seconds since 1970"),
+            E::BadSetting { name, value } => write!(f, "{name}=`{value}` is not a number of bytes"),
+            E::SourceMissing { function, path } => write!(f, "function `{function}`: source directory {} does not exist", path.display()),
+            E::TracingSdkManifest { function, sdk, path } => write!(f, "function `{function}`: `tracing_sdk: {sdk}` needs its locked dependencies in {}, which does not exist", path.display()),
+            E::LockfileMissing { function, dir } => write!(f, "function `{function}`: {}/package.json declares dependencies but there is no package-lock.json", dir.display()),
+            E::LockfileOutOfDate { function, lockfile, detail, .. } => write!(f, "function `{function}`: {} is out of date with package.json: {detail}", lockfile.display()),
+            E::LockfileUnverified { function, lockfile, packages, .. } => write!(f, "function `{function}`: {} has no integrity hash for {packages}; npm would install them unverified", lockfile.display()),
+            E::LockfileSource { function, lockfile, detail, .. } => write!(f, "function `{function}`: {}: {detail}", lockfile.display()),
+            E::InvalidPackageJson { function, path, detail } => write!(f, "function `{function}`: {}: {detail}", path.display()),
+            E::Requirements { function, path, line, message } => write!(f, "function `{function}`: {}:{line}: {message}", path.display()),
+            E::ToolMissing { function, program, step, detail, .. } => write!(f, "function `{function}`: cannot run `{program}` for {step}: {detail}"),
+            E::Install(failure) => failure.fmt(f),
+            E::Stopped { message } => f.write_str(message),
+            E::SymlinkEscapes { function, link, target, root } => write!(f, "function `{function}`: symlink {} points to {}, outside {}", link.display(), target.display(), root.display()),
+            E::OutsideInput { function, path, root } => write!(f, "function `{function}`: esbuild bundled {}, which is outside the project directory {}", path.display(), root.display()),
+            E::BrokenLink { function, link, target } => write!(f, "function `{function}`: symlink {} (-> {}) is broken or part of a loop", link.display(), target.display()),
+            E::UnportableName { function, path, why } => write!(f, "function `{function}`: {}: {why}", path.display()),
+            E::TooLarge { function, size, limit, largest } => write!(f, "function `{function}`: the bundle is {} unzipped ({size} bytes), over the unzipped-size limit of {} ({limit} bytes); largest directories:\n{largest}", human_bytes(*size), human_bytes(*limit)),
+            E::PathConflict { function, path } => write!(f, "function `{function}`: `{path}` is both one of the function's files and installed by a dependency"),
+            E::Io { function, action, source } => write!(f, "function `{function}`: {action}: {source}"),
+            E::Zip { function, source } => write!(f, "function `{function}`: writing the zip failed: {source}"),
+            E::Several(errors) => write!(f, "{} functions failed to build:\n{}", errors.len(), join_errors(errors)),
         }
     }
+}
 
+crate::explained!(BuildError);
+
+impl crate::error::Explain for BuildError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             BuildError::UnknownFunction { valid, .. } => format!("functions defined: {valid}"),
@@ -259,11 +279,18 @@ impl crate::error::Explain for BuildError {
             BuildError::PathConflict { .. } => "rename the function's file so it does not shadow the dependency".into(),
             BuildError::Io { .. } => "check that the path exists and is readable/writable, and that the disk has space".into(),
             BuildError::Zip { .. } => "check the disk, then rerun the build".into(),
-            BuildError::Interrupted(p) => return crate::error::Explain::hint(p),
-            BuildError::Lock(l) => return crate::error::Explain::hint(l.as_ref()),
+            BuildError::Stopped { .. } => return None,
             // Each failed function's hint is in the list, beside its error.
             BuildError::Several(_) => return None,
         })
+    }
+
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Io { source, .. } => Some(source),
+            BuildError::Zip { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 
@@ -331,7 +358,7 @@ pub(crate) fn build_functions(
     keys: &[&str],
     options: &BuildOptions,
     reporter: &Reporter,
-) -> Result<Vec<Artifact>, BuildError> {
+) -> anyhow::Result<Vec<Artifact>> {
     let settings = BuildSettings::from_env()?;
     let project_root = project.resolve(Path::new("."));
     let project_root = project_root.canonicalize().unwrap_or(project_root);
@@ -358,10 +385,7 @@ pub(crate) fn build_functions(
     // Another build (or `up`) in this project would install into, replace and read the same
     // cache entries and artifacts: wait for it.
     let cache_dir = project.cache_dir();
-    let _lock = crate::lock::acquire(&cache_dir, reporter).map_err(|e| match e {
-        crate::lock::LockError::Interrupted(i) => BuildError::Interrupted(i),
-        other => BuildError::Lock(Box::new(other)),
-    })?;
+    let _lock = crate::lock::acquire(&cache_dir, reporter)?;
     staging::clean(&cache_dir.join(staging::DIR), keys);
     let results: Vec<Result<Artifact, BuildError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
@@ -384,24 +408,22 @@ pub(crate) fn build_functions(
             Err(e) => errors.push(e),
         }
     }
+    let stopped = errors
+        .iter()
+        .any(|e| matches!(e, BuildError::Stopped { .. }));
     match errors.len() {
         0 => Ok(artifacts),
-        1 => Err(errors.remove(0)),
-        _ if errors
-            .iter()
-            .any(|e| matches!(e, BuildError::Interrupted(_))) =>
-        {
-            Err(one_interruption(errors))
-        }
-        _ => Err(BuildError::Several(errors)),
+        _ if stopped => Err(one_interruption(&errors).into()),
+        1 => Err(errors.remove(0).into()),
+        _ => Err(BuildError::Several(errors).into()),
     }
 }
 
 /// Ctrl-C stops every function's build: one interruption that names what each was doing,
 /// rather than a list of "failures".
-fn one_interruption(errors: Vec<BuildError>) -> BuildError {
+fn one_interruption(errors: &[BuildError]) -> crate::error::Problem {
     let what: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    BuildError::Interrupted(crate::error::Problem::interrupted(what.join("; ")))
+    crate::error::Problem::interrupted(what.join("; "))
 }
 
 impl Job<'_> {
@@ -424,13 +446,13 @@ impl Job<'_> {
                 program,
             }),
             // The staging dir is dropped (removed) on the way out: nothing half-installed stays.
-            Err(RunError::Interrupted { program }) => Err(BuildError::Interrupted(
-                crate::error::Problem::interrupted(format!(
+            Err(RunError::Interrupted { program }) => Err(BuildError::Stopped {
+                message: format!(
                     "{} while `{program}` ran for {step} of function {}",
                     crate::interrupt::interrupted(),
                     self.function()
-                )),
-            )),
+                ),
+            }),
             Err(RunError::Spawn { program, source }) => Err(BuildError::ToolMissing {
                 function: self.function(),
                 step,
@@ -468,7 +490,9 @@ impl Job<'_> {
         paths: ArtifactPaths,
     ) -> Result<Artifact, BuildError> {
         // Ctrl-C while the other function's npm/pip ran: do not start zipping.
-        crate::interrupt::check().map_err(BuildError::Interrupted)?;
+        crate::interrupt::check().map_err(|p| BuildError::Stopped {
+            message: p.message().to_string(),
+        })?;
         let BundleContents {
             sources,
             installed,

@@ -11,7 +11,7 @@ use crate::text::{self, Lines};
 /// Text output: the handler's result on stdout; the trace tree (and the error, with its stack)
 /// on stderr. `--output json`: one report on stdout with the result, error, trace and timings.
 pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
-    let report = invoke::run_local(ctx, args).map_err(invoke::InvokeError::into_anyhow)?;
+    let report = invoke::run_local(ctx, args)?;
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.trace_text());
         if let Some(error) = report.error_text() {

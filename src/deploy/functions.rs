@@ -90,7 +90,7 @@ fn otel_layer_settings(
         return Ok(Vec::new());
     }
     let arn = crate::otel_layer::layer_arn(key, f.language(), region, f.architecture)
-        .map_err(anyhow::Error::new)?;
+        .map_err(anyhow::Error::from)?;
     let (var, value) = crate::otel_layer::EXEC_WRAPPER;
     environment.insert(var.into(), value.into());
     Ok(vec![arn.to_string()])

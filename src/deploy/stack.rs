@@ -277,7 +277,7 @@ async fn execute_change_set(
         // event; name the resources being changed so the failure is still traceable.
         let applying: Vec<String> = ready.rows.iter().map(|r| format!("    {r}")).collect();
         delete_change_set(cfn, &ready.id).await;
-        return Err(anyhow::Error::new(explain(format!("executing the change set for stack {name}"), &err)).context(format!(
+        return Err(anyhow::Error::from(explain(format!("executing the change set for stack {name}"), &err)).context(format!(
             "stack {name}: the update was rejected; the stack keeps its previous template\n  changes being applied:\n{}",
             applying.join("\n")
         )));

@@ -3,96 +3,104 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::BuildError;
-
 use super::env::MissingVar;
 
-#[derive(Debug, thiserror::Error)]
+/// Not a `std::error::Error`: it enters anyhow through `explained!` (below), so its class and
+/// hint travel with it. What is not invoke's own (config, build, AWS, a signal) is returned as
+/// its own error, next to this one, by the functions that return `anyhow::Result`.
+#[derive(Debug)]
 pub(crate) enum InvokeError {
-    #[error("`invoke` runs functions on this machine only: add --local")]
-    NotLocal { function: String },
-
-    #[error("the event from {from} is not valid JSON: {message} at line {line}, column {column}")]
+    NotLocal {
+        function: String,
+    },
     BadEvent {
         from: String,
         message: String,
         line: usize,
         column: usize,
     },
-
-    #[error("cannot read the event from {from}: {cause}")]
-    EventRead { from: String, cause: std::io::Error },
-
-    #[error("--env `{arg}` is not KEY=VALUE")]
-    BadEnvArg { arg: String },
-
-    #[error("function `{function}` has `tracing_sdk: otel-layer`: its OpenTelemetry SDK and exec wrapper come from AWS's Lambda layer, which exists only in Lambda, so it cannot run locally")]
-    OtelLayer { function: String },
-
-    #[error("--timeout 0: the handler would be killed before it starts")]
+    EventRead {
+        from: String,
+        cause: std::io::Error,
+    },
+    BadEnvArg {
+        arg: String,
+    },
+    OtelLayer {
+        function: String,
+    },
     BadTimeout,
-
-    #[error("--trace-out {}: directory {} does not exist", path.display(), dir.display())]
-    TraceOutDir { path: PathBuf, dir: PathBuf },
-
-    #[error("{}", missing_message(function, region, missing, absent_stacks))]
+    TraceOutDir {
+        path: PathBuf,
+        dir: PathBuf,
+    },
     MissingEnvironment {
         function: String,
         region: String,
         missing: Vec<MissingVar>,
         absent_stacks: Vec<String>,
     },
-
-    #[error("function `{function}`: cannot read the stack outputs {} need{}", vars.join(", "), if vars.len() == 1 { "s" } else { "" })]
     Outputs {
         function: String,
         vars: Vec<String>,
-        #[source]
+        /// Why they could not be read: the next link of the chain.
         cause: anyhow::Error,
     },
-
-    #[error("function `{function}` ({runtime}): no usable interpreter: {tried}")]
     InterpreterNotFound {
         function: String,
         runtime: String,
         tried: String,
         hint: String,
     },
-
-    #[error("{detail}")]
-    RuntimeMismatch { detail: String, hint: String },
-
-    #[error("function `{function}` runs on {runtime}: no Python {} found on this machine; looked at:{}", not_found.wanted, not_found.tried.iter().map(|t| format!("\n    {t}")).collect::<String>())]
+    RuntimeMismatch {
+        detail: String,
+        hint: String,
+    },
     PythonNotFound {
         function: String,
         runtime: String,
         not_found: crate::interpreter::NotFound,
     },
-
-    #[error("--pass-env `{name}` is not a variable name")]
-    BadPassEnv { name: String },
-
-    #[error(transparent)]
-    Build(#[from] BuildError),
-
-    #[error("{action}: {cause}")]
+    BadPassEnv {
+        name: String,
+    },
     Io {
         action: String,
         cause: std::io::Error,
         hint: &'static str,
     },
+}
 
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+crate::explained!(InvokeError);
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use InvokeError as E;
+        match self {
+            E::NotLocal { .. } => f.write_str("`invoke` runs functions on this machine only: add --local"),
+            E::BadEvent { from, message, line, column } => write!(f, "the event from {from} is not valid JSON: {message} at line {line}, column {column}"),
+            E::EventRead { from, cause } => write!(f, "cannot read the event from {from}: {cause}"),
+            E::BadEnvArg { arg } => write!(f, "--env `{arg}` is not KEY=VALUE"),
+            E::OtelLayer { function } => write!(f, "function `{function}` has `tracing_sdk: otel-layer`: its OpenTelemetry SDK and exec wrapper come from AWS's Lambda layer, which exists only in Lambda, so it cannot run locally"),
+            E::BadTimeout => f.write_str("--timeout 0: the handler would be killed before it starts"),
+            E::TraceOutDir { path, dir } => write!(f, "--trace-out {}: directory {} does not exist", path.display(), dir.display()),
+            E::MissingEnvironment { function, region, missing, absent_stacks } => f.write_str(&missing_message(function, region, missing, absent_stacks)),
+            E::Outputs { function, vars, .. } => write!(f, "function `{function}`: cannot read the stack outputs {} need{}", vars.join(", "), if vars.len() == 1 { "s" } else { "" }),
+            E::InterpreterNotFound { function, runtime, tried, .. } => write!(f, "function `{function}` ({runtime}): no usable interpreter: {tried}"),
+            E::RuntimeMismatch { detail, .. } => f.write_str(detail),
+            E::PythonNotFound { function, runtime, not_found } => write!(f, "function `{function}` runs on {runtime}: no Python {} found on this machine; looked at:{}", not_found.wanted, not_found.tried.iter().map(|t| format!("\n    {t}")).collect::<String>()),
+            E::BadPassEnv { name } => write!(f, "--pass-env `{name}` is not a variable name"),
+            E::Io { action, cause, .. } => write!(f, "{action}: {cause}"),
+        }
+    }
 }
 
 impl crate::error::Explain for InvokeError {
     fn class(&self) -> crate::error::Class {
-        match self {
-            _ if self.is_usage() => crate::error::Class::Usage,
-            InvokeError::Build(e) => crate::error::Explain::class(e),
-            InvokeError::Other(e) => crate::error::class_of(e),
-            _ => crate::error::Class::Failure,
+        if self.is_usage() {
+            crate::error::Class::Usage
+        } else {
+            crate::error::Class::Failure
         }
     }
 
@@ -116,9 +124,14 @@ impl crate::error::Explain for InvokeError {
             InvokeError::PythonNotFound { not_found, .. } => not_found.how_to_get(),
             InvokeError::BadPassEnv { .. } => "give one name per --pass-env, e.g. --pass-env HTTPS_PROXY (letters, digits and _)".into(),
             InvokeError::Io { hint, .. } => hint.to_string(),
-            InvokeError::Build(e) => return crate::error::Explain::hint(e),
-            InvokeError::Other(e) => return crate::error::explain(e.as_ref())?.hint(),
         })
+    }
+
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InvokeError::Outputs { cause, .. } => Some(cause.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -141,14 +154,6 @@ impl InvokeError {
                 | InvokeError::PythonNotFound { .. }
                 | InvokeError::BadPassEnv { .. }
         )
-    }
-
-    /// For `main`'s error path: the error itself (it knows its class), or the chain it wraps.
-    pub(crate) fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            InvokeError::Other(e) => e,
-            other => anyhow::Error::new(other),
-        }
     }
 
     pub(crate) fn io(
@@ -221,9 +226,9 @@ mod tests {
             absent_stacks: vec!["scorekeep-lambda".into()],
         };
         assert!(missing().is_usage());
-        let code = crate::exit::code_for(&missing().into_anyhow());
+        let code = crate::exit::code_for(&missing().into());
         assert_eq!(code, crate::exit::USAGE);
-        let text = crate::exit::Failure::render(&missing().into_anyhow());
+        let text = crate::exit::Failure::render(&missing().into());
         assert_eq!(
             text,
             "function `random-name`: 1 environment variable without a value:\n  \
@@ -240,7 +245,7 @@ hint: deploy the stacks with `scorekeep-deploy up` (with the same region and end
             vars: vec!["A".into(), "B".into()],
             cause: anyhow::anyhow!("no credentials"),
         };
-        let e = e.into_anyhow();
+        let e = anyhow::Error::from(e);
         let text = crate::exit::Failure::render(&e);
         assert!(
             text.starts_with(

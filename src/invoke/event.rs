@@ -140,7 +140,7 @@ mod tests {
         );
         let e = parse_event("{\n  \"userid\": u-1\n}", "--event-file e.json").unwrap_err();
         assert!(e.is_usage());
-        let text = crate::error::render(e.into_anyhow());
+        let text = crate::error::render(e);
         assert!(
             text.starts_with("the event from --event-file e.json is not valid JSON: expected value at line 2, column 13"),
             "{text}"

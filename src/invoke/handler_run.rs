@@ -214,7 +214,7 @@ struct RunnerResult {
 
 /// Run the handler and wait for it (at most `timeout`), then for late datagrams. Whatever
 /// it started is killed when it ends; a signal stops it and is the error.
-pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
+pub(crate) fn run(spec: RunSpec<'_>) -> anyhow::Result<RunResult> {
     let ws = spec.workspace;
     // Orphans of the handler (a setsid child whose parent exited) become ours, so they are
     // found and killed below instead of living on under init.
@@ -241,7 +241,7 @@ pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     let (outcome, duration_ms) = match ended {
         Ended::Exited(status) => read_outcome(&ws.result_path, status),
         Ended::TimedOut => (Outcome::TimedOut, None),
-        Ended::Interrupted => return Err(interrupted(pid)),
+        Ended::Interrupted => return Err(interrupted(pid).into()),
     };
     std::thread::sleep(GRACE);
     let datagrams = spec.collector.finish();
@@ -253,15 +253,12 @@ pub(crate) fn run(spec: RunSpec<'_>) -> Result<RunResult, InvokeError> {
     })
 }
 
-fn interrupted(pid: u32) -> InvokeError {
-    InvokeError::Other(
-        crate::error::Problem::interrupted(format!(
-            "{} while the handler ran (pid {pid}); it and every process it started were stopped",
-            crate::interrupt::interrupted()
-        ))
-        .hint("rerun the invocation; stopping it changed nothing outside this machine")
-        .into(),
-    )
+fn interrupted(pid: u32) -> crate::error::Problem {
+    crate::error::Problem::interrupted(format!(
+        "{} while the handler ran (pid {pid}); it and every process it started were stopped",
+        crate::interrupt::interrupted()
+    ))
+    .hint("rerun the invocation; stopping it changed nothing outside this machine")
 }
 
 /// The runner under the interpreter, in the task root, with the handler's environment only.

@@ -37,13 +37,12 @@ pub(crate) fn find_interpreter(
     let language = config.language();
     let wanted = PyMinor::parse(&config.runtime).filter(|_| language == Language::Python);
     if let (Some(wanted), None) = (wanted, explicit) {
-        let found = interpreter::find_python(wanted).map_err(|not_found| {
-            InvokeError::PythonNotFound {
+        let found =
+            interpreter::find_python(wanted).map_err(|not_found| InvokeError::PythonNotFound {
                 function: key.to_string(),
                 runtime: config.runtime.clone(),
                 not_found,
-            }
-        })?;
+            })?;
         return Ok(Interpreter {
             version: runtime::Version::parse(&found.version).unwrap_or(runtime::Version {
                 major: wanted.major,

@@ -19,8 +19,8 @@ pub(crate) mod collect;
 pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod event;
-pub(crate) mod interpreter;
 pub(crate) mod handler_run;
+pub(crate) mod interpreter;
 pub(crate) mod provided;
 pub(crate) mod report;
 pub(crate) mod runtime;
@@ -44,8 +44,8 @@ use crate::trace::daemon::TraceHeader;
 use collect::collect_trace;
 pub(crate) use error::InvokeError;
 use event::{over_payload_limit, EventSource, Payload};
-use interpreter::{choose_interpreter, Interpreter};
 use handler_run::{Collector, RunResult, RunSpec, Workspace};
+use interpreter::{choose_interpreter, Interpreter};
 use report::report;
 pub(crate) use report::InvokeReport;
 use sourcemap::StackMap;
@@ -67,7 +67,7 @@ fn resolve_function_environment(
     key: &str,
     config: &FunctionConfig,
     overrides: &BTreeMap<String, String>,
-) -> Result<(aws_config::SdkConfig, String, BTreeMap<String, String>), InvokeError> {
+) -> anyhow::Result<(aws_config::SdkConfig, String, BTreeMap<String, String>)> {
     let sdk = ctx.block_on(aws::load_config(
         &ctx.aws_target(),
         project.config.region.as_deref(),
@@ -144,7 +144,7 @@ fn runtime_provided_dir(
     key: &str,
     config: &FunctionConfig,
     reporter: &Reporter,
-) -> Result<Option<PathBuf>, InvokeError> {
+) -> anyhow::Result<Option<PathBuf>> {
     let Some(python_version) = config.python_version() else {
         return Ok(None);
     };
@@ -171,13 +171,15 @@ pin them there with hashes to import them",
         ));
     }
     // The handler runs in its task root: the path must not be relative to ours.
-    got.dir
+    let dir = got
+        .dir
         .map(|d| std::path::absolute(&d))
         .transpose()
         .map_err(InvokeError::io(
             "resolving the cache directory",
             "check the current directory",
-        ))
+        ))?;
+    Ok(dir)
 }
 
 /// Run `args.function` locally and report its result and trace. A handler that fails is a
@@ -185,7 +187,7 @@ pin them there with hashes to import them",
 ///
 /// The steps run cheapest first, so a mistake costs as little as possible: nothing is built
 /// before the inputs, the interpreter and the environment are known to be usable.
-pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> Result<InvokeReport, InvokeError> {
+pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<InvokeReport> {
     let inputs = check_inputs(ctx, args)?;
     let mut warnings = Warnings::new(&ctx.reporter);
     if let Some(w) = over_payload_limit(Payload::Event, &inputs.event) {
@@ -257,27 +259,28 @@ pub(crate) struct Inputs<'a> {
 
 /// Everything given on the command line, checked before an interpreter is looked for or
 /// anything is built: a typo costs nothing.
-fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> Result<Inputs<'a>, InvokeError> {
+fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> anyhow::Result<Inputs<'a>> {
     if !args.local {
         return Err(InvokeError::NotLocal {
             function: args.function.clone(),
-        });
+        }
+        .into());
     }
-    let project = ctx.project().map_err(anyhow::Error::from)?;
+    let project = ctx.project()?;
     let (key, config) = project
-        .select_functions(std::slice::from_ref(&args.function))
-        .map_err(anyhow::Error::from)?
+        .select_functions(std::slice::from_ref(&args.function))?
         .remove(0);
     if config.tracing_sdk == crate::config::TracingSdk::OtelLayer {
         return Err(InvokeError::OtelLayer {
             function: key.to_string(),
-        });
+        }
+        .into());
     }
     let event = EventSource::from_args(args.event.as_deref(), args.event_file.as_deref()).read()?;
     let overrides =
         env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
     let timeout_secs = match args.timeout {
-        Some(0) => return Err(InvokeError::BadTimeout),
+        Some(0) => return Err(InvokeError::BadTimeout.into()),
         Some(s) => s,
         None => u64::from(config.timeout),
     };
@@ -325,7 +328,7 @@ fn resolve_environment(
     ctx: &Context,
     inputs: &Inputs<'_>,
     warnings: &mut Warnings<'_>,
-) -> Result<Environment, InvokeError> {
+) -> anyhow::Result<Environment> {
     let (sdk, region, function) = resolve_function_environment(
         ctx,
         inputs.project,
@@ -353,7 +356,7 @@ struct Prepared {
 /// The bundle exactly as `build` makes it, unpacked into a temporary task root, so the local
 /// run tests what would be deployed. Compiled code for another architecture is refused here:
 /// loading it would fail inside the handler with a far less clear message.
-fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> Result<Prepared, InvokeError> {
+fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> anyhow::Result<Prepared> {
     let (key, config) = (inputs.key, inputs.config);
     let artifact = bundle::build_functions(
         inputs.project,
@@ -405,7 +408,7 @@ fn run_handler(
     environment: &Environment,
     prepared: &Prepared,
     warnings: &mut Warnings<'_>,
-) -> Result<(RunResult, TraceHeader), InvokeError> {
+) -> anyhow::Result<(RunResult, TraceHeader)> {
     let config = inputs.config;
     let collector = Collector::start().map_err(InvokeError::io(
         "opening a UDP socket on 127.0.0.1 for X-Ray documents",

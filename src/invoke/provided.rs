@@ -113,7 +113,7 @@ pub(crate) struct Provided {
 }
 
 /// Read the pins and make sure their cache entry exists, installing it (once) if not.
-pub(crate) fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided, InvokeError> {
+pub(crate) fn ensure(req: &Request<'_>, say: impl Fn(String)) -> anyhow::Result<Provided> {
     let path = req.source_dir.join(python::REQUIREMENTS);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -122,7 +122,8 @@ pub(crate) fn ensure(req: &Request<'_>, say: impl Fn(String)) -> Result<Provided
             return Err(InvokeError::io(
                 format!("reading {}", path.display()),
                 "check the file's permissions",
-            )(e))
+            )(e)
+            .into())
         }
     };
     // `build` has already refused an unparsable or unhashed file.
@@ -169,7 +170,7 @@ fn is_complete(dir: &Path, pins: &Pins) -> bool {
 
 /// pip into a staging directory beside the entry, then one rename: a reader (or a crash)
 /// never sees a partial entry, and two runs racing both end with a complete one.
-fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> Result<(), InvokeError> {
+fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> anyhow::Result<()> {
     let parent = dir.parent().expect("entry has a parent");
     let io_hint = "check the disk space and permissions of the project's target directory";
     std::fs::create_dir_all(parent).map_err(InvokeError::io(
@@ -212,11 +213,7 @@ fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> Resul
     Ok(())
 }
 
-fn run_pip(
-    req: &Request<'_>,
-    cmd: &Cmd,
-    staging: &mut tempfile::TempDir,
-) -> Result<(), InvokeError> {
+fn run_pip(req: &Request<'_>, cmd: &Cmd, staging: &mut tempfile::TempDir) -> anyhow::Result<()> {
     let (cause, status, tail, hint) = match cmd.run() {
         Ok(_) => return Ok(()),
         Err(RunError::NotFound { program }) => (
@@ -251,17 +248,16 @@ fn run_pip(
     };
     // Keep the staging directory so the printed command can be rerun as is.
     staging.disable_cleanup(true);
-    Err(InvokeError::Build(BuildError::Install(Box::new(
-        InstallFailure {
-            function: req.function.to_string(),
-            step: STEP,
-            cause,
-            status,
-            tail,
-            command: cmd.display(),
-            hint,
-        },
-    ))))
+    Err(BuildError::Install(Box::new(InstallFailure {
+        function: req.function.to_string(),
+        step: STEP,
+        cause,
+        status,
+        tail,
+        command: cmd.display(),
+        hint,
+    }))
+    .into())
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::collect::Trace;
-use super::interpreter::Interpreter;
 use super::handler_run::{Outcome, RunResult};
+use super::interpreter::Interpreter;
 use super::{Inputs, Warnings};
 use crate::trace::daemon::TraceHeader;
 use crate::trace::render;

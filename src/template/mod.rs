@@ -5,7 +5,12 @@
 //! source template with each supplied parameter's `Default` set to the configured value, so
 //! the rendered file is self-contained and is byte for byte what CloudFormation receives.
 
+mod cross_stack;
+mod parameters;
 pub(crate) mod validate;
+
+pub(crate) use parameters::parameter_prefix;
+use parameters::{check_constraints, supplied_values, Supplied};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bounded::{self, Input};
-use crate::config::{ConfigError, FunctionConfig, Project, ScalarValue};
-use crate::diagnostic::Diagnostic;
+use crate::config::{Project, ScalarValue};
+use crate::diagnostic::{Diagnostic, SourceError};
 use crate::yaml::{self, Mapping, PathSegment, Value};
 
 /// CloudFormation's limit for a template passed inline as `TemplateBody`.
@@ -32,51 +37,6 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "Resources",
     "Outputs",
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TemplateError {
-    #[error("cannot read template {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Invalid(#[from] Diagnostic),
-}
-
-impl crate::error::Explain for TemplateError {
-    fn class(&self) -> crate::error::Class {
-        crate::error::Class::Usage
-    }
-    fn hint(&self) -> Option<String> {
-        match self {
-            TemplateError::Read { source, .. } if bounded::is_too_large(source) => Some(
-                "CloudFormation takes templates of at most 1 MB: check what `stacks[].template` points to"
-                    .into(),
-            ),
-            TemplateError::Read { .. } => Some(
-                "check `stacks[].template` in the config; paths are relative to the config file"
-                    .into(),
-            ),
-            TemplateError::Invalid(d) => crate::error::Explain::hint(d),
-        }
-    }
-    fn resource(&self) -> Option<String> {
-        match self {
-            TemplateError::Read { path, .. } => Some(path.display().to_string()),
-            TemplateError::Invalid(d) => crate::error::Explain::resource(d),
-        }
-    }
-}
-
-impl From<ConfigError> for TemplateError {
-    fn from(err: ConfigError) -> Self {
-        match err {
-            ConfigError::Invalid(d) => TemplateError::Invalid(d),
-            ConfigError::Read { path, source } => TemplateError::Read { path, source },
-        }
-    }
-}
 
 /// One stack's rendered template and what the tool needs to know about it.
 #[derive(Debug, Clone, Serialize)]
@@ -99,181 +59,9 @@ pub struct RenderedStack {
     pub functions: Vec<String>,
 }
 
-/// `random-name` → `RandomName`: the prefix of a function's template parameters.
-pub(crate) fn parameter_prefix(function_key: &str) -> String {
-    function_key
-        .split(['-', '_'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// The template parameter that receives `releases.alias` from the config.
-pub(crate) const RELEASE_ALIAS_PARAMETER: &str = "ReleaseAlias";
-
-/// The template parameters a function's settings supply, by parameter name.
-pub(crate) fn function_parameters(
-    project: &Project,
-    key: &str,
-    f: &FunctionConfig,
-) -> Vec<(String, Value)> {
-    let prefix = parameter_prefix(key);
-    let mut params = vec![
-        ("FunctionName", Value::from(project.lambda_name(key))),
-        ("Runtime", Value::from(f.runtime.as_str())),
-        ("Architecture", Value::from(f.architecture.as_str())),
-        ("Handler", Value::from(f.handler.as_str())),
-        ("MemorySize", Value::from(f.memory)),
-        ("Timeout", Value::from(f.timeout)),
-        ("TracingMode", Value::from(f.tracing.as_str())),
-        ("TracingSdk", Value::from(f.tracing_sdk.as_str())),
-    ];
-    if let Some(schedule) = &f.schedule {
-        params.push(("Schedule", Value::from(schedule.as_str())));
-    }
-    params
-        .into_iter()
-        .map(|(setting, value)| (format!("{prefix}{setting}"), value))
-        .collect()
-}
-
-/// Parameter values the config supplies to one stack's template.
-struct Supplied {
-    values: BTreeMap<String, Value>,
-    /// Where in the config each value was written, for constraint errors.
-    origins: BTreeMap<String, Vec<PathSegment>>,
-    /// Function keys whose `<Prefix>FunctionName` the template declares.
-    functions: Vec<String>,
-}
-
-/// Function settings where the template declares the parameter, then the stack's explicit
-/// `parameters`, which must all be declared.
-fn supplied_values(
-    project: &Project,
-    index: usize,
-    path: &Path,
-    declared: &[String],
-) -> Result<Supplied, TemplateError> {
-    let stack = &project.config.stacks[index];
-    let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
-    let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
-    let mut functions = Vec::new();
-    for (key, f) in &project.config.functions {
-        let params = function_parameters(project, key, f);
-        if declared.contains(&params[0].0) {
-            functions.push(key.clone());
-        }
-        for (name, value) in params {
-            if declared.contains(&name) {
-                origins.insert(name.clone(), function_setting_path(key, f, &name));
-                supplied.insert(name, value);
-            }
-        }
-    }
-    // The release alias's name, for templates that target the alias (issue 13).
-    if declared.iter().any(|d| d == RELEASE_ALIAS_PARAMETER) {
-        let alias = project.config.releases.alias.as_str();
-        supplied.insert(RELEASE_ALIAS_PARAMETER.into(), Value::from(alias));
-        origins.insert(RELEASE_ALIAS_PARAMETER.into(), vec!["releases".into()]);
-    }
-    for (name, value) in &stack.parameters {
-        let at: Vec<PathSegment> = vec![
-            "stacks".into(),
-            index.into(),
-            "parameters".into(),
-            name.as_str().into(),
-        ];
-        if !declared.contains(name) {
-            return Err(project
-                .error_at(
-                    &at,
-                    format!(
-                        "stack `{}`: parameter `{name}` is not declared by {}",
-                        stack.name,
-                        path.display()
-                    ),
-                    Some(
-                        crate::suggest::did_you_mean(name, declared.iter().map(String::as_str))
-                            + &format!("declared parameters: {}", declared.join(", ")),
-                    ),
-                )
-                .into());
-        }
-        origins.insert(name.clone(), at);
-        supplied.insert(name.clone(), scalar_to_value(value));
-    }
-    Ok(Supplied {
-        values: supplied,
-        origins,
-        functions,
-    })
-}
-
-/// The config path of the function setting that supplies template parameter `parameter`
-/// (`RandomNameMemorySize` → `functions.random-name.memory`); the function itself for a value
-/// the config leaves at its default.
-fn function_setting_path(key: &str, f: &FunctionConfig, parameter: &str) -> Vec<PathSegment> {
-    let setting = parameter
-        .strip_prefix(&parameter_prefix(key))
-        .unwrap_or_default();
-    let field = match setting {
-        "FunctionName" if f.name.is_some() => Some("name"),
-        "Runtime" => Some("runtime"),
-        "Architecture" => Some("architecture"),
-        "Handler" => Some("handler"),
-        "MemorySize" => Some("memory"),
-        "Timeout" => Some("timeout"),
-        "TracingMode" => Some("tracing"),
-        "TracingSdk" => Some("tracing_sdk"),
-        "Schedule" => Some("schedule"),
-        _ => None,
-    };
-    let mut path = vec!["functions".into(), key.into()];
-    path.extend(field.map(PathSegment::from));
-    path
-}
-
-/// CloudFormation rejects a parameter value outside the parameter's constraints only when the
-/// stack is created or updated; check them here, at the config line that set the value.
-fn check_constraints(
-    project: &Project,
-    template: &Path,
-    doc: &Value,
-    supplied: &BTreeMap<String, Value>,
-    origins: &BTreeMap<String, Vec<PathSegment>>,
-) -> Result<(), TemplateError> {
-    for (name, value) in supplied {
-        let Some(declaration) = doc.get("Parameters").and_then(|p| p.get(name.as_str())) else {
-            continue;
-        };
-        let text = scalar_text(value);
-        if let Err(violation) = validate::check_parameter_value(declaration, &text) {
-            let path = origins.get(name).cloned().unwrap_or_default();
-            return Err(project
-                .error_at(
-                    &path,
-                    format!(
-                        "`{name}` = {text} {} (declared in {})",
-                        violation.message,
-                        template.display()
-                    ),
-                    Some(violation.hint),
-                )
-                .into());
-        }
-    }
-    Ok(())
-}
-
 /// Render every stack in the project. Validates everything before returning anything, so a
 /// caller that writes files writes all of them or none.
-pub(crate) fn render_project(project: &Project) -> Result<Vec<RenderedStack>, TemplateError> {
+pub(crate) fn render_project(project: &Project) -> Result<Vec<RenderedStack>, SourceError> {
     let mut rendered = Vec::new();
     for (index, stack) in project.config.stacks.iter().enumerate() {
         let path = project.resolve(&stack.template);
@@ -281,13 +69,10 @@ pub(crate) fn render_project(project: &Project) -> Result<Vec<RenderedStack>, Te
             String::from_utf8(bytes)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         });
-        let source = read.map_err(|source| TemplateError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let source = read.map_err(SourceError::read(Input::Template, &path))?;
         rendered.push(render_stack(project, index, &path, &source)?);
     }
-    check_cross_stack(project, &rendered)?;
+    cross_stack::check(project, &rendered)?;
     Ok(rendered)
 }
 
@@ -297,7 +82,7 @@ pub(crate) fn render_stack(
     index: usize,
     path: &Path,
     source: &str,
-) -> Result<RenderedStack, TemplateError> {
+) -> Result<RenderedStack, SourceError> {
     let stack = &project.config.stacks[index];
     let mut doc = parse_template(path, source)?;
 
@@ -339,7 +124,7 @@ fn locate(path: &Path, source: &str, at: &[PathSegment], message: String) -> Dia
 }
 
 /// The template as YAML with only CloudFormation's top-level sections, before any config applies.
-fn parse_template(path: &Path, source: &str) -> Result<Value, TemplateError> {
+fn parse_template(path: &Path, source: &str) -> Result<Value, SourceError> {
     let doc: Value = yaml::from_str(source).map_err(|e| {
         Diagnostic::new(path, e.position, format!("invalid YAML: {}", e.message))
             .with_hint(e.hint.unwrap_or(
@@ -359,7 +144,7 @@ fn apply_defaults(
     supplied: &BTreeMap<String, Value>,
     path: &Path,
     source: &str,
-) -> Result<(), TemplateError> {
+) -> Result<(), SourceError> {
     let Some(Value::Mapping(params)) = doc.get_mut("Parameters") else {
         return Ok(());
     };
@@ -402,128 +187,6 @@ fn resource_types(doc: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Checks that need every stack: each function is created by exactly one stack, and every
-/// `${output:Name}` in the config is an output of some stack.
-fn check_cross_stack(project: &Project, rendered: &[RenderedStack]) -> Result<(), TemplateError> {
-    for key in project.config.functions.keys() {
-        check_function_creator(project, rendered, key)?;
-        check_function_schedule(project, rendered, key)?;
-    }
-    check_output_references(project, rendered)
-}
-
-/// A function no stack creates cannot be deployed, and two creating stacks would fight over it.
-fn check_function_creator(
-    project: &Project,
-    rendered: &[RenderedStack],
-    key: &str,
-) -> Result<(), TemplateError> {
-    let creators: Vec<&str> = rendered
-        .iter()
-        .filter(|r| r.functions.iter().any(|f| f == key))
-        .map(|r| r.stack.as_str())
-        .collect();
-    let parameter = format!("{}FunctionName", parameter_prefix(key));
-    match creators.len() {
-        1 => Ok(()),
-        0 => Err(project
-            .error_at(
-                &["functions".into(), key.into()],
-                format!("function `{key}` is not created by any stack: no template declares the parameter `{parameter}`"),
-                Some(format!("add a `{parameter}` parameter and the function resource to a template, or remove the function")),
-            )
-            .into()),
-        _ => Err(project
-            .error_at(
-                &["functions".into(), key.into()],
-                format!("function `{key}` is created by more than one stack ({})", creators.join(", ")),
-                Some(format!("declare `{parameter}` in one template only")),
-            )
-            .into()),
-    }
-}
-
-/// A configured schedule that no template declares would be silently dropped; refuse it.
-fn check_function_schedule(
-    project: &Project,
-    rendered: &[RenderedStack],
-    key: &str,
-) -> Result<(), TemplateError> {
-    if project.config.functions[key].schedule.is_none() {
-        return Ok(());
-    }
-    let wanted = format!("{}Schedule", parameter_prefix(key));
-    if rendered.iter().any(|r| r.parameters.contains_key(&wanted)) {
-        return Ok(());
-    }
-    Err(project
-        .error_at(
-            &["functions".into(), key.into(), "schedule".into()],
-            format!("function `{key}` has a schedule but no template declares `{wanted}`"),
-            Some(
-                "add the parameter and a schedule rule to the template, or remove `schedule`"
-                    .into(),
-            ),
-        )
-        .into())
-}
-
-/// Every config value that may hold `${output:…}` references, with its config path.
-fn config_references(project: &Project) -> Vec<(Vec<PathSegment>, String)> {
-    let mut references: Vec<(Vec<PathSegment>, String)> = Vec::new();
-    for (key, f) in &project.config.functions {
-        for (var, value) in &f.environment {
-            references.push((
-                vec![
-                    "functions".into(),
-                    key.as_str().into(),
-                    "environment".into(),
-                    var.as_str().into(),
-                ],
-                value.clone(),
-            ));
-        }
-    }
-    if let Some(eb) = &project.config.beanstalk {
-        for (name, value) in &eb.properties {
-            references.push((
-                vec![
-                    "beanstalk".into(),
-                    "properties".into(),
-                    name.as_str().into(),
-                ],
-                value.clone(),
-            ));
-        }
-    }
-    references
-}
-
-/// A reference to an output no stack declares would fail only after the stacks deploy.
-fn check_output_references(
-    project: &Project,
-    rendered: &[RenderedStack],
-) -> Result<(), TemplateError> {
-    let outputs: Vec<&str> = rendered
-        .iter()
-        .flat_map(|r| r.outputs.iter().map(String::as_str))
-        .collect();
-    for (path, value) in config_references(project) {
-        for name in crate::config::referenced_outputs(&value) {
-            if !outputs.contains(&name.as_str()) {
-                return Err(project
-                    .error_at(
-                        &path,
-                        format!("`${{output:{name}}}` is not an output of any stack"),
-                        Some(format!("outputs: {}", outputs.join(", "))),
-                    )
-                    .into());
-            }
-        }
-    }
-    Ok(())
 }
 
 fn check_shape(doc: &Value, path: &Path, source: &str) -> Result<(), Diagnostic> {
@@ -623,6 +286,7 @@ fn scalar_text(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::parameters::parameter_prefix;
     use super::*;
 
     const CONFIG: &str = include_str!("../../scorekeep-deploy.yaml");
@@ -637,10 +301,10 @@ mod tests {
         .unwrap()
     }
 
-    fn render(config: &str, template: &str) -> Result<RenderedStack, TemplateError> {
+    fn render(config: &str, template: &str) -> Result<RenderedStack, SourceError> {
         let p = project(config);
         let stack = render_stack(&p, 0, Path::new("templates/scorekeep.yaml"), template)?;
-        check_cross_stack(&p, std::slice::from_ref(&stack))?;
+        cross_stack::check(&p, std::slice::from_ref(&stack))?;
         Ok(stack)
     }
 
