@@ -9,8 +9,7 @@ use super::manifest::Manifest;
 
 /// The previous manifest when it was built from `inputs_hash` and `zip` still has its bytes.
 pub(crate) fn lookup(zip: &Path, manifest: &Path, inputs_hash: &str) -> Option<Manifest> {
-    let text = std::fs::read(manifest).ok()?;
-    let previous: Manifest = serde_json::from_slice(&text).ok()?;
+    let previous: Manifest = crate::atomic_write::read_json(manifest)?;
     if previous.inputs_hash != inputs_hash {
         return None;
     }

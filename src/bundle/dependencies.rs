@@ -9,20 +9,9 @@ use sha2::{Digest, Sha256};
 use super::dependency_cache::{self, Selection};
 use super::files::{self, FileEntry};
 use super::installer::Installer;
-use super::job::Job;
-use super::manifest::Dependency;
+use super::job::{Installed, Job};
 use super::{staging, BuildError, TOOL_VERSION};
 use crate::report::Task;
-
-/// Installed dependencies ready to bundle.
-#[derive(Default)]
-pub(super) struct Installed {
-    pub(super) files: Vec<FileEntry>,
-    pub(super) dependencies: Vec<Dependency>,
-    pub(super) platform_tags: Vec<String>,
-    /// Where `files` are when they could not be moved into the cache; removed when dropped.
-    pub(super) _staging: Option<tempfile::TempDir>,
-}
 
 impl Job<'_> {
     /// The dependency files to bundle: from a verified cache entry, else installed now in a

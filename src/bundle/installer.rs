@@ -13,41 +13,20 @@ use super::{node, python, BuildError, Job};
 use crate::config::Language;
 use crate::report::Task;
 
-/// What the build will install, and what of that decides the inputs hash.
-pub(super) struct Plan {
-    pub(super) installer: Installer,
-    /// The language's name in the inputs hash.
-    pub(super) language: &'static str,
-    /// Packages the runtime provides (normalized names), part of the inputs hash.
-    pub(super) runtime_provided: Vec<String>,
-    /// Files that are not bundled but change what gets installed, by name (e.g. `.npmrc`).
-    pub(super) extra_inputs: Vec<(String, PathBuf)>,
-    /// Requirements left out because the runtime provides them (for the manifest).
-    pub(super) excluded: Vec<String>,
-    /// Node: the packages package.json names in `dependencies` and `optionalDependencies`
-    /// (what the function's own code may `require`), sorted.
-    pub(super) direct_dependencies: Vec<String>,
-}
+/// A function's plan with the installer of its language.
+pub(super) type Plan = super::plan::Plan<Installer>;
 
 impl Plan {
     /// Check the function's dependency declarations and decide what to install.
     pub(super) fn for_job(job: &Job) -> Result<Plan, BuildError> {
-        match job.config.language() {
-            Language::Node => node::plan(job),
-            Language::Python => python::plan(job),
-        }
-    }
-
-    /// Nothing to install (yet): the language's plan fills in the rest.
-    pub(super) fn new(language: &'static str) -> Plan {
-        Plan {
-            installer: Installer::None,
-            language,
-            runtime_provided: Vec::new(),
-            extra_inputs: Vec::new(),
-            excluded: Vec::new(),
-            direct_dependencies: Vec::new(),
-        }
+        Ok(match job.config.language() {
+            Language::Node => {
+                node::plan(job)?.map_installer(|i| i.map_or(Installer::None, Installer::Npm))
+            }
+            Language::Python => {
+                python::plan(job)?.map_installer(|i| i.map_or(Installer::None, Installer::Pip))
+            }
+        })
     }
 }
 

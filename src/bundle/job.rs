@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Contents, ZipEntry};
-use super::dependencies::Installed;
 use super::files::{self, CollectError, FileEntry};
 use super::installer::Plan;
-use super::manifest::{self, InputFile, InputsSpec};
+use super::manifest::{self, Dependency, InputFile, InputsSpec};
 use super::settings::BuildSettings;
 use super::{cache, esbuild, packaging, tracing_sdk, Artifact, BuildError, TOOL_VERSION};
 use crate::config::FunctionConfig;
@@ -29,6 +28,16 @@ pub(super) struct Job<'a> {
     pub(super) force: bool,
     /// The project directory, resolved: what esbuild may read from beyond the function.
     pub(super) project_root: PathBuf,
+}
+
+/// Installed dependencies ready to bundle.
+#[derive(Default)]
+pub(super) struct Installed {
+    pub(super) files: Vec<FileEntry>,
+    pub(super) dependencies: Vec<Dependency>,
+    pub(super) platform_tags: Vec<String>,
+    /// Where `files` are when they could not be moved into the cache; removed when dropped.
+    pub(super) _staging: Option<tempfile::TempDir>,
 }
 
 /// Where a function's artifact and its manifest are written.

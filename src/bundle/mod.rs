@@ -41,6 +41,7 @@ pub(crate) mod limits;
 pub(crate) mod manifest;
 mod node;
 mod packaging;
+mod plan;
 pub(crate) mod python;
 mod settings;
 mod staging;
@@ -57,8 +58,7 @@ pub(crate) use settings::BuildSettings;
 
 use crate::config::Project;
 use crate::report::{human_bytes, Reporter, Task};
-use dependencies::Installed;
-use job::{ArtifactPaths, BundleContents, Job};
+use job::{ArtifactPaths, BundleContents, Installed, Job};
 use tool_run::{Cmd, RunError};
 
 /// The version recorded in manifests and mixed into the inputs hash.

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::flow::Query;
+use super::query::Query;
 use super::query::{self as logic, XrayOperation};
 use super::report::{trace_report, TraceReport};
 use crate::aws::lambda::{self, FunctionTracing};

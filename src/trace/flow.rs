@@ -7,49 +7,10 @@ use std::time::Duration;
 
 use super::fetch::{by_id, function_notes, search, Xray};
 use super::query::{self, Backoff, PollResult};
+pub(crate) use super::query::{Mode, Query};
 use super::report::{TraceReport, TracesReport};
 use crate::context::Context;
 use crate::exit;
-
-/// What to look for, checked before any AWS call.
-pub(crate) struct Query {
-    /// `random-name`, for messages.
-    pub(crate) keys: Vec<String>,
-    /// The functions' Lambda names: X-Ray's service names for them.
-    pub(crate) lambda_names: Vec<String>,
-    /// `--since` as given, for messages.
-    pub(crate) since_text: String,
-    pub(crate) since: Duration,
-    pub(crate) trace_ids: Vec<String>,
-    pub(crate) user_filter: Option<String>,
-    pub(crate) limit: usize,
-    pub(crate) mode: Mode,
-    /// The functions whose config asks for `tracing: Active`, so that a hint about an empty
-    /// window does not ask for what is already there.
-    pub(crate) configured_active: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Once,
-    /// `--follow`: poll until Ctrl-C.
-    Follow,
-}
-
-impl Query {
-    pub(crate) fn names(&self) -> Vec<&str> {
-        self.lambda_names.iter().map(String::as_str).collect()
-    }
-
-    /// "of random-name, scorekeep-worker" (and the user's filter), for messages.
-    pub(crate) fn selection(&self) -> String {
-        let mut text = format!("of {}", self.keys.join(", "));
-        if let Some(filter) = &self.user_filter {
-            text.push_str(&format!(" matching `{filter}`"));
-        }
-        text
-    }
-}
 
 /// How a run of the flow ended.
 pub(crate) enum Finished {

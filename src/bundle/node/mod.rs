@@ -14,8 +14,8 @@ use lockfile::{has_dependencies, registry_hosts, LockProblem, LOCKFILES};
 
 use super::dependency_cache::Selection;
 use super::files::FileEntry;
-use super::installer::{Installer, Plan};
 use super::manifest::Dependency;
+use super::plan::Plan;
 use super::tool_run::Cmd;
 use super::{name_some, BuildError, Job};
 use crate::config::Architecture;
@@ -122,7 +122,7 @@ pub(super) struct NpmInstall {
 }
 
 /// Check package.json and its lockfile; npm installs only when there are dependencies.
-pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
+pub(super) fn plan(job: &Job) -> Result<Plan<Option<NpmInstall>>, BuildError> {
     let mut plan = Plan::new("node");
     job.check_tracing_manifest(&["package.json"])?;
     let package_json = job.manifest_dir().join("package.json");
@@ -153,7 +153,7 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
     if npmrc.is_file() {
         plan.extra_inputs.push((".npmrc".into(), npmrc));
     }
-    plan.installer = Installer::Npm(NpmInstall { inputs });
+    plan.installer = Some(NpmInstall { inputs });
     Ok(plan)
 }
 

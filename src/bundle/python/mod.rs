@@ -16,8 +16,8 @@ pub(crate) use requirements::{normalize, parse, Line, REQUIREMENTS};
 
 use super::dependency_cache::Selection;
 use super::files::FileEntry;
-use super::installer::{Installer, Plan};
 use super::manifest::Dependency;
+use super::plan::Plan;
 use super::{BuildError, Job};
 use crate::report::Task;
 
@@ -75,7 +75,7 @@ pub(super) struct PipInstall {
 
 /// Check requirements.txt is a hashed lock and leave out what the runtime provides; pip
 /// installs only when something is left.
-pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
+pub(super) fn plan(job: &Job) -> Result<Plan<Option<PipInstall>>, BuildError> {
     let mut plan = Plan::new("python");
     plan.runtime_provided = job
         .config
@@ -103,7 +103,7 @@ pub(super) fn plan(job: &Job) -> Result<Plan, BuildError> {
     }
     let python_version = job.config.python_version().unwrap_or_default().to_string();
     let tags = platform_tags(&python_version, job.config.architecture);
-    plan.installer = Installer::Pip(PipInstall {
+    plan.installer = Some(PipInstall {
         requirements: filtered.text,
         python_version,
         tags,
