@@ -98,6 +98,23 @@ fn needs_escape(c: char, lines: Lines) -> bool {
     }
 }
 
+/// An ISO 8601 timestamp from outside with its fraction of a second cut to milliseconds
+/// (`2026-12-04T12:27:52.356497000Z` → `2026-12-04T12:27:52.356Z`): moto writes nanoseconds,
+/// Lambda milliseconds. Anything else is returned as it is.
+pub(crate) fn millis(timestamp: &str) -> Cow<'_, str> {
+    let Some(dot) = timestamp.find('.') else {
+        return Cow::Borrowed(timestamp);
+    };
+    let digits = timestamp[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(timestamp.len() - dot - 1);
+    if digits <= 3 {
+        return Cow::Borrowed(timestamp);
+    }
+    let end = dot + 1 + digits;
+    Cow::Owned(format!("{}{}", &timestamp[..dot + 4], &timestamp[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +155,22 @@ mod tests {
             visible("naïve — tab\there", Lines::Escape),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn timestamps_are_cut_to_milliseconds() {
+        assert_eq!(
+            millis("2026-12-04T12:27:52.356497000Z"),
+            "2026-12-04T12:27:52.356Z"
+        );
+        assert_eq!(
+            millis("2026-12-04T12:27:52.356497+0000"),
+            "2026-12-04T12:27:52.356+0000"
+        );
+        assert_eq!(
+            millis("2026-12-04T12:27:52.356+0000"),
+            "2026-12-04T12:27:52.356+0000"
+        );
+        assert_eq!(millis("2026-12-04T12:27:52Z"), "2026-12-04T12:27:52Z");
     }
 }

@@ -344,7 +344,9 @@ impl fmt::Display for ReleaseStatus {
             (Some(v), Some(i)) => write!(
                 f,
                 "alias {} -> version {v} (code sha256 {}, published {})",
-                self.alias, i.code_sha256, i.published
+                self.alias,
+                i.code_sha256,
+                crate::text::millis(&i.published)
             )?,
             (Some(v), None) => write!(f, "alias {} -> {v}", self.alias)?,
         }
@@ -364,7 +366,7 @@ impl fmt::Display for ReleaseStatus {
         let recent: Vec<String> = self
             .recent_versions
             .iter()
-            .map(|v| format!("{} ({})", v.version, v.published))
+            .map(|v| format!("{} ({})", v.version, crate::text::millis(&v.published)))
             .collect();
         if !recent.is_empty() {
             write!(f, "\n  versions {}", recent.join(", "))?;

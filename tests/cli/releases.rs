@@ -164,6 +164,15 @@ async fn up_publishes_1_update_publishes_2_rollback_moves_back_and_a_no_op_publi
     let status = String::from_utf8_lossy(&status);
     assert!(status.contains("alias live -> version 1"), "{status}");
     assert!(status.contains("$LATEST has other code"), "{status}");
+    // moto writes LastModified with nanoseconds; times are shown to the millisecond.
+    let published = status
+        .split("published ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("status names when the alias's version was published");
+    let fraction = published.split('.').nth(1).unwrap_or_default();
+    let digits = fraction.chars().take_while(char::is_ascii_digit).count();
+    assert!(digits <= 3, "{published}: {status}");
 }
 
 /// Lambda refuses UpdateFunctionCode, PublishVersion and UpdateAlias with
