@@ -148,14 +148,21 @@ pub enum Command {
   scorekeep-deploy up
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy up --output json
   scorekeep-deploy up --replace-failed         # recreate a stack left in ROLLBACK_COMPLETE
-  scorekeep-deploy up --revert-drift           # also put drifted resources back to the template")]
+  scorekeep-deploy up --revert-drift           # also put drifted resources back to the template
+  scorekeep-deploy up --strategy canary:10:5m  # 10 % to the new versions for 5 min, gates checked, then 100 %")]
     Up(UpArgs),
 
     /// Release fast path: build and update function code and configuration only.
     #[command(after_help = "Examples:
   scorekeep-deploy update-functions            # all functions, only the changed ones are uploaded
   scorekeep-deploy update-functions scorekeep-worker
-  scorekeep-deploy update-functions random-name --unpin   # release again after a rollback pinned it")]
+  scorekeep-deploy update-functions random-name --unpin   # release again after a rollback pinned it
+  scorekeep-deploy update-functions --strategy linear:25:1m   # 25 % more each minute; a failed gate reverts
+
+A gradual release (canary or linear) keeps the alias on the old version and routes a share to
+the new one; while it bakes, the alarms in `releases.alarms` and the new version's own Errors
+and Throttles (over `releases.max_error_rate`) are checked. A closed gate or Ctrl-C returns the
+alias to the old version with no weights; a rerun resumes a release that was stopped.")]
     UpdateFunctions(UpdateFunctionsArgs),
 
     /// Move the release alias back to the previous (or a given) version: no build, no upload,
@@ -271,6 +278,11 @@ pub struct UpArgs {
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,
+    /// How the release alias moves to new versions this run: all-at-once, canary:PERCENT:BAKE
+    /// (e.g. canary:10:5m), linear:STEP:INTERVAL (e.g. linear:10:1m) or a SAM preset name
+    /// (default: the config's `releases.strategy`, or each function's `strategy`).
+    #[arg(long, value_name = "STRATEGY", value_parser = crate::config::strategy::Strategy::parse)]
+    pub strategy: Option<crate::config::strategy::Strategy>,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +296,11 @@ pub struct UpdateFunctionsArgs {
     /// Release functions that `rollback` pinned (otherwise they are left alone), clearing the pin.
     #[arg(long)]
     pub unpin: bool,
+    /// How the release alias moves to new versions this run: all-at-once, canary:PERCENT:BAKE
+    /// (e.g. canary:10:5m), linear:STEP:INTERVAL (e.g. linear:10:1m) or a SAM preset name
+    /// (default: the config's `releases.strategy`, or each function's `strategy`).
+    #[arg(long, value_name = "STRATEGY", value_parser = crate::config::strategy::Strategy::parse)]
+    pub strategy: Option<crate::config::strategy::Strategy>,
 }
 
 #[derive(Debug, Args)]

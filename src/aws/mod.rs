@@ -9,10 +9,12 @@ pub(crate) mod beanstalk;
 pub(crate) mod calls;
 pub(crate) mod cfn;
 pub(crate) mod change_set;
+pub(crate) mod cloudwatch;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
 pub mod progress;
+pub(crate) mod routing;
 pub(crate) mod s3;
 pub(crate) mod timeouts;
 pub mod versions;
@@ -40,6 +42,7 @@ pub struct Clients {
     pub beanstalk: aws_sdk_elasticbeanstalk::Client,
     pub s3: aws_sdk_s3::Client,
     pub xray: aws_sdk_xray::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     /// The endpoint override in effect, if any, as given (credentials included: print it
     /// only through [`crate::text::redact_credentials`]).
@@ -77,6 +80,9 @@ impl Clients {
             .interceptor(log.clone())
             .build();
         let xray = aws_sdk_xray::config::Builder::from(config)
+            .interceptor(log.clone())
+            .build();
+        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
             .interceptor(log)
             .build();
         Clients {
@@ -85,6 +91,7 @@ impl Clients {
             beanstalk: aws_sdk_elasticbeanstalk::Client::from_conf(beanstalk),
             s3: aws_sdk_s3::Client::from_conf(s3),
             xray: aws_sdk_xray::Client::from_conf(xray),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint: config.endpoint_url().map(String::from),
         }

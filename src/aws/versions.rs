@@ -24,7 +24,7 @@ pub struct AliasState {
 }
 
 impl AliasState {
-    fn from_parts(
+    pub(crate) fn from_parts(
         version: Option<&str>,
         revision_id: Option<&str>,
         description: Option<&str>,
@@ -156,7 +156,7 @@ async fn publish_once(
 }
 
 /// The version that already holds exactly `live`'s code and configuration, if any.
-async fn published_already(
+pub(crate) async fn published_already(
     lambda: &Client,
     name: &str,
     live: &LiveFunction,

@@ -3,6 +3,7 @@
 use crate::bundle::BuildOptions;
 use crate::cli::UpArgs;
 use crate::context::Context;
+use crate::deploy::release::Unpin;
 use crate::deploy::{self, change_set::ChangeSetMode, stack::StackOptions};
 
 pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
@@ -23,7 +24,19 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
     };
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        deploy::up(&clients, project, &ctx.reporter, options, build_options).await
+        let release = deploy::ReleaseOptions {
+            unpin: Unpin::No,
+            strategy: args.strategy,
+        };
+        deploy::up(
+            &clients,
+            project,
+            &ctx.reporter,
+            options,
+            build_options,
+            release,
+        )
+        .await
     })?;
     ctx.reporter
         .emit(&report.with_rows_shown_above(ctx.reporter.progress_shares_terminal()))

@@ -23,7 +23,10 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
             &ctx.reporter,
             &args.functions,
             build_options,
-            if args.unpin { Unpin::Yes } else { Unpin::No },
+            deploy::ReleaseOptions {
+                unpin: if args.unpin { Unpin::Yes } else { Unpin::No },
+                strategy: args.strategy,
+            },
         )
         .await
     })?;

@@ -8,6 +8,7 @@
 
 mod references;
 mod schema;
+pub mod strategy;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::strategy::Strategy;
+
 /// Lambda runtimes the tool builds for. Deprecated runtimes are refused with a hint.
 pub(crate) const NODE_RUNTIMES: &[&str] = &["nodejs22.x", "nodejs24.x"];
 pub(crate) const PYTHON_RUNTIMES: &[&str] =
@@ -72,6 +74,17 @@ pub struct ReleasesConfig {
     /// Versions kept per function (older ones without an alias are deleted).
     #[serde(default = "default_keep_versions")]
     pub(crate) keep_versions: u32,
+    /// How the alias moves to a new version: `all-at-once` (the default), `canary:10:5m`,
+    /// `linear:10:1m` or a SAM preset name; a function's own `strategy` and `--strategy` win.
+    #[serde(default)]
+    pub(crate) strategy: Strategy,
+    /// CloudWatch alarms that must not be in ALARM while a gradual release bakes.
+    #[serde(default)]
+    pub(crate) alarms: Vec<String>,
+    /// The highest share of the new version's invocations that may end in an error, or be
+    /// throttled, while it bakes (default 0.01: 1 %).
+    #[serde(default = "default_max_error_rate")]
+    pub(crate) max_error_rate: f64,
 }
 
 impl Default for ReleasesConfig {
@@ -79,6 +92,9 @@ impl Default for ReleasesConfig {
         ReleasesConfig {
             alias: default_alias(),
             keep_versions: default_keep_versions(),
+            strategy: Strategy::default(),
+            alarms: Vec::new(),
+            max_error_rate: default_max_error_rate(),
         }
     }
 }
@@ -89,6 +105,10 @@ fn default_alias() -> String {
 
 fn default_keep_versions() -> u32 {
     5
+}
+
+fn default_max_error_rate() -> f64 {
+    0.01
 }
 
 fn default_artifact_dir() -> PathBuf {
@@ -179,6 +199,9 @@ pub(crate) struct FunctionConfig {
     /// Node with esbuild: packages left out of the bundle because the runtime provides them.
     #[serde(default)]
     pub(crate) externals: Option<Vec<String>>,
+    /// How this function's alias moves to a new version (default: `releases.strategy`).
+    #[serde(default)]
+    pub(crate) strategy: Option<Strategy>,
 }
 
 /// How a Node function's code is packaged.

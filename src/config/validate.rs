@@ -54,6 +54,16 @@ impl Project {
                 Some("the release the alias points at and the one before it (the rollback target) are kept; 5 is the default".into()),
             ));
         }
+        if !(0.0..=1.0).contains(&r.max_error_rate) {
+            return Err(self.error_at(
+                &["releases".into(), "max_error_rate".into()],
+                format!(
+                    "`max_error_rate` is {}, not a share from 0 to 1",
+                    r.max_error_rate
+                ),
+                Some("0.01 lets 1 % of the new version's invocations fail while it bakes".into()),
+            ));
+        }
         Ok(())
     }
 }

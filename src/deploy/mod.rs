@@ -10,10 +10,12 @@ pub(crate) mod concurrent;
 pub(crate) mod down;
 pub mod drift;
 pub mod functions;
+mod gates;
 mod plan;
 pub mod release;
 mod results;
 pub(crate) mod rollback;
+pub(crate) mod rollout;
 pub mod stack;
 pub mod stack_diff;
 pub(crate) mod status;
@@ -84,6 +86,7 @@ pub(crate) async fn up(
     reporter: &Reporter,
     options: StackOptions,
     build_options: BuildOptions,
+    release: ReleaseOptions,
 ) -> anyhow::Result<DeployReport> {
     let keys = project.function_keys();
     let journal = Journal::new("up", planned_steps(project, Flow::Up, &keys));
@@ -92,9 +95,15 @@ pub(crate) async fn up(
         journal: &journal,
         ledger: &ledger,
     };
-    up_steps(clients, project, reporter, options, build_options, run)
-        .await
-        .map_err(|e| with_results(journal.explain(e), &ledger))
+    up_steps(
+        clients,
+        project,
+        reporter,
+        (options, build_options, release),
+        run,
+    )
+    .await
+    .map_err(|e| with_results(journal.explain(e), &ledger))
 }
 
 /// A failed or interrupted `up`/`update-functions` error, carrying each function's result so
@@ -110,8 +119,7 @@ async fn up_steps(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
-    options: StackOptions,
-    build_options: BuildOptions,
+    (options, build_options, release): (StackOptions, BuildOptions, ReleaseOptions),
     run: Run<'_>,
 ) -> anyhow::Result<DeployReport> {
     let journal = run.journal;
@@ -133,7 +141,7 @@ async fn up_steps(
         artifacts: &artifacts,
         outputs: &outputs,
     };
-    let functions = apply_functions(clients, project, reporter, inputs, Unpin::No, run).await?;
+    let functions = apply_functions(clients, project, reporter, inputs, release, run).await?;
 
     let beanstalk = match &project.config.beanstalk {
         Some(eb) => Some(wire_beanstalk(clients, eb, &outputs, reporter, journal).await?),
@@ -224,7 +232,7 @@ pub(crate) async fn update_functions(
     reporter: &Reporter,
     names: &[String],
     build_options: BuildOptions,
-    unpin: Unpin,
+    release: ReleaseOptions,
 ) -> anyhow::Result<DeployReport> {
     let selected: Vec<&str> = project
         .select_functions(names)?
@@ -243,7 +251,7 @@ pub(crate) async fn update_functions(
     let steps = FunctionsStep {
         selected: &selected,
         build_options,
-        unpin,
+        release,
     };
     update_functions_steps(clients, project, reporter, steps, run)
         .await
@@ -254,7 +262,7 @@ pub(crate) async fn update_functions(
 struct FunctionsStep<'a> {
     selected: &'a [&'a str],
     build_options: BuildOptions,
-    unpin: Unpin,
+    release: ReleaseOptions,
 }
 
 async fn update_functions_steps(
@@ -267,7 +275,7 @@ async fn update_functions_steps(
     let FunctionsStep {
         selected,
         build_options,
-        unpin,
+        release,
     } = steps;
     let started = Instant::now();
     functions::check_layers(project, selected, &clients.region)?;
@@ -282,7 +290,7 @@ async fn update_functions_steps(
         artifacts: &artifacts,
         outputs: &outputs,
     };
-    let functions = apply_functions(clients, project, reporter, inputs, unpin, run).await?;
+    let functions = apply_functions(clients, project, reporter, inputs, release, run).await?;
     Ok(DeployReport::new(
         "update-functions",
         clients,
@@ -318,21 +326,51 @@ pub(crate) async fn existing_outputs(
     Ok(stacks.outputs())
 }
 
-/// After the build: bring each built function up to date, as `up` and `update-functions` do.
+/// After the build: bring each built function up to date, as `up` and `update-functions` do;
+/// then the gradual releases the function step staged, on one clock.
 async fn apply_functions(
     clients: &Clients,
     project: &Project,
     reporter: &Reporter,
     inputs: FunctionInputs<'_>,
-    unpin: Unpin,
+    release: ReleaseOptions,
     run: Run<'_>,
 ) -> anyhow::Result<Vec<FunctionResult>> {
     interrupt::check()?;
     let how = How {
         mode: Mode::Apply,
-        unpin,
+        unpin: release.unpin,
+        strategy: release.strategy,
     };
-    sync_functions(clients, project, reporter, inputs, how, run).await
+    let mut functions = sync_functions(clients, project, reporter, inputs, how, run).await?;
+    let staged: Vec<_> = functions
+        .iter_mut()
+        .filter_map(|f| f.staged.take())
+        .collect();
+    if staged.is_empty() {
+        return Ok(functions);
+    }
+    let rollout = rollout::Rollout {
+        clients,
+        settings: &project.config.releases,
+        reporter,
+        journal: run.journal,
+    };
+    let mut released = rollout.run(staged).await?;
+    for f in &mut functions {
+        if let Some(r) = released.remove(&f.name) {
+            f.release = Some(r);
+            run.ledger.record(f);
+        }
+    }
+    Ok(functions)
+}
+
+/// How `up` and `update-functions` release: whether pinned aliases move, and `--strategy`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseOptions {
+    pub(crate) unpin: Unpin,
+    pub(crate) strategy: Option<crate::config::strategy::Strategy>,
 }
 
 /// Where CloudFormation fetches a template that is over the inline limit: uploaded once to

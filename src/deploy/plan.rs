@@ -56,6 +56,7 @@ pub async fn plan_with(
         let how = How {
             mode: Mode::Preview,
             unpin: Unpin::No,
+            strategy: None,
         };
         let run = Run {
             journal: &journal,
@@ -150,6 +151,7 @@ fn functions_before_create(project: &Project, artifacts: &[Artifact]) -> Vec<Fun
             pinned: None,
             error: None,
             tracing_sdk: None,
+            staged: None,
         })
         .collect()
 }

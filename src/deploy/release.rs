@@ -3,7 +3,7 @@
 //! and moves it when not; `rollback` moves it back and pins it ([`Pin`], in the alias's
 //! description); old versions without an alias are pruned. Every call here is Lambda's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_lambda::Client;
@@ -18,7 +18,7 @@ use crate::aws::versions::{
 use crate::report::Task;
 
 /// What a release did to one function: the version published and where the alias moved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReleaseResult {
     pub(crate) alias: String,
     /// The version the alias pointed at before (`None`: it did not exist).
@@ -30,6 +30,12 @@ pub struct ReleaseResult {
     /// Older versions without an alias that were deleted (beyond `keep_versions`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) pruned_versions: Vec<String>,
+    /// A gradual release: its strategy (`None`: all at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) strategy: Option<String>,
+    /// A gradual release: each step's share, time and gate readings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) steps: Vec<super::rollout::StepRecord>,
 }
 
 impl fmt::Display for ReleaseResult {
@@ -40,6 +46,14 @@ impl fmt::Display for ReleaseResult {
             "alias {} -> version {} (was {from}; {})",
             self.alias, self.version, self.reason
         )?;
+        if let Some(strategy) = &self.strategy {
+            let shares: Vec<String> = self
+                .steps
+                .iter()
+                .map(|s| format!("{:.0} %", s.share * 100.0))
+                .collect();
+            write!(f, "; {strategy}: {}", shares.join(" -> "))?;
+        }
         if !self.pruned_versions.is_empty() {
             write!(
                 f,
@@ -102,7 +116,7 @@ pub(crate) enum Unpin {
 }
 
 /// Why the alias must move to a version of the function as desired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum MoveReason {
     /// No alias yet.
@@ -119,6 +133,12 @@ pub enum MoveReason {
     },
     /// `--unpin` released a pinned alias.
     Unpinned,
+    /// A gradual release stopped while the alias still routed part of its traffic to a
+    /// newer version: a rerun resumes it.
+    InProgress {
+        version: String,
+        routed: BTreeMap<String, f64>,
+    },
 }
 
 impl fmt::Display for MoveReason {
@@ -135,12 +155,23 @@ impl fmt::Display for MoveReason {
                 differs.join(", ")
             ),
             MoveReason::Unpinned => f.write_str("--unpin released the rollback pin"),
+            MoveReason::InProgress { version, routed } => {
+                let routed: Vec<String> = routed
+                    .iter()
+                    .map(|(v, w)| format!("version {v} takes {:.0} %", w * 100.0))
+                    .collect();
+                write!(
+                    f,
+                    "a gradual release is in progress (version {version} keeps the rest, {})",
+                    routed.join(", ")
+                )
+            }
         }
     }
 }
 
 /// What the release alias needs, decided from what Lambda reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AliasVerdict {
     /// The alias names a version with the desired code and configuration.
     Serves,
@@ -167,6 +198,11 @@ pub(crate) fn alias_verdict(
     }
     if alias.version == "$LATEST" {
         AliasVerdict::Move(MoveReason::OnLatest)
+    } else if !served_differs.is_empty() && !alias.routing.is_empty() {
+        AliasVerdict::Move(MoveReason::InProgress {
+            version: alias.version.clone(),
+            routed: alias.routing.clone(),
+        })
     } else if !served_differs.is_empty() {
         AliasVerdict::Move(MoveReason::Behind {
             version: alias.version.clone(),
@@ -206,6 +242,8 @@ pub async fn release(
         version,
         reason: reason.to_string(),
         pruned_versions: pruned,
+        strategy: None,
+        steps: Vec::new(),
     })
 }
 
@@ -224,7 +262,7 @@ pub(crate) fn versions_to_prune(
 }
 
 /// Delete old unaliased versions beyond `keep` (DeleteFunction with a qualifier).
-async fn prune(lambda: &Client, name: &str, keep: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn prune(lambda: &Client, name: &str, keep: usize) -> anyhow::Result<Vec<String>> {
     let (versions, _) = list_versions(lambda, name).await?;
     if versions.len() <= keep {
         return Ok(Vec::new());
@@ -298,6 +336,9 @@ pub(crate) struct ReleaseStatus {
     /// `rollback` pinned the alias here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pinned: Option<Pin>,
+    /// A gradual release in progress: the versions the alias also routes to, and their shares.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) routing: BTreeMap<String, f64>,
     /// The newest published versions, newest first.
     pub(crate) recent_versions: Vec<VersionInfo>,
 }
@@ -313,6 +354,10 @@ pub(crate) async fn status(
         .as_ref()
         .and_then(|c| versions.iter().find(|v| v.version == c.version).cloned());
     let pinned = current.as_ref().and_then(|c| Pin::parse(&c.description));
+    let routing = current
+        .as_ref()
+        .map(|c| c.routing.clone())
+        .unwrap_or_default();
     let latest_differs = match &info {
         Some(v) => v.code_sha256 != latest_sha,
         None => false,
@@ -324,6 +369,7 @@ pub(crate) async fn status(
         latest_code_sha256: latest_sha,
         latest_differs,
         pinned,
+        routing,
         recent_versions: versions
             .iter()
             .rev()
@@ -354,6 +400,13 @@ impl fmt::Display for ReleaseStatus {
             write!(
                 f,
                 "\n  {pin}: `up` and `update-functions` leave it alone until `--unpin`"
+            )?;
+        }
+        for (version, weight) in &self.routing {
+            write!(
+                f,
+                "\n  release in progress: version {version} takes {:.0} % of the traffic; rerunning `up` or `update-functions` resumes it, `rollback` ends it",
+                weight * 100.0
             )?;
         }
         if self.latest_differs {

@@ -93,6 +93,9 @@ pub(crate) struct FunctionResult {
     /// `<Prefix>TracingSdk` parameter to the config's `tracing_sdk`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tracing_sdk: Option<SdkSwitch>,
+    /// A gradual release's published version, waiting for the rollout (not reported).
+    #[serde(skip)]
+    pub(crate) staged: Option<super::rollout::Staged>,
 }
 
 /// `plan`: a function's tracing SDK, as deployed and as configured (`xray`, `otel`,
@@ -110,6 +113,9 @@ pub(crate) struct PendingRelease {
     /// `None`: the alias does not exist.
     pub(crate) current_version: Option<String>,
     pub(crate) reason: String,
+    /// A gradual strategy the move would follow (`None`: at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) strategy: Option<String>,
 }
 
 impl fmt::Display for PendingRelease {
@@ -119,7 +125,11 @@ impl fmt::Display for PendingRelease {
             f,
             "alias {} (now version {from}) would move to a version of the source: {}",
             self.alias, self.reason
-        )
+        )?;
+        match &self.strategy {
+            Some(s) => write!(f, "; gradually ({s})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -141,6 +151,7 @@ impl FunctionResult {
             pinned: None,
             error: None,
             tracing_sdk: None,
+            staged: None,
         }
     }
 

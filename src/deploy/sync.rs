@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::aws::lambda::{self, CodeSource};
+use crate::aws::versions;
 use crate::aws::Clients;
 use crate::bundle::Artifact;
+use crate::config::strategy::Strategy;
 use crate::config::Project;
 use crate::error::Problem;
 use crate::interrupt::{self, Journal};
@@ -21,6 +23,7 @@ use crate::template::RenderedStack;
 use super::actual::{self, differences, served_differs, Actual, Prefetched};
 use super::functions::{self, ConfigChange, DesiredFunction};
 use super::release::{self, AliasVerdict, MoveReason, Unpin};
+use super::rollout::Staged;
 use super::{concurrent, function_label, Change, FunctionResult, Mode, PendingRelease};
 
 /// What the function step works from: the earlier steps' results.
@@ -39,7 +42,7 @@ pub(crate) struct FunctionInputs<'a> {
 pub(crate) struct Ledger(Mutex<BTreeMap<String, FunctionResult>>);
 
 impl Ledger {
-    fn record(&self, result: &FunctionResult) {
+    pub(crate) fn record(&self, result: &FunctionResult) {
         if let Ok(mut all) = self.0.lock() {
             all.insert(result.name.clone(), result.clone());
         }
@@ -125,6 +128,8 @@ pub(crate) async fn sync_functions(
 pub(crate) struct How {
     pub(crate) mode: Mode,
     pub(crate) unpin: Unpin,
+    /// `--strategy`: how every alias moves this run (over the config's).
+    pub(crate) strategy: Option<Strategy>,
 }
 
 /// Where a run records its progress: steps for the Ctrl-C summary, results for failure reports.
@@ -390,13 +395,21 @@ impl FunctionSync<'_> {
             return Ok(());
         };
         let alias = &self.project.config.releases.alias;
+        let strategy = self.strategy_of(&artifact.function);
         if self.how.mode == Mode::Preview {
             result.pending_release = Some(PendingRelease {
                 alias: alias.clone(),
                 current_version: actual.alias.as_ref().map(|a| a.version.clone()),
                 reason: reason.to_string(),
+                strategy: gradual(&reason, strategy).map(|s| s.to_string()),
             });
             return Ok(());
+        }
+        if let Some(strategy) = gradual(&reason, strategy) {
+            result.staged = self.stage(name, actual, &reason, strategy, task).await?;
+            if result.staged.is_some() {
+                return Ok(());
+            }
         }
         result.release = Some(self.release(name, actual, &reason, task).await?);
         let version = result.release.as_ref().map(|r| r.version.clone());
@@ -405,6 +418,63 @@ impl FunctionSync<'_> {
             format!("version {}", version.unwrap_or_default()),
         );
         Ok(())
+    }
+
+    /// The strategy for function `key`: `--strategy`, then its own, then `releases.strategy`.
+    fn strategy_of(&self, key: &str) -> Strategy {
+        let own = self
+            .project
+            .config
+            .functions
+            .get(key)
+            .and_then(|f| f.strategy);
+        self.how
+            .strategy
+            .or(own)
+            .unwrap_or(self.project.config.releases.strategy)
+    }
+
+    /// A gradual release's first half: the version with the source's code and configuration
+    /// (published now, or found: a stopped release's), with the share the alias already
+    /// sends it. `None` when that version is the alias's own (only weights to remove).
+    async fn stage(
+        &self,
+        name: &str,
+        actual: &Actual,
+        reason: &MoveReason,
+        strategy: Strategy,
+        task: &Task,
+    ) -> anyhow::Result<Option<Staged>> {
+        let Some(current) = actual.alias.clone() else {
+            return Ok(None);
+        };
+        task.set_message(format!("function {name}: publishing the new version"));
+        let lambda = &self.clients.lambda;
+        let candidate = interrupt::race_while(
+            format!(
+                "publishing a version of function {name} (Lambda may or may not have published it)"
+            ),
+            async {
+                match versions::published_already(lambda, name, &actual.latest).await? {
+                    Some(v) => Ok(v),
+                    None => versions::publish(lambda, name, &actual.latest, task).await,
+                }
+            },
+        )
+        .await?;
+        if candidate == current.version {
+            return Ok(None);
+        }
+        Ok(Some(Staged {
+            name: name.to_string(),
+            alias: self.project.config.releases.alias.clone(),
+            primary: current.version.clone(),
+            share: current.routing.get(&candidate).copied().unwrap_or(0.0),
+            candidate,
+            state: current,
+            strategy,
+            reason: reason.to_string(),
+        }))
     }
 
     async fn release(
@@ -431,6 +501,16 @@ impl FunctionSync<'_> {
         )
         .await
     }
+}
+
+/// The strategy, when the alias is to move gradually: only from a version (a missing alias
+/// or one on `$LATEST` has no old version to keep traffic on; `--unpin` moves at once).
+fn gradual(reason: &MoveReason, strategy: Strategy) -> Option<Strategy> {
+    let from_a_version = matches!(
+        reason,
+        MoveReason::Behind { .. } | MoveReason::InProgress { .. }
+    );
+    (from_a_version && strategy.is_gradual()).then_some(strategy)
 }
 
 /// The desired settings as far as the code step compares them (the bundle's architecture).

@@ -13,6 +13,7 @@ mod converge;
 mod deploy;
 mod faults;
 mod functions_e2e;
+mod gradual;
 mod hardening;
 mod invoke_local;
 mod optimised_bundles;

@@ -5,11 +5,13 @@
 //! file written against it joins as an area with `use crate::util as common;`.
 
 mod api_stub;
+mod cloudwatch;
 mod moto;
 pub mod procs;
 pub mod proxy;
 
 pub use api_stub::{assert_game_stored, utc_date, ApiStub};
+pub use cloudwatch::{cloudwatch_client, cloudwatch_endpoint};
 pub use moto::{
     aws_env, background_cli, cli_via, count, emulator_project, moto, moto_cli, s3_client,
     sdk_config, send_message, skip_emulator, sqs_client, unique_region, up,

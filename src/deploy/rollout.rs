@@ -1,0 +1,477 @@
+//! A gradual release, after the function step published each new version: the release alias
+//! keeps the old version and sends the new one a growing share of traffic, step by step, on
+//! one clock for every function of the run ([`schedule`]). While a share bakes, the gates
+//! ([`super::gates`]) are read every few seconds; a closed gate, a failed read, Ctrl-C or
+//! SIGTERM returns every alias still in progress to its old version, with no weights. The
+//! state lives in the alias itself, so a rerun after any stop resumes from the share it finds.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::gates::{self, Closed, Readings};
+use super::release::{self, ReleaseResult};
+use crate::aws::cloudwatch::{self, VersionOf};
+use crate::aws::routing::{self, Routing};
+use crate::aws::versions::{point_alias, AliasState};
+use crate::aws::Clients;
+use crate::config::strategy::Strategy;
+use crate::config::ReleasesConfig;
+use crate::error::Problem;
+use crate::interrupt::{self, Journal};
+use crate::report::{Reporter, Task};
+
+/// A function whose new version is published and waits to take traffic.
+#[derive(Debug, Clone)]
+pub(crate) struct Staged {
+    pub(crate) name: String,
+    pub(crate) alias: String,
+    /// The version the alias names, which keeps the rest of the traffic until the end.
+    pub(crate) primary: String,
+    /// The new version.
+    pub(crate) candidate: String,
+    pub(crate) state: AliasState,
+    pub(crate) strategy: Strategy,
+    /// The new version's share already (a stopped release resumed); 0 for a new release.
+    pub(crate) share: f64,
+    /// Why the alias moves (the release's reason, for the report).
+    pub(crate) reason: String,
+}
+
+/// One step of a function's release, for the report and `--output json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct StepRecord {
+    /// The new version's share after the step (1: the alias names it alone).
+    pub(crate) share: f64,
+    /// Seconds since the release's first step.
+    pub(crate) at_seconds: f64,
+    /// What the gates read at the end of the bake before this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) gates: Option<Readings>,
+}
+
+/// When one function's share changes, on the release's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Move {
+    pub(crate) at: Duration,
+    pub(crate) function: usize,
+    pub(crate) share: f64,
+}
+
+/// Every function's steps on one clock, in time order: each function's first step at 0, the
+/// next after its bake, and so on (a resumed function starts from its current share).
+pub(crate) fn schedule(plans: &[(Strategy, f64)]) -> Vec<Move> {
+    let mut moves = Vec::new();
+    for (function, (strategy, share)) in plans.iter().enumerate() {
+        let mut at = Duration::ZERO;
+        for step in strategy.steps_from(*share) {
+            moves.push(Move {
+                at,
+                function,
+                share: step.share,
+            });
+            at += step.bake;
+        }
+    }
+    moves.sort_by_key(|m| (m.at, m.function));
+    moves
+}
+
+/// How often the gates are read while a share bakes: a third of the shortest bake, from 1 s
+/// to 10 s.
+fn gate_interval(plans: &[(Strategy, f64)]) -> Duration {
+    plans
+        .iter()
+        .flat_map(|(s, _)| s.steps())
+        .map(|s| s.bake)
+        .filter(|b| !b.is_zero())
+        .min()
+        .map_or(Duration::from_secs(10), |b| b / 3)
+        .clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
+
+/// Why a release stopped before its end.
+enum Stop {
+    Gate(Closed),
+    Interrupted,
+    Failed(anyhow::Error),
+}
+
+/// One function while its release runs.
+struct InFlight {
+    staged: Staged,
+    state: AliasState,
+    share: f64,
+    steps: Vec<StepRecord>,
+    task: Task,
+}
+
+impl InFlight {
+    fn baking(&self) -> bool {
+        self.share > 0.0 && self.share < 1.0
+    }
+}
+
+/// What the release needs besides the functions.
+pub(crate) struct Rollout<'a> {
+    pub(crate) clients: &'a Clients,
+    pub(crate) settings: &'a ReleasesConfig,
+    pub(crate) reporter: &'a Reporter,
+    pub(crate) journal: &'a Journal,
+}
+
+impl Rollout<'_> {
+    /// Release `staged` step by step; each function's result, by Lambda name.
+    pub(crate) async fn run(
+        &self,
+        staged: Vec<Staged>,
+    ) -> anyhow::Result<BTreeMap<String, ReleaseResult>> {
+        self.check_alarms_exist().await?;
+        let plans: Vec<(Strategy, f64)> = staged.iter().map(|s| (s.strategy, s.share)).collect();
+        let moves = schedule(&plans);
+        let interval = gate_interval(&plans);
+        let mut flights: Vec<InFlight> = staged
+            .into_iter()
+            .map(|s| InFlight {
+                task: self.reporter.task(format!(
+                    "function {}: releasing version {} ({})",
+                    s.name, s.candidate, s.strategy
+                )),
+                state: s.state.clone(),
+                share: s.share,
+                staged: s,
+                steps: Vec::new(),
+            })
+            .collect();
+        let clock = Clock {
+            start: Instant::now(),
+            since: SystemTime::now(),
+            interval,
+        };
+        match self.drive(&moves, &mut flights, &clock).await {
+            Ok(()) => self.finish(flights).await,
+            Err(stop) => Err(self.revert(flights, stop).await),
+        }
+    }
+
+    async fn check_alarms_exist(&self) -> anyhow::Result<()> {
+        let names = &self.settings.alarms;
+        if names.is_empty() {
+            return Ok(());
+        }
+        let found = cloudwatch::alarms(&self.clients.cloudwatch, names).await?;
+        let missing = gates::missing_alarms(names, &found);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Problem::usage(format!(
+            "alarm(s) {} named in `releases.alarms` do not exist in {}: no traffic was moved",
+            missing.join(", "),
+            self.clients.region
+        ))
+        .hint("create them (or deploy the stack that does), or remove them from `releases.alarms`")
+        .into())
+    }
+
+    /// Every move in time order, baking (and reading the gates) until each is due.
+    async fn drive(
+        &self,
+        moves: &[Move],
+        flights: &mut [InFlight],
+        clock: &Clock,
+    ) -> Result<(), Stop> {
+        let mut last = None;
+        for m in moves {
+            if let Some(readings) = self.bake_until(clock, m.at, flights).await? {
+                last = Some(readings);
+            }
+            let flight = &mut flights[m.function];
+            self.shift(flight, m.share).await.map_err(Stop::Failed)?;
+            flight.steps.push(StepRecord {
+                share: m.share,
+                at_seconds: (clock.start.elapsed().as_millis() as f64) / 1000.0,
+                gates: last.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Wait until `at` on the clock, reading the gates every interval while any share bakes;
+    /// the last readings taken, if any.
+    async fn bake_until(
+        &self,
+        clock: &Clock,
+        at: Duration,
+        flights: &[InFlight],
+    ) -> Result<Option<Readings>, Stop> {
+        let deadline = clock.start + at;
+        let mut last = None;
+        while Instant::now() < deadline {
+            let next = deadline.min(Instant::now() + clock.interval);
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => {}
+                _ = interrupt::cancelled() => return Err(Stop::Interrupted),
+            }
+            if !flights.iter().any(InFlight::baking) {
+                continue;
+            }
+            let readings = self
+                .read_gates(flights, clock.since)
+                .await
+                .map_err(Stop::Failed)?;
+            let versions = flights
+                .iter()
+                .map(|f| (f.staged.name.clone(), f.staged.candidate.clone()))
+                .collect();
+            if let Some(closed) = gates::judge(&readings, &versions, self.settings.max_error_rate) {
+                return Err(Stop::Gate(closed));
+            }
+            self.show_bake(flights, deadline);
+            last = Some(readings);
+        }
+        Ok(last)
+    }
+
+    async fn read_gates(
+        &self,
+        flights: &[InFlight],
+        since: SystemTime,
+    ) -> anyhow::Result<Readings> {
+        let cw = &self.clients.cloudwatch;
+        let mut readings = Readings::default();
+        if !self.settings.alarms.is_empty() {
+            readings.alarms = cloudwatch::alarms(cw, &self.settings.alarms).await?;
+        }
+        for f in flights.iter().filter(|f| f.baking()) {
+            let of = VersionOf {
+                function: &f.staged.name,
+                alias: &f.staged.alias,
+                version: &f.staged.candidate,
+            };
+            let sums = cloudwatch::version_metrics(cw, &of, since).await?;
+            readings.metrics.insert(f.staged.name.clone(), sums);
+        }
+        Ok(readings)
+    }
+
+    fn show_bake(&self, flights: &[InFlight], deadline: Instant) {
+        if !self.reporter.progress_shares_terminal() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        for f in flights.iter().filter(|f| f.baking()) {
+            f.task.set_message(format!(
+                "{}, {}s of bake left",
+                share_text(&f.staged, f.share),
+                left.as_secs()
+            ));
+        }
+    }
+
+    /// Give the new version `share` of the alias's traffic, or all of it.
+    async fn shift(&self, f: &mut InFlight, share: f64) -> anyhow::Result<()> {
+        let s = &f.staged;
+        if share >= 1.0 {
+            let lambda = &self.clients.lambda;
+            point_alias(
+                lambda,
+                &s.name,
+                &s.alias,
+                &s.candidate,
+                Some(&f.state),
+                "",
+                &f.task,
+            )
+            .await?;
+        } else {
+            let to = Routing {
+                name: &s.name,
+                alias: &s.alias,
+                primary: &s.primary,
+                candidate: &s.candidate,
+                weight: share,
+            };
+            f.state = routing::route(&self.clients.lambda, &to, &f.state, &f.task).await?;
+        }
+        f.share = share;
+        f.task.set_message(share_text(s, share));
+        Ok(())
+    }
+
+    /// Every function reached 100 %: prune old versions, journal and report.
+    async fn finish(
+        &self,
+        flights: Vec<InFlight>,
+    ) -> anyhow::Result<BTreeMap<String, ReleaseResult>> {
+        let mut results = BTreeMap::new();
+        for f in flights {
+            let s = &f.staged;
+            let keep = self.settings.keep_versions as usize;
+            let pruned = release::prune(&self.clients.lambda, &s.name, keep).await?;
+            self.journal.done(
+                &format!("function {} release", s.name),
+                format!("version {} ({})", s.candidate, s.strategy),
+            );
+            f.task.finish(format!(
+                "function {}: alias {} -> version {} ({}, {} step(s))",
+                s.name,
+                s.alias,
+                s.candidate,
+                s.strategy,
+                f.steps.len()
+            ));
+            let result = ReleaseResult {
+                alias: s.alias.clone(),
+                previous_version: Some(s.primary.clone()),
+                version: s.candidate.clone(),
+                reason: s.reason.clone(),
+                pruned_versions: pruned,
+                strategy: Some(s.strategy.to_string()),
+                steps: f.steps,
+            };
+            results.insert(s.name.clone(), result);
+        }
+        Ok(results)
+    }
+
+    /// Return every alias that does not name its new version alone to its old version, with
+    /// no weights, and say why the release stopped and what each alias names now.
+    async fn revert(&self, flights: Vec<InFlight>, stop: Stop) -> anyhow::Error {
+        let mut back = Vec::new();
+        let mut stuck = Vec::new();
+        for f in flights.iter().filter(|f| f.share < 1.0) {
+            let s = &f.staged;
+            let lambda = &self.clients.lambda;
+            match point_alias(
+                lambda,
+                &s.name,
+                &s.alias,
+                &s.primary,
+                Some(&f.state),
+                "",
+                &f.task,
+            )
+            .await
+            {
+                Ok(()) => {
+                    f.task.println(format!(
+                        "function {}: alias {} back on version {} (no weights)",
+                        s.name, s.alias, s.primary
+                    ));
+                    back.push(format!("{} on version {}", s.name, s.primary));
+                }
+                Err(err) => stuck.push(format!(
+                    "{} ({}; run `scorekeep-deploy rollback {} --to {}`)",
+                    s.name,
+                    crate::error::tell(&err).message,
+                    s.name,
+                    s.primary
+                )),
+            }
+        }
+        let after = format!(
+            "; alias {} back: {}{}",
+            self.settings.alias,
+            if back.is_empty() {
+                "none".to_string()
+            } else {
+                back.join(", ")
+            },
+            if stuck.is_empty() {
+                String::new()
+            } else {
+                format!("; NOT returned: {}", stuck.join(", "))
+            }
+        );
+        match stop {
+            Stop::Gate(closed) => Problem::failure(format!(
+                "release stopped by a gate: {}{after}",
+                closed.0
+            ))
+            .hint("find the cause in the new version (`scorekeep-deploy traces`), fix it and rerun; the new version took no more traffic")
+            .into(),
+            Stop::Interrupted => Problem::interrupted(format!(
+                "{} during a gradual release{after}",
+                interrupt::interrupted()
+            ))
+            .into(),
+            Stop::Failed(err) => err.context(format!("release stopped{after}")),
+        }
+    }
+}
+
+/// The release's clock: when it started (for the schedule and CloudWatch's window) and how
+/// often gates are read.
+struct Clock {
+    start: Instant,
+    since: SystemTime,
+    interval: Duration,
+}
+
+fn share_text(s: &Staged, share: f64) -> String {
+    if share >= 1.0 {
+        format!(
+            "function {}: alias {} -> version {} (100 %)",
+            s.name, s.alias, s.candidate
+        )
+    } else {
+        format!(
+            "function {}: {:.0} % on version {}, the rest on version {}",
+            s.name,
+            share * 100.0,
+            s.candidate,
+            s.primary
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, share: f64) -> (Strategy, f64) {
+        (Strategy::parse(text).unwrap(), share)
+    }
+
+    #[test]
+    fn two_functions_shift_on_one_clock() {
+        let moves = schedule(&[plan("canary:50:3s", 0.0), plan("canary:50:3s", 0.0)]);
+        let seen: Vec<(u64, usize, f64)> = moves
+            .iter()
+            .map(|m| (m.at.as_secs(), m.function, m.share))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(0, 0, 0.5), (0, 1, 0.5), (3, 0, 1.0), (3, 1, 1.0)]
+        );
+    }
+
+    #[test]
+    fn linear_takes_four_steps_and_a_resumed_release_starts_where_it_stood() {
+        let moves = schedule(&[plan("linear:25:1s", 0.0)]);
+        let shares: Vec<f64> = moves.iter().map(|m| m.share).collect();
+        assert_eq!(shares, vec![0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(moves[3].at, Duration::from_secs(3));
+        let resumed = schedule(&[plan("linear:25:1s", 0.5)]);
+        let shares: Vec<f64> = resumed.iter().map(|m| m.share).collect();
+        assert_eq!(shares, vec![0.5, 0.75, 1.0]);
+        assert_eq!(resumed[0].at, Duration::ZERO);
+    }
+
+    #[test]
+    fn gates_are_read_often_enough_for_the_shortest_bake() {
+        assert_eq!(
+            gate_interval(&[plan("canary:10:3s", 0.0)]),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            gate_interval(&[plan("canary:10:5m", 0.0)]),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            gate_interval(&[plan("linear:10:6s", 0.0)]),
+            Duration::from_secs(2)
+        );
+    }
+}
