@@ -278,6 +278,10 @@ pub struct UpArgs {
     /// Rebuild function bundles even when their inputs have not changed.
     #[arg(long)]
     pub force_build: bool,
+    /// Deploy the bundles in DIR instead of building: the directory `build` wrote (each
+    /// function's <key>.zip and <key>.json); a zip whose SHA-256 is not its manifest's is refused.
+    #[arg(long, value_name = "DIR", conflicts_with = "force_build")]
+    pub artifacts: Option<PathBuf>,
     /// How the release alias moves to new versions this run: all-at-once, canary:PERCENT:BAKE
     /// (e.g. canary:10:5m), linear:STEP:INTERVAL (e.g. linear:10:1m) or a SAM preset name
     /// (default: the config's `releases.strategy`, or each function's `strategy`).
@@ -296,6 +300,10 @@ pub struct UpdateFunctionsArgs {
     /// Release functions that `rollback` pinned (otherwise they are left alone), clearing the pin.
     #[arg(long)]
     pub unpin: bool,
+    /// Deploy the bundles in DIR instead of building: the directory `build` wrote (each
+    /// function's <key>.zip and <key>.json); a zip whose SHA-256 is not its manifest's is refused.
+    #[arg(long, value_name = "DIR", conflicts_with = "force_build")]
+    pub artifacts: Option<PathBuf>,
     /// How the release alias moves to new versions this run: all-at-once, canary:PERCENT:BAKE
     /// (e.g. canary:10:5m), linear:STEP:INTERVAL (e.g. linear:10:1m) or a SAM preset name
     /// (default: the config's `releases.strategy`, or each function's `strategy`).

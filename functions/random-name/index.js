@@ -5,7 +5,8 @@
  * The Scorekeep API invokes it with {"userid": "..."}. It picks a random first
  * name, records it in a subsegment/span named "annotations" (indexed X-Ray annotations
  * Name and UserID), publishes a notification to the SNS topic TOPIC_ARN and returns
- * {"name": "..."}. Tracing goes through ./tracing (X-Ray SDK or OpenTelemetry, chosen by
+ * {"name": "..."}. With "dry_run": true (a release pipeline's smoke test) it does all of
+ * that but the publish, so no subscriber is notified, and returns {"name", "dry_run": true}. Tracing goes through ./tracing (X-Ray SDK or OpenTelemetry, chosen by
  * `tracing_sdk` when the function is bundled).
  *
  * Environment: TOPIC_ARN (required), AWS_REGION, AWS_ENDPOINT_URL (optional;
@@ -71,6 +72,10 @@ function createHandler({
     const name = chance.first();
 
     tracer.annotate('annotations', { Name: name, UserID: user });
+
+    if (event.dry_run === true) {
+      return { name, dry_run: true };
+    }
 
     try {
       await getSns().send(new PublishCommand({

@@ -276,6 +276,7 @@ pub(crate) async fn create_stack(
     name: &str,
     template: TemplateSource<'_>,
     tags: Vec<Tag>,
+    role_arn: Option<&str>,
 ) -> Result<(), SdkError<CreateStackError>> {
     let request = cfn.create_stack();
     let request = match template {
@@ -286,6 +287,7 @@ pub(crate) async fn create_stack(
         .stack_name(name)
         .capabilities(Capability::CapabilityNamedIam)
         .set_tags(Some(tags))
+        .set_role_arn(role_arn.map(String::from))
         .client_request_token(request_token("create"))
         .send()
         .await?;

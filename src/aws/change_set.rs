@@ -23,6 +23,8 @@ pub(crate) struct NewChangeSet<'a> {
     pub(crate) tags: Vec<Tag>,
     /// `None`: CloudFormation's default.
     pub(crate) deployment_mode: Option<DeploymentMode>,
+    /// The service role CloudFormation acts with (`None`: the caller's credentials).
+    pub(crate) role_arn: Option<&'a str>,
 }
 
 /// CreateChangeSet; the new change set's id (its name when the answer has none). Errors are
@@ -38,6 +40,7 @@ pub(crate) async fn create(
     };
     let out = request
         .set_deployment_mode(new.deployment_mode)
+        .set_role_arn(new.role_arn.map(String::from))
         .stack_name(new.stack)
         .change_set_name(new.name)
         .change_set_type(ChangeSetType::Update)

@@ -297,6 +297,39 @@ pub async fn wait_until_updated(lambda: &Client, name: &str) -> anyhow::Result<L
     )
 }
 
+/// What a synchronous invocation answered: Lambda's `FunctionError` (`Unhandled`, `Handled`)
+/// when the handler failed, and the payload it returned.
+#[derive(Debug, Clone)]
+pub(crate) struct Invoked {
+    pub(crate) function_error: Option<String>,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Invoke version `version` of `name` directly (RequestResponse), not through an alias: a new
+/// version is tried before any caller's traffic reaches it.
+pub(crate) async fn invoke_version(
+    lambda: &Client,
+    name: &str,
+    version: &str,
+    payload: Vec<u8>,
+) -> anyhow::Result<Invoked> {
+    let out = lambda
+        .invoke()
+        .function_name(name)
+        .qualifier(version)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .map_err(|e| explain(format!("invoking version {version} of function {name}"), &e))?;
+    Ok(Invoked {
+        function_error: out.function_error().map(String::from),
+        payload: out
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default(),
+    })
+}
+
 /// The client's region: Lambda's quotas, and so the poll rate, are per region.
 fn region_of(lambda: &Client) -> String {
     lambda

@@ -42,6 +42,7 @@ pub(crate) mod manifest;
 mod node;
 mod packaging;
 mod plan;
+pub(crate) mod prebuilt;
 pub(crate) mod python;
 mod settings;
 mod staging;
@@ -68,6 +69,8 @@ pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub(crate) struct BuildOptions {
     /// Rebuild even when the inputs hash matches the last build.
     pub(crate) force: bool,
+    /// `--artifacts DIR`: deploy the bundles built there instead of building (`prebuilt.rs`).
+    pub(crate) prebuilt: Option<PathBuf>,
 }
 
 /// A built (or reused) function bundle.
@@ -651,8 +654,16 @@ functions:
         let again = build_functions(&p, &["plain"], &BuildOptions::default(), &quiet()).unwrap();
         assert!(again[0].cached);
         assert_eq!(again[0].manifest, a.manifest);
-        let forced =
-            build_functions(&p, &["plain"], &BuildOptions { force: true }, &quiet()).unwrap();
+        let forced = build_functions(
+            &p,
+            &["plain"],
+            &BuildOptions {
+                force: true,
+                ..Default::default()
+            },
+            &quiet(),
+        )
+        .unwrap();
         assert!(!forced[0].cached);
         assert_eq!(forced[0].manifest, a.manifest);
 

@@ -51,7 +51,10 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<()> {
     let artifacts = bundle::build_functions(
         project,
         &keys,
-        &BuildOptions { force: args.force },
+        &BuildOptions {
+            force: args.force,
+            ..Default::default()
+        },
         &ctx.reporter,
     )?;
     ctx.reporter.emit(&BuildReport { artifacts })

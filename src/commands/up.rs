@@ -21,6 +21,7 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
     };
     let build_options = BuildOptions {
         force: args.force_build,
+        prebuilt: args.artifacts.clone(),
     };
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     let _lock = crate::lock::acquire(&project.cache_dir(), &ctx.reporter)?;
     let build_options = BuildOptions {
         force: args.force_build,
+        prebuilt: args.artifacts.clone(),
     };
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;

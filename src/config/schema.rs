@@ -124,6 +124,10 @@ pub(crate) struct StackConfig {
     /// Values for template parameters that no function setting provides.
     #[serde(default)]
     pub(crate) parameters: BTreeMap<String, ScalarValue>,
+    /// A CloudFormation service role (its ARN): CloudFormation creates and updates the stack's
+    /// resources with it, so whoever deploys needs only `iam:PassRole` on it.
+    #[serde(default)]
+    pub(crate) role_arn: Option<String>,
 }
 
 /// A parameter value: YAML strings, numbers and booleans are all accepted.
@@ -202,6 +206,10 @@ pub(crate) struct FunctionConfig {
     /// How this function's alias moves to a new version (default: `releases.strategy`).
     #[serde(default)]
     pub(crate) strategy: Option<Strategy>,
+    /// A JSON event sent to each new version, directly, before the alias moves any traffic
+    /// to it; a handler error stops the release (relative to the config file).
+    #[serde(default)]
+    pub(crate) smoke_event: Option<PathBuf>,
 }
 
 /// How a Node function's code is packaged.

@@ -95,6 +95,13 @@ impl Project {
                     None,
                 ));
             }
+            if let Some(role) = stack.role_arn.as_deref().filter(|r| !is_role_arn(r)) {
+                return Err(self.error_at(
+                    &["stacks".into(), i.into(), "role_arn".into()],
+                    format!("`{role}` is not an IAM role ARN"),
+                    Some("e.g. arn:aws:iam::123456789012:role/scorekeep-cloudformation".into()),
+                ));
+            }
         }
         Ok(())
     }
@@ -380,4 +387,28 @@ fn is_valid_stack_name(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && name.len() <= 128
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, as CloudFormation's RoleARN takes it.
+fn is_role_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty()))
+}
+
+#[cfg(test)]
+mod role_arn_tests {
+    #[test]
+    fn only_an_iam_role_arn_is_a_service_role() {
+        assert!(super::is_role_arn("arn:aws:iam::123456789012:role/cfn"));
+        assert!(super::is_role_arn(
+            "arn:aws-cn:iam::123456789012:role/path/cfn"
+        ));
+        assert!(!super::is_role_arn("arn:aws:iam::123456789012:user/cfn"));
+        assert!(!super::is_role_arn("arn:aws:iam::1234:role/cfn"));
+        assert!(!super::is_role_arn("cfn-role"));
+    }
 }

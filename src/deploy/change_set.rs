@@ -125,6 +125,7 @@ impl Request<'_> {
             template,
             tags: self.tags,
             deployment_mode,
+            role_arn: self.rendered.role_arn.as_deref(),
         };
         let created = aws_change_set::create(cfn, new).await;
         match created {

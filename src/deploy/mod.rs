@@ -16,6 +16,7 @@ pub mod release;
 mod results;
 pub(crate) mod rollback;
 pub(crate) mod rollout;
+mod smoke;
 pub mod stack;
 pub mod stack_diff;
 pub(crate) mod status;
@@ -129,8 +130,7 @@ async fn up_steps(
 
     // The build comes first, so a bundle over Lambda's limits stops `up` before the stacks
     // change (it stops by itself on Ctrl-C: npm/pip are killed).
-    let artifacts =
-        bundle::build_functions(project, &project.function_keys(), &build_options, reporter)?;
+    let artifacts = bundles(project, &project.function_keys(), &build_options, reporter)?;
     bundle::limits::check_project(project, &artifacts)?;
     journal.done("build", format!("{} bundle(s)", artifacts.len()));
     interrupt::check()?;
@@ -280,11 +280,13 @@ async fn update_functions_steps(
     let started = Instant::now();
     functions::check_layers(project, selected, &clients.region)?;
     let rendered = template::render_project(project)?;
-    let outputs = existing_outputs(clients, project).await?;
-    let artifacts = bundle::build_functions(project, selected, &build_options, reporter)?;
+    // The bundles first, as in `up`: one that is over a limit or refused (`--artifacts`)
+    // stops the run before any AWS call.
+    let artifacts = bundles(project, selected, &build_options, reporter)?;
     bundle::limits::check_project(project, &artifacts)?;
     run.journal
         .done("build", format!("{} bundle(s)", artifacts.len()));
+    let outputs = existing_outputs(clients, project).await?;
     let inputs = FunctionInputs {
         rendered: &rendered,
         artifacts: &artifacts,
@@ -299,6 +301,19 @@ async fn update_functions_steps(
         None,
         started,
     ))
+}
+
+/// The bundles to deploy: built now, or (`--artifacts DIR`) built before and checked.
+fn bundles(
+    project: &Project,
+    keys: &[&str],
+    options: &BuildOptions,
+    reporter: &Reporter,
+) -> anyhow::Result<Vec<bundle::Artifact>> {
+    match &options.prebuilt {
+        Some(dir) => bundle::prebuilt::load(project, keys, dir),
+        None => bundle::build_functions(project, keys, options, reporter),
+    }
 }
 
 fn merged_outputs(stacks: &[StackResult]) -> BTreeMap<String, String> {
@@ -342,6 +357,10 @@ async fn apply_functions(
         unpin: release.unpin,
         strategy: release.strategy,
     };
+    let alarms = rollout::gate_alarms(&project.config.releases.alarms, inputs.outputs);
+    if may_release_gradually(project, release) {
+        rollout::check_alarms_exist(clients, &alarms).await?;
+    }
     let mut functions = sync_functions(clients, project, reporter, inputs, how, run).await?;
     let staged: Vec<_> = functions
         .iter_mut()
@@ -353,6 +372,7 @@ async fn apply_functions(
     let rollout = rollout::Rollout {
         clients,
         settings: &project.config.releases,
+        alarms,
         reporter,
         journal: run.journal,
     };
@@ -364,6 +384,22 @@ async fn apply_functions(
         }
     }
     Ok(functions)
+}
+
+/// Whether any function's release could be gradual this run (`--strategy`, the config's or a
+/// function's own strategy).
+fn may_release_gradually(project: &Project, release: ReleaseOptions) -> bool {
+    match release.strategy {
+        Some(strategy) => strategy.is_gradual(),
+        None => {
+            project.config.releases.strategy.is_gradual()
+                || project
+                    .config
+                    .functions
+                    .values()
+                    .any(|f| f.strategy.is_some_and(|s| s.is_gradual()))
+        }
+    }
 }
 
 /// How `up` and `update-functions` release: whether pinned aliases move, and `--strategy`.

@@ -43,7 +43,7 @@ pub async fn plan_with(
     let artifacts = bundle::build_functions(
         project,
         &project.function_keys(),
-        &BuildOptions { force: false },
+        &BuildOptions::default(),
         reporter,
     )?;
     bundle::limits::check_project(project, &artifacts)?;

@@ -215,20 +215,31 @@ pub(crate) fn alias_verdict(
     }
 }
 
+/// How a function is released: the project's settings, and the function's pre-traffic check.
+pub struct Policy<'a> {
+    pub settings: &'a crate::config::ReleasesConfig,
+    pub smoke_event: Option<std::path::PathBuf>,
+}
+
 /// Publish `live` (guarded by its CodeSha256 and RevisionId, so a concurrent change is not
 /// published by mistake; Lambda answers an unchanged function with its existing version),
-/// move the alias to it, clearing any pin, and prune old versions.
+/// smoke-test it when the function has a `smoke_event`, move the alias to it (`current`, for
+/// `reason`), clearing any pin, and prune old versions.
 pub async fn release(
     lambda: &Client,
     live: &LiveFunction,
     name: &str,
-    settings: &crate::config::ReleasesConfig,
-    current: Option<&AliasState>,
-    reason: &MoveReason,
+    policy: Policy<'_>,
+    (current, reason): (Option<&AliasState>, &MoveReason),
     task: &Task,
 ) -> anyhow::Result<ReleaseResult> {
+    let settings = policy.settings;
     let alias = settings.alias.as_str();
     let version = publish(lambda, name, live, task).await?;
+    if let Some(event) = &policy.smoke_event {
+        task.set_message(format!("function {name}: smoke test of version {version}"));
+        super::smoke::smoke_test(lambda, name, &version, event).await?;
+    }
     point_alias(lambda, name, alias, &version, current, "", task).await?;
     // Version numbers only grow: while the newest is at most `keep`, there is nothing to prune.
     let keep = settings.keep_versions as usize;

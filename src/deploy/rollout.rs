@@ -22,6 +22,47 @@ use crate::error::Problem;
 use crate::interrupt::{self, Journal};
 use crate::report::{Reporter, Task};
 
+/// The stack output that names the template's own gate alarms, comma separated.
+pub(crate) const GATE_ALARMS_OUTPUT: &str = "ReleaseGateAlarms";
+
+/// The alarm gates: the config's, then those the stacks name in [`GATE_ALARMS_OUTPUT`], each
+/// once.
+pub(crate) fn gate_alarms(
+    configured: &[String],
+    outputs: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let from_stacks = outputs
+        .get(GATE_ALARMS_OUTPUT)
+        .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()));
+    let mut all: Vec<String> = configured.to_vec();
+    for name in from_stacks.into_iter().flatten() {
+        if !all.iter().any(|a| a == name) {
+            all.push(name.to_string());
+        }
+    }
+    all
+}
+
+/// Every alarm gate exists: a gate on an alarm CloudWatch does not know would never close.
+/// Checked before the function step, so a release that could not be gated changes nothing.
+pub(crate) async fn check_alarms_exist(clients: &Clients, names: &[String]) -> anyhow::Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let found = cloudwatch::alarms(&clients.cloudwatch, names).await?;
+    let missing = gates::missing_alarms(names, &found);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::usage(format!(
+        "alarm(s) {} named in `releases.alarms` or the stack output {GATE_ALARMS_OUTPUT} do not exist in {}: no function was changed",
+        missing.join(", "),
+        clients.region
+    ))
+    .hint("create them (`scorekeep-deploy up` deploys the stack's), or remove them from `releases.alarms`")
+    .into())
+}
+
 /// A function whose new version is published and waits to take traffic.
 #[derive(Debug, Clone)]
 pub(crate) struct Staged {
@@ -37,6 +78,8 @@ pub(crate) struct Staged {
     pub(crate) share: f64,
     /// Why the alias moves (the release's reason, for the report).
     pub(crate) reason: String,
+    /// The function's `smoke_event`, sent to the new version before traffic moves.
+    pub(crate) smoke_event: Option<std::path::PathBuf>,
 }
 
 /// One step of a function's release, for the report and `--output json`.
@@ -117,6 +160,8 @@ impl InFlight {
 pub(crate) struct Rollout<'a> {
     pub(crate) clients: &'a Clients,
     pub(crate) settings: &'a ReleasesConfig,
+    /// The alarm gates: `releases.alarms` and the stacks' [`GATE_ALARMS_OUTPUT`].
+    pub(crate) alarms: Vec<String>,
     pub(crate) reporter: &'a Reporter,
     pub(crate) journal: &'a Journal,
 }
@@ -127,7 +172,6 @@ impl Rollout<'_> {
         &self,
         staged: Vec<Staged>,
     ) -> anyhow::Result<BTreeMap<String, ReleaseResult>> {
-        self.check_alarms_exist().await?;
         let plans: Vec<(Strategy, f64)> = staged.iter().map(|s| (s.strategy, s.share)).collect();
         let moves = schedule(&plans);
         let interval = gate_interval(&plans);
@@ -144,6 +188,9 @@ impl Rollout<'_> {
                 steps: Vec::new(),
             })
             .collect();
+        if let Err(err) = self.smoke_tests(&flights).await {
+            return Err(self.revert(flights, Stop::Failed(err)).await);
+        }
         let clock = Clock {
             start: Instant::now(),
             since: SystemTime::now(),
@@ -155,23 +202,21 @@ impl Rollout<'_> {
         }
     }
 
-    async fn check_alarms_exist(&self) -> anyhow::Result<()> {
-        let names = &self.settings.alarms;
-        if names.is_empty() {
-            return Ok(());
+    /// Each new version with a `smoke_event` is invoked directly before any traffic moves.
+    async fn smoke_tests(&self, flights: &[InFlight]) -> anyhow::Result<()> {
+        for f in flights {
+            let s = &f.staged;
+            if let Some(event) = &s.smoke_event {
+                f.task.set_message(format!(
+                    "function {}: smoke test of version {}",
+                    s.name, s.candidate
+                ));
+                let test =
+                    super::smoke::smoke_test(&self.clients.lambda, &s.name, &s.candidate, event);
+                interrupt::race_while(format!("smoke-testing function {}", s.name), test).await?;
+            }
         }
-        let found = cloudwatch::alarms(&self.clients.cloudwatch, names).await?;
-        let missing = gates::missing_alarms(names, &found);
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(Problem::usage(format!(
-            "alarm(s) {} named in `releases.alarms` do not exist in {}: no traffic was moved",
-            missing.join(", "),
-            self.clients.region
-        ))
-        .hint("create them (or deploy the stack that does), or remove them from `releases.alarms`")
-        .into())
+        Ok(())
     }
 
     /// Every move in time order, baking (and reading the gates) until each is due.
@@ -185,6 +230,10 @@ impl Rollout<'_> {
         for m in moves {
             if let Some(readings) = self.bake_until(clock, m.at, flights).await? {
                 last = Some(readings);
+            }
+            // A signal during the previous move, with no bake between: stop before this one.
+            if interrupt::requested() {
+                return Err(Stop::Interrupted);
             }
             let flight = &mut flights[m.function];
             self.shift(flight, m.share).await.map_err(Stop::Failed)?;
@@ -240,8 +289,8 @@ impl Rollout<'_> {
     ) -> anyhow::Result<Readings> {
         let cw = &self.clients.cloudwatch;
         let mut readings = Readings::default();
-        if !self.settings.alarms.is_empty() {
-            readings.alarms = cloudwatch::alarms(cw, &self.settings.alarms).await?;
+        if !self.alarms.is_empty() {
+            readings.alarms = cloudwatch::alarms(cw, &self.alarms).await?;
         }
         for f in flights.iter().filter(|f| f.baking()) {
             let of = VersionOf {
@@ -340,7 +389,9 @@ impl Rollout<'_> {
     async fn revert(&self, flights: Vec<InFlight>, stop: Stop) -> anyhow::Error {
         let mut back = Vec::new();
         let mut stuck = Vec::new();
-        for f in flights.iter().filter(|f| f.share < 1.0) {
+        let moved =
+            |f: &&InFlight| f.share < 1.0 && !(f.share == 0.0 && f.state.routing.is_empty());
+        for f in flights.iter().filter(moved) {
             let s = &f.staged;
             let lambda = &self.clients.lambda;
             match point_alias(
@@ -396,6 +447,7 @@ impl Rollout<'_> {
                 interrupt::interrupted()
             ))
             .into(),
+            // The cause keeps its class (usage, failure, interrupted) and hint.
             Stop::Failed(err) => err.context(format!("release stopped{after}")),
         }
     }
@@ -457,6 +509,20 @@ mod tests {
         let shares: Vec<f64> = resumed.iter().map(|m| m.share).collect();
         assert_eq!(shares, vec![0.5, 0.75, 1.0]);
         assert_eq!(resumed[0].at, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_stacks_gate_alarms_join_the_configured_ones_once() {
+        let outputs = BTreeMap::from([(
+            GATE_ALARMS_OUTPUT.to_string(),
+            "a-errors, b-errors,,dlq".to_string(),
+        )]);
+        let configured = vec!["team-alarm".to_string(), "dlq".to_string()];
+        assert_eq!(
+            gate_alarms(&configured, &outputs),
+            vec!["team-alarm", "dlq", "a-errors", "b-errors"]
+        );
+        assert_eq!(gate_alarms(&[], &BTreeMap::new()), Vec::<String>::new());
     }
 
     #[test]

@@ -303,7 +303,8 @@ async fn create(
         Some(url) => TemplateSource::Url(url),
         None => TemplateSource::Body(&rendered.body),
     };
-    let attached = match cfn::create_stack(cfn, name, template, tags).await {
+    let role = rendered.role_arn.as_deref();
+    let attached = match cfn::create_stack(cfn, name, template, tags, role).await {
         Ok(_) => false,
         // A retry of a CreateStack that was processed but whose answer was lost, on an
         // endpoint that ignores the token: the stack is ours; wait for it like any other.

@@ -434,6 +434,17 @@ impl FunctionSync<'_> {
             .unwrap_or(self.project.config.releases.strategy)
     }
 
+    /// The `smoke_event` of the function Lambda calls `name`, resolved against the project.
+    fn smoke_event_of(&self, name: &str) -> Option<std::path::PathBuf> {
+        let project = self.project;
+        let key = project
+            .function_keys()
+            .into_iter()
+            .find(|k| project.lambda_name(k) == name)?;
+        let event = project.config.functions[key].smoke_event.as_ref()?;
+        Some(project.root.join(event))
+    }
+
     /// A gradual release's first half: the version with the source's code and configuration
     /// (published now, or found: a stopped release's), with the share the alias already
     /// sends it. `None` when that version is the alias's own (only weights to remove).
@@ -474,6 +485,7 @@ impl FunctionSync<'_> {
             state: current,
             strategy,
             reason: reason.to_string(),
+            smoke_event: self.smoke_event_of(name),
         }))
     }
 
@@ -493,9 +505,11 @@ impl FunctionSync<'_> {
                 &self.clients.lambda,
                 &actual.latest,
                 name,
-                &self.project.config.releases,
-                actual.alias.as_ref(),
-                reason,
+                release::Policy {
+                    settings: &self.project.config.releases,
+                    smoke_event: self.smoke_event_of(name),
+                },
+                (actual.alias.as_ref(), reason),
                 task,
             ),
         )

@@ -358,13 +358,9 @@ struct Prepared {
 /// loading it would fail inside the handler with a far less clear message.
 fn prepare_workspace(inputs: &Inputs<'_>, reporter: &Reporter) -> anyhow::Result<Prepared> {
     let (key, config) = (inputs.key, inputs.config);
-    let artifact = bundle::build_functions(
-        inputs.project,
-        &[key],
-        &BuildOptions { force: false },
-        reporter,
-    )?
-    .remove(0);
+    let artifact =
+        bundle::build_functions(inputs.project, &[key], &BuildOptions::default(), reporter)?
+            .remove(0);
     let workspace = Workspace::create(&artifact.zip_path, config.language(), &inputs.event)?;
     let compiled = runtime::scan_compiled(&workspace.task_root).map_err(InvokeError::io(
         format!("reading {}", workspace.task_root.display()),

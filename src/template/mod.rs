@@ -57,6 +57,8 @@ pub struct RenderedStack {
     pub outputs: Vec<String>,
     /// Function keys whose Lambda function this stack creates.
     pub functions: Vec<String>,
+    /// The service role CloudFormation acts with (`stacks[].role_arn`), if any.
+    pub role_arn: Option<String>,
 }
 
 /// Render every stack in the project. Validates everything before returning anything, so a
@@ -115,6 +117,7 @@ pub(crate) fn render_stack(
         resources: resource_types(&doc),
         outputs: mapping_keys(doc.get("Outputs")),
         functions,
+        role_arn: stack.role_arn.clone(),
     })
 }
 

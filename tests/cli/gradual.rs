@@ -15,9 +15,10 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic,
 };
 
+use crate::util::proxy::{Fault, Proxy, Rule, When};
 use crate::util::{
     cloudwatch_client, cloudwatch_endpoint, edit, moto, moto_cli, project_copy, sdk_config,
-    skip_emulator, stdout_json, unique_region, CONFIG,
+    skip_emulator, stdout_json, unique_region, CONFIG, TEMPLATE,
 };
 
 const FUNCTION: &str = "random-name";
@@ -26,13 +27,17 @@ const FUNCTION: &str = "random-name";
 fn deployed_then_edited(region: &str) -> tempfile::TempDir {
     let dir = project_copy();
     moto_cli(dir.path(), region, &["up"]).assert().success();
+    edit_random_name(dir.path());
+    dir
+}
+
+fn edit_random_name(dir: &Path) {
     edit(
-        dir.path(),
+        dir,
         "functions/random-name/index.js",
         "module.exports = {",
         "module.exports = {\n  gradualReleaseTest: 1,",
     );
-    dir
 }
 
 /// The CLI in the background, against moto and the CloudWatch proxy; stdout and stderr into
@@ -224,6 +229,11 @@ async fn with_alarm_gate(dir: &Path, region: &str, alarm: &str) -> aws_sdk_cloud
         "  keep_versions: 5",
         &format!("  keep_versions: 5\n  alarms: [{alarm}]"),
     );
+    alarm_in_moto(region, alarm).await
+}
+
+/// An alarm on random-name's Errors in moto, in state OK.
+async fn alarm_in_moto(region: &str, alarm: &str) -> aws_sdk_cloudwatch::Client {
     let cw = cloudwatch_client(region).await;
     cw.put_metric_alarm()
         .alarm_name(alarm)
@@ -289,6 +299,44 @@ async fn an_alarm_going_off_during_the_bake_returns_the_alias_and_is_named() {
     .await;
 }
 
+/// The template's own alarms are gates by default: its output ReleaseGateAlarms names them.
+/// moto's CloudFormation has no AWS::CloudWatch::Alarm, so the template leaves them (and the
+/// output) out in moto's account; here the output names an alarm the test makes in moto.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alarms_the_stack_names_are_gates_without_any_config() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = project_copy();
+    edit(
+        dir.path(),
+        TEMPLATE,
+        "    Condition: StackCreatesAliases\n    Value: !Join\n      - \",\"\n      - - !Ref RandomNameErrorsAlarm\n        - !Ref ScorekeepWorkerErrorsAlarm\n        - !Ref WorkerDeadLetterAlarm\n        - !Ref WorkerQueueAgeAlarm\n",
+        "    Value: stack-gate-alarm\n",
+    );
+    let cw = alarm_in_moto(region, "stack-gate-alarm").await;
+    moto_cli(dir.path(), region, &["up"]).assert().success();
+    edit_random_name(dir.path());
+    let lambda = lambda_client(region).await;
+    let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
+    let run = Background::start(dir.path(), region, &args);
+    wait_for_weight(&lambda, 0.5, &run).await;
+    cw.set_alarm_state()
+        .alarm_name("stack-gate-alarm")
+        .state_value(StateValue::Alarm)
+        .state_reason("DLQ not empty")
+        .send()
+        .await
+        .unwrap();
+    assert_reverted(
+        &lambda,
+        run,
+        "alarm stack-gate-alarm is in ALARM (DLQ not empty)",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_of_the_new_version_over_the_threshold_return_the_alias() {
     if skip_emulator() {
@@ -328,22 +376,25 @@ async fn errors_of_the_new_version_over_the_threshold_return_the_alias() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_the_bake_returns_the_alias_and_exits_130() {
+async fn ctrl_c_or_sigterm_during_the_bake_returns_the_alias_and_exits_130_or_143() {
     if skip_emulator() {
         return;
     }
     let region = unique_region();
     let dir = deployed_then_edited(region);
     let lambda = lambda_client(region).await;
-    let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
-    let run = Background::start(dir.path(), region, &args);
-    wait_for_weight(&lambda, 0.5, &run).await;
-    run.signal(libc::SIGINT);
-    let (code, _, err) = run.wait();
-    assert_eq!(code, 130, "{err}");
-    assert!(err.contains("during a gradual release"), "{err}");
-    assert!(err.contains("random-name on version 1"), "{err}");
-    assert_eq!(alias(&lambda).await, ("1".to_string(), HashMap::new()));
+    // The second run finds version 2, published by the first, and routes to it again.
+    for (signal, exit) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
+        let run = Background::start(dir.path(), region, &args);
+        wait_for_weight(&lambda, 0.5, &run).await;
+        run.signal(signal);
+        let (code, _, err) = run.wait();
+        assert_eq!(code, exit, "{err}");
+        assert!(err.contains("during a gradual release"), "{err}");
+        assert!(err.contains("random-name on version 1"), "{err}");
+        assert_eq!(alias(&lambda).await, ("1".to_string(), HashMap::new()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -411,8 +462,115 @@ async fn an_alarm_that_does_not_exist_moves_no_traffic() {
     let (code, _, err) = Background::start(dir.path(), region, &args).wait();
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("alarm(s) no-such-alarm named in `releases.alarms` do not exist"),
+        err.contains("alarm(s) no-such-alarm named in `releases.alarms` or the stack output ReleaseGateAlarms do not exist in"),
         "{err}"
     );
+    assert!(err.contains("no function was changed"), "{err}");
+    // Checked before the function step: no upload, no version.
+    let versions = lambda
+        .list_versions_by_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 2, "$LATEST and 1: {versions:?}");
     assert_eq!(alias(&lambda).await, ("1".to_string(), HashMap::new()));
+}
+
+/// random-name with a smoke event (a file beside the config).
+fn with_smoke_event(dir: &Path) {
+    std::fs::write(dir.join("smoke.json"), r#"{"userid": "smoke-test"}"#).unwrap();
+    edit(
+        dir,
+        CONFIG,
+        "    handler: index.handler\n",
+        "    handler: index.handler\n    smoke_event: smoke.json\n",
+    );
+}
+
+fn is_invoke_of_version_2(r: &crate::util::proxy::Request) -> bool {
+    r.method == "POST"
+        && r.path
+            .starts_with("/2015-03-31/functions/random-name/invocations")
+        && r.path.contains("Qualifier=2")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smoke_event_that_fails_moves_no_traffic() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = deployed_then_edited(region);
+    with_smoke_event(dir.path());
+    let lambda = lambda_client(region).await;
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(
+            is_invoke_of_version_2,
+            When::Always,
+            Fault::HandlerError,
+        )],
+    );
+    for strategy in ["canary:50:3s", "all-at-once"] {
+        let out = crate::util::cli_via(
+            dir.path(),
+            &proxy.endpoint,
+            region,
+            &["update-functions", FUNCTION, "--strategy", strategy],
+        )
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+        .assert()
+        .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            err.contains("smoke test of function random-name version 2 failed (Unhandled)"),
+            "{strategy}: {err}"
+        );
+        assert!(
+            err.contains("injected by the test proxy: the handler threw"),
+            "{err}"
+        );
+        assert!(err.contains("no traffic was moved to it"), "{err}");
+        assert_eq!(
+            alias(&lambda).await,
+            ("1".to_string(), HashMap::new()),
+            "{strategy}"
+        );
+    }
+    // Each run invoked version 2 itself, directly, and nothing else answered for it.
+    assert_eq!(proxy.count(is_invoke_of_version_2), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passing_smoke_event_comes_before_any_traffic() {
+    if skip_emulator() {
+        return;
+    }
+    let region = unique_region();
+    let dir = deployed_then_edited(region);
+    // The harness started moto with `lambda.use_docker: false` (util/moto.rs): its Invoke
+    // answers a fixed payload with no function error.
+    with_smoke_event(dir.path());
+    let lambda = lambda_client(region).await;
+    let proxy = Proxy::start(&moto().endpoint, Vec::new());
+    crate::util::cli_via(
+        dir.path(),
+        &proxy.endpoint,
+        region,
+        &["update-functions", FUNCTION, "--strategy", "canary:50:1s"],
+    )
+    .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
+    .assert()
+    .success();
+    assert_eq!(alias(&lambda).await, ("2".to_string(), HashMap::new()));
+    let seen = proxy.requests();
+    let smoke = seen.iter().position(is_invoke_of_version_2);
+    let first_alias_move = seen
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.contains("/aliases/live"));
+    assert!(
+        smoke.is_some() && smoke < first_alias_move,
+        "smoke at {smoke:?}, first alias move at {first_alias_move:?}"
+    );
 }

@@ -18,6 +18,7 @@ mod hardening;
 mod invoke_local;
 mod optimised_bundles;
 mod otel;
+mod pipeline;
 mod releases;
 mod render;
 mod rendered_templates;

@@ -453,6 +453,10 @@ fn the_readme_permissions_cover_every_call_the_pipeline_makes() {
     let mut calls = std::collections::BTreeSet::new();
     let mut run = |args: &[&str]| {
         let out = moto_cli(dir.path(), region, &[args, &["-v"]].concat())
+            .env(
+                "AWS_ENDPOINT_URL_CLOUDWATCH",
+                crate::util::cloudwatch_endpoint(),
+            )
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -482,10 +486,22 @@ fn the_readme_permissions_cover_every_call_the_pipeline_makes() {
         "'use strict';\nexports.release = 2;",
     );
     run(&["update-functions"]);
+    // A gradual release reads CloudWatch too.
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "exports.release = 2;",
+        "exports.release = 3;",
+    );
+    run(&["update-functions", "--strategy", "canary:50:2s"]);
     run(&["status"]);
     run(&["rollback", "random-name"]);
     assert!(
         calls.contains(&("cloudformation".into(), "CreateChangeSet".into())),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&("cloudwatch".into(), "GetMetricData".into())),
         "{calls:?}"
     );
 

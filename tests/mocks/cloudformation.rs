@@ -28,6 +28,7 @@ pub(crate) fn rendered() -> scorekeep_deploy::template::RenderedStack {
         resources: BTreeMap::from([("Topic".to_string(), "AWS::SNS::Topic".to_string())]),
         outputs: vec![],
         functions: vec![],
+        role_arn: None,
     }
 }
 

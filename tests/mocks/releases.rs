@@ -82,9 +82,11 @@ async fn release(lambda: &Client, current: Option<&AliasState>) -> anyhow::Resul
         lambda,
         &live(),
         "random-name",
-        &ReleasesConfig::default(),
-        current,
-        &reason,
+        release::Policy {
+            settings: &ReleasesConfig::default(),
+            smoke_event: None,
+        },
+        (current, &reason),
         &crate::task(),
     )
     .await?;

@@ -59,6 +59,19 @@ test('returns the picked name and publishes a notification naming the user', asy
   assert.match(command.input.Message, /Ada/);
 });
 
+test('a dry run (the pipeline smoke test) publishes nothing', async () => {
+  const sns = fakeSns();
+  const h = createHandler({ sns, chance: fixedName('Ada'), tracing: fakeTracing(), env: { TOPIC_ARN: TOPIC } });
+
+  const result = await h({ userid: 'ci-smoke', dry_run: true });
+
+  assert.deepEqual(result, { name: 'Ada', dry_run: true });
+  assert.equal(sns.sent.length, 0);
+  // Only a boolean true is a dry run: anything else publishes as before.
+  await h({ userid: 'ci-smoke', dry_run: 'yes' });
+  assert.equal(sns.sent.length, 1);
+});
+
 test('records an "annotations" subsegment with Name and UserID', async () => {
   const tracing = fakeTracing();
   const h = createHandler({ sns: fakeSns(), chance: fixedName('Grace'), tracing, env: { TOPIC_ARN: TOPIC } });

@@ -72,6 +72,7 @@ pub fn moto() -> &'static Moto {
         unsafe { libc::atexit(stop_moto) };
         let endpoint = format!("http://127.0.0.1:{port}");
         wait_until_ready(&endpoint);
+        invoke_without_docker(&endpoint);
         Moto { endpoint, pid, recording }
     })
 }
@@ -92,6 +93,26 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// moto runs a handler only in Docker. Told `lambda.use_docker: false` it answers every Invoke
+/// with a fixed payload and no function error (a passing smoke test). Set once, before any
+/// test: moto then keeps functions in another backend, so switching later would hide every
+/// function made before.
+fn invoke_without_docker(endpoint: &str) {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let body = r#"{"lambda": {"use_docker": false}}"#;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /moto-api/config HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 20"), "moto's config: {answer}");
 }
 
 fn wait_until_ready(endpoint: &str) {

@@ -82,6 +82,9 @@ pub enum Fault {
     Hang,
     /// Read the request and close the connection without an answer.
     Drop,
+    /// Answer a Lambda Invoke without forwarding as Lambda does when the handler threw: 200,
+    /// `X-Amz-Function-Error: Unhandled` and the error as the payload.
+    HandlerError,
 }
 
 /// When a matching rule fires.
@@ -294,6 +297,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             Some(Fault::Throttle) => Some(error_response(&request, ErrorKind::Throttle)),
             Some(Fault::ServerError) => Some(error_response(&request, ErrorKind::Internal)),
             Some(Fault::Conflict) => Some(error_response(&request, ErrorKind::Conflict)),
+            Some(Fault::HandlerError) => Some(handler_error()),
             Some(Fault::FailAfterForward) => {
                 forward(upstream, &raw);
                 Some(error_response(&request, ErrorKind::Internal))
@@ -489,6 +493,16 @@ fn error_response(request: &Request, kind: ErrorKind) -> Vec<u8> {
     };
     format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}x-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn handler_error() -> Vec<u8> {
+    let body =
+        r#"{"errorType":"Error","errorMessage":"injected by the test proxy: the handler threw"}"#;
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amz-Function-Error: Unhandled\r\nx-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
