@@ -1,14 +1,24 @@
 """Scorekeep worker Lambda function (runtime python3.13, handler lambda_function.lambda_handler).
 
-Runs on a schedule. Each invocation receives up to 10 "game ended" messages from the
-SQS queue WORKER_QUEUE (message body: JSON with endpoint, gameid, sessionid, bucketname),
-fetches the game and everything it refers to (session, users, states, moves) from the
-Scorekeep API, and writes the assembled record to S3 at
-``YYYY/MM/DD/{sessionid}/{gameid}.json`` (UTC date of the message's SentTimestamp).
-A message is deleted only after its record was written. A message that is malformed or
-whose API calls fail is logged (MessageId and reason) and left alone: it becomes visible
-again when the queue's visibility timeout expires, so the queue's redrive policy (if any)
-applies as usual. Returns ``{"processed": n, "failed": m}``.
+Turns "game ended" messages of the SQS queue WORKER_QUEUE (message body: JSON with endpoint,
+gameid, sessionid, bucketname) into game records: it fetches the game and everything it
+refers to (session, users, states, moves) from the Scorekeep API and writes the assembled
+record to S3 at ``YYYY/MM/DD/{sessionid}/{gameid}.json`` (UTC date of the message's
+SentTimestamp). Two triggers:
+
+- an SQS event (the queue's event source mapping): the event's records are processed and the
+  handler returns ``{"batchItemFailures": [{"itemIdentifier": MessageId}, ...]}`` for those
+  that failed (ReportBatchItemFailures), so Lambda deletes the others and only the failed
+  ones come back;
+- a schedule (any other event): the handler drains the queue itself, batch after batch of
+  up to 10 (long polling after the first), until a batch is not full or the invocation's
+  time nears its end, deleting each message once its record is written, and returns
+  ``{"processed": n, "failed": m}``.
+
+A message that is malformed or whose API calls fail is logged (MessageId and reason) and left
+on the queue: it becomes visible again when the visibility timeout expires, so the queue's
+redrive policy applies as usual. Each message is processed in a span (subsegment) of its own,
+marked as failed with the exception when it fails.
 
 Environment:
   WORKER_QUEUE          SQS queue URL (required)
@@ -43,6 +53,13 @@ else:
     _IMPORT_ERROR = None
 
 MAX_MESSAGES = 10
+# After a full batch the next receive long-polls for 1 s (SQS asks all its servers and
+# answers as soon as there are messages); the first does not, so a run on an empty queue
+# costs no waiting. A batch smaller than MAX_MESSAGES ends the drain.
+WAIT_SECONDS = 1
+# A drain stops receiving when less time than this is left: a quarter of the invocation's
+# time, at most 15 s, for the last batch.
+MAX_RESERVE_SECONDS = 15.0
 DEFAULT_API_TIMEOUT_SECONDS = 5.0
 MESSAGE_FIELDS = ("endpoint", "gameid", "sessionid", "bucketname")
 
@@ -184,39 +201,97 @@ def process_message(message, s3, get_json):
     return key
 
 
-def process_queue(sqs, s3, queue_url, get_json):
-    """Receive one batch, process each message independently, delete the written ones."""
-    response = sqs.receive_message(
-        QueueUrl=queue_url,
-        MaxNumberOfMessages=MAX_MESSAGES,
-        AttributeNames=["SentTimestamp"],
-        WaitTimeSeconds=0,
-    )
-    messages = response.get("Messages") or []
-    processed = failed = 0
-    for message in messages:
-        message_id = message.get("MessageId", "?")
-        try:
+def _traced(message):
+    """The message's span (subsegment), or nothing when no tracing SDK is importable."""
+    if tracing is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    trace_header = (message.get("Attributes") or {}).get("AWSTraceHeader")
+    return tracing.message(message.get("MessageId", "?"), trace_header)
+
+
+def process_one(message, s3, get_json):
+    """Process one message in its span; the S3 key written, or None when it failed (logged)."""
+    message_id = message.get("MessageId", "?")
+    try:
+        with _traced(message):
             key = process_message(message, s3, get_json)
-        except MessageError as exc:
-            failed += 1
-            logger.warning("message %s left on the queue: %s", message_id, exc)
-            continue
-        except Exception:  # e.g. S3 refused the write; keep going with the others
-            failed += 1
-            logger.exception("message %s left on the queue: unexpected error", message_id)
-            continue
-        try:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        except Exception:
-            # The record is written; the message will be processed again later,
-            # which only rewrites the same object.
-            failed += 1
-            logger.exception("message %s: wrote %s but could not delete it", message_id, key)
-            continue
-        processed += 1
-        logger.info("message %s: wrote %s", message_id, key)
+    except MessageError as exc:
+        logger.warning("message %s left on the queue: %s", message_id, exc)
+        return None
+    except Exception:  # e.g. S3 refused the write; keep going with the others
+        logger.exception("message %s left on the queue: unexpected error", message_id)
+        return None
+    logger.info("message %s: wrote %s", message_id, key)
+    return key
+
+
+def process_queue(sqs, s3, queue_url, get_json, seconds_left=None):
+    """Drain the queue: receive batches until one is not full or less than the reserve of
+    time is left (``seconds_left()``; None: no limit); each message processed on its own,
+    deleted once its record is written."""
+    reserve = None
+    if seconds_left is not None:
+        reserve = min(MAX_RESERVE_SECONDS, seconds_left() / 4)
+    processed = failed = 0
+    wait = 0
+    while reserve is None or seconds_left() > reserve:
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=MAX_MESSAGES,
+            AttributeNames=["SentTimestamp", "AWSTraceHeader"],
+            WaitTimeSeconds=wait,
+        )
+        messages = response.get("Messages") or []
+        for message in messages:
+            if process_one(message, s3, get_json) is None or not _delete(sqs, queue_url, message):
+                failed += 1
+            else:
+                processed += 1
+        if len(messages) < MAX_MESSAGES:
+            break
+        wait = WAIT_SECONDS
     return {"processed": processed, "failed": failed}
+
+
+def _delete(sqs, queue_url, message):
+    try:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    except Exception:
+        # The record is written; the message will be processed again later, which only
+        # rewrites the same object.
+        logger.exception("message %s: written but could not be deleted", message.get("MessageId", "?"))
+        return False
+    return True
+
+
+def is_sqs_event(event):
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and all(r.get("eventSource") == "aws:sqs" for r in records)
+
+
+def as_message(record):
+    """An SQS event record in ReceiveMessage's shape."""
+    attributes = record.get("attributes") or {}
+    return {
+        "MessageId": record.get("messageId", "?"),
+        "ReceiptHandle": record.get("receiptHandle"),
+        "Body": record.get("body", ""),
+        "Attributes": {k: v for k, v in attributes.items() if k in ("SentTimestamp", "AWSTraceHeader")},
+    }
+
+
+def process_records(records, s3, get_json):
+    """An SQS event's records; the failed ones as ReportBatchItemFailures wants them (Lambda
+    deletes the rest)."""
+    failures = []
+    for record in records:
+        message = as_message(record)
+        if process_one(message, s3, get_json) is None:
+            failures.append({"itemIdentifier": message["MessageId"]})
+    logger.info("processed %d record(s), %d failed", len(records) - len(failures), len(failures))
+    return {"batchItemFailures": failures}
 
 
 # ---------------------------------------------------------------------------
@@ -258,11 +333,17 @@ def make_get_json(session, timeout):
 def lambda_handler(event, context):
     if _IMPORT_ERROR is not None:
         raise RuntimeError(f"scorekeep-worker dependencies are not installed: {_IMPORT_ERROR}")
-    queue_url = os.environ.get("WORKER_QUEUE")
-    if not queue_url:
-        raise RuntimeError("scorekeep-worker: environment variable WORKER_QUEUE is not set")
     timeout = api_timeout()
     with tracing.invocation(), requests.Session() as http:
-        result = process_queue(_client("sqs"), _client("s3"), queue_url, make_get_json(http, timeout))
+        get_json = make_get_json(http, timeout)
+        if is_sqs_event(event):
+            return process_records(event["Records"], _client("s3"), get_json)
+        queue_url = os.environ.get("WORKER_QUEUE")
+        if not queue_url:
+            raise RuntimeError("scorekeep-worker: environment variable WORKER_QUEUE is not set")
+        seconds_left = None
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            seconds_left = lambda: context.get_remaining_time_in_millis() / 1000.0  # noqa: E731
+        result = process_queue(_client("sqs"), _client("s3"), queue_url, get_json, seconds_left)
     logger.info("processed %(processed)d message(s), %(failed)d failed", result)
     return result

@@ -6,6 +6,10 @@ has done that and wraps the handler itself, and ``opentelemetry`` is imported fr
 """
 
 import contextlib
+import os
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
 
 try:
     import tracing_otel_sdk as _sdk
@@ -26,3 +30,43 @@ def invocation():
         return
     with _sdk.invocation_context():
         yield
+
+
+def _producer_links(trace_header):
+    """A link to the span that sent the message, from SQS's AWSTraceHeader attribute."""
+    if not trace_header:
+        return []
+    try:
+        from opentelemetry.propagators.aws import AwsXRayPropagator
+
+        ctx = AwsXRayPropagator().extract({"X-Amzn-Trace-Id": trace_header})
+        producer = trace.get_current_span(ctx).get_span_context()
+    except Exception:  # a malformed header only loses the link
+        return []
+    return [Link(producer)] if producer.is_valid else []
+
+
+@contextlib.contextmanager
+def message(message_id, trace_header=None):
+    """A CONSUMER span ``process message`` with the ``messaging.*`` attributes, linked to the
+    producer's span; an exception is recorded on it (an exception event, status ERROR) and
+    raised again."""
+    queue = os.environ.get("WORKER_QUEUE", "").rstrip("/").rpartition("/")[2]
+    attributes = {
+        "messaging.system": "aws_sqs",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.message.id": message_id,
+    }
+    if queue:
+        attributes["messaging.destination.name"] = queue
+    tracer = trace.get_tracer("scorekeep-worker")
+    with tracer.start_as_current_span(
+        "process message",
+        kind=SpanKind.CONSUMER,
+        links=_producer_links(trace_header),
+        attributes=attributes,
+        record_exception=True,
+        set_status_on_exception=True,
+    ) as span:
+        yield span

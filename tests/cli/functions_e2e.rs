@@ -79,19 +79,21 @@ impl Run {
             .collect()
     }
 
-    /// Every document is a closed subsegment of the facade, and no datagram was unreadable.
+    /// Every document is a closed subsegment of the facade or of another document (the
+    /// worker's calls for one message hang off its `process message` subsegment), and no
+    /// datagram was unreadable.
     fn assert_attached_and_closed(&self) {
         assert!(
             !self.documents.is_empty(),
             "no X-Ray documents: {}",
             self.stderr
         );
+        let ids: Vec<&Value> = self.documents.iter().map(|d| &d["id"]).collect();
         for doc in &self.documents {
             assert_eq!(doc["type"], "subsegment", "{doc}");
-            assert_eq!(
-                doc["parent_id"],
-                self.facade(),
-                "not under the facade: {doc}"
+            assert!(
+                doc["parent_id"] == self.facade() || ids.contains(&&doc["parent_id"]),
+                "not under the facade or another subsegment: {doc}"
             );
             assert_eq!(doc["trace_id"], self.trace_id(), "{doc}");
             let open = doc["in_progress"] == true;
@@ -344,8 +346,21 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
     assert_game_stored(built().region, &bucket, &stub.info, [before, utc_date()]).await;
     assert_eq!(queue_counts(&queue).await, (0, 0), "the message is deleted");
 
-    // One subsegment per AWS call and one per API request, all under the facade.
+    // One subsegment per AWS call and one per API request; the message's own calls under
+    // its `process message` subsegment (issue 23), the queue's under the facade.
     run.assert_attached_and_closed();
+    let processing: Vec<&Value> = run
+        .documents
+        .iter()
+        .filter(|d| d["name"] == "process message")
+        .collect();
+    assert_eq!(processing.len(), 1, "{:?}", run.documents);
+    assert!(processing[0]["annotations"]["MessageId"].is_string());
+    assert_eq!(processing[0]["parent_id"], run.facade());
+    assert_eq!(
+        run.aws_calls("s3", "PutObject")[0]["parent_id"],
+        processing[0]["id"]
+    );
     for (service, operation) in [
         ("sqs", "ReceiveMessage"),
         ("s3", "PutObject"),
@@ -443,6 +458,25 @@ async fn worker_leaves_failed_messages_queued_and_writes_the_good_one() {
             run.stderr
         );
     }
+    // Each message in a subsegment of its own: the two failures are faults with their
+    // exception, the good one is not (issue 23).
+    let faults = |faulted: bool| {
+        run.documents
+            .iter()
+            .filter(|d| d["name"] == "process message" && (d["fault"] == true) == faulted)
+            .map(|d| d["annotations"]["MessageId"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut failed = faults(true);
+    failed.sort();
+    let mut expected = vec![malformed.clone(), api_500.clone()];
+    expected.sort();
+    assert_eq!(failed, expected, "{:?}", run.documents);
+    assert_eq!(faults(false).len(), 1);
+    assert!(run
+        .documents
+        .iter()
+        .any(|d| d["fault"] == true && d["cause"]["exceptions"][0]["message"].is_string()));
     let (visible, in_flight) = queue_counts(&queue).await;
     assert_eq!(visible + in_flight, 2, "the two failed messages stay");
     // Left alone, they come back after the visibility timeout.
@@ -456,4 +490,57 @@ async fn worker_leaves_failed_messages_queued_and_writes_the_good_one() {
     let mut expected = vec![malformed, api_500];
     expected.sort();
     assert_eq!(back, expected);
+}
+
+/// The event source mapping's trigger (issue 23): an SQS event of two records, one poison;
+/// the handler reports only that one in `batchItemFailures`, writes the good one's record,
+/// and the poison one's subsegment is a fault.
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_reports_the_poison_record_of_an_sqs_event() {
+    if skip_emulator() {
+        return;
+    }
+    let stub = ApiStub::start();
+    let bucket = new_bucket().await;
+    let good = work_order(
+        &stub,
+        &stub.info["host_port"],
+        &stub.info["game_id"],
+        &bucket,
+    );
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+            "attributes": {"SentTimestamp": "1709251199999", "ApproximateReceiveCount": "1"},
+            "messageAttributes": {}, "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:worker",
+        })
+    };
+    let event = json!({"Records": [record("poison-1", "{not json"), record("good-1", &good)]});
+    // The queue is the event source mapping's; the handler does not read WORKER_QUEUE then.
+    let run = invoke(
+        "scorekeep-worker",
+        &event,
+        &["WORKER_QUEUE=unused".to_string()],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.report["result"],
+        json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}]}),
+        "{}",
+        run.stderr
+    );
+    run.assert_attached_and_closed();
+    let fault_of = |id: &str| {
+        run.documents
+            .iter()
+            .find(|d| d["name"] == "process message" && d["annotations"]["MessageId"] == id)
+            .map(|d| d["fault"] == true)
+    };
+    assert_eq!(fault_of("poison-1"), Some(true), "{:?}", run.documents);
+    assert_eq!(fault_of("good-1"), Some(false), "{:?}", run.documents);
+    // No queue call: Lambda's event source mapping receives and deletes.
+    assert!(run.aws_calls("sqs", "ReceiveMessage").is_empty());
+    assert!(run.aws_calls("sqs", "DeleteMessage").is_empty());
+    assert_eq!(run.aws_calls("s3", "PutObject").len(), 1);
 }

@@ -762,7 +762,7 @@ fn handlers_that_throw_exit_1_with_the_error_and_its_stack() {
     // The bundle is one minified file: its positions are mapped back through the source map
     // the build wrote, to the line that throws in the function's own index.js.
     assert!(
-        text.contains("at handler (functions/random-name/index.js:67:"),
+        text.contains("at handler (functions/random-name/index.js:68:"),
         "{text}"
     );
     assert!(!text.contains("/task/index.js:"), "{text}");

@@ -238,6 +238,44 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
             "{r}: traceparent not trace {hex_trace}"
         );
     }
+
+    // The event source mapping's trigger (issue 23): an SQS event with one poison record.
+    // Only that record is reported failed, and its CONSUMER span is an error with the
+    // exception; the good record's is not.
+    let stub = ApiStub::start();
+    let good = json!({
+        "endpoint": stub.info["host_port"], "gameid": stub.info["game_id"],
+        "sessionid": stub.info["session_id"], "bucketname": bucket,
+    });
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+            "attributes": {"SentTimestamp": "1709251199999"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        })
+    };
+    let event =
+        json!({"Records": [record("poison-1", "{not json"), record("good-1", &good.to_string())]});
+    let event = event.to_string();
+    let report = invoke_local(dir.path(), region, "scorekeep-worker", &["--event", &event]);
+    assert_eq!(
+        report["result"],
+        json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}]}),
+        "{report:#}"
+    );
+    let all = tree_nodes(&report["trace"]);
+    let processing: Vec<_> = all
+        .iter()
+        .filter(|n| n["name"] == "process message")
+        .collect();
+    assert_eq!(processing.len(), 2, "{report:#}");
+    let failed: Vec<_> = processing.iter().filter(|n| n["fault"] == true).collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    let cause = failed[0]["causes"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(cause.contains("not JSON"), "{report:#}");
+    drop(stub);
 }
 
 /// The built zips' entry names.

@@ -136,6 +136,27 @@ class WiringTest(unittest.TestCase):
             self.assertEqual(lf.lambda_handler({}, None), {"processed": 0, "failed": 0})
         self.assertEqual(sqs.receive_calls[0]["QueueUrl"], "http://q")
 
+    def test_a_poison_message_is_a_faulted_subsegment_of_its_own(self):
+        from aws_xray_sdk.core import xray_recorder
+
+        from .test_logic import FakeApi, FakeS3, SqsEventTest, message
+
+        records = [SqsEventTest.record(message(1, body="not json")),
+                   SqsEventTest.record(message(2))]
+        segment = xray_recorder.begin_segment("worker-test", sampling=1)
+        try:
+            with self.assertLogs("scorekeep-worker", level="INFO"):
+                result = lf.process_records(records, FakeS3(), FakeApi())
+        finally:
+            xray_recorder.end_segment()
+        self.assertEqual(result, {"batchItemFailures": [{"itemIdentifier": "mid-1"}]})
+        bad, good = [s for s in segment.subsegments if s.name == "process message"]
+        self.assertEqual((bad.annotations["MessageId"], good.annotations["MessageId"]),
+                         ("mid-1", "mid-2"))
+        self.assertTrue(bad.fault)
+        self.assertIn("not JSON", bad.cause["exceptions"][0].message)
+        self.assertFalse(getattr(good, "fault", False))
+
     @unittest.skipIf(boto3 is None, "boto3 not importable")
     def test_clients_are_cached_and_honour_endpoint_and_region(self):
         env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_REGION": "eu-west-3",

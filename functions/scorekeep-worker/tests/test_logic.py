@@ -68,6 +68,9 @@ class FakeApi:
 
 
 class FakeSqs:
+    """A queue: each receive takes up to MaxNumberOfMessages; a received message stays
+    invisible for the rest of the test (its visibility timeout), deleted or not."""
+
     def __init__(self, messages):
         self.messages = list(messages)
         self.receive_calls = []
@@ -75,9 +78,11 @@ class FakeSqs:
 
     def receive_message(self, **kwargs):
         self.receive_calls.append(kwargs)
-        if not self.messages:
+        batch = self.messages[:kwargs["MaxNumberOfMessages"]]
+        self.messages = self.messages[len(batch):]
+        if not batch:
             return {"ResponseMetadata": {}}  # what SQS returns for an empty queue
-        return {"Messages": self.messages}
+        return {"Messages": batch}
 
     def delete_message(self, QueueUrl, ReceiptHandle):
         self.deleted.append(ReceiptHandle)
@@ -248,9 +253,27 @@ class ProcessQueueTest(unittest.TestCase):
                          {"processed": 0, "failed": 0})
         self.assertEqual(sqs.receive_calls, [{
             "QueueUrl": self.QUEUE, "MaxNumberOfMessages": 10,
-            "AttributeNames": ["SentTimestamp"], "WaitTimeSeconds": 0,
+            "AttributeNames": ["SentTimestamp", "AWSTraceHeader"], "WaitTimeSeconds": 0,
         }])
         self.assertEqual((s3.calls, sqs.deleted), ([], []))
+
+    def test_25_messages_are_drained_in_one_invocation(self):
+        messages = [message(n) for n in range(25)]
+        result, sqs, s3, _ = self.run_queue(messages)
+        self.assertEqual(result, {"processed": 25, "failed": 0})
+        # Batches of 10, 10 and 5: a batch that is not full ends the drain. Long polling
+        # after the first (which an empty queue answers at once).
+        self.assertEqual([c["WaitTimeSeconds"] for c in sqs.receive_calls], [0, 1, 1])
+        self.assertEqual(len(sqs.deleted), 25)
+
+    def test_a_drain_stops_receiving_when_its_time_nears_the_end(self):
+        sqs, s3 = FakeSqs([message(n) for n in range(25)]), FakeS3()
+        left = iter([60.0, 60.0, 14.0, 14.0])  # a quarter of 60 s is the reserve: 15 s
+        with self.assertLogs("scorekeep-worker", level="INFO"):
+            result = lf.process_queue(sqs, s3, self.QUEUE, FakeApi(), lambda: next(left))
+        # One batch, then too little time for another: 15 stay queued for the next run.
+        self.assertEqual(result, {"processed": 10, "failed": 0})
+        self.assertEqual(len(sqs.messages), 15)
 
     def test_good_message_is_written_then_deleted(self):
         result, sqs, s3, _ = self.run_queue([message(1)])
@@ -282,6 +305,40 @@ class ProcessQueueTest(unittest.TestCase):
         self.assertEqual(result, {"processed": 0, "failed": 1})
         self.assertEqual(sqs.deleted, [])
         self.assertIn("AccessDenied", logs)
+
+
+class SqsEventTest(unittest.TestCase):
+    """The event source mapping's trigger: records in, ReportBatchItemFailures out."""
+
+    @staticmethod
+    def record(msg):
+        return {"messageId": msg["MessageId"], "receiptHandle": msg["ReceiptHandle"],
+                "body": msg["Body"], "attributes": dict(msg.get("Attributes") or {},
+                                                        ApproximateReceiveCount="1"),
+                "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:worker"}
+
+    def test_an_sqs_event_is_recognised_and_nothing_else(self):
+        self.assertTrue(lf.is_sqs_event({"Records": [self.record(message(1))]}))
+        self.assertFalse(lf.is_sqs_event({}))
+        self.assertFalse(lf.is_sqs_event({"Records": [{"eventSource": "aws:s3"}]}))
+        self.assertFalse(lf.is_sqs_event({"source": "aws.events"}))  # the schedule
+
+    def test_a_record_reads_as_the_message_receive_gives(self):
+        msg = lf.as_message(self.record(message(7)))
+        self.assertEqual(msg["MessageId"], "mid-7")
+        self.assertEqual(msg["Attributes"], {"SentTimestamp": str(LEAP_DAY_END_MS)})
+        self.assertEqual(lf.parse_message(msg)["gameid"], "GAME0001")
+
+    def test_only_the_poison_record_is_reported_failed(self):
+        records = [self.record(message(1)), self.record(message(2, body="not json")),
+                   self.record(message(3))]
+        s3 = FakeS3()
+        with self.assertLogs("scorekeep-worker", level="INFO") as logs:
+            result = lf.process_records(records, s3, FakeApi())
+        self.assertEqual(result, {"batchItemFailures": [{"itemIdentifier": "mid-2"}]})
+        self.assertEqual(len(s3.calls), 2)
+        self.assertIn("not JSON", "\n".join(logs.output))
 
 
 if __name__ == "__main__":
