@@ -183,6 +183,7 @@ alias to the old version with no weights; a rerun resumes a release that was sto
   scorekeep-deploy invoke --local random-name --event '{\"userid\": \"u-1\"}'
   scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
   echo '{}' | scorekeep-deploy invoke --local scorekeep-worker --event-file -
+  scorekeep-deploy invoke --local scorekeep-worker --sqs-message \"$(cat order.json)\" --sqs-message 'not json'
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy invoke --local random-name --env TOPIC_ARN=arn:...
   scorekeep-deploy invoke --local scorekeep-worker --pass-env HTTPS_PROXY --pass-env NO_PROXY
 
@@ -335,6 +336,11 @@ pub struct InvokeArgs {
     /// Read the event from a file, or `-` for standard input.
     #[arg(long, value_name = "PATH")]
     pub event_file: Option<PathBuf>,
+    /// Send an SQS event, as the queue's event source mapping would: one record with this
+    /// body per use (repeatable; ids local-1, local-2, ...). Records the handler reports in
+    /// `batchItemFailures` are listed.
+    #[arg(long = "sqs-message", value_name = "BODY", conflicts_with_all = ["event", "event_file"])]
+    pub sqs_messages: Vec<String>,
     /// Set or override an environment variable (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

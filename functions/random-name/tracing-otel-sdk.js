@@ -16,7 +16,7 @@ const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk');
 const { ProtobufTraceSerializer } = require('@opentelemetry/otlp-transformer');
 const { AWSXRayPropagator } = require('@opentelemetry/propagator-aws-xray');
-const { resourceFromAttributes } = require('@opentelemetry/resources');
+const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources');
 const { NodeTracerProvider, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-node');
 
 const DAEMON_HEADER = '{"format":"json","version":1}\n';
@@ -56,13 +56,30 @@ class UdpSpanExporter {
   }
 }
 
-const provider = new NodeTracerProvider({
-  idGenerator: new AWSXRayIdGenerator(),
-  resource: resourceFromAttributes({
-    'service.name': process.env.AWS_LAMBDA_FUNCTION_NAME || 'random-name',
+/**
+ * What the spans' resource says of the function: its name and published version (which
+ * Lambda sets per version) and the region. OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+ * (read by the env detector, merged last) win over these.
+ */
+function functionResource(env = process.env) {
+  const name = env.AWS_LAMBDA_FUNCTION_NAME || 'random-name';
+  const attributes = {
+    'service.name': name,
+    'faas.name': name,
     'cloud.provider': 'aws',
     'cloud.platform': 'aws_lambda',
-  }),
+  };
+  if (env.AWS_LAMBDA_FUNCTION_VERSION) {
+    attributes['faas.version'] = env.AWS_LAMBDA_FUNCTION_VERSION;
+    attributes['service.version'] = env.AWS_LAMBDA_FUNCTION_VERSION;
+  }
+  if (env.AWS_REGION) attributes['cloud.region'] = env.AWS_REGION;
+  return resourceFromAttributes(attributes).merge(detectResources({ detectors: [envDetector] }));
+}
+
+const provider = new NodeTracerProvider({
+  idGenerator: new AWSXRayIdGenerator(),
+  resource: functionResource(),
   // One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing is
   // left buffered when Lambda freezes the environment.
   spanProcessors: [new SimpleSpanProcessor(new UdpSpanExporter())],

@@ -62,14 +62,35 @@ class UdpSpanExporter(SpanExporter):
         self._socket.close()
 
 
+def resource_attributes(env=os.environ):
+    """What the spans' resource says of the function: its name and published version (which
+    Lambda sets per version), the region; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES,
+    which ``Resource.create`` reads, win over these."""
+    name = env.get("AWS_LAMBDA_FUNCTION_NAME", "scorekeep-worker")
+    version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+    attributes = {
+        "service.name": name,
+        "faas.name": name,
+        "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda",
+    }
+    if version:
+        attributes["faas.version"] = version
+        attributes["service.version"] = version
+    if env.get("AWS_REGION"):
+        attributes["cloud.region"] = env["AWS_REGION"]
+    overridden = {"service.name"} if env.get("OTEL_SERVICE_NAME") else set()
+    for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key = pair.partition("=")[0].strip()
+        if key:
+            overridden.add(key)
+    return {k: v for k, v in attributes.items() if k not in overridden}
+
+
 def _setup():
     provider = TracerProvider(
         id_generator=AwsXRayIdGenerator(),
-        resource=Resource.create({
-            "service.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "scorekeep-worker"),
-            "cloud.provider": "aws",
-            "cloud.platform": "aws_lambda",
-        }),
+        resource=Resource.create(resource_attributes()),
     )
     # One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing
     # is left buffered when Lambda freezes the environment.

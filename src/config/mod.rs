@@ -23,7 +23,7 @@ pub(crate) use references::{referenced_outputs, resolve_references};
 pub(crate) use schema::PYTHON_RUNTIME_PROVIDED;
 pub(crate) use schema::{
     Architecture, Bundler, Config, FunctionConfig, Language, ScalarValue, SourceMap, TracingMode,
-    TracingSdk,
+    TracingSdk, Trigger,
 };
 pub use schema::{BeanstalkConfig, ReleasesConfig};
 
@@ -237,7 +237,8 @@ mod tests {
         assert_eq!(rn.language(), Language::Node);
         let worker = &p.config.functions["scorekeep-worker"];
         assert_eq!(worker.python_version(), Some("3.13"));
-        assert_eq!(worker.schedule.as_deref(), Some("rate(5 minutes)"));
+        assert_eq!(worker.trigger, Some(super::Trigger::Queue));
+        assert_eq!(worker.schedule, None);
         assert!(p.config.beanstalk.is_some());
     }
 
@@ -410,8 +411,8 @@ mod tests {
         assert!(!p.config.functions["random-name"].bytecode());
         assert!(p.config.functions["scorekeep-worker"].bytecode());
         let off = VALID.replacen(
-            "    tracing_sdk: xray\n    schedule",
-            "    tracing_sdk: xray\n    bytecode: false\n    schedule",
+            "    trigger: queue\n",
+            "    trigger: queue\n    bytecode: false\n",
             1,
         );
         assert!(!load(&off).unwrap().config.functions["scorekeep-worker"].bytecode());

@@ -184,6 +184,10 @@ pub(crate) struct FunctionConfig {
     /// deploy region as `${region}`.
     #[serde(default)]
     pub(crate) environment: BTreeMap<String, String>,
+    /// What runs a queue-fed function: `queue` (an SQS event source mapping on the release
+    /// alias, the template's default) or `schedule` (the timer below; implied by `schedule`).
+    #[serde(default)]
+    pub(crate) trigger: Option<Trigger>,
     /// Schedule expression for a function triggered on a timer (e.g. `rate(5 minutes)`).
     #[serde(default)]
     pub(crate) schedule: Option<String>,
@@ -210,6 +214,23 @@ pub(crate) struct FunctionConfig {
     /// to it; a handler error stops the release (relative to the config file).
     #[serde(default)]
     pub(crate) smoke_event: Option<PathBuf>,
+}
+
+/// What runs a function fed by a queue (the template's `<Prefix>Trigger` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Trigger {
+    Queue,
+    Schedule,
+}
+
+impl Trigger {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Queue => "queue",
+            Trigger::Schedule => "schedule",
+        }
+    }
 }
 
 /// How a Node function's code is packaged.

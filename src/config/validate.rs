@@ -123,6 +123,13 @@ impl Project {
         let Some(schedule) = &f.schedule else {
             return Ok(());
         };
+        if f.trigger == Some(super::schema::Trigger::Queue) {
+            return Err(self.error_at(
+                &function_field(key, "schedule"),
+                format!("function `{key}` has `trigger: queue` and a `schedule`, which only `trigger: schedule` uses"),
+                Some("remove `schedule`, or set `trigger: schedule` to run the function on a timer".into()),
+            ));
+        }
         crate::checks::schedule(schedule).map_err(|message| {
             self.error_at(
                 &function_field(key, "schedule"),

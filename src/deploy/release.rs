@@ -35,7 +35,19 @@ pub struct ReleaseResult {
     pub(crate) strategy: Option<String>,
     /// A gradual release: each step's share, time and gate readings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) steps: Vec<super::rollout::StepRecord>,
+    pub(crate) steps: Vec<StepRecord>,
+}
+
+/// One step of a function's release, for the report and `--output json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct StepRecord {
+    /// The new version's share after the step (1: the alias names it alone).
+    pub(crate) share: f64,
+    /// Seconds since the release's first step.
+    pub(crate) at_seconds: f64,
+    /// What the gates read at the end of the bake before this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) gates: Option<super::gates::Readings>,
 }
 
 impl fmt::Display for ReleaseResult {

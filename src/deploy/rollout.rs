@@ -8,10 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
-
 use super::gates::{self, Closed, Readings};
-use super::release::{self, ReleaseResult};
+use super::release::{self, ReleaseResult, StepRecord};
 use crate::aws::cloudwatch::{self, VersionOf};
 use crate::aws::routing::{self, Routing};
 use crate::aws::versions::{point_alias, AliasState};
@@ -80,18 +78,6 @@ pub(crate) struct Staged {
     pub(crate) reason: String,
     /// The function's `smoke_event`, sent to the new version before traffic moves.
     pub(crate) smoke_event: Option<std::path::PathBuf>,
-}
-
-/// One step of a function's release, for the report and `--output json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct StepRecord {
-    /// The new version's share after the step (1: the alias names it alone).
-    pub(crate) share: f64,
-    /// Seconds since the release's first step.
-    pub(crate) at_seconds: f64,
-    /// What the gates read at the end of the bake before this step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) gates: Option<Readings>,
 }
 
 /// When one function's share changes, on the release's clock.

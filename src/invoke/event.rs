@@ -14,11 +14,22 @@ pub(crate) enum EventSource {
     Inline(String),
     File(PathBuf),
     Stdin,
+    /// `--sqs-message BODY…`: an SQS event (as an event source mapping delivers it) with one
+    /// record per body.
+    SqsMessages(Vec<String>),
 }
 
 impl EventSource {
-    /// `--event JSON`, `--event-file PATH`, `--event-file -`; `{}` when neither is given.
-    pub(crate) fn from_args(event: Option<&str>, event_file: Option<&Path>) -> EventSource {
+    /// `--event JSON`, `--event-file PATH`, `--event-file -`, `--sqs-message BODY…`; `{}`
+    /// when none is given.
+    pub(crate) fn from_args(
+        event: Option<&str>,
+        event_file: Option<&Path>,
+        sqs_messages: &[String],
+    ) -> EventSource {
+        if !sqs_messages.is_empty() {
+            return EventSource::SqsMessages(sqs_messages.to_vec());
+        }
         match (event, event_file) {
             (Some(json), _) => EventSource::Inline(json.to_string()),
             (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
@@ -33,6 +44,9 @@ impl EventSource {
             EventSource::Inline(_) => "--event (inline)".into(),
             EventSource::File(p) => format!("--event-file {}", p.display()),
             EventSource::Stdin => "standard input (--event-file -)".into(),
+            EventSource::SqsMessages(bodies) => {
+                format!("--sqs-message ({} record(s))", bodies.len())
+            }
         }
     }
 
@@ -53,9 +67,55 @@ impl EventSource {
             EventSource::Inline(text) => text.clone(),
             EventSource::File(path) => self.text(bounded::read(path, Input::Event))?,
             EventSource::Stdin => self.text(bounded::read_from(std::io::stdin(), Input::Event))?,
+            EventSource::SqsMessages(bodies) => return Ok(sqs_event(bodies, now_millis())),
         };
         parse_event(&text, &self.describe())
     }
+}
+
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// The event an SQS event source mapping delivers, one record per body (ids `local-1`, ...),
+/// each sent at `sent_ms`.
+pub(crate) fn sqs_event(bodies: &[String], sent_ms: u128) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let n = i + 1;
+            serde_json::json!({
+                "messageId": format!("local-{n}"),
+                "receiptHandle": format!("local-receipt-{n}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": sent_ms.to_string(),
+                    "SenderId": "invoke-local",
+                    "ApproximateFirstReceiveTimestamp": sent_ms.to_string(),
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:local:000000000000:invoke-local",
+                "awsRegion": "local",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// The records an SQS event's handler reported failed (`batchItemFailures`), if it did.
+pub(crate) fn failed_records(result: &Value) -> Option<Vec<String>> {
+    let failures = result.get("batchItemFailures")?.as_array()?;
+    Some(
+        failures
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap_or("?").to_string())
+            .collect(),
+    )
 }
 
 /// Parse an event; a syntax error names the source and serde_json's line and column.
@@ -113,21 +173,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sqs_messages_make_the_event_a_mapping_delivers() {
+        let event = sqs_event(&["{\"a\": 1}".to_string(), "b".to_string()], 1709251199999);
+        let records = event["Records"].as_array().unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["messageId"], "local-1");
+        assert_eq!(records[1]["body"], "b");
+        assert_eq!(records[0]["eventSource"], "aws:sqs");
+        assert_eq!(records[0]["attributes"]["SentTimestamp"], "1709251199999");
+        let result = serde_json::json!({"batchItemFailures": [{"itemIdentifier": "local-2"}]});
+        assert_eq!(failed_records(&result), Some(vec!["local-2".to_string()]));
+        assert_eq!(failed_records(&serde_json::json!({"processed": 1})), None);
+    }
+
+    #[test]
     fn event_sources_come_from_the_flags() {
         assert_eq!(
-            EventSource::from_args(None, None),
+            EventSource::from_args(None, None, &[]),
             EventSource::Inline("{}".into())
         );
         assert_eq!(
-            EventSource::from_args(Some("{\"a\":1}"), None),
+            EventSource::from_args(Some("{\"a\":1}"), None, &[]),
             EventSource::Inline("{\"a\":1}".into())
         );
         assert_eq!(
-            EventSource::from_args(None, Some(Path::new("-"))),
+            EventSource::from_args(None, Some(Path::new("-")), &[]),
             EventSource::Stdin
         );
         assert_eq!(
-            EventSource::from_args(None, Some(Path::new("e.json"))).describe(),
+            EventSource::from_args(None, Some(Path::new("e.json")), &[]).describe(),
             "--event-file e.json"
         );
     }

@@ -220,7 +220,30 @@ pub(crate) fn run_local(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<Invo
         ctx.reporter.line(format!("warning: {w}"));
         report.warnings.push(w);
     }
+    show_failed_records(ctx, &inputs.event, &report.result);
     Ok(report)
+}
+
+/// An SQS event's handler reports the records it failed on: say which, and that Lambda would
+/// deliver only those again.
+fn show_failed_records(ctx: &Context, event: &serde_json::Value, result: &serde_json::Value) {
+    let Some(failed) = event::failed_records(result) else {
+        return;
+    };
+    let total = event["Records"].as_array().map_or(0, Vec::len);
+    if failed.is_empty() {
+        ctx.reporter.line(format!("records: all {total} processed"));
+        return;
+    }
+    let ids: Vec<String> = failed
+        .iter()
+        .map(|id| crate::text::field(id).into_owned())
+        .collect();
+    ctx.reporter.line(format!(
+        "records: {} of {total} failed ({}); Lambda would deliver only those again",
+        failed.len(),
+        ids.join(", ")
+    ));
 }
 
 /// Warnings go to the report and are also shown as they happen, so a slow run is explained
@@ -276,7 +299,12 @@ fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> anyhow::Result<Input
         }
         .into());
     }
-    let event = EventSource::from_args(args.event.as_deref(), args.event_file.as_deref()).read()?;
+    let event = EventSource::from_args(
+        args.event.as_deref(),
+        args.event_file.as_deref(),
+        &args.sqs_messages,
+    )
+    .read()?;
     let overrides =
         env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
     let timeout_secs = match args.timeout {

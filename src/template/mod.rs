@@ -332,7 +332,29 @@ mod tests {
         assert_eq!(r.stack, "scorekeep-lambda");
         assert_eq!(r.parameters["ScorekeepWorkerMemorySize"], "512");
         assert_eq!(r.parameters["RandomNameRuntime"], "nodejs22.x");
-        assert_eq!(r.parameters["ScorekeepWorkerSchedule"], "rate(5 minutes)");
+        assert_eq!(r.parameters["ScorekeepWorkerTrigger"], "queue");
+        // The seed's timer: a schedule implies `trigger: schedule`.
+        let timer = CONFIG.replace("trigger: queue", "schedule: rate(5 minutes)");
+        let on_timer = render(&timer, TEMPLATE).unwrap();
+        assert_eq!(
+            on_timer.parameters["ScorekeepWorkerSchedule"],
+            "rate(5 minutes)"
+        );
+        assert_eq!(on_timer.parameters["ScorekeepWorkerTrigger"], "schedule");
+        let both = CONFIG.replace(
+            "trigger: queue",
+            "trigger: queue\n    schedule: rate(5 minutes)",
+        );
+        let refused =
+            Project::from_source(Path::new("scorekeep-deploy.yaml"), PathBuf::from("."), both);
+        let refused = format!(
+            "{:?}",
+            refused.err().expect("a schedule with trigger: queue")
+        );
+        assert!(
+            refused.contains("which only `trigger: schedule` uses"),
+            "{refused}"
+        );
         assert_eq!(r.functions, vec!["random-name", "scorekeep-worker"]);
         assert!(!r.needs_s3_upload && r.size_bytes < INLINE_BODY_LIMIT);
         // The rendered document carries the value, and short-form tags survive.

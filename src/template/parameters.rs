@@ -44,6 +44,14 @@ fn function_parameters(project: &Project, key: &str, f: &FunctionConfig) -> Vec<
     if let Some(schedule) = &f.schedule {
         params.push(("Schedule", Value::from(schedule.as_str())));
     }
+    // A schedule implies the timer trigger; without either the template's default (queue).
+    let trigger = f.trigger.or(f
+        .schedule
+        .as_ref()
+        .map(|_| crate::config::Trigger::Schedule));
+    if let Some(trigger) = trigger {
+        params.push(("Trigger", Value::from(trigger.as_str())));
+    }
     params
         .into_iter()
         .map(|(setting, value)| (format!("{prefix}{setting}"), value))
@@ -137,6 +145,8 @@ fn function_setting_path(key: &str, f: &FunctionConfig, parameter: &str) -> Vec<
         "TracingMode" => Some("tracing"),
         "TracingSdk" => Some("tracing_sdk"),
         "Schedule" => Some("schedule"),
+        "Trigger" if f.trigger.is_some() => Some("trigger"),
+        "Trigger" => Some("schedule"),
         _ => None,
     };
     let mut path = vec!["functions".into(), key.into()];

@@ -543,4 +543,32 @@ async fn worker_reports_the_poison_record_of_an_sqs_event() {
     assert!(run.aws_calls("sqs", "ReceiveMessage").is_empty());
     assert!(run.aws_calls("sqs", "DeleteMessage").is_empty());
     assert_eq!(run.aws_calls("s3", "PutObject").len(), 1);
+
+    // The same through `--sqs-message`: the tool builds the event and names the failed record.
+    let built = built();
+    let args = [
+        "invoke",
+        "--local",
+        "scorekeep-worker",
+        "--sqs-message",
+        "{not json",
+        "--sqs-message",
+        &good,
+        "--env",
+        "WORKER_QUEUE=unused",
+        "--output",
+        "json",
+    ];
+    let out = moto_cli(&built.dir, built.region, &args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout_json(&out)["result"],
+        json!({"batchItemFailures": [{"itemIdentifier": "local-1"}]})
+    );
+    assert!(
+        stderr(&out)
+            .contains("records: 1 of 2 failed (local-1); Lambda would deliver only those again"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -190,7 +190,7 @@ fn bad_arguments_and_settings_are_usage_errors_before_any_aws_call() {
         stderr.contains("`us-east-1;id` is not an AWS region name"),
         "{stderr}"
     );
-    with("rate(5 minutes)", "rate(1 minutes)");
+    with("trigger: queue", "schedule: rate(1 minutes)");
     let stderr = run(&["render"]);
     assert!(
         stderr.contains("schedule `rate(1 minutes)`: EventBridge wants `rate(1 minute)`"),

@@ -154,6 +154,81 @@ fn random_name_otel_spans_carry_indexed_annotations_and_a_child_sns_publish() {
     let bundler = &manifest(dir.path(), "random-name")["bundler"];
     assert_eq!(bundler["name"], "esbuild", "{bundler}");
     assert_eq!(bundler["beside_bundle"], json!(["@aws-sdk/client-sns"]));
+    assert_function_resource(&trace_out, "random-name", region);
+    // The user's resource settings win.
+    let renamed = dir.path().join("renamed.jsonl");
+    invoke_local(
+        dir.path(),
+        region,
+        "random-name",
+        &[
+            "--event",
+            r#"{"userid":"u-2"}"#,
+            "--env",
+            "OTEL_SERVICE_NAME=scorekeep-names",
+            "--env",
+            "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test,faas.version=7",
+            "--trace-out",
+            renamed.to_str().unwrap(),
+        ],
+    );
+    for r in resources_of(&renamed) {
+        assert_eq!(r["service.name"], "scorekeep-names", "{r:?}");
+        assert_eq!(r["deployment.environment"], "test", "{r:?}");
+        assert_eq!(r["faas.version"], "7", "{r:?}");
+    }
+}
+
+/// The resource attributes of every OTLP request in a `--trace-out` file, as key → string.
+fn resources_of(trace_out: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let raw = std::fs::read_to_string(trace_out).unwrap();
+    raw.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .flat_map(|req| req["resourceSpans"].as_array().cloned().unwrap_or_default())
+        .map(|rs| {
+            rs["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    let value = &a["value"]["stringValue"];
+                    (
+                        a["key"].as_str().unwrap().to_string(),
+                        value.as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Issue 23: the spans say which function, version and region sent them, and the user's
+/// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
+fn assert_function_resource(trace_out: &Path, service: &str, region: &str) {
+    let resources = resources_of(trace_out);
+    assert!(!resources.is_empty());
+    for r in &resources {
+        assert_eq!(
+            r.get("service.name").map(String::as_str),
+            Some(service),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.get("faas.version").map(String::as_str),
+            Some("$LATEST"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.get("service.version").map(String::as_str),
+            Some("$LATEST"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.get("cloud.region").map(String::as_str),
+            Some(region),
+            "{r:?}"
+        );
+    }
 }
 
 fn spans_of(request: &Value) -> Vec<Value> {
@@ -257,7 +332,11 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
     let event =
         json!({"Records": [record("poison-1", "{not json"), record("good-1", &good.to_string())]});
     let event = event.to_string();
-    let report = invoke_local(dir.path(), region, "scorekeep-worker", &["--event", &event]);
+    let trace_out = dir.path().join("worker-spans.jsonl");
+    let trace_arg = trace_out.to_str().unwrap().to_string();
+    let args = ["--event", &event, "--trace-out", &trace_arg];
+    let report = invoke_local(dir.path(), region, "scorekeep-worker", &args);
+    assert_function_resource(&trace_out, "scorekeep-worker", region);
     assert_eq!(
         report["result"],
         json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}]}),

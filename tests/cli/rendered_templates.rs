@@ -212,3 +212,59 @@ fn topic_policy_denies_requests_without_tls() {
         "no statement denies non-TLS access to the topic: {statements:?}"
     );
 }
+
+/// Issue 23: the worker is fed by an event source mapping on the release alias, with partial
+/// batch failures, bounded concurrency and the trigger chosen by the config; the schedule rule
+/// exists only for `trigger: schedule`; the queue's alarms are there (and are release gates).
+#[test]
+fn the_worker_queue_feeds_the_alias_through_a_mapping_with_partial_failures() {
+    use scorekeep_deploy::yaml::{self, Value};
+    let dir = project_copy();
+    let doc: Value =
+        yaml::from_str(&std::fs::read_to_string(rendered(dir.path())).unwrap()).unwrap();
+    let text = |v: &Value| yaml::to_string(v).unwrap().trim().to_string();
+    let mapping = &doc["Resources"]["WorkerQueueMapping"];
+    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mapping["Condition"], "WorkerFedByQueue");
+    let props = &mapping["Properties"];
+    assert_eq!(text(&props["FunctionName"]), "!Ref ScorekeepWorkerAlias");
+    assert_eq!(text(&props["EventSourceArn"]), "!GetAtt WorkerQueue.Arn");
+    assert_eq!(
+        props["FunctionResponseTypes"],
+        Value::Sequence(vec![Value::from("ReportBatchItemFailures")])
+    );
+    assert!(props["ScalingConfig"]["MaximumConcurrency"]
+        .as_u64()
+        .is_some());
+    assert_eq!(
+        doc["Parameters"]["ScorekeepWorkerTrigger"]["Default"],
+        "queue"
+    );
+    assert_eq!(
+        doc["Resources"]["WorkerScheduleRule"]["Condition"],
+        "WorkerRunsOnSchedule"
+    );
+    for alarm in ["WorkerDeadLetterAlarm", "WorkerQueueAgeAlarm"] {
+        assert_eq!(
+            doc["Resources"][alarm]["Type"], "AWS::CloudWatch::Alarm",
+            "{alarm}"
+        );
+    }
+    // The seed's timer instead: the rendered default says so.
+    crate::util::edit(
+        dir.path(),
+        crate::util::CONFIG,
+        "trigger: queue",
+        "trigger: schedule\n    schedule: rate(10 minutes)",
+    );
+    let doc: Value =
+        yaml::from_str(&std::fs::read_to_string(rendered(dir.path())).unwrap()).unwrap();
+    assert_eq!(
+        doc["Parameters"]["ScorekeepWorkerTrigger"]["Default"],
+        "schedule"
+    );
+    assert_eq!(
+        doc["Parameters"]["ScorekeepWorkerSchedule"]["Default"],
+        "rate(10 minutes)"
+    );
+}
