@@ -347,10 +347,10 @@ mod tests {
         );
         let refused =
             Project::from_source(Path::new("scorekeep-deploy.yaml"), PathBuf::from("."), both);
-        let refused = format!(
-            "{:?}",
-            refused.err().expect("a schedule with trigger: queue")
-        );
+        let Err(refused) = refused else {
+            panic!("a schedule with trigger: queue was accepted");
+        };
+        let refused = format!("{refused:?}");
         assert!(
             refused.contains("which only `trigger: schedule` uses"),
             "{refused}"
