@@ -4,201 +4,93 @@
 //! AWS documents for the layer's role (in templates/scorekeep.yaml, behind the
 //! `<Prefix>TracingSdk` parameter).
 //!
-//! The table is the one place the ARNs live. AWS publishes one layer version per region that
-//! lists both x86_64 and arm64 as compatible architectures, so the architecture picks the same
-//! ARN; it is still an input, so a future per-architecture layer changes only this table.
-//! Source: the per-region lists on AWS's ADOT site (aws-otel/aws-otel.github.io,
-//! `src/config/lambdaLayerArns.js`, as of 2026-07-22: 36 regions for Node.js, 35 for Python,
-//! which AWS no longer publishes in me-south-1). Check there for newer versions before updating.
+//! The ARNs live in one data file, `data/otel-layer-arns.json` (compiled in), with its source
+//! and the date it was taken: AWS's per-region lists on its ADOT site (aws-otel/
+//! aws-otel.github.io, `src/config/lambdaLayerArns.js`). `scripts/update-layer-arns FILE`
+//! regenerates it from that file; `plan` warns once the snapshot is older than
+//! [`STALE_AFTER_DAYS`]. AWS publishes one layer version per region that lists both x86_64 and
+//! arm64 as compatible architectures, so the architecture picks the same ARN; it is still an
+//! input, so a future per-architecture layer changes only the table.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use crate::config::{Architecture, Language};
 
 /// The variable that makes Lambda start the runtime through the layer's wrapper script.
 pub(crate) const EXEC_WRAPPER: (&str, &str) = ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/otel-instrument");
 
-/// Region → (Node.js layer, Python layer); `None` where no version is recorded here.
-const LAYERS: &[(&str, Option<&str>, Option<&str>)] = &[
-    (
-        "af-south-1",
-        Some("arn:aws:lambda:af-south-1:904233096616:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:af-south-1:904233096616:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "ap-east-1",
-        Some("arn:aws:lambda:ap-east-1:888577020596:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-east-1:888577020596:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "ap-east-2",
-        Some("arn:aws:lambda:ap-east-2:412664885777:layer:AWSOpenTelemetryDistroJs:4"),
-        Some("arn:aws:lambda:ap-east-2:412664885777:layer:AWSOpenTelemetryDistroPython:4"),
-    ),
-    (
-        "ap-northeast-1",
-        Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-northeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ap-northeast-2",
-        Some("arn:aws:lambda:ap-northeast-2:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-northeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ap-northeast-3",
-        Some("arn:aws:lambda:ap-northeast-3:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-northeast-3:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ap-south-1",
-        Some("arn:aws:lambda:ap-south-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-south-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ap-south-2",
-        Some("arn:aws:lambda:ap-south-2:796973505492:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-south-2:796973505492:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "ap-southeast-1",
-        Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-southeast-1:615299751070:layer:AWSOpenTelemetryDistroPython:25"),
-    ),
-    (
-        "ap-southeast-2",
-        Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-southeast-2:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ap-southeast-3",
-        Some("arn:aws:lambda:ap-southeast-3:039612877180:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-southeast-3:039612877180:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "ap-southeast-4",
-        Some("arn:aws:lambda:ap-southeast-4:713881805771:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ap-southeast-4:713881805771:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "ap-southeast-5",
-        Some("arn:aws:lambda:ap-southeast-5:152034782359:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws:lambda:ap-southeast-5:152034782359:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "ap-southeast-6",
-        Some("arn:aws:lambda:ap-southeast-6:313828097273:layer:AWSOpenTelemetryDistroJs:3"),
-        Some("arn:aws:lambda:ap-southeast-6:313828097273:layer:AWSOpenTelemetryDistroPython:3"),
-    ),
-    (
-        "ap-southeast-7",
-        Some("arn:aws:lambda:ap-southeast-7:980416031188:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws:lambda:ap-southeast-7:980416031188:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "ca-central-1",
-        Some("arn:aws:lambda:ca-central-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:ca-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "ca-west-1",
-        Some("arn:aws:lambda:ca-west-1:595944127152:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws:lambda:ca-west-1:595944127152:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "cn-north-1",
-        Some("arn:aws-cn:lambda:cn-north-1:440179912924:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws-cn:lambda:cn-north-1:440179912924:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "cn-northwest-1",
-        Some("arn:aws-cn:lambda:cn-northwest-1:440180067931:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws-cn:lambda:cn-northwest-1:440180067931:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "eu-central-1",
-        Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-central-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "eu-central-2",
-        Some("arn:aws:lambda:eu-central-2:156041407956:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-central-2:156041407956:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "eu-north-1",
-        Some("arn:aws:lambda:eu-north-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-north-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "eu-south-1",
-        Some("arn:aws:lambda:eu-south-1:257394471194:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-south-1:257394471194:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "eu-south-2",
-        Some("arn:aws:lambda:eu-south-2:490004653786:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-south-2:490004653786:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "eu-west-1",
-        Some("arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "eu-west-2",
-        Some("arn:aws:lambda:eu-west-2:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "eu-west-3",
-        Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:eu-west-3:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "il-central-1",
-        Some("arn:aws:lambda:il-central-1:746669239226:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:il-central-1:746669239226:layer:AWSOpenTelemetryDistroPython:23"),
-    ),
-    (
-        "me-central-1",
-        Some("arn:aws:lambda:me-central-1:739275441131:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:me-central-1:739275441131:layer:AWSOpenTelemetryDistroPython:22"),
-    ),
-    (
-        "me-south-1",
-        Some("arn:aws:lambda:me-south-1:980921751758:layer:AWSOpenTelemetryDistroJs:12"),
-        None,
-    ),
-    (
-        "mx-central-1",
-        Some("arn:aws:lambda:mx-central-1:610118373846:layer:AWSOpenTelemetryDistroJs:8"),
-        Some("arn:aws:lambda:mx-central-1:610118373846:layer:AWSOpenTelemetryDistroPython:14"),
-    ),
-    (
-        "sa-east-1",
-        Some("arn:aws:lambda:sa-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:sa-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "us-east-1",
-        Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:29"),
-    ),
-    (
-        "us-east-2",
-        Some("arn:aws:lambda:us-east-2:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:us-east-2:615299751070:layer:AWSOpenTelemetryDistroPython:26"),
-    ),
-    (
-        "us-west-1",
-        Some("arn:aws:lambda:us-west-1:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:us-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:33"),
-    ),
-    (
-        "us-west-2",
-        Some("arn:aws:lambda:us-west-2:615299751070:layer:AWSOpenTelemetryDistroJs:15"),
-        Some("arn:aws:lambda:us-west-2:615299751070:layer:AWSOpenTelemetryDistroPython:33"),
-    ),
-];
+/// After this many days the snapshot may miss newer layer versions: `plan` says so.
+pub(crate) const STALE_AFTER_DAYS: i64 = 180;
+
+/// `data/otel-layer-arns.json`.
+#[derive(Debug, serde::Deserialize)]
+struct Table {
+    source: String,
+    /// `YYYY-MM-DD`: when the source was read.
+    snapshot: String,
+    /// Region → language (`nodejs`, `python`) → ARN.
+    layers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        serde_json::from_str(include_str!("../data/otel-layer-arns.json"))
+            .expect("data/otel-layer-arns.json is checked by a unit test")
+    })
+}
+
+/// A warning when the table is older than [`STALE_AFTER_DAYS`] on `today` (`YYYY-MM-DD`).
+pub(crate) fn staleness(today: &str) -> Option<String> {
+    let t = table();
+    let age = days(today)? - days(&t.snapshot)?;
+    (age > STALE_AFTER_DAYS).then(|| {
+        format!(
+            "the AWS OpenTelemetry layer ARNs were taken on {} ({age} days ago) from {}: newer layer versions may exist; `scripts/update-layer-arns FILE` refreshes data/otel-layer-arns.json",
+            t.snapshot, t.source
+        )
+    })
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (the proleptic Gregorian calendar).
+fn days(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Today as `YYYY-MM-DD` (UTC), from the system clock.
+pub(crate) fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    civil(secs.div_euclid(86_400))
+}
+
+/// The `YYYY-MM-DD` of a day count since 1970-01-01 (the inverse of [`days`]).
+fn civil(z: i64) -> String {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
 
 /// No layer recorded for a function's language in a region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +104,7 @@ pub(crate) struct NoLayer {
 
 impl std::fmt::Display for NoLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "function `{}`: `tracing_sdk: otel-layer`: no AWS OpenTelemetry {} layer is recorded for region {} (the table in src/otel_layer.rs)", self.function, self.language, self.region)
+        write!(f, "function `{}`: `tracing_sdk: otel-layer`: no AWS OpenTelemetry {} layer is recorded for region {} (data/otel-layer-arns.json)", self.function, self.language, self.region)
     }
 }
 
@@ -233,7 +125,7 @@ impl crate::error::Explain for NoLayer {
             true => String::new(),
             false => format!(" (nearby: {})", near.join(", ")),
         };
-        Some(format!("use `tracing_sdk: otel`, which bundles the SDK and works in every region, or deploy to one of the {} regions the table has a {} layer for{elsewhere}; if AWS has since published one for {}, add its ARN to the table", self.known.len(), self.language, self.region))
+        Some(format!("use `tracing_sdk: otel`, which bundles the SDK and works in every region, or deploy to one of the {} regions the table has a {} layer for{elsewhere}; if AWS has since published one for {}, refresh the table with `scripts/update-layer-arns`", self.known.len(), self.language, self.region))
     }
 }
 
@@ -244,17 +136,18 @@ pub(crate) fn layer_arn(
     region: &str,
     _architecture: Architecture,
 ) -> Result<&'static str, NoLayer> {
-    let pick = |row: &(&str, Option<&'static str>, Option<&'static str>)| match language {
-        Language::Node => row.1,
-        Language::Python => row.2,
+    let key = match language {
+        Language::Node => "nodejs",
+        Language::Python => "python",
     };
-    if let Some(arn) = LAYERS.iter().find(|r| r.0 == region).and_then(pick) {
-        return Ok(arn);
+    let layers = &table().layers;
+    if let Some(arn) = layers.get(region).and_then(|r| r.get(key)) {
+        return Ok(arn.as_str());
     }
-    let known: Vec<&'static str> = LAYERS
+    let known: Vec<&'static str> = layers
         .iter()
-        .filter(|r| pick(r).is_some())
-        .map(|r| r.0)
+        .filter(|(_, r)| r.contains_key(key))
+        .map(|(region, _)| region.as_str())
         .collect();
     Err(NoLayer {
         function: function.to_string(),
@@ -286,8 +179,12 @@ mod tests {
 
     #[test]
     fn every_arn_is_in_its_own_region() {
-        for (region, js, py) in LAYERS {
-            for arn in [js, py].into_iter().flatten() {
+        assert!(
+            table().layers.len() >= 30,
+            "data/otel-layer-arns.json parses"
+        );
+        for (region, arns) in &table().layers {
+            for arn in arns.values() {
                 // The China regions are their own partition.
                 let partition = if region.starts_with("cn-") {
                     "aws-cn"
@@ -318,5 +215,23 @@ mod tests {
         assert!(text.contains("one of the 35 regions"), "{text}");
         assert!(text.contains("nearby: me-central-1"), "{text}");
         assert!(text.contains("tracing_sdk: otel"), "{text}");
+    }
+
+    #[test]
+    fn the_snapshot_warns_after_180_days_and_dates_count_right() {
+        assert_eq!(days("1970-01-01"), Some(0));
+        assert_eq!(days("2024-03-01").unwrap() - days("2024-02-28").unwrap(), 2);
+        assert_eq!(civil(days("2026-12-04").unwrap()), "2026-12-04");
+        assert_eq!(days("2026-13-01"), None);
+        let snapshot = table().snapshot.clone();
+        let day = days(&snapshot).unwrap();
+        assert_eq!(staleness(&civil(day + STALE_AFTER_DAYS)), None);
+        let old = staleness(&civil(day + STALE_AFTER_DAYS + 1)).unwrap();
+        assert!(
+            old.contains(&format!("taken on {snapshot} (181 days ago)")),
+            "{old}"
+        );
+        assert!(old.contains("scripts/update-layer-arns"), "{old}");
+        assert_eq!(today().len(), 10);
     }
 }

@@ -78,6 +78,21 @@ pub(crate) fn check_layers(project: &Project, keys: &[&str], region: &str) -> an
     Ok(())
 }
 
+/// When a function uses `otel-layer` and the layer table is older than its shelf life on
+/// `today`, the warning `plan` prints.
+pub(crate) fn stale_layer_table(project: &Project, today: &str) -> Option<String> {
+    let uses_layer = project
+        .config
+        .functions
+        .values()
+        .any(|f| f.tracing_sdk == crate::config::TracingSdk::OtelLayer);
+    if uses_layer {
+        crate::otel_layer::staleness(today)
+    } else {
+        None
+    }
+}
+
 /// With `tracing_sdk: otel-layer`: AWS's OpenTelemetry layer for the region and the exec
 /// wrapper variable that starts the runtime through it. Otherwise no layer.
 fn otel_layer_settings(

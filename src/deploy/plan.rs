@@ -39,6 +39,9 @@ pub async fn plan_with(
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     functions::check_layers(project, &project.function_keys(), &clients.region)?;
+    if let Some(stale) = functions::stale_layer_table(project, &crate::otel_layer::today()) {
+        reporter.line(format!("warning: {stale}"));
+    }
     let rendered = template::render_project(project)?;
     let artifacts = bundle::build_functions(
         project,

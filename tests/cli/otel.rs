@@ -853,3 +853,62 @@ async fn otel_layer_up_sets_the_layer_and_exec_wrapper_and_plan_shows_the_switch
     let stacks = cfn.list_stacks().send().await.unwrap();
     assert!(stacks.stack_summaries().is_empty(), "{stacks:?}");
 }
+
+/// Issue 23: the layer table is regenerated from AWS's `lambdaLayerArns.js`, whatever its
+/// layout: each region's highest version of each language, the date it was taken.
+#[test]
+fn update_layer_arns_takes_each_regions_newest_layer_from_awss_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("lambdaLayerArns.js");
+    std::fs::write(
+        &source,
+        r#"export const lambdaLayerArnsConfig = { tabs: {
+  python: { arns: {
+    "us-east-1": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:25",
+    "eu-west-1": "arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:22" } },
+  nodejs: { arns: {
+    "us-east-1": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:13",
+    "us-east-1-old": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:9" } },
+  java: { arns: {
+    "us-east-1": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJava:13" } } } };"#,
+    )
+    .unwrap();
+    let out = dir.path().join("arns.json");
+    let run =
+        std::process::Command::new(crate::util::repo_root().join("scripts/update-layer-arns"))
+            .arg(&source)
+            .args(["--date", "2026-01-02", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(table["snapshot"], "2026-01-02");
+    assert_eq!(
+        table["layers"],
+        json!({
+            "eu-west-1": {"python": "arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:22"},
+            "us-east-1": {
+                "nodejs": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroJs:13",
+                "python": "arn:aws:lambda:us-east-1:615299751070:layer:AWSOpenTelemetryDistroPython:25",
+            },
+        })
+    );
+    // A file without any layer leaves the table alone.
+    std::fs::write(&source, "export const nothing = {};").unwrap();
+    let run =
+        std::process::Command::new(crate::util::repo_root().join("scripts/update-layer-arns"))
+            .arg(&source)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("2026-01-02"));
+}
