@@ -178,8 +178,10 @@ alias to the old version with no weights; a rerun resumes a release that was sto
   scorekeep-deploy status --output json")]
     Status,
 
-    /// Run a built function on this machine and show the trace it emits, X-Ray or OpenTelemetry, as a tree (no Docker).
+    /// Invoke the deployed function (its release alias) and show the result, the log tail and the trace; or, with --local, run the built function on this machine and show the trace it emits, X-Ray or OpenTelemetry, as a tree (no Docker).
     #[command(after_help = "Examples:
+  scorekeep-deploy invoke random-name --event '{\"userid\": \"u-1\"}'   # the deployed alias `live`
+  scorekeep-deploy invoke random-name --qualifier 3 --wait 0 --output json
   scorekeep-deploy invoke --local random-name --event '{\"userid\": \"u-1\"}'
   scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
   echo '{}' | scorekeep-deploy invoke --local scorekeep-worker --event-file -
@@ -324,9 +326,20 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
-    /// Run the function locally with the machine's node/python3 (the only mode today).
+    /// Run the built function on this machine with node/python3, not the deployed one.
     #[arg(long)]
     pub local: bool,
+    /// The deployed function: the alias or version to invoke (default: `releases.alias`).
+    #[arg(long, value_name = "ALIAS|VERSION", conflicts_with = "local")]
+    pub qualifier: Option<String>,
+    /// The deployed function: how long to wait for X-Ray to have the invocation's trace.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        conflicts_with = "local"
+    )]
+    pub wait: u64,
     /// The function to run (a key under `functions:` in the config).
     #[arg(value_name = "FUNCTION")]
     pub function: String,
@@ -342,23 +355,23 @@ pub struct InvokeArgs {
     #[arg(long = "sqs-message", value_name = "BODY", conflicts_with_all = ["event", "event_file"])]
     pub sqs_messages: Vec<String>,
     /// Set or override an environment variable (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
     pub env: Vec<String>,
     /// Write what the function sent, one JSON per line: X-Ray documents, or the OTLP requests (OpenTelemetry JSON) with `tracing_sdk: otel`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "local")]
     pub trace_out: Option<PathBuf>,
     /// Kill the handler, and every process it started, after this many seconds (default: the function's configured timeout).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", requires = "local")]
     pub timeout: Option<u64>,
     /// Interpreter to run the handler with (default: for pythonX.Y the first that runs of
     /// `pythonX.Y` on PATH, `python3` on PATH if it is X.Y, pyenv's versions, `uv python
     /// find X.Y`; for Node.js `node` on PATH).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "local")]
     pub runtime_path: Option<PathBuf>,
     /// Also hand this variable of your environment to the handler (repeatable). Otherwise it
     /// gets only Lambda's variables, the function's environment, --env, PATH/LANG, and AWS
     /// credentials, region and endpoint resolved as the SDK does.
-    #[arg(long = "pass-env", value_name = "NAME")]
+    #[arg(long = "pass-env", value_name = "NAME", requires = "local")]
     pub pass_env: Vec<String>,
 }
 

@@ -330,6 +330,59 @@ pub(crate) async fn invoke_version(
     })
 }
 
+/// What a synchronous invocation of a deployed function answered, for `invoke FN`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answered {
+    pub(crate) function_error: Option<String>,
+    pub(crate) payload: Vec<u8>,
+    /// The end of the invocation's log (Lambda's `LogType: Tail`: its last 4 KB), decoded.
+    pub(crate) log_tail: Option<String>,
+    /// The version that ran (the alias's, or one of its weighted versions).
+    pub(crate) executed_version: Option<String>,
+}
+
+/// Invoke `name` at `qualifier` (RequestResponse, `LogType: Tail`) under `trace_header`
+/// (X-Amzn-Trace-Id), so the caller knows the trace to look for.
+pub(crate) async fn invoke_with_log(
+    lambda: &Client,
+    name: &str,
+    qualifier: &str,
+    payload: Vec<u8>,
+    trace_header: String,
+) -> anyhow::Result<Answered> {
+    use base64::Engine as _;
+    let out = lambda
+        .invoke()
+        .function_name(name)
+        .qualifier(qualifier)
+        .log_type(aws_sdk_lambda::types::LogType::Tail)
+        .payload(Blob::new(payload))
+        .customize()
+        .mutate_request(move |request| {
+            request
+                .headers_mut()
+                .insert("X-Amzn-Trace-Id", trace_header.clone());
+        })
+        .send()
+        .await
+        .map_err(|e| explain(format!("invoking function {name}:{qualifier}"), &e))?;
+    let log_tail = out.log_result().and_then(|b64| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    });
+    Ok(Answered {
+        function_error: out.function_error().map(String::from),
+        payload: out
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default(),
+        log_tail,
+        executed_version: out.executed_version().map(String::from),
+    })
+}
+
 /// The client's region: Lambda's quotas, and so the poll rate, are per region.
 fn region_of(lambda: &Client) -> String {
     lambda

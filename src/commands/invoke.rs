@@ -1,4 +1,5 @@
-//! `invoke --local`: run a built function here and show its X-Ray trace.
+//! `invoke`: the deployed function (its result, log tail and trace), or with `--local` a built
+//! function run here and its trace.
 
 use crate::cli::{InvokeArgs, OutputFormat};
 use crate::context::Context;
@@ -11,6 +12,9 @@ use crate::text::{self, Lines};
 /// Text output: the handler's result on stdout; the trace tree (and the error, with its stack)
 /// on stderr. `--output json`: one report on stdout with the result, error, trace and timings.
 pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
+    if !args.local {
+        return run_remote(ctx, args);
+    }
     let report = invoke::run_local(ctx, args)?;
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.trace_text());
@@ -19,15 +23,35 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
             eprintln!("error: {}", text::visible(&error, Lines::Keep));
         }
     }
-    let outcome = if report.failed() {
+    emit(ctx, &report, report.failed())
+}
+
+/// `invoke FN`: exit 1 when the handler failed (Lambda's `FunctionError`).
+fn run_remote(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
+    let report = invoke::remote::run_remote(ctx, args)?;
+    if ctx.reporter.format() == OutputFormat::Text {
+        eprint!("{}", report.details_text());
+        if let Some(kind) = &report.function_error {
+            eprintln!(
+                "error: function `{}` failed ({kind}): its error is the result above",
+                report.function
+            );
+        }
+    }
+    emit(ctx, &report, report.failed())
+}
+
+/// Print the report (JSON `ok` false when the handler failed); the exit code: 1 then.
+fn emit<T: serde::Serialize + std::fmt::Display>(
+    ctx: &Context,
+    report: &T,
+    failed: bool,
+) -> anyhow::Result<i32> {
+    let outcome = if failed {
         crate::report::Outcome::Failed
     } else {
         crate::report::Outcome::Succeeded
     };
-    ctx.reporter.emit_outcome(&report, outcome)?;
-    Ok(if report.failed() {
-        exit::FAILURE
-    } else {
-        exit::OK
-    })
+    ctx.reporter.emit_outcome(report, outcome)?;
+    Ok(if failed { exit::FAILURE } else { exit::OK })
 }

@@ -10,9 +10,6 @@ use super::env::MissingVar;
 /// its own error, next to this one, by the functions that return `anyhow::Result`.
 #[derive(Debug)]
 pub(crate) enum InvokeError {
-    NotLocal {
-        function: String,
-    },
     BadEvent {
         from: String,
         message: String,
@@ -77,7 +74,6 @@ impl std::fmt::Display for InvokeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use InvokeError as E;
         match self {
-            E::NotLocal { .. } => f.write_str("`invoke` runs functions on this machine only: add --local"),
             E::BadEvent { from, message, line, column } => write!(f, "the event from {from} is not valid JSON: {message} at line {line}, column {column}"),
             E::EventRead { from, cause } => write!(f, "cannot read the event from {from}: {cause}"),
             E::BadEnvArg { arg } => write!(f, "--env `{arg}` is not KEY=VALUE"),
@@ -106,7 +102,6 @@ impl crate::error::Explain for InvokeError {
 
     fn hint(&self) -> Option<String> {
         Some(match self {
-            InvokeError::NotLocal { function } => format!("scorekeep-deploy invoke --local {function} --event '{{...}}'; to call the deployed function, use `aws lambda invoke --function-name NAME out.json`"),
             InvokeError::BadEvent { .. } => "pass one JSON document, e.g. --event '{\"userid\": \"u-1\"}' or --event-file event.json".into(),
             InvokeError::EventRead { cause, .. } if crate::bounded::is_too_large(cause) => "Lambda takes events of at most 6 MB: pass a smaller event".into(),
             InvokeError::EventRead { .. } => "check the path, or pass the event inline with --event JSON".into(),
@@ -141,8 +136,7 @@ impl InvokeError {
     pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
-            InvokeError::NotLocal { .. }
-                | InvokeError::BadEvent { .. }
+            InvokeError::BadEvent { .. }
                 | InvokeError::EventRead { .. }
                 | InvokeError::BadEnvArg { .. }
                 | InvokeError::BadTimeout

@@ -22,6 +22,7 @@ pub(crate) mod event;
 pub(crate) mod handler_run;
 pub(crate) mod interpreter;
 pub(crate) mod provided;
+pub(crate) mod remote;
 pub(crate) mod report;
 pub(crate) mod runtime;
 pub(crate) mod sourcemap;
@@ -283,12 +284,6 @@ pub(crate) struct Inputs<'a> {
 /// Everything given on the command line, checked before an interpreter is looked for or
 /// anything is built: a typo costs nothing.
 fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> anyhow::Result<Inputs<'a>> {
-    if !args.local {
-        return Err(InvokeError::NotLocal {
-            function: args.function.clone(),
-        }
-        .into());
-    }
     let project = ctx.project()?;
     let (key, config) = project
         .select_functions(std::slice::from_ref(&args.function))?

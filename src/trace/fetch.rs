@@ -60,6 +60,12 @@ pub(crate) async fn by_id(xray: &mut Xray, ids: &[String]) -> anyhow::Result<Vec
     Ok(traces)
 }
 
+/// One trace by id, `None` while X-Ray does not have it (yet).
+pub(crate) async fn one(xray: &Xray, id: &str) -> anyhow::Result<Option<TraceReport>> {
+    let (mut fetched, _) = xray.batch_get(&[id.to_string()]).await?;
+    Ok(fetched.pop().filter(|t| !t.documents.is_empty()))
+}
+
 /// Where the traces of the selected functions are picked out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Selection {

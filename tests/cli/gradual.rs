@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{
@@ -17,8 +17,8 @@ use aws_sdk_cloudwatch::types::{
 
 use crate::util::proxy::{Fault, Proxy, Rule, When};
 use crate::util::{
-    cloudwatch_client, cloudwatch_endpoint, edit, moto, moto_cli, project_copy, sdk_config,
-    skip_emulator, stdout_json, unique_region, CONFIG, TEMPLATE,
+    background_cli, cloudwatch_client, cloudwatch_endpoint, edit, moto, moto_cli, project_copy,
+    sdk_config, skip_emulator, stdout_json, unique_region, CONFIG, TEMPLATE,
 };
 
 const FUNCTION: &str = "random-name";
@@ -52,20 +52,9 @@ impl Background {
     fn start(dir: &Path, region: &str, args: &[&str]) -> Background {
         let stdout = dir.join("run.stdout");
         let stderr = dir.join("run.stderr");
-        let child = Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
-            .current_dir(dir)
-            .args(args)
-            .env("CI", "true")
-            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        let child = background_cli(dir, &moto().endpoint, region, args, &stderr)
             .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint())
-            .env("AWS_REGION", region)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
         Background {

@@ -877,14 +877,6 @@ fn bad_input_is_a_usage_error_before_anything_runs() {
         &["unknown function `nope`", "random-name, scorekeep-worker"],
     );
     check(
-        &["random-name"],
-        None,
-        &[
-            "runs functions on this machine only: add --local",
-            "invoke --local random-name",
-        ],
-    );
-    check(
         &["--local", "random-name", "--event", r#"{"userid": }"#],
         None,
         &[

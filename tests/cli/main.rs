@@ -16,6 +16,7 @@ mod functions_e2e;
 mod gradual;
 mod hardening;
 mod invoke_local;
+mod invoke_remote;
 mod optimised_bundles;
 mod otel;
 mod pipeline;

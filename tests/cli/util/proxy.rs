@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 pub struct Request {
     pub method: String,
     pub path: String,
-    #[allow(dead_code)] // for predicates on a header; none needs one today
     pub headers: Vec<(String, String)>,
     pub body: String,
     /// The fault injected into this request, if a rule fired.
