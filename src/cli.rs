@@ -223,6 +223,19 @@ With nothing in the window, it says so and exits 0; an unknown --trace-id exits 
 and exits 130 on Ctrl-C.")]
     Traces(TracesArgs),
 
+    /// Show the deployed functions' CloudWatch Logs: each line with its function, time,
+    /// request and, for a traced request, its X-Ray trace id.
+    #[command(after_help = "Examples:
+  scorekeep-deploy logs                        # every function's log lines of the last 10 minutes
+  scorekeep-deploy logs random-name --since 1h --filter ERROR
+  scorekeep-deploy logs --trace 1-6b064288-6c127964d33ffb9e8a013704   # one trace's lines
+  scorekeep-deploy logs scorekeep-worker --follow   # new lines as they arrive, until Ctrl-C
+
+Reads /aws/lambda/<function name> (FilterLogEvents; needs logs:FilterLogEvents). Lambda writes
+a traced request's trace id on its REPORT line; every line of that request shows it.
+--follow polls every second and exits 130 on Ctrl-C.")]
+    Logs(LogsArgs),
+
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.
     #[command(after_help = "Examples:
   scorekeep-deploy down                        # asks for confirmation on a terminal
@@ -373,6 +386,25 @@ pub struct InvokeArgs {
     /// credentials, region and endpoint resolved as the SDK does.
     #[arg(long = "pass-env", value_name = "NAME", requires = "local")]
     pub pass_env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Functions whose logs to show (default: all in the config).
+    #[arg(value_name = "FUNCTION")]
+    pub functions: Vec<String>,
+    /// How far back to look: 90s, 15m, 2h, 1d (at most 24h).
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub since: String,
+    /// A CloudWatch Logs filter pattern the lines must match, e.g. ERROR or "\"game ended\"".
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    /// Only the lines of the requests of this X-Ray trace.
+    #[arg(long, value_name = "TRACE_ID", conflicts_with = "follow")]
+    pub trace: Option<String>,
+    /// Keep polling for new lines until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

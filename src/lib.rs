@@ -21,6 +21,7 @@ pub(crate) mod interpreter;
 pub mod interrupt;
 pub(crate) mod invoke;
 pub(crate) mod lock;
+pub(crate) mod logs;
 pub(crate) mod otel_layer;
 pub(crate) mod process;
 pub mod report;

@@ -26,6 +26,7 @@ fn main() {
         Command::Down(args) => commands::down::run(&ctx, args).map(|()| exit::OK),
         Command::Invoke(args) => commands::invoke::run(&ctx, args),
         Command::Traces(args) => commands::traces::run(&ctx, args),
+        Command::Logs(args) => commands::logs::run(&ctx, args),
     };
     interrupt::settle();
     match result {
@@ -69,6 +70,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Down(_) => "down",
         Command::Invoke(_) => "invoke",
         Command::Traces(_) => "traces",
+        Command::Logs(_) => "logs",
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod cloudwatch;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
+pub(crate) mod logs;
 pub mod progress;
 pub(crate) mod routing;
 pub(crate) mod s3;
@@ -43,6 +44,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub xray: aws_sdk_xray::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
     /// The endpoint override in effect, if any, as given (credentials included: print it
     /// only through [`crate::text::redact_credentials`]).
@@ -83,6 +85,9 @@ impl Clients {
             .interceptor(log.clone())
             .build();
         let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
+            .interceptor(log.clone())
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(config)
             .interceptor(log)
             .build();
         Clients {
@@ -92,6 +97,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             xray: aws_sdk_xray::Client::from_conf(xray),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint: config.endpoint_url().map(String::from),
         }

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod down;
 pub mod invoke;
+pub mod logs;
 pub mod plan;
 pub mod render;
 pub mod rollback;

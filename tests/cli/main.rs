@@ -17,6 +17,7 @@ mod gradual;
 mod hardening;
 mod invoke_local;
 mod invoke_remote;
+mod logs;
 mod optimised_bundles;
 mod otel;
 mod pipeline;

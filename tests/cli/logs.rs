@@ -1,0 +1,165 @@
+//! `logs` (issue 25, second part) against moto's CloudWatch Logs: lines put into a
+//! function's group come back with their function, request and, for a traced request, the
+//! trace id from its REPORT line; `--trace` keeps one trace's lines; `--follow` prints a new
+//! line within seconds and stops on Ctrl-C with 130.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+
+use crate::util::{background_cli, emulator_project, moto, moto_cli, sdk_config, stdout_json};
+
+const TRACED: &str = "8f2c1d0e-1111-2222-3333-444455556666";
+const UNTRACED: &str = "0badc0de-1111-2222-3333-444455556666";
+const TRACE: &str = "1-6b12c407-b77ee9c1dfc7b6029b019507";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Put `messages` (one ms apart, from `at`) into `group` in `region`, making the group and a
+/// stream of `stream`'s name when missing.
+async fn put(region: &str, group: &str, stream: &str, at: i64, messages: &[String]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config(region).await);
+    let _ = logs.create_log_group().log_group_name(group).send().await;
+    let _ = logs
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await;
+    let events = messages.iter().enumerate().map(|(i, m)| {
+        InputLogEvent::builder()
+            .timestamp(at + i as i64)
+            .message(m)
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn request(id: &str, text: &str, trace: Option<&str>) -> Vec<String> {
+    let xray = trace.map(|t| format!("\tXRAY TraceId: {t}\tSegmentId: 1f2e\tSampled: true"));
+    vec![
+        format!("START RequestId: {id} Version: 1"),
+        format!("2026-12-04T12:00:00.000Z\t{id}\tINFO\t{text}"),
+        format!("END RequestId: {id}"),
+        format!(
+            "REPORT RequestId: {id}\tDuration: 2.00 ms{}",
+            xray.unwrap_or_default()
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_shows_each_line_with_its_request_and_trace_and_follows_new_ones() {
+    let Some((region, dir)) = emulator_project() else {
+        return;
+    };
+    let group = "/aws/lambda/random-name";
+    let at = now_ms() - 60_000;
+    put(
+        region,
+        group,
+        "2026/12/04/[1]a",
+        at,
+        &request(TRACED, "picked Ada", Some(TRACE)),
+    )
+    .await;
+    put(
+        region,
+        group,
+        "2026/12/04/[1]b",
+        at + 10,
+        &request(UNTRACED, "picked Bo", None),
+    )
+    .await;
+
+    let run = |args: &[&str]| moto_cli(dir.path(), region, args).assert().success();
+    let out = run(&["logs", "random-name", "--since", "5m"]);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains(&format!("8f2c1d0e INFO picked Ada  trace={TRACE}")),
+        "{text}"
+    );
+    assert!(
+        text.lines().all(|l| l.starts_with("random-name ")),
+        "{text}"
+    );
+    assert!(text.contains("0badc0de INFO picked Bo\n"), "{text}");
+    assert_eq!(text.lines().count(), 8, "{text}");
+
+    // One trace's lines: its request's four, nothing of the other.
+    let out = run(&[
+        "logs", "--since", "5m", "--trace", TRACE, "--output", "json",
+    ]);
+    let report = stdout_json(out.get_output());
+    let lines = report["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 4, "{report:#}");
+    assert!(lines
+        .iter()
+        .all(|l| l["request_id"] == TRACED && l["trace_id"] == TRACE));
+    // The worker never logged here: said, not an error.
+    let out = run(&["logs", "scorekeep-worker"]);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("no log group /aws/lambda/scorekeep-worker yet"),
+        "{err}"
+    );
+
+    // --follow: a line put now shows within seconds; Ctrl-C ends it with 130.
+    let stdout = dir.path().join("follow.out");
+    let mut child = background_cli(
+        dir.path(),
+        &moto().endpoint,
+        region,
+        &["logs", "random-name", "--follow", "--since", "5m"],
+        &dir.path().join("follow.err"),
+    )
+    .stdout(std::fs::File::create(&stdout).unwrap())
+    .spawn()
+    .unwrap();
+    let seen = |what: &str| {
+        std::fs::read_to_string(&stdout)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen("picked Bo") {
+        assert!(Instant::now() < deadline, "follow printed nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let put_at = Instant::now();
+    let fresh = vec![format!(
+        "2026-12-04T12:00:01.000Z\t{UNTRACED}\tINFO\tfresh line"
+    )];
+    put(region, group, "2026/12/04/[1]c", now_ms(), &fresh).await;
+    while !seen("fresh line") {
+        assert!(
+            put_at.elapsed() < Duration::from_secs(10),
+            "the new line did not show"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        put_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        put_at.elapsed()
+    );
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // Each line once, however many polls saw it.
+    let printed = std::fs::read_to_string(&stdout).unwrap();
+    assert_eq!(printed.matches("picked Ada").count(), 1, "{printed}");
+}
