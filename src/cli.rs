@@ -215,6 +215,7 @@ sys.path after the bundle; the interpreter's own site-packages are not used.")]
   scorekeep-deploy traces --trace-id 1-6b064288-6c127964d33ffb9e8a013704
   scorekeep-deploy traces scorekeep-worker --follow   # new traces as they arrive, until Ctrl-C
   scorekeep-deploy traces --output json > traces.json   # the raw segment documents too
+  scorekeep-deploy traces --since 1h --html traces.html   # waterfalls and a service map, one file
 
 Traces appear in X-Ray about 30 s after an invocation ends. Needs the IAM permissions
 xray:GetTraceSummaries and xray:BatchGetTraces (e.g. the AWSXrayReadOnlyAccess policy).
@@ -370,6 +371,10 @@ pub struct InvokeArgs {
     /// Set or override an environment variable (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
     pub env: Vec<String>,
+    /// Also write the invocation's trace as one self-contained HTML page (a waterfall and
+    /// its details).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write what the function sent, one JSON per line: X-Ray documents, or the OTLP requests (OpenTelemetry JSON) with `tracing_sdk: otel`.
     #[arg(long, value_name = "PATH", requires = "local")]
     pub trace_out: Option<PathBuf>,
@@ -427,6 +432,10 @@ pub struct TracesArgs {
     /// Keep polling for new traces (backing off while none arrive) until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    /// Also write the traces as one self-contained HTML page: a waterfall per trace, details,
+    /// and for several traces a list and a service map.
+    #[arg(long, value_name = "FILE", conflicts_with = "follow")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,20 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
         return run_remote(ctx, args);
     }
     let report = invoke::run_local(ctx, args)?;
+    if let Some(path) = &args.html {
+        let trace = crate::trace::report::TraceReport {
+            id: report.trace_id.clone(),
+            duration_s: None,
+            tree: report.trace.clone(),
+            documents: Vec::new(),
+        };
+        let title = format!("invoke --local {}", args.function);
+        crate::commands::traces::write_page(
+            ctx,
+            path,
+            &crate::trace::html::page(&title, &[trace]),
+        )?;
+    }
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.trace_text());
         if let Some(error) = report.error_text() {
@@ -29,6 +43,11 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
 /// `invoke FN`: exit 1 when the handler failed (Lambda's `FunctionError`).
 fn run_remote(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
     let report = invoke::remote::run_remote(ctx, args)?;
+    if let (Some(path), Some(trace)) = (&args.html, &report.trace) {
+        let title = format!("invoke {}", args.function);
+        let page = crate::trace::html::page(&title, std::slice::from_ref(trace));
+        crate::commands::traces::write_page(ctx, path, &page)?;
+    }
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.details_text());
         if let Some(kind) = &report.function_error {

@@ -23,6 +23,10 @@ pub fn run(ctx: &Context, args: &TracesArgs) -> anyhow::Result<i32> {
     if let (Some(message), OutputFormat::Text) = (&report.message, ctx.reporter.format()) {
         ctx.reporter.line(message);
     }
+    if let Some(path) = &args.html {
+        let page = crate::trace::html::page("scorekeep-deploy traces", &report.traces);
+        write_page(ctx, path, &page)?;
+    }
     ctx.reporter.emit(&report)?;
     Ok(exit::OK)
 }
@@ -71,5 +75,18 @@ fn print_one(ctx: &Context, t: &TraceReport) -> anyhow::Result<()> {
         OutputFormat::Json => writeln!(out, "{}", serde_json::to_string(t)?)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Write a trace page (`--html`), saying where; a failure names the file.
+pub(crate) fn write_page(ctx: &Context, path: &std::path::Path, page: &str) -> anyhow::Result<()> {
+    crate::atomic_write::write_atomically(path, page.as_bytes()).map_err(|e| {
+        anyhow::Error::from(
+            Problem::failure(format!("writing --html {}: {e}", path.display()))
+                .hint("give a path in a directory that exists and that you may write to"),
+        )
+    })?;
+    ctx.reporter
+        .line(format!("wrote {} (open it in a browser)", path.display()));
     Ok(())
 }

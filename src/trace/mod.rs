@@ -9,6 +9,7 @@
 pub(crate) mod daemon;
 pub(crate) mod fetch;
 pub(crate) mod flow;
+pub(crate) mod html;
 pub(crate) mod otlp;
 pub(crate) mod query;
 pub(crate) mod render;

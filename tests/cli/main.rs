@@ -15,6 +15,7 @@ mod faults;
 mod functions_e2e;
 mod gradual;
 mod hardening;
+mod html;
 mod invoke_local;
 mod invoke_remote;
 mod logs;
