@@ -268,24 +268,33 @@ async fn an_alarm_going_off_during_the_bake_returns_the_alias_and_is_named() {
     }
     let region = unique_region();
     let dir = deployed_then_edited(region);
-    let lambda = lambda_client(region).await;
     let cw = with_alarm_gate(dir.path(), region, "random-name-errors").await;
+    let reason = "Threshold Crossed: 3 datapoints";
+    alarm_goes_off_mid_bake(dir.path(), region, &cw, "random-name-errors", reason).await;
+}
+
+/// A canary of 60 s; once half the traffic reaches version 2, `alarm` goes to ALARM for
+/// `reason`: the release must stop on it, name it and return the alias.
+async fn alarm_goes_off_mid_bake(
+    dir: &Path,
+    region: &str,
+    cw: &aws_sdk_cloudwatch::Client,
+    alarm: &str,
+    reason: &str,
+) {
+    let lambda = lambda_client(region).await;
     let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
-    let run = Background::start(dir.path(), region, &args);
+    let run = Background::start(dir, region, &args);
     wait_for_weight(&lambda, 0.5, &run).await;
     cw.set_alarm_state()
-        .alarm_name("random-name-errors")
+        .alarm_name(alarm)
         .state_value(StateValue::Alarm)
-        .state_reason("Threshold Crossed: 3 datapoints")
+        .state_reason(reason)
         .send()
         .await
         .unwrap();
-    assert_reverted(
-        &lambda,
-        run,
-        "alarm random-name-errors is in ALARM (Threshold Crossed: 3 datapoints)",
-    )
-    .await;
+    let named = format!("alarm {alarm} is in ALARM ({reason})");
+    assert_reverted(&lambda, run, &named).await;
 }
 
 /// The template's own alarms are gates by default: its output ReleaseGateAlarms names them.
@@ -307,23 +316,7 @@ async fn the_alarms_the_stack_names_are_gates_without_any_config() {
     let cw = alarm_in_moto(region, "stack-gate-alarm").await;
     moto_cli(dir.path(), region, &["up"]).assert().success();
     edit_random_name(dir.path());
-    let lambda = lambda_client(region).await;
-    let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
-    let run = Background::start(dir.path(), region, &args);
-    wait_for_weight(&lambda, 0.5, &run).await;
-    cw.set_alarm_state()
-        .alarm_name("stack-gate-alarm")
-        .state_value(StateValue::Alarm)
-        .state_reason("DLQ not empty")
-        .send()
-        .await
-        .unwrap();
-    assert_reverted(
-        &lambda,
-        run,
-        "alarm stack-gate-alarm is in ALARM (DLQ not empty)",
-    )
-    .await;
+    alarm_goes_off_mid_bake(dir.path(), region, &cw, "stack-gate-alarm", "DLQ not empty").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
