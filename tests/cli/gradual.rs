@@ -23,12 +23,27 @@ use crate::util::{
 
 const FUNCTION: &str = "random-name";
 
-/// Version 1 released at once; then a code edit, so the next run releases version 2.
-fn deployed_then_edited(region: &str) -> tempfile::TempDir {
+/// Version 1 released at once in a region of its own; then a code edit, so the next run
+/// releases version 2. `None` when emulator tests are skipped.
+fn deployed_then_edited() -> Option<(&'static str, tempfile::TempDir)> {
+    if skip_emulator() {
+        return None;
+    }
+    let region = unique_region();
     let dir = project_copy();
     moto_cli(dir.path(), region, &["up"]).assert().success();
     edit_random_name(dir.path());
-    dir
+    Some((region, dir))
+}
+
+/// One more `releases:` setting in the project's config, e.g. `strategy: linear:25:1s`.
+fn releases_setting(dir: &Path, setting: &str) {
+    edit(
+        dir,
+        CONFIG,
+        "  keep_versions: 5",
+        &format!("  keep_versions: 5\n  {setting}"),
+    );
 }
 
 fn edit_random_name(dir: &Path) {
@@ -146,11 +161,9 @@ fn shares(report: &serde_json::Value) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_routes_half_during_the_bake_then_all_and_reruns_do_nothing() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
     let args = [
         "update-functions",
@@ -188,19 +201,12 @@ async fn a_canary_routes_half_during_the_bake_then_all_and_reruns_do_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn linear_25_every_second_reaches_all_in_four_steps() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
     // From the config this time, as a team would set it.
-    edit(
-        dir.path(),
-        CONFIG,
-        "  keep_versions: 5",
-        "  keep_versions: 5\n  strategy: linear:25:1s",
-    );
+    releases_setting(dir.path(), "strategy: linear:25:1s");
     let args = ["update-functions", FUNCTION, "--output", "json"];
     let run = Background::start(dir.path(), region, &args);
     let (code, out, err) = run.wait();
@@ -212,12 +218,7 @@ async fn linear_25_every_second_reaches_all_in_four_steps() {
 
 /// The config names `alarm` as a gate; the alarm exists in moto, in state OK.
 async fn with_alarm_gate(dir: &Path, region: &str, alarm: &str) -> aws_sdk_cloudwatch::Client {
-    edit(
-        dir,
-        CONFIG,
-        "  keep_versions: 5",
-        &format!("  keep_versions: 5\n  alarms: [{alarm}]"),
-    );
+    releases_setting(dir, &format!("alarms: [{alarm}]"));
     alarm_in_moto(region, alarm).await
 }
 
@@ -263,11 +264,9 @@ async fn assert_reverted(lambda: &aws_sdk_lambda::Client, run: Background, names
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alarm_going_off_during_the_bake_returns_the_alias_and_is_named() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let cw = with_alarm_gate(dir.path(), region, "random-name-errors").await;
     let reason = "Threshold Crossed: 3 datapoints";
     alarm_goes_off_mid_bake(dir.path(), region, &cw, "random-name-errors", reason).await;
@@ -321,11 +320,9 @@ async fn the_alarms_the_stack_names_are_gates_without_any_config() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_of_the_new_version_over_the_threshold_return_the_alias() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
     let cw = cloudwatch_client(region).await;
     let args = ["update-functions", FUNCTION, "--strategy", "canary:50:60s"];
@@ -359,11 +356,9 @@ async fn errors_of_the_new_version_over_the_threshold_return_the_alias() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_or_sigterm_during_the_bake_returns_the_alias_and_exits_130_or_143() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
     // The second run finds version 2, published by the first, and routes to it again.
     for (signal, exit) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
@@ -381,11 +376,9 @@ async fn ctrl_c_or_sigterm_during_the_bake_returns_the_alias_and_exits_130_or_14
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_killed_mid_bake_shows_in_status_and_plan_and_a_rerun_finishes_it() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
     let args = ["update-functions", FUNCTION, "--strategy", "linear:25:60s"];
     let run = Background::start(dir.path(), region, &args);
@@ -428,18 +421,11 @@ async fn a_release_killed_mid_bake_shows_in_status_and_plan_and_a_rerun_finishes
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alarm_that_does_not_exist_moves_no_traffic() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     let lambda = lambda_client(region).await;
-    edit(
-        dir.path(),
-        CONFIG,
-        "  keep_versions: 5",
-        "  keep_versions: 5\n  alarms: [no-such-alarm]",
-    );
+    releases_setting(dir.path(), "alarms: [no-such-alarm]");
     let args = ["update-functions", FUNCTION, "--strategy", "canary:10:5m"];
     let (code, _, err) = Background::start(dir.path(), region, &args).wait();
     assert_eq!(code, 2, "{err}");
@@ -479,11 +465,9 @@ fn is_invoke_of_version_2(r: &crate::util::proxy::Request) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_smoke_event_that_fails_moves_no_traffic() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     with_smoke_event(dir.path());
     let lambda = lambda_client(region).await;
     let proxy = Proxy::start(
@@ -526,11 +510,9 @@ async fn a_smoke_event_that_fails_moves_no_traffic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_passing_smoke_event_comes_before_any_traffic() {
-    if skip_emulator() {
+    let Some((region, dir)) = deployed_then_edited() else {
         return;
-    }
-    let region = unique_region();
-    let dir = deployed_then_edited(region);
+    };
     // The harness started moto with `lambda.use_docker: false` (util/moto.rs): its Invoke
     // answers a fixed payload with no function error.
     with_smoke_event(dir.path());
