@@ -100,6 +100,10 @@ pub struct GlobalArgs {
     /// Named AWS profile (default: AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
+    /// Deploy (or show) this stage of the config's `stages:`: its overrides, with `-<stage>`
+    /// in stack and function names.
+    #[arg(long, global = true, value_name = "NAME", env = "SCOREKEEP_STAGE")]
+    pub stage: Option<String>,
     /// Send every AWS call to this endpoint, e.g. a local emulator (default: AWS_ENDPOINT_URL).
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -149,7 +153,8 @@ pub enum Command {
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy up --output json
   scorekeep-deploy up --replace-failed         # recreate a stack left in ROLLBACK_COMPLETE
   scorekeep-deploy up --revert-drift           # also put drifted resources back to the template
-  scorekeep-deploy up --strategy canary:10:5m  # 10 % to the new versions for 5 min, gates checked, then 100 %")]
+  scorekeep-deploy up --strategy canary:10:5m  # 10 % to the new versions for 5 min, gates checked, then 100 %
+  scorekeep-deploy up --stage prod             # the `prod` stage of `stages:`: its overrides, `-prod` names")]
     Up(UpArgs),
 
     /// Release fast path: build and update function code and configuration only.

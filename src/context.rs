@@ -29,7 +29,10 @@ impl Context {
         if let Some(p) = self.project.get() {
             return Ok(p);
         }
-        let loaded = Project::load(&self.global.config)?;
+        let mut loaded = Project::load(&self.global.config)?;
+        if let Some(stage) = &self.global.stage {
+            loaded = loaded.select_stage(stage)?;
+        }
         Ok(self.project.get_or_init(|| loaded))
     }
 
@@ -43,11 +46,13 @@ impl Context {
         ))
     }
 
-    /// The region, profile and endpoint flags, for `aws::load_config`.
+    /// The region, profile and endpoint flags, for `aws::load_config`; a stage's region and
+    /// profile count as flags unless the command line names others.
     pub(crate) fn aws_target(&self) -> aws::Target {
+        let stage = self.project().ok().and_then(|p| p.stage.as_ref());
         aws::Target {
-            region: self.global.region.clone(),
-            profile: self.global.profile.clone(),
+            region: (self.global.region.clone()).or_else(|| stage?.region.clone()),
+            profile: (self.global.profile.clone()).or_else(|| stage?.profile.clone()),
             endpoint_url: self.global.endpoint_url.clone(),
         }
     }

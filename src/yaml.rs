@@ -293,6 +293,16 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
     serde_yaml::to_string(value).map_err(YamlError::from)
 }
 
+/// A value as YAML data (for merging settings before serde reads them again).
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<Value, YamlError> {
+    serde_yaml::to_value(value).map_err(YamlError::from)
+}
+
+/// Read a value built in memory; the message is serde's, in words (it has no position).
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_yaml::from_value(value).map_err(|e| YamlError::from(e).message)
+}
+
 /// The tag name without its leading `!`, e.g. `Ref` for `!Ref`.
 pub(crate) fn tag_name(tagged: &TaggedValue) -> String {
     tagged.tag.to_string().trim_start_matches('!').to_string()

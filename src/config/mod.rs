@@ -8,6 +8,7 @@
 
 mod references;
 mod schema;
+mod stage;
 pub mod strategy;
 mod validate;
 
@@ -26,6 +27,7 @@ pub(crate) use schema::{
     TracingSdk, Trigger,
 };
 pub use schema::{BeanstalkConfig, ReleasesConfig};
+pub(crate) use stage::Stage;
 
 /// A loaded configuration with what is needed to resolve paths and locate later errors.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Project {
     pub(crate) config_path: PathBuf,
     /// The directory relative paths in the config resolve against.
     pub(crate) root: PathBuf,
+    /// The `--stage` this project was selected for, if any (its names are already applied).
+    pub(crate) stage: Option<Stage>,
     source: String,
 }
 
@@ -68,6 +72,7 @@ impl Project {
             config,
             config_path: path.to_path_buf(),
             root,
+            stage: None,
             source,
         };
         project.validate()?;

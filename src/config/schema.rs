@@ -61,6 +61,10 @@ pub(crate) struct Config {
     /// Published versions and the alias consumers invoke (issue 13).
     #[serde(default)]
     pub(crate) releases: ReleasesConfig,
+    /// Named deployments of this project side by side (`--stage NAME`), each with its
+    /// overrides; see `config::stage`.
+    #[serde(default)]
+    pub(crate) stages: BTreeMap<String, super::stage::StageConfig>,
 }
 
 /// How releases are kept: the alias that names the running version, and how many old

@@ -14,6 +14,12 @@ use crate::yaml::PathSegment;
 impl Project {
     /// Checks serde cannot express (names, ranges, references), each at its config line.
     pub(super) fn validate(&self) -> Result<(), SourceError> {
+        self.validate_base()?;
+        self.validate_stages()
+    }
+
+    /// The checks of one config, staged or not.
+    pub(super) fn validate_base(&self) -> Result<(), SourceError> {
         if let Some(region) = &self.config.region {
             // As `--region`: it becomes part of the endpoint's host name.
             crate::checks::region(region)

@@ -28,6 +28,9 @@ pub(crate) fn parameter_prefix(function_key: &str) -> String {
 /// The template parameter that receives `releases.alias` from the config.
 const RELEASE_ALIAS_PARAMETER: &str = "ReleaseAlias";
 
+/// The template parameter that receives the `--stage` name (a template's export names use it).
+const STAGE_PARAMETER: &str = "Stage";
+
 /// The template parameters a function's settings supply, by parameter name.
 fn function_parameters(project: &Project, key: &str, f: &FunctionConfig) -> Vec<(String, Value)> {
     let prefix = parameter_prefix(key);
@@ -96,6 +99,15 @@ pub(super) fn supplied_values(
         let alias = project.config.releases.alias.as_str();
         supplied.insert(RELEASE_ALIAS_PARAMETER.into(), Value::from(alias));
         origins.insert(RELEASE_ALIAS_PARAMETER.into(), vec!["releases".into()]);
+    }
+    if let Some(stage) = project.stage.as_ref() {
+        if declared.iter().any(|d| d == STAGE_PARAMETER) {
+            supplied.insert(STAGE_PARAMETER.into(), Value::from(stage.name.as_str()));
+            origins.insert(
+                STAGE_PARAMETER.into(),
+                vec!["stages".into(), stage.name.as_str().into()],
+            );
+        }
     }
     for (name, value) in &stack.parameters {
         let at: Vec<PathSegment> = vec![

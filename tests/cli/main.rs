@@ -27,5 +27,6 @@ mod render;
 mod rendered_templates;
 mod signals;
 mod stacks;
+mod stages;
 mod teardown;
 mod traces;
