@@ -309,6 +309,10 @@ pub struct UpArgs {
     /// (default: the config's `releases.strategy`, or each function's `strategy`).
     #[arg(long, value_name = "STRATEGY", value_parser = crate::config::strategy::Strategy::parse)]
     pub strategy: Option<crate::config::strategy::Strategy>,
+    /// For a stage with `targets`: delete the StackSet instances in accounts and regions no
+    /// longer listed (without it they are kept and reported).
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub(crate) mod logs;
 pub mod progress;
 pub(crate) mod routing;
 pub(crate) mod s3;
+pub(crate) mod stackset;
 pub(crate) mod timeouts;
 pub mod versions;
 pub(crate) mod xray;
@@ -49,9 +50,22 @@ pub struct Clients {
     /// The endpoint override in effect, if any, as given (credentials included: print it
     /// only through [`crate::text::redact_credentials`]).
     pub endpoint: Option<String>,
+    /// What the clients were built from, for a client in another region.
+    sdk: SdkConfig,
+    log: CallLog,
 }
 
 impl Clients {
+    /// An S3 client like `self.s3` in `region` (a StackSet's code buckets, one per region).
+    pub(crate) fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .force_path_style(true)
+            .interceptor(self.log.clone())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
     /// Clients whose retry lines are tracing warnings (for callers without a reporter).
     pub fn from_config(config: &SdkConfig) -> Clients {
         Clients::build(config, None)
@@ -88,7 +102,7 @@ impl Clients {
             .interceptor(log.clone())
             .build();
         let logs = aws_sdk_cloudwatchlogs::config::Builder::from(config)
-            .interceptor(log)
+            .interceptor(log.clone())
             .build();
         Clients {
             cloudformation: aws_sdk_cloudformation::Client::from_conf(cloudformation),
@@ -100,6 +114,8 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint: config.endpoint_url().map(String::from),
+            sdk: config.clone(),
+            log,
         }
     }
 }

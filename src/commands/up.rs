@@ -4,6 +4,7 @@ use crate::bundle::BuildOptions;
 use crate::cli::UpArgs;
 use crate::context::Context;
 use crate::deploy::release::Unpin;
+use crate::deploy::stackset::{self, Prune, Scope};
 use crate::deploy::{self, change_set::ChangeSetMode, stack::StackOptions};
 
 pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
@@ -23,6 +24,15 @@ pub fn run(ctx: &Context, args: &UpArgs) -> anyhow::Result<()> {
         force: args.force_build,
         prebuilt: args.artifacts.clone(),
     };
+    if project.has_targets() {
+        let prune = if args.prune { Prune::Yes } else { Prune::No };
+        let report = ctx.block_on(async {
+            let clients = ctx.clients().await?;
+            let how = (Scope::Everything, prune);
+            stackset::deploy(&clients, project, &ctx.reporter, &build_options, how).await
+        })?;
+        return ctx.reporter.emit(&report);
+    }
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         let release = deploy::ReleaseOptions {

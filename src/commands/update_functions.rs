@@ -5,6 +5,7 @@ use crate::cli::UpdateFunctionsArgs;
 use crate::context::Context;
 use crate::deploy;
 use crate::deploy::release::Unpin;
+use crate::deploy::stackset::{self, Prune, Scope};
 
 pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
@@ -16,6 +17,20 @@ pub fn run(ctx: &Context, args: &UpdateFunctionsArgs) -> anyhow::Result<()> {
         force: args.force_build,
         prebuilt: args.artifacts.clone(),
     };
+    if project.has_targets() {
+        if !args.functions.is_empty() {
+            anyhow::bail!(crate::error::Problem::usage(
+                "a stage with `targets` updates every function's code in one StackSet operation"
+            )
+            .hint("run `update-functions --stage …` without function names"));
+        }
+        let report = ctx.block_on(async {
+            let clients = ctx.clients().await?;
+            let how = (Scope::CodeOnly, Prune::No);
+            stackset::deploy(&clients, project, &ctx.reporter, &build_options, how).await
+        })?;
+        return ctx.reporter.emit(&report);
+    }
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         deploy::update_functions(

@@ -10,6 +10,7 @@ mod references;
 mod schema;
 mod stage;
 pub mod strategy;
+mod targets;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use crate::diagnostic::{Diagnostic, SourceError};
 use crate::error::Problem;
 use crate::yaml::{self, PathSegment};
 
-pub(crate) use references::{referenced_outputs, resolve_references};
+pub(crate) use references::{parse_references, referenced_outputs, resolve_references, Piece};
 #[cfg(test)]
 pub(crate) use schema::PYTHON_RUNTIME_PROVIDED;
 pub(crate) use schema::{
@@ -28,6 +29,7 @@ pub(crate) use schema::{
 };
 pub use schema::{BeanstalkConfig, ReleasesConfig};
 pub(crate) use stage::Stage;
+pub(crate) use targets::{RegionConcurrency, Share, Targets};
 
 /// A loaded configuration with what is needed to resolve paths and locate later errors.
 #[derive(Debug, Clone)]
@@ -169,6 +171,11 @@ impl Project {
     /// The configured stack names, in declared (deploy) order.
     pub(crate) fn stack_names(&self) -> impl Iterator<Item = &str> {
         self.config.stacks.iter().map(|s| s.name.as_str())
+    }
+
+    /// Whether the selected stage deploys through a StackSet.
+    pub(crate) fn has_targets(&self) -> bool {
+        self.stage.as_ref().is_some_and(|s| s.targets.is_some())
     }
 
     /// Lambda function name for a function key.

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::schema::{Config, ScalarValue};
+use super::targets::Targets;
 use super::Project;
 use crate::diagnostic::SourceError;
 use crate::yaml::{self, Mapping, PathSegment, Value};
@@ -46,6 +47,9 @@ pub(crate) struct StageConfig {
     /// Beanstalk settings merged over `beanstalk`; `null` leaves Beanstalk out of the stage.
     #[serde(default, deserialize_with = "present")]
     pub(crate) beanstalk: Option<Value>,
+    /// Accounts and regions the stage deploys to through a StackSet (see `config::targets`).
+    #[serde(default)]
+    pub(crate) targets: Option<Targets>,
 }
 
 /// `Some(Null)` for an explicit `null`, `None` only when the key is absent.
@@ -59,6 +63,7 @@ pub(crate) struct Stage {
     pub(crate) name: String,
     pub(crate) region: Option<String>,
     pub(crate) profile: Option<String>,
+    pub(crate) targets: Option<Targets>,
 }
 
 /// The suffix a stage adds to stack and function names.
@@ -126,6 +131,7 @@ impl Project {
                 .map_err(|m| self.merge_error(&at(&["releases"]), m))?;
         }
         config.beanstalk = self.stage_beanstalk(stage, &at)?;
+        self.check_targets(&config, stage, &at)?;
         apply_names_and_stack_settings(&mut config, name, stage);
         let staged = Project {
             config,
@@ -133,6 +139,7 @@ impl Project {
                 name: name.to_string(),
                 region: stage.region.clone(),
                 profile: stage.profile.clone(),
+                targets: stage.targets.clone(),
             }),
             ..self.clone()
         };
@@ -166,6 +173,37 @@ impl Project {
             }
             *base = merged(base, overrides)
                 .map_err(|m| self.merge_error(&at(&["functions", key]), m))?;
+        }
+        Ok(())
+    }
+
+    /// Targets go through one StackSet per stack, whose template can read no other stack's
+    /// outputs, and the Beanstalk step works in one account and region.
+    fn check_targets(
+        &self,
+        config: &Config,
+        stage: &StageConfig,
+        at: &dyn Fn(&[&str]) -> Vec<PathSegment>,
+    ) -> Result<(), SourceError> {
+        let Some(targets) = &stage.targets else {
+            return Ok(());
+        };
+        if let Some((key, message)) = targets.problem() {
+            return Err(self.error_at(&at(&["targets", key]), message, None));
+        }
+        if config.stacks.len() != 1 {
+            return Err(self.error_at(
+                &at(&["targets"]),
+                "a stage with `targets` deploys exactly one stack (as one StackSet)".into(),
+                Some("its functions' `${output:…}` must come from that stack".into()),
+            ));
+        }
+        if config.beanstalk.is_some() {
+            return Err(self.error_at(
+                &at(&["targets"]),
+                "a stage with `targets` has no Beanstalk step".into(),
+                Some("add `beanstalk: null` to the stage".into()),
+            ));
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ pub(crate) mod rollout;
 mod smoke;
 pub mod stack;
 pub mod stack_diff;
+pub(crate) mod stackset;
 pub(crate) mod status;
 pub(crate) mod sync;
 
@@ -304,7 +305,7 @@ async fn update_functions_steps(
 }
 
 /// The bundles to deploy: built now, or (`--artifacts DIR`) built before and checked.
-fn bundles(
+pub(super) fn bundles(
     project: &Project,
     keys: &[&str],
     options: &BuildOptions,

@@ -7,6 +7,7 @@
 
 mod cross_stack;
 mod parameters;
+pub(crate) mod stackset;
 pub(crate) mod validate;
 
 pub(crate) use parameters::parameter_prefix;

@@ -27,6 +27,7 @@ mod render;
 mod rendered_templates;
 mod signals;
 mod stacks;
+mod stacksets;
 mod stages;
 mod teardown;
 mod traces;

@@ -1,0 +1,318 @@
+//! CloudFormation StackSets (self-managed permissions): the thin calls a stage with
+//! `targets` needs, and the wait for one operation.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::{
+    Capability, OperationResultFilter, OperationResultFilterName, Parameter, RegionConcurrencyType,
+    StackSetOperationPreferences, Tag,
+};
+use aws_sdk_cloudformation::Client;
+
+use super::progress::Progress;
+use crate::aws::explain;
+use crate::config::{RegionConcurrency, Share, Targets};
+use crate::error::Problem;
+
+/// What DescribeStackSet says.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveStackSet {
+    pub(crate) template: String,
+    pub(crate) parameters: BTreeMap<String, String>,
+}
+
+/// One stack instance: where, and whether it has the StackSet's latest template and values.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Instance {
+    pub(crate) account: String,
+    pub(crate) region: String,
+    /// CURRENT, OUTDATED or INOPERABLE.
+    pub(crate) status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) drift: Option<String>,
+}
+
+/// One account and region's result in an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceResult {
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+}
+
+/// What the StackSet should be: its template, parameters and who acts.
+pub(crate) struct Desired<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) template: &'a str,
+    pub(crate) parameters: &'a BTreeMap<String, String>,
+    pub(crate) tags: &'a BTreeMap<String, String>,
+    pub(crate) targets: &'a Targets,
+}
+
+pub(crate) async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStackSet>> {
+    let out = match cfn.describe_stack_set().stack_set_name(name).send().await {
+        Ok(out) => out,
+        Err(err) if super::error_code(&err) == Some("StackSetNotFoundException") => {
+            return Ok(None)
+        }
+        Err(err) => return Err(explain(format!("describing StackSet {name}"), &err).into()),
+    };
+    let Some(set) = out.stack_set() else {
+        return Ok(None);
+    };
+    if set.status().is_some_and(|s| s.as_str() == "DELETED") {
+        return Ok(None);
+    }
+    let parameters = set
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.parameter_key()?.into(), p.parameter_value()?.into())))
+        .collect();
+    Ok(Some(LiveStackSet {
+        template: set.template_body().unwrap_or_default().to_string(),
+        parameters,
+    }))
+}
+
+fn parameters(values: &BTreeMap<String, String>) -> Vec<Parameter> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect()
+}
+
+fn tags(values: &BTreeMap<String, String>) -> Vec<Tag> {
+    values
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(crate) async fn create(cfn: &Client, d: &Desired<'_>) -> anyhow::Result<()> {
+    cfn.create_stack_set()
+        .stack_set_name(d.name)
+        .template_body(d.template)
+        .set_parameters(Some(parameters(d.parameters)))
+        .set_tags(Some(tags(d.tags)))
+        .capabilities(Capability::CapabilityIam)
+        .set_administration_role_arn(d.targets.administration_role_arn.clone())
+        .set_execution_role_name(d.targets.execution_role_name.clone())
+        .send()
+        .await
+        .map_err(|e| explain(format!("creating StackSet {}", d.name), &e))?;
+    Ok(())
+}
+
+/// The operation preferences from `targets`.
+pub(crate) fn preferences(targets: &Targets) -> StackSetOperationPreferences {
+    let mut p = StackSetOperationPreferences::builder()
+        .region_concurrency_type(match targets.region_concurrency {
+            RegionConcurrency::Sequential => RegionConcurrencyType::Sequential,
+            RegionConcurrency::Parallel => RegionConcurrencyType::Parallel,
+        })
+        .set_region_order(Some(targets.ordered_regions()));
+    p = match targets.failure_tolerance {
+        Some(Share::Percent(n)) => p.failure_tolerance_percentage(n as i32),
+        Some(Share::Count(n)) => p.failure_tolerance_count(n as i32),
+        None => p.failure_tolerance_count(0),
+    };
+    p = match targets.max_concurrent {
+        Some(Share::Percent(n)) => p.max_concurrent_percentage(n as i32),
+        Some(Share::Count(n)) => p.max_concurrent_count(n as i32),
+        None => p.max_concurrent_count(1),
+    };
+    p.build()
+}
+
+/// UpdateStackSet for the given instances; `template: None` keeps the current template.
+pub(crate) async fn update(
+    cfn: &Client,
+    d: &Desired<'_>,
+    template: Option<&str>,
+    (accounts, regions): (Vec<String>, Vec<String>),
+) -> anyhow::Result<String> {
+    let out = cfn
+        .update_stack_set()
+        .stack_set_name(d.name)
+        .set_template_body(template.map(String::from))
+        .set_use_previous_template(template.is_none().then_some(true))
+        .set_parameters(Some(parameters(d.parameters)))
+        .set_tags(Some(tags(d.tags)))
+        .capabilities(Capability::CapabilityIam)
+        .set_administration_role_arn(d.targets.administration_role_arn.clone())
+        .set_execution_role_name(d.targets.execution_role_name.clone())
+        .set_accounts((!accounts.is_empty()).then_some(accounts))
+        .set_regions((!regions.is_empty()).then_some(regions))
+        .operation_preferences(preferences(d.targets))
+        .send()
+        .await
+        .map_err(|e| explain(format!("updating StackSet {}", d.name), &e))?;
+    Ok(out.operation_id().unwrap_or_default().to_string())
+}
+
+pub(crate) async fn create_instances(
+    cfn: &Client,
+    d: &Desired<'_>,
+    (accounts, regions): (Vec<String>, Vec<String>),
+) -> anyhow::Result<String> {
+    let out = cfn
+        .create_stack_instances()
+        .stack_set_name(d.name)
+        .set_accounts(Some(accounts))
+        .set_regions(Some(regions))
+        .operation_preferences(preferences(d.targets))
+        .send()
+        .await
+        .map_err(|e| explain(format!("creating instances of StackSet {}", d.name), &e))?;
+    Ok(out.operation_id().unwrap_or_default().to_string())
+}
+
+pub(crate) async fn delete_instances(
+    cfn: &Client,
+    name: &str,
+    targets: &Targets,
+    (accounts, regions): (Vec<String>, Vec<String>),
+) -> anyhow::Result<String> {
+    let out = cfn
+        .delete_stack_instances()
+        .stack_set_name(name)
+        .set_accounts(Some(accounts))
+        .set_regions(Some(regions))
+        .retain_stacks(false)
+        .operation_preferences(preferences(targets))
+        .send()
+        .await
+        .map_err(|e| explain(format!("deleting instances of StackSet {name}"), &e))?;
+    Ok(out.operation_id().unwrap_or_default().to_string())
+}
+
+pub(crate) async fn delete(cfn: &Client, name: &str) -> anyhow::Result<()> {
+    match cfn.delete_stack_set().stack_set_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if super::error_code(&err) == Some("StackSetNotFoundException") => Ok(()),
+        Err(err) => Err(explain(format!("deleting StackSet {name}"), &err).into()),
+    }
+}
+
+pub(crate) async fn instances(cfn: &Client, name: &str) -> anyhow::Result<Vec<Instance>> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let out = cfn
+            .list_stack_instances()
+            .stack_set_name(name)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| explain(format!("listing instances of StackSet {name}"), &e))?;
+        all.extend(out.summaries().iter().map(|s| {
+            Instance {
+                account: s.account().unwrap_or_default().into(),
+                region: s.region().unwrap_or_default().into(),
+                status: s
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: s.status_reason().map(String::from),
+                drift: s.drift_status().map(|d| d.as_str().to_string()),
+            }
+        }));
+        token = out.next_token().map(String::from);
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+/// Wait for an operation to end; its final status. Polls every second at first, then every
+/// 5 s, reporting the status on `progress`.
+pub(crate) async fn wait(
+    cfn: &Client,
+    name: &str,
+    operation: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<String> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let out = cfn
+            .describe_stack_set_operation()
+            .stack_set_name(name)
+            .operation_id(operation)
+            .send()
+            .await
+            .map_err(|e| {
+                explain(
+                    format!("reading operation {operation} of StackSet {name}"),
+                    &e,
+                )
+            })?;
+        let status = out
+            .stack_set_operation()
+            .and_then(|o| o.status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        if !matches!(status.as_str(), "RUNNING" | "QUEUED" | "STOPPING") {
+            return Ok(status);
+        }
+        progress.status(format!("StackSet {name}: operation {operation} {status}"));
+        tokio::select! {
+            biased;
+            why = progress.stopped() => {
+                return Err(Problem::interrupted(format!(
+                    "{why} while StackSet {name}'s operation {operation} is {status}: CloudFormation carries on"
+                ))
+                .hint("rerun the same command: it waits for the operation and finishes what is left")
+                .into())
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The accounts and regions that did not succeed in an operation.
+pub(crate) async fn failed_results(
+    cfn: &Client,
+    name: &str,
+    operation: &str,
+) -> anyhow::Result<Vec<InstanceResult>> {
+    let out = cfn
+        .list_stack_set_operation_results()
+        .stack_set_name(name)
+        .operation_id(operation)
+        .filters(
+            OperationResultFilter::builder()
+                .name(OperationResultFilterName::OperationResultStatus)
+                .values("FAILED")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| explain(format!("reading the results of operation {operation}"), &e))?;
+    Ok(out
+        .summaries()
+        .iter()
+        .map(|s| InstanceResult {
+            account: s.account().unwrap_or_default().into(),
+            region: s.region().unwrap_or_default().into(),
+            status: s
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            reason: s.status_reason().map(String::from).or_else(|| {
+                s.account_gate_result()
+                    .and_then(|g| g.status_reason().map(String::from))
+            }),
+        })
+        .filter(|r| r.status != "SUCCEEDED")
+        .collect())
+}

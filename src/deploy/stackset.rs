@@ -1,0 +1,446 @@
+//! `up` and `update-functions` for a stage with `targets`: one CloudFormation StackSet whose
+//! instances (one per account and region) each hold the whole stack, code included.
+//!
+//! Every run compares what should be with what CloudFormation says is there: the StackSet's
+//! template and parameters, and its instances (missing, extra, or not CURRENT after a stopped
+//! or failed operation). Only a difference starts an operation, so a rerun after any stop
+//! finishes the work and a settled stage starts none.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::aws::stackset::{self, Desired, Instance};
+use crate::aws::Clients;
+use crate::bundle::{self, Artifact, BuildOptions};
+use crate::config::{Project, Targets};
+use crate::error::Problem;
+use crate::report::{Reporter, Task};
+use crate::template::{self, stackset::stack_set_template};
+
+/// What a run may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `up`: template, parameters and instances.
+    Everything,
+    /// `update-functions`: the code parameters only, on the StackSet's current template.
+    CodeOnly,
+}
+
+/// Whether instances no longer in `targets` are deleted (`--prune`) or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prune {
+    Yes,
+    No,
+}
+
+/// One StackSet operation this run started.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Operation {
+    pub(crate) action: &'static str,
+    pub(crate) id: String,
+    pub(crate) status: String,
+}
+
+/// The report of `up`/`update-functions` for a stage with targets.
+#[derive(Debug, Serialize)]
+pub(crate) struct StackSetReport {
+    pub(crate) command: &'static str,
+    pub(crate) stage: String,
+    pub(crate) stack_set: String,
+    /// Function key → the code sha256 (base64) deployed in every target.
+    pub(crate) code: BTreeMap<String, String>,
+    pub(crate) operations: Vec<Operation>,
+    pub(crate) instances: Vec<Instance>,
+    /// Instances outside `targets`, kept because `--prune` was not given.
+    pub(crate) not_in_targets: Vec<Instance>,
+    pub(crate) changed: bool,
+    pub(crate) elapsed_ms: u128,
+}
+
+impl fmt::Display for StackSetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "StackSet {} (stage {})", self.stack_set, self.stage)?;
+        for op in &self.operations {
+            writeln!(f, "  {} operation {}: {}", op.action, op.id, op.status)?;
+        }
+        for i in &self.instances {
+            writeln!(f, "  {} {:<14} {}", i.account, i.region, i.status)?;
+        }
+        for i in &self.not_in_targets {
+            writeln!(
+                f,
+                "  {} {:<14} not in targets (kept; --prune deletes it)",
+                i.account, i.region
+            )?;
+        }
+        for (key, sha) in &self.code {
+            writeln!(f, "  {key}: code {sha}")?;
+        }
+        let what = if self.changed {
+            "changed"
+        } else {
+            "no changes"
+        };
+        writeln!(f, "{what} ({} ms)", self.elapsed_ms)
+    }
+}
+
+/// The key of a bundle in every code bucket: by content, so an unchanged bundle is never
+/// uploaded again and a key never changes meaning.
+fn code_key(artifact: &Artifact) -> String {
+    format!(
+        "scorekeep-deploy/{}/{}.zip",
+        artifact.function, artifact.manifest.sha256_hex
+    )
+}
+
+pub(crate) async fn deploy(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    build_options: &BuildOptions,
+    (scope, prune): (Scope, Prune),
+) -> anyhow::Result<StackSetReport> {
+    let started = Instant::now();
+    let stage = project.stage.as_ref().expect("a stage with targets");
+    let targets = stage.targets.as_ref().expect("a stage with targets");
+    let rendered = template::render_project(project)?;
+    let stack = &rendered[0];
+    let keys = project.function_keys();
+    let artifacts = super::bundles(project, &keys, build_options, reporter)?;
+    bundle::limits::check_project(project, &artifacts)?;
+    let template = stack_set_template(
+        project,
+        targets,
+        (&stack.stack, &stack.body),
+        &stack.functions,
+    )?;
+    upload_code(clients, targets, &artifacts, reporter).await?;
+
+    let mut parameters = BTreeMap::new();
+    let mut code = BTreeMap::new();
+    for artifact in &artifacts {
+        if let Some((key_param, sha_param)) = template.code_parameters.get(&artifact.function) {
+            parameters.insert(key_param.clone(), code_key(artifact));
+            parameters.insert(sha_param.clone(), artifact.manifest.sha256_base64.clone());
+            code.insert(
+                artifact.function.clone(),
+                artifact.manifest.sha256_base64.clone(),
+            );
+        }
+    }
+    let desired = Desired {
+        name: &stack.stack,
+        template: &template.body,
+        parameters: &parameters,
+        tags: &project.config.tags,
+        targets,
+    };
+    let task = reporter.task(format!("StackSet {}: checking", stack.stack));
+    let (operations, not_in_targets) = converge(clients, &desired, scope, prune, &task).await?;
+    let instances = stackset::instances(&clients.cloudformation, &stack.stack).await?;
+    let changed = !operations.is_empty();
+    task.finish(format!(
+        "StackSet {}: {} ({} instance(s))",
+        stack.stack,
+        if changed { "deployed" } else { "unchanged" },
+        instances.len()
+    ));
+    Ok(StackSetReport {
+        command: if scope == Scope::CodeOnly {
+            "update-functions"
+        } else {
+            "up"
+        },
+        stage: stage.name.clone(),
+        stack_set: stack.stack.clone(),
+        code,
+        operations,
+        instances: instances
+            .into_iter()
+            .filter(|i| !not_in_targets.contains(i))
+            .collect(),
+        not_in_targets,
+        changed,
+        elapsed_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// Each bundle into each target region's code bucket, unless that key is there already.
+async fn upload_code(
+    clients: &Clients,
+    targets: &Targets,
+    artifacts: &[Artifact],
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    for region in &targets.regions {
+        let s3 = clients.s3_in(region);
+        let bucket = targets.code_bucket_in(region);
+        for artifact in artifacts {
+            let key = code_key(artifact);
+            if crate::aws::s3::object_exists(&s3, &bucket, &key).await {
+                continue;
+            }
+            reporter.line(format!(
+                "uploading {} to s3://{bucket}/{key}",
+                artifact.function
+            ));
+            let what = format!("{} bundle", artifact.function);
+            crate::aws::s3::upload_file(&s3, &bucket, &key, &artifact.zip_path, &what)
+                .await
+                .map_err(|e| {
+                    e.context(Problem::failure(format!("uploading code to {region}")).hint(format!(
+                        "the bucket `{bucket}` must exist in {region} (targets.code_bucket) and allow the target accounts to read it"
+                    )))
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// The operations that bring the StackSet and its instances to `desired`, each waited for.
+async fn converge(
+    clients: &Clients,
+    desired: &Desired<'_>,
+    scope: Scope,
+    prune: Prune,
+    task: &Task,
+) -> anyhow::Result<(Vec<Operation>, Vec<Instance>)> {
+    let cfn = &clients.cloudformation;
+    let name = desired.name;
+    let mut operations = Vec::new();
+    let live = stackset::describe(cfn, name).await?;
+    let existing = match &live {
+        Some(_) => stackset::instances(cfn, name).await?,
+        None if scope == Scope::CodeOnly => {
+            return Err(Problem::failure(format!("StackSet {name} does not exist"))
+                .hint("deploy the stage first with `scorekeep-deploy up --stage …`")
+                .into())
+        }
+        None => {
+            stackset::create(cfn, desired).await?;
+            operations.push(Operation {
+                action: "create-stack-set",
+                id: String::new(),
+                status: "SUCCEEDED".into(),
+            });
+            Vec::new()
+        }
+    };
+    let wanted: BTreeSet<(String, String)> = desired.targets.pairs().into_iter().collect();
+    let have: BTreeSet<(String, String)> = existing
+        .iter()
+        .map(|i| (i.account.clone(), i.region.clone()))
+        .collect();
+
+    if let Some(live) = &live {
+        let template_differs = scope == Scope::Everything && live.template != desired.template;
+        let parameters_differ = &live.parameters != desired.parameters;
+        let stale: Vec<&Instance> = existing
+            .iter()
+            .filter(|i| {
+                i.status != "CURRENT" && wanted.contains(&(i.account.clone(), i.region.clone()))
+            })
+            .collect();
+        let update_all = template_differs || parameters_differ;
+        let pairs: Vec<(String, String)> = if update_all {
+            have.intersection(&wanted).cloned().collect()
+        } else {
+            stale
+                .iter()
+                .map(|i| (i.account.clone(), i.region.clone()))
+                .collect()
+        };
+        let template = (scope == Scope::Everything).then_some(desired.template);
+        if update_all && pairs.is_empty() {
+            // No instance yet: the StackSet alone takes the new template and values.
+            let id = stackset::update(cfn, desired, template, (vec![], vec![])).await?;
+            operations.push(finish(cfn, name, "update", id, task).await?);
+        }
+        for group in by_accounts(&pairs) {
+            let id = stackset::update(cfn, desired, template, group).await?;
+            operations.push(finish(cfn, name, "update", id, task).await?);
+        }
+    }
+
+    let missing: Vec<(String, String)> = wanted.difference(&have).cloned().collect();
+    if !missing.is_empty() && scope == Scope::Everything {
+        for group in by_accounts(&missing) {
+            let id = stackset::create_instances(cfn, desired, group).await?;
+            operations.push(finish(cfn, name, "create-instances", id, task).await?);
+        }
+    }
+    let extra: Vec<Instance> = existing
+        .iter()
+        .filter(|i| !wanted.contains(&(i.account.clone(), i.region.clone())))
+        .cloned()
+        .collect();
+    if !extra.is_empty() && prune == Prune::Yes {
+        let pairs: Vec<(String, String)> = extra
+            .iter()
+            .map(|i| (i.account.clone(), i.region.clone()))
+            .collect();
+        for group in by_accounts(&pairs) {
+            let id = stackset::delete_instances(cfn, name, desired.targets, group).await?;
+            operations.push(finish(cfn, name, "delete-instances", id, task).await?);
+        }
+        return Ok((operations, Vec::new()));
+    }
+    Ok((operations, extra))
+}
+
+/// Wait for an operation; a failure names every account and region that failed and why.
+async fn finish(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    action: &'static str,
+    id: String,
+    task: &Task,
+) -> anyhow::Result<Operation> {
+    task.set_message(format!("StackSet {name}: {action} operation {id}"));
+    let status = stackset::wait(cfn, name, &id, task).await?;
+    let failed = if status == "SUCCEEDED" {
+        Vec::new()
+    } else {
+        stackset::failed_results(cfn, name, &id).await?
+    };
+    if status != "SUCCEEDED" || !failed.is_empty() {
+        let lines: Vec<String> = failed
+            .iter()
+            .map(|r| {
+                let reason = r.reason.as_deref().unwrap_or("no reason given");
+                format!(
+                    "account {} in {}: {} ({reason})",
+                    r.account, r.region, r.status
+                )
+            })
+            .collect();
+        let message = if lines.is_empty() {
+            format!("StackSet {name}: {action} operation {id} ended {status}")
+        } else {
+            format!(
+                "StackSet {name}: {action} operation {id} ended {status}; {}",
+                lines.join("; ")
+            )
+        };
+        return Err(Problem::failure(message)
+            .resource(format!("StackSet {name}"))
+            .hint("fix the cause in the named account and region, then rerun: instances the operation did not reach stay OUTDATED and the next run updates them")
+            .into());
+    }
+    Ok(Operation { action, id, status })
+}
+
+/// The report of `down --stage` for a stage with targets.
+#[derive(Debug, Serialize)]
+pub(crate) struct TeardownReport {
+    pub(crate) command: &'static str,
+    pub(crate) stack_set: String,
+    /// The instances deleted (each instance's stack, in its account and region).
+    pub(crate) deleted_instances: Vec<Instance>,
+    pub(crate) operations: Vec<Operation>,
+}
+
+impl fmt::Display for TeardownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for i in &self.deleted_instances {
+            writeln!(
+                f,
+                "deleted {} in {} (its records bucket is retained)",
+                i.account, i.region
+            )?;
+        }
+        writeln!(f, "deleted StackSet {}", self.stack_set)
+    }
+}
+
+/// The instances of the stage's StackSet, for `down`'s confirmation; empty when it does not
+/// exist.
+pub(crate) async fn live_instances(
+    clients: &Clients,
+    project: &Project,
+) -> anyhow::Result<Vec<Instance>> {
+    let name = &project.config.stacks[0].name;
+    match stackset::describe(&clients.cloudformation, name).await? {
+        Some(_) => stackset::instances(&clients.cloudformation, name).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `down --stage`: every instance (its stack in each account and region), then the StackSet.
+/// Each instance's records bucket stays, as the template's retention policy says.
+pub(crate) async fn teardown(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+) -> anyhow::Result<TeardownReport> {
+    let cfn = &clients.cloudformation;
+    let name = project.config.stacks[0].name.as_str();
+    let targets = project.stage.as_ref().and_then(|s| s.targets.as_ref());
+    let targets = targets.expect("a stage with targets");
+    let instances = live_instances(clients, project).await?;
+    let task = reporter.task(format!(
+        "StackSet {name}: deleting {} instance(s)",
+        instances.len()
+    ));
+    let pairs: Vec<(String, String)> = instances
+        .iter()
+        .map(|i| (i.account.clone(), i.region.clone()))
+        .collect();
+    let mut operations = Vec::new();
+    for group in by_accounts(&pairs) {
+        let id = stackset::delete_instances(cfn, name, targets, group).await?;
+        operations.push(finish(cfn, name, "delete-instances", id, &task).await?);
+    }
+    stackset::delete(cfn, name).await?;
+    task.finish(format!("StackSet {name}: deleted"));
+    Ok(TeardownReport {
+        command: "down",
+        stack_set: name.to_string(),
+        deleted_instances: instances,
+        operations,
+    })
+}
+
+/// `pairs` grouped into (accounts, regions) products: regions that miss the same accounts go
+/// together, so each group is one operation that touches exactly those pairs.
+fn by_accounts(pairs: &[(String, String)]) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut accounts_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (account, region) in pairs {
+        accounts_of.entry(region).or_default().push(account.clone());
+    }
+    let mut groups: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for (region, accounts) in accounts_of {
+        groups.entry(accounts).or_default().push(region.to_string());
+    }
+    groups.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(a: &str, r: &str) -> (String, String) {
+        (a.into(), r.into())
+    }
+
+    #[test]
+    fn missing_pairs_group_into_products() {
+        let groups = by_accounts(&[
+            pair("111111111111", "us-east-1"),
+            pair("222222222222", "us-east-1"),
+            pair("111111111111", "eu-west-1"),
+            pair("222222222222", "eu-west-1"),
+            pair("111111111111", "ap-south-1"),
+        ]);
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        assert!(groups.contains(&(
+            vec!["111111111111".into(), "222222222222".into()],
+            vec!["eu-west-1".into(), "us-east-1".into()]
+        )));
+        assert!(groups.contains(&(vec!["111111111111".into()], vec!["ap-south-1".into()])));
+    }
+}

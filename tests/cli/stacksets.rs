@@ -1,0 +1,254 @@
+//! A stage with `targets` (issue 24, items 2-3) against moto's self-managed StackSets: each
+//! instance is a real stack in that account's and region's backend, and the test reads the
+//! other account's functions through STS AssumeRole of the execution role, as CloudFormation
+//! itself would reach it.
+//!
+//! moto 5.2.5, measured: every StackSet operation ends SUCCEEDED at once, and UpdateStackSet
+//! stores the new template and parameter values but does not update the instances' stacks
+//! (its `update_instances` only records parameters). So the code of an update is checked on
+//! the StackSet's parameters here; failed instances are covered in `tests/mocks/stacksets.rs`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{
+    edit, emulator_project, manifest, moto_cli, s3_client, sdk_config, stdout_json, unique_region,
+    CONFIG,
+};
+
+const OTHER_ACCOUNT: &str = "111111111111";
+const MOTO_ACCOUNT: &str = "123456789012";
+
+fn add_prod_with_targets(dir: &Path, regions: [&str; 2]) {
+    let path = dir.join(CONFIG);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "
+stages:
+  prod:
+    beanstalk: null
+    targets:
+      regions: [{}, {}]
+      accounts: ['{MOTO_ACCOUNT}', '{OTHER_ACCOUNT}']
+      code_bucket: sk-code-{{region}}
+      failure_tolerance: 0
+      max_concurrent: 1
+",
+        regions[0], regions[1]
+    ));
+    std::fs::write(path, text).unwrap();
+}
+
+async fn create_code_buckets(regions: [&str; 2]) {
+    for region in regions {
+        let s3 = s3_client(region).await;
+        let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
+        let config = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(location)
+            .build();
+        // us-east-1 is the one region that takes no location constraint.
+        let config = (region != "us-east-1").then_some(config);
+        s3.create_bucket()
+            .bucket(format!("sk-code-{region}"))
+            .set_create_bucket_configuration(config)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A Lambda client acting in `account` (moto's own, or through the execution role).
+async fn lambda_in(account: &str, region: &str) -> aws_sdk_lambda::Client {
+    let base = sdk_config(region).await;
+    if account == MOTO_ACCOUNT {
+        return aws_sdk_lambda::Client::new(&base);
+    }
+    let role = format!("arn:aws:iam::{account}:role/AWSCloudFormationStackSetExecutionRole");
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("stacksets-test")
+        .configure(&base)
+        .build()
+        .await;
+    let config = aws_sdk_lambda::config::Builder::from(&base)
+        .credentials_provider(provider)
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}
+
+fn up_prod(dir: &Path, region: &str, command: &str) -> Value {
+    let out = moto_cli(
+        dir,
+        region,
+        &[command, "--stage", "prod", "--output", "json"],
+    )
+    .assert()
+    .success();
+    stdout_json(out.get_output())
+}
+
+async fn stack_set_parameters(region: &str) -> BTreeMap<String, String> {
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(region).await);
+    let out = cfn
+        .describe_stack_set()
+        .stack_set_name("scorekeep-lambda-prod")
+        .send()
+        .await
+        .unwrap();
+    let set = out.stack_set().unwrap();
+    set.parameters()
+        .iter()
+        .map(|p| {
+            let key = p.parameter_key().unwrap_or_default().to_string();
+            (key, p.parameter_value().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
+    let Some((admin, dir)) = emulator_project() else {
+        return;
+    };
+    let regions = [admin, unique_region()];
+    add_prod_with_targets(dir.path(), regions);
+    create_code_buckets(regions).await;
+
+    let report = up_prod(dir.path(), admin, "up");
+    let actions: Vec<&str> = report["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["create-stack-set", "create-instances"],
+        "{report}"
+    );
+    let instances = report["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 4, "{report}");
+    assert!(
+        instances.iter().all(|i| i["status"] == "CURRENT"),
+        "{report}"
+    );
+
+    for function in ["random-name", "scorekeep-worker"] {
+        let local = manifest(dir.path(), function)["sha256_base64"].clone();
+        for account in [MOTO_ACCOUNT, OTHER_ACCOUNT] {
+            for region in regions {
+                let lambda = lambda_in(account, region).await;
+                let name = format!("{function}-prod");
+                let found = lambda.get_function().function_name(&name).send().await;
+                let config =
+                    found.unwrap_or_else(|e| panic!("{name} in {account}/{region}: {e:?}"));
+                let config = config.configuration.unwrap();
+                assert_eq!(
+                    local.as_str(),
+                    config.code_sha256(),
+                    "{name} in {account}/{region}"
+                );
+                assert!(config.function_arn().unwrap().contains(account));
+                if function == "random-name" {
+                    // The environment is in the template: the topic of this very instance.
+                    let env = config.environment().and_then(|e| e.variables()).unwrap();
+                    let topic = &env["TOPIC_ARN"];
+                    assert!(topic.contains(&format!(":{region}:{account}:")), "{topic}");
+                }
+            }
+        }
+    }
+
+    let again = up_prod(dir.path(), admin, "up");
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["operations"], serde_json::json!([]), "{again}");
+
+    // `down --stage prod`: every instance's stack, then the StackSet.
+    let out = moto_cli(
+        dir.path(),
+        admin,
+        &["down", "--stage", "prod", "--yes", "--output", "json"],
+    )
+    .assert()
+    .success();
+    let down = stdout_json(out.get_output());
+    assert_eq!(
+        down["deleted_instances"].as_array().unwrap().len(),
+        4,
+        "{down}"
+    );
+    for account in [MOTO_ACCOUNT, OTHER_ACCOUNT] {
+        for region in regions {
+            let lambda = lambda_in(account, region).await;
+            let gone = lambda
+                .get_function()
+                .function_name("random-name-prod")
+                .send()
+                .await;
+            assert!(
+                gone.is_err(),
+                "random-name-prod is left in {account}/{region}"
+            );
+        }
+    }
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(admin).await);
+    let set = cfn
+        .describe_stack_set()
+        .stack_set_name("scorekeep-lambda-prod")
+        .send()
+        .await;
+    let status = set
+        .ok()
+        .and_then(|o| o.stack_set()?.status().map(|s| s.as_str().to_string()));
+    assert!(
+        matches!(status.as_deref(), None | Some("DELETED")),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_code_edit_is_one_update_operation_of_the_code_parameters() {
+    let Some((admin, dir)) = emulator_project() else {
+        return;
+    };
+    let regions = [admin, unique_region()];
+    add_prod_with_targets(dir.path(), regions);
+    create_code_buckets(regions).await;
+    up_prod(dir.path(), admin, "up");
+    let before = stack_set_parameters(admin).await;
+
+    edit(
+        dir.path(),
+        "functions/random-name/index.js",
+        "module.exports = {",
+        "module.exports = {\n  editedByATest: 1,",
+    );
+    let report = up_prod(dir.path(), admin, "update-functions");
+    let operations = report["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), 1, "{report}");
+    assert_eq!(operations[0]["action"], "update", "{report}");
+    let local = manifest(dir.path(), "random-name")["sha256_base64"].clone();
+    let after = stack_set_parameters(admin).await;
+    assert_eq!(after["RandomNameCodeSha256"], local.as_str().unwrap());
+    assert_ne!(
+        after["RandomNameCodeSha256"],
+        before["RandomNameCodeSha256"]
+    );
+    assert_eq!(
+        after["ScorekeepWorkerCodeSha256"],
+        before["ScorekeepWorkerCodeSha256"]
+    );
+    // The new bundle is in both regions' buckets, under its own sha.
+    for region in regions {
+        let s3 = s3_client(region).await;
+        let key = &after["RandomNameCodeKey"];
+        let head = s3
+            .head_object()
+            .bucket(format!("sk-code-{region}"))
+            .key(key);
+        assert!(head.send().await.is_ok(), "{key} in {region}");
+    }
+    let settled = up_prod(dir.path(), admin, "up");
+    assert_eq!(settled["operations"], serde_json::json!([]), "{settled}");
+}
