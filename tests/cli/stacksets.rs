@@ -252,3 +252,85 @@ async fn a_code_edit_is_one_update_operation_of_the_code_parameters() {
     let settled = up_prod(dir.path(), admin, "up");
     assert_eq!(settled["operations"], serde_json::json!([]), "{settled}");
 }
+
+const NS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+
+/// DescribeStackSetOperation's answer for an operation that FAILED.
+fn failed_operation() -> &'static str {
+    let body = format!(
+        "<DescribeStackSetOperationResponse xmlns=\"{NS}\"><DescribeStackSetOperationResult><StackSetOperation><OperationId>op-1</OperationId><Action>CREATE</Action><Status>FAILED</Status></StackSetOperation></DescribeStackSetOperationResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeStackSetOperationResponse>"
+    );
+    Box::leak(body.into_boxed_str())
+}
+
+/// ListStackSetOperationResults' answer: the other account failed in `region`.
+fn one_failed_result(region: &str) -> &'static str {
+    let body = format!(
+        "<ListStackSetOperationResultsResponse xmlns=\"{NS}\"><ListStackSetOperationResultsResult><Summaries><member><Account>{OTHER_ACCOUNT}</Account><Region>{region}</Region><Status>FAILED</Status><StatusReason>ResourceLogicalId:WorkerQueue, ResourceStatusReason:Resource limit exceeded.</StatusReason></member></Summaries></ListStackSetOperationResultsResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></ListStackSetOperationResultsResponse>"
+    );
+    Box::leak(body.into_boxed_str())
+}
+
+/// Done when: "a failure in one target exits 1 naming that account and region", and region
+/// order with zero tolerance is what CloudFormation is asked for. moto ends every operation
+/// SUCCEEDED and does not model tolerance, so the proxy answers the operation's status and
+/// results as CloudFormation does for a failed instance; that later regions stay unchanged
+/// is CloudFormation's contract for RegionOrder + FailureToleranceCount 0 + SEQUENTIAL, which
+/// the test checks the tool sends.
+#[tokio::test]
+async fn a_failed_target_is_named_and_the_rollout_is_sequential_with_zero_tolerance() {
+    use crate::util::cli_via;
+    use crate::util::proxy::{action, Fault, Proxy, Rule, When};
+    let Some((admin, dir)) = emulator_project() else {
+        return;
+    };
+    let regions = [admin, unique_region()];
+    add_prod_with_targets(dir.path(), regions);
+    create_code_buckets(regions).await;
+    let rules = vec![
+        Rule::new(
+            action("DescribeStackSetOperation"),
+            When::Always,
+            Fault::Answer(failed_operation()),
+        ),
+        Rule::new(
+            action("ListStackSetOperationResults"),
+            When::Always,
+            Fault::Answer(one_failed_result(regions[1])),
+        ),
+    ];
+    let proxy = Proxy::start(&crate::util::moto().endpoint, rules);
+    let args = ["up", "--stage", "prod", "--output", "json"];
+    let out = cli_via(dir.path(), &proxy.endpoint, admin, &args)
+        .assert()
+        .code(1);
+    let err = crate::util::stderr(out.get_output());
+    let named = format!("account {OTHER_ACCOUNT} in {}: FAILED", regions[1]);
+    assert!(err.contains(&named), "{err}");
+    assert!(err.contains("Resource limit exceeded"), "{err}");
+    assert!(err.contains("rerun"), "{err}");
+
+    let requests = proxy.requests();
+    let answered = requests
+        .iter()
+        .filter(|r| r.action() == Some("DescribeStackSetOperation") && r.fault.is_some())
+        .count();
+    assert_eq!(
+        answered, 1,
+        "the fault hit the wait for the create-instances operation"
+    );
+    let create = requests
+        .iter()
+        .find(|r| r.action() == Some("CreateStackInstances"))
+        .expect("CreateStackInstances sent");
+    let body = &create.body;
+    for expected in [
+        format!("OperationPreferences.RegionOrder.member.1={}", regions[0]),
+        format!("OperationPreferences.RegionOrder.member.2={}", regions[1]),
+        "OperationPreferences.FailureToleranceCount=0".to_string(),
+        "OperationPreferences.MaxConcurrentCount=1".to_string(),
+        "OperationPreferences.RegionConcurrencyType=SEQUENTIAL".to_string(),
+    ] {
+        assert!(body.contains(&expected), "{expected} not in {body}");
+    }
+}

@@ -84,6 +84,9 @@ pub enum Fault {
     /// Answer a Lambda Invoke without forwarding as Lambda does when the handler threw: 200,
     /// `X-Amz-Function-Error: Unhandled` and the error as the payload.
     HandlerError,
+    /// Answer 200 with this XML body without forwarding: a query-protocol answer moto cannot
+    /// give (e.g. a StackSet operation that FAILED in one account and region).
+    Answer(&'static str),
 }
 
 /// When a matching rule fires.
@@ -297,6 +300,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             Some(Fault::ServerError) => Some(error_response(&request, ErrorKind::Internal)),
             Some(Fault::Conflict) => Some(error_response(&request, ErrorKind::Conflict)),
             Some(Fault::HandlerError) => Some(handler_error()),
+            Some(Fault::Answer(body)) => Some(xml_answer(body)),
             Some(Fault::FailAfterForward) => {
                 forward(upstream, &raw);
                 Some(error_response(&request, ErrorKind::Internal))
@@ -502,6 +506,14 @@ fn handler_error() -> Vec<u8> {
         r#"{"errorType":"Error","errorMessage":"injected by the test proxy: the handler threw"}"#;
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amz-Function-Error: Unhandled\r\nx-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn xml_answer(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nx-amzn-RequestId: proxy-answer\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
