@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::RenderArgs;
 use crate::context::Context;
+use crate::template::stackset::stack_set_template;
 use crate::template::{self, RenderedStack, INLINE_BODY_LIMIT};
 
 #[derive(Debug, Serialize)]
@@ -33,7 +34,15 @@ impl fmt::Display for RenderReport {
 
 pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
-    let rendered = template::render_project(project)?;
+    let mut rendered = template::render_project(project)?;
+    // A stage with targets deploys the StackSet's template: render that.
+    if let Some(targets) = project.stage.as_ref().and_then(|s| s.targets.as_ref()) {
+        for r in &mut rendered {
+            let set = stack_set_template(project, targets, (&r.stack, &r.body), &r.functions)?;
+            r.body = set.body;
+            r.size_bytes = r.body.len();
+        }
+    }
     for r in &rendered {
         if r.needs_s3_upload {
             ctx.reporter.line(format!(

@@ -334,3 +334,39 @@ async fn a_failed_target_is_named_and_the_rollout_is_sequential_with_zero_tolera
         assert!(body.contains(&expected), "{expected} not in {body}");
     }
 }
+
+/// Done when: "cfn-lint and checkov are clean on the StackSet template" (the template
+/// `render --stage prod` writes for a stage with targets, which is what `up` sends).
+#[test]
+fn the_stack_set_template_is_clean_under_cfn_lint_and_checkov() {
+    use crate::rendered_templates::{cfn_lint, checkov};
+    let dir = crate::util::project_copy();
+    add_prod_with_targets(dir.path(), ["us-east-1", "eu-west-1"]);
+    crate::util::cli(dir.path())
+        .args(["render", "--stage", "prod", "--out", "rendered"])
+        .assert()
+        .success();
+    let file = dir.path().join("rendered/scorekeep-lambda-prod.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // It is the StackSet's template: code from the region's bucket, a version per code sha.
+    for expected in [
+        "RandomNameCodeKey",
+        "sk-code-${AWS::Region}",
+        "AWS::Lambda::Version",
+        "TOPIC_ARN",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} not in {}",
+            file.display()
+        );
+    }
+    let lint = cfn_lint(&file);
+    assert!(lint.trim().is_empty(), "cfn-lint found problems:\n{lint}");
+    let report = checkov(&file);
+    assert_eq!(
+        report["summary"]["failed"], 0,
+        "checkov findings: {}",
+        report["results"]["failed_checks"]
+    );
+}
