@@ -8,6 +8,19 @@ use crate::exit;
 /// Returns the exit code: with `--detailed-exitcode`, 2 when something would change.
 pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<i32> {
     let project = ctx.project()?;
+    if project.has_targets() {
+        let report = ctx.block_on(async {
+            let clients = ctx.clients().await?;
+            let build = crate::bundle::BuildOptions::default();
+            deploy::stackset::plan(&clients, project, &ctx.reporter, &build).await
+        })?;
+        ctx.reporter.emit(&report)?;
+        return Ok(if args.detailed_exitcode && report.changed {
+            exit::CHANGES_PENDING
+        } else {
+            exit::OK
+        });
+    }
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
         let drift = if args.drift {

@@ -226,7 +226,7 @@ async fn function_status(
 }
 
 /// The CodeSha256 of the last local build, read from its manifest without building.
-fn local_code_sha256(project: &Project, key: &str) -> Option<String> {
+pub(crate) fn local_code_sha256(project: &Project, key: &str) -> Option<String> {
     let path = project.artifact_dir().join(format!("{key}.json"));
     let manifest: crate::bundle::Manifest = crate::atomic_write::read_json(&path)?;
     Some(manifest.sha256_base64)

@@ -88,6 +88,20 @@ fn up_prod(dir: &Path, region: &str, command: &str) -> Value {
     stdout_json(out.get_output())
 }
 
+/// `plan --stage prod --detailed-exitcode --output json`: its exit code and report.
+fn plan_prod(dir: &Path, region: &str) -> (i32, Value) {
+    let args = [
+        "plan",
+        "--stage",
+        "prod",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    ];
+    let out = moto_cli(dir, region, &args).output().unwrap();
+    (out.status.code().unwrap(), stdout_json(&out))
+}
+
 async fn stack_set_parameters(region: &str) -> BTreeMap<String, String> {
     let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(region).await);
     let out = cfn
@@ -114,6 +128,14 @@ async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
     let regions = [admin, unique_region()];
     add_prod_with_targets(dir.path(), regions);
     create_code_buckets(regions).await;
+
+    let (code, plan) = plan_prod(dir.path(), admin);
+    assert_eq!(
+        (code, plan["exists"].clone()),
+        (2, Value::Bool(false)),
+        "{plan}"
+    );
+    assert_eq!(plan["create"].as_array().unwrap().len(), 4, "{plan}");
 
     let report = up_prod(dir.path(), admin, "up");
     let actions: Vec<&str> = report["operations"]
@@ -163,6 +185,16 @@ async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
     let again = up_prod(dir.path(), admin, "up");
     assert_eq!(again["changed"], false, "{again}");
     assert_eq!(again["operations"], serde_json::json!([]), "{again}");
+    let (code, plan) = plan_prod(dir.path(), admin);
+    assert_eq!(code, 0, "{plan}");
+    let status = up_prod(dir.path(), admin, "status");
+    assert_eq!(status["instances"].as_array().unwrap().len(), 4, "{status}");
+    for c in status["code"].as_array().unwrap() {
+        assert!(
+            c["deployed"].is_string() && c["deployed"] == c["local"],
+            "{status}"
+        );
+    }
 
     // `down --stage prod`: every instance's stack, then the StackSet.
     let out = moto_cli(
@@ -224,6 +256,20 @@ async fn a_code_edit_is_one_update_operation_of_the_code_parameters() {
         "module.exports = {",
         "module.exports = {\n  editedByATest: 1,",
     );
+    let (code, plan) = plan_prod(dir.path(), admin);
+    assert_eq!(code, 2, "{plan}");
+    let changed: Vec<&str> = plan["parameter_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        ["RandomNameCodeKey", "RandomNameCodeSha256"],
+        "{plan}"
+    );
+    assert_eq!(plan["update"].as_array().unwrap().len(), 4, "{plan}");
     let report = up_prod(dir.path(), admin, "update-functions");
     let operations = report["operations"].as_array().unwrap();
     assert_eq!(operations.len(), 1, "{report}");

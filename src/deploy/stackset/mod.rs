@@ -4,7 +4,14 @@
 //! Every run compares what should be with what CloudFormation says is there: the StackSet's
 //! template and parameters, and its instances (missing, extra, or not CURRENT after a stopped
 //! or failed operation). Only a difference starts an operation, so a rerun after any stop
-//! finishes the work and a settled stage starts none.
+//! finishes the work and a settled stage starts none. `plan` and `status` read the same
+//! (`view.rs`); `down` deletes instances and the StackSet (`teardown.rs`).
+
+mod teardown;
+mod view;
+
+pub(crate) use teardown::{live_instances, teardown};
+pub(crate) use view::{plan, status};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -97,16 +104,23 @@ fn code_key(artifact: &Artifact) -> String {
     )
 }
 
-pub(crate) async fn deploy(
-    clients: &Clients,
+/// What a run wants the StackSet to be: built, rendered, its code parameters known.
+pub(crate) struct Prepared {
+    pub(crate) name: String,
+    pub(crate) template: String,
+    pub(crate) parameters: BTreeMap<String, String>,
+    /// Function key → code sha256 (base64).
+    pub(crate) code: BTreeMap<String, String>,
+    pub(crate) artifacts: Vec<Artifact>,
+}
+
+/// Render, build and turn both into the StackSet's template and parameters. Changes nothing.
+pub(crate) fn prepare(
     project: &Project,
     reporter: &Reporter,
     build_options: &BuildOptions,
-    (scope, prune): (Scope, Prune),
-) -> anyhow::Result<StackSetReport> {
-    let started = Instant::now();
-    let stage = project.stage.as_ref().expect("a stage with targets");
-    let targets = stage.targets.as_ref().expect("a stage with targets");
+) -> anyhow::Result<Prepared> {
+    let targets = targets_of(project);
     let rendered = template::render_project(project)?;
     let stack = &rendered[0];
     let keys = project.function_keys();
@@ -118,8 +132,6 @@ pub(crate) async fn deploy(
         (&stack.stack, &stack.body),
         &stack.functions,
     )?;
-    upload_code(clients, targets, &artifacts, reporter).await?;
-
     let mut parameters = BTreeMap::new();
     let mut code = BTreeMap::new();
     for artifact in &artifacts {
@@ -132,20 +144,46 @@ pub(crate) async fn deploy(
             );
         }
     }
+    Ok(Prepared {
+        name: stack.stack.clone(),
+        template: template.body,
+        parameters,
+        code,
+        artifacts,
+    })
+}
+
+/// The selected stage's targets (callers checked `Project::has_targets`).
+pub(crate) fn targets_of(project: &Project) -> &Targets {
+    let stage = project.stage.as_ref().and_then(|s| s.targets.as_ref());
+    stage.expect("a stage with targets")
+}
+
+pub(crate) async fn deploy(
+    clients: &Clients,
+    project: &Project,
+    reporter: &Reporter,
+    build_options: &BuildOptions,
+    (scope, prune): (Scope, Prune),
+) -> anyhow::Result<StackSetReport> {
+    let started = Instant::now();
+    let targets = targets_of(project);
+    let prepared = prepare(project, reporter, build_options)?;
+    upload_code(clients, targets, &prepared.artifacts, reporter).await?;
+    let name = prepared.name.as_str();
     let desired = Desired {
-        name: &stack.stack,
-        template: &template.body,
-        parameters: &parameters,
+        name,
+        template: &prepared.template,
+        parameters: &prepared.parameters,
         tags: &project.config.tags,
         targets,
     };
-    let task = reporter.task(format!("StackSet {}: checking", stack.stack));
+    let task = reporter.task(format!("StackSet {name}: checking"));
     let (operations, not_in_targets) = converge(clients, &desired, scope, prune, &task).await?;
-    let instances = stackset::instances(&clients.cloudformation, &stack.stack).await?;
+    let instances = stackset::instances(&clients.cloudformation, name).await?;
     let changed = !operations.is_empty();
     task.finish(format!(
-        "StackSet {}: {} ({} instance(s))",
-        stack.stack,
+        "StackSet {name}: {} ({} instance(s))",
         if changed { "deployed" } else { "unchanged" },
         instances.len()
     ));
@@ -155,9 +193,13 @@ pub(crate) async fn deploy(
         } else {
             "up"
         },
-        stage: stage.name.clone(),
-        stack_set: stack.stack.clone(),
-        code,
+        stage: project
+            .stage
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        stack_set: name.to_string(),
+        code: prepared.code,
         operations,
         instances: instances
             .into_iter()
@@ -293,7 +335,7 @@ async fn converge(
 }
 
 /// Wait for an operation; a failure names every account and region that failed and why.
-async fn finish(
+pub(super) async fn finish(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
     action: &'static str,
@@ -334,80 +376,9 @@ async fn finish(
     Ok(Operation { action, id, status })
 }
 
-/// The report of `down --stage` for a stage with targets.
-#[derive(Debug, Serialize)]
-pub(crate) struct TeardownReport {
-    pub(crate) command: &'static str,
-    pub(crate) stack_set: String,
-    /// The instances deleted (each instance's stack, in its account and region).
-    pub(crate) deleted_instances: Vec<Instance>,
-    pub(crate) operations: Vec<Operation>,
-}
-
-impl fmt::Display for TeardownReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for i in &self.deleted_instances {
-            writeln!(
-                f,
-                "deleted {} in {} (its records bucket is retained)",
-                i.account, i.region
-            )?;
-        }
-        writeln!(f, "deleted StackSet {}", self.stack_set)
-    }
-}
-
-/// The instances of the stage's StackSet, for `down`'s confirmation; empty when it does not
-/// exist.
-pub(crate) async fn live_instances(
-    clients: &Clients,
-    project: &Project,
-) -> anyhow::Result<Vec<Instance>> {
-    let name = &project.config.stacks[0].name;
-    match stackset::describe(&clients.cloudformation, name).await? {
-        Some(_) => stackset::instances(&clients.cloudformation, name).await,
-        None => Ok(Vec::new()),
-    }
-}
-
-/// `down --stage`: every instance (its stack in each account and region), then the StackSet.
-/// Each instance's records bucket stays, as the template's retention policy says.
-pub(crate) async fn teardown(
-    clients: &Clients,
-    project: &Project,
-    reporter: &Reporter,
-) -> anyhow::Result<TeardownReport> {
-    let cfn = &clients.cloudformation;
-    let name = project.config.stacks[0].name.as_str();
-    let targets = project.stage.as_ref().and_then(|s| s.targets.as_ref());
-    let targets = targets.expect("a stage with targets");
-    let instances = live_instances(clients, project).await?;
-    let task = reporter.task(format!(
-        "StackSet {name}: deleting {} instance(s)",
-        instances.len()
-    ));
-    let pairs: Vec<(String, String)> = instances
-        .iter()
-        .map(|i| (i.account.clone(), i.region.clone()))
-        .collect();
-    let mut operations = Vec::new();
-    for group in by_accounts(&pairs) {
-        let id = stackset::delete_instances(cfn, name, targets, group).await?;
-        operations.push(finish(cfn, name, "delete-instances", id, &task).await?);
-    }
-    stackset::delete(cfn, name).await?;
-    task.finish(format!("StackSet {name}: deleted"));
-    Ok(TeardownReport {
-        command: "down",
-        stack_set: name.to_string(),
-        deleted_instances: instances,
-        operations,
-    })
-}
-
 /// `pairs` grouped into (accounts, regions) products: regions that miss the same accounts go
 /// together, so each group is one operation that touches exactly those pairs.
-fn by_accounts(pairs: &[(String, String)]) -> Vec<(Vec<String>, Vec<String>)> {
+pub(super) fn by_accounts(pairs: &[(String, String)]) -> Vec<(Vec<String>, Vec<String>)> {
     let mut accounts_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (account, region) in pairs {
         accounts_of.entry(region).or_default().push(account.clone());
