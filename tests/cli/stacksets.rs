@@ -59,6 +59,16 @@ async fn create_code_buckets(regions: [&str; 2]) {
     }
 }
 
+/// An emulator test's start: a project copy with the `prod` stage over its own two regions
+/// (the first is the administrator's), and their code buckets.
+async fn prod_project() -> Option<(&'static str, [&'static str; 2], tempfile::TempDir)> {
+    let (admin, dir) = emulator_project()?;
+    let regions = [admin, unique_region()];
+    add_prod_with_targets(dir.path(), regions);
+    create_code_buckets(regions).await;
+    Some((admin, regions, dir))
+}
+
 /// A Lambda client acting in `account` (moto's own, or through the execution role).
 async fn lambda_in(account: &str, region: &str) -> aws_sdk_lambda::Client {
     let base = sdk_config(region).await;
@@ -122,12 +132,9 @@ async fn stack_set_parameters(region: &str) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
-    let Some((admin, dir)) = emulator_project() else {
+    let Some((admin, regions, dir)) = prod_project().await else {
         return;
     };
-    let regions = [admin, unique_region()];
-    add_prod_with_targets(dir.path(), regions);
-    create_code_buckets(regions).await;
 
     let (code, plan) = plan_prod(dir.path(), admin);
     assert_eq!(
@@ -241,12 +248,9 @@ async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
 
 #[tokio::test]
 async fn a_code_edit_is_one_update_operation_of_the_code_parameters() {
-    let Some((admin, dir)) = emulator_project() else {
+    let Some((admin, regions, dir)) = prod_project().await else {
         return;
     };
-    let regions = [admin, unique_region()];
-    add_prod_with_targets(dir.path(), regions);
-    create_code_buckets(regions).await;
     up_prod(dir.path(), admin, "up");
     let before = stack_set_parameters(admin).await;
 
@@ -327,12 +331,9 @@ fn one_failed_result(region: &str) -> &'static str {
 async fn a_failed_target_is_named_and_the_rollout_is_sequential_with_zero_tolerance() {
     use crate::util::cli_via;
     use crate::util::proxy::{action, Fault, Proxy, Rule, When};
-    let Some((admin, dir)) = emulator_project() else {
+    let Some((admin, regions, dir)) = prod_project().await else {
         return;
     };
-    let regions = [admin, unique_region()];
-    add_prod_with_targets(dir.path(), regions);
-    create_code_buckets(regions).await;
     let rules = vec![
         Rule::new(
             action("DescribeStackSetOperation"),

@@ -179,7 +179,7 @@ pub(crate) async fn deploy(
         targets,
     };
     let task = reporter.task(format!("StackSet {name}: checking"));
-    let (operations, not_in_targets) = converge(clients, &desired, scope, prune, &task).await?;
+    let (operations, not_in_targets) = converge(clients, &desired, (scope, prune), &task).await?;
     let instances = stackset::instances(&clients.cloudformation, name).await?;
     let changed = !operations.is_empty();
     task.finish(format!(
@@ -243,95 +243,122 @@ async fn upload_code(
     Ok(())
 }
 
+/// One account and region.
+type Pair = (String, String);
+
+/// One step toward the desired StackSet, decided before any is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    CreateStackSet,
+    /// UpdateStackSet for these instances (accounts × regions); none: the StackSet alone.
+    Update(Option<(Vec<String>, Vec<String>)>),
+    CreateInstances((Vec<String>, Vec<String>)),
+    DeleteInstances((Vec<String>, Vec<String>)),
+}
+
+/// What should be against what is: the steps in order, and the instances outside `targets`
+/// that stay (without `--prune`). Pure, so `plan` and the tests read the same decision.
+pub(crate) fn decide(
+    live: Option<&stackset::LiveStackSet>,
+    existing: &[Instance],
+    desired: &Desired<'_>,
+    (scope, prune): (Scope, Prune),
+) -> (Vec<Step>, Vec<Instance>) {
+    let pair = |i: &Instance| (i.account.clone(), i.region.clone());
+    let wanted: BTreeSet<Pair> = desired.targets.pairs().into_iter().collect();
+    let have: BTreeSet<Pair> = existing.iter().map(pair).collect();
+    let mut steps = Vec::new();
+    match live {
+        None => steps.push(Step::CreateStackSet),
+        Some(live) => {
+            let template_differs = scope == Scope::Everything && live.template != desired.template;
+            let update_all = template_differs || &live.parameters != desired.parameters;
+            let pairs: Vec<Pair> = if update_all {
+                have.intersection(&wanted).cloned().collect()
+            } else {
+                let stale = existing.iter().filter(|i| i.status != "CURRENT");
+                stale.map(pair).filter(|p| wanted.contains(p)).collect()
+            };
+            if update_all && pairs.is_empty() {
+                steps.push(Step::Update(None));
+            }
+            steps.extend(
+                by_accounts(&pairs)
+                    .into_iter()
+                    .map(|g| Step::Update(Some(g))),
+            );
+        }
+    }
+    if scope == Scope::Everything {
+        let missing: Vec<Pair> = wanted.difference(&have).cloned().collect();
+        steps.extend(by_accounts(&missing).into_iter().map(Step::CreateInstances));
+    }
+    let extra: Vec<Instance> = existing
+        .iter()
+        .filter(|i| !wanted.contains(&pair(i)))
+        .cloned()
+        .collect();
+    if prune == Prune::Yes && !extra.is_empty() {
+        let pairs: Vec<Pair> = extra.iter().map(pair).collect();
+        steps.extend(by_accounts(&pairs).into_iter().map(Step::DeleteInstances));
+        return (steps, Vec::new());
+    }
+    (steps, extra)
+}
+
 /// The operations that bring the StackSet and its instances to `desired`, each waited for.
 async fn converge(
     clients: &Clients,
     desired: &Desired<'_>,
-    scope: Scope,
-    prune: Prune,
+    (scope, prune): (Scope, Prune),
     task: &Task,
 ) -> anyhow::Result<(Vec<Operation>, Vec<Instance>)> {
     let cfn = &clients.cloudformation;
     let name = desired.name;
-    let mut operations = Vec::new();
     let live = stackset::describe(cfn, name).await?;
+    if live.is_none() && scope == Scope::CodeOnly {
+        return Err(Problem::failure(format!("StackSet {name} does not exist"))
+            .hint("deploy the stage first with `scorekeep-deploy up --stage …`")
+            .into());
+    }
     let existing = match &live {
         Some(_) => stackset::instances(cfn, name).await?,
-        None if scope == Scope::CodeOnly => {
-            return Err(Problem::failure(format!("StackSet {name} does not exist"))
-                .hint("deploy the stage first with `scorekeep-deploy up --stage …`")
-                .into())
-        }
-        None => {
-            stackset::create(cfn, desired).await?;
-            operations.push(Operation {
-                action: "create-stack-set",
-                id: String::new(),
-                status: "SUCCEEDED".into(),
-            });
-            Vec::new()
-        }
+        None => Vec::new(),
     };
-    let wanted: BTreeSet<(String, String)> = desired.targets.pairs().into_iter().collect();
-    let have: BTreeSet<(String, String)> = existing
-        .iter()
-        .map(|i| (i.account.clone(), i.region.clone()))
-        .collect();
-
-    if let Some(live) = &live {
-        let template_differs = scope == Scope::Everything && live.template != desired.template;
-        let parameters_differ = &live.parameters != desired.parameters;
-        let stale: Vec<&Instance> = existing
-            .iter()
-            .filter(|i| {
-                i.status != "CURRENT" && wanted.contains(&(i.account.clone(), i.region.clone()))
-            })
-            .collect();
-        let update_all = template_differs || parameters_differ;
-        let pairs: Vec<(String, String)> = if update_all {
-            have.intersection(&wanted).cloned().collect()
-        } else {
-            stale
-                .iter()
-                .map(|i| (i.account.clone(), i.region.clone()))
-                .collect()
+    let (steps, kept) = decide(live.as_ref(), &existing, desired, (scope, prune));
+    let template = (scope == Scope::Everything).then_some(desired.template);
+    let mut operations = Vec::new();
+    for step in steps {
+        let (action, id) = match step {
+            Step::CreateStackSet => {
+                stackset::create(cfn, desired).await?;
+                let done = "SUCCEEDED".to_string();
+                operations.push(Operation {
+                    action: "create-stack-set",
+                    id: String::new(),
+                    status: done,
+                });
+                continue;
+            }
+            Step::Update(group) => {
+                let group = group.unwrap_or_default();
+                (
+                    "update",
+                    stackset::update(cfn, desired, template, group).await?,
+                )
+            }
+            Step::CreateInstances(group) => (
+                "create-instances",
+                stackset::create_instances(cfn, desired, group).await?,
+            ),
+            Step::DeleteInstances(group) => {
+                let id = stackset::delete_instances(cfn, name, desired.targets, group).await?;
+                ("delete-instances", id)
+            }
         };
-        let template = (scope == Scope::Everything).then_some(desired.template);
-        if update_all && pairs.is_empty() {
-            // No instance yet: the StackSet alone takes the new template and values.
-            let id = stackset::update(cfn, desired, template, (vec![], vec![])).await?;
-            operations.push(finish(cfn, name, "update", id, task).await?);
-        }
-        for group in by_accounts(&pairs) {
-            let id = stackset::update(cfn, desired, template, group).await?;
-            operations.push(finish(cfn, name, "update", id, task).await?);
-        }
+        operations.push(finish(cfn, name, action, id, task).await?);
     }
-
-    let missing: Vec<(String, String)> = wanted.difference(&have).cloned().collect();
-    if !missing.is_empty() && scope == Scope::Everything {
-        for group in by_accounts(&missing) {
-            let id = stackset::create_instances(cfn, desired, group).await?;
-            operations.push(finish(cfn, name, "create-instances", id, task).await?);
-        }
-    }
-    let extra: Vec<Instance> = existing
-        .iter()
-        .filter(|i| !wanted.contains(&(i.account.clone(), i.region.clone())))
-        .cloned()
-        .collect();
-    if !extra.is_empty() && prune == Prune::Yes {
-        let pairs: Vec<(String, String)> = extra
-            .iter()
-            .map(|i| (i.account.clone(), i.region.clone()))
-            .collect();
-        for group in by_accounts(&pairs) {
-            let id = stackset::delete_instances(cfn, name, desired.targets, group).await?;
-            operations.push(finish(cfn, name, "delete-instances", id, task).await?);
-        }
-        return Ok((operations, Vec::new()));
-    }
-    Ok((operations, extra))
+    Ok((operations, kept))
 }
 
 /// Wait for an operation; a failure names every account and region that failed and why.
@@ -393,6 +420,122 @@ pub(super) fn by_accounts(pairs: &[(String, String)]) -> Vec<(Vec<String>, Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::stackset::LiveStackSet;
+    use crate::config::Targets;
+
+    fn targets() -> Targets {
+        crate::yaml::from_str(
+            "regions: [us-east-1, eu-west-1]\naccounts: ['111111111111', '222222222222']\ncode_bucket: b-{region}\n",
+        )
+        .unwrap()
+    }
+
+    fn instance(account: &str, region: &str, status: &str) -> Instance {
+        Instance {
+            account: account.into(),
+            region: region.into(),
+            status: status.into(),
+            reason: None,
+            drift: None,
+        }
+    }
+
+    fn all_current() -> Vec<Instance> {
+        let mut all = Vec::new();
+        for region in ["us-east-1", "eu-west-1"] {
+            for account in ["111111111111", "222222222222"] {
+                all.push(instance(account, region, "CURRENT"));
+            }
+        }
+        all
+    }
+
+    /// `decide` for a StackSet whose template is "T" and parameters `live`.
+    fn decide_with(
+        live: Option<BTreeMap<String, String>>,
+        existing: &[Instance],
+        scope: Scope,
+        prune: Prune,
+    ) -> (Vec<Step>, Vec<Instance>) {
+        let targets = targets();
+        let parameters = BTreeMap::from([("P".to_string(), "1".to_string())]);
+        let tags = BTreeMap::new();
+        let desired = Desired {
+            name: "s",
+            template: "T",
+            parameters: &parameters,
+            tags: &tags,
+            targets: &targets,
+        };
+        let live = live.map(|parameters| LiveStackSet {
+            template: "T".into(),
+            parameters,
+        });
+        decide(live.as_ref(), existing, &desired, (scope, prune))
+    }
+
+    fn p1() -> Option<BTreeMap<String, String>> {
+        Some(BTreeMap::from([("P".to_string(), "1".to_string())]))
+    }
+
+    fn group(accounts: &[&str], regions: &[&str]) -> (Vec<String>, Vec<String>) {
+        let strings = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect();
+        (strings(accounts), strings(regions))
+    }
+
+    #[test]
+    fn a_settled_stack_set_needs_no_step() {
+        let (steps, kept) = decide_with(p1(), &all_current(), Scope::Everything, Prune::No);
+        assert_eq!(steps, []);
+        assert_eq!(kept, []);
+    }
+
+    #[test]
+    fn a_missing_stack_set_is_created_with_every_instance() {
+        let (steps, _) = decide_with(None, &[], Scope::Everything, Prune::No);
+        let both = group(
+            &["111111111111", "222222222222"],
+            &["eu-west-1", "us-east-1"],
+        );
+        assert_eq!(steps, [Step::CreateStackSet, Step::CreateInstances(both)]);
+    }
+
+    #[test]
+    fn new_values_update_the_instances_in_targets_and_a_stopped_run_is_finished() {
+        let old = Some(BTreeMap::from([("P".to_string(), "0".to_string())]));
+        let (steps, _) = decide_with(old, &all_current(), Scope::CodeOnly, Prune::No);
+        let all = group(
+            &["111111111111", "222222222222"],
+            &["eu-west-1", "us-east-1"],
+        );
+        assert_eq!(steps, [Step::Update(Some(all))]);
+        // Same values, but one instance left OUTDATED by a stopped operation: only it.
+        let mut existing = all_current();
+        existing[3].status = "OUTDATED".into();
+        let (steps, _) = decide_with(p1(), &existing, Scope::Everything, Prune::No);
+        let one = group(&["222222222222"], &["eu-west-1"]);
+        assert_eq!(steps, [Step::Update(Some(one))]);
+    }
+
+    #[test]
+    fn instances_outside_targets_are_kept_unless_pruned() {
+        let mut existing = all_current();
+        existing.push(instance("333333333333", "us-east-1", "CURRENT"));
+        let (steps, kept) = decide_with(p1(), &existing, Scope::Everything, Prune::No);
+        assert_eq!((steps.len(), kept.len()), (0, 1));
+        let (steps, kept) = decide_with(p1(), &existing, Scope::Everything, Prune::Yes);
+        let extra = group(&["333333333333"], &["us-east-1"]);
+        assert_eq!((steps, kept.len()), (vec![Step::DeleteInstances(extra)], 0));
+    }
+
+    #[test]
+    fn a_code_only_run_creates_no_instances() {
+        let (steps, _) = decide_with(p1(), &all_current()[..2], Scope::CodeOnly, Prune::No);
+        assert_eq!(steps, []);
+        let (steps, _) = decide_with(p1(), &all_current()[..2], Scope::Everything, Prune::No);
+        let missing = group(&["111111111111", "222222222222"], &["eu-west-1"]);
+        assert_eq!(steps, [Step::CreateInstances(missing)]);
+    }
 
     fn pair(a: &str, r: &str) -> (String, String) {
         (a.into(), r.into())

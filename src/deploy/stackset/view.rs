@@ -3,13 +3,13 @@
 //! would create, update or leave; `status` lists every instance and the code each function
 //! has in the StackSet against the last local build.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
-use super::{prepare, targets_of, Prepared};
-use crate::aws::stackset::{self, Instance};
+use super::{decide, prepare, targets_of, Prepared, Prune, Scope, Step};
+use crate::aws::stackset::{self, Desired, Instance};
 use crate::aws::Clients;
 use crate::bundle::BuildOptions;
 use crate::config::Project;
@@ -79,6 +79,20 @@ impl fmt::Display for StackSetPlan {
     }
 }
 
+/// Every (account, region) of an accounts × regions group.
+fn expand((accounts, regions): &(Vec<String>, Vec<String>)) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for region in regions {
+        for account in accounts {
+            targets.push(Target {
+                account: account.clone(),
+                region: region.clone(),
+            });
+        }
+    }
+    targets
+}
+
 fn target(i: &Instance) -> Target {
     Target {
         account: i.account.clone(),
@@ -104,11 +118,6 @@ pub(crate) async fn plan(
         Some(_) => stackset::instances(cfn, &name).await?,
         None => Vec::new(),
     };
-    let wanted: BTreeSet<Target> = targets_of(project)
-        .pairs()
-        .into_iter()
-        .map(|(account, region)| Target { account, region })
-        .collect();
     let empty = BTreeMap::new();
     let live_parameters = live.as_ref().map_or(&empty, |l| &l.parameters);
     let parameter_changes: Vec<ParameterChange> = parameters
@@ -121,16 +130,25 @@ pub(crate) async fn plan(
         })
         .collect();
     let template_changes = live.as_ref().is_some_and(|l| l.template != template);
-    let all_change = template_changes || !parameter_changes.is_empty();
-    let have: BTreeSet<Target> = instances.iter().map(target).collect();
-    let update: Vec<Target> = instances
-        .iter()
-        .filter(|i| wanted.contains(&target(i)) && (all_change || i.status != "CURRENT"))
-        .map(target)
-        .collect();
-    let create: Vec<Target> = wanted.difference(&have).cloned().collect();
-    let not_in_targets: Vec<Target> = have.difference(&wanted).cloned().collect();
-    let changed = live.is_none() || all_change || !create.is_empty() || !update.is_empty();
+    let desired = Desired {
+        name: &name,
+        template: &template,
+        parameters: &parameters,
+        tags: &project.config.tags,
+        targets: targets_of(project),
+    };
+    let how = (Scope::Everything, Prune::No);
+    let (steps, kept) = decide(live.as_ref(), &instances, &desired, how);
+    let (mut create, mut update) = (Vec::new(), Vec::new());
+    for step in &steps {
+        match step {
+            Step::CreateInstances(group) => create.extend(expand(group)),
+            Step::Update(Some(group)) => update.extend(expand(group)),
+            _ => {}
+        }
+    }
+    let not_in_targets: Vec<Target> = kept.iter().map(target).collect();
+    let changed = !steps.is_empty();
     Ok(StackSetPlan {
         command: "plan",
         stack_set: name,
