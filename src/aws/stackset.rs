@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{
-    Capability, OperationResultFilter, OperationResultFilterName, Parameter, RegionConcurrencyType,
+    AutoDeployment, CallAs as SdkCallAs, Capability, DeploymentTargets, OperationResultFilter,
+    OperationResultFilterName, Parameter, PermissionModels, RegionConcurrencyType,
     StackSetOperationPreferences, Tag,
 };
 use aws_sdk_cloudformation::Client;
 
 use super::progress::Progress;
 use crate::aws::explain;
-use crate::config::{RegionConcurrency, Share, Targets};
+use crate::config::{CallAs, RegionConcurrency, Share, Targets};
 use crate::error::Problem;
 
 /// What DescribeStackSet says.
@@ -27,6 +28,9 @@ pub(crate) struct LiveStackSet {
 pub(crate) struct Instance {
     pub(crate) account: String,
     pub(crate) region: String,
+    /// The organizational unit it was deployed for (service-managed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ou: Option<String>,
     /// CURRENT, OUTDATED or INOPERABLE.
     pub(crate) status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,8 +57,34 @@ pub(crate) struct Desired<'a> {
     pub(crate) targets: &'a Targets,
 }
 
-pub(crate) async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<LiveStackSet>> {
-    let out = match cfn.describe_stack_set().stack_set_name(name).send().await {
+/// Who the calls act as: only a service-managed StackSet has a choice.
+fn call_as(targets: &Targets) -> Option<SdkCallAs> {
+    targets.service_managed().then_some(match targets.call_as {
+        CallAs::Myself => SdkCallAs::SelfValue,
+        CallAs::DelegatedAdmin => SdkCallAs::DelegatedAdmin,
+    })
+}
+
+/// Organizational units as DeploymentTargets (service-managed); accounts go in `Accounts`.
+fn units(targets: &Targets, ids: &[String]) -> Option<DeploymentTargets> {
+    targets.service_managed().then(|| {
+        DeploymentTargets::builder()
+            .set_organizational_unit_ids(Some(ids.to_vec()))
+            .build()
+    })
+}
+
+fn accounts(targets: &Targets, ids: Vec<String>) -> Option<Vec<String>> {
+    (!targets.service_managed() && !ids.is_empty()).then_some(ids)
+}
+
+pub(crate) async fn describe(
+    cfn: &Client,
+    name: &str,
+    targets: &Targets,
+) -> anyhow::Result<Option<LiveStackSet>> {
+    let call = cfn.describe_stack_set().stack_set_name(name);
+    let out = match call.set_call_as(call_as(targets)).send().await {
         Ok(out) => out,
         Err(err) if super::error_code(&err) == Some("StackSetNotFoundException") => {
             return Ok(None)
@@ -98,8 +128,21 @@ fn tags(values: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 pub(crate) async fn create(cfn: &Client, d: &Desired<'_>) -> anyhow::Result<()> {
+    let t = d.targets;
+    let (model, auto) = if t.service_managed() {
+        let auto = AutoDeployment::builder()
+            .enabled(t.auto_deployment)
+            .set_retain_stacks_on_account_removal(t.auto_deployment.then_some(false))
+            .build();
+        (PermissionModels::ServiceManaged, Some(auto))
+    } else {
+        (PermissionModels::SelfManaged, None)
+    };
     cfn.create_stack_set()
         .stack_set_name(d.name)
+        .permission_model(model)
+        .set_auto_deployment(auto)
+        .set_call_as(call_as(t))
         .template_body(d.template)
         .set_parameters(Some(parameters(d.parameters)))
         .set_tags(Some(tags(d.tags)))
@@ -138,11 +181,15 @@ pub(crate) async fn update(
     cfn: &Client,
     d: &Desired<'_>,
     template: Option<&str>,
-    (accounts, regions): (Vec<String>, Vec<String>),
+    (ids, regions): (Vec<String>, Vec<String>),
 ) -> anyhow::Result<String> {
+    let t = d.targets;
+    let deployment = (!ids.is_empty()).then(|| units(t, &ids)).flatten();
     let out = cfn
         .update_stack_set()
         .stack_set_name(d.name)
+        .set_call_as(call_as(t))
+        .set_deployment_targets(deployment)
         .set_template_body(template.map(String::from))
         .set_use_previous_template(template.is_none().then_some(true))
         .set_parameters(Some(parameters(d.parameters)))
@@ -150,7 +197,7 @@ pub(crate) async fn update(
         .capabilities(Capability::CapabilityIam)
         .set_administration_role_arn(d.targets.administration_role_arn.clone())
         .set_execution_role_name(d.targets.execution_role_name.clone())
-        .set_accounts((!accounts.is_empty()).then_some(accounts))
+        .set_accounts(accounts(t, ids))
         .set_regions((!regions.is_empty()).then_some(regions))
         .operation_preferences(preferences(d.targets))
         .send()
@@ -162,12 +209,15 @@ pub(crate) async fn update(
 pub(crate) async fn create_instances(
     cfn: &Client,
     d: &Desired<'_>,
-    (accounts, regions): (Vec<String>, Vec<String>),
+    (ids, regions): (Vec<String>, Vec<String>),
 ) -> anyhow::Result<String> {
+    let t = d.targets;
     let out = cfn
         .create_stack_instances()
         .stack_set_name(d.name)
-        .set_accounts(Some(accounts))
+        .set_call_as(call_as(t))
+        .set_deployment_targets(units(t, &ids))
+        .set_accounts(accounts(t, ids))
         .set_regions(Some(regions))
         .operation_preferences(preferences(d.targets))
         .send()
@@ -180,12 +230,14 @@ pub(crate) async fn delete_instances(
     cfn: &Client,
     name: &str,
     targets: &Targets,
-    (accounts, regions): (Vec<String>, Vec<String>),
+    (ids, regions): (Vec<String>, Vec<String>),
 ) -> anyhow::Result<String> {
     let out = cfn
         .delete_stack_instances()
         .stack_set_name(name)
-        .set_accounts(Some(accounts))
+        .set_call_as(call_as(targets))
+        .set_deployment_targets(units(targets, &ids))
+        .set_accounts(accounts(targets, ids))
         .set_regions(Some(regions))
         .retain_stacks(false)
         .operation_preferences(preferences(targets))
@@ -195,21 +247,27 @@ pub(crate) async fn delete_instances(
     Ok(out.operation_id().unwrap_or_default().to_string())
 }
 
-pub(crate) async fn delete(cfn: &Client, name: &str) -> anyhow::Result<()> {
-    match cfn.delete_stack_set().stack_set_name(name).send().await {
+pub(crate) async fn delete(cfn: &Client, name: &str, targets: &Targets) -> anyhow::Result<()> {
+    let call = cfn.delete_stack_set().stack_set_name(name);
+    match call.set_call_as(call_as(targets)).send().await {
         Ok(_) => Ok(()),
         Err(err) if super::error_code(&err) == Some("StackSetNotFoundException") => Ok(()),
         Err(err) => Err(explain(format!("deleting StackSet {name}"), &err).into()),
     }
 }
 
-pub(crate) async fn instances(cfn: &Client, name: &str) -> anyhow::Result<Vec<Instance>> {
+pub(crate) async fn instances(
+    cfn: &Client,
+    name: &str,
+    targets: &Targets,
+) -> anyhow::Result<Vec<Instance>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
         let out = cfn
             .list_stack_instances()
             .stack_set_name(name)
+            .set_call_as(call_as(targets))
             .set_next_token(token)
             .send()
             .await
@@ -218,6 +276,7 @@ pub(crate) async fn instances(cfn: &Client, name: &str) -> anyhow::Result<Vec<In
             Instance {
                 account: s.account().unwrap_or_default().into(),
                 region: s.region().unwrap_or_default().into(),
+                ou: s.organizational_unit_id().map(String::from),
                 status: s
                     .status()
                     .map(|s| s.as_str().to_string())
@@ -237,7 +296,7 @@ pub(crate) async fn instances(cfn: &Client, name: &str) -> anyhow::Result<Vec<In
 /// 5 s, reporting the status on `progress`.
 pub(crate) async fn wait(
     cfn: &Client,
-    name: &str,
+    (name, targets): (&str, &Targets),
     operation: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<String> {
@@ -246,6 +305,7 @@ pub(crate) async fn wait(
         let out = cfn
             .describe_stack_set_operation()
             .stack_set_name(name)
+            .set_call_as(call_as(targets))
             .operation_id(operation)
             .send()
             .await
@@ -282,12 +342,13 @@ pub(crate) async fn wait(
 /// The accounts and regions that did not succeed in an operation.
 pub(crate) async fn failed_results(
     cfn: &Client,
-    name: &str,
+    (name, targets): (&str, &Targets),
     operation: &str,
 ) -> anyhow::Result<Vec<InstanceResult>> {
     let out = cfn
         .list_stack_set_operation_results()
         .stack_set_name(name)
+        .set_call_as(call_as(targets))
         .operation_id(operation)
         .filters(
             OperationResultFilter::builder()

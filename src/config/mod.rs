@@ -29,7 +29,7 @@ pub(crate) use schema::{
 };
 pub use schema::{BeanstalkConfig, ReleasesConfig};
 pub(crate) use stage::Stage;
-pub(crate) use targets::{RegionConcurrency, Share, Targets};
+pub(crate) use targets::{CallAs, RegionConcurrency, Share, Targets};
 
 /// A loaded configuration with what is needed to resolve paths and locate later errors.
 #[derive(Debug, Clone)]

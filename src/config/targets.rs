@@ -10,7 +10,21 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub(crate) struct Targets {
     pub(crate) regions: Vec<String>,
+    /// Self-managed: these accounts, reached through `execution_role_name`.
+    #[serde(default)]
     pub(crate) accounts: Vec<String>,
+    /// Service-managed (AWS Organizations): every account in these organizational units (or
+    /// the root, `r-…`), now and, with `auto_deployment`, as accounts join them.
+    #[serde(default)]
+    pub(crate) organizational_units: Vec<String>,
+    /// Service-managed: acting as the organization's management account (`SELF`) or as a
+    /// delegated administrator (`DELEGATED_ADMIN`).
+    #[serde(default)]
+    pub(crate) call_as: CallAs,
+    /// Service-managed: deploy to accounts that join a target unit later, and delete from
+    /// those that leave (default true).
+    #[serde(default = "default_true")]
+    pub(crate) auto_deployment: bool,
     /// The bucket holding the bundles in each target region; `{region}` becomes the region
     /// (Lambda reads code only from a bucket in the function's own region).
     pub(crate) code_bucket: String,
@@ -36,7 +50,35 @@ pub(crate) struct Targets {
     pub(crate) region_order: Vec<String>,
 }
 
+fn default_true() -> bool {
+    true
+}
+
+/// Who a service-managed StackSet's calls act as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum CallAs {
+    #[default]
+    #[serde(rename = "SELF")]
+    Myself,
+    DelegatedAdmin,
+}
+
 impl Targets {
+    /// Whether the StackSet is service-managed (organizational units) or self-managed.
+    pub(crate) fn service_managed(&self) -> bool {
+        !self.organizational_units.is_empty()
+    }
+
+    /// The accounts or organizational units, whichever the targets name.
+    pub(crate) fn deployment_targets(&self) -> &[String] {
+        if self.service_managed() {
+            &self.organizational_units
+        } else {
+            &self.accounts
+        }
+    }
+
     /// `region_order`, or the regions as listed.
     pub(crate) fn ordered_regions(&self) -> Vec<String> {
         if self.region_order.is_empty() {
@@ -51,12 +93,12 @@ impl Targets {
         self.code_bucket.replace("{region}", region)
     }
 
-    /// Every (account, region) the stage should have an instance in.
+    /// Every (account or organizational unit, region) the stage should have instances in.
     pub(crate) fn pairs(&self) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
         for region in self.ordered_regions() {
-            for account in &self.accounts {
-                pairs.push((account.clone(), region.clone()));
+            for target in self.deployment_targets() {
+                pairs.push((target.clone(), region.clone()));
             }
         }
         pairs
@@ -74,8 +116,31 @@ impl Targets {
         {
             return Some(("regions", format!("`{bad}` is not a region name")));
         }
-        if self.accounts.is_empty() {
-            return Some(("accounts", "`accounts` is empty".into()));
+        if self.accounts.is_empty() == self.organizational_units.is_empty() {
+            return Some((
+                "accounts",
+                "name either `accounts` (self-managed) or `organizational_units` (service-managed)"
+                    .into(),
+            ));
+        }
+        let is_unit = |u: &String| {
+            (u.starts_with("ou-") || u.starts_with("r-"))
+                && u[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if let Some(bad) = self.organizational_units.iter().find(|u| !is_unit(u)) {
+            return Some((
+                "organizational_units",
+                format!("`{bad}` is not an organizational unit (`ou-…`) or root (`r-…`) id"),
+            ));
+        }
+        let roles = self.administration_role_arn.is_some() || self.execution_role_name.is_some();
+        if self.service_managed() && roles {
+            return Some((
+                "organizational_units",
+                "a service-managed StackSet takes no administration or execution role".into(),
+            ));
         }
         let is_account = |a: &String| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit());
         if let Some(bad) = self.accounts.iter().find(|a| !is_account(a)) {
@@ -192,6 +257,24 @@ mod tests {
         assert_eq!(t.pairs()[0], ("123456789012".into(), "eu-west-1".into()));
         assert_eq!(t.code_bucket_in("eu-west-1"), "art-eu-west-1");
         assert!(t.problem().is_none());
+    }
+
+    #[test]
+    fn organizational_units_make_a_service_managed_stack_set() {
+        let text = "regions: [us-east-1]\norganizational_units: [ou-ab12-cdef3456]\ncode_bucket: b-{region}\ncall_as: DELEGATED_ADMIN\n";
+        let t: Targets = crate::yaml::from_str(text).unwrap();
+        assert!(t.service_managed() && t.auto_deployment && t.problem().is_none());
+        assert_eq!(t.call_as, CallAs::DelegatedAdmin);
+        assert_eq!(
+            t.pairs(),
+            [("ou-ab12-cdef3456".to_string(), "us-east-1".to_string())]
+        );
+        let mut both = t.clone();
+        both.accounts = vec!["123456789012".into()];
+        assert_eq!(both.problem().map(|(k, _)| k), Some("accounts"));
+        let mut bad = t;
+        bad.organizational_units = vec!["sales".into()];
+        assert_eq!(bad.problem().map(|(k, _)| k), Some("organizational_units"));
     }
 
     #[test]

@@ -41,8 +41,8 @@ stages:
     std::fs::write(path, text).unwrap();
 }
 
-async fn create_code_buckets(regions: [&str; 2]) {
-    for region in regions {
+async fn create_code_buckets(regions: &[&str]) {
+    for &region in regions {
         let s3 = s3_client(region).await;
         let location = aws_sdk_s3::types::BucketLocationConstraint::from(region);
         let config = aws_sdk_s3::types::CreateBucketConfiguration::builder()
@@ -65,7 +65,7 @@ async fn prod_project() -> Option<(&'static str, [&'static str; 2], tempfile::Te
     let (admin, dir) = emulator_project()?;
     let regions = [admin, unique_region()];
     add_prod_with_targets(dir.path(), regions);
-    create_code_buckets(regions).await;
+    create_code_buckets(&regions).await;
     Some((admin, regions, dir))
 }
 
@@ -416,4 +416,124 @@ fn the_stack_set_template_is_clean_under_cfn_lint_and_checkov() {
         "checkov findings: {}",
         report["results"]["failed_checks"]
     );
+}
+
+/// One AWS Organizations call (JSON 1.1) to moto as its default account, the management
+/// account; the SDK for Organizations is not a dependency for this one test's setup.
+fn organizations(operation: &str, body: &str) -> Value {
+    use std::io::{Read, Write};
+    let endpoint = crate::util::moto().endpoint.clone();
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/organizations/aws4_request, SignedHeaders=host, Signature=0";
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: AWSOrganizationsV20161128.{operation}\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{operation}: {answer}");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(json).unwrap_or(Value::Null)
+}
+
+/// An organization with a `prod` unit holding one new member account: (unit, account).
+fn organization_with_a_prod_unit() -> (String, String) {
+    organizations("CreateOrganization", r#"{"FeatureSet":"ALL"}"#);
+    let roots = organizations("ListRoots", "{}");
+    let root = roots["Roots"][0]["Id"].as_str().unwrap().to_string();
+    let unit = organizations(
+        "CreateOrganizationalUnit",
+        &format!(r#"{{"ParentId":"{root}","Name":"prod"}}"#),
+    );
+    let unit = unit["OrganizationalUnit"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let status = organizations(
+        "CreateAccount",
+        r#"{"Email":"member@example.com","AccountName":"member"}"#,
+    );
+    let account = status["CreateAccountStatus"]["AccountId"].as_str().unwrap();
+    organizations(
+        "MoveAccount",
+        &format!(
+            r#"{{"AccountId":"{account}","SourceParentId":"{root}","DestinationParentId":"{unit}"}}"#
+        ),
+    );
+    (unit, account.to_string())
+}
+
+/// A service-managed stage (`organizational_units`) deploys to the unit's member account
+/// through moto's organizations backend. moto's ListStackInstances leaves out each instance's
+/// OrganizationalUnitId, which the tool matches service-managed instances by (real
+/// CloudFormation returns it; `deploy::stackset` unit-tests that decision), so only the first
+/// `up` is checked here: what it asks CloudFormation, and the functions in the member account.
+#[tokio::test]
+async fn an_organizational_unit_stage_reaches_its_member_accounts() {
+    let Some((admin, dir)) = emulator_project() else {
+        return;
+    };
+    let (unit, member) = organization_with_a_prod_unit();
+    let path = dir.path().join(CONFIG);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "
+stages:
+  prod:
+    beanstalk: null
+    targets:
+      regions: [{admin}]
+      organizational_units: [{unit}]
+      code_bucket: sk-code-{{region}}
+"
+    ));
+    std::fs::write(path, text).unwrap();
+    create_code_buckets(&[admin]).await;
+
+    let proxy = crate::util::proxy::Proxy::start(&crate::util::moto().endpoint, vec![]);
+    let args = ["up", "--stage", "prod", "--output", "json"];
+    let out = crate::util::cli_via(dir.path(), &proxy.endpoint, admin, &args)
+        .assert()
+        .success();
+    let report = stdout_json(out.get_output());
+    let accounts: Vec<&str> = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["account"].as_str())
+        .collect();
+    assert_eq!(accounts, [member.as_str()], "{report}");
+    let requests = proxy.requests();
+    let body = |action: &str| {
+        let found = requests.iter().find(|r| r.action() == Some(action));
+        found.map(|r| r.body.clone()).unwrap_or_default()
+    };
+    let create = body("CreateStackSet");
+    for expected in [
+        "PermissionModel=SERVICE_MANAGED",
+        "AutoDeployment.Enabled=true",
+        "CallAs=SELF",
+    ] {
+        assert!(create.contains(expected), "{expected} not in {create}");
+    }
+    let instances = body("CreateStackInstances");
+    let targeted = format!("DeploymentTargets.OrganizationalUnitIds.member.1={unit}");
+    assert!(instances.contains(&targeted), "{instances}");
+    assert!(!instances.contains("Accounts.member"), "{instances}");
+
+    let lambda = lambda_in(&member, admin).await;
+    let found = lambda
+        .get_function()
+        .function_name("random-name-prod")
+        .send()
+        .await;
+    let config = found
+        .expect("random-name-prod in the member account")
+        .configuration
+        .unwrap();
+    let local = manifest(dir.path(), "random-name")["sha256_base64"].clone();
+    assert_eq!(local.as_str(), config.code_sha256());
 }

@@ -180,7 +180,7 @@ pub(crate) async fn deploy(
     };
     let task = reporter.task(format!("StackSet {name}: checking"));
     let (operations, not_in_targets) = converge(clients, &desired, (scope, prune), &task).await?;
-    let instances = stackset::instances(&clients.cloudformation, name).await?;
+    let instances = stackset::instances(&clients.cloudformation, name, targets).await?;
     let changed = !operations.is_empty();
     task.finish(format!(
         "StackSet {name}: {} ({} instance(s))",
@@ -264,7 +264,15 @@ pub(crate) fn decide(
     desired: &Desired<'_>,
     (scope, prune): (Scope, Prune),
 ) -> (Vec<Step>, Vec<Instance>) {
-    let pair = |i: &Instance| (i.account.clone(), i.region.clone());
+    // Service-managed instances are targeted by unit: one per account of each unit.
+    let by_unit = desired.targets.service_managed();
+    let pair = |i: &Instance| {
+        let target = match (&i.ou, by_unit) {
+            (Some(ou), true) => ou.clone(),
+            _ => i.account.clone(),
+        };
+        (target, i.region.clone())
+    };
     let wanted: BTreeSet<Pair> = desired.targets.pairs().into_iter().collect();
     let have: BTreeSet<Pair> = existing.iter().map(pair).collect();
     let mut steps = Vec::new();
@@ -315,14 +323,14 @@ async fn converge(
 ) -> anyhow::Result<(Vec<Operation>, Vec<Instance>)> {
     let cfn = &clients.cloudformation;
     let name = desired.name;
-    let live = stackset::describe(cfn, name).await?;
+    let live = stackset::describe(cfn, name, desired.targets).await?;
     if live.is_none() && scope == Scope::CodeOnly {
         return Err(Problem::failure(format!("StackSet {name} does not exist"))
             .hint("deploy the stage first with `scorekeep-deploy up --stage …`")
             .into());
     }
     let existing = match &live {
-        Some(_) => stackset::instances(cfn, name).await?,
+        Some(_) => stackset::instances(cfn, name, desired.targets).await?,
         None => Vec::new(),
     };
     let (steps, kept) = decide(live.as_ref(), &existing, desired, (scope, prune));
@@ -356,7 +364,7 @@ async fn converge(
                 ("delete-instances", id)
             }
         };
-        operations.push(finish(cfn, name, action, id, task).await?);
+        operations.push(finish(cfn, (name, desired.targets), action, id, task).await?);
     }
     Ok((operations, kept))
 }
@@ -364,17 +372,17 @@ async fn converge(
 /// Wait for an operation; a failure names every account and region that failed and why.
 pub(super) async fn finish(
     cfn: &aws_sdk_cloudformation::Client,
-    name: &str,
+    (name, targets): (&str, &Targets),
     action: &'static str,
     id: String,
     task: &Task,
 ) -> anyhow::Result<Operation> {
     task.set_message(format!("StackSet {name}: {action} operation {id}"));
-    let status = stackset::wait(cfn, name, &id, task).await?;
+    let status = stackset::wait(cfn, (name, targets), &id, task).await?;
     let failed = if status == "SUCCEEDED" {
         Vec::new()
     } else {
-        stackset::failed_results(cfn, name, &id).await?
+        stackset::failed_results(cfn, (name, targets), &id).await?
     };
     if status != "SUCCEEDED" || !failed.is_empty() {
         let lines: Vec<String> = failed
@@ -434,6 +442,7 @@ mod tests {
         Instance {
             account: account.into(),
             region: region.into(),
+            ou: None,
             status: status.into(),
             reason: None,
             drift: None,
@@ -526,6 +535,41 @@ mod tests {
         let (steps, kept) = decide_with(p1(), &existing, Scope::Everything, Prune::Yes);
         let extra = group(&["333333333333"], &["us-east-1"]);
         assert_eq!((steps, kept.len()), (vec![Step::DeleteInstances(extra)], 0));
+    }
+
+    #[test]
+    fn service_managed_instances_are_matched_by_their_unit() {
+        let mut targets = targets();
+        targets.accounts.clear();
+        targets.organizational_units = vec!["ou-ab12-prod0001".into()];
+        let parameters = BTreeMap::from([("P".to_string(), "1".to_string())]);
+        let tags = BTreeMap::new();
+        let desired = Desired {
+            name: "s",
+            template: "T",
+            parameters: &parameters,
+            tags: &tags,
+            targets: &targets,
+        };
+        let live = LiveStackSet {
+            template: "T".into(),
+            parameters: parameters.clone(),
+        };
+        // Two member accounts of the unit in us-east-1; eu-west-1 has none yet.
+        let mut existing = vec![
+            instance("444444444444", "us-east-1", "CURRENT"),
+            instance("555555555555", "us-east-1", "CURRENT"),
+        ];
+        for i in &mut existing {
+            i.ou = Some("ou-ab12-prod0001".into());
+        }
+        let how = (Scope::Everything, Prune::No);
+        let (steps, kept) = decide(Some(&live), &existing, &desired, how);
+        let missing = group(&["ou-ab12-prod0001"], &["eu-west-1"]);
+        assert_eq!(
+            (steps, kept.len()),
+            (vec![Step::CreateInstances(missing)], 0)
+        );
     }
 
     #[test]

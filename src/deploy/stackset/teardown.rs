@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{by_accounts, finish, Operation};
+use super::{by_accounts, finish, targets_of, Operation};
 use crate::aws::stackset::{self, Instance};
 use crate::aws::Clients;
 use crate::config::Project;
@@ -40,8 +40,8 @@ pub(crate) async fn live_instances(
     project: &Project,
 ) -> anyhow::Result<Vec<Instance>> {
     let name = &project.config.stacks[0].name;
-    match stackset::describe(&clients.cloudformation, name).await? {
-        Some(_) => stackset::instances(&clients.cloudformation, name).await,
+    match stackset::describe(&clients.cloudformation, name, targets_of(project)).await? {
+        Some(_) => stackset::instances(&clients.cloudformation, name, targets_of(project)).await,
         None => Ok(Vec::new()),
     }
 }
@@ -69,9 +69,9 @@ pub(crate) async fn teardown(
     let mut operations = Vec::new();
     for group in by_accounts(&pairs) {
         let id = stackset::delete_instances(cfn, name, targets, group).await?;
-        operations.push(finish(cfn, name, "delete-instances", id, &task).await?);
+        operations.push(finish(cfn, (name, targets), "delete-instances", id, &task).await?);
     }
-    stackset::delete(cfn, name).await?;
+    stackset::delete(cfn, name, targets).await?;
     task.finish(format!("StackSet {name}: deleted"));
     Ok(TeardownReport {
         command: "down",

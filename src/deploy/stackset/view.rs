@@ -113,9 +113,10 @@ pub(crate) async fn plan(
         ..
     } = prepare(project, reporter, build_options)?;
     let cfn = &clients.cloudformation;
-    let live = stackset::describe(cfn, &name).await?;
+    let targets = targets_of(project);
+    let live = stackset::describe(cfn, &name, targets).await?;
     let instances = match &live {
-        Some(_) => stackset::instances(cfn, &name).await?,
+        Some(_) => stackset::instances(cfn, &name, targets).await?,
         None => Vec::new(),
     };
     let empty = BTreeMap::new();
@@ -212,9 +213,10 @@ impl fmt::Display for StackSetStatus {
 pub(crate) async fn status(clients: &Clients, project: &Project) -> anyhow::Result<StackSetStatus> {
     let cfn = &clients.cloudformation;
     let name = project.config.stacks[0].name.clone();
-    let live = stackset::describe(cfn, &name).await?;
+    let targets = targets_of(project);
+    let live = stackset::describe(cfn, &name, targets).await?;
     let instances = match &live {
-        Some(_) => stackset::instances(cfn, &name).await?,
+        Some(_) => stackset::instances(cfn, &name, targets).await?,
         None => Vec::new(),
     };
     let code = project
