@@ -2,14 +2,18 @@
 //! template creates), from `--since` ago or, with `--follow`, as they arrive. Each line names
 //! its function, time and request; a line of a traced request also its X-Ray trace id, which
 //! Lambda writes on the request's REPORT line (`XRAY TraceId: …`), so `--trace ID` keeps one
-//! trace's lines. The parsing here is pure; the reads are `aws::logs`.
+//! trace's lines. The parsing here is pure; the reads are `aws::logs`; `follow.rs` is
+//! `--follow` (live tail, or polling where live tail is unavailable).
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub(crate) mod follow;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws::logs::{events_since, LogEvent};
+use crate::aws::logs::{events_since, now_ms, LogEvent};
 use crate::aws::Clients;
 
 /// One log line as `logs` shows it.
@@ -120,6 +124,7 @@ pub(crate) fn lines_of(function: &str, events: &[LogEvent]) -> Vec<Line> {
 }
 
 /// What to read: Lambda names by config key, the window, the pattern, one trace.
+#[derive(Debug, Clone)]
 pub(crate) struct LogsQuery {
     pub(crate) functions: Vec<(String, String)>,
     pub(crate) since: Duration,
@@ -132,10 +137,62 @@ pub(crate) fn group_of(name: &str) -> String {
     format!("/aws/lambda/{name}")
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// The events already printed. A poll re-reads its last seconds and a live tail session may
+/// repeat what a poll read, and neither gives an id the other knows, so an event is known by
+/// its group, stream, time and text; two identical events stay two: each source's count of a
+/// key is compared with the most any source has counted before.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// Per key: the event's time and how many of it were printed.
+    printed: HashMap<u64, (i64, u32)>,
+    /// Per key: how many of it live tail delivered (its sessions never repeat an event).
+    live: HashMap<u64, u32>,
+}
+
+impl Seen {
+    fn key(group: &str, event: &LogEvent) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (group, &event.stream, event.timestamp_ms, &event.message).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Whether the `count`th event of this key a source saw is new; if so it is printed.
+    fn fresh(&mut self, key: u64, timestamp_ms: i64, count: u32) -> bool {
+        let printed = self.printed.entry(key).or_insert((timestamp_ms, 0));
+        let fresh = count > printed.1;
+        printed.1 = printed.1.max(count);
+        fresh
+    }
+
+    /// The events of one read of a window (every event from its start on) not printed yet.
+    pub(crate) fn fresh_of_read(&mut self, group: &str, events: Vec<LogEvent>) -> Vec<LogEvent> {
+        let mut counts: HashMap<u64, u32> = HashMap::new();
+        events
+            .into_iter()
+            .filter(|e| {
+                let key = Seen::key(group, e);
+                let count = counts.entry(key).or_default();
+                *count += 1;
+                self.fresh(key, e.timestamp_ms, *count)
+            })
+            .collect()
+    }
+
+    /// Whether an event live tail delivered is new.
+    pub(crate) fn fresh_live(&mut self, group: &str, event: &LogEvent) -> bool {
+        let key = Seen::key(group, event);
+        let count = self.live.entry(key).or_default();
+        *count += 1;
+        let count = *count;
+        self.fresh(key, event.timestamp_ms, count)
+    }
+
+    /// Forget events before `ms`: no read goes back that far any more.
+    pub(crate) fn forget_before(&mut self, ms: i64) {
+        self.printed.retain(|_, (at, _)| *at >= ms);
+        let printed = &self.printed;
+        self.live.retain(|key, _| printed.contains_key(key));
+    }
 }
 
 /// Every selected function's lines from `since_ms` on, oldest first, `seen` events skipped
@@ -144,7 +201,7 @@ pub(crate) async fn read(
     clients: &Clients,
     query: &LogsQuery,
     since_ms: i64,
-    seen: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> anyhow::Result<(Vec<Line>, Vec<String>)> {
     let mut lines = Vec::new();
     let mut notes = Vec::new();
@@ -157,17 +214,19 @@ pub(crate) async fn read(
             ));
             continue;
         };
-        let fresh: Vec<LogEvent> = events
-            .into_iter()
-            .filter(|e| seen.insert(format!("{group}/{}", e.id)))
-            .collect();
+        let fresh = seen.fresh_of_read(&group, events);
         lines.extend(lines_of(key, &fresh));
     }
+    Ok((kept(query, lines), notes))
+}
+
+/// The lines `--trace` keeps (all without it), oldest first.
+pub(crate) fn kept(query: &LogsQuery, mut lines: Vec<Line>) -> Vec<Line> {
     if let Some(trace) = &query.trace {
         lines.retain(|l| l.trace_id.as_deref() == Some(trace.as_str()));
     }
     lines.sort_by_key(|l| l.timestamp_ms);
-    Ok((lines, notes))
+    lines
 }
 
 /// Where a `logs` run starts reading.
@@ -181,7 +240,7 @@ mod tests {
 
     fn event(ms: i64, message: &str) -> LogEvent {
         LogEvent {
-            id: ms.to_string(),
+            stream: "s".into(),
             timestamp_ms: ms,
             message: message.to_string(),
         }
@@ -226,5 +285,22 @@ mod tests {
             lines[0].text()
         );
         assert_eq!(clock(86_400_000 + 3_723_004), "01:02:03.004");
+    }
+
+    #[test]
+    fn seen_prints_each_event_once_and_identical_events_each() {
+        let mut seen = Seen::default();
+        let same = || vec![event(5, "again"), event(5, "again")];
+        // A read shows both identical events; a re-read of the window shows neither.
+        assert_eq!(seen.fresh_of_read("g", same()).len(), 2);
+        assert_eq!(seen.fresh_of_read("g", same()).len(), 0);
+        // Live tail repeating what a read showed: nothing; a third one: new.
+        assert!(!seen.fresh_live("g", &event(5, "again")));
+        assert!(!seen.fresh_live("g", &event(5, "again")));
+        assert!(seen.fresh_live("g", &event(5, "again")));
+        // Another group's event of the same stream, time and text is another event.
+        assert!(seen.fresh_live("h", &event(5, "again")));
+        seen.forget_before(6);
+        assert_eq!(seen.fresh_of_read("g", vec![event(5, "again")]).len(), 1);
     }
 }
