@@ -35,7 +35,7 @@ const REPLAY_SLACK_MS: i64 = 10_000;
 
 /// How starting a session went.
 pub(crate) enum Started {
-    Live(LiveTail),
+    Live(Box<LiveTail>),
     /// The endpoint or the caller cannot live tail: why, in a few words.
     Unavailable(String),
 }
@@ -107,10 +107,12 @@ pub(crate) async fn start(
         }
     };
     match out.response_stream.recv().await {
-        Ok(Some(StartLiveTailResponseStream::SessionStart(_))) => Ok(Started::Live(LiveTail {
-            out,
-            oldest_ms: super::logs::now_ms() - REPLAY_SLACK_MS,
-        })),
+        Ok(Some(StartLiveTailResponseStream::SessionStart(_))) => {
+            Ok(Started::Live(Box::new(LiveTail {
+                out,
+                oldest_ms: super::logs::now_ms() - REPLAY_SLACK_MS,
+            })))
+        }
         Ok(Some(_)) => Ok(Started::Unavailable(
             "StartLiveTail: the first message was not the session's start".into(),
         )),
@@ -261,5 +263,194 @@ mod tests {
         assert_eq!(group_name(arn), "/aws/lambda/random-name");
         assert_eq!(group_name(&format!("{arn}:*")), "/aws/lambda/random-name");
         assert_eq!(group_name("/aws/lambda/w"), "/aws/lambda/w");
+    }
+
+    // The live path against the SDK's own mocks: moto cannot run it (its session is one
+    // snapshot, closed at once). aws-smithy-mocks has no event-stream support of its own, but
+    // its raw HTTP answers go through the operation's real deserializer, so each answer below
+    // is StartLiveTail's event stream, frame by frame, as CloudWatch sends it.
+    mod mocked {
+        use std::sync::{Arc, Mutex};
+
+        use aws_smithy_mocks::{mock, mock_client};
+        use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+
+        use super::super::*;
+
+        const GROUP: &str = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/random-name";
+
+        fn frame(kind: &'static str, name: &'static str, json: &str) -> Vec<u8> {
+            let type_header = if kind == "exception" {
+                ":exception-type"
+            } else {
+                ":event-type"
+            };
+            let message = Message::new(json.as_bytes().to_vec())
+                .add_header(Header::new(
+                    ":message-type",
+                    HeaderValue::String(kind.into()),
+                ))
+                .add_header(Header::new(type_header, HeaderValue::String(name.into())))
+                .add_header(Header::new(
+                    ":content-type",
+                    HeaderValue::String("application/json".into()),
+                ));
+            let mut bytes = Vec::new();
+            aws_smithy_eventstream::frame::write_message_to(&message, &mut bytes).unwrap();
+            bytes
+        }
+
+        fn answer(status: u16, content_type: &str, body: Vec<u8>) -> HttpResponse {
+            let mut response =
+                HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+            response
+                .headers_mut()
+                .insert("content-type", content_type.to_string());
+            response
+        }
+
+        fn stream(frames: Vec<Vec<u8>>) -> HttpResponse {
+            answer(200, "application/vnd.amazon.eventstream", frames.concat())
+        }
+
+        fn client_answering(response: impl Fn() -> HttpResponse + Send + Sync + 'static) -> Client {
+            let rule = mock!(Client::start_live_tail).then_http_response(response);
+            mock_client!(aws_sdk_cloudwatchlogs, [&rule])
+        }
+
+        fn session_start() -> Vec<u8> {
+            frame(
+                "event",
+                "sessionStart",
+                &format!(r#"{{"sessionId":"s","logGroupIdentifiers":["{GROUP}"]}}"#),
+            )
+        }
+
+        #[tokio::test]
+        async fn a_session_yields_new_events_and_ends_on_its_timeout() {
+            let now = crate::aws::logs::now_ms();
+            let update = format!(
+                r#"{{"sessionMetadata":{{"sampled":false}},"sessionResults":[
+                    {{"logGroupIdentifier":"{GROUP}","logStreamName":"s1","message":"live","timestamp":{now},"ingestionTime":{now}}},
+                    {{"logGroupIdentifier":"{GROUP}","logStreamName":"s1","message":"stored long ago","timestamp":1,"ingestionTime":1}}]}}"#
+            );
+            let client = client_answering(move || {
+                stream(vec![
+                    session_start(),
+                    frame("event", "sessionUpdate", &update),
+                    frame("event", "sessionUpdate", r#"{"sessionResults":[]}"#),
+                    frame(
+                        "exception",
+                        "SessionTimeoutException",
+                        r#"{"message":"3 hours"}"#,
+                    ),
+                ])
+            });
+            let Started::Live(mut tail) =
+                start(&client, &[GROUP.into()], None, false).await.unwrap()
+            else {
+                panic!("not started");
+            };
+            let batch = tail.next().await.unwrap().unwrap();
+            assert_eq!(batch.len(), 1, "the replayed event is dropped: {batch:?}");
+            assert_eq!(batch[0].0, "/aws/lambda/random-name");
+            assert_eq!(
+                (batch[0].1.stream.as_str(), batch[0].1.message.as_str()),
+                ("s1", "live")
+            );
+            assert_eq!(tail.next().await.unwrap().unwrap().len(), 0, "a heartbeat");
+            assert!(tail.next().await.unwrap().is_none(), "the session's end");
+        }
+
+        async fn outcome(
+            response: impl Fn() -> HttpResponse + Send + Sync + 'static,
+        ) -> anyhow::Result<Started> {
+            start(&client_answering(response), &[GROUP.into()], None, false).await
+        }
+
+        fn unavailable(started: anyhow::Result<Started>) -> String {
+            match started {
+                Ok(Started::Unavailable(why)) => why,
+                Ok(Started::Live(_)) => panic!("live"),
+                Err(err) => panic!("failed: {err:#}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn unknown_or_forbidden_operations_and_other_answers_mean_unavailable() {
+            fn error(code: &str) -> HttpResponse {
+                let body = format!(r#"{{"__type":"{code}","message":"no"}}"#);
+                answer(400, "application/x-amz-json-1.1", body.into_bytes())
+            }
+            let why = unavailable(outcome(|| error("UnknownOperationException")).await);
+            assert!(why.contains("UnknownOperationException"), "{why}");
+            let why = unavailable(outcome(|| error("AccessDeniedException")).await);
+            assert!(why.contains("AccessDeniedException"), "{why}");
+            // A plain 200 of JSON (a proxy or emulator without event streams).
+            unavailable(outcome(|| answer(200, "application/json", b"{}".to_vec())).await);
+            // A stream that ends before its start message.
+            let why = unavailable(outcome(|| stream(Vec::new())).await);
+            assert!(why.contains("ended before it started"), "{why}");
+            // A missing group or a throttled call is a failure, as it would be for polling.
+            let err = outcome(|| error("ResourceNotFoundException"))
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                format!("{err:#}").contains("ResourceNotFoundException"),
+                "{err:#}"
+            );
+        }
+
+        /// Records the host of every request sent.
+        #[derive(Debug, Clone, Default)]
+        struct Hosts(Arc<Mutex<Vec<String>>>);
+
+        impl Intercept for Hosts {
+            fn name(&self) -> &'static str {
+                "hosts"
+            }
+
+            fn read_before_transmit(
+                &self,
+                context: &BeforeTransmitInterceptorContextRef<'_>,
+                _runtime_components: &RuntimeComponents,
+                _cfg: &mut ConfigBag,
+            ) -> Result<(), BoxError> {
+                let uri = context.request().uri().to_string();
+                self.0.lock().unwrap().push(uri);
+                Ok(())
+            }
+        }
+
+        #[tokio::test]
+        async fn an_endpoint_override_keeps_its_host() {
+            for (override_, expected) in [
+                (true, "http://127.0.0.1:5000/"),
+                (false, "http://stream-127.0.0.1:5000/"),
+            ] {
+                let hosts = Hosts::default();
+                let seen = hosts.clone();
+                let rule = mock!(Client::start_live_tail)
+                    .then_http_response(|| stream(vec![session_start()]));
+                let client = mock_client!(
+                    aws_sdk_cloudwatchlogs,
+                    aws_smithy_mocks::RuleMode::Sequential,
+                    [&rule],
+                    |conf| conf
+                        .endpoint_url("http://127.0.0.1:5000")
+                        .interceptor(seen.clone())
+                );
+                let started = start(&client, &[GROUP.into()], None, override_)
+                    .await
+                    .unwrap();
+                assert!(matches!(started, Started::Live(_)));
+                assert_eq!(hosts.0.lock().unwrap().as_slice(), [expected.to_string()]);
+            }
+        }
     }
 }
