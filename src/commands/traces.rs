@@ -118,7 +118,7 @@ pub(crate) fn write_page(
         return Ok(());
     }
     let hint =
-        "hint: set BROWSER to a browser command (e.g. BROWSER=firefox), or open the file yourself";
+        "  hint: set BROWSER to a browser command (e.g. BROWSER=firefox), or open the file yourself";
     match crate::browser::open(path) {
         Opened::With(program) => ctx
             .reporter
