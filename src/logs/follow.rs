@@ -53,7 +53,7 @@ impl Poller {
         }
         if let Some(last) = lines.last() {
             self.from = self.from.max(last.timestamp_ms - LOOK_BACK_MS);
-            self.seen.forget_before(self.from);
+            self.seen.bound();
         }
         Ok(())
     }
@@ -63,6 +63,20 @@ impl Poller {
             print(Out::Note(note))?;
         }
         Ok(())
+    }
+
+    /// Live tail is unavailable: say why, once, and poll from now on.
+    async fn fall_back(
+        &mut self,
+        why: &str,
+        clients: &Clients,
+        query: &LogsQuery,
+        print: Printer<'_>,
+    ) -> anyhow::Result<()> {
+        let every = POLL_EVERY.as_millis();
+        let note = format!("live tail unavailable here ({why}); polling every {every} ms instead");
+        self.note(note, print)?;
+        self.forever(clients, query, print).await
     }
 
     /// Poll `query` every [`POLL_EVERY`], for ever.
@@ -92,55 +106,52 @@ pub(crate) async fn follow(
     };
     poller.poll(clients, query, print).await?;
     loop {
-        let (arns, missing) = split_by_group(clients, query).await?;
-        if arns.is_empty() {
+        let (arns, missing) = match split_by_group(clients, query).await {
             // Nothing to live tail yet: poll until the functions log.
-            return poller.forever(clients, query, print).await;
-        }
-        let endpoint_override = clients.endpoint.is_some();
+            Ok((arns, _)) if arns.is_empty() => return poller.forever(clients, query, print).await,
+            Ok(split) => split,
+            // Not allowed to describe the groups, say: polling may still be; if the endpoint
+            // is down, polling says so.
+            Err(err) => {
+                return poller
+                    .fall_back(&format!("{err:#}"), clients, query, print)
+                    .await
+            }
+        };
         let ids: Vec<String> = arns.keys().cloned().collect();
+        let pattern = query.pattern.as_deref();
         let started_at = Instant::now();
-        let started = live_tail::start(
-            &clients.logs,
-            &ids,
-            query.pattern.as_deref(),
-            endpoint_override,
-        )
-        .await?;
-        let mut tail = match started {
+        let override_ = clients.endpoint.is_some();
+        let mut tail = match live_tail::start(&clients.logs, &ids, pattern, override_).await? {
             Started::Live(tail) => tail,
             Started::Unavailable(why) => {
-                let note = format!(
-                    "live tail unavailable here ({why}); polling every {} ms instead",
-                    POLL_EVERY.as_millis()
-                );
-                poller.note(note, print)?;
-                return poller.forever(clients, query, print).await;
+                return poller.fall_back(&why, clients, query, print).await
             }
         };
         // What arrived between the last read and the session's start.
         poller.poll(clients, query, print).await?;
-        loop {
+        let mut missing_every = tokio::time::interval(POLL_EVERY);
+        missing_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ended = loop {
+            // `next` may be dropped for a poll: the stream keeps what it has read, so
+            // nothing is lost.
             tokio::select! {
-                batch = tail.next() => {
-                    let Some(batch) = batch? else { break };
-                    print_live(query, &arns, &mut poller.seen, batch, print)?;
-                }
-                _ = tokio::time::sleep(POLL_EVERY), if !missing.functions.is_empty() => {
+                batch = tail.next() => match batch {
+                    Ok(Some(batch)) => poller.print_live(query, &arns, batch, print)?,
+                    Ok(None) => break "the endpoint ended the session".to_string(),
+                    Err(err) => break format!("{err:#}"),
+                },
+                _ = missing_every.tick(), if !missing.functions.is_empty() => {
                     poller.poll(clients, &missing, print).await?;
                 }
             }
-        }
+        };
         if started_at.elapsed() < SHORTEST_SESSION {
-            let note = format!(
-                "live tail unavailable here (the endpoint ended the session after {} ms); polling every {} ms instead",
-                started_at.elapsed().as_millis(),
-                POLL_EVERY.as_millis()
-            );
-            poller.note(note, print)?;
-            return poller.forever(clients, query, print).await;
+            let why = format!("{ended} after {} ms", started_at.elapsed().as_millis());
+            return poller.fall_back(&why, clients, query, print).await;
         }
-        // A session ended after hours: start another, reading what the gap held.
+        // A session ended after a long while (AWS: 3 hours) or broke: start another, reading
+        // what the gap held.
     }
 }
 
@@ -165,34 +176,39 @@ async fn split_by_group(
     Ok((arns, missing))
 }
 
-/// Print what a live tail batch holds that was not printed yet, by function.
-fn print_live(
-    query: &LogsQuery,
-    arns: &BTreeMap<String, String>,
-    seen: &mut Seen,
-    batch: live_tail::Batch,
-    print: Printer<'_>,
-) -> anyhow::Result<()> {
-    let by_group: BTreeMap<String, &String> = arns
-        .iter()
-        .map(|(arn, key)| (live_tail::group_name(arn), key))
-        .collect();
-    // Together per function, so a request's lines learn the trace its REPORT line names.
-    let mut fresh: BTreeMap<&String, Vec<_>> = BTreeMap::new();
-    for (group, event) in batch {
-        let Some(key) = by_group.get(&group) else {
-            continue;
-        };
-        if seen.fresh_live(&group, &event) {
-            fresh.entry(*key).or_default().push(event);
+impl Poller {
+    /// Print what a live tail batch holds that was not printed yet, by function; a later
+    /// poll (after a session) starts from there.
+    fn print_live(
+        &mut self,
+        query: &LogsQuery,
+        arns: &BTreeMap<String, String>,
+        batch: live_tail::Batch,
+        print: Printer<'_>,
+    ) -> anyhow::Result<()> {
+        let by_group: BTreeMap<String, &String> = arns
+            .iter()
+            .map(|(arn, key)| (live_tail::group_name(arn), key))
+            .collect();
+        // Together per function, so a request's lines learn the trace its REPORT line names.
+        let mut fresh: BTreeMap<&String, Vec<_>> = BTreeMap::new();
+        for (group, event) in batch {
+            let Some(key) = by_group.get(&group) else {
+                continue;
+            };
+            if self.seen.fresh_live(&group, &event) {
+                fresh.entry(*key).or_default().push(event);
+            }
         }
+        let lines = fresh
+            .into_iter()
+            .flat_map(|(key, events)| lines_of(key, &events))
+            .collect();
+        for line in &kept(query, lines) {
+            print(Out::Line(line))?;
+            self.from = self.from.max(line.timestamp_ms - LOOK_BACK_MS);
+        }
+        self.seen.bound();
+        Ok(())
     }
-    let lines = fresh
-        .into_iter()
-        .flat_map(|(key, events)| lines_of(key, &events))
-        .collect();
-    for line in &kept(query, lines) {
-        print(Out::Line(line))?;
-    }
-    Ok(())
 }

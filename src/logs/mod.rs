@@ -137,6 +137,9 @@ pub(crate) fn group_of(name: &str) -> String {
     format!("/aws/lambda/{name}")
 }
 
+/// At most this many events are remembered as printed (about 5 MB); then the older half goes.
+const MAX_SEEN: usize = 100_000;
+
 /// The events already printed. A poll re-reads its last seconds and a live tail session may
 /// repeat what a poll read, and neither gives an id the other knows, so an event is known by
 /// its group, stream, time and text; two identical events stay two: each source's count of a
@@ -187,9 +190,17 @@ impl Seen {
         self.fresh(key, event.timestamp_ms, count)
     }
 
-    /// Forget events before `ms`: no read goes back that far any more.
-    pub(crate) fn forget_before(&mut self, ms: i64) {
-        self.printed.retain(|_, (at, _)| *at >= ms);
+    /// Keep at most [`MAX_SEEN`] events, the newest: a replay of an older one (an emulator's
+    /// live tail snapshot) could print it again, but memory stays bounded on a long follow.
+    /// Not by the polls' start: a live session may repeat what a read already showed.
+    pub(crate) fn bound(&mut self) {
+        if self.printed.len() <= MAX_SEEN {
+            return;
+        }
+        let mut times: Vec<i64> = self.printed.values().map(|(at, _)| *at).collect();
+        let (_, cutoff, _) = times.select_nth_unstable(self.printed.len() - MAX_SEEN / 2);
+        let cutoff = *cutoff;
+        self.printed.retain(|_, (at, _)| *at >= cutoff);
         let printed = &self.printed;
         self.live.retain(|key, _| printed.contains_key(key));
     }
@@ -300,7 +311,23 @@ mod tests {
         assert!(seen.fresh_live("g", &event(5, "again")));
         // Another group's event of the same stream, time and text is another event.
         assert!(seen.fresh_live("h", &event(5, "again")));
-        seen.forget_before(6);
-        assert_eq!(seen.fresh_of_read("g", vec![event(5, "again")]).len(), 1);
+        // A live session replaying an old event after newer ones were read (moto's snapshot
+        // after the read that follows a session's start): still known.
+        assert_eq!(seen.fresh_of_read("g", vec![event(1, "old")]).len(), 1);
+        assert_eq!(seen.fresh_of_read("g", vec![event(90_000, "new")]).len(), 1);
+        assert!(!seen.fresh_live("g", &event(1, "old")));
+        // Bounded: the older half goes once there are too many.
+        let many: Vec<LogEvent> = (0..MAX_SEEN as i64 + 1)
+            .map(|i| event(10 + i, "x"))
+            .collect();
+        assert_eq!(seen.fresh_of_read("g", many).len(), MAX_SEEN + 1);
+        seen.bound();
+        assert!(
+            seen.printed.len() <= MAX_SEEN / 2 + 1,
+            "{}",
+            seen.printed.len()
+        );
+        assert!(!seen.fresh_live("g", &event(10 + MAX_SEEN as i64, "x")));
+        assert!(seen.fresh_live("g", &event(5, "again")), "forgotten");
     }
 }
