@@ -84,6 +84,9 @@ pub enum Fault {
     /// Answer a Lambda Invoke without forwarding as Lambda does when the handler threw: 200,
     /// `X-Amz-Function-Error: Unhandled` and the error as the payload.
     HandlerError,
+    /// Answer an awsJson request without forwarding as an endpoint that lacks the operation
+    /// does: 400 `UnknownOperationException`.
+    UnknownOperation,
 }
 
 /// When a matching rule fires.
@@ -167,6 +170,15 @@ pub fn method_path_suffix(
 ) -> impl Fn(&Request) -> bool + Send + Sync {
     move |r: &Request| {
         r.method == method && r.path.split('?').next().unwrap_or("").ends_with(suffix)
+    }
+}
+
+/// Predicate: an awsJson request for this operation (`X-Amz-Target: Service.Operation`).
+pub fn target(operation: &'static str) -> impl Fn(&Request) -> bool + Send + Sync {
+    move |r: &Request| {
+        r.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("x-amz-target") && v.rsplit('.').next() == Some(operation)
+        })
     }
 }
 
@@ -297,6 +309,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             Some(Fault::ServerError) => Some(error_response(&request, ErrorKind::Internal)),
             Some(Fault::Conflict) => Some(error_response(&request, ErrorKind::Conflict)),
             Some(Fault::HandlerError) => Some(handler_error()),
+            Some(Fault::UnknownOperation) => Some(unknown_operation()),
             Some(Fault::FailAfterForward) => {
                 forward(upstream, &raw);
                 Some(error_response(&request, ErrorKind::Internal))
@@ -502,6 +515,15 @@ fn handler_error() -> Vec<u8> {
         r#"{"errorType":"Error","errorMessage":"injected by the test proxy: the handler threw"}"#;
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Amz-Function-Error: Unhandled\r\nx-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn unknown_operation() -> Vec<u8> {
+    let body = r#"{"__type":"UnknownOperationException","message":"injected by the test proxy"}"#;
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
