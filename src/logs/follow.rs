@@ -14,7 +14,7 @@ use crate::aws::logs::group_arn;
 use crate::aws::Clients;
 
 /// How often polling asks for new lines: a new event shows within about this plus one call.
-pub(crate) const POLL_EVERY: Duration = Duration::from_millis(500);
+const POLL_EVERY: Duration = Duration::from_millis(500);
 /// A session that ends sooner than this was no live session (AWS keeps one up to 3 hours).
 const SHORTEST_SESSION: Duration = Duration::from_secs(10);
 /// Events can arrive late by a little: polls look this far back, skipping what was printed.
