@@ -221,6 +221,7 @@ sys.path after the bundle; the interpreter's own site-packages are not used.")]
   scorekeep-deploy traces scorekeep-worker --follow   # new traces as they arrive, until Ctrl-C
   scorekeep-deploy traces --output json > traces.json   # the raw segment documents too
   scorekeep-deploy traces --since 1h --html traces.html   # waterfalls and a service map, one file
+  scorekeep-deploy traces --since 1h --open    # the same page, in a temp file, in a browser
 
 Traces appear in X-Ray about 30 s after an invocation ends. Needs the IAM permissions
 xray:GetTraceSummaries and xray:BatchGetTraces (e.g. the AWSXrayReadOnlyAccess policy).
@@ -239,7 +240,9 @@ and exits 130 on Ctrl-C.")]
 
 Reads /aws/lambda/<function name> (FilterLogEvents; needs logs:FilterLogEvents). Lambda writes
 a traced request's trace id on its REPORT line; every line of that request shows it.
---follow polls every second and exits 130 on Ctrl-C.")]
+--follow prints the window, then new lines from a live tail (StartLiveTail: needs
+logs:StartLiveTail and logs:DescribeLogGroups); where live tail is unavailable (an unknown or
+forbidden operation, an emulator) it says so once and polls every 0.5 s. Exits 130 on Ctrl-C.")]
     Logs(LogsArgs),
 
     /// Delete the stacks. The records bucket is kept unless --delete-data is given.
@@ -384,6 +387,10 @@ pub struct InvokeArgs {
     /// its details).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Open the trace page in a browser ($BROWSER, else xdg-open or open); without --html
+    /// it is written to a new file in the temp dir.
+    #[arg(long)]
+    pub open: bool,
     /// Write what the function sent, one JSON per line: X-Ray documents, or the OTLP requests (OpenTelemetry JSON) with `tracing_sdk: otel`.
     #[arg(long, value_name = "PATH", requires = "local")]
     pub trace_out: Option<PathBuf>,
@@ -416,7 +423,8 @@ pub struct LogsArgs {
     /// Only the lines of the requests of this X-Ray trace.
     #[arg(long, value_name = "TRACE_ID", conflicts_with = "follow")]
     pub trace: Option<String>,
-    /// Keep polling for new lines until Ctrl-C.
+    /// Keep printing new lines until Ctrl-C: a live tail (StartLiveTail), or polling every
+    /// 0.5 s where live tail is unavailable.
     #[arg(long)]
     pub follow: bool,
 }
@@ -445,6 +453,10 @@ pub struct TracesArgs {
     /// and for several traces a list and a service map.
     #[arg(long, value_name = "FILE", conflicts_with = "follow")]
     pub html: Option<PathBuf>,
+    /// Open the page in a browser ($BROWSER, else xdg-open or open); without --html it is
+    /// written to a new file in the temp dir.
+    #[arg(long, conflicts_with = "follow")]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

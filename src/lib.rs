@@ -7,6 +7,7 @@
 pub(crate) mod atomic_write;
 pub mod aws;
 pub(crate) mod bounded;
+pub(crate) mod browser;
 pub(crate) mod bundle;
 pub mod checks;
 pub mod cli;

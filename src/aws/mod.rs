@@ -13,6 +13,7 @@ pub(crate) mod cloudwatch;
 pub(crate) mod drift;
 pub mod lambda;
 pub(crate) mod lambda_list;
+pub(crate) mod live_tail;
 pub(crate) mod logs;
 pub mod progress;
 pub(crate) mod routing;

@@ -2,6 +2,7 @@
 //! function run here and its trace.
 
 use crate::cli::{InvokeArgs, OutputFormat};
+use crate::commands::traces::page_target;
 use crate::context::Context;
 use crate::exit;
 use crate::invoke;
@@ -16,7 +17,7 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
         return run_remote(ctx, args);
     }
     let report = invoke::run_local(ctx, args)?;
-    if let Some(path) = &args.html {
+    if let Some(path) = page_target(args.html.as_deref(), args.open, "invoke")? {
         let trace = crate::trace::report::TraceReport {
             id: report.trace_id.clone(),
             duration_s: None,
@@ -24,11 +25,8 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
             documents: Vec::new(),
         };
         let title = format!("invoke --local {}", args.function);
-        crate::commands::traces::write_page(
-            ctx,
-            path,
-            &crate::trace::html::page(&title, &[trace]),
-        )?;
+        let page = crate::trace::html::page(&title, &[trace]);
+        crate::commands::traces::write_page(ctx, &path, &page, args.open)?;
     }
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.trace_text());
@@ -43,10 +41,12 @@ pub fn run(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
 /// `invoke FN`: exit 1 when the handler failed (Lambda's `FunctionError`).
 fn run_remote(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<i32> {
     let report = invoke::remote::run_remote(ctx, args)?;
-    if let (Some(path), Some(trace)) = (&args.html, &report.trace) {
-        let title = format!("invoke {}", args.function);
-        let page = crate::trace::html::page(&title, std::slice::from_ref(trace));
-        crate::commands::traces::write_page(ctx, path, &page)?;
+    if let Some(trace) = &report.trace {
+        if let Some(path) = page_target(args.html.as_deref(), args.open, "invoke")? {
+            let title = format!("invoke {}", args.function);
+            let page = crate::trace::html::page(&title, std::slice::from_ref(trace));
+            crate::commands::traces::write_page(ctx, &path, &page, args.open)?;
+        }
     }
     if ctx.reporter.format() == OutputFormat::Text {
         eprint!("{}", report.details_text());

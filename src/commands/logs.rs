@@ -1,8 +1,6 @@
 //! `logs`: the deployed functions' log lines (`crate::logs`), once or `--follow`.
 
-use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -10,11 +8,9 @@ use crate::cli::{LogsArgs, OutputFormat};
 use crate::context::Context;
 use crate::error::Problem;
 use crate::exit;
-use crate::logs::{self, Line, LogsQuery};
+use crate::logs::follow::Out;
+use crate::logs::{self, Line, LogsQuery, Seen};
 use crate::trace::query;
-
-/// How often `--follow` asks for new lines.
-const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// What `logs` (without `--follow`) reports: the lines, and notes on functions without logs.
 #[derive(Debug, Serialize)]
@@ -43,7 +39,7 @@ pub fn run(ctx: &Context, args: &LogsArgs) -> anyhow::Result<i32> {
     }
     let report = ctx.block_on(async {
         let clients = ctx.clients().await?;
-        let mut seen = HashSet::new();
+        let mut seen = Seen::default();
         let start = logs::start_ms(query.since);
         let (lines, notes) = logs::read(&clients, &query, start, &mut seen).await?;
         anyhow::Ok(LogsReport {
@@ -88,31 +84,24 @@ fn query_from_args(ctx: &Context, args: &LogsArgs) -> anyhow::Result<LogsQuery> 
     })
 }
 
-/// New lines as they arrive, each printed at once (a JSON object per line with
-/// `--output json`), until Ctrl-C.
+/// New lines as they arrive (`logs::follow`), each printed at once (a JSON object per line
+/// with `--output json`), until Ctrl-C.
 fn follow(ctx: &Context, query: &LogsQuery) -> anyhow::Result<i32> {
     let colours = Colours::for_terminal(ctx);
     ctx.block_on(async {
         let clients = ctx.clients().await?;
-        let mut seen = HashSet::new();
-        let mut from = logs::start_ms(query.since);
-        let mut noted = HashSet::new();
-        loop {
-            let (lines, notes) = logs::read(&clients, query, from, &mut seen).await?;
-            for note in notes.into_iter().filter(|n| noted.insert(n.clone())) {
+        let mut print = |out: Out<'_>| match out {
+            Out::Line(line) => print_line(ctx, &colours, line),
+            Out::Note(note) => {
                 ctx.reporter.line(format!("note: {note}"));
+                Ok(())
             }
-            for line in &lines {
-                print_line(ctx, &colours, line)?;
-                // Events can arrive late by a little: look a few seconds back, skip the seen.
-                from = from.max(line.timestamp_ms - 5_000);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-                _ = crate::interrupt::cancelled() => return Ok(crate::exit::code_for(
-                    &Problem::interrupted(crate::interrupt::interrupted()).into(),
-                )),
-            }
+        };
+        tokio::select! {
+            ended = logs::follow::follow(&clients, query, &mut print) => ended.map(|()| exit::OK),
+            _ = crate::interrupt::cancelled() => Ok(exit::code_for(
+                &Problem::interrupted(crate::interrupt::interrupted()).into(),
+            )),
         }
     })
 }

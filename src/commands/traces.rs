@@ -1,6 +1,7 @@
 //! `traces`: the deployed functions' recent X-Ray traces, printed as the tree `invoke --local`
 //! prints. The arguments are checked here; the flow is `crate::trace::flow`.
 
+use crate::browser::Opened;
 use crate::cli::{OutputFormat, TracesArgs};
 use crate::config::TracingMode;
 use crate::context::Context;
@@ -23,9 +24,9 @@ pub fn run(ctx: &Context, args: &TracesArgs) -> anyhow::Result<i32> {
     if let (Some(message), OutputFormat::Text) = (&report.message, ctx.reporter.format()) {
         ctx.reporter.line(message);
     }
-    if let Some(path) = &args.html {
+    if let Some(path) = page_target(args.html.as_deref(), args.open, "traces")? {
         let page = crate::trace::html::page("scorekeep-deploy traces", &report.traces);
-        write_page(ctx, path, &page)?;
+        write_page(ctx, &path, &page, args.open)?;
     }
     ctx.reporter.emit(&report)?;
     Ok(exit::OK)
@@ -78,15 +79,61 @@ fn print_one(ctx: &Context, t: &TraceReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write a trace page (`--html`), saying where; a failure names the file.
-pub(crate) fn write_page(ctx: &Context, path: &std::path::Path, page: &str) -> anyhow::Result<()> {
+/// Where `--html`/`--open` put the page: the file given, or with `--open` alone a new file in
+/// the OS temp dir (`what` names it); `None` when neither was given.
+pub(crate) fn page_target(
+    html: Option<&std::path::Path>,
+    open: bool,
+    what: &str,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match (html, open) {
+        (Some(path), _) => Ok(Some(path.to_path_buf())),
+        (None, true) => crate::browser::temp_page(what).map(Some).map_err(|e| {
+            Problem::failure(format!("creating a page for --open in the temp dir: {e}"))
+                .hint("set TMPDIR to a directory you may write to, or give --html FILE")
+                .into()
+        }),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Write a trace page (`--html`, `--open`), saying where, and with `--open` show it in a
+/// browser; a page without a browser to show it is written all the same (not a failure).
+pub(crate) fn write_page(
+    ctx: &Context,
+    path: &std::path::Path,
+    page: &str,
+    open: bool,
+) -> anyhow::Result<()> {
     crate::atomic_write::write_atomically(path, page.as_bytes()).map_err(|e| {
         anyhow::Error::from(
             Problem::failure(format!("writing --html {}: {e}", path.display()))
                 .hint("give a path in a directory that exists and that you may write to"),
         )
     })?;
-    ctx.reporter
-        .line(format!("wrote {} (open it in a browser)", path.display()));
+    let shown = path.display();
+    if !open {
+        ctx.reporter
+            .line(format!("wrote {shown} (open it in a browser)"));
+        return Ok(());
+    }
+    let hint =
+        "  hint: set BROWSER to a browser command (e.g. BROWSER=firefox), or open the file yourself";
+    match crate::browser::open(path) {
+        Opened::With(program) => ctx
+            .reporter
+            .line(format!("wrote {shown} and opened it with {program}")),
+        Opened::NoBrowser => {
+            ctx.reporter.line(format!(
+                "wrote {shown}; no browser to open it here (no BROWSER, no xdg-open or open on PATH)"
+            ));
+            ctx.reporter.line(hint);
+        }
+        Opened::Failed(why) => {
+            ctx.reporter
+                .line(format!("wrote {shown}; opening it failed: {why}"));
+            ctx.reporter.line(hint);
+        }
+    }
     Ok(())
 }

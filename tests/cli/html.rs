@@ -122,3 +122,71 @@ fn the_trace_page_renders_a_bar_per_span_in_chromium() {
     let local = rendered_dom(&dir.path().join("local.html")).unwrap();
     assert!(local.contains("data-name=\"annotations\""), "{local}");
 }
+
+/// `--open`: the page goes to `$BROWSER` (here a script that records its argument), written
+/// to the temp dir without `--html`; with no browser at all the page is written, the path and
+/// a hint said, and the run exits 0.
+#[test]
+fn open_hands_the_page_to_the_browser_or_says_where_it_is() {
+    let Some((region, dir)) = crate::util::emulator_project() else {
+        return;
+    };
+    let record = dir.path().join("browser-got");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", record.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = moto_cli(dir.path(), region, &["traces", "--since", "5m", "--open"])
+        .env("BROWSER", &browser)
+        .env("TMPDIR", &tmp)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    // The opener runs detached: wait for what it recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !record.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser was not called: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let page = std::path::PathBuf::from(std::fs::read_to_string(&record).unwrap());
+    assert_eq!(page.parent(), Some(tmp.as_path()), "{err}");
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<html"));
+    assert!(
+        err.contains(&format!("wrote {} and opened it with", page.display())),
+        "{err}"
+    );
+
+    // No BROWSER, no xdg-open or open on PATH: the page is written, its path and a hint said.
+    let page = dir.path().join("t.html");
+    let empty = dir.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let out = moto_cli(
+        dir.path(),
+        region,
+        &["traces", "--since", "5m", "--open", "--html"],
+    )
+    .arg(&page)
+    .env_remove("BROWSER")
+    .env("PATH", &empty)
+    .assert()
+    .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(page.exists());
+    assert!(
+        err.contains(&format!(
+            "wrote {}; no browser to open it here",
+            page.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: set BROWSER"), "{err}");
+}

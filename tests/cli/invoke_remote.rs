@@ -116,7 +116,8 @@ fn invoke_calls_the_release_alias_prints_the_result_and_fails_with_the_handler()
 }
 
 /// The trace: the CLI waits for X-Ray to have the id its request carried; the test puts a
-/// Lambda segment with that id into moto meanwhile, and the tree shows it.
+/// Lambda segment with that id into moto meanwhile, and the tree shows it; `--open` hands the
+/// trace page (in the temp dir) to `$BROWSER`, here a script recording its argument.
 #[test]
 fn invoke_shows_the_invocations_trace_once_x_ray_has_it() {
     let Some((region, dir, proxy)) = deployed_behind_a_proxy() else {
@@ -132,9 +133,19 @@ fn invoke_shows_the_invocations_trace_once_x_ray_has_it() {
         "60",
         "--output",
         "json",
+        "--open",
     ];
     let errors = dir.path().join("invoke.stderr");
+    let (tmp, opened) = (dir.path().join("tmp"), dir.path().join("opened"));
+    std::fs::create_dir(&tmp).unwrap();
+    let browser = dir.path().join("browser.sh");
+    let script = format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display());
+    std::fs::write(&browser, script).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut child = background_cli(dir.path(), &proxy.endpoint, region, &args, &errors)
+        .env("BROWSER", &browser)
+        .env("TMPDIR", &tmp)
         .stdout(std::fs::File::create(&stdout).unwrap())
         .spawn()
         .unwrap();
@@ -176,4 +187,14 @@ fn invoke_shows_the_invocations_trace_once_x_ray_has_it() {
     assert_eq!(report["trace"]["id"], trace_id.as_str(), "{report:#}");
     let tree = report["trace"]["tree"].to_string();
     assert!(tree.contains("Invocation"), "{report:#}");
+    // The browser script runs detached: give it a moment to write.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "the browser was not called");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let page = std::path::PathBuf::from(std::fs::read_to_string(&opened).unwrap());
+    assert_eq!(page.parent(), Some(tmp.as_path()));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&trace_id), "the page is not the trace's");
 }

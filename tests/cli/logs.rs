@@ -1,12 +1,17 @@
 //! `logs` (issue 25, second part) against moto's CloudWatch Logs: lines put into a
 //! function's group come back with their function, request and, for a traced request, the
 //! trace id from its REPORT line; `--trace` keeps one trace's lines; `--follow` prints a new
-//! line within seconds and stops on Ctrl-C with 130.
+//! line within 2 s and stops on Ctrl-C with 130. moto's StartLiveTail answers one snapshot of
+//! every stored event and closes the stream, so here `--follow` parses that session, says once
+//! that live tail is unavailable and falls back to polling (the live path itself is tested
+//! with aws-smithy-mocks in `src/aws/live_tail.rs`). Behind the fault proxy answering
+//! UnknownOperationException for StartLiveTail, it falls back the same way.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 
+use crate::util::proxy::{target, Fault, Proxy, Rule, When};
 use crate::util::{background_cli, emulator_project, moto, moto_cli, sdk_config, stdout_json};
 
 const TRACED: &str = "8f2c1d0e-1111-2222-3333-444455556666";
@@ -116,7 +121,7 @@ async fn logs_shows_each_line_with_its_request_and_trace_and_follows_new_ones() 
         "{err}"
     );
 
-    // --follow: a line put now shows within seconds; Ctrl-C ends it with 130.
+    // --follow: a line put now shows within 2 s; Ctrl-C ends it with 130, promptly.
     let stdout = dir.path().join("follow.out");
     let mut child = background_cli(
         dir.path(),
@@ -138,28 +143,108 @@ async fn logs_shows_each_line_with_its_request_and_trace_and_follows_new_ones() 
         assert!(Instant::now() < deadline, "follow printed nothing");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let put_at = Instant::now();
     let fresh = vec![format!(
         "2026-12-04T12:00:01.000Z\t{UNTRACED}\tINFO\tfresh line"
     )];
     put(region, group, "2026/12/04/[1]c", now_ms(), &fresh).await;
+    // From PutLogEvents' answer to the line on stdout, polled often so the check adds little.
+    let put_at = Instant::now();
     while !seen("fresh line") {
         assert!(
             put_at.elapsed() < Duration::from_secs(10),
             "the new line did not show"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        put_at.elapsed() < Duration::from_secs(5),
+        put_at.elapsed() < Duration::from_secs(2),
         "{:?}",
         put_at.elapsed()
     );
     // SAFETY: kill(2) on the child this test spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let sent = Instant::now();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
     // Each line once, however many polls saw it.
     let printed = std::fs::read_to_string(&stdout).unwrap();
     assert_eq!(printed.matches("picked Ada").count(), 1, "{printed}");
+    assert_eq!(printed.matches("fresh line").count(), 1, "{printed}");
+    // The fallback, said once (not per poll).
+    let err = std::fs::read_to_string(dir.path().join("follow.err")).unwrap();
+    assert_eq!(
+        err.matches("live tail unavailable here (the endpoint ended the session")
+            .count(),
+        1,
+        "{err}"
+    );
+}
+
+/// Wait until `file` holds `what`, at most `limit`; how long it took.
+fn wait_for_text(file: &std::path::Path, what: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while !std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .contains(what)
+    {
+        assert!(start.elapsed() < limit, "no `{what}` in {}", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// An endpoint without StartLiveTail (the proxy answers UnknownOperationException for it):
+/// `--follow` says so once and polls, and a new line still shows within 2 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_falls_back_to_polling_where_live_tail_is_an_unknown_operation() {
+    let Some((region, dir)) = emulator_project() else {
+        return;
+    };
+    let group = "/aws/lambda/random-name";
+    put(region, group, "s", now_ms(), &["before".to_string()]).await;
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        vec![Rule::new(
+            target("StartLiveTail"),
+            When::Always,
+            Fault::UnknownOperation,
+        )],
+    );
+    let (stdout, stderr) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = background_cli(
+        dir.path(),
+        &proxy.endpoint,
+        region,
+        &["logs", "random-name", "--follow"],
+        &stderr,
+    )
+    .stdout(std::fs::File::create(&stdout).unwrap())
+    .spawn()
+    .unwrap();
+    wait_for_text(
+        &stderr,
+        "polling every 500 ms instead",
+        Duration::from_secs(30),
+    );
+    put(region, group, "s", now_ms(), &["after".to_string()]).await;
+    let took = wait_for_text(&stdout, "after", Duration::from_secs(10));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    assert_eq!(
+        err.matches("note: live tail unavailable here (StartLiveTail: UnknownOperationException")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(proxy.count(target("StartLiveTail")), 1);
+    let printed = std::fs::read_to_string(&stdout).unwrap();
+    assert_eq!(printed.matches("before").count(), 1, "{printed}");
 }

@@ -87,6 +87,9 @@ pub enum Fault {
     /// Answer 200 with this XML body without forwarding: a query-protocol answer moto cannot
     /// give (e.g. a StackSet operation that FAILED in one account and region).
     Answer(&'static str),
+    /// Answer an awsJson request without forwarding as an endpoint that lacks the operation
+    /// does: 400 `UnknownOperationException`.
+    UnknownOperation,
 }
 
 /// When a matching rule fires.
@@ -170,6 +173,15 @@ pub fn method_path_suffix(
 ) -> impl Fn(&Request) -> bool + Send + Sync {
     move |r: &Request| {
         r.method == method && r.path.split('?').next().unwrap_or("").ends_with(suffix)
+    }
+}
+
+/// Predicate: an awsJson request for this operation (`X-Amz-Target: Service.Operation`).
+pub fn target(operation: &'static str) -> impl Fn(&Request) -> bool + Send + Sync {
+    move |r: &Request| {
+        r.headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("x-amz-target") && v.rsplit('.').next() == Some(operation)
+        })
     }
 }
 
@@ -301,6 +313,7 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, stop: &Ato
             Some(Fault::Conflict) => Some(error_response(&request, ErrorKind::Conflict)),
             Some(Fault::HandlerError) => Some(handler_error()),
             Some(Fault::Answer(body)) => Some(xml_answer(body)),
+            Some(Fault::UnknownOperation) => Some(unknown_operation()),
             Some(Fault::FailAfterForward) => {
                 forward(upstream, &raw);
                 Some(error_response(&request, ErrorKind::Internal))
@@ -514,6 +527,15 @@ fn handler_error() -> Vec<u8> {
 fn xml_answer(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nx-amzn-RequestId: proxy-answer\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn unknown_operation() -> Vec<u8> {
+    let body = r#"{"__type":"UnknownOperationException","message":"injected by the test proxy"}"#;
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: proxy-fault\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -2,14 +2,18 @@
 //! template creates), from `--since` ago or, with `--follow`, as they arrive. Each line names
 //! its function, time and request; a line of a traced request also its X-Ray trace id, which
 //! Lambda writes on the request's REPORT line (`XRAY TraceId: …`), so `--trace ID` keeps one
-//! trace's lines. The parsing here is pure; the reads are `aws::logs`.
+//! trace's lines. The parsing here is pure; the reads are `aws::logs`; `follow.rs` is
+//! `--follow` (live tail, or polling where live tail is unavailable).
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub(crate) mod follow;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws::logs::{events_since, LogEvent};
+use crate::aws::logs::{events_since, now_ms, LogEvent};
 use crate::aws::Clients;
 
 /// One log line as `logs` shows it.
@@ -120,6 +124,7 @@ pub(crate) fn lines_of(function: &str, events: &[LogEvent]) -> Vec<Line> {
 }
 
 /// What to read: Lambda names by config key, the window, the pattern, one trace.
+#[derive(Debug, Clone)]
 pub(crate) struct LogsQuery {
     pub(crate) functions: Vec<(String, String)>,
     pub(crate) since: Duration,
@@ -132,10 +137,73 @@ pub(crate) fn group_of(name: &str) -> String {
     format!("/aws/lambda/{name}")
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// At most this many events are remembered as printed (about 5 MB); then the older half goes.
+const MAX_SEEN: usize = 100_000;
+
+/// The events already printed. A poll re-reads its last seconds and a live tail session may
+/// repeat what a poll read, and neither gives an id the other knows, so an event is known by
+/// its group, stream, time and text; two identical events stay two: each source's count of a
+/// key is compared with the most any source has counted before.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// Per key: the event's time and how many of it were printed.
+    printed: HashMap<u64, (i64, u32)>,
+    /// Per key: how many of it live tail delivered (its sessions never repeat an event).
+    live: HashMap<u64, u32>,
+}
+
+impl Seen {
+    fn key(group: &str, event: &LogEvent) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        (group, &event.stream, event.timestamp_ms, &event.message).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Whether the `count`th event of this key a source saw is new; if so it is printed.
+    fn fresh(&mut self, key: u64, timestamp_ms: i64, count: u32) -> bool {
+        let printed = self.printed.entry(key).or_insert((timestamp_ms, 0));
+        let fresh = count > printed.1;
+        printed.1 = printed.1.max(count);
+        fresh
+    }
+
+    /// The events of one read of a window (every event from its start on) not printed yet.
+    pub(crate) fn fresh_of_read(&mut self, group: &str, events: Vec<LogEvent>) -> Vec<LogEvent> {
+        let mut counts: HashMap<u64, u32> = HashMap::new();
+        events
+            .into_iter()
+            .filter(|e| {
+                let key = Seen::key(group, e);
+                let count = counts.entry(key).or_default();
+                *count += 1;
+                self.fresh(key, e.timestamp_ms, *count)
+            })
+            .collect()
+    }
+
+    /// Whether an event live tail delivered is new.
+    pub(crate) fn fresh_live(&mut self, group: &str, event: &LogEvent) -> bool {
+        let key = Seen::key(group, event);
+        let count = self.live.entry(key).or_default();
+        *count += 1;
+        let count = *count;
+        self.fresh(key, event.timestamp_ms, count)
+    }
+
+    /// Keep at most [`MAX_SEEN`] events, the newest: a replay of an older one (an emulator's
+    /// live tail snapshot) could print it again, but memory stays bounded on a long follow.
+    /// Not by the polls' start: a live session may repeat what a read already showed.
+    pub(crate) fn bound(&mut self) {
+        if self.printed.len() <= MAX_SEEN {
+            return;
+        }
+        let mut times: Vec<i64> = self.printed.values().map(|(at, _)| *at).collect();
+        let (_, cutoff, _) = times.select_nth_unstable(self.printed.len() - MAX_SEEN / 2);
+        let cutoff = *cutoff;
+        self.printed.retain(|_, (at, _)| *at >= cutoff);
+        let printed = &self.printed;
+        self.live.retain(|key, _| printed.contains_key(key));
+    }
 }
 
 /// Every selected function's lines from `since_ms` on, oldest first, `seen` events skipped
@@ -144,7 +212,7 @@ pub(crate) async fn read(
     clients: &Clients,
     query: &LogsQuery,
     since_ms: i64,
-    seen: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> anyhow::Result<(Vec<Line>, Vec<String>)> {
     let mut lines = Vec::new();
     let mut notes = Vec::new();
@@ -157,17 +225,19 @@ pub(crate) async fn read(
             ));
             continue;
         };
-        let fresh: Vec<LogEvent> = events
-            .into_iter()
-            .filter(|e| seen.insert(format!("{group}/{}", e.id)))
-            .collect();
+        let fresh = seen.fresh_of_read(&group, events);
         lines.extend(lines_of(key, &fresh));
     }
+    Ok((kept(query, lines), notes))
+}
+
+/// The lines `--trace` keeps (all without it), oldest first.
+pub(crate) fn kept(query: &LogsQuery, mut lines: Vec<Line>) -> Vec<Line> {
     if let Some(trace) = &query.trace {
         lines.retain(|l| l.trace_id.as_deref() == Some(trace.as_str()));
     }
     lines.sort_by_key(|l| l.timestamp_ms);
-    Ok((lines, notes))
+    lines
 }
 
 /// Where a `logs` run starts reading.
@@ -181,7 +251,7 @@ mod tests {
 
     fn event(ms: i64, message: &str) -> LogEvent {
         LogEvent {
-            id: ms.to_string(),
+            stream: "s".into(),
             timestamp_ms: ms,
             message: message.to_string(),
         }
@@ -226,5 +296,38 @@ mod tests {
             lines[0].text()
         );
         assert_eq!(clock(86_400_000 + 3_723_004), "01:02:03.004");
+    }
+
+    #[test]
+    fn seen_prints_each_event_once_and_identical_events_each() {
+        let mut seen = Seen::default();
+        let same = || vec![event(5, "again"), event(5, "again")];
+        // A read shows both identical events; a re-read of the window shows neither.
+        assert_eq!(seen.fresh_of_read("g", same()).len(), 2);
+        assert_eq!(seen.fresh_of_read("g", same()).len(), 0);
+        // Live tail repeating what a read showed: nothing; a third one: new.
+        assert!(!seen.fresh_live("g", &event(5, "again")));
+        assert!(!seen.fresh_live("g", &event(5, "again")));
+        assert!(seen.fresh_live("g", &event(5, "again")));
+        // Another group's event of the same stream, time and text is another event.
+        assert!(seen.fresh_live("h", &event(5, "again")));
+        // A live session replaying an old event after newer ones were read (moto's snapshot
+        // after the read that follows a session's start): still known.
+        assert_eq!(seen.fresh_of_read("g", vec![event(1, "old")]).len(), 1);
+        assert_eq!(seen.fresh_of_read("g", vec![event(90_000, "new")]).len(), 1);
+        assert!(!seen.fresh_live("g", &event(1, "old")));
+        // Bounded: the older half goes once there are too many.
+        let many: Vec<LogEvent> = (0..MAX_SEEN as i64 + 1)
+            .map(|i| event(10 + i, "x"))
+            .collect();
+        assert_eq!(seen.fresh_of_read("g", many).len(), MAX_SEEN + 1);
+        seen.bound();
+        assert!(
+            seen.printed.len() <= MAX_SEEN / 2 + 1,
+            "{}",
+            seen.printed.len()
+        );
+        assert!(!seen.fresh_live("g", &event(10 + MAX_SEEN as i64, "x")));
+        assert!(seen.fresh_live("g", &event(5, "again")), "forgotten");
     }
 }
