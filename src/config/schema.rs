@@ -64,7 +64,7 @@ pub(crate) struct Config {
     /// Named deployments of this project side by side (`--stage NAME`), each with its
     /// overrides; see `config::stage`.
     #[serde(default)]
-    pub(crate) stages: BTreeMap<String, super::stage::StageConfig>,
+    pub(crate) stages: BTreeMap<String, StageConfig>,
 }
 
 /// How releases are kept: the alias that names the running version, and how many old
@@ -386,4 +386,42 @@ impl FunctionConfig {
                 .collect()
         })
     }
+}
+
+/// One entry under `stages:`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct StageConfig {
+    /// The stage's region: wins over AWS_REGION and the profile's (only `--region` beats it).
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    /// The stage's AWS profile, unless `--profile` names another.
+    #[serde(default)]
+    pub(crate) profile: Option<String>,
+    /// CloudFormation service role for every stack of the stage.
+    #[serde(default)]
+    pub(crate) role_arn: Option<String>,
+    /// Template parameters for every stack of the stage, over `stacks[].parameters`.
+    #[serde(default)]
+    pub(crate) parameters: BTreeMap<String, ScalarValue>,
+    /// Tags over the top-level `tags`.
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    /// Function settings by function key, merged over that function's.
+    #[serde(default)]
+    pub(crate) functions: BTreeMap<String, crate::yaml::Mapping>,
+    /// Release settings merged over `releases`.
+    #[serde(default)]
+    pub(crate) releases: Option<crate::yaml::Mapping>,
+    /// Beanstalk settings merged over `beanstalk`; `null` leaves Beanstalk out of the stage.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) beanstalk: Option<crate::yaml::Value>,
+    /// Accounts and regions the stage deploys to through a StackSet (see `config::targets`).
+    #[serde(default)]
+    pub(crate) targets: Option<super::targets::Targets>,
+}
+
+/// `Some(Null)` for an explicit `null`, `None` only when the key is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::yaml::Value>, D::Error> {
+    crate::yaml::Value::deserialize(d).map(Some)
 }

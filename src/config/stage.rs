@@ -9,53 +9,13 @@
 //! Overrides are merged as YAML before serde reads them, so a stage may set any function or
 //! release setting without the schema repeating every field as an `Option`.
 
-use std::collections::BTreeMap;
+use serde::Serialize;
 
-use serde::{Deserialize, Deserializer, Serialize};
-
-use super::schema::{Config, ScalarValue};
+use super::schema::{Config, StageConfig};
 use super::targets::Targets;
 use super::Project;
 use crate::diagnostic::SourceError;
 use crate::yaml::{self, Mapping, PathSegment, Value};
-
-/// One entry under `stages:`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub(crate) struct StageConfig {
-    /// The stage's region: wins over AWS_REGION and the profile's (only `--region` beats it).
-    #[serde(default)]
-    pub(crate) region: Option<String>,
-    /// The stage's AWS profile, unless `--profile` names another.
-    #[serde(default)]
-    pub(crate) profile: Option<String>,
-    /// CloudFormation service role for every stack of the stage.
-    #[serde(default)]
-    pub(crate) role_arn: Option<String>,
-    /// Template parameters for every stack of the stage, over `stacks[].parameters`.
-    #[serde(default)]
-    pub(crate) parameters: BTreeMap<String, ScalarValue>,
-    /// Tags over the top-level `tags`.
-    #[serde(default)]
-    pub(crate) tags: BTreeMap<String, String>,
-    /// Function settings by function key, merged over that function's.
-    #[serde(default)]
-    pub(crate) functions: BTreeMap<String, Mapping>,
-    /// Release settings merged over `releases`.
-    #[serde(default)]
-    pub(crate) releases: Option<Mapping>,
-    /// Beanstalk settings merged over `beanstalk`; `null` leaves Beanstalk out of the stage.
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) beanstalk: Option<Value>,
-    /// Accounts and regions the stage deploys to through a StackSet (see `config::targets`).
-    #[serde(default)]
-    pub(crate) targets: Option<Targets>,
-}
-
-/// `Some(Null)` for an explicit `null`, `None` only when the key is absent.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
 
 /// The selected stage as commands see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
