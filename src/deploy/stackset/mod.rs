@@ -224,6 +224,14 @@ async fn upload_code(
     for region in &targets.regions {
         let s3 = clients.s3_in(region);
         let bucket = targets.code_bucket_in(region);
+        if !crate::aws::s3::bucket_exists(&s3, &bucket).await {
+            return Err(Problem::failure(format!(
+                "the code bucket {bucket} does not exist in {region} (targets.code_bucket)"
+            ))
+            .resource(format!("s3://{bucket}"))
+            .hint("create it in that region, with a policy that lets the target accounts read its objects (docs/stages.md)")
+            .into());
+        }
         for artifact in artifacts {
             let key = code_key(artifact);
             if crate::aws::s3::object_exists(&s3, &bucket, &key).await {
@@ -234,13 +242,7 @@ async fn upload_code(
                 artifact.function
             ));
             let what = format!("{} bundle", artifact.function);
-            crate::aws::s3::upload_file(&s3, &bucket, &key, &artifact.zip_path, &what)
-                .await
-                .map_err(|e| {
-                    e.context(Problem::failure(format!("uploading code to {region}")).hint(format!(
-                        "the bucket `{bucket}` must exist in {region} (targets.code_bucket) and allow the target accounts to read it"
-                    )))
-                })?;
+            crate::aws::s3::upload_file(&s3, &bucket, &key, &artifact.zip_path, &what).await?;
         }
     }
     Ok(())
