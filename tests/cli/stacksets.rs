@@ -537,3 +537,32 @@ stages:
     let local = manifest(dir.path(), "random-name")["sha256_base64"].clone();
     assert_eq!(local.as_str(), config.code_sha256());
 }
+
+/// A code bucket that is not there stops `up` before any StackSet exists, naming the bucket,
+/// its region and what to do.
+#[tokio::test]
+async fn a_missing_code_bucket_is_named_before_anything_is_created() {
+    let Some((admin, dir)) = emulator_project() else {
+        return;
+    };
+    let regions = [admin, unique_region()];
+    add_prod_with_targets(dir.path(), regions);
+    create_code_buckets(&regions[..1]).await;
+    let out = moto_cli(dir.path(), admin, &["up", "--stage", "prod"])
+        .assert()
+        .code(1);
+    let err = crate::util::stderr(out.get_output());
+    let named = format!(
+        "the code bucket sk-code-{} does not exist in {}",
+        regions[1], regions[1]
+    );
+    assert!(err.contains(&named), "{err}");
+    assert!(err.contains("hint: create it in that region"), "{err}");
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk_config(admin).await);
+    let set = cfn
+        .describe_stack_set()
+        .stack_set_name("scorekeep-lambda-prod")
+        .send()
+        .await;
+    assert!(set.is_err(), "no StackSet may exist: {set:?}");
+}
