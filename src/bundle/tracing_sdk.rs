@@ -77,7 +77,8 @@ pub(super) fn bundled(zip_path: &str, sdk: TracingSdk) -> bool {
 }
 
 /// The manifest a mode other than `xray` needs, when the function has none: without it the
-/// bundle would silently keep the default dependencies (with the X-Ray SDK).
+/// bundle would silently keep the default dependencies (with the X-Ray SDK). A function with
+/// no manifest anywhere installs nothing in any mode, so it needs none.
 pub(super) fn missing_manifest(
     source_dir: &Path,
     sdk: TracingSdk,
@@ -87,7 +88,8 @@ pub(super) fn missing_manifest(
         return None;
     }
     let dir = manifest_dir(source_dir, sdk);
-    if names.iter().any(|n| dir.join(n).is_file()) {
+    let has = |d: &Path| names.iter().any(|n| d.join(n).is_file());
+    if has(&dir) || !has(source_dir) {
         None
     } else {
         Some(dir.join(names[0]))
@@ -168,6 +170,12 @@ mod tests {
     #[test]
     fn a_missing_otel_manifest_is_named() {
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            missing_manifest(dir.path(), TracingSdk::Otel, &["package.json"]),
+            None,
+            "no dependencies in any mode: nothing to lock"
+        );
+        std::fs::write(dir.path().join("package.json"), "{}").unwrap();
         assert_eq!(
             missing_manifest(dir.path(), TracingSdk::Xray, &["package.json"]),
             None
