@@ -126,7 +126,13 @@ impl Reporter {
             OutputFormat::Json => {
                 let ok = outcome == Outcome::Succeeded;
                 let report = self.with_warnings(serde_json::to_value(report)?);
-                serde_json::to_writer_pretty(&mut out, &Envelope { ok, report: &report })?;
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &Envelope {
+                        ok,
+                        report: &report,
+                    },
+                )?;
                 writeln!(out)?;
             }
         }
@@ -138,7 +144,11 @@ impl Reporter {
     /// The run's warnings appended to the report's own `warnings` (e.g. `invoke`'s), or as
     /// `warnings` when it has none: one list, so the JSON never has the key twice.
     fn with_warnings(&self, mut report: serde_json::Value) -> serde_json::Value {
-        let run = self.warnings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let run = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if run.is_empty() {
             return report;
         }

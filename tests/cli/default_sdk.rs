@@ -56,7 +56,9 @@ fn without_tracing_sdk_build_makes_opentelemetry_bundles_and_warns_of_nothing() 
     assert!(sunset_lines(&stderr).is_empty(), "{stderr}");
     let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
     assert!(
-        warnings.iter().all(|w| !w.as_str().unwrap().contains("X-Ray")),
+        warnings
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("X-Ray")),
         "{report:#}"
     );
 
@@ -70,7 +72,10 @@ fn without_tracing_sdk_build_makes_opentelemetry_bundles_and_warns_of_nothing() 
     assert!(py.iter().any(|d| d == "opentelemetry-sdk"), "{py:?}");
     assert!(py.iter().all(|d| !d.starts_with("aws-xray")), "{py:?}");
     let worker = zip_names(dir.path(), "scorekeep-worker");
-    assert!(worker.iter().any(|n| n == "tracing_otel_sdk.py"), "{worker:?}");
+    assert!(
+        worker.iter().any(|n| n == "tracing_otel_sdk.py"),
+        "{worker:?}"
+    );
     assert!(worker.iter().all(|n| n != "tracing_xray.py"), "{worker:?}");
 }
 
@@ -100,30 +105,21 @@ fn xray_warns_once_per_run_naming_its_functions_with_the_end_of_support() {
         assert!(line.contains(said), "no `{said}` in: {line}");
     }
     let warnings = report["warnings"].as_array().expect("warnings in JSON");
-    assert_eq!(
-        warnings.len(),
-        1,
-        "the same warning, once: {warnings:?}"
-    );
-    assert_eq!(
-        format!("warning: {}", warnings[0].as_str().unwrap()),
-        line
-    );
+    assert_eq!(warnings.len(), 1, "the same warning, once: {warnings:?}");
+    assert_eq!(format!("warning: {}", warnings[0].as_str().unwrap()), line);
     // Still X-Ray bundles: the warning changes nothing that is built.
     let node = dependency_names(dir.path(), "random-name");
     assert!(node.iter().any(|d| d == "aws-xray-sdk-core"), "{node:?}");
 
     // One function back on otel: the warning names only the other, in text output too.
-    crate::util::edit(
-        dir.path(),
-        CONFIG,
-        "tracing_sdk: xray",
-        "tracing_sdk: otel",
-    );
+    crate::util::edit(dir.path(), CONFIG, "tracing_sdk: xray", "tracing_sdk: otel");
     let out = cli(dir.path()).arg("build").assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     let lines = sunset_lines(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("function `scorekeep-worker` uses"), "{stderr}");
+    assert!(
+        lines[0].contains("function `scorekeep-worker` uses"),
+        "{stderr}"
+    );
     assert!(!lines[0].contains("random-name"), "{stderr}");
 }
