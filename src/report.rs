@@ -315,6 +315,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_runs_warnings_are_said_once_and_join_the_reports_own() {
+        let r = Reporter::new(OutputFormat::Json, true);
+        r.warn("sunset");
+        r.warn("sunset");
+        let own = r.with_warnings(serde_json::json!({"warnings": ["payload"], "x": 1}));
+        assert_eq!(own["warnings"], serde_json::json!(["payload", "sunset"]));
+        let none = r.with_warnings(serde_json::json!({"x": 1}));
+        assert_eq!(none["warnings"], serde_json::json!(["sunset"]));
+        let quiet = Reporter::new(OutputFormat::Json, true);
+        assert!(quiet
+            .with_warnings(serde_json::json!({"x": 1}))
+            .get("warnings")
+            .is_none());
+    }
+
+    #[test]
     fn human_units() {
         assert_eq!(human_bytes(4_330_000), "4.33 MB");
         assert_eq!(human_bytes(812_400), "812.4 KB");
