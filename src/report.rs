@@ -8,6 +8,7 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -23,6 +24,9 @@ pub struct Reporter {
     fancy: bool,
     /// Spinners of parallel tasks (e.g. two functions building) share the terminal through this.
     multi: MultiProgress,
+    /// The run's warnings ([`Reporter::warn`]), shared by every clone: each is said once and
+    /// ends up in the JSON report's `warnings`.
+    warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Reporter {
@@ -34,7 +38,22 @@ impl Reporter {
             format,
             fancy,
             multi: MultiProgress::new(),
+            warnings: Arc::default(),
         }
+    }
+
+    /// A warning for the whole run: a `warning:` line on stderr the first time (a later call
+    /// with the same message says nothing), and an entry in the JSON report's `warnings`.
+    pub(crate) fn warn(&self, message: impl Display) {
+        let message = message.to_string();
+        {
+            let mut seen = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.contains(&message) {
+                return;
+            }
+            seen.push(message.clone());
+        }
+        self.line(format!("warning: {message}"));
     }
 
     pub(crate) fn format(&self) -> OutputFormat {
@@ -106,11 +125,46 @@ impl Reporter {
             }
             OutputFormat::Json => {
                 let ok = outcome == Outcome::Succeeded;
-                serde_json::to_writer_pretty(&mut out, &Envelope { ok, report })?;
+                let report = self.with_warnings(serde_json::to_value(report)?);
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &Envelope {
+                        ok,
+                        report: &report,
+                    },
+                )?;
                 writeln!(out)?;
             }
         }
         Ok(())
+    }
+}
+
+impl Reporter {
+    /// The run's warnings appended to the report's own `warnings` (e.g. `invoke`'s), or as
+    /// `warnings` when it has none: one list, so the JSON never has the key twice.
+    fn with_warnings(&self, mut report: serde_json::Value) -> serde_json::Value {
+        let run = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if run.is_empty() {
+            return report;
+        }
+        if let Some(object) = report.as_object_mut() {
+            let list = object
+                .entry("warnings")
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(list) = list.as_array_mut() {
+                for w in run {
+                    if !list.iter().any(|v| v.as_str() == Some(w.as_str())) {
+                        list.push(serde_json::Value::String(w));
+                    }
+                }
+            }
+        }
+        report
     }
 }
 
@@ -259,6 +313,22 @@ pub(crate) fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_warnings_are_said_once_and_join_the_reports_own() {
+        let r = Reporter::new(OutputFormat::Json, true);
+        r.warn("sunset");
+        r.warn("sunset");
+        let own = r.with_warnings(serde_json::json!({"warnings": ["payload"], "x": 1}));
+        assert_eq!(own["warnings"], serde_json::json!(["payload", "sunset"]));
+        let none = r.with_warnings(serde_json::json!({"x": 1}));
+        assert_eq!(none["warnings"], serde_json::json!(["sunset"]));
+        let quiet = Reporter::new(OutputFormat::Json, true);
+        assert!(quiet
+            .with_warnings(serde_json::json!({"x": 1}))
+            .get("warnings")
+            .is_none());
+    }
 
     #[test]
     fn human_units() {

@@ -77,12 +77,45 @@ function functionResource(env = process.env) {
   return resourceFromAttributes(attributes).merge(detectResources({ detectors: [envDetector] }));
 }
 
+/** The account id (12 digits) in a Lambda function ARN, its 5th field; null if there is none. */
+function accountId(arn) {
+  const field = String(arn || '').split(':')[4];
+  return /^\d{12}$/.test(field || '') ? field : null;
+}
+
+/**
+ * `cloud.account.id` on every span once an invocation has told it: Lambda sets no variable
+ * with the account, only the invoked ARN in each invocation's context, which comes after the
+ * resource is fixed.
+ */
+class AccountSpanProcessor {
+  constructor() {
+    this.account = null;
+  }
+
+  onStart(span) {
+    if (this.account) span.setAttribute('cloud.account.id', this.account);
+  }
+
+  onEnd() {}
+
+  forceFlush() {
+    return Promise.resolve();
+  }
+
+  shutdown() {
+    return Promise.resolve();
+  }
+}
+
+const account = new AccountSpanProcessor();
+
 const provider = new NodeTracerProvider({
   idGenerator: new AWSXRayIdGenerator(),
   resource: functionResource(),
   // One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing is
   // left buffered when Lambda freezes the environment.
-  spanProcessors: [new SimpleSpanProcessor(new UdpSpanExporter())],
+  spanProcessors: [account, new SimpleSpanProcessor(new UdpSpanExporter())],
 });
 provider.register({
   propagator: new CompositePropagator({
@@ -94,8 +127,13 @@ registerInstrumentations({
   instrumentations: [new AwsInstrumentation({ suppressInternalInstrumentation: true })],
 });
 
-/** The context of Lambda's trace for this invocation (X-Ray header in _X_AMZN_TRACE_ID). */
-function invocationContext() {
+/**
+ * The context of Lambda's trace for this invocation (X-Ray header in _X_AMZN_TRACE_ID); the
+ * invocation's Lambda context, when given, names the account for the spans.
+ */
+function invocationContext(lambdaContext) {
+  const known = accountId(lambdaContext && lambdaContext.invokedFunctionArn);
+  if (known) account.account = known;
   const carrier = { 'x-amzn-trace-id': process.env._X_AMZN_TRACE_ID || '' };
   return new AWSXRayPropagator().extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
 }
@@ -104,4 +142,5 @@ module.exports = {
   invocationContext,
   flush: () => provider.forceFlush(),
   daemonAddress,
+  accountId,
 };

@@ -47,7 +47,7 @@ function wrapHandler(handler) {
     return handler;
   }
   return async function traced(event, context) {
-    const parent = bundledSdk.invocationContext();
+    const parent = bundledSdk.invocationContext(context);
     try {
       return await api.context.with(parent, () => handler(event, context));
     } finally {

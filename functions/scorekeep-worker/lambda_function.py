@@ -334,7 +334,7 @@ def lambda_handler(event, context):
     if _IMPORT_ERROR is not None:
         raise RuntimeError(f"scorekeep-worker dependencies are not installed: {_IMPORT_ERROR}")
     timeout = api_timeout()
-    with tracing.invocation(), requests.Session() as http:
+    with tracing.invocation(context), requests.Session() as http:
         get_json = make_get_json(http, timeout)
         if is_sqs_event(event):
             return process_records(event["Records"], _client("s3"), get_json)

@@ -9,7 +9,7 @@ The bundler ships the implementation for the function's ``tracing_sdk``
 
 In the source tree all are present and X-Ray, the default, is used (unit tests).
 Importing this module instruments boto3/botocore and requests, so import it before
-making clients. ``invocation()`` is a context manager a handler runs each invocation in;
+making clients. ``invocation(context)`` is a context manager a handler runs each invocation in;
 ``message(message_id, trace_header)`` one each queue message is processed in: a subsegment
 (X-Ray) or a CONSUMER span (OpenTelemetry) that records the exception, and is marked as
 failed, when processing raises.

@@ -22,13 +22,14 @@ SDK = "otel" if _sdk is not None else "otel-layer"
 
 
 @contextlib.contextmanager
-def invocation():
+def invocation(lambda_context=None):
     """Run under the trace Lambda started (_X_AMZN_TRACE_ID), so the spans are children
-    of Lambda's function segment as with the X-Ray SDK."""
+    of Lambda's function segment as with the X-Ray SDK; ``lambda_context`` names the account
+    (``cloud.account.id``) when given."""
     if _sdk is None:
         yield
         return
-    with _sdk.invocation_context():
+    with _sdk.invocation_context(lambda_context):
         yield
 
 

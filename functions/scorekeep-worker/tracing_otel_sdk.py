@@ -23,7 +23,7 @@ from opentelemetry.propagators.aws import AwsXRayLambdaPropagator, AwsXRayPropag
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -87,11 +87,34 @@ def resource_attributes(env=os.environ):
     return {k: v for k, v in attributes.items() if k not in overridden}
 
 
+def account_id(arn):
+    """The account id (12 digits) in a Lambda function ARN, its 5th field; None if none."""
+    fields = (arn or "").split(":")
+    account = fields[4] if len(fields) > 4 else ""
+    return account if len(account) == 12 and account.isdigit() else None
+
+
+class AccountSpanProcessor(SpanProcessor):
+    """``cloud.account.id`` on every span once an invocation has told it: Lambda sets no
+    variable with the account, only the invoked ARN in each invocation's context, which comes
+    after the resource is fixed."""
+
+    account = None
+
+    def on_start(self, span, parent_context=None):
+        if self.account:
+            span.set_attribute("cloud.account.id", self.account)
+
+
+_account = AccountSpanProcessor()
+
+
 def _setup():
     provider = TracerProvider(
         id_generator=AwsXRayIdGenerator(),
         resource=Resource.create(resource_attributes()),
     )
+    provider.add_span_processor(_account)
     # One datagram per span as it ends, like the X-Ray SDK's streaming in Lambda: nothing
     # is left buffered when Lambda freezes the environment.
     provider.add_span_processor(SimpleSpanProcessor(UdpSpanExporter()))
@@ -106,7 +129,11 @@ _setup()
 
 
 @contextlib.contextmanager
-def invocation_context():
+def invocation_context(lambda_context=None):
+    # The invocation's Lambda context, when given, names the account for the spans.
+    account = account_id(getattr(lambda_context, "invoked_function_arn", None))
+    if account:
+        _account.account = account
     # Reads _X_AMZN_TRACE_ID, which the Lambda runtime sets for each invocation.
     token = context.attach(AwsXRayLambdaPropagator().extract({}))
     try:

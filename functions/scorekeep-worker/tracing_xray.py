@@ -13,7 +13,8 @@ SDK = "xray"
 patch_all()
 
 
-def invocation():
+def invocation(lambda_context=None):
+    # Lambda's own segment already carries the function ARN (and so the account).
     return contextlib.nullcontext()
 
 

@@ -108,7 +108,7 @@ impl Bundling {
         if job.config.bundler() != Bundler::Esbuild {
             return None;
         }
-        let sdk = job.config.tracing_sdk;
+        let sdk = job.sdk();
         let module = job.config.handler.rsplit_once('.').map_or("", |(m, _)| m);
         let entry = [".js", ".mjs", ".cjs"]
             .iter()

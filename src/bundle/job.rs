@@ -93,14 +93,19 @@ impl Job<'_> {
         self.key.to_string()
     }
 
+    /// How the function's `tracing_sdk` is bundled ([`tracing_sdk::bundled_as`]).
+    pub(super) fn sdk(&self) -> crate::config::TracingSdk {
+        tracing_sdk::bundled_as(&self.source_dir, self.config.tracing_sdk)
+    }
+
     /// Where the dependency manifests for the function's `tracing_sdk` are.
     pub(super) fn manifest_dir(&self) -> PathBuf {
-        tracing_sdk::manifest_dir(&self.source_dir, self.config.tracing_sdk)
+        tracing_sdk::manifest_dir(&self.source_dir, self.sdk())
     }
 
     /// A `tracing_sdk` other than `xray` must have its own manifest (`names`, any of them).
     pub(super) fn check_tracing_manifest(&self, names: &[&str]) -> Result<(), BuildError> {
-        let sdk = self.config.tracing_sdk;
+        let sdk = self.sdk();
         match tracing_sdk::missing_manifest(&self.source_dir, sdk, names) {
             None => Ok(()),
             Some(path) => Err(BuildError::TracingSdkManifest {
@@ -201,7 +206,7 @@ impl Job<'_> {
             !f.disk_path.starts_with(&self.artifact_dir) && !f.disk_path.starts_with(&cache_dir)
         });
         // Only the tracing implementation of the function's `tracing_sdk`.
-        sources.retain(|f| tracing_sdk::bundled(&f.zip_path, self.config.tracing_sdk));
+        sources.retain(|f| tracing_sdk::bundled(&f.zip_path, self.sdk()));
         self.check_size(&sources)?;
         Ok(sources)
     }

@@ -265,7 +265,7 @@ impl crate::error::Explain for BuildError {
             BuildError::SourceDateEpoch { .. } => "unset it, or set it to e.g. the last commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
             BuildError::BadSetting { .. } => "unset it to use Lambda's limit, or set a whole number".into(),
             BuildError::SourceMissing { function, .. } => format!("check `functions.{function}.source` in the config (relative to the config file)"),
-            BuildError::TracingSdkManifest { .. } => "add that manifest and its lock (see functions/README.md), or set `tracing_sdk: xray`".into(),
+            BuildError::TracingSdkManifest { .. } => "add that manifest and its lock (see functions/README.md); `tracing_sdk` is `otel` unless set, so a function traced with the X-Ray SDK needs `tracing_sdk: xray`".into(),
             BuildError::LockfileMissing { dir, .. } => format!("run `npm install` in {} and commit package-lock.json; builds install exactly what the lockfile pins", dir.display()),
             BuildError::LockfileOutOfDate { dir, lockfile_name, .. } => format!("run `npm install` in {} and commit the updated {lockfile_name}", dir.display()),
             BuildError::LockfileUnverified { dir, lockfile, .. } => format!("run `npm install` in {} (if the hashes stay missing, delete {name} and node_modules first) and commit the {name} it writes: npm records `integrity` for every package", dir.display(), name = file_name(lockfile)),
@@ -362,6 +362,9 @@ pub(crate) fn build_functions(
     options: &BuildOptions,
     reporter: &Reporter,
 ) -> anyhow::Result<Vec<Artifact>> {
+    if let Some(w) = project.xray_sdk_warning(keys) {
+        reporter.warn(w);
+    }
     let settings = BuildSettings::from_env()?;
     let project_root = project.resolve(Path::new("."));
     let project_root = project_root.canonicalize().unwrap_or(project_root);
@@ -615,6 +618,8 @@ functions:
     runtime: python3.13
     handler: app.handler
     bytecode: false
+    # The function's own requirements.txt, as these tests write it (otel reads otel/).
+    tracing_sdk: xray
 ";
 
     fn quiet() -> Reporter {

@@ -48,6 +48,25 @@ const MANIFEST_DIRS: &[(&str, TracingSdk)] = &[
     ("otel-layer", TracingSdk::OtelLayer),
 ];
 
+/// The mode a function is bundled in: `sdk`, unless the function has no per-SDK layout at all
+/// (no manifest dir, no implementation file), i.e. it does not trace through an SDK of ours;
+/// such a function is bundled as it is, from its own manifests, as `xray` bundles (so the
+/// default `otel` does not ask a plain function for an `otel/` it has no use for).
+pub(super) fn bundled_as(source_dir: &Path, sdk: TracingSdk) -> TracingSdk {
+    let has_layout = MANIFEST_DIRS
+        .iter()
+        .any(|(dir, _)| source_dir.join(dir).is_dir())
+        || IMPLEMENTATIONS
+            .iter()
+            .flat_map(|(files, _)| files.iter())
+            .any(|f| source_dir.join(f).is_file());
+    if has_layout {
+        sdk
+    } else {
+        TracingSdk::Xray
+    }
+}
+
 /// Where `package.json`/`package-lock.json` or `requirements.txt` are read for `sdk`.
 pub(super) fn manifest_dir(source_dir: &Path, sdk: TracingSdk) -> PathBuf {
     match MANIFEST_DIRS.iter().find(|(_, s)| *s == sdk) {
@@ -77,7 +96,8 @@ pub(super) fn bundled(zip_path: &str, sdk: TracingSdk) -> bool {
 }
 
 /// The manifest a mode other than `xray` needs, when the function has none: without it the
-/// bundle would silently keep the default dependencies (with the X-Ray SDK).
+/// bundle would silently keep the default dependencies (with the X-Ray SDK). A function with
+/// no manifest anywhere installs nothing in any mode, so it needs none.
 pub(super) fn missing_manifest(
     source_dir: &Path,
     sdk: TracingSdk,
@@ -87,7 +107,8 @@ pub(super) fn missing_manifest(
         return None;
     }
     let dir = manifest_dir(source_dir, sdk);
-    if names.iter().any(|n| dir.join(n).is_file()) {
+    let has = |d: &Path| names.iter().any(|n| d.join(n).is_file());
+    if has(&dir) || !has(source_dir) {
         None
     } else {
         Some(dir.join(names[0]))
@@ -166,8 +187,30 @@ mod tests {
     }
 
     #[test]
+    fn a_function_without_the_sdk_layout_is_bundled_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), "{}").unwrap();
+        assert_eq!(bundled_as(dir.path(), TracingSdk::Otel), TracingSdk::Xray);
+        std::fs::write(dir.path().join("tracing-otel.js"), "").unwrap();
+        assert_eq!(bundled_as(dir.path(), TracingSdk::Otel), TracingSdk::Otel);
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir(other.path().join("otel-layer")).unwrap();
+        assert_eq!(
+            bundled_as(other.path(), TracingSdk::Otel),
+            TracingSdk::Otel,
+            "another mode's dir: the layout is there, otel/ is missing"
+        );
+    }
+
+    #[test]
     fn a_missing_otel_manifest_is_named() {
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            missing_manifest(dir.path(), TracingSdk::Otel, &["package.json"]),
+            None,
+            "no dependencies in any mode: nothing to lock"
+        );
+        std::fs::write(dir.path().join("package.json"), "{}").unwrap();
         assert_eq!(
             missing_manifest(dir.path(), TracingSdk::Xray, &["package.json"]),
             None

@@ -168,6 +168,21 @@ impl Project {
         ))
     }
 
+    /// The X-Ray SDK's end-of-support warning for those of `keys` on `tracing_sdk: xray`.
+    pub(crate) fn xray_sdk_warning(&self, keys: &[&str]) -> Option<String> {
+        let on_xray: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| {
+                self.config
+                    .functions
+                    .get(*k)
+                    .is_some_and(|f| f.tracing_sdk == TracingSdk::Xray)
+            })
+            .collect();
+        schema::xray_sdk_warning(&on_xray)
+    }
+
     /// The configured stack names, in declared (deploy) order.
     pub(crate) fn stack_names(&self) -> impl Iterator<Item = &str> {
         self.config.stacks.iter().map(|s| s.name.as_str())

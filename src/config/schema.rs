@@ -301,16 +301,39 @@ impl TracingMode {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum TracingSdk {
-    /// The AWS X-Ray SDK in the bundle.
-    #[default]
+    /// The AWS X-Ray SDK in the bundle: in maintenance, end of support on
+    /// [`XRAY_SDK_END_OF_SUPPORT`], so no longer the default.
     #[serde(rename = "xray")]
     Xray,
     /// The OpenTelemetry SDK in the bundle, exporting OTLP to the X-Ray daemon over UDP.
+    #[default]
     #[serde(rename = "otel")]
     Otel,
     /// No SDK in the bundle: AWS's OpenTelemetry Lambda layer and its exec wrapper.
     #[serde(rename = "otel-layer")]
     OtelLayer,
+}
+
+/// AWS put the X-Ray SDKs (Node.js, Python) into maintenance on this date ...
+pub(crate) const XRAY_SDK_MAINTENANCE: &str = "2026-02-25";
+/// ... and ends their support on this one: `xray` is no longer the default and warns.
+pub(crate) const XRAY_SDK_END_OF_SUPPORT: &str = "2027-02-25";
+
+/// The one warning line for the functions (config keys) still on `tracing_sdk: xray`.
+pub(crate) fn xray_sdk_warning(functions: &[&str]) -> Option<String> {
+    if functions.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = functions.iter().map(|f| format!("`{f}`")).collect();
+    let (noun, verb) = if names.len() == 1 {
+        ("function", "uses")
+    } else {
+        ("functions", "use")
+    };
+    Some(format!(
+        "{noun} {} {verb} `tracing_sdk: xray`: the AWS X-Ray SDKs are in maintenance since {XRAY_SDK_MAINTENANCE} and reach end of support on {XRAY_SDK_END_OF_SUPPORT}; set `tracing_sdk: otel` (the default; docs/tracing.md, \"Migrating a function from the X-Ray SDK to OpenTelemetry\")",
+        names.join(", ")
+    ))
 }
 
 impl TracingSdk {

@@ -312,7 +312,13 @@ pub(super) fn bundles(
     reporter: &Reporter,
 ) -> anyhow::Result<Vec<bundle::Artifact>> {
     match &options.prebuilt {
-        Some(dir) => bundle::prebuilt::load(project, keys, dir),
+        Some(dir) => {
+            // Built elsewhere, but deployed now: the X-Ray SDK's end of support still applies.
+            if let Some(w) = project.xray_sdk_warning(keys) {
+                reporter.warn(w);
+            }
+            bundle::prebuilt::load(project, keys, dir)
+        }
         None => bundle::build_functions(project, keys, options, reporter),
     }
 }

@@ -40,7 +40,7 @@ pub async fn plan_with(
     let started = Instant::now();
     functions::check_layers(project, &project.function_keys(), &clients.region)?;
     if let Some(stale) = functions::stale_layer_table(project, &crate::otel_layer::today()) {
-        reporter.line(format!("warning: {stale}"));
+        reporter.warn(stale);
     }
     let rendered = template::render_project(project)?;
     let artifacts = bundle::build_functions(

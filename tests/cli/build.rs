@@ -10,6 +10,15 @@ use predicates::prelude::*;
 
 const FUNCTIONS: [&str; 2] = ["random-name", "scorekeep-worker"];
 
+/// A project copy on `tracing_sdk: xray`: these tests edit, and look for, what the functions'
+/// own manifests (package.json, package-lock.json, requirements.txt) hold, which `xray` builds
+/// from. The default, `otel`, builds from `otel/` (default_sdk.rs, otel.rs).
+fn xray_project() -> tempfile::TempDir {
+    let dir = project_copy();
+    util::use_tracing_sdk(dir.path(), "xray");
+    dir
+}
+
 fn artifact_dir(dir: &Path) -> PathBuf {
     dir.join("target/scorekeep-deploy")
 }
@@ -65,7 +74,7 @@ fn set_mtimes(dir: &Path, when: SystemTime) {
 
 #[test]
 fn unknown_function_is_a_usage_error_listing_the_valid_ones() {
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path())
         .args(["build", "nope"])
         .assert()
@@ -92,8 +101,8 @@ fn unoptimised(dir: &Path) {
 
 #[test]
 fn same_inputs_in_two_directories_with_different_mtimes_give_identical_zips() {
-    let first = project_copy();
-    let second = project_copy();
+    let first = xray_project();
+    let second = xray_project();
     // What npm and pip installed, checked below (optimised bundles: tests/optimised_bundles.rs).
     for dir in [&first, &second] {
         unoptimised(dir.path());
@@ -245,7 +254,7 @@ fn fake_tools(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn editing_code_reuses_installed_dependencies_without_npm_or_pip() {
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path()).arg("build").assert().success();
     let before: Vec<(Vec<u8>, serde_json::Value)> = FUNCTIONS
         .iter()
@@ -307,7 +316,7 @@ fn editing_code_reuses_installed_dependencies_without_npm_or_pip() {
 
 #[test]
 fn a_cache_hit_runs_neither_npm_nor_pip() {
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path()).arg("build").assert().success();
     let before: Vec<Vec<u8>> = FUNCTIONS
         .iter()
@@ -375,7 +384,7 @@ fn a_cache_hit_runs_neither_npm_nor_pip() {
 
 #[test]
 fn needs_s3_upload_is_flagged_over_the_direct_upload_limit() {
-    let dir = project_copy();
+    let dir = xray_project();
     std::fs::remove_file(
         dir.path()
             .join("functions/scorekeep-worker/requirements.txt"),
@@ -406,7 +415,7 @@ fn needs_s3_upload_is_flagged_over_the_direct_upload_limit() {
 
 #[test]
 fn python_arm64_bundle_has_aarch64_cp313_wheels() {
-    let dir = project_copy();
+    let dir = xray_project();
     edit(
         dir.path(),
         "scorekeep-deploy.yaml",
@@ -451,7 +460,7 @@ fn python_arm64_bundle_has_aarch64_cp313_wheels() {
 
 #[test]
 fn missing_lockfile_fails_that_function_only_and_leaves_no_artifact_for_it() {
-    let dir = project_copy();
+    let dir = xray_project();
     std::fs::remove_file(dir.path().join("functions/random-name/package-lock.json")).unwrap();
     cli(dir.path())
         .arg("build")
@@ -475,7 +484,7 @@ fn missing_lockfile_fails_that_function_only_and_leaves_no_artifact_for_it() {
 
 #[test]
 fn out_of_date_lockfile_names_the_difference() {
-    let dir = project_copy();
+    let dir = xray_project();
     edit(
         dir.path(),
         "functions/random-name/package.json",
@@ -518,7 +527,7 @@ fn corrupt_hashes(dir: &Path, package: &str) {
 
 #[test]
 fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
-    let dir = project_copy();
+    let dir = xray_project();
     corrupt_hashes(dir.path(), "idna");
     cli(dir.path())
         .args(["build", "scorekeep-worker"])
@@ -559,7 +568,7 @@ fn hash_mismatch_shows_pip_output_and_the_command_to_reproduce() {
 
 #[test]
 fn unknown_package_is_a_clear_error() {
-    let dir = project_copy();
+    let dir = xray_project();
     let path = dir
         .path()
         .join("functions/scorekeep-worker/requirements.txt");
@@ -583,7 +592,7 @@ fn unknown_package_is_a_clear_error() {
 
 #[test]
 fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
-    let dir = project_copy();
+    let dir = xray_project();
     edit(
         dir.path(),
         "functions/scorekeep-worker/requirements.txt",
@@ -613,7 +622,7 @@ fn unpinned_requirement_is_refused_at_its_line_before_pip_runs() {
 
 #[test]
 fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path())
         .args(["build", "random-name"])
         .assert()
@@ -660,7 +669,7 @@ fn escaping_symlink_is_refused_and_the_previous_artifact_is_kept() {
 
 #[test]
 fn oversize_bundle_is_refused_naming_the_largest_directories() {
-    let dir = project_copy();
+    let dir = xray_project();
     unoptimised(dir.path());
     cli(dir.path())
         .args(["build", "random-name"])
@@ -682,7 +691,7 @@ fn zip_sha256_is_what_lambda_reports_as_code_sha256() {
     if util::skip_emulator() {
         return;
     }
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path()).arg("render").assert().success();
     cli(dir.path())
         .args(["build", "random-name"])
@@ -782,11 +791,11 @@ fn find_dir(root: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn a_damaged_dependency_cache_entry_is_reinstalled_not_shipped() {
-    let clean = project_copy();
+    let clean = xray_project();
     edit_random_name(clean.path());
     let expected = build_sha(clean.path(), "random-name");
 
-    let dir = project_copy();
+    let dir = xray_project();
     build_sha(dir.path(), "random-name");
     // What an interrupted replacement of the entry left behind: part of its files.
     let deps = dir
@@ -828,11 +837,11 @@ fn a_damaged_dependency_cache_entry_is_reinstalled_not_shipped() {
 
 #[test]
 fn a_killed_build_never_changes_what_the_next_build_produces() {
-    let clean = project_copy();
+    let clean = xray_project();
     edit_random_name(clean.path());
     let expected = build_sha(clean.path(), "random-name");
 
-    let dir = project_copy();
+    let dir = xray_project();
     build_sha(dir.path(), "random-name");
     edit_random_name(dir.path());
     let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
@@ -972,7 +981,7 @@ fn wait_until_unused(dir: &Path) {
 
 #[test]
 fn a_killed_builds_staging_dir_is_removed_and_a_failed_ones_kept_until_rebuilt() {
-    let dir = project_copy();
+    let dir = xray_project();
     build_sha(dir.path(), "random-name");
     let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
 
@@ -1026,7 +1035,7 @@ fn a_killed_builds_staging_dir_is_removed_and_a_failed_ones_kept_until_rebuilt()
 
 #[test]
 fn concurrent_builds_in_one_project_wait_for_each_other() {
-    let dir = project_copy();
+    let dir = xray_project();
     let bin = assert_cmd::cargo::cargo_bin("scorekeep-deploy");
     let spawn = || {
         std::process::Command::new(&bin)
@@ -1073,7 +1082,7 @@ fn update_functions_waits_for_a_build_in_the_same_project() {
     if util::skip_emulator() {
         return;
     }
-    let dir = project_copy();
+    let dir = xray_project();
     let region = util::unique_region();
     let mut build = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
         .args(["build", "--force"])
@@ -1110,7 +1119,7 @@ fn edit_lockfile(dir: &Path, change: impl FnOnce(&mut serde_json::Map<String, se
 
 #[test]
 fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs() {
-    let dir = project_copy();
+    let dir = xray_project();
     let tools = tempfile::tempdir().unwrap();
     let (path, marker) = fake_tools(tools.path());
     edit_lockfile(dir.path(), |packages| {
@@ -1133,7 +1142,7 @@ fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs
         .stderr(predicate::str::contains("hint: run `npm install` in"))
         .stderr(predicate::str::contains("commit the package-lock.json"));
 
-    let dir = project_copy();
+    let dir = xray_project();
     edit_lockfile(dir.path(), |packages| {
         packages["node_modules/chance"]["resolved"] =
             "https://evil.example/chance/-/chance-1.1.13.tgz".into();
@@ -1155,7 +1164,7 @@ fn a_lockfile_without_integrity_or_with_a_foreign_url_is_refused_before_npm_runs
 #[test]
 fn ctrl_c_while_waiting_for_the_project_lock_stops_at_once() {
     use std::os::fd::AsRawFd;
-    let dir = project_copy();
+    let dir = xray_project();
     let cache = dir.path().join("target/scorekeep-deploy-cache");
     std::fs::create_dir_all(&cache).unwrap();
     // This test process plays the other run: it holds the lock for the whole test.

@@ -34,6 +34,8 @@ fn built() -> &'static Built {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("functions-e2e");
         let _ = std::fs::remove_dir_all(&dir);
         copy_project_into(&dir);
+        // The X-Ray SDK's documents and subsegments are what these tests assert.
+        crate::util::use_tracing_sdk(&dir, "xray");
         worker_on_this_python(&dir);
         cli(&dir).arg("build").assert().success();
         Built {

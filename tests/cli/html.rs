@@ -52,6 +52,8 @@ fn the_trace_page_renders_a_bar_per_span_in_chromium() {
     }
     let region = unique_region();
     let dir = project_copy();
+    // X-Ray's SDK: what it sends, segment documents, is what PutTraceSegments stores.
+    crate::util::use_tracing_sdk(dir.path(), "xray");
     up(dir.path(), region);
     // A trace of random-name: run it here, and put what its SDK sent into moto's X-Ray.
     let trace_out = dir.path().join("spans.jsonl");

@@ -28,6 +28,8 @@ fn random_name_runs_locally_against_moto_and_shows_annotations_and_sns_publish()
     let Some((region, dir)) = emulator_project() else {
         return;
     };
+    // The X-Ray SDK's documents (otel:: has the OpenTelemetry run).
+    crate::util::use_tracing_sdk(dir.path(), "xray");
     let outputs = up(dir.path(), region);
     let topic = outputs["ScorekeepNotificationTopicArn"].as_str().unwrap();
     let trace_out = dir.path().join("trace.jsonl");
@@ -194,6 +196,8 @@ fn worker_runs_locally_writes_the_record_to_s3_and_traces_sqs_s3_and_http() {
     };
     let region = unique_region();
     let dir = project_copy();
+    // The X-Ray SDK's subsegments (otel:: has the OpenTelemetry run).
+    crate::util::use_tracing_sdk(dir.path(), "xray");
     let fake = FakePath::with_python3_311_and_a_failing_313_shim();
     let outputs = up(dir.path(), region);
     let queue = outputs["ScorekeepWorkerQueueUrl"].as_str().unwrap();

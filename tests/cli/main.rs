@@ -10,6 +10,7 @@ mod util;
 mod beanstalk;
 mod build;
 mod converge;
+mod default_sdk;
 mod deploy;
 mod faults;
 mod functions_e2e;

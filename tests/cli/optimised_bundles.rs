@@ -12,6 +12,14 @@ use crate::util::{
 };
 use serde_json::Value;
 
+/// A project copy on `tracing_sdk: xray`, the SDK these bundles were shaped around (issue 12)
+/// and whose files the tests look for; otel.rs has the same packaging for `otel`.
+fn xray_project() -> tempfile::TempDir {
+    let dir = project_copy();
+    crate::util::use_tracing_sdk(dir.path(), "xray");
+    dir
+}
+
 fn artifact(dir: &Path, name: &str) -> PathBuf {
     dir.join("target/scorekeep-deploy").join(name)
 }
@@ -64,8 +72,8 @@ fn magic(python: &Path) -> Vec<u8> {
 #[test]
 fn optimised_bundles_are_byte_identical_across_directories_and_hold_what_they_should() {
     let Some(python) = python313() else { return };
-    let first = project_copy();
-    let second = project_copy();
+    let first = xray_project();
+    let second = xray_project();
     let out = cli(first.path())
         .args(["build", "--output", "json"])
         .assert()
@@ -207,7 +215,7 @@ fn import_with_sources_broken(python: &Path, zip: &Path) -> std::process::Output
 #[test]
 fn python_3_13_loads_the_shipped_bytecode_and_bytecode_false_ships_source() {
     let Some(python) = python313() else { return };
-    let dir = project_copy();
+    let dir = xray_project();
     cli(dir.path())
         .args(["build", "scorekeep-worker"])
         .assert()
@@ -257,7 +265,7 @@ fn path_without_python313() -> std::ffi::OsString {
 #[test]
 fn without_python_3_13_the_worker_ships_source_says_so_once_and_rebuilds_when_it_appears() {
     let Some(_) = python313() else { return };
-    let dir = project_copy();
+    let dir = xray_project();
     let empty = tempfile::tempdir().unwrap();
     let python3 = crate::util::venv_bin("python3");
     let out = cli(dir.path())
@@ -300,7 +308,7 @@ fn the_esbuild_bundle_keeps_the_trace_and_switching_bundler_is_a_code_change_in_
         return;
     }
     let region = unique_region();
-    let dir = project_copy();
+    let dir = xray_project();
     moto_cli(dir.path(), region, &["up"]).assert().success();
     assert_eq!(
         manifest(dir.path(), "random-name")["bundler"]["name"],
@@ -483,7 +491,7 @@ fn an_edit_recompiles_only_the_edited_module_and_the_pyc_cache_changes_no_byte()
             "import os\nRELEASE = 2\n",
         )
     };
-    let dir = project_copy();
+    let dir = xray_project();
     let (compiled, reused) = build_worker_verbose(dir.path());
     assert!(compiled > 100 && reused == 0, "{compiled} {reused}");
     edited(dir.path());
@@ -491,7 +499,7 @@ fn an_edit_recompiles_only_the_edited_module_and_the_pyc_cache_changes_no_byte()
     assert_eq!(reused, compiled - 1, "only lambda_function.py is compiled");
     let with_cache = manifest(dir.path(), "scorekeep-worker")["sha256_base64"].clone();
 
-    let fresh = project_copy();
+    let fresh = xray_project();
     edited(fresh.path());
     let (_, reused) = build_worker_verbose(fresh.path());
     assert_eq!(reused, 0);

@@ -16,14 +16,7 @@ use crate::util::{
 use serde_json::{json, Value};
 
 fn use_sdk(dir: &Path, sdk: &str) {
-    let path = dir.join("scorekeep-deploy.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("tracing_sdk: xray"), "{text}");
-    std::fs::write(
-        &path,
-        text.replace("tracing_sdk: xray", &format!("tracing_sdk: {sdk}")),
-    )
-    .unwrap();
+    crate::util::use_tracing_sdk(dir, sdk);
 }
 
 fn invoke_local(dir: &Path, region: &str, function: &str, extra: &[&str]) -> Value {
@@ -203,8 +196,22 @@ fn resources_of(trace_out: &Path) -> Vec<std::collections::BTreeMap<String, Stri
 }
 
 /// Issue 23: the spans say which function, version and region sent them, and the user's
-/// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
+/// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win; each span names the account from the
+/// invoked ARN (`invoke --local` invokes `arn:aws:lambda:REGION:000000000000:function:NAME`).
 fn assert_function_resource(trace_out: &Path, service: &str, region: &str) {
+    let raw = std::fs::read_to_string(trace_out).unwrap();
+    let spans: Vec<Value> = raw
+        .lines()
+        .flat_map(|l| spans_of(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert!(!spans.is_empty(), "{raw}");
+    for span in &spans {
+        assert_eq!(
+            attribute(span, "cloud.account.id")["stringValue"],
+            "000000000000",
+            "{span:#}"
+        );
+    }
     let resources = resources_of(trace_out);
     assert!(!resources.is_empty());
     for r in &resources {

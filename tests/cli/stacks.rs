@@ -190,6 +190,7 @@ async fn after_switching_tracing_sdk_the_second_up_is_a_no_op() {
     let Some((region, dir)) = emulator_project() else {
         return;
     };
+    crate::util::use_tracing_sdk(dir.path(), "xray");
     up(dir.path(), region);
     edit(dir.path(), CONFIG, "tracing_sdk: xray", "tracing_sdk: otel");
     let (report, actions) = up_report(dir.path(), region);
@@ -211,6 +212,7 @@ fn plan_names_a_tracing_sdk_switch_and_the_old_and_new_code_sha() {
     let Some((region, dir)) = emulator_project() else {
         return;
     };
+    crate::util::use_tracing_sdk(dir.path(), "xray");
     up(dir.path(), region);
     let sha = |f: &str| {
         manifest(dir.path(), f)["sha256_base64"]

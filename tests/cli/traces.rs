@@ -128,9 +128,11 @@ fn section<'a>(stdout: &'a str, trace_id: &str) -> &'a str {
 }
 
 /// A deployed project in a fresh region (worker built for this machine's Python 3.11, so
-/// its compiled wheels load in `invoke --local`).
+/// its compiled wheels load in `invoke --local`), on the X-Ray SDK: the tests store what it
+/// sent, X-Ray segment documents, in moto's X-Ray.
 fn deployed(region: &str) -> tempfile::TempDir {
     let dir = project_copy();
+    util::use_tracing_sdk(dir.path(), "xray");
     worker_on_this_python(dir.path());
     up(dir.path(), region);
     dir

@@ -116,6 +116,26 @@ pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// Set every function's `tracing_sdk` in the project copy at `dir` to `sdk` (`otel`, the
+/// default, is what the project config has): a test about X-Ray asks for `xray` explicitly.
+pub fn use_tracing_sdk(dir: &Path, sdk: &str) {
+    let path = dir.join(CONFIG);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once("tracing_sdk:") {
+            Some((indent, _)) if indent.trim().is_empty() => {
+                found = true;
+                format!("{indent}tracing_sdk: {sdk}")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    assert!(found, "{CONFIG} sets no tracing_sdk:\n{text}");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
 /// Build the worker for python3.11, this machine's Python, so that `invoke --local` can run
 /// it (and load its compiled wheels) without a Python 3.13.
 pub fn worker_on_this_python(dir: &Path) {
