@@ -1,7 +1,7 @@
 //! CloudFormation StackSets (self-managed permissions): the thin calls a stage with
 //! `targets` needs, and the wait for one operation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{
@@ -293,7 +293,8 @@ pub(crate) async fn instances(
 }
 
 /// Wait for an operation to end; its final status. Polls every second at first, then every
-/// 5 s, reporting the status on `progress`.
+/// 5 s: the operation's status on `progress`, and a line for each account and region as it
+/// finishes (ListStackSetOperationResults), so a long rollout shows where it is.
 pub(crate) async fn wait(
     cfn: &Client,
     (name, targets): (&str, &Targets),
@@ -301,6 +302,7 @@ pub(crate) async fn wait(
     progress: &dyn Progress,
 ) -> anyhow::Result<String> {
     let mut delay = Duration::from_secs(1);
+    let mut shown = BTreeSet::new();
     loop {
         let out = cfn
             .describe_stack_set_operation()
@@ -320,6 +322,16 @@ pub(crate) async fn wait(
             .and_then(|o| o.status())
             .map(|s| s.as_str().to_string())
             .unwrap_or_default();
+        for r in results(cfn, (name, targets), operation, Which::All).await? {
+            let finished = !matches!(r.status.as_str(), "PENDING" | "RUNNING");
+            if finished && shown.insert((r.account.clone(), r.region.clone())) {
+                let reason = r.reason.map(|why| format!(": {why}")).unwrap_or_default();
+                progress.note(format!(
+                    "StackSet {name}: {} {} {}{reason}",
+                    r.account, r.region, r.status
+                ));
+            }
+        }
         if !matches!(status.as_str(), "RUNNING" | "QUEUED" | "STOPPING") {
             return Ok(status);
         }
@@ -339,41 +351,59 @@ pub(crate) async fn wait(
     }
 }
 
-/// The accounts and regions that did not succeed in an operation.
-pub(crate) async fn failed_results(
+/// Which results of an operation to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    All,
+    /// Those that did not succeed.
+    Failed,
+}
+
+/// The accounts and regions of an operation and how each went, every page.
+pub(crate) async fn results(
     cfn: &Client,
     (name, targets): (&str, &Targets),
     operation: &str,
+    which: Which,
 ) -> anyhow::Result<Vec<InstanceResult>> {
-    let out = cfn
-        .list_stack_set_operation_results()
-        .stack_set_name(name)
-        .set_call_as(call_as(targets))
-        .operation_id(operation)
-        .filters(
-            OperationResultFilter::builder()
-                .name(OperationResultFilterName::OperationResultStatus)
-                .values("FAILED")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| explain(format!("reading the results of operation {operation}"), &e))?;
-    Ok(out
-        .summaries()
-        .iter()
-        .map(|s| InstanceResult {
-            account: s.account().unwrap_or_default().into(),
-            region: s.region().unwrap_or_default().into(),
-            status: s
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            reason: s.status_reason().map(String::from).or_else(|| {
-                s.account_gate_result()
-                    .and_then(|g| g.status_reason().map(String::from))
-            }),
-        })
-        .filter(|r| r.status != "SUCCEEDED")
-        .collect())
+    let failed = OperationResultFilter::builder()
+        .name(OperationResultFilterName::OperationResultStatus)
+        .values("FAILED")
+        .build();
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let out = cfn
+            .list_stack_set_operation_results()
+            .stack_set_name(name)
+            .set_call_as(call_as(targets))
+            .operation_id(operation)
+            .set_filters((which == Which::Failed).then(|| vec![failed.clone()]))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| explain(format!("reading the results of operation {operation}"), &e))?;
+        all.extend(out.summaries().iter().map(|s| {
+            InstanceResult {
+                account: s.account().unwrap_or_default().into(),
+                region: s.region().unwrap_or_default().into(),
+                status: s
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: s.status_reason().map(String::from).or_else(|| {
+                    s.account_gate_result()
+                        .and_then(|g| g.status_reason().map(String::from))
+                }),
+            }
+        }));
+        token = out.next_token().map(String::from);
+        if token.is_none() {
+            break;
+        }
+    }
+    if which == Which::Failed {
+        all.retain(|r| r.status != "SUCCEEDED");
+    }
+    Ok(all)
 }

@@ -109,6 +109,7 @@ pub(crate) fn stack_set_template(
         code_parameters.insert(key.clone(), (code_key, code_sha));
     }
     name_queues_and_topics(&mut doc, stack_set);
+    allow_redrive_only_from_sources(&mut doc);
     let body = yaml::to_string(&doc).map_err(|e| Problem::failure(e.message))?;
     Ok(StackSetTemplate {
         body,
@@ -142,6 +143,64 @@ fn name_queues_and_topics(doc: &mut Mapping, stack_set: &str) {
                 properties.insert(field.into(), name.into());
             }
         }
+    }
+}
+
+/// With every queue named, a dead-letter queue can name the queues that may use it: a
+/// `byQueue` RedriveAllowPolicy of their ARNs, built from their names (a `!GetAtt` of the
+/// source queue would be a circular reference, as the source's RedrivePolicy names the DLQ).
+fn allow_redrive_only_from_sources(doc: &mut Mapping) {
+    let Some(resources) = doc.get_mut("Resources").and_then(Value::as_mapping_mut) else {
+        return;
+    };
+    let mut sources: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for resource in resources.values() {
+        let properties = resource.get("Properties");
+        let name = properties
+            .and_then(|p| p.get("QueueName"))
+            .and_then(Value::as_str);
+        let target = properties
+            .and_then(|p| p.get("RedrivePolicy"))
+            .and_then(|r| r.get("deadLetterTargetArn"))
+            .and_then(dead_letter_queue);
+        if let (Some(name), Some(dlq)) = (name, target) {
+            let arn =
+                format!("arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}");
+            sources
+                .entry(dlq)
+                .or_default()
+                .push(tagged("Sub", Value::from(arn)));
+        }
+    }
+    for (dlq, arns) in sources {
+        let properties = resources
+            .get_mut(dlq.as_str())
+            .and_then(|r| r.get_mut("Properties"))
+            .and_then(Value::as_mapping_mut);
+        if let Some(properties) = properties {
+            let policy = map(vec![
+                ("redrivePermission", Value::from("byQueue")),
+                ("sourceQueueArns", Value::Sequence(arns)),
+            ]);
+            properties.insert("RedriveAllowPolicy".into(), policy);
+        }
+    }
+}
+
+/// The logical id in `!GetAtt Id.Arn` (either form).
+fn dead_letter_queue(value: &Value) -> Option<String> {
+    let Value::Tagged(tagged) = value else {
+        return None;
+    };
+    if crate::yaml::tag_name(tagged) != "GetAtt" {
+        return None;
+    }
+    match &tagged.value {
+        Value::String(dotted) => dotted.strip_suffix(".Arn").map(String::from),
+        Value::Sequence(parts) if parts.get(1).and_then(Value::as_str) == Some("Arn") => {
+            parts.first().and_then(Value::as_str).map(String::from)
+        }
+        _ => None,
     }
 }
 

@@ -144,7 +144,22 @@ async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
     );
     assert_eq!(plan["create"].as_array().unwrap().len(), 4, "{plan}");
 
-    let report = up_prod(dir.path(), admin, "up");
+    let out = moto_cli(
+        dir.path(),
+        admin,
+        &["up", "--stage", "prod", "--output", "json"],
+    )
+    .assert()
+    .success();
+    let report = stdout_json(out.get_output());
+    // Each account and region is reported as it finishes.
+    let progress = crate::util::stderr(out.get_output());
+    for account in [MOTO_ACCOUNT, OTHER_ACCOUNT] {
+        for region in regions {
+            let line = format!("StackSet scorekeep-lambda-prod: {account} {region} SUCCEEDED");
+            assert!(progress.contains(&line), "{line} not in {progress}");
+        }
+    }
     let actions: Vec<&str> = report["operations"]
         .as_array()
         .unwrap()
@@ -355,6 +370,11 @@ async fn a_failed_target_is_named_and_the_rollout_is_sequential_with_zero_tolera
     let named = format!("account {OTHER_ACCOUNT} in {}: FAILED", regions[1]);
     assert!(err.contains(&named), "{err}");
     assert!(err.contains("Resource limit exceeded"), "{err}");
+    let progress = format!(
+        "StackSet scorekeep-lambda-prod: {OTHER_ACCOUNT} {} FAILED",
+        regions[1]
+    );
+    assert!(err.contains(&progress), "{err}");
     assert!(err.contains("rerun"), "{err}");
 
     let requests = proxy.requests();
@@ -397,6 +417,8 @@ fn the_stack_set_template_is_clean_under_cfn_lint_and_checkov() {
     let text = std::fs::read_to_string(&file).unwrap();
     // It is the StackSet's template: code from the region's bucket, a version per code sha.
     for expected in [
+        "RedriveAllowPolicy",
+        "sqs:${AWS::Region}:${AWS::AccountId}:scorekeep-lambda-prod-WorkerQueue",
         "RandomNameCodeKey",
         "sk-code-${AWS::Region}",
         "AWS::Lambda::Version",

@@ -316,7 +316,7 @@ pub(super) async fn finish(
     let failed = if status == "SUCCEEDED" {
         Vec::new()
     } else {
-        stackset::failed_results(cfn, (name, targets), &id).await?
+        stackset::results(cfn, (name, targets), &id, stackset::Which::Failed).await?
     };
     if status != "SUCCEEDED" || !failed.is_empty() {
         let lines: Vec<String> = failed
