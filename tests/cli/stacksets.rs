@@ -15,30 +15,29 @@ use serde_json::Value;
 
 use crate::util::{
     edit, emulator_project, manifest, moto_cli, s3_client, sdk_config, stdout_json, unique_region,
-    CONFIG,
 };
 
 const OTHER_ACCOUNT: &str = "111111111111";
 const MOTO_ACCOUNT: &str = "123456789012";
 
+/// A `prod` stage (no Beanstalk) whose `targets` take these lines.
+fn add_prod(dir: &Path, targets: &str) {
+    let stage = "\nstages:\n  prod:\n    beanstalk: null\n    targets:\n      code_bucket: sk-code-{region}\n";
+    crate::util::append_config(dir, &format!("{stage}{targets}"));
+}
+
 fn add_prod_with_targets(dir: &Path, regions: [&str; 2]) {
-    let path = dir.join(CONFIG);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "
-stages:
-  prod:
-    beanstalk: null
-    targets:
-      regions: [{}, {}]
+    let [first, second] = regions;
+    add_prod(
+        dir,
+        &format!(
+            "      regions: [{first}, {second}]
       accounts: ['{MOTO_ACCOUNT}', '{OTHER_ACCOUNT}']
-      code_bucket: sk-code-{{region}}
       failure_tolerance: 0
       max_concurrent: 1
-",
-        regions[0], regions[1]
-    ));
-    std::fs::write(path, text).unwrap();
+"
+        ),
+    );
 }
 
 async fn create_code_buckets(regions: &[&str]) {
@@ -499,20 +498,8 @@ async fn an_organizational_unit_stage_reaches_its_member_accounts() {
         return;
     };
     let (unit, member) = organization_with_a_prod_unit();
-    let path = dir.path().join(CONFIG);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "
-stages:
-  prod:
-    beanstalk: null
-    targets:
-      regions: [{admin}]
-      organizational_units: [{unit}]
-      code_bucket: sk-code-{{region}}
-"
-    ));
-    std::fs::write(path, text).unwrap();
+    let targets = format!("      regions: [{admin}]\n      organizational_units: [{unit}]\n");
+    add_prod(dir.path(), &targets);
     create_code_buckets(&[admin]).await;
 
     let proxy = crate::util::proxy::Proxy::start(&crate::util::moto().endpoint, vec![]);

@@ -9,8 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::{
-    edit, emulator_project, manifest, moto_cli, repo_root, sdk_config, stdout_json, up, CONFIG,
-    TEMPLATE,
+    edit, emulator_project, manifest, moto_cli, repo_root, sdk_config, stdout_json, up, TEMPLATE,
 };
 
 const STAGES: &str = "
@@ -30,10 +29,7 @@ stages:
 ";
 
 fn add_stages(dir: &Path) {
-    let path = dir.join(CONFIG);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(STAGES);
-    std::fs::write(path, text).unwrap();
+    crate::util::append_config(dir, STAGES);
 }
 
 /// `up --stage NAME --output json`, which must succeed.

@@ -125,14 +125,13 @@ mod tests {
         all
     }
 
-    /// `decide` for a StackSet whose template is "T" and parameters `live`.
-    fn decide_with(
+    /// `decide` for `targets` and a StackSet whose template is "T" and parameters `live`.
+    fn decide_for(
+        targets: &Targets,
         live: Option<BTreeMap<String, String>>,
         existing: &[Instance],
-        scope: Scope,
-        prune: Prune,
+        (scope, prune): (Scope, Prune),
     ) -> (Vec<Step>, Vec<Instance>) {
-        let targets = targets();
         let parameters = BTreeMap::from([("P".to_string(), "1".to_string())]);
         let tags = BTreeMap::new();
         let desired = Desired {
@@ -140,13 +139,22 @@ mod tests {
             template: "T",
             parameters: &parameters,
             tags: &tags,
-            targets: &targets,
+            targets,
         };
         let live = live.map(|parameters| LiveStackSet {
             template: "T".into(),
             parameters,
         });
         decide(live.as_ref(), existing, &desired, (scope, prune))
+    }
+
+    fn decide_with(
+        live: Option<BTreeMap<String, String>>,
+        existing: &[Instance],
+        scope: Scope,
+        prune: Prune,
+    ) -> (Vec<Step>, Vec<Instance>) {
+        decide_for(&targets(), live, existing, (scope, prune))
     }
 
     fn p1() -> Option<BTreeMap<String, String>> {
@@ -208,19 +216,6 @@ mod tests {
         let mut targets = targets();
         targets.accounts.clear();
         targets.organizational_units = vec!["ou-ab12-prod0001".into()];
-        let parameters = BTreeMap::from([("P".to_string(), "1".to_string())]);
-        let tags = BTreeMap::new();
-        let desired = Desired {
-            name: "s",
-            template: "T",
-            parameters: &parameters,
-            tags: &tags,
-            targets: &targets,
-        };
-        let live = LiveStackSet {
-            template: "T".into(),
-            parameters: parameters.clone(),
-        };
         // Two member accounts of the unit in us-east-1; eu-west-1 has none yet.
         let mut existing = vec![
             instance("444444444444", "us-east-1", "CURRENT"),
@@ -230,7 +225,7 @@ mod tests {
             i.ou = Some("ou-ab12-prod0001".into());
         }
         let how = (Scope::Everything, Prune::No);
-        let (steps, kept) = decide(Some(&live), &existing, &desired, how);
+        let (steps, kept) = decide_for(&targets, p1(), &existing, how);
         let missing = group(&["ou-ab12-prod0001"], &["eu-west-1"]);
         assert_eq!(
             (steps, kept.len()),

@@ -109,6 +109,14 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Replace the first `from` in `file` (relative to the project copy `dir`) with `to`. `from`
 /// must be there, so an edit that no longer applies fails the test instead of silently
 /// testing the unedited file.
+/// Append `text` to the project's config (e.g. a `stages:` section).
+pub fn append_config(dir: &Path, text: &str) {
+    let path = dir.join(CONFIG);
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(text);
+    std::fs::write(path, config).unwrap();
+}
+
 pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
