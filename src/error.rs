@@ -114,14 +114,34 @@ pub(crate) fn explain<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Optio
 /// problem wrapped in context stays what it is), else `Failure`.
 pub(crate) fn class_of(err: &anyhow::Error) -> Class {
     let mut class = Class::Failure;
-    for cause in err.chain() {
-        match explain(cause).map(Explain::class) {
-            Some(Class::Interrupted(signal)) => return Class::Interrupted(signal),
-            Some(Class::Usage) => class = Class::Usage,
-            _ => {}
+    for link in explained_links(err) {
+        match link.class() {
+            Class::Interrupted(signal) => return Class::Interrupted(signal),
+            Class::Usage => class = Class::Usage,
+            Class::Failure => {}
         }
     }
     class
+}
+
+/// Every link of the chain that explains itself. A `Problem` attached with anyhow's
+/// `.context(…)` is not a link `explain` can downcast (the link is anyhow's own context
+/// wrapper), but anyhow finds it by type on the error itself: it comes first, so its hint,
+/// resource and class are not lost.
+fn explained_links(err: &anyhow::Error) -> Vec<&dyn Explain> {
+    let mut links: Vec<&dyn Explain> = Vec::new();
+    let context = err.downcast_ref::<Problem>();
+    let in_chain = |p: &Problem| {
+        err.chain().any(|c| {
+            c.downcast_ref::<Problem>()
+                .is_some_and(|q| std::ptr::eq(p, q))
+        })
+    };
+    if let Some(p) = context.filter(|p| !in_chain(p)) {
+        links.push(p);
+    }
+    links.extend(err.chain().filter_map(explain));
+    links
 }
 
 /// A failure that is not worth an enum variant: a message, and optionally a hint, a resource,
@@ -241,12 +261,12 @@ pub(crate) struct Told {
 pub(crate) fn tell(err: &anyhow::Error) -> Told {
     let mut message = String::new();
     let mut hints: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        if let Some(h) = explain(cause).and_then(|e| e.hint()) {
-            if !hints.contains(&h) {
-                hints.push(h);
-            }
+    for h in explained_links(err).iter().filter_map(|e| e.hint()) {
+        if !hints.contains(&h) {
+            hints.push(h);
         }
+    }
+    for cause in err.chain() {
         // A layer that already printed its source (`{source}` in its message) makes the
         // source's own text a repeat: keep it once.
         let text = cause.to_string();
@@ -263,9 +283,7 @@ pub(crate) fn tell(err: &anyhow::Error) -> Told {
     Told {
         message: redact(&message),
         hints: hints.iter().map(|h| redact(h)).collect(),
-        resource: err
-            .chain()
-            .find_map(|cause| explain(cause).and_then(|e| e.resource())),
+        resource: explained_links(err).iter().find_map(|e| e.resource()),
     }
 }
 
@@ -311,6 +329,24 @@ mod tests {
             Class::Interrupted(Signal::Interrupt)
         );
         assert_eq!(class_of(&anyhow::anyhow!("plain")), Class::Failure);
+    }
+
+    #[test]
+    fn a_problem_attached_as_context_keeps_its_hint_resource_and_class() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such bucket");
+        let err = anyhow::Error::new(io).context(
+            Problem::usage("uploading code to eu-west-1")
+                .hint("create the bucket")
+                .resource("s3://b"),
+        );
+        let told = tell(&err);
+        assert_eq!(told.message, "uploading code to eu-west-1: no such bucket");
+        assert_eq!(told.hints, ["create the bucket"]);
+        assert_eq!(told.resource.as_deref(), Some("s3://b"));
+        assert_eq!(class_of(&err), Class::Usage);
+        // A Problem that is a link of its own is told once, not twice.
+        let plain = anyhow::Error::new(Problem::failure("x").hint("h"));
+        assert_eq!(tell(&plain).hints, ["h"]);
     }
 
     /// A module error as the wrapper carries it: class, hint, resource and a source of its own.
