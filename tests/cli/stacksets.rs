@@ -159,12 +159,7 @@ async fn prod_deploys_to_two_accounts_in_two_regions_and_then_settles() {
             assert!(progress.contains(&line), "{line} not in {progress}");
         }
     }
-    let actions: Vec<&str> = report["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|o| o["action"].as_str())
-        .collect();
+    let actions: Vec<&str> = crate::util::strings(&report["operations"], "action");
     assert_eq!(
         actions,
         ["create-stack-set", "create-instances"],
@@ -276,12 +271,7 @@ async fn a_code_edit_is_one_update_operation_of_the_code_parameters() {
     );
     let (code, plan) = plan_prod(dir.path(), admin);
     assert_eq!(code, 2, "{plan}");
-    let changed: Vec<&str> = plan["parameter_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let changed: Vec<&str> = crate::util::strings(&plan["parameter_changes"], "name");
     assert_eq!(
         changed,
         ["RandomNameCodeKey", "RandomNameCodeSha256"],
@@ -508,12 +498,7 @@ async fn an_organizational_unit_stage_reaches_its_member_accounts() {
         .assert()
         .success();
     let report = stdout_json(out.get_output());
-    let accounts: Vec<&str> = report["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["account"].as_str())
-        .collect();
+    let accounts: Vec<&str> = crate::util::strings(&report["instances"], "account");
     assert_eq!(accounts, [member.as_str()], "{report}");
     let requests = proxy.requests();
     let body = |action: &str| {

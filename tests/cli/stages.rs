@@ -148,12 +148,7 @@ async fn dev_and_prod_coexist_in_one_region_with_their_own_names() {
     .assert()
     .success();
     let status = stdout_json(out.get_output());
-    let names: Vec<&str> = status["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["name"].as_str())
-        .collect();
+    let names: Vec<&str> = crate::util::strings(&status["functions"], "name");
     assert_eq!(
         names,
         ["random-name-prod", "scorekeep-worker-prod"],

@@ -109,6 +109,15 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Replace the first `from` in `file` (relative to the project copy `dir`) with `to`. `from`
 /// must be there, so an edit that no longer applies fails the test instead of silently
 /// testing the unedited file.
+/// The string `field` of each element of a JSON array (e.g. each operation's `action`).
+pub fn strings<'a>(array: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = array.as_array().map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| item[field].as_str())
+        .collect()
+}
+
 /// Append `text` to the project's config (e.g. a `stages:` section).
 pub fn append_config(dir: &Path, text: &str) {
     let path = dir.join(CONFIG);
