@@ -325,7 +325,10 @@ pub(crate) async fn wait(
         for r in results(cfn, (name, targets), operation, Which::All).await? {
             let finished = !matches!(r.status.as_str(), "PENDING" | "RUNNING");
             if finished && shown.insert((r.account.clone(), r.region.clone())) {
-                let reason = r.reason.map(|why| format!(": {why}")).unwrap_or_default();
+                // A success's reason is only the account gate's note (e.g. no gate function).
+                let failed = r.status != "SUCCEEDED";
+                let reason = r.reason.filter(|_| failed).map(|why| format!(": {why}"));
+                let reason = reason.unwrap_or_default();
                 progress.note(format!(
                     "StackSet {name}: {} {} {}{reason}",
                     r.account, r.region, r.status
