@@ -44,6 +44,12 @@ pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
         }
     }
     for r in &rendered {
+        for (parameter, value) in &r.parameters_from_outputs {
+            ctx.reporter.line(format!(
+                "note: stack {} parameter {parameter} is `{value}`, known only at deploy: the rendered template has its Default, and `up` sets it from the stack outputs",
+                r.stack
+            ));
+        }
         if r.needs_s3_upload {
             ctx.reporter.line(format!(
                 "note: stack {} template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit; `up` uploads it to `artifact_bucket` first",

@@ -108,6 +108,34 @@ impl Project {
                     Some("e.g. arn:aws:iam::123456789012:role/scorekeep-cloudformation".into()),
                 ));
             }
+            self.validate_stack_parameters(i, stack)?;
+        }
+        Ok(())
+    }
+
+    /// Reference syntax in stack parameter values (`${output:…}` fills one from a stack output
+    /// at deploy) is checked before any stack is read.
+    fn validate_stack_parameters(
+        &self,
+        index: usize,
+        stack: &super::schema::StackConfig,
+    ) -> Result<(), SourceError> {
+        for (name, value) in &stack.parameters {
+            let super::schema::ScalarValue::String(text) = value else {
+                continue;
+            };
+            if let Err(message) = parse_references(text) {
+                return Err(self.error_at(
+                    &[
+                        "stacks".into(),
+                        index.into(),
+                        "parameters".into(),
+                        name.as_str().into(),
+                    ],
+                    format!("stack `{}`: parameter {name}: {message}", stack.name),
+                    Some(REFERENCE_HINT.into()),
+                ));
+            }
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub(crate) mod down;
 pub mod drift;
 pub mod functions;
 mod gates;
+mod output_parameters;
 mod plan;
 pub mod release;
 mod results;
@@ -166,18 +167,17 @@ async fn deploy_stacks(
     let mut stacks = Vec::new();
     for r in rendered {
         let task = reporter.task(format!("stack {}: checking", r.stack));
-        let result = interrupt::race_while(format!("deploying stack {}", r.stack), async {
-            let url = template_url(clients, project, r).await?;
-            stack::deploy(
-                &clients.cloudformation,
-                r,
-                url.as_deref(),
-                &project.config.tags,
-                options,
-                &task,
-            )
-            .await
-        })
+        let step = output_parameters::StackStep {
+            clients,
+            project,
+            options,
+            task: &task,
+        };
+        let earlier = merged_outputs(&stacks);
+        let result = interrupt::race_while(
+            format!("deploying stack {}", r.stack),
+            output_parameters::deploy(step, r, &earlier),
+        )
         .await;
         match result {
             Ok(result) => {

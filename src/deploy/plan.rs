@@ -98,6 +98,13 @@ async fn preview_stacks(
     let mut stacks = Vec::new();
     for r in rendered {
         let task = reporter.task(format!("stack {}: comparing", r.stack));
+        // Output-filled parameters as `up` would fill them now (the stacks before this one
+        // as they are: `plan` deploys none of them).
+        let earlier: BTreeMap<String, String> = stacks
+            .iter()
+            .flat_map(|s: &StackResult| s.outputs.clone())
+            .collect();
+        let r = &super::output_parameters::filled(clients, r, &earlier).await?;
         let url = template_url(clients, project, r).await?;
         let cfn = &clients.cloudformation;
         let preview = stack::preview(cfn, r, url.as_deref(), &project.config.tags, &task).await?;

@@ -73,7 +73,15 @@ impl fmt::Display for StackChange {
             format!("{:?}", self.action),
             self.name
         )?;
-        match (&self.from, &self.to) {
+        // An empty value would print as nothing at all.
+        let shown = |v: &String| {
+            if v.is_empty() {
+                "(empty)".to_string()
+            } else {
+                v.clone()
+            }
+        };
+        match (self.from.as_ref().map(shown), self.to.as_ref().map(shown)) {
             (Some(from), Some(to)) => write!(f, ": {from} -> {to}"),
             (None, Some(to)) => write!(f, ": {to}"),
             (Some(from), None) => write!(f, " (now {from})"),

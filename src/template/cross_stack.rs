@@ -14,7 +14,8 @@ pub(super) fn check(project: &Project, rendered: &[RenderedStack]) -> Result<(),
         check_function_creator(project, rendered, key)?;
         check_function_schedule(project, rendered, key)?;
     }
-    check_output_references(project, rendered)
+    check_output_references(project, rendered)?;
+    super::output_parameters::check_order(project, rendered)
 }
 
 /// A function no stack creates cannot be deployed, and two creating stacks would fight over it.

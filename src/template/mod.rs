@@ -6,6 +6,7 @@
 //! the rendered file is self-contained and is byte for byte what CloudFormation receives.
 
 mod cross_stack;
+mod output_parameters;
 mod parameters;
 pub(crate) mod stackset;
 pub(crate) mod validate;
@@ -60,6 +61,11 @@ pub struct RenderedStack {
     pub functions: Vec<String>,
     /// The service role CloudFormation acts with (`stacks[].role_arn`), if any.
     pub role_arn: Option<String>,
+    /// Parameters the config fills from stack outputs (name → configured value, e.g.
+    /// `${output:ScorekeepWorkerQueueArn}`): the body keeps their template `Default` until
+    /// [`RenderedStack::with_outputs`] sets the value at deploy.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) parameters_from_outputs: BTreeMap<String, String>,
 }
 
 /// Render every stack in the project. Validates everything before returning anything, so a
@@ -94,9 +100,14 @@ pub(crate) fn render_stack(
         values: supplied,
         origins,
         functions,
+        from_outputs,
     } = supplied_values(project, index, path, &declared)?;
     check_constraints(project, path, &doc, &supplied, &origins)?;
-    apply_defaults(project, &stack.name, &mut doc, &supplied, path, source)?;
+    let given = Given {
+        values: &supplied,
+        from_outputs: &from_outputs,
+    };
+    apply_defaults(project, &stack.name, &mut doc, given, path, source)?;
 
     if let Some(problem) = validate::check_references(&doc).into_iter().next() {
         return Err(locate(path, source, &problem.path, problem.message)
@@ -119,6 +130,7 @@ pub(crate) fn render_stack(
         outputs: mapping_keys(doc.get("Outputs")),
         functions,
         role_arn: stack.role_arn.clone(),
+        parameters_from_outputs: from_outputs,
     })
 }
 
@@ -139,26 +151,44 @@ fn parse_template(path: &Path, source: &str) -> Result<Value, SourceError> {
     Ok(doc)
 }
 
+/// What the config gives a stack's parameters: values now, and values from stack outputs later.
+#[derive(Clone, Copy)]
+struct Given<'a> {
+    values: &'a BTreeMap<String, Value>,
+    from_outputs: &'a BTreeMap<String, String>,
+}
+
 /// Config values become parameter `Default`s, so the rendered template is self-contained; a
 /// parameter left without any value would only fail at deploy time, so it is refused here.
 fn apply_defaults(
     project: &Project,
     stack_name: &str,
     doc: &mut Value,
-    supplied: &BTreeMap<String, Value>,
+    given: Given<'_>,
     path: &Path,
     source: &str,
 ) -> Result<(), SourceError> {
     let Some(Value::Mapping(params)) = doc.get_mut("Parameters") else {
         return Ok(());
     };
-    for (name, value) in supplied {
+    for (name, value) in given.values {
         if let Some(Value::Mapping(param)) = params.get_mut(name.as_str()) {
             param.insert(Value::from("Default"), value.clone());
         }
     }
     for (name, param) in params.iter() {
         let name = name.as_str().unwrap_or_default();
+        if param.get("Default").is_none() && given.from_outputs.contains_key(name) {
+            // The stack is created before its own outputs exist (and `render` runs before any).
+            return Err(locate(
+                path,
+                source,
+                &["Parameters".into(), name.into()],
+                format!("parameter `{name}` is filled from a stack output, which does not exist until the stack that declares it is deployed, and it has no Default"),
+            )
+            .with_hint(format!("give `{name}` a Default in the template (e.g. `Default: \"\"`) for the stack to use until the output exists"))
+            .into());
+        }
         if param.get("Default").is_none() {
             return Err(locate(
                 path,

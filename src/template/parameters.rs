@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{scalar_text, scalar_to_value, validate};
-use crate::config::{FunctionConfig, Project};
+use crate::config::{parse_references, FunctionConfig, Piece, Project, ScalarValue};
 use crate::diagnostic::SourceError;
 use crate::yaml::{PathSegment, Value};
 
@@ -68,6 +68,9 @@ pub(super) struct Supplied {
     pub(super) origins: BTreeMap<String, Vec<PathSegment>>,
     /// Function keys whose `<Prefix>FunctionName` the template declares.
     pub(super) functions: Vec<String>,
+    /// Parameters whose configured value refers to a stack output (`${output:Name}`): known
+    /// only at deploy, so the rendered template keeps their `Default`.
+    pub(super) from_outputs: BTreeMap<String, String>,
 }
 
 /// Function settings where the template declares the parameter, then the stack's explicit
@@ -82,6 +85,7 @@ pub(super) fn supplied_values(
     let mut supplied: BTreeMap<String, Value> = BTreeMap::new();
     let mut origins: BTreeMap<String, Vec<PathSegment>> = BTreeMap::new();
     let mut functions = Vec::new();
+    let mut from_outputs = BTreeMap::new();
     for (key, f) in &project.config.functions {
         let params = function_parameters(project, key, f);
         if declared.contains(&params[0].0) {
@@ -131,13 +135,34 @@ pub(super) fn supplied_values(
             ));
         }
         origins.insert(name.clone(), at);
-        supplied.insert(name.clone(), scalar_to_value(value));
+        match references_in(value) {
+            Some(text) => {
+                from_outputs.insert(name.clone(), text);
+            }
+            None => {
+                supplied.insert(name.clone(), scalar_to_value(value));
+            }
+        }
     }
     Ok(Supplied {
         values: supplied,
         origins,
         functions,
+        from_outputs,
     })
+}
+
+/// A parameter value that refers to a stack output or the region: its text, resolved at
+/// deploy. (The config's validation already refused a malformed reference.)
+fn references_in(value: &ScalarValue) -> Option<String> {
+    let ScalarValue::String(text) = value else {
+        return None;
+    };
+    let pieces = parse_references(text).ok()?;
+    pieces
+        .iter()
+        .any(|p| !matches!(p, Piece::Text(_)))
+        .then(|| text.clone())
 }
 
 /// The config path of the function setting that supplies template parameter `parameter`

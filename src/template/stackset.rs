@@ -172,6 +172,7 @@ fn allow_redrive_only_from_sources(doc: &mut Mapping) {
                 .push(tagged("Sub", Value::from(arn)));
         }
     }
+    let mut replaced_conditions = Vec::new();
     for (dlq, arns) in sources {
         let properties = resources
             .get_mut(dlq.as_str())
@@ -182,8 +183,93 @@ fn allow_redrive_only_from_sources(doc: &mut Mapping) {
                 ("redrivePermission", Value::from("byQueue")),
                 ("sourceQueueArns", Value::Sequence(arns)),
             ]);
-            properties.insert("RedriveAllowPolicy".into(), policy);
+            let replaced = properties.insert("RedriveAllowPolicy".into(), policy);
+            replaced_conditions.extend(replaced.as_ref().and_then(if_condition));
         }
+    }
+    // The template's own policy may hang on a condition (the default template's is filled in
+    // by a second stack pass, which a StackSet does not make): drop what only it used.
+    for condition in replaced_conditions {
+        drop_unused_condition(doc, &condition);
+    }
+}
+
+/// The condition an `!If [Condition, then, else]` value tests.
+fn if_condition(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(t) if crate::yaml::tag_name(t) == "If" => {
+            t.value.as_sequence()?.first()?.as_str().map(String::from)
+        }
+        _ => None,
+    }
+}
+
+/// Remove `condition` when nothing else names it any more, then each parameter only it used
+/// (cfn-lint warns of an unused condition or parameter).
+fn drop_unused_condition(doc: &mut Mapping, condition: &str) {
+    let Some(conditions) = doc.get_mut("Conditions").and_then(Value::as_mapping_mut) else {
+        return;
+    };
+    let Some(expression) = conditions.remove(condition) else {
+        return;
+    };
+    if mentions(&Value::Mapping(doc.clone()), condition) {
+        if let Some(conditions) = doc.get_mut("Conditions").and_then(Value::as_mapping_mut) {
+            conditions.insert(condition.into(), expression);
+        }
+        return;
+    }
+    let parameters: Vec<String> = doc
+        .get("Parameters")
+        .and_then(Value::as_mapping)
+        .map(|p| {
+            p.keys()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for parameter in parameters.iter().filter(|p| mentions(&expression, p)) {
+        let mut without_metadata = doc.clone();
+        without_metadata.remove("Metadata");
+        if !mentions(&Value::Mapping(without_metadata), parameter) {
+            drop_parameter(doc, parameter);
+        }
+    }
+}
+
+/// Remove a parameter and its place in the console's parameter groups.
+fn drop_parameter(doc: &mut Mapping, parameter: &str) {
+    if let Some(parameters) = doc.get_mut("Parameters").and_then(Value::as_mapping_mut) {
+        parameters.remove(parameter);
+    }
+    let groups = doc
+        .get_mut("Metadata")
+        .and_then(|m| m.get_mut("AWS::CloudFormation::Interface"))
+        .and_then(|i| i.get_mut("ParameterGroups"))
+        .and_then(Value::as_sequence_mut);
+    if let Some(groups) = groups {
+        for group in groups.iter_mut() {
+            if let Some(names) = group.get_mut("Parameters").and_then(Value::as_sequence_mut) {
+                names.retain(|n| n.as_str() != Some(parameter));
+            }
+        }
+        groups.retain(|g| {
+            g.get("Parameters")
+                .and_then(Value::as_sequence)
+                .is_none_or(|names| !names.is_empty())
+        });
+    }
+}
+
+/// Whether a value names `name` anywhere: as a whole string (`!Ref`, `Condition:`, an `!If`'s
+/// condition) or as `${name}` in a `!Sub`. Mapping keys are not names in use.
+fn mentions(value: &Value, name: &str) -> bool {
+    match value {
+        Value::String(s) => s == name || s.contains(&format!("${{{name}}}")),
+        Value::Sequence(items) => items.iter().any(|v| mentions(v, name)),
+        Value::Mapping(m) => m.values().any(|v| mentions(v, name)),
+        Value::Tagged(t) => mentions(&t.value, name),
+        _ => false,
     }
 }
 

@@ -241,7 +241,7 @@ async fn a_hand_moved_alias_is_drift_and_a_rollback_pin_holds_until_unpinned() {
 
 /// Run the CLI with `args` through `endpoint`, and send SIGINT once `ready` says so (checked
 /// every 10 ms with the time since the start). The exit status and stderr.
-fn interrupted_run(
+pub(crate) fn interrupted_run(
     dir: &Path,
     endpoint: &str,
     region: &str,

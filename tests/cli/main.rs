@@ -23,6 +23,7 @@ mod logs;
 mod optimised_bundles;
 mod otel;
 mod pipeline;
+mod redrive;
 mod releases;
 mod render;
 mod rendered_templates;
