@@ -191,6 +191,7 @@ alias to the old version with no weights; a rerun resumes a release that was sto
   scorekeep-deploy invoke --local scorekeep-worker --event-file event.json --trace-out trace.jsonl
   echo '{}' | scorekeep-deploy invoke --local scorekeep-worker --event-file -
   scorekeep-deploy invoke --local scorekeep-worker --sqs-message \"$(cat order.json)\" --sqs-message 'not json'
+  scorekeep-deploy invoke --local scorekeep-worker --sqs-messages-file orders.jsonl   # a body per line
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 scorekeep-deploy invoke --local random-name --env TOPIC_ARN=arn:...
   scorekeep-deploy invoke --local scorekeep-worker --pass-env HTTPS_PROXY --pass-env NO_PROXY
 
@@ -380,6 +381,10 @@ pub struct InvokeArgs {
     /// `batchItemFailures` are listed.
     #[arg(long = "sqs-message", value_name = "BODY", conflicts_with_all = ["event", "event_file"])]
     pub sqs_messages: Vec<String>,
+    /// Send an SQS event as --sqs-message does, one record per line of this file (JSON Lines:
+    /// a message body per line, empty lines skipped), or `-` for standard input.
+    #[arg(long = "sqs-messages-file", value_name = "PATH", conflicts_with_all = ["event", "event_file", "sqs_messages"])]
+    pub sqs_messages_file: Option<PathBuf>,
     /// Set or override an environment variable (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", requires = "local")]
     pub env: Vec<String>,

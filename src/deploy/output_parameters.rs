@@ -54,8 +54,7 @@ pub(super) async fn deploy(
     rendered: &RenderedStack,
     earlier: &BTreeMap<String, String>,
 ) -> anyhow::Result<StackResult> {
-    let first = filled(step.clients, rendered, earlier).await?;
-    let result = deploy_once(step, &first).await?;
+    let (first, result) = deploy_once(step, rendered, earlier).await?;
     if rendered.parameters_from_outputs.is_empty() {
         return Ok(result);
     }
@@ -72,22 +71,35 @@ pub(super) async fn deploy(
         names.join(", "),
         if names.len() == 1 { "it" } else { "them" }
     ));
-    let again = deploy_once(step, &second).await?;
+    let (_, again) = deploy_once(step, rendered, earlier).await?;
     Ok(merged(result, again))
 }
 
-/// One create or update, with the template uploaded first when it is over the inline limit.
-async fn deploy_once(step: StackStep<'_>, rendered: &RenderedStack) -> anyhow::Result<StackResult> {
-    let url = template_url(step.clients, step.project, rendered).await?;
-    stack::deploy(
-        &step.clients.cloudformation,
-        rendered,
-        url.as_deref(),
-        &step.project.config.tags,
-        step.options,
-        step.task,
-    )
-    .await
+/// One create or update: the stack settled and read once, its output-filled parameters set
+/// from `earlier` and its own outputs, the template uploaded first when it is over the inline
+/// limit. The stack as deployed, and the result.
+async fn deploy_once(
+    step: StackStep<'_>,
+    rendered: &RenderedStack,
+    earlier: &BTreeMap<String, String>,
+) -> anyhow::Result<(RenderedStack, StackResult)> {
+    let cfn = &step.clients.cloudformation;
+    let live = stack::settle(cfn, &rendered.stack, step.options, step.task).await?;
+    let filled = if rendered.parameters_from_outputs.is_empty() {
+        rendered.clone()
+    } else {
+        let mut known = earlier.clone();
+        known.extend(live.iter().flat_map(|current| current.outputs.clone()));
+        rendered.with_outputs(&known, &step.clients.region)?
+    };
+    let url = template_url(step.clients, step.project, &filled).await?;
+    let desired = stack::Desired {
+        rendered: &filled,
+        template_url: url.as_deref(),
+        tags: &step.project.config.tags,
+    };
+    let result = stack::apply(cfn, desired, live, step.options, step.task).await?;
+    Ok((filled, result))
 }
 
 /// The output-filled parameters whose value differs between two fillings of one stack.

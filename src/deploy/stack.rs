@@ -72,8 +72,7 @@ pub struct StackOptions {
     pub change_sets: ChangeSetMode,
 }
 
-/// Deploy one rendered stack: create it, or update it through a change set, or nothing.
-/// `template_url` is where the body was uploaded when it is over the inline limit.
+/// Deploy one rendered stack as it is: settle it, then [`apply`] the template.
 pub async fn deploy(
     cfn: &Client,
     rendered: &RenderedStack,
@@ -82,27 +81,42 @@ pub async fn deploy(
     options: StackOptions,
     task: &Task,
 ) -> anyhow::Result<StackResult> {
+    let live = settle(cfn, &rendered.stack, options, task).await?;
+    let desired = Desired {
+        rendered,
+        template_url,
+        tags,
+    };
+    apply(cfn, desired, live, options, task).await
+}
+
+/// Deploy one rendered stack over `live`, the stack as [`settle`] left it (`None`: it does not
+/// exist): create it, or update it through a change set, or nothing. `template_url` is where
+/// the body was uploaded when it is over the inline limit.
+pub(crate) async fn apply(
+    cfn: &Client,
+    desired: Desired<'_>,
+    live: Option<LiveStack>,
+    options: StackOptions,
+    task: &Task,
+) -> anyhow::Result<StackResult> {
+    let rendered = desired.rendered;
     let name = rendered.stack.as_str();
-    if rendered.needs_s3_upload && template_url.is_none() {
+    if rendered.needs_s3_upload && desired.template_url.is_none() {
         return Err(Problem::failure(format!("stack {name}: the rendered template is {} bytes, over CloudFormation's {INLINE_BODY_LIMIT}-byte inline limit, and no S3 location was given for it", rendered.size_bytes)).hint("set `artifact_bucket:` in the config to a bucket the deploy may write to").into());
     }
-    let live = settle(cfn, name, options, task).await?;
     match live {
-        None => create(cfn, rendered, template_url, desired_tags(tags), task).await,
-        Some(current) => {
-            let desired = Desired {
-                rendered,
-                template_url,
-                tags,
-            };
-            update(cfn, desired, current, options.change_sets, task).await
+        None => {
+            let tags = desired_tags(desired.tags);
+            create(cfn, rendered, desired.template_url, tags, task).await
         }
+        Some(current) => update(cfn, desired, current, options.change_sets, task).await,
     }
 }
 
 /// Bring a stuck stack to a state we can deploy over, or explain why we won't; the stack's
 /// state afterwards (`None`: it does not exist).
-async fn settle(
+pub(crate) async fn settle(
     cfn: &Client,
     name: &str,
     options: StackOptions,
@@ -199,10 +213,10 @@ async fn update_rollback_failed_error(cfn: &Client, name: &str) -> anyhow::Error
 /// What one stack should be: the rendered template (uploaded to `template_url` when over the
 /// inline limit) and the config's tags.
 #[derive(Clone, Copy)]
-struct Desired<'a> {
-    rendered: &'a RenderedStack,
-    template_url: Option<&'a str>,
-    tags: &'a BTreeMap<String, String>,
+pub(crate) struct Desired<'a> {
+    pub(crate) rendered: &'a RenderedStack,
+    pub(crate) template_url: Option<&'a str>,
+    pub(crate) tags: &'a BTreeMap<String, String>,
 }
 
 /// Update an existing Ready stack through a change set, or report it unchanged when its

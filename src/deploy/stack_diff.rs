@@ -290,4 +290,19 @@ mod tests {
             "Modify   output LogName (now scorekeep-log)"
         );
     }
+
+    #[test]
+    fn an_empty_value_is_shown_as_empty() {
+        let change = StackChange {
+            part: StackPart::Parameter,
+            action: PartAction::Modify,
+            name: "WorkerQueueArn".into(),
+            from: Some(String::new()),
+            to: Some("arn:aws:sqs:us-east-1:123456789012:q".into()),
+        };
+        assert_eq!(
+            change.to_string(),
+            "Modify   parameter WorkerQueueArn: (empty) -> arn:aws:sqs:us-east-1:123456789012:q"
+        );
+    }
 }

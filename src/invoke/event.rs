@@ -17,20 +17,41 @@ pub(crate) enum EventSource {
     /// `--sqs-message BODY…`: an SQS event (as an event source mapping delivers it) with one
     /// record per body.
     SqsMessages(Vec<String>),
+    /// `--sqs-messages-file PATH` (`-`: standard input): the same, a body per non-empty line.
+    SqsMessagesFile(PathBuf),
+}
+
+/// Where an invocation's event comes from, as the command line gives it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EventArgs<'a> {
+    pub(crate) event: Option<&'a str>,
+    pub(crate) event_file: Option<&'a Path>,
+    pub(crate) sqs_messages: &'a [String],
+    pub(crate) sqs_messages_file: Option<&'a Path>,
+}
+
+impl<'a> From<&'a crate::cli::InvokeArgs> for EventArgs<'a> {
+    fn from(args: &'a crate::cli::InvokeArgs) -> Self {
+        EventArgs {
+            event: args.event.as_deref(),
+            event_file: args.event_file.as_deref(),
+            sqs_messages: &args.sqs_messages,
+            sqs_messages_file: args.sqs_messages_file.as_deref(),
+        }
+    }
 }
 
 impl EventSource {
-    /// `--event JSON`, `--event-file PATH`, `--event-file -`, `--sqs-message BODY…`; `{}`
-    /// when none is given.
-    pub(crate) fn from_args(
-        event: Option<&str>,
-        event_file: Option<&Path>,
-        sqs_messages: &[String],
-    ) -> EventSource {
-        if !sqs_messages.is_empty() {
-            return EventSource::SqsMessages(sqs_messages.to_vec());
+    /// `--event JSON`, `--event-file PATH`, `--event-file -`, `--sqs-message BODY…`,
+    /// `--sqs-messages-file PATH`; `{}` when none is given.
+    pub(crate) fn from_args(args: EventArgs<'_>) -> EventSource {
+        if !args.sqs_messages.is_empty() {
+            return EventSource::SqsMessages(args.sqs_messages.to_vec());
         }
-        match (event, event_file) {
+        if let Some(path) = args.sqs_messages_file {
+            return EventSource::SqsMessagesFile(path.to_path_buf());
+        }
+        match (args.event, args.event_file) {
             (Some(json), _) => EventSource::Inline(json.to_string()),
             (None, Some(p)) if p == Path::new("-") => EventSource::Stdin,
             (None, Some(p)) => EventSource::File(p.to_path_buf()),
@@ -47,6 +68,7 @@ impl EventSource {
             EventSource::SqsMessages(bodies) => {
                 format!("--sqs-message ({} record(s))", bodies.len())
             }
+            EventSource::SqsMessagesFile(p) => format!("--sqs-messages-file {}", p.display()),
         }
     }
 
@@ -68,8 +90,37 @@ impl EventSource {
             EventSource::File(path) => self.text(bounded::read(path, Input::Event))?,
             EventSource::Stdin => self.text(bounded::read_from(std::io::stdin(), Input::Event))?,
             EventSource::SqsMessages(bodies) => return Ok(sqs_event(bodies, now_millis())),
+            EventSource::SqsMessagesFile(path) => {
+                let read = if path == Path::new("-") {
+                    bounded::read_from(std::io::stdin(), Input::Event)
+                } else {
+                    bounded::read(path, Input::Event)
+                };
+                let bodies = self.message_lines(&self.text(read)?)?;
+                return Ok(sqs_event(&bodies, now_millis()));
+            }
         };
         parse_event(&text, &self.describe())
+    }
+
+    /// A messages file's bodies: each non-empty line (a trailing `\r` dropped), at least one.
+    fn message_lines(&self, text: &str) -> Result<Vec<String>, InvokeError> {
+        let bodies: Vec<String> = text
+            .lines()
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect();
+        if bodies.is_empty() {
+            return Err(InvokeError::EventRead {
+                from: self.describe(),
+                cause: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "it has no message: write one message body per line",
+                ),
+            });
+        }
+        Ok(bodies)
     }
 }
 
@@ -188,22 +239,51 @@ mod tests {
 
     #[test]
     fn event_sources_come_from_the_flags() {
+        let from = |event, event_file| {
+            EventSource::from_args(EventArgs {
+                event,
+                event_file,
+                ..EventArgs::default()
+            })
+        };
+        assert_eq!(from(None, None), EventSource::Inline("{}".into()));
         assert_eq!(
-            EventSource::from_args(None, None, &[]),
-            EventSource::Inline("{}".into())
-        );
-        assert_eq!(
-            EventSource::from_args(Some("{\"a\":1}"), None, &[]),
+            from(Some("{\"a\":1}"), None),
             EventSource::Inline("{\"a\":1}".into())
         );
+        assert_eq!(from(None, Some(Path::new("-"))), EventSource::Stdin);
         assert_eq!(
-            EventSource::from_args(None, Some(Path::new("-")), &[]),
-            EventSource::Stdin
-        );
-        assert_eq!(
-            EventSource::from_args(None, Some(Path::new("e.json")), &[]).describe(),
+            from(None, Some(Path::new("e.json"))).describe(),
             "--event-file e.json"
         );
+        let file = EventSource::from_args(EventArgs {
+            sqs_messages_file: Some(Path::new("orders.jsonl")),
+            ..EventArgs::default()
+        });
+        assert_eq!(file.describe(), "--sqs-messages-file orders.jsonl");
+    }
+
+    #[test]
+    fn a_messages_file_is_a_record_per_non_empty_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.jsonl");
+        std::fs::write(&path, "{\"gameid\": \"g1\"}\r\n\n  \nnot json\n").unwrap();
+        let event = EventSource::SqsMessagesFile(path).read().unwrap();
+        let bodies: Vec<&str> = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(bodies, ["{\"gameid\": \"g1\"}", "not json"]);
+        assert_eq!(event["Records"][1]["messageId"], "local-2");
+
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "\n \n").unwrap();
+        let err = EventSource::SqsMessagesFile(empty).read().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--sqs-messages-file"), "{text}");
+        assert!(text.contains("one message body per line"), "{text}");
     }
 
     #[test]

@@ -294,12 +294,7 @@ fn check_inputs<'a>(ctx: &'a Context, args: &InvokeArgs) -> anyhow::Result<Input
         }
         .into());
     }
-    let event = EventSource::from_args(
-        args.event.as_deref(),
-        args.event_file.as_deref(),
-        &args.sqs_messages,
-    )
-    .read()?;
+    let event = EventSource::from_args(args.into()).read()?;
     let overrides =
         env::parse_overrides(&args.env).map_err(|arg| InvokeError::BadEnvArg { arg })?;
     let timeout_secs = match args.timeout {

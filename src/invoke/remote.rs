@@ -80,12 +80,7 @@ pub(crate) fn run_remote(ctx: &Context, args: &InvokeArgs) -> anyhow::Result<Rem
         .select_functions(std::slice::from_ref(&args.function))?
         .remove(0);
     let name = project.lambda_name(key).to_string();
-    let event = EventSource::from_args(
-        args.event.as_deref(),
-        args.event_file.as_deref(),
-        &args.sqs_messages,
-    )
-    .read()?;
+    let event = EventSource::from_args(args.into()).read()?;
     let payload = serde_json::to_vec(&event)?;
     let qualifier = args
         .qualifier

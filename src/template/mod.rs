@@ -65,7 +65,7 @@ pub struct RenderedStack {
     /// `${output:ScorekeepWorkerQueueArn}`): the body keeps their template `Default` until
     /// [`RenderedStack::with_outputs`] sets the value at deploy.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) parameters_from_outputs: BTreeMap<String, String>,
+    pub parameters_from_outputs: BTreeMap<String, String>,
 }
 
 /// Render every stack in the project. Validates everything before returning anything, so a

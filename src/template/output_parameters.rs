@@ -274,7 +274,9 @@ mod tests {
             FROM_OUTPUT,
             "WorkerQueueArn: ${outptu:ScorekeepWorkerQueueArn}",
         );
-        let err = project(&config).err().expect("refused");
+        let Err(err) = project(&config) else {
+            panic!("a malformed reference was accepted")
+        };
         let msg = crate::error::render(err);
         assert!(
             msg.contains("parameter WorkerQueueArn: unknown reference"),

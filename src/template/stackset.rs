@@ -362,3 +362,66 @@ fn environment(
     }
     Ok(Value::Mapping(variables))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Metadata:
+  AWS::CloudFormation::Interface:
+    ParameterGroups:
+      - Label: {default: Messaging}
+        Parameters: [SourceArn]
+      - Label: {default: Other}
+        Parameters: [Kept]
+Parameters:
+  SourceArn: {Type: String, Default: ""}
+  Kept: {Type: String, Default: ""}
+Conditions:
+  KnowsSource: !Not [!Equals [!Ref SourceArn, ""]]
+  HasKept: !Not [!Equals [!Ref Kept, ""]]
+Resources:
+  DeadLetters:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedriveAllowPolicy: !If
+        - KnowsSource
+        - {redrivePermission: byQueue, sourceQueueArns: [!Ref SourceArn]}
+        - !Ref AWS::NoValue
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: set-Work
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt DeadLetters.Arn, maxReceiveCount: 5}
+  Other:
+    Type: AWS::SNS::Topic
+    Condition: HasKept
+"#;
+
+    #[test]
+    fn a_replaced_conditional_policy_takes_its_condition_and_parameter_along() {
+        let mut doc: Mapping = yaml::from_str(TEMPLATE).unwrap();
+        allow_redrive_only_from_sources(&mut doc);
+        let text = yaml::to_string(&doc).unwrap();
+        assert!(text.contains("redrivePermission: byQueue"), "{text}");
+        assert!(text.contains(":set-Work"), "{text}");
+        for gone in ["KnowsSource", "SourceArn", "Messaging"] {
+            assert!(!text.contains(gone), "{gone} is left:\n{text}");
+        }
+        // What something else still uses stays.
+        for kept in ["HasKept", "Kept:", "Other"] {
+            assert!(text.contains(kept), "{kept} was dropped:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_condition_something_else_uses_is_kept() {
+        let shared = TEMPLATE.replace("Condition: HasKept", "Condition: KnowsSource");
+        let mut doc: Mapping = yaml::from_str(&shared).unwrap();
+        allow_redrive_only_from_sources(&mut doc);
+        let text = yaml::to_string(&doc).unwrap();
+        assert!(text.contains("KnowsSource: !Not"), "{text}");
+        assert!(text.contains("SourceArn:"), "{text}");
+    }
+}

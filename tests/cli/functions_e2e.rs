@@ -403,6 +403,44 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
     }
 }
 
+/// `trigger: schedule` (issue 23): one scheduled run drains a backlog of 25 messages, batch
+/// after batch, where the seed's worker read one batch of at most 10 every 5 minutes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_run_drains_a_queue_of_25_messages() {
+    if skip_emulator() {
+        return;
+    }
+    let stub = ApiStub::start();
+    let queue = new_queue("backlog", Some(VISIBILITY_TIMEOUT)).await;
+    let bucket = new_bucket().await;
+    let order = work_order(
+        &stub,
+        &stub.info["host_port"],
+        &stub.info["game_id"],
+        &bucket,
+    );
+    for _ in 0..25 {
+        send_message(built().region, &queue, &order).await;
+    }
+    assert_eq!(queue_counts(&queue).await, (25, 0));
+    let run = invoke(
+        "scorekeep-worker",
+        &scheduled_event(),
+        &[format!("WORKER_QUEUE={queue}")],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.report["result"],
+        json!({"processed": 25, "failed": 0}),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(queue_counts(&queue).await, (0, 0), "the queue is empty");
+    // Batches of at most 10: at least three receives in the one run; each message deleted.
+    assert!(run.aws_calls("sqs", "ReceiveMessage").len() >= 3);
+    assert_eq!(run.aws_calls("sqs", "DeleteMessage").len(), 25);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_with_an_empty_queue_processes_nothing() {
     if skip_emulator() {
@@ -572,5 +610,26 @@ async fn worker_reports_the_poison_record_of_an_sqs_event() {
             .contains("records: 1 of 2 failed (local-1); Lambda would deliver only those again"),
         "{}",
         stderr(&out)
+    );
+
+    // And from a file, a body per line: the poison one second this time.
+    let file = built.dir.join("orders.jsonl");
+    std::fs::write(&file, format!("{good}\n{{not json\n")).unwrap();
+    let args = [
+        "invoke",
+        "--local",
+        "scorekeep-worker",
+        "--sqs-messages-file",
+        file.to_str().unwrap(),
+        "--env",
+        "WORKER_QUEUE=unused",
+        "--output",
+        "json",
+    ];
+    let out = moto_cli(&built.dir, built.region, &args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout_json(&out)["result"],
+        json!({"batchItemFailures": [{"itemIdentifier": "local-2"}]})
     );
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::{
-    edit, emulator_project, manifest, moto_cli, repo_root, sdk_config, stdout_json, up, TEMPLATE,
+    edit, emulator_project, manifest, moto_cli, repo_root, sdk_config, stdout_json, up, CONFIG,
+    TEMPLATE,
 };
 
 const STAGES: &str = "
@@ -193,12 +194,21 @@ async fn the_unstaged_deployment_keeps_its_resources_across_the_upgrade() {
     let today = std::fs::read_to_string(repo_root().join(TEMPLATE)).unwrap();
     let before = pre_stage_template(&today);
     std::fs::write(dir.path().join(TEMPLATE), &before).unwrap();
+    // Nor did the config fill the dead-letter queue's WorkerQueueArn then.
+    let filled = "      WorkerQueueArn: ${output:ScorekeepWorkerQueueArn}\n";
+    edit(dir.path(), CONFIG, filled, "");
     up(dir.path(), region);
     let ids_before = physical_ids(region, "scorekeep-lambda").await;
     let exports_before = exports(region).await;
 
     // The upgrade: today's template (with a `Stage` parameter the config does not set).
     edit(dir.path(), TEMPLATE, &before, &today);
+    edit(
+        dir.path(),
+        CONFIG,
+        "      LogRetentionDays: 30\n",
+        &format!("      LogRetentionDays: 30\n{filled}"),
+    );
     let out = moto_cli(dir.path(), region, &["up", "--output", "json"])
         .assert()
         .success();
@@ -208,6 +218,14 @@ async fn the_unstaged_deployment_keeps_its_resources_across_the_upgrade() {
         assert_ne!(row["replacement"], "True", "{row}");
     }
     assert_eq!(physical_ids(region, "scorekeep-lambda").await, ids_before);
+    // The stack existed, so its queue's ARN was known at once: one update set it.
+    let changes = report["stacks"][0]["stack_changes"].as_array().cloned();
+    let set = changes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c["name"] == "WorkerQueueArn");
+    let queue = report["stacks"][0]["outputs"]["ScorekeepWorkerQueueArn"].clone();
+    assert_eq!(set.map(|c| c["to"].clone()), Some(queue), "{report}");
     let exports_after = exports(region).await;
     assert_eq!(exports_after, exports_before);
     assert!(exports_after.contains_key("ScorekeepRecordsBucketName"));

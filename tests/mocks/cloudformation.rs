@@ -29,6 +29,7 @@ pub(crate) fn rendered() -> scorekeep_deploy::template::RenderedStack {
         outputs: vec![],
         functions: vec![],
         role_arn: None,
+        parameters_from_outputs: BTreeMap::new(),
     }
 }
 
