@@ -168,8 +168,9 @@ mod tests {
             "{:?}",
             r.parameters
         );
-        let before = crate::deploy::stack_diff::parameter_defaults(&r.body);
-        assert_eq!(before["WorkerQueueArn"], "");
+        let doc: Value = yaml::from_str(&r.body).unwrap();
+        let default = &doc["Parameters"]["WorkerQueueArn"]["Default"];
+        assert_eq!(default.as_str(), Some(""), "the template's own Default");
         // No output yet (the stack is being created): the same stack, byte for byte.
         let unknown = r.with_outputs(&BTreeMap::new(), "us-east-1").unwrap();
         assert_eq!(unknown.body, r.body);
