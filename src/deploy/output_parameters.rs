@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::stack::{self, StackAction, StackOptions, StackResult};
+use super::stack_diff::{parameter_defaults, PartAction, StackChange, StackPart};
 use super::template_url;
 use crate::aws::cfn::{classify, describe, StackState};
 use crate::aws::Clients;
@@ -35,6 +36,25 @@ pub(crate) async fn filled(
         }
     }
     Ok(rendered.with_outputs(&known, &clients.region)?)
+}
+
+/// For `plan` of a stack that does not exist yet: each output-filled parameter the create
+/// leaves at its template `Default`, which `up`'s second pass then sets, as terraform shows a
+/// value known only after apply.
+pub(crate) fn after_create(filled: &RenderedStack) -> Vec<StackChange> {
+    let defaults = parameter_defaults(&filled.body);
+    filled
+        .parameters_from_outputs
+        .iter()
+        .filter(|(name, _)| !filled.parameters.contains_key(*name))
+        .map(|(name, value)| StackChange {
+            part: StackPart::Parameter,
+            name: name.clone(),
+            action: PartAction::Modify,
+            from: defaults.get(name).cloned(),
+            to: Some(format!("(known after create: {value})")),
+        })
+        .collect()
 }
 
 /// What one stack needs besides its template: the project (tags, artifact bucket), `up`'s
@@ -166,6 +186,34 @@ mod tests {
             "the outputs are the second pass's"
         );
         assert_eq!(both.status, "Updated");
+    }
+
+    #[test]
+    fn plan_shows_a_parameter_only_the_second_pass_can_fill_as_known_after_create() {
+        let body = "Parameters:\n  QueueArn:\n    Type: String\n    Default: ''\n  Other:\n    Type: String\n    Default: x\n";
+        let stack = RenderedStack {
+            stack: "s".into(),
+            source: "t.yaml".into(),
+            body: body.into(),
+            size_bytes: body.len(),
+            needs_s3_upload: false,
+            parameters: BTreeMap::from([("Other".to_string(), "x".to_string())]),
+            resources: BTreeMap::new(),
+            outputs: vec!["Q".into()],
+            functions: Vec::new(),
+            role_arn: None,
+            parameters_from_outputs: BTreeMap::from([
+                ("QueueArn".to_string(), "${output:Q}".to_string()),
+                // Filled already, from an earlier stack's output: not shown.
+                ("Other".to_string(), "${output:Earlier}".to_string()),
+            ]),
+        };
+        let changes = after_create(&stack);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(
+            changes[0].to_string(),
+            "Modify   parameter QueueArn: (empty) -> (known after create: ${output:Q})"
+        );
     }
 
     #[test]

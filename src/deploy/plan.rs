@@ -107,7 +107,12 @@ async fn preview_stacks(
         let r = &super::output_parameters::filled(clients, r, &earlier).await?;
         let url = template_url(clients, project, r).await?;
         let cfn = &clients.cloudformation;
-        let preview = stack::preview(cfn, r, url.as_deref(), &project.config.tags, &task).await?;
+        let mut preview =
+            stack::preview(cfn, r, url.as_deref(), &project.config.tags, &task).await?;
+        if preview.live.is_none() {
+            let later = super::output_parameters::after_create(r);
+            preview.stack_changes.extend(later);
+        }
         let drift = match (drift_check, &preview.live) {
             (drift::DriftCheck::Detect, Some(_)) => Some(
                 interrupt::race_while(

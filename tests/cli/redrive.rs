@@ -79,6 +79,15 @@ async fn a_new_stack_gets_its_own_queue_arn_in_a_second_pass_and_then_settles() 
         return;
     };
     let cfn = cloudformation(region).await;
+    // Before anything exists, `plan` says the value is known only after the create.
+    let (code, planned) = plan(dir.path(), region);
+    assert_eq!(code, 2, "{planned}");
+    let change = worker_queue_arn_change(&planned).expect("plan names the parameter");
+    assert_eq!(
+        change["to"], "(known after create: ${output:ScorekeepWorkerQueueArn})",
+        "{change}"
+    );
+
     let before = moto().actions(region).len();
     let out = moto_cli(dir.path(), region, &["up", "--output", "json"])
         .assert()
