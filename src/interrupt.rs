@@ -23,8 +23,6 @@ pub(crate) use crate::signal::{signal, stopped_by};
 static SIGNAL: OnceLock<watch::Sender<bool>> = OnceLock::new();
 /// Set by the second signal while it kills the children: see [`settle`].
 static ABORTING: AtomicBool = AtomicBool::new(false);
-/// Process groups of running children (npm, pip, a local handler), killed on the abort.
-static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// Listen for SIGINT, SIGTERM and SIGHUP for the rest of the process. The handlers are
 /// registered before this returns, so no signal falls back to the default "die without a
@@ -71,7 +69,7 @@ pub fn install() {
                     "aborted: a second {}; what was in flight may or may not have been applied",
                     second.describe()
                 ));
-                kill_children();
+                crate::process::kill_all();
                 std::process::exit(crate::exit::for_signal(second));
             })
         });
@@ -233,35 +231,6 @@ pub fn settle() {
     while ABORTING.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-}
-
-/// Remember a child's process group so the abort (a second signal) can kill it.
-pub(crate) fn register_child(pgid: i32) {
-    if let Ok(mut c) = CHILDREN.lock() {
-        c.push(pgid);
-    }
-}
-
-pub(crate) fn unregister_child(pgid: i32) {
-    if let Ok(mut c) = CHILDREN.lock() {
-        c.retain(|p| *p != pgid);
-    }
-}
-
-/// The abort: every registered process group, then whatever else descends from us (what
-/// left its group with setsid).
-fn kill_children() {
-    use crate::process::tree::{kill_descendants, kill_group, live_descendants, signal_each, Sig};
-    // Looked up first: once a group's leader dies, what it started outside the group is
-    // init's (a build is no subreaper) and no longer found below us.
-    let below = live_descendants(std::process::id());
-    if let Ok(children) = CHILDREN.lock() {
-        for pgid in children.iter() {
-            kill_group(*pgid);
-        }
-    }
-    signal_each(&below, Sig::Kill);
-    kill_descendants(crate::process::tree::Reap::Leave);
 }
 
 /// The steps of a run and which of them finished, to say on a signal what was done and not.

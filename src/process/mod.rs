@@ -9,12 +9,31 @@
 pub(crate) mod tree;
 
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tree::{live_descendants, signal_each, signal_group, Sig};
 
 /// How often a running child is checked for having exited, a signal and the deadline.
 const POLL: Duration = Duration::from_millis(10);
+
+/// Process groups of running children (npm, pip, a local handler), killed on the abort.
+static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The abort (`interrupt`, on a second signal): every running child's process group, then
+/// whatever else descends from us (what left its group with setsid).
+pub(crate) fn kill_all() {
+    // Looked up first: once a group's leader dies, what it started outside the group is
+    // init's (a build is no subreaper) and no longer found below us.
+    let below = live_descendants(std::process::id());
+    if let Ok(children) = CHILDREN.lock() {
+        for pgid in children.iter() {
+            tree::kill_group(*pgid);
+        }
+    }
+    signal_each(&below, Sig::Kill);
+    tree::kill_descendants(tree::Reap::Leave);
+}
 
 /// A started child leading its own process group. Registered for the abort (a second signal
 /// kills every registered group) until dropped.
@@ -44,7 +63,9 @@ impl Group {
         std::os::unix::process::CommandExt::process_group(command, 0);
         let child = command.spawn()?;
         let pgid = child.id() as i32;
-        crate::interrupt::register_child(pgid);
+        if let Ok(mut children) = CHILDREN.lock() {
+            children.push(pgid);
+        }
         Ok(Group { child, pgid })
     }
 
@@ -69,7 +90,7 @@ impl Group {
             let stopped = match self.child.try_wait() {
                 Ok(Some(status)) => return Ok(Ended::Exited(status)),
                 Err(e) => Err(e),
-                Ok(None) if crate::interrupt::requested() => Ok(Ended::Interrupted),
+                Ok(None) if crate::signal::stopped_by().is_some() => Ok(Ended::Interrupted),
                 Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => Ok(Ended::TimedOut),
                 Ok(None) => {
                     std::thread::sleep(POLL);
@@ -110,7 +131,9 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        crate::interrupt::unregister_child(self.pgid);
+        if let Ok(mut children) = CHILDREN.lock() {
+            children.retain(|p| *p != self.pgid);
+        }
     }
 }
 
