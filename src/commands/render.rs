@@ -35,12 +35,14 @@ impl fmt::Display for RenderReport {
 pub fn run(ctx: &Context, args: &RenderArgs) -> anyhow::Result<()> {
     let project = ctx.project()?;
     let mut rendered = template::render_project(project)?;
-    // A stage with targets deploys the StackSet's template: render that.
+    // A stage with targets deploys the StackSet's template: render that. It fills no
+    // parameter from outputs (a StackSet makes no second pass; its queues have fixed names).
     if let Some(targets) = project.stage.as_ref().and_then(|s| s.targets.as_ref()) {
         for r in &mut rendered {
             let set = stack_set_template(project, targets, (&r.stack, &r.body), &r.functions)?;
             r.body = set.body;
             r.size_bytes = r.body.len();
+            r.parameters_from_outputs.clear();
         }
     }
     for r in &rendered {
