@@ -12,30 +12,30 @@ use std::collections::BTreeMap;
 use super::stack::{self, StackAction, StackOptions, StackResult};
 use super::stack_diff::{parameter_defaults, PartAction, StackChange, StackPart};
 use super::template_url;
-use crate::aws::cfn::{classify, describe, StackState};
+use crate::aws::cfn::{classify, LiveStack, StackState};
 use crate::aws::Clients;
 use crate::config::Project;
+use crate::error::Problem;
 use crate::report::Task;
 use crate::template::RenderedStack;
 
 /// The stack as it should be now: each output-filled parameter set from `earlier` (outputs of
-/// the stacks deployed before it) and the stack's own current outputs. A stack that is not in
-/// a stable state gives none of its own: they may be a failed attempt's.
-pub(crate) async fn filled(
-    clients: &Clients,
+/// the stacks deployed before it) and `live`'s own outputs. A stack that is not in a stable
+/// state gives none of its own: they may be a failed attempt's.
+pub(crate) fn filled(
     rendered: &RenderedStack,
     earlier: &BTreeMap<String, String>,
-) -> anyhow::Result<RenderedStack> {
+    live: Option<&LiveStack>,
+    region: &str,
+) -> Result<RenderedStack, Problem> {
     if rendered.parameters_from_outputs.is_empty() {
         return Ok(rendered.clone());
     }
     let mut known = earlier.clone();
-    if let Some(live) = describe(&clients.cloudformation, &rendered.stack).await? {
-        if classify(&live.status) == StackState::Ready {
-            known.extend(live.outputs);
-        }
+    if let Some(live) = live.filter(|l| classify(&l.status) == StackState::Ready) {
+        known.extend(live.outputs.clone());
     }
-    Ok(rendered.with_outputs(&known, &clients.region)?)
+    rendered.with_outputs(&known, region)
 }
 
 /// For `plan` of a stack that does not exist yet: each output-filled parameter the create
@@ -105,13 +105,7 @@ async fn deploy_once(
 ) -> anyhow::Result<(RenderedStack, StackResult)> {
     let cfn = &step.clients.cloudformation;
     let live = stack::settle(cfn, &rendered.stack, step.options, step.task).await?;
-    let filled = if rendered.parameters_from_outputs.is_empty() {
-        rendered.clone()
-    } else {
-        let mut known = earlier.clone();
-        known.extend(live.iter().flat_map(|current| current.outputs.clone()));
-        rendered.with_outputs(&known, &step.clients.region)?
-    };
+    let filled = filled(rendered, earlier, live.as_ref(), &step.clients.region)?;
     let url = template_url(step.clients, step.project, &filled).await?;
     let desired = stack::Desired {
         rendered: &filled,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::beanstalk::{self, BeanstalkResult};
+use super::output_parameters;
 use super::release::Unpin;
 use super::results::SdkSwitch;
 use super::stack::{self, StackAction, StackResult};
@@ -104,13 +105,18 @@ async fn preview_stacks(
             .iter()
             .flat_map(|s: &StackResult| s.outputs.clone())
             .collect();
-        let r = &super::output_parameters::filled(clients, r, &earlier).await?;
-        let url = template_url(clients, project, r).await?;
         let cfn = &clients.cloudformation;
-        let mut preview =
-            stack::preview(cfn, r, url.as_deref(), &project.config.tags, &task).await?;
+        let live = crate::aws::cfn::describe(cfn, &r.stack).await?;
+        let r = &output_parameters::filled(r, &earlier, live.as_ref(), &clients.region)?;
+        let url = template_url(clients, project, r).await?;
+        let desired = stack::Desired {
+            rendered: r,
+            template_url: url.as_deref(),
+            tags: &project.config.tags,
+        };
+        let mut preview = stack::preview(cfn, desired, live, &task).await?;
         if preview.live.is_none() {
-            let later = super::output_parameters::after_create(r);
+            let later = output_parameters::after_create(r);
             preview.stack_changes.extend(later);
         }
         let drift = match (drift_check, &preview.live) {

@@ -394,18 +394,23 @@ pub(crate) struct Preview {
     pub(crate) stack_changes: Vec<StackChange>,
 }
 
-/// For `plan`: the rows an update would produce and the outputs, parameter values and tags it
-/// would change, from a change set that is deleted again. CloudFormation's verdict decides:
-/// a change set it computes is pending even with no rows, one it fails as empty is not.
+/// For `plan`: the rows an update of `live` (the stack as DescribeStacks gave it) would
+/// produce and the outputs, parameter values and tags it would change, from a change set that
+/// is deleted again. CloudFormation's verdict decides: a change set it computes is pending
+/// even with no rows, one it fails as empty is not.
 pub(crate) async fn preview(
     cfn: &Client,
-    rendered: &RenderedStack,
-    template_url: Option<&str>,
-    tags: &BTreeMap<String, String>,
+    desired: Desired<'_>,
+    live: Option<LiveStack>,
     task: &Task,
 ) -> anyhow::Result<Preview> {
+    let Desired {
+        rendered,
+        template_url,
+        tags,
+    } = desired;
     let name = rendered.stack.as_str();
-    let Some(current) = describe(cfn, name).await? else {
+    let Some(current) = live else {
         let rows = rows_for_new_stack(rendered);
         return Ok(Preview {
             live: None,
