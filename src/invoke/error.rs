@@ -20,6 +20,10 @@ pub(crate) enum InvokeError {
         from: String,
         cause: std::io::Error,
     },
+    /// A messages file (`--sqs-messages-file`) with no line that holds a message.
+    NoMessages {
+        from: String,
+    },
     BadEnvArg {
         arg: String,
     },
@@ -76,6 +80,7 @@ impl std::fmt::Display for InvokeError {
         match self {
             E::BadEvent { from, message, line, column } => write!(f, "the event from {from} is not valid JSON: {message} at line {line}, column {column}"),
             E::EventRead { from, cause } => write!(f, "cannot read the event from {from}: {cause}"),
+            E::NoMessages { from } => write!(f, "{from} holds no message: every line is empty"),
             E::BadEnvArg { arg } => write!(f, "--env `{arg}` is not KEY=VALUE"),
             E::OtelLayer { function } => write!(f, "function `{function}` has `tracing_sdk: otel-layer`: its OpenTelemetry SDK and exec wrapper come from AWS's Lambda layer, which exists only in Lambda, so it cannot run locally"),
             E::BadTimeout => f.write_str("--timeout 0: the handler would be killed before it starts"),
@@ -105,6 +110,7 @@ impl crate::error::Explain for InvokeError {
             InvokeError::BadEvent { .. } => "pass one JSON document, e.g. --event '{\"userid\": \"u-1\"}' or --event-file event.json".into(),
             InvokeError::EventRead { cause, .. } if crate::bounded::is_too_large(cause) => "Lambda takes events of at most 6 MB: pass a smaller event".into(),
             InvokeError::EventRead { .. } => "check the path, or pass the event inline with --event JSON".into(),
+            InvokeError::NoMessages { .. } => "write one message body per line, e.g. a work order's JSON; or pass bodies with --sqs-message BODY".into(),
             InvokeError::BadEnvArg { .. } => "write e.g. --env TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:scorekeep (the key: letters, digits and _)".into(),
             InvokeError::OtelLayer { .. } => "set `tracing_sdk: otel` (the same OpenTelemetry tracing, bundled) to run it with invoke --local, or invoke the deployed function".into(),
             InvokeError::BadTimeout => "pass a number of seconds from 1 to 900, or leave it out to use the function's configured timeout".into(),
@@ -138,6 +144,7 @@ impl InvokeError {
             self,
             InvokeError::BadEvent { .. }
                 | InvokeError::EventRead { .. }
+                | InvokeError::NoMessages { .. }
                 | InvokeError::BadEnvArg { .. }
                 | InvokeError::BadTimeout
                 | InvokeError::OtelLayer { .. }

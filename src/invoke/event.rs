@@ -112,12 +112,8 @@ impl EventSource {
             .map(String::from)
             .collect();
         if bodies.is_empty() {
-            return Err(InvokeError::EventRead {
+            return Err(InvokeError::NoMessages {
                 from: self.describe(),
-                cause: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "it has no message: write one message body per line",
-                ),
             });
         }
         Ok(bodies)
@@ -283,7 +279,8 @@ mod tests {
         let err = EventSource::SqsMessagesFile(empty).read().unwrap_err();
         let text = err.to_string();
         assert!(text.contains("--sqs-messages-file"), "{text}");
-        assert!(text.contains("one message body per line"), "{text}");
+        assert!(text.contains("holds no message"), "{text}");
+        assert!(err.is_usage());
     }
 
     #[test]
