@@ -329,10 +329,18 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
         "endpoint": stub.info["host_port"], "gameid": stub.info["game_id"],
         "sessionid": stub.info["session_id"], "bucketname": bucket,
     });
+    // The good message carries its producer's X-Ray context, as SQS hands it on.
+    const PRODUCER_TRACE: &str = "5759e988bd862e3fe1be46a994272793";
+    const PRODUCER_SPAN: &str = "53995c3f42cd8ad8";
     let record = |id: &str, body: &str| {
+        let mut attributes = json!({"SentTimestamp": "1709251199999"});
+        if id == "good-1" {
+            attributes["AWSTraceHeader"] =
+                json!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1");
+        }
         json!({
             "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-            "attributes": {"SentTimestamp": "1709251199999"}, "messageAttributes": {},
+            "attributes": attributes, "messageAttributes": {},
             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
         })
     };
@@ -361,6 +369,58 @@ async fn worker_otel_spans_cover_sqs_s3_and_http_and_propagate_both_trace_header
         .as_str()
         .unwrap_or_default();
     assert!(cause.contains("not JSON"), "{report:#}");
+
+    // What the SDK sent: a CONSUMER span (OTLP kind 5) per message with the messaging.*
+    // attributes; the poison one has status ERROR (code 2) and an exception event, the good
+    // one is linked to its producer's span.
+    let raw = std::fs::read_to_string(&trace_out).unwrap();
+    let spans: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .flat_map(|req| spans_of(&req))
+        .filter(|s| s["name"] == "process message")
+        .collect();
+    let span_of = |id: &str| {
+        spans
+            .iter()
+            .find(|s| attribute(s, "messaging.message.id")["stringValue"] == id)
+            .unwrap_or_else(|| panic!("no span for {id}: {raw}"))
+    };
+    for id in ["poison-1", "good-1"] {
+        let span = span_of(id);
+        assert_eq!(span["kind"], 5, "{span:#}");
+        assert_eq!(
+            attribute(span, "messaging.system")["stringValue"],
+            "aws_sqs"
+        );
+        assert_eq!(
+            attribute(span, "messaging.operation.type")["stringValue"],
+            "process"
+        );
+    }
+    let poison = span_of("poison-1");
+    assert_eq!(poison["status"]["code"], 2, "{poison:#}");
+    let events = poison["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["name"] == "exception"),
+        "{poison:#}"
+    );
+    let good = span_of("good-1");
+    assert_ne!(good["status"]["code"], 2, "{good:#}");
+    let links = good["links"].as_array().cloned().unwrap_or_default();
+    assert_eq!(links.len(), 1, "{good:#}");
+    assert!(links[0]["traceId"]
+        .as_str()
+        .unwrap()
+        .eq_ignore_ascii_case(PRODUCER_TRACE));
+    assert!(links[0]["spanId"]
+        .as_str()
+        .unwrap()
+        .eq_ignore_ascii_case(PRODUCER_SPAN));
+    assert!(
+        poison["links"].as_array().is_none_or(|l| l.is_empty()),
+        "{poison:#}"
+    );
     drop(stub);
 }
 
