@@ -18,16 +18,16 @@ use crate::util::{
 };
 
 /// Seconds before a message the worker did not delete is visible again.
-const VISIBILITY_TIMEOUT: u64 = 4;
+pub(crate) const VISIBILITY_TIMEOUT: u64 = 4;
 
 /// The project, built once for every test here (the worker for this machine's Python), and
 /// the region they share: each test names its own resources.
-struct Built {
-    dir: PathBuf,
-    region: &'static str,
+pub(crate) struct Built {
+    pub(crate) dir: PathBuf,
+    pub(crate) region: &'static str,
 }
 
-fn built() -> &'static Built {
+pub(crate) fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         // Under cargo's per-target scratch dir, not /tmp: a static is never dropped.
@@ -52,11 +52,11 @@ fn name(what: &str) -> String {
 }
 
 /// One `invoke --local` run: its JSON report, its stderr and the X-Ray documents it received.
-struct Run {
-    ok: bool,
-    report: Value,
-    stderr: String,
-    documents: Vec<Value>,
+pub(crate) struct Run {
+    pub(crate) ok: bool,
+    pub(crate) report: Value,
+    pub(crate) stderr: String,
+    pub(crate) documents: Vec<Value>,
 }
 
 impl Run {
@@ -70,7 +70,7 @@ impl Run {
     }
 
     /// The documents named `name` (any case) with the AWS `operation`.
-    fn aws_calls(&self, name: &str, operation: &str) -> Vec<&Value> {
+    pub(crate) fn aws_calls(&self, name: &str, operation: &str) -> Vec<&Value> {
         self.documents
             .iter()
             .filter(|d| {
@@ -84,7 +84,7 @@ impl Run {
     /// Every document is a closed subsegment of the facade or of another document (the
     /// worker's calls for one message hang off its `process message` subsegment), and no
     /// datagram was unreadable.
-    fn assert_attached_and_closed(&self) {
+    pub(crate) fn assert_attached_and_closed(&self) {
         assert!(
             !self.documents.is_empty(),
             "no X-Ray documents: {}",
@@ -107,7 +107,7 @@ impl Run {
 }
 
 /// `invoke --local function --event event --env KEY=VALUE…` in the built project.
-fn invoke(function: &str, event: &Value, env: &[String]) -> Run {
+pub(crate) fn invoke(function: &str, event: &Value, env: &[String]) -> Run {
     let built = built();
     let trace_out = built.dir.join(format!("{}.jsonl", name("trace")));
     let event = event.to_string();
@@ -131,7 +131,7 @@ async fn sqs() -> aws_sdk_sqs::Client {
     sqs_client(built().region).await
 }
 
-async fn new_queue(what: &str, visibility_timeout: Option<u64>) -> String {
+pub(crate) async fn new_queue(what: &str, visibility_timeout: Option<u64>) -> String {
     let mut create = sqs().await.create_queue().queue_name(name(what));
     if let Some(seconds) = visibility_timeout {
         let key = aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout;
@@ -170,7 +170,7 @@ async fn receive(queue: &str, wait: Duration) -> Vec<aws_sdk_sqs::types::Message
 }
 
 /// (visible, in flight) messages on `queue`.
-async fn queue_counts(queue: &str) -> (u64, u64) {
+pub(crate) async fn queue_counts(queue: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attributes = sqs()
         .await
@@ -216,7 +216,7 @@ async fn subscribed_topic() -> (String, String) {
     (topic, queue)
 }
 
-async fn new_bucket() -> String {
+pub(crate) async fn new_bucket() -> String {
     let bucket = name("records");
     let region = built().region;
     let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
@@ -233,12 +233,12 @@ async fn new_bucket() -> String {
 }
 
 /// What EventBridge's schedule sends the worker.
-fn scheduled_event() -> Value {
+pub(crate) fn scheduled_event() -> Value {
     json!({"source": "aws.events", "detail-type": "Scheduled Event"})
 }
 
 /// What the Scorekeep API sends the worker: where to read game `game` and where to write it.
-fn work_order(stub: &ApiStub, endpoint: &Value, game: &Value, bucket: &str) -> String {
+pub(crate) fn work_order(stub: &ApiStub, endpoint: &Value, game: &Value, bucket: &str) -> String {
     json!({"endpoint": endpoint, "gameid": game, "sessionid": stub.info["session_id"],
         "bucketname": bucket})
     .to_string()
@@ -403,44 +403,6 @@ async fn worker_writes_the_dereferenced_game_deletes_the_message_and_traces_ever
     }
 }
 
-/// `trigger: schedule` (issue 23): one scheduled run drains a backlog of 25 messages, batch
-/// after batch, where the seed's worker read one batch of at most 10 every 5 minutes.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_scheduled_run_drains_a_queue_of_25_messages() {
-    if skip_emulator() {
-        return;
-    }
-    let stub = ApiStub::start();
-    let queue = new_queue("backlog", Some(VISIBILITY_TIMEOUT)).await;
-    let bucket = new_bucket().await;
-    let order = work_order(
-        &stub,
-        &stub.info["host_port"],
-        &stub.info["game_id"],
-        &bucket,
-    );
-    for _ in 0..25 {
-        send_message(built().region, &queue, &order).await;
-    }
-    assert_eq!(queue_counts(&queue).await, (25, 0));
-    let run = invoke(
-        "scorekeep-worker",
-        &scheduled_event(),
-        &[format!("WORKER_QUEUE={queue}")],
-    );
-    assert!(run.ok, "{}", run.stderr);
-    assert_eq!(
-        run.report["result"],
-        json!({"processed": 25, "failed": 0}),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(queue_counts(&queue).await, (0, 0), "the queue is empty");
-    // Batches of at most 10: at least three receives in the one run; each message deleted.
-    assert!(run.aws_calls("sqs", "ReceiveMessage").len() >= 3);
-    assert_eq!(run.aws_calls("sqs", "DeleteMessage").len(), 25);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_with_an_empty_queue_processes_nothing() {
     if skip_emulator() {
@@ -530,106 +492,4 @@ async fn worker_leaves_failed_messages_queued_and_writes_the_good_one() {
     let mut expected = vec![malformed, api_500];
     expected.sort();
     assert_eq!(back, expected);
-}
-
-/// The event source mapping's trigger (issue 23): an SQS event of two records, one poison;
-/// the handler reports only that one in `batchItemFailures`, writes the good one's record,
-/// and the poison one's subsegment is a fault.
-#[tokio::test(flavor = "multi_thread")]
-async fn worker_reports_the_poison_record_of_an_sqs_event() {
-    if skip_emulator() {
-        return;
-    }
-    let stub = ApiStub::start();
-    let bucket = new_bucket().await;
-    let good = work_order(
-        &stub,
-        &stub.info["host_port"],
-        &stub.info["game_id"],
-        &bucket,
-    );
-    let record = |id: &str, body: &str| {
-        json!({
-            "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-            "attributes": {"SentTimestamp": "1709251199999", "ApproximateReceiveCount": "1"},
-            "messageAttributes": {}, "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:worker",
-        })
-    };
-    let event = json!({"Records": [record("poison-1", "{not json"), record("good-1", &good)]});
-    // The queue is the event source mapping's; the handler does not read WORKER_QUEUE then.
-    let run = invoke(
-        "scorekeep-worker",
-        &event,
-        &["WORKER_QUEUE=unused".to_string()],
-    );
-    assert!(run.ok, "{}", run.stderr);
-    assert_eq!(
-        run.report["result"],
-        json!({"batchItemFailures": [{"itemIdentifier": "poison-1"}]}),
-        "{}",
-        run.stderr
-    );
-    run.assert_attached_and_closed();
-    let fault_of = |id: &str| {
-        run.documents
-            .iter()
-            .find(|d| d["name"] == "process message" && d["annotations"]["MessageId"] == id)
-            .map(|d| d["fault"] == true)
-    };
-    assert_eq!(fault_of("poison-1"), Some(true), "{:?}", run.documents);
-    assert_eq!(fault_of("good-1"), Some(false), "{:?}", run.documents);
-    // No queue call: Lambda's event source mapping receives and deletes.
-    assert!(run.aws_calls("sqs", "ReceiveMessage").is_empty());
-    assert!(run.aws_calls("sqs", "DeleteMessage").is_empty());
-    assert_eq!(run.aws_calls("s3", "PutObject").len(), 1);
-
-    // The same through `--sqs-message`: the tool builds the event and names the failed record.
-    let built = built();
-    let args = [
-        "invoke",
-        "--local",
-        "scorekeep-worker",
-        "--sqs-message",
-        "{not json",
-        "--sqs-message",
-        &good,
-        "--env",
-        "WORKER_QUEUE=unused",
-        "--output",
-        "json",
-    ];
-    let out = moto_cli(&built.dir, built.region, &args).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stdout_json(&out)["result"],
-        json!({"batchItemFailures": [{"itemIdentifier": "local-1"}]})
-    );
-    assert!(
-        stderr(&out)
-            .contains("records: 1 of 2 failed (local-1); Lambda would deliver only those again"),
-        "{}",
-        stderr(&out)
-    );
-
-    // And from a file, a body per line: the poison one second this time.
-    let file = built.dir.join("orders.jsonl");
-    std::fs::write(&file, format!("{good}\n{{not json\n")).unwrap();
-    let args = [
-        "invoke",
-        "--local",
-        "scorekeep-worker",
-        "--sqs-messages-file",
-        file.to_str().unwrap(),
-        "--env",
-        "WORKER_QUEUE=unused",
-        "--output",
-        "json",
-    ];
-    let out = moto_cli(&built.dir, built.region, &args).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stdout_json(&out)["result"],
-        json!({"batchItemFailures": [{"itemIdentifier": "local-2"}]})
-    );
 }

@@ -11,7 +11,7 @@ use crate::util::{edit, project_copy, stderr, stdout_json, CONFIG};
 /// the config and its sources, nothing more (no stack creates them: `render`/`up` are never
 /// run on this copy), so this is the honest way to get handlers that throw or hang.
 const TEST_FUNCTIONS: &str = "
-  # Test-only functions (tests/invoke_local.rs).
+  # Test-only functions (tests/cli/invoke_local_failures.rs).
   sleeper:
     source: functions/sleeper
     runtime: python3.11

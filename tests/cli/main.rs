@@ -47,3 +47,4 @@ mod stacksets;
 mod stages;
 mod teardown;
 mod traces;
+mod worker_triggers;
