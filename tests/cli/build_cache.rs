@@ -324,6 +324,23 @@ fn wait_for_npm(staging: &Path, child: &mut std::process::Child) {
 }
 
 /// The names in the staging directory, sorted.
+/// A `build` started in the background, once it has made its staging dir (at most 60 s).
+pub(crate) fn build_until_staging(dir: &Path, args: &[&str]) -> std::process::Child {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
+        .args(args)
+        .current_dir(dir)
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while staging_listing(dir).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 pub(crate) fn staging_listing(dir: &Path) -> Vec<String> {
     let staging = dir.join("target/scorekeep-deploy-cache/staging");
     let mut names: Vec<String> = std::fs::read_dir(staging)
@@ -362,18 +379,7 @@ fn a_killed_builds_staging_dir_is_removed_and_a_failed_ones_kept_until_rebuilt()
     let staging = dir.path().join("target/scorekeep-deploy-cache/staging");
 
     // Killed while npm installs: its staging dir stays behind.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
-        .args(["build", "--force", "random-name"])
-        .current_dir(dir.path())
-        .env("CI", "true")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = build_until_staging(dir.path(), &["build", "--force", "random-name"]);
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();

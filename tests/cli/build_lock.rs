@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use crate::build::xray_project;
-use crate::build_cache::staging_listing;
+use crate::build_cache::build_until_staging;
 use crate::util::{self, manifest};
 use predicates::prelude::*;
 
@@ -60,19 +60,8 @@ fn update_functions_waits_for_a_build_in_the_same_project() {
     }
     let dir = xray_project();
     let region = util::unique_region();
-    let mut build = std::process::Command::new(assert_cmd::cargo::cargo_bin("scorekeep-deploy"))
-        .args(["build", "--force"])
-        .current_dir(dir.path())
-        .env("CI", "true")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // The build holds the lock once it creates a staging dir.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while staging_listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut build = build_until_staging(dir.path(), &["build", "--force"]);
     util::moto_cli(dir.path(), region, &["update-functions"])
         .assert()
         .code(1)

@@ -353,21 +353,8 @@ fn process_alive(pid: i32) -> bool {
 }
 
 fn assert_build_cleaned_up(dir: &Path) {
-    let pid: i32 = std::fs::read_to_string(dir.join("npm.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while process_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!process_alive(pid), "npm's child {pid} still runs");
-    let staging = dir.join("target/scorekeep-deploy-cache/staging");
-    let left: Vec<_> = std::fs::read_dir(&staging)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "staging dirs left: {left:?}");
+    assert_build_cleaned_up_process_only(dir);
+    crate::signals::assert_no_staging_left(dir);
 }
 
 #[test]

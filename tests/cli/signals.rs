@@ -316,7 +316,7 @@ fn start_with_npm_running_under(
     run
 }
 
-fn assert_no_staging_left(dir: &Path) {
+pub(crate) fn assert_no_staging_left(dir: &Path) {
     let staging = dir.join("target/scorekeep-deploy-cache/staging");
     let left: Vec<_> = std::fs::read_dir(&staging)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
