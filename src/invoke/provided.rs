@@ -190,7 +190,7 @@ fn install(req: &Request<'_>, pins: &Pins, tags: &[String], dir: &Path) -> anyho
         io_hint,
     ))?;
     let cmd = python::pip_install(
-        python::python_program(),
+        python::real_executable(&python::python_program()),
         staging.path(),
         req.python_version,
         tags,

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-pub(crate) use pip::{explain_pip_failure, pip_install, platform_tags, python_program};
+pub(crate) use pip::{
+    explain_pip_failure, pip_install, platform_tags, python_program, real_executable,
+};
 use requirements::{check_locked, filter, RequirementsError};
 pub(crate) use requirements::{normalize, parse, Line, REQUIREMENTS};
 
@@ -148,15 +150,6 @@ impl PipInstall {
     }
 }
 
-/// The interpreter's own executable rather than a pyenv shim: a shim runs `pyenv rehash` after
-/// every `pip install` and fails the install when another one holds pyenv's rehash lock (two
-/// builds at once). If the probe fails, the program as given, whose pip then says why.
-fn real_executable(python: &std::ffi::OsStr) -> std::ffi::OsString {
-    crate::interpreter::probe(python, crate::config::Language::Python)
-        .map(|p| p.executable.into_os_string())
-        .unwrap_or_else(|_| python.to_os_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,22 +165,5 @@ mod tests {
             })
         );
         assert_eq!(metadata_name_version("Name: x\n"), None);
-    }
-
-    #[test]
-    fn pip_runs_on_the_real_executable_not_a_shim() {
-        let dir = tempfile::tempdir().unwrap();
-        // A stand-in shim: a script that execs python3 (as pyenv's shims do).
-        let shim = dir.path().join("python3-shim");
-        std::fs::write(&shim, "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
-        let mut perms = std::fs::metadata(&shim).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&shim, perms).unwrap();
-        let real = real_executable(shim.as_os_str());
-        assert_ne!(real, shim.as_os_str(), "resolved past the shim");
-        assert!(std::path::Path::new(&real).is_absolute(), "{real:?}");
-        // Something that does not run is kept, for pip's own error.
-        let missing = std::ffi::OsStr::new("/nonexistent/python3");
-        assert_eq!(real_executable(missing), missing);
     }
 }

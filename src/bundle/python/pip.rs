@@ -47,6 +47,15 @@ pub(crate) fn python_program() -> OsString {
         .unwrap_or_else(|| "python3".into())
 }
 
+/// The interpreter's own executable rather than a pyenv shim: a shim runs `pyenv rehash` after
+/// every `pip install` and fails the install when another one holds pyenv's rehash lock (two
+/// builds at once). If the probe fails, the program as given, whose pip then says why.
+pub(crate) fn real_executable(python: &std::ffi::OsStr) -> std::ffi::OsString {
+    crate::interpreter::probe(python, crate::config::Language::Python)
+        .map(|p| p.executable.into_os_string())
+        .unwrap_or_else(|_| python.to_os_string())
+}
+
 /// `pip install --target` for the Lambda runtime, run in `staging` with the filtered
 /// requirements in `staging/requirements.txt`, into `staging/target`.
 pub(crate) fn pip_install(
@@ -187,5 +196,22 @@ mod tests {
             "{cause}"
         );
         assert!(hint.contains("cp313"), "{hint}");
+    }
+
+    #[test]
+    fn pip_runs_on_the_real_executable_not_a_shim() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in shim: a script that execs python3 (as pyenv's shims do).
+        let shim = dir.path().join("python3-shim");
+        std::fs::write(&shim, "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
+        let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&shim, perms).unwrap();
+        let real = real_executable(shim.as_os_str());
+        assert_ne!(real, shim.as_os_str(), "resolved past the shim");
+        assert!(std::path::Path::new(&real).is_absolute(), "{real:?}");
+        // Something that does not run is kept, for pip's own error.
+        let missing = std::ffi::OsStr::new("/nonexistent/python3");
+        assert_eq!(real_executable(missing), missing);
     }
 }
